@@ -1,0 +1,62 @@
+# Shared set-up for the project's scripts: find Python >= 3.13, make .venv, install pins.
+# Sourced, not run: callers get $VENV_PY pointing at the project's interpreter.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+VENV_PY="$VENV/bin/python"
+MIN_MINOR=13
+
+python_is_new_enough() {
+    "$1" -c "import sys; sys.exit(0 if sys.version_info >= (3, $MIN_MINOR) else 1)" 2>/dev/null
+}
+
+find_python() {
+    local candidate
+    # PATH first, newest name first.
+    for candidate in python3.14 python3.13 python3 python; do
+        if command -v "$candidate" >/dev/null 2>&1 && python_is_new_enough "$(command -v "$candidate")"; then
+            command -v "$candidate"
+            return 0
+        fi
+    done
+    # Then pyenv's installed versions, newest first.
+    local pyenv_root="${PYENV_ROOT:-$HOME/.pyenv}"
+    if [ -d "$pyenv_root/versions" ]; then
+        for candidate in $(ls -1 "$pyenv_root/versions" | sort -t. -k1,1n -k2,2n -k3,3n -r); do
+            if [ -x "$pyenv_root/versions/$candidate/bin/python3" ] &&
+                python_is_new_enough "$pyenv_root/versions/$candidate/bin/python3"; then
+                echo "$pyenv_root/versions/$candidate/bin/python3"
+                return 0
+            fi
+        done
+    fi
+    return 1
+}
+
+ensure_venv() {
+    if [ -x "$VENV_PY" ] && python_is_new_enough "$VENV_PY"; then
+        :
+    else
+        local base
+        if ! base="$(find_python)"; then
+            echo "error: Local VPP needs Python 3.$MIN_MINOR or newer, and none was found." >&2
+            echo "       Looked on PATH (python3.14, python3.13, python3, python) and in" >&2
+            echo "       ${PYENV_ROOT:-$HOME/.pyenv}/versions. Install one (e.g. 'pyenv install 3.13')" >&2
+            echo "       and run this command again." >&2
+            exit 2
+        fi
+        echo "Creating .venv with $base ($("$base" --version 2>&1))"
+        rm -rf "$VENV"
+        "$base" -m venv "$VENV"
+    fi
+    # Reinstall only when the pins changed since the last install.
+    local stamp="$VENV/.requirements.sha256"
+    local want
+    want="$(cat "$ROOT/requirements_test.txt" | sha256sum | cut -d' ' -f1)"
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        echo "Installing pinned requirements into .venv (first run takes a few minutes)"
+        "$VENV_PY" -m pip install --quiet --upgrade pip
+        "$VENV_PY" -m pip install --quiet -r "$ROOT/requirements_test.txt"
+        echo "$want" >"$stamp"
+    fi
+}
