@@ -55,8 +55,15 @@ ensure_venv() {
     want="$(cat "$ROOT/requirements_test.txt" | sha256sum | cut -d' ' -f1)"
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         echo "Installing pinned requirements into .venv (first run takes a few minutes)"
-        "$VENV_PY" -m pip install --quiet --upgrade pip
-        "$VENV_PY" -m pip install --quiet -r "$ROOT/requirements_test.txt"
+        # Some machines' pip configs name local index folders that may not exist;
+        # their warnings say nothing about this project, so they are filtered.
+        "$VENV_PY" -m pip install --quiet --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+        "$VENV_PY" -m pip install --quiet -r "$ROOT/requirements_test.txt" 2>&1 |
+            grep -v '^WARNING: Location' || true
+        "$VENV_PY" -c "import homeassistant, modbus_connection, pytest" || {
+            echo "error: installing requirements_test.txt into .venv failed (see above)" >&2
+            exit 1
+        }
         echo "$want" >"$stamp"
     fi
 }

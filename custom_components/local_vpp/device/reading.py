@@ -1,0 +1,86 @@
+"""One poll's worth of a flat's measurements, in engineering units.
+
+A value is ``None`` when the device did not say (unit unreachable, point unimplemented):
+callers show that as unknown, never as 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class PvReading:
+    """The PV inverter's output."""
+
+    power_w: float | None
+    energy_wh: float | None
+    connected: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class BatteryReading:
+    """The battery and its hybrid inverter (sign: + discharging, − charging)."""
+
+    power_w: float | None
+    soc_pct: float | None
+    soh_pct: float | None
+    cycles: int | None
+    charged_wh: float | None
+    discharged_wh: float | None
+    rated_wh: float | None
+    available_wh: float | None
+    min_soc_pct: float | None
+    reserve_soc_pct: float | None
+    max_charge_w: float | None
+    max_discharge_w: float | None
+    cell_v_max: float | None
+    cell_v_min: float | None
+    alarms: int | None
+    inverter_connected: bool | None
+    inverter_faulted: bool | None
+    setpoint_enabled: bool | None
+    setpoint_w: float | None
+    setpoint_revert_remaining_s: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class MeterReading:
+    """The flat's grid connection point (sign: + export, − import)."""
+
+    power_w: float | None
+    imported_wh: float | None
+    exported_wh: float | None
+    voltage_v: float | None
+    frequency_hz: float | None
+    connected: bool | None
+
+    @property
+    def import_power_w(self) -> float | None:
+        """Power drawn from the grid, ≥ 0."""
+        return None if self.power_w is None else max(0.0, -self.power_w)
+
+    @property
+    def export_power_w(self) -> float | None:
+        """Power fed into the grid, ≥ 0."""
+        return None if self.power_w is None else max(0.0, self.power_w)
+
+
+@dataclass(frozen=True, slots=True)
+class LivingRoomReading:
+    """The living-room circuit."""
+
+    on_battery: bool | None
+    power_w: float | None
+    energy_wh: float | None
+    powered: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class FlatReading:
+    """Everything one poll learned; a part is ``None`` when its unit did not answer."""
+
+    pv: PvReading | None
+    battery: BatteryReading | None
+    meter: MeterReading | None
+    living_room: LivingRoomReading | None
