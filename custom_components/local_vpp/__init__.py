@@ -1,0 +1,69 @@
+"""Local VPP: a flat's PV, battery, meter and living-room circuit in Home Assistant."""
+
+from __future__ import annotations
+
+from homeassistant.const import CONF_HOST, CONF_PORT, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+
+from .const import (
+    CONF_UNIT_BATTERY,
+    CONF_UNIT_METER,
+    CONF_UNIT_PV,
+    DOMAIN,
+    MODBUS_TIMEOUT_S,
+)
+from .coordinator import LocalVppConfigEntry, LocalVppCoordinator, LocalVppData
+from .device import FlatDevice, UnitIds
+
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.NUMBER,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
+
+
+def device_from_entry_data(data: dict[str, object]) -> FlatDevice:
+    """Build the flat's device object from config entry data."""
+    return FlatDevice.tcp(
+        str(data[CONF_HOST]),
+        int(str(data[CONF_PORT])),
+        UnitIds(
+            pv=int(str(data[CONF_UNIT_PV])),
+            battery=int(str(data[CONF_UNIT_BATTERY])),
+            meter=int(str(data[CONF_UNIT_METER])),
+        ),
+        timeout=MODBUS_TIMEOUT_S,
+    )
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: LocalVppConfigEntry) -> bool:
+    """Connect to the flat, poll once, then set up the platforms."""
+    device = device_from_entry_data(dict(entry.data))
+    coordinator = LocalVppCoordinator(hass, entry, device)
+    try:
+        await coordinator.async_config_entry_first_refresh()
+    except Exception:
+        await device.async_close()
+        raise
+    entry.runtime_data = LocalVppData(device=device, coordinator=coordinator)
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+async def _async_options_updated(
+    hass: HomeAssistant, entry: LocalVppConfigEntry
+) -> None:
+    """Apply a new poll interval by reloading the entry."""
+    await hass.config_entries.async_reload(entry.entry_id)
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: LocalVppConfigEntry) -> bool:
+    """Unload the platforms and close the Modbus connection."""
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded:
+        await entry.runtime_data.device.async_close()
+        ir.async_delete_issue(hass, DOMAIN, entry.runtime_data.coordinator.issue_id)
+    return unloaded

@@ -1,0 +1,106 @@
+"""Grid presence, living-room power and battery alarm."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from homeassistant.components.binary_sensor import (
+    BinarySensorDeviceClass,
+    BinarySensorEntity,
+    BinarySensorEntityDescription,
+)
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
+from .device import ROLE_BATTERY, ROLE_METER, FlatReading
+from .entity import LocalVppEntity
+
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalVppBinarySensorDescription(BinarySensorEntityDescription):
+    """A binary sensor: its unit and how to read it from a poll."""
+
+    role: str
+    value_fn: Callable[[FlatReading], bool | None]
+
+
+def _grid_connected(reading: FlatReading) -> bool | None:
+    return reading.meter.connected if reading.meter else None
+
+
+def _living_room_powered(reading: FlatReading) -> bool | None:
+    return reading.living_room.powered if reading.living_room else None
+
+
+def _battery_problem(reading: FlatReading) -> bool | None:
+    battery = reading.battery
+    if battery is None or battery.alarms is None:
+        return None
+    return bool(battery.alarms) or bool(battery.inverter_faulted)
+
+
+BINARY_SENSORS: tuple[LocalVppBinarySensorDescription, ...] = (
+    LocalVppBinarySensorDescription(
+        key="grid_connected",
+        translation_key="grid_connected",
+        role=ROLE_METER,
+        device_class=BinarySensorDeviceClass.POWER,
+        value_fn=_grid_connected,
+    ),
+    LocalVppBinarySensorDescription(
+        key="living_room_powered",
+        translation_key="living_room_powered",
+        role=ROLE_BATTERY,
+        device_class=BinarySensorDeviceClass.POWER,
+        value_fn=_living_room_powered,
+    ),
+    LocalVppBinarySensorDescription(
+        key="battery_problem",
+        translation_key="battery_problem",
+        role=ROLE_BATTERY,
+        device_class=BinarySensorDeviceClass.PROBLEM,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_battery_problem,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: LocalVppConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the flat's binary sensors."""
+    coordinator = entry.runtime_data.coordinator
+    async_add_entities(
+        LocalVppBinarySensor(coordinator, description) for description in BINARY_SENSORS
+    )
+
+
+class LocalVppBinarySensor(LocalVppEntity, BinarySensorEntity):
+    """A yes/no state from the latest poll; lost communication is unavailable."""
+
+    entity_description: LocalVppBinarySensorDescription
+
+    def __init__(
+        self,
+        coordinator: LocalVppCoordinator,
+        description: LocalVppBinarySensorDescription,
+    ) -> None:
+        """Attach the description to its unit's device."""
+        super().__init__(coordinator, description, description.role)
+
+    @property
+    def available(self) -> bool:
+        """Unknown is unavailable, never 'disconnected'."""
+        return super().available and self.is_on is not None
+
+    @property
+    def is_on(self) -> bool | None:
+        """The state from the latest poll."""
+        return self.entity_description.value_fn(self.coordinator.data)

@@ -1,0 +1,165 @@
+"""Set up a flat from the UI: where its Modbus endpoint is and which unit is which."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlow
+from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.core import callback
+from homeassistant.helpers import selector
+
+from . import device_from_entry_data
+from .const import (
+    CONF_POLL_INTERVAL,
+    CONF_UNIT_BATTERY,
+    CONF_UNIT_METER,
+    CONF_UNIT_PV,
+    DEFAULT_POLL_INTERVAL_S,
+    DEFAULT_PORT,
+    DEFAULT_UNIT_BATTERY,
+    DEFAULT_UNIT_METER,
+    DEFAULT_UNIT_PV,
+    DOMAIN,
+    MAX_POLL_INTERVAL_S,
+    MIN_POLL_INTERVAL_S,
+)
+from .coordinator import LocalVppConfigEntry
+from .device import CannotConnectError, MissingModelsError, NotSunSpecError
+
+_LOGGER = logging.getLogger(__name__)
+
+_UNIT_ID = vol.All(vol.Coerce(int), vol.Range(min=1, max=247))
+
+
+def _connection_schema(defaults: dict[str, Any]) -> vol.Schema:
+    return vol.Schema(
+        {
+            vol.Required(CONF_HOST, default=defaults.get(CONF_HOST, "")): str,
+            vol.Required(
+                CONF_PORT, default=defaults.get(CONF_PORT, DEFAULT_PORT)
+            ): vol.All(vol.Coerce(int), vol.Range(min=1, max=65535)),
+            vol.Required(
+                CONF_UNIT_PV, default=defaults.get(CONF_UNIT_PV, DEFAULT_UNIT_PV)
+            ): _UNIT_ID,
+            vol.Required(
+                CONF_UNIT_BATTERY,
+                default=defaults.get(CONF_UNIT_BATTERY, DEFAULT_UNIT_BATTERY),
+            ): _UNIT_ID,
+            vol.Required(
+                CONF_UNIT_METER,
+                default=defaults.get(CONF_UNIT_METER, DEFAULT_UNIT_METER),
+            ): _UNIT_ID,
+        }
+    )
+
+
+async def _validate(
+    data: dict[str, Any],
+) -> tuple[str | None, dict[str, str], dict[str, str]]:
+    """Read the flat's SunSpec maps; return its serial or the errors to show."""
+    units = [data[CONF_UNIT_PV], data[CONF_UNIT_BATTERY], data[CONF_UNIT_METER]]
+    if len(set(units)) != len(units):
+        return None, {"base": "duplicate_unit_ids"}, {}
+    device = device_from_entry_data(data)
+    try:
+        await device.async_discover()
+    except CannotConnectError:
+        return None, {"base": "cannot_connect"}, {}
+    except NotSunSpecError as err:
+        return None, {"base": "not_sunspec"}, {"unit": f"{err.role} ({err.unit_id})"}
+    except MissingModelsError as err:
+        return None, {"base": "missing_models"}, {"models": err.summary}
+    except Exception:
+        _LOGGER.exception("Unexpected error while checking %s", data[CONF_HOST])
+        return None, {"base": "unknown"}, {}
+    finally:
+        await device.async_close()
+    return device.serial, {}, {}
+
+
+class LocalVppConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Add a flat, or point an existing one at a new address."""
+
+    VERSION = 1
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: LocalVppConfigEntry) -> OptionsFlow:
+        """Offer the poll interval."""
+        return LocalVppOptionsFlow()
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask where the flat's Modbus endpoint is."""
+        errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
+        if user_input is not None:
+            serial, errors, placeholders = await _validate(user_input)
+            if serial is not None:
+                await self.async_set_unique_id(serial)
+                self._abort_if_unique_id_configured()
+                return self.async_create_entry(title=f"Flat {serial}", data=user_input)
+        return self.async_show_form(
+            step_id="user",
+            data_schema=_connection_schema(user_input or {}),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the address or unit ids of the same flat."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
+        if user_input is not None:
+            serial, errors, placeholders = await _validate(user_input)
+            if serial is not None:
+                await self.async_set_unique_id(serial)
+                self._abort_if_unique_id_mismatch(reason="wrong_device")
+                return self.async_update_reload_and_abort(
+                    entry, data_updates=user_input
+                )
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=_connection_schema(user_input or dict(entry.data)),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+
+class LocalVppOptionsFlow(OptionsFlow):
+    """How often to poll."""
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the poll interval."""
+        if user_input is not None:
+            return self.async_create_entry(data=user_input)
+        current = self.config_entry.options.get(
+            CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL_S
+        )
+        return self.async_show_form(
+            step_id="init",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(
+                        CONF_POLL_INTERVAL, default=current
+                    ): selector.NumberSelector(
+                        selector.NumberSelectorConfig(
+                            min=MIN_POLL_INTERVAL_S,
+                            max=MAX_POLL_INTERVAL_S,
+                            step=0.05,
+                            unit_of_measurement="s",
+                            mode=selector.NumberSelectorMode.BOX,
+                        )
+                    )
+                }
+            ),
+        )

@@ -1,0 +1,35 @@
+"""Constants shared by the integration's platforms."""
+
+from __future__ import annotations
+
+from typing import Final
+
+DOMAIN: Final = "local_vpp"
+
+CONF_UNIT_PV: Final = "unit_pv"
+CONF_UNIT_BATTERY: Final = "unit_battery"
+CONF_UNIT_METER: Final = "unit_meter"
+CONF_POLL_INTERVAL: Final = "poll_interval"
+
+DEFAULT_PORT: Final = 502
+DEFAULT_UNIT_PV: Final = 1
+DEFAULT_UNIT_BATTERY: Final = 2
+DEFAULT_UNIT_METER: Final = 3
+DEFAULT_POLL_INTERVAL_S: Final = 1.0
+MIN_POLL_INTERVAL_S: Final = 0.25
+MAX_POLL_INTERVAL_S: Final = 60.0
+
+# Per-request Modbus timeout: long enough for a busy inverter, short enough that a
+# dead link shows as unavailable within a few polls.
+MODBUS_TIMEOUT_S: Final = 2.0
+
+# A setpoint is written with this revert timer and re-armed while it is wanted, so
+# a Home Assistant that stops cannot leave the battery charging or draining.
+SETPOINT_REVERT_S: Final = 60
+SETPOINT_REARM_BELOW_S: Final = 30
+
+# A repair issue once the device has failed this many polls in a row and for at
+# least this long: a blip is not worth a repair, a dead link is.
+REPAIR_AFTER_FAILURES: Final = 10
+REPAIR_AFTER_S: Final = 60.0
+ISSUE_CONNECTION_FAILING: Final = "connection_failing"

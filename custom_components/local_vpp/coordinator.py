@@ -1,0 +1,179 @@
+"""Poll the flat and hold the latest reading for every entity."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from .const import (
+    CONF_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL_S,
+    DOMAIN,
+    ISSUE_CONNECTION_FAILING,
+    REPAIR_AFTER_FAILURES,
+    REPAIR_AFTER_S,
+    SETPOINT_REARM_BELOW_S,
+    SETPOINT_REVERT_S,
+)
+from .device import (
+    CannotConnectError,
+    DeviceError,
+    DeviceRejectedError,
+    FlatDevice,
+    FlatReading,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+type LocalVppConfigEntry = ConfigEntry[LocalVppData]
+
+
+@dataclass(slots=True)
+class LocalVppData:
+    """What a loaded entry keeps at runtime."""
+
+    device: FlatDevice
+    coordinator: LocalVppCoordinator
+
+
+class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):
+    """Poll the flat at the configured cadence; one poll feeds every entity."""
+
+    config_entry: LocalVppConfigEntry
+
+    def __init__(
+        self, hass: HomeAssistant, entry: LocalVppConfigEntry, device: FlatDevice
+    ) -> None:
+        """Set up polling for ``device`` at the entry's poll interval."""
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} {entry.data[CONF_HOST]}:{entry.data[CONF_PORT]}",
+            update_interval=timedelta(
+                seconds=entry.options.get(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL_S)
+            ),
+            always_update=True,
+        )
+        self.device = device
+        self.requested_setpoint_w: float | None = None
+        self.requests_per_poll = 0
+        self._failures = 0
+        self._failing_since: float | None = None
+
+    @property
+    def issue_id(self) -> str:
+        """The repair issue raised for this entry's connection."""
+        return f"{ISSUE_CONNECTION_FAILING}_{self.config_entry.entry_id}"
+
+    async def _async_update_data(self) -> FlatReading:
+        before = self.device.counter.requests
+        try:
+            reading = await self.device.async_poll()
+        except DeviceError as err:
+            self._record_failure()
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="poll_failed",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        self.requests_per_poll = self.device.counter.requests - before
+        self._record_success()
+        await self._keep_setpoint_alive(reading)
+        return reading
+
+    def _record_failure(self) -> None:
+        now = time.monotonic()
+        self._failures += 1
+        if self._failing_since is None:
+            self._failing_since = now
+        if (
+            self._failures >= REPAIR_AFTER_FAILURES
+            and now - self._failing_since >= REPAIR_AFTER_S
+        ):
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                self.issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key=ISSUE_CONNECTION_FAILING,
+                translation_placeholders={
+                    "host": str(self.config_entry.data[CONF_HOST]),
+                    "port": str(self.config_entry.data[CONF_PORT]),
+                    "failures": str(self._failures),
+                },
+            )
+
+    def _record_success(self) -> None:
+        if self._failures:
+            ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+        self._failures = 0
+        self._failing_since = None
+
+    async def _keep_setpoint_alive(self, reading: FlatReading) -> None:
+        """Re-arm the revert timer of a setpoint the user still wants."""
+        wanted = self.requested_setpoint_w
+        battery = reading.battery
+        if wanted is None or battery is None:
+            return
+        remaining = battery.setpoint_revert_remaining_s
+        if (
+            battery.setpoint_enabled
+            and remaining is not None
+            and remaining >= SETPOINT_REARM_BELOW_S
+        ):
+            return
+        try:
+            await self.device.async_set_power_setpoint(wanted, SETPOINT_REVERT_S)
+        except DeviceError as err:
+            _LOGGER.warning("Could not re-arm the battery setpoint: %s", err)
+
+    async def async_set_setpoint(self, power_w: float) -> None:
+        """Hold ``power_w`` (+ discharge, − charge); 0 hands control back."""
+        if power_w == 0:
+            self.requested_setpoint_w = None
+            await self._write(self.device.async_clear_power_setpoint())
+        else:
+            self.requested_setpoint_w = power_w
+            await self._write(
+                self.device.async_set_power_setpoint(power_w, SETPOINT_REVERT_S)
+            )
+        await self.async_request_refresh()
+
+    async def async_set_reserve(self, pct: float) -> None:
+        """Set the backup reserve SoC."""
+        await self._write(self.device.async_set_reserve_soc(pct))
+        await self.async_request_refresh()
+
+    async def async_set_living_room_on_battery(self, on_battery: bool) -> None:
+        """Feed the living-room circuit from the battery (True) or the grid."""
+        await self._write(self.device.async_set_living_room_on_battery(on_battery))
+        await self.async_request_refresh()
+
+    async def _write(self, write: Awaitable[None]) -> None:
+        """Await a device write, turning device errors into translated HA errors."""
+        try:
+            await write
+        except DeviceRejectedError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="write_rejected",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        except CannotConnectError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="write_failed",
+                translation_placeholders={"error": str(err)},
+            ) from err

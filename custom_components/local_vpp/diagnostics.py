@@ -1,0 +1,69 @@
+"""Diagnostics: what an installer needs to see, with serial numbers removed."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.core import HomeAssistant
+
+from .coordinator import LocalVppConfigEntry
+from .device import DeviceError
+from .device.models import MODEL_COMMON
+
+REDACTED = "**REDACTED**"
+# Model 1's serial number: 16 registers from offset 50 (docs/REGISTERS.md).
+_SERIAL_OFFSET = 50
+_SERIAL_LENGTH = 16
+TO_REDACT = {"serial", "serial_number", "unique_id", "title"}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: LocalVppConfigEntry
+) -> dict[str, Any]:
+    """Return the entry, the discovered models, the last reading and raw registers."""
+    data = entry.runtime_data
+    device = data.device
+    coordinator = data.coordinator
+    try:
+        registers: dict[str, Any] = await device.async_read_registers()
+    except DeviceError as err:
+        registers = {"error": str(err)}
+    else:
+        registers = _redact_serial_registers(device.models, registers)
+    return {
+        "entry": async_redact_data(entry.as_dict(), TO_REDACT),
+        "units": {
+            role: {
+                "unit_id": device.unit_ids.by_role()[role],
+                "identity": async_redact_data(asdict(identity), TO_REDACT),
+                "models": [
+                    {"id": m.model_id, "address": m.address, "length": m.length}
+                    for m in device.models[role].chain
+                ],
+            }
+            for role, identity in device.identities.items()
+        },
+        "last_update_success": coordinator.last_update_success,
+        "requests_per_poll": coordinator.requests_per_poll,
+        "reading": asdict(coordinator.data) if coordinator.data else None,
+        "registers": registers,
+    }
+
+
+def _redact_serial_registers(
+    models: dict[str, Any], registers: dict[str, dict[int, int]]
+) -> dict[str, Any]:
+    """Blank model 1's serial number registers; leave every other word as read."""
+    redacted: dict[str, Any] = {}
+    for role, words in registers.items():
+        hidden: set[int] = set()
+        for common in models[role].get(MODEL_COMMON, []):
+            start = common.address + _SERIAL_OFFSET
+            hidden.update(range(start, start + _SERIAL_LENGTH))
+        redacted[role] = {
+            str(address): REDACTED if address in hidden else word
+            for address, word in words.items()
+        }
+    return redacted

@@ -1,0 +1,288 @@
+"""Power, energy, battery and grid sensors."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from homeassistant.components.sensor import (
+    RestoreSensor,
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorExtraStoredData,
+    SensorStateClass,
+)
+from homeassistant.const import (
+    PERCENTAGE,
+    EntityCategory,
+    UnitOfElectricPotential,
+    UnitOfEnergy,
+    UnitOfFrequency,
+    UnitOfPower,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
+from .device import ROLE_BATTERY, ROLE_METER, ROLE_PV, FlatReading
+from .energy_total import EnergyTotal, EnergyTotalState
+from .entity import LocalVppEntity
+
+PARALLEL_UPDATES = 0
+
+type ValueFn = Callable[[FlatReading], float | int | None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalVppSensorDescription(SensorEntityDescription):
+    """A sensor: which unit it belongs to and how to read it from a poll."""
+
+    role: str
+    value_fn: ValueFn
+
+
+def _power(key: str, role: str, value_fn: ValueFn) -> LocalVppSensorDescription:
+    return LocalVppSensorDescription(
+        key=key,
+        translation_key=key,
+        role=role,
+        value_fn=value_fn,
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
+    )
+
+
+def _energy(key: str, role: str, value_fn: ValueFn) -> LocalVppSensorDescription:
+    return LocalVppSensorDescription(
+        key=key,
+        translation_key=key,
+        role=role,
+        value_fn=value_fn,
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+    )
+
+
+MEASUREMENTS: tuple[LocalVppSensorDescription, ...] = (
+    _power("pv_power", ROLE_PV, lambda r: r.pv.power_w if r.pv else None),
+    _power(
+        "battery_power",
+        ROLE_BATTERY,
+        lambda r: r.battery.power_w if r.battery else None,
+    ),
+    _power(
+        "grid_import_power",
+        ROLE_METER,
+        lambda r: r.meter.import_power_w if r.meter else None,
+    ),
+    _power(
+        "grid_export_power",
+        ROLE_METER,
+        lambda r: r.meter.export_power_w if r.meter else None,
+    ),
+    _power(
+        "living_room_power",
+        ROLE_BATTERY,
+        lambda r: r.living_room.power_w if r.living_room else None,
+    ),
+    LocalVppSensorDescription(
+        key="battery_soc",
+        translation_key="battery_soc",
+        role=ROLE_BATTERY,
+        value_fn=lambda r: r.battery.soc_pct if r.battery else None,
+        device_class=SensorDeviceClass.BATTERY,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=PERCENTAGE,
+        suggested_display_precision=1,
+    ),
+    LocalVppSensorDescription(
+        key="battery_soh",
+        translation_key="battery_soh",
+        role=ROLE_BATTERY,
+        value_fn=lambda r: r.battery.soh_pct if r.battery else None,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=PERCENTAGE,
+        suggested_display_precision=1,
+        entity_category=EntityCategory.DIAGNOSTIC,
+    ),
+    LocalVppSensorDescription(
+        key="battery_cycles",
+        translation_key="battery_cycles",
+        role=ROLE_BATTERY,
+        value_fn=lambda r: r.battery.cycles if r.battery else None,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        entity_category=EntityCategory.DIAGNOSTIC,
+    ),
+    LocalVppSensorDescription(
+        key="battery_stored_energy",
+        translation_key="battery_stored_energy",
+        role=ROLE_BATTERY,
+        value_fn=lambda r: r.battery.available_wh if r.battery else None,
+        device_class=SensorDeviceClass.ENERGY_STORAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+    ),
+    LocalVppSensorDescription(
+        key="grid_voltage",
+        translation_key="grid_voltage",
+        role=ROLE_METER,
+        value_fn=lambda r: r.meter.voltage_v if r.meter else None,
+        device_class=SensorDeviceClass.VOLTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricPotential.VOLT,
+        suggested_display_precision=1,
+    ),
+    LocalVppSensorDescription(
+        key="grid_frequency",
+        translation_key="grid_frequency",
+        role=ROLE_METER,
+        value_fn=lambda r: r.meter.frequency_hz if r.meter else None,
+        device_class=SensorDeviceClass.FREQUENCY,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfFrequency.HERTZ,
+        suggested_display_precision=2,
+    ),
+)
+
+ENERGY_TOTALS: tuple[LocalVppSensorDescription, ...] = (
+    _energy("pv_energy", ROLE_PV, lambda r: r.pv.energy_wh if r.pv else None),
+    _energy(
+        "battery_charge_energy",
+        ROLE_BATTERY,
+        lambda r: r.battery.charged_wh if r.battery else None,
+    ),
+    _energy(
+        "battery_discharge_energy",
+        ROLE_BATTERY,
+        lambda r: r.battery.discharged_wh if r.battery else None,
+    ),
+    _energy(
+        "grid_import_energy",
+        ROLE_METER,
+        lambda r: r.meter.imported_wh if r.meter else None,
+    ),
+    _energy(
+        "grid_export_energy",
+        ROLE_METER,
+        lambda r: r.meter.exported_wh if r.meter else None,
+    ),
+    _energy(
+        "living_room_energy",
+        ROLE_BATTERY,
+        lambda r: r.living_room.energy_wh if r.living_room else None,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: LocalVppConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the flat's sensors."""
+    coordinator = entry.runtime_data.coordinator
+    entities: list[SensorEntity] = [
+        LocalVppSensor(coordinator, description) for description in MEASUREMENTS
+    ]
+    entities += [
+        LocalVppEnergySensor(coordinator, description) for description in ENERGY_TOTALS
+    ]
+    async_add_entities(entities)
+
+
+class LocalVppSensor(LocalVppEntity, SensorEntity):
+    """A measurement read straight from the latest poll."""
+
+    entity_description: LocalVppSensorDescription
+
+    def __init__(
+        self, coordinator: LocalVppCoordinator, description: LocalVppSensorDescription
+    ) -> None:
+        """Attach the description to its unit's device."""
+        super().__init__(coordinator, description, description.role)
+
+    @property
+    def available(self) -> bool:
+        """Unavailable whenever the value is unknown: never a made-up 0."""
+        return super().available and self.native_value is not None
+
+    @property
+    def native_value(self) -> float | int | None:
+        """The value from the latest poll."""
+        return self.entity_description.value_fn(self.coordinator.data)
+
+
+class LocalVppEnergySensor(LocalVppEntity, RestoreSensor):
+    """A lifetime energy total that survives restarts and glitches without jumps."""
+
+    entity_description: LocalVppSensorDescription
+
+    def __init__(
+        self, coordinator: LocalVppCoordinator, description: LocalVppSensorDescription
+    ) -> None:
+        """Attach the description and start an empty total."""
+        super().__init__(coordinator, description, description.role)
+        self._total = EnergyTotal()
+        self._counter_known = False
+
+    async def async_added_to_hass(self) -> None:
+        """Continue from the total stored before the last restart."""
+        await super().async_added_to_hass()
+        extra = await self.async_get_last_extra_data()
+        state = None if extra is None else EnergyTotalState.from_dict(extra.as_dict())
+        if state is not None:
+            self._total.restore(state)
+        self._follow_counter()
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        self._follow_counter()
+        super()._handle_coordinator_update()
+
+    def _follow_counter(self) -> None:
+        counter = self.entity_description.value_fn(self.coordinator.data)
+        self._counter_known = counter is not None
+        if counter is not None and self.coordinator.last_update_success:
+            self._total.update(float(counter), time.time())
+
+    @property
+    def available(self) -> bool:
+        """Unavailable while the counter cannot be read."""
+        return (
+            super().available and self._counter_known and self.native_value is not None
+        )
+
+    @property
+    def native_value(self) -> float | None:
+        """The total to show."""
+        return self._total.total_wh
+
+    @property
+    def extra_restore_state_data(self) -> _EnergyTotalExtraData:
+        """Store the total and the counter offset for the next start."""
+        return _EnergyTotalExtraData(self._total.state)
+
+
+class _EnergyTotalExtraData(SensorExtraStoredData):
+    """Restore data: the sensor's own fields plus the total's state."""
+
+    def __init__(self, state: EnergyTotalState | None) -> None:
+        total = None if state is None else state.total_wh
+        super().__init__(total, UnitOfEnergy.WATT_HOUR)
+        self._state = state
+
+    def as_dict(self) -> dict[str, Any]:
+        data = super().as_dict()
+        if self._state is not None:
+            data.update(self._state.as_dict())
+        return data
