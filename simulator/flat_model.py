@@ -1,0 +1,286 @@
+"""One flat's physics and device logic, without any networking.
+
+A ``Flat`` is stepped through time by its owner, who also owns the grid: a building
+of many flats shares one grid and steps every flat with the same sample.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import datetime
+from enum import IntEnum
+
+from .battery import Battery
+from .config import FlatConfig, UnitRole
+from .controls import ENABLED, SetpointControl
+from .energy import EnergyCounter
+from .grid import GridSample
+from .load import Demand, HouseholdLoad
+from .pv import PvArray
+from .state import (
+    BatteryState,
+    FlatState,
+    GridState,
+    LivingRoomState,
+    LoadState,
+    MeterState,
+    PvState,
+    SetpointState,
+)
+
+
+class LivingRoomSource(IntEnum):
+    """Model 64900 ``Src``: where the living-room circuit is fed from."""
+
+    GRID = 0
+    BATTERY = 1
+
+
+class InverterState(IntEnum):
+    """Model 701 ``InvSt`` values the simulator uses."""
+
+    SLEEPING = 1
+    RUNNING = 3
+    FAULT = 6
+    STANDBY = 7
+
+
+class ChargeState(IntEnum):
+    """Model 802 ``ChaSt``."""
+
+    OFF = 1
+    EMPTY = 2
+    DISCHARGING = 3
+    CHARGING = 4
+    FULL = 5
+    HOLDING = 6
+
+
+# Model 802 Evt1 bit for the battery fault, as docs/REGISTERS.md defines it.
+OVER_TEMPERATURE_BIT = 1 << 3
+# Below this the battery counts as idle (holding) rather than (dis)charging.
+_IDLE_W = 1.0
+
+
+class Flat:
+    """A flat's PV, loads, battery, living-room relay and meter."""
+
+    def __init__(self, config: FlatConfig, start: datetime) -> None:
+        """A flat as ``config`` describes it, at simulated time ``start``."""
+        self.config = config
+        seed = config.seed
+        # One random stream per part, so changing one part leaves the others alone.
+        self.pv = PvArray(config.pv_peak_w, config.site, random.Random(f"{seed}:pv"))
+        self.pv.cloud_cover = config.cloud_cover
+        self.load = HouseholdLoad(config.load_scale, random.Random(f"{seed}:load"))
+        self.battery = Battery(config.battery, config.soc_pct, config.soh_pct)
+        self.controls = SetpointControl()
+        self.reserve_pct = config.reserve_pct
+        self.source = LivingRoomSource.GRID
+        self.battery_fault = False
+        self.failing_units: set[UnitRole] = set()
+        self.pv_produced = EnergyCounter()
+        self.exported = EnergyCounter()
+        self.imported = EnergyCounter()
+        self.living_room_energy = EnergyCounter()
+        self.time = start
+        self.elapsed_s = 0.0
+        self.grid = GridSample(True, config.nominal_v, float(config.area_hz))
+        self.inverters_connected = True
+        self.pv_w = 0.0
+        self.demand = Demand(0.0, 0.0)
+        self.living_room_w = 0.0
+        self.living_room_powered = True
+        self.living_room_on_battery = False
+        self.rest_w = 0.0
+        self.meter_w = 0.0
+        # Bumped on every change, so register images can be cached between changes.
+        self.revision = 0
+
+    def next_event_in(self) -> float | None:
+        """Seconds until the flat changes by itself (the revert timer firing)."""
+        return self.controls.next_event_in()
+
+    def step(
+        self,
+        now: datetime,
+        elapsed_s: float,
+        dt: float,
+        grid: GridSample,
+        grid_up_s: float,
+    ) -> None:
+        """Move on by ``dt`` seconds to ``now``, under ``grid`` all that time.
+
+        ``grid_up_s`` is how long the grid has been back; inverters reconnect only
+        after the configured delay. ``dt`` 0 just settles the flat into a changed
+        situation (a new fault, an outage) without moving time.
+        """
+        self.time = now
+        self.elapsed_s = elapsed_s
+        self.grid = grid
+        self.controls.tick(dt)
+        self.inverters_connected = (
+            grid.up and grid_up_s >= self.config.reconnect_delay_s
+        )
+        available_pv_w = self.pv.step(now, dt)
+        self.pv_w = available_pv_w if self.inverters_connected else 0.0
+        self.demand = demand = self.load.step(now, dt)
+        request_w, floor_pct = self._plan(demand, dt)
+        battery_w = self.battery.run(request_w, floor_pct, dt)
+        self.meter_w = (
+            self.pv_w + battery_w - self.living_room_w - self.rest_w if grid.up else 0.0
+        )
+        self.pv_produced.add(self.pv_w, dt)
+        self.exported.add(self.meter_w, dt)
+        self.imported.add(-self.meter_w, dt)
+        self.living_room_energy.add(self.living_room_w, dt)
+        self.revision += 1
+
+    def _plan(self, demand: Demand, dt: float) -> tuple[float, float]:
+        """Decide who feeds what; returns the battery's request (W) and SoC floor."""
+        soc_min = self.config.battery.soc_min_pct
+        floor_pct = max(self.reserve_pct, soc_min)
+        battery_ok = not self.battery_fault
+        # The backup output carries the living room only while the battery can
+        # carry all of it: an overloaded or empty backup output trips.
+        self.living_room_on_battery = (
+            self.source is LivingRoomSource.BATTERY
+            and battery_ok
+            and self.battery.max_discharge_w(soc_min, dt) >= demand.living_room_w
+        )
+        backup_w = demand.living_room_w if self.living_room_on_battery else 0.0
+        if not self.grid.up:
+            # Outage: anti-islanding keeps everything off the grid; only the backup
+            # output lives, and the rest of the flat is dark.
+            self.rest_w = 0.0
+            self.living_room_powered = self.living_room_on_battery
+            self.living_room_w = backup_w
+            return backup_w, soc_min
+        self.rest_w = demand.rest_w
+        self.living_room_powered = True
+        self.living_room_w = demand.living_room_w
+        if not battery_ok:
+            return 0.0, soc_min
+        if not self.inverters_connected:
+            # Grid back, inverter still waiting to reconnect: only the backup output.
+            return backup_w, soc_min
+        if self.controls.enabled == ENABLED:
+            return float(self.controls.setpoint_w), floor_pct
+        # Self-consumption: cover the flat's deficit, store its surplus; the reserve
+        # stays for outages, except for the living room when it is on battery.
+        deficit_w = self.rest_w + self.living_room_w - backup_w - self.pv_w
+        if deficit_w > 0 and self.battery.soc * 100 <= floor_pct:
+            deficit_w = 0.0
+        return backup_w + deficit_w, soc_min if backup_w > 0 else floor_pct
+
+    def _battery_inverter_state(self) -> InverterState:
+        if self.battery_fault:
+            return InverterState.FAULT
+        if self.inverters_connected or self.living_room_on_battery:
+            return InverterState.RUNNING
+        return InverterState.STANDBY
+
+    def _pv_inverter_state(self) -> InverterState:
+        if not self.inverters_connected:
+            return InverterState.STANDBY
+        return InverterState.RUNNING if self.pv_w > 0 else InverterState.SLEEPING
+
+    def _charge_state(self) -> ChargeState:
+        battery = self.battery
+        if self.battery_fault:
+            return ChargeState.OFF
+        if battery.power_w < -_IDLE_W:
+            return ChargeState.CHARGING
+        if battery.power_w > _IDLE_W:
+            return ChargeState.DISCHARGING
+        if battery.soc * 100 >= self.config.battery.soc_max_pct - 0.05:
+            return ChargeState.FULL
+        if battery.soc * 100 <= self.config.battery.soc_min_pct + 0.05:
+            return ChargeState.EMPTY
+        return ChargeState.HOLDING
+
+    def state(self) -> FlatState:
+        """A snapshot of everything, in engineering units."""
+        battery, spec, controls = self.battery, self.config.battery, self.controls
+        cell_v_max, cell_v_min = battery.cell_voltages()
+        grid = self.grid
+        return FlatState(
+            flat=self.config.flat,
+            time=self.time,
+            elapsed_s=self.elapsed_s,
+            cloud_cover=self.pv.cloud_cover,
+            grid=GridState(
+                up=grid.up,
+                voltage_v=grid.voltage_v,
+                frequency_hz=grid.frequency_hz,
+                nominal_v=self.config.nominal_v,
+                nominal_hz=float(self.config.area_hz),
+            ),
+            pv=PvState(
+                w=self.pv_w,
+                connected=self.inverters_connected,
+                inverter_state=int(self._pv_inverter_state()),
+                produced_wh=self.pv_produced.wh,
+                tot_wh_inj=self.pv_produced.register_wh,
+            ),
+            battery=BatteryState(
+                w=battery.power_w,
+                soc_pct=battery.soc * 100,
+                soh_pct=battery.soh * 100,
+                soc_min_pct=spec.soc_min_pct,
+                soc_max_pct=spec.soc_max_pct,
+                reserve_pct=self.reserve_pct,
+                rated_wh=spec.capacity_wh,
+                available_wh=battery.available_wh(spec.soc_min_pct),
+                max_charge_w=spec.max_charge_w,
+                max_discharge_w=spec.max_discharge_w,
+                cycles=battery.cycles,
+                cell_v_max=cell_v_max,
+                cell_v_min=cell_v_min,
+                pack_v=battery.pack_v,
+                pack_a=battery.pack_current_a,
+                charge_state=int(self._charge_state()),
+                heartbeat=math.floor(self.elapsed_s) % 65536,
+                alarms=OVER_TEMPERATURE_BIT if self.battery_fault else 0,
+                fault=self.battery_fault,
+                inverter_state=int(self._battery_inverter_state()),
+                connected=self.inverters_connected,
+                charged_wh=battery.charged.wh,
+                discharged_wh=battery.discharged.wh,
+                tot_wh_inj=battery.discharged.register_wh,
+                tot_wh_abs=battery.charged.register_wh,
+            ),
+            setpoint=SetpointState(
+                enabled=controls.enabled == ENABLED,
+                mode=controls.mode,
+                setpoint_w=controls.setpoint_w,
+                revert_w=controls.revert_w,
+                revert_enabled=controls.revert_enabled == ENABLED,
+                revert_s=controls.revert_s,
+                revert_remaining_s=controls.remaining_register_s,
+            ),
+            living_room=LivingRoomState(
+                source=int(self.source),
+                on_battery=self.living_room_on_battery,
+                powered=self.living_room_powered,
+                w=self.living_room_w,
+                demand_w=self.demand.living_room_w,
+                energy_wh=self.living_room_energy.wh,
+                tot_wh=self.living_room_energy.register_wh,
+            ),
+            meter=MeterState(
+                w=self.meter_w,
+                connected=grid.up,
+                voltage_v=grid.voltage_v,
+                frequency_hz=grid.frequency_hz,
+                exported_wh=self.exported.wh,
+                imported_wh=self.imported.wh,
+                tot_wh_inj=self.exported.register_wh,
+                tot_wh_abs=self.imported.register_wh,
+            ),
+            load=LoadState(
+                total_w=self.living_room_w + self.rest_w, rest_w=self.rest_w
+            ),
+            failing_units=tuple(sorted(self.failing_units)),
+        )

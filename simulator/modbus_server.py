@@ -1,0 +1,204 @@
+"""Serve register devices over Modbus TCP with pymodbus, any version from 3.8 on.
+
+pymodbus has changed its datastore API several times (slave contexts, device
+contexts, SimDevice). Instead of those stores the server gets one context object
+that answers both ways pymodbus has asked a datastore for registers:
+
+* 3.8 to 3.9 look up ``context[unit_id]`` and call ``validate``/``async_getValues``/
+  ``async_setValues`` on what they get;
+* later versions call ``async_getValues(unit_id, …)``/``async_setValues(unit_id, …)``
+  on the context itself and turn a returned exception code into the response.
+
+On the old path a write refused for its value can only be answered with "device
+failure" (exception 4), because those versions ignore what a write returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pymodbus.constants
+import pymodbus.exceptions
+from pymodbus.datastore import ModbusServerContext
+from pymodbus.server import ModbusTcpServer
+
+from .register_device import ExceptionCode, ModbusRefusal, RegisterDevice
+
+# Looked up by name because they exist only in some pymodbus versions: newer ones
+# check for the ExcCodes enum, 3.8 answers "no such unit" to NoSuchSlaveException.
+_EXC_CODES: Any = getattr(pymodbus.constants, "ExcCodes", None)
+_NO_SUCH_UNIT: type[Exception] = getattr(
+    pymodbus.exceptions, "NoSuchSlaveException", pymodbus.exceptions.ModbusException
+)
+
+_LOGGER = logging.getLogger(__name__)
+_READ_CODES = frozenset({3, 4})
+_GATEWAY_TARGET_FAILED = 0x0B
+
+
+def _exception_code(code: int) -> Any:
+    """The value newer pymodbus expects back for an exception response."""
+    return _EXC_CODES(code) if _EXC_CODES is not None else code
+
+
+class _LegacyUnit:
+    """One unit as pymodbus 3.8–3.9 address it (``context[unit_id]``)."""
+
+    def __init__(self, device: RegisterDevice) -> None:
+        self._device = device
+        self._validated: tuple[int, int, list[int]] | None = None
+
+    def validate(self, func_code: int, address: int, count: int = 1) -> bool:
+        # A read is done here already: this is the only place those versions let
+        # an illegal address come out as exception 2. The result is kept for the
+        # read that follows, so a one-read glitch is not used up twice.
+        if func_code not in _READ_CODES:
+            return True
+        try:
+            words = self._device.read(address, count)
+        except ModbusRefusal as refusal:
+            if refusal.code is ExceptionCode.ILLEGAL_ADDRESS:
+                return False
+            raise
+        self._validated = (address, count, words)
+        return True
+
+    async def async_getValues(
+        self, func_code: int, address: int, count: int = 1
+    ) -> list[int]:
+        validated, self._validated = self._validated, None
+        if validated is not None and validated[:2] == (address, count):
+            return validated[2]
+        return self._device.read(address, count)
+
+    async def async_setValues(
+        self, func_code: int, address: int, values: Sequence[int]
+    ) -> None:
+        self._device.write(address, list(values))
+
+
+class _DeviceContext(ModbusServerContext):
+    """The unit ids and their devices, for every pymodbus datastore interface."""
+
+    def __init__(self, devices: Mapping[int, RegisterDevice]) -> None:
+        # Deliberately not calling super().__init__: its stores are what we replace.
+        self._units = dict(devices)
+        self._legacy = {unit_id: _LegacyUnit(d) for unit_id, d in devices.items()}
+        # What pymodbus ≥ 3.13 looks at to decide to call this context directly.
+        self.simdevices: list[Any] = []
+        self.old_simulator = True
+        self.single = False
+
+    def __getitem__(self, unit_id: int) -> _LegacyUnit:
+        if unit_id not in self._legacy:
+            raise _NO_SUCH_UNIT(f"no unit {unit_id}")
+        return self._legacy[unit_id]
+
+    def __contains__(self, unit_id: object) -> bool:
+        return unit_id in self._units
+
+    def device_ids(self) -> list[int]:
+        """The unit ids served."""
+        return list(self._units)
+
+    def slaves(self) -> list[int]:
+        """The unit ids served (pymodbus 3.8's name)."""
+        return list(self._units)
+
+    async def async_getValues(
+        self, device_id: int, func_code: int, address: int, count: int = 1
+    ) -> Any:
+        """Registers for a read, or the exception code to answer with."""
+        device = self._units.get(device_id)
+        if device is None:
+            return _exception_code(_GATEWAY_TARGET_FAILED)
+        try:
+            return device.read(address, count)
+        except ModbusRefusal as refusal:
+            return _exception_code(refusal.code)
+
+    async def async_setValues(
+        self, device_id: int, func_code: int, address: int, values: Any
+    ) -> Any:
+        """``None`` when the write is done, else the exception code."""
+        device = self._units.get(device_id)
+        if device is None:
+            return _exception_code(_GATEWAY_TARGET_FAILED)
+        try:
+            device.write(address, list(values))
+        except ModbusRefusal as refusal:
+            return _exception_code(refusal.code)
+        return None
+
+
+class ModbusTcpUnits:
+    """A Modbus TCP endpoint for several unit ids, that can drop off the network."""
+
+    def __init__(
+        self, devices: Mapping[int, RegisterDevice], host: str, port: int
+    ) -> None:
+        """Serve ``devices`` (by unit id) on ``host``:``port`` (0: any free port)."""
+        self._context = _DeviceContext(devices)
+        self.host = host
+        self.port = port
+        self._server: ModbusTcpServer | None = None
+        self._reopen: asyncio.Task[None] | None = None
+
+    @property
+    def listening(self) -> bool:
+        """Whether clients can connect now."""
+        return self._server is not None
+
+    async def start(self) -> None:
+        """Start listening; afterwards ``port`` is the real port."""
+        server = ModbusTcpServer(self._context, address=(self.host, self.port))
+        await server.serve_forever(background=True)
+        listener: Any = server.transport  # an asyncio.Server once listening
+        if listener is None:  # older pymodbus reports a failed bind only this way
+            raise OSError(f"cannot listen on {self.host}:{self.port}")
+        self.port = listener.sockets[0].getsockname()[1]
+        self._server = server
+        _LOGGER.debug("Modbus TCP on %s:%s", self.host, self.port)
+
+    async def _close(self) -> None:
+        server: Any = self._server  # shutdown() is untyped in some versions
+        self._server = None
+        if server is not None:
+            # Closes the listening socket and every client connection.
+            await server.shutdown()
+
+    async def stop(self) -> None:
+        """Stop for good: close connections and stop listening."""
+        if self._reopen is not None:
+            self._reopen.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reopen
+            self._reopen = None
+        await self._close()
+
+    async def disconnect(self, seconds: float) -> None:
+        """Drop all clients and refuse connections for ``seconds`` of real time.
+
+        Then listen again on the same port, as a device does after a reboot.
+        """
+        if self._reopen is not None:
+            self._reopen.cancel()
+        await self._close()
+        self._reopen = asyncio.create_task(self._come_back(seconds))
+
+    async def _come_back(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        # Someone may have taken the port meanwhile; keep trying, as a device would.
+        while True:
+            try:
+                await self.start()
+            except OSError as err:
+                _LOGGER.warning("cannot listen again yet: %s", err)
+                await asyncio.sleep(1.0)
+            else:
+                break
+        self._reopen = None

@@ -1,0 +1,257 @@
+"""SunSpec register layouts and how values become 16-bit registers.
+
+Only what a flat's devices serve is here: models 1, 701, 713, 802, 704 and the Local VPP
+vendor model 64900. Each layout lists every point of the model, so a point the
+simulator does not drive still reads as the SunSpec "not implemented" sentinel of its
+type instead of a misleading 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+SUNSPEC_BASE: Final = 40000
+SUNS_MARKER: Final = (0x5375, 0x6E53)
+END_MARKER: Final = (0xFFFF, 0x0000)
+
+MODEL_COMMON: Final = 1
+MODEL_DER_MEASUREMENT: Final = 701
+MODEL_DER_CONTROLS: Final = 704
+MODEL_STORAGE_CAPACITY: Final = 713
+MODEL_BATTERY: Final = 802
+MODEL_LIVING_ROOM: Final = 64900
+
+# Register count and "not implemented" value of every fixed-size SunSpec type
+# (signed types as numbers: -0x8000 is the register 0x8000).
+_FIXED_TYPES: Final[dict[str, tuple[int, int]]] = {
+    "uint16": (1, 0xFFFF),
+    "int16": (1, -0x8000),
+    "enum16": (1, 0xFFFF),
+    "sunssf": (1, -0x8000),
+    "pad": (1, 0x8000),
+    "uint32": (2, 0xFFFFFFFF),
+    "int32": (2, -0x80000000),
+    "bitfield32": (2, 0xFFFFFFFF),
+    "uint64": (4, 0xFFFFFFFFFFFFFFFF),
+}
+_SIGNED: Final = frozenset({"int16", "int32", "sunssf"})
+
+# Every point after the id and length registers, in register order: "name type".
+# Strings are "string<registers>". Copied from the SunSpec model definitions.
+_POINTS: Final[dict[int, str]] = {
+    MODEL_COMMON: "Mn string16, Md string16, Opt string8, Vr string8, SN string16,"
+    " DA uint16, Pad pad",
+    MODEL_DER_MEASUREMENT: "ACType enum16, St enum16, InvSt enum16, ConnSt enum16,"
+    " Alrm bitfield32, DERMode bitfield32, W int16, VA int16, Var int16, PF int16,"
+    " A int16, LLV uint16, LNV uint16, Hz uint32, TotWhInj uint64, TotWhAbs uint64,"
+    " TotVarhInj uint64, TotVarhAbs uint64, TmpAmb int16, TmpCab int16, TmpSnk int16,"
+    " TmpTrns int16, TmpSw int16, TmpOt int16,"
+    " WL1 int16, VAL1 int16, VarL1 int16, PFL1 int16, AL1 int16, VL1L2 uint16,"
+    " VL1 uint16, TotWhInjL1 uint64, TotWhAbsL1 uint64, TotVarhInjL1 uint64,"
+    " TotVarhAbsL1 uint64,"
+    " WL2 int16, VAL2 int16, VarL2 int16, PFL2 int16, AL2 int16, VL2L3 uint16,"
+    " VL2 uint16, TotWhInjL2 uint64, TotWhAbsL2 uint64, TotVarhInjL2 uint64,"
+    " TotVarhAbsL2 uint64,"
+    " WL3 int16, VAL3 int16, VarL3 int16, PFL3 int16, AL3 int16, VL3L1 uint16,"
+    " VL3 uint16, TotWhInjL3 uint64, TotWhAbsL3 uint64, TotVarhInjL3 uint64,"
+    " TotVarhAbsL3 uint64,"
+    " ThrotPct uint16, ThrotSrc bitfield32, A_SF sunssf, V_SF sunssf, Hz_SF sunssf,"
+    " W_SF sunssf, PF_SF sunssf, VA_SF sunssf, Var_SF sunssf, TotWh_SF sunssf,"
+    " TotVarh_SF sunssf, Tmp_SF sunssf, MnAlrmInfo string32",
+    MODEL_STORAGE_CAPACITY: "WHRtg uint16, WHAvail uint16, SoC uint16, SoH uint16,"
+    " Sta enum16, WH_SF sunssf, Pct_SF sunssf",
+    MODEL_BATTERY: "AHRtg uint16, WHRtg uint16, WChaRteMax uint16,"
+    " WDisChaRteMax uint16, DisChaRte uint16, SoCMax uint16, SoCMin uint16,"
+    " SocRsvMax uint16, SoCRsvMin uint16, SoC uint16, DoD uint16, SoH uint16,"
+    " NCyc uint32, ChaSt enum16, LocRemCtl enum16, Hb uint16, CtrlHb uint16,"
+    " AlmRst uint16, Typ enum16, State enum16, StateVnd enum16, WarrDt uint32,"
+    " Evt1 bitfield32, Evt2 bitfield32, EvtVnd1 bitfield32, EvtVnd2 bitfield32,"
+    " V uint16, VMax uint16, VMin uint16, CellVMax uint16, CellVMaxStr uint16,"
+    " CellVMaxMod uint16, CellVMin uint16, CellVMinStr uint16, CellVMinMod uint16,"
+    " CellVAvg uint16, A int16, AChaMax uint16, ADisChaMax uint16, W int16,"
+    " ReqInvState enum16, ReqW int16, SetOp enum16, SetInvState enum16,"
+    " AHRtg_SF sunssf, WHRtg_SF sunssf, WChaDisChaMax_SF sunssf, DisChaRte_SF sunssf,"
+    " SoC_SF sunssf, DoD_SF sunssf, SoH_SF sunssf, V_SF sunssf, CellV_SF sunssf,"
+    " A_SF sunssf, AMax_SF sunssf, W_SF sunssf",
+    MODEL_DER_CONTROLS: "PFWInjEna enum16, PFWInjEnaRvrt enum16,"
+    " PFWInjRvrtTms uint32, PFWInjRvrtRem uint32, PFWAbsEna enum16,"
+    " PFWAbsEnaRvrt enum16, PFWAbsRvrtTms uint32, PFWAbsRvrtRem uint32,"
+    " WMaxLimPctEna enum16, WMaxLimPct uint16, WMaxLimPctRvrt uint16,"
+    " WMaxLimPctEnaRvrt enum16, WMaxLimPctRvrtTms uint32, WMaxLimPctRvrtRem uint32,"
+    " WSetEna enum16, WSetMod enum16, WSet int32, WSetRvrt int32, WSetPct int16,"
+    " WSetPctRvrt int16, WSetEnaRvrt enum16, WSetRvrtTms uint32, WSetRvrtRem uint32,"
+    " VarSetEna enum16, VarSetMod enum16, VarSetPri enum16, VarSet int32,"
+    " VarSetRvrt int32, VarSetPct int16, VarSetPctRvrt int16, VarSetEnaRvrt enum16,"
+    " VarSetRvrtTms uint32, VarSetRvrtRem uint32, WRmp uint16, WRmpRef enum16,"
+    " VarRmp uint16, AntiIslEna enum16, PF_SF sunssf, WMaxLimPct_SF sunssf,"
+    " WSet_SF sunssf, WSetPct_SF sunssf, VarSet_SF sunssf, VarSetPct_SF sunssf,"
+    " PFWInj.PF uint16, PFWInj.Ext enum16, PFWInjRvrt.PF uint16,"
+    " PFWInjRvrt.Ext enum16, PFWAbs.PF uint16, PFWAbs.Ext enum16,"
+    " PFWAbsRvrt.PF uint16, PFWAbsRvrt.Ext enum16",
+    MODEL_LIVING_ROOM: "Src enum16, W uint16, TotWh uint64, Pwr enum16, W_SF sunssf",
+}
+
+# Data registers after the 2-register header, as each model declares in its L register.
+MODEL_LENGTHS: Final[dict[int, int]] = {
+    MODEL_COMMON: 66,
+    MODEL_DER_MEASUREMENT: 153,
+    MODEL_DER_CONTROLS: 65,
+    MODEL_STORAGE_CAPACITY: 7,
+    MODEL_BATTERY: 62,
+    MODEL_LIVING_ROOM: 8,
+}
+
+type PointValue = int | str
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One named value of a model; ``offset`` counts from the model's id register."""
+
+    name: str
+    offset: int
+    type: str
+    size: int
+
+    @property
+    def sentinel(self) -> PointValue:
+        """The value that says "not implemented"."""
+        return "" if self.type == "string" else _FIXED_TYPES[self.type][1]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLayout:
+    """Where each point of one SunSpec model sits."""
+
+    model_id: int
+    length: int
+    points: Mapping[str, Point]
+
+    def point(self, name: str) -> Point:
+        """The point called ``name``; ``KeyError`` if the model has none."""
+        return self.points[name]
+
+
+def _parse_layout(model_id: int, spec: str) -> ModelLayout:
+    points: dict[str, Point] = {}
+    offset = 2
+    for item in spec.split(","):
+        name, type_name = item.split()
+        if type_name.startswith("string"):
+            point = Point(name, offset, "string", int(type_name.removeprefix("string")))
+        else:
+            point = Point(name, offset, type_name, _FIXED_TYPES[type_name][0])
+        points[name] = point
+        offset += point.size
+    length = MODEL_LENGTHS[model_id]
+    if offset - 2 != length:  # a typo in the table must not ship a shifted map
+        raise AssertionError(f"model {model_id}: {offset - 2} registers, not {length}")
+    return ModelLayout(model_id, length, points)
+
+
+LAYOUTS: Final[dict[int, ModelLayout]] = {
+    model_id: _parse_layout(model_id, spec) for model_id, spec in _POINTS.items()
+}
+
+
+def encode(point: Point, value: PointValue) -> list[int]:
+    """The registers (big-endian words) holding ``value`` for ``point``."""
+    if point.type == "string":
+        if not isinstance(value, str):
+            raise TypeError(f"{point.name} needs a string")
+        raw = value.encode("utf-8")[: point.size * 2].ljust(point.size * 2, b"\0")
+        return [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
+    if isinstance(value, str):
+        raise TypeError(f"{point.name} needs an integer")
+    bits = 16 * point.size
+    if point.type in _SIGNED:
+        if not -(1 << (bits - 1)) <= value < (1 << (bits - 1)):
+            raise ValueError(f"{point.name}={value} does not fit {point.type}")
+        value &= (1 << bits) - 1
+    elif not 0 <= value < (1 << bits):
+        raise ValueError(f"{point.name}={value} does not fit {point.type}")
+    return [(value >> (16 * (point.size - 1 - i))) & 0xFFFF for i in range(point.size)]
+
+
+def decode(point: Point, words: Sequence[int]) -> PointValue:
+    """The value ``point`` holds in ``words`` (as many as the point's size)."""
+    if point.type == "string":
+        raw = b"".join(word.to_bytes(2, "big") for word in words)
+        return raw.rstrip(b"\0").decode("utf-8", errors="replace")
+    value = 0
+    for word in words:
+        value = (value << 16) | word
+    bits = 16 * point.size
+    if point.type in _SIGNED and value >= 1 << (bits - 1):
+        value -= 1 << bits
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedModel:
+    """A model at its place in a unit's chain."""
+
+    layout: ModelLayout
+    address: int
+
+    @property
+    def end(self) -> int:
+        """First address after this model."""
+        return self.address + 2 + self.layout.length
+
+    def address_of(self, point: str) -> int:
+        """Absolute register address of ``point``."""
+        return self.address + self.layout.point(point).offset
+
+
+class ChainLayout:
+    """A unit's SunSpec chain: marker, models in order, end marker, from ``base``."""
+
+    def __init__(self, model_ids: Sequence[int], base: int = SUNSPEC_BASE) -> None:
+        """Place ``model_ids`` one after the other behind the ``SunS`` marker."""
+        self.base = base
+        placed: list[PlacedModel] = []
+        address = base + 2
+        for model_id in model_ids:
+            model = PlacedModel(LAYOUTS[model_id], address)
+            placed.append(model)
+            address = model.end
+        self.models: tuple[PlacedModel, ...] = tuple(placed)
+        self.end = address + 2
+
+    @property
+    def size(self) -> int:
+        """Registers from the marker through the end marker."""
+        return self.end - self.base
+
+    def model(self, model_id: int) -> PlacedModel:
+        """The first model with ``model_id`` in the chain."""
+        for model in self.models:
+            if model.layout.model_id == model_id:
+                return model
+        raise KeyError(model_id)
+
+    def point_at(self, address: int) -> tuple[PlacedModel, Point] | None:
+        """The model and point whose registers include ``address``, if any."""
+        for model in self.models:
+            if model.address <= address < model.end:
+                for point in model.layout.points.values():
+                    start = model.address + point.offset
+                    if start <= address < start + point.size:
+                        return model, point
+                return None  # the id or length register
+        return None
+
+    def render(self, values: Mapping[int, Mapping[str, PointValue]]) -> list[int]:
+        """The whole chain's registers; ``values[model_id][point]``, rest sentinels."""
+        registers = [*SUNS_MARKER]
+        for model in self.models:
+            layout = model.layout
+            given = values.get(layout.model_id, {})
+            registers += [layout.model_id, layout.length]
+            for point in layout.points.values():
+                registers += encode(point, given.get(point.name, point.sentinel))
+        registers += END_MARKER
+        return registers
