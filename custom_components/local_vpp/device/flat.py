@@ -16,6 +16,7 @@ from modbus_connection import (
 )
 from modbus_connection.model import ComponentGroup
 from modbus_connection.model.sunspec import (
+    SunSpecComponent,
     SunSpecError,
     SunSpecMapShiftError,
     SunSpecModel,
@@ -111,10 +112,26 @@ class UnitIdentity:
     serial: str
 
 
+def _pooled(
+    unit: ModbusUnit, models: SunSpecModels, components: list[SunSpecComponent]
+) -> ComponentGroup:
+    """Group a unit's models so one read may span several of them.
+
+    Each component is told the whole chain is readable: a block may then cross from
+    one model into the next, which a per-model map would forbid.
+    """
+    chain = models.chain
+    first, last = chain[0].address, chain[-1].address + chain[-1].span - 1
+    for component in components:
+        base = component.resolved_fields["model_id"].address
+        component.register_ranges = ((first - base, last - base),)
+    return ComponentGroup(unit, components)
+
+
 class _PvUnit:
     def __init__(self, unit: ModbusUnit, models: SunSpecModels) -> None:
         self.ac = DerMeasurementModel(unit, _first(models, MODEL_DER_MEASUREMENT))
-        self.group = ComponentGroup(unit, [self.ac])
+        self.group = _pooled(unit, models, [self.ac])
 
 
 class _MeterUnit(_PvUnit):
@@ -130,8 +147,9 @@ class _BatteryUnit:
         self.battery = BatteryModel(unit, _first(models, MODEL_BATTERY))
         self.controls = DerControlsModel(unit, _first(models, MODEL_DER_CONTROLS))
         self.living_room = LivingRoomModel(unit, _first(models, MODEL_LIVING_ROOM))
-        self.group = ComponentGroup(
+        self.group = _pooled(
             unit,
+            models,
             [self.ac, self.capacity, self.battery, self.controls, self.living_room],
         )
 
