@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 from pymodbus.client import AsyncModbusTcpClient
 
 from simulator.config import FlatConfig
+from simulator.flat import FlatSimulator
 
 # Midsummer noon in Fukuoka: plenty of sun, so every flow is non-zero.
 NOON = datetime(2025, 6, 21, 12, 0)
@@ -103,3 +105,15 @@ def manual_config(**changes: Any) -> FlatConfig:
     settings: dict[str, Any] = {"port": 0, "manual_clock": True, "start": NOON}
     settings.update(changes)
     return FlatConfig(**settings)
+
+
+@asynccontextmanager
+async def running(config: FlatConfig) -> AsyncIterator[tuple[FlatSimulator, Probe]]:
+    """A started simulator and a connected client, both closed afterwards."""
+    async with FlatSimulator(config) as sim:
+        client = AsyncModbusTcpClient("127.0.0.1", port=sim.port, timeout=2, retries=0)
+        assert await client.connect()
+        try:
+            yield sim, Probe(client)
+        finally:
+            client.close()
