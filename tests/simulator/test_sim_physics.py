@@ -1,0 +1,155 @@
+"""The physics without the network: sun, clouds, loads, battery, energy balance."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from sim_probe import manual_config
+
+from simulator.battery import Battery, BatterySpec, cell_ocv
+from simulator.config import UnitIds
+from simulator.flat import FlatSimulator
+from simulator.pv import Site, sun_elevation_deg
+
+
+def _sim(**changes: object) -> FlatSimulator:
+    """A simulator that is never started: physics only."""
+    return FlatSimulator(manual_config(**changes))
+
+
+def test_sun_rises_and_sets_in_fukuoka_around_the_almanac_times() -> None:
+    site = Site()
+    # Midsummer in Fukuoka: sunrise ~05:10, sunset ~19:30 (JST).
+    assert sun_elevation_deg(datetime(2025, 6, 21, 5, 0), site) < 0
+    assert sun_elevation_deg(datetime(2025, 6, 21, 5, 30), site) > 0
+    assert sun_elevation_deg(datetime(2025, 6, 21, 19, 15), site) > 0
+    assert sun_elevation_deg(datetime(2025, 6, 21, 19, 45), site) < 0
+    assert sun_elevation_deg(datetime(2025, 6, 21, 12, 20), site) > 75
+    assert sun_elevation_deg(datetime(2025, 12, 21, 12, 20), site) < 35
+
+
+def test_pv_follows_the_day_and_clouds_dim_it() -> None:
+    sim = _sim(start=datetime(2025, 6, 21, 0, 0), max_step_s=60.0)
+    hourly = []
+    for _ in range(24):
+        sim.advance(3600)
+        hourly.append(sim.state.pv.w)
+    assert hourly[1] == hourly[3] == hourly[22] == 0  # night (01:00, 03:00, 22:00)
+    peak_hour = max(range(24), key=hourly.__getitem__)
+    assert 11 <= peak_hour + 1 <= 13  # index 11 is 12:00
+    assert 1500 < max(hourly) < 2000  # 2 kWp with system losses
+    clear = _sim()
+    clear.advance(60)
+    cloudy = _sim()
+    cloudy.set_clouds(1.0)
+    cloudy.advance(60)
+    assert cloudy.state.pv.w == pytest.approx(clear.state.pv.w * 0.25, rel=0.01)
+    broken = [_sim(seed=seed) for seed in (1, 2, 3)]
+    outputs = set()
+    for sim in broken:
+        sim.set_clouds(0.5)
+        sim.advance(600)
+        outputs.add(round(sim.state.pv.w))
+        assert clear.state.pv.w * 0.25 < sim.state.pv.w < clear.state.pv.w
+    assert len(outputs) == 3  # seeded variation
+
+
+def test_the_same_seed_gives_the_same_day() -> None:
+    first, second = _sim(seed=7), _sim(seed=7)
+    first.set_clouds(0.4)
+    second.set_clouds(0.4)
+    first.advance(7200)
+    second.advance(7200)
+    assert first.state == second.state
+
+
+def test_living_room_stays_in_its_band_and_the_evening_peaks() -> None:
+    sim = _sim(start=datetime(2025, 6, 21, 0, 0), max_step_s=60.0)
+    living, total = [], []
+    for _ in range(24 * 4):
+        sim.advance(900)
+        living.append(sim.state.living_room.w)
+        total.append(sim.state.load.total_w)
+    assert all(40 <= w <= 250 for w in living)
+    evening = sum(total[19 * 4 : 21 * 4]) / 8
+    afternoon = sum(total[14 * 4 : 16 * 4]) / 8
+    assert evening > 2 * afternoon
+
+
+def test_energy_balances_over_a_day() -> None:
+    sim = _sim(start=datetime(2025, 6, 21, 0, 0), max_step_s=10.0)
+    sim.set_clouds(0.3)
+    start_wh = sim.flat.battery.stored_wh
+    consumed_wh = 0.0
+    for _ in range(24 * 60):
+        sim.advance(60)
+        consumed_wh += sim.state.load.total_w * 60 / 3600  # sampled, for a sanity check
+    state = sim.state
+    supplied = (
+        state.pv.produced_wh + state.meter.imported_wh + state.battery.discharged_wh
+    )
+    used = state.meter.exported_wh + state.battery.charged_wh
+    load_wh = supplied - used
+    assert load_wh == pytest.approx(consumed_wh, rel=0.02)
+    assert load_wh > 5000
+    # What went into the cells, less conversion losses and self-discharge.
+    stored_wh = sim.flat.battery.stored_wh
+    expected = (
+        start_wh + state.battery.charged_wh * 0.95 - state.battery.discharged_wh / 0.95
+    )
+    assert stored_wh == pytest.approx(expected, abs=2.0)
+    assert stored_wh < expected  # self-discharge
+    assert state.battery.charged_wh > 1000
+    assert state.battery.discharged_wh > 500
+
+
+def test_battery_ages_with_throughput_and_counts_cycles() -> None:
+    battery = Battery(BatterySpec(capacity_wh=1000.0), soc_pct=50.0, soh_pct=100.0)
+    for _ in range(20):  # 2 h each way at 1 kW: full, then down to SoCMin
+        for _ in range(120):
+            battery.run(-1000.0, 5.0, 60.0)
+        for _ in range(120):
+            battery.run(1000.0, 5.0, 60.0)
+    assert battery.cycles == pytest.approx(19, abs=1)  # 95 % of 1 kWh, 20 times
+    assert 99.8 < battery.soh * 100 < 99.95
+    assert battery.usable_wh < 1000.0
+
+
+def test_cell_voltages_follow_soc() -> None:
+    assert cell_ocv(0.0) < cell_ocv(0.1) < cell_ocv(0.5) < cell_ocv(0.9) < cell_ocv(1.0)
+    voltages = []
+    for soc in (10.0, 50.0, 95.0):
+        battery = Battery(BatterySpec(), soc_pct=soc, soh_pct=100.0)
+        high, low = battery.cell_voltages()
+        assert 2.5 < low < high < 3.65
+        voltages.append(high)
+    assert voltages == sorted(voltages)
+    charging = Battery(BatterySpec(), soc_pct=50.0, soh_pct=100.0)
+    charging.run(-1000.0, 5.0, 1.0)
+    resting = Battery(BatterySpec(), soc_pct=50.0, soh_pct=100.0)
+    assert charging.cell_voltages()[0] > resting.cell_voltages()[0]
+
+
+def test_self_discharge_is_a_few_percent_a_month() -> None:
+    sim = _sim(pv_peak_w=0.0, load_scale=0.0, soc_pct=80.0, max_step_s=3600.0)
+    sim.flat.battery_fault = True  # keep the battery idle: only self-discharge
+    sim.advance(30 * 86400)
+    assert sim.state.battery.soc_pct == pytest.approx(80.0 * 0.97, abs=0.2)
+
+
+def test_heartbeat_counts_simulated_seconds() -> None:
+    sim = _sim()
+    sim.advance(65535.5)
+    assert sim.state.battery.heartbeat == 65535
+    sim.advance(1)
+    assert sim.state.battery.heartbeat == 0
+
+
+def test_config_rejects_impossible_flats() -> None:
+    with pytest.raises(ValueError, match="capacity"):
+        manual_config(battery=BatterySpec(capacity_wh=500.0))
+    with pytest.raises(ValueError, match="area"):
+        manual_config(area_hz=55)
+    with pytest.raises(ValueError, match="unit ids"):
+        UnitIds(pv=1, battery=1, meter=3)
