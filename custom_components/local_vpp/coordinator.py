@@ -149,17 +149,17 @@ class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):
             await self._write(
                 self.device.async_set_power_setpoint(power_w, SETPOINT_REVERT_S)
             )
-        await self.async_request_refresh()
+        await self.async_refresh()
 
     async def async_set_reserve(self, pct: float) -> None:
         """Set the backup reserve SoC."""
         await self._write(self.device.async_set_reserve_soc(pct))
-        await self.async_request_refresh()
+        await self.async_refresh()
 
     async def async_set_living_room_on_battery(self, on_battery: bool) -> None:
         """Feed the living-room circuit from the battery (True) or the grid."""
         await self._write(self.device.async_set_living_room_on_battery(on_battery))
-        await self.async_request_refresh()
+        await self.async_refresh()
 
     async def _write(self, write: Awaitable[None]) -> None:
         """Await a device write, turning device errors into translated HA errors."""
