@@ -156,10 +156,14 @@ class ModbusTcpUnits:
     async def start(self) -> None:
         """Start listening; afterwards ``port`` is the real port."""
         server = ModbusTcpServer(self._context, address=(self.host, self.port))
-        await server.serve_forever(background=True)
+        where = f"{self.host}:{self.port}"
+        try:
+            await server.serve_forever(background=True)
+        except RuntimeError as err:  # how newer pymodbus reports a failed bind
+            raise OSError(f"cannot listen on {where}: {err}") from err
         listener: Any = server.transport  # an asyncio.Server once listening
-        if listener is None:  # older pymodbus reports a failed bind only this way
-            raise OSError(f"cannot listen on {self.host}:{self.port}")
+        if listener is None:  # how older pymodbus reports a failed bind
+            raise OSError(f"cannot listen on {where}")
         self.port = listener.sockets[0].getsockname()[1]
         self._server = server
         _LOGGER.debug("Modbus TCP on %s:%s", self.host, self.port)

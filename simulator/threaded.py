@@ -52,12 +52,17 @@ class FlatThread:
         try:
             await self._stop.wait()
         finally:
+            self._simulator = None
             await simulator.stop()
 
     def start(self, timeout: float = _CALL_TIMEOUT_S) -> None:
         """Start the thread and wait until the Modbus server listens."""
         self._thread.start()
-        self._started.result(timeout)
+        try:
+            self._started.result(timeout)
+        except BaseException:
+            self.close(timeout)  # leave no thread behind
+            raise
 
     def close(self, timeout: float = _CALL_TIMEOUT_S) -> None:
         """Stop the simulator and join its thread; safe to call twice."""

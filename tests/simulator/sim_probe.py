@@ -19,7 +19,7 @@ BASE = 40000
 PV, BATTERY, METER = 1, 2, 3
 
 # The unit keyword of pymodbus's client calls changed name ("slave" → "device_id").
-_UNIT_KEYWORD = (
+UNIT_KEYWORD = (
     "device_id"
     if "device_id"
     in inspect.signature(AsyncModbusTcpClient.read_holding_registers).parameters
@@ -46,7 +46,7 @@ class Probe:
         while count > 0:  # Modbus reads at most 125 registers at a time
             chunk = min(count, 125)
             response = await self.client.read_holding_registers(
-                address, count=chunk, **{_UNIT_KEYWORD: unit}
+                address, count=chunk, **{UNIT_KEYWORD: unit}
             )
             if response.isError():
                 raise ModbusError(response.exception_code)
@@ -58,11 +58,11 @@ class Probe:
     async def write(self, unit: int, address: int, words: Sequence[int]) -> None:
         if len(words) == 1:
             response = await self.client.write_register(
-                address, words[0], **{_UNIT_KEYWORD: unit}
+                address, words[0], **{UNIT_KEYWORD: unit}
             )
         else:
             response = await self.client.write_registers(
-                address, list(words), **{_UNIT_KEYWORD: unit}
+                address, list(words), **{UNIT_KEYWORD: unit}
             )
         if response.isError():
             raise ModbusError(response.exception_code)

@@ -139,7 +139,7 @@ def test_self_discharge_is_a_few_percent_a_month() -> None:
 
 
 def test_heartbeat_counts_simulated_seconds() -> None:
-    sim = _sim()
+    sim = _sim(max_step_s=100.0)
     sim.advance(65535.5)
     assert sim.state.battery.heartbeat == 65535
     sim.advance(1)
