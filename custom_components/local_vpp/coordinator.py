@@ -67,7 +67,6 @@ class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):
         )
         self.device = device
         self.requested_setpoint_w: float | None = None
-        self.requests_per_poll = 0
         self._failures = 0
         self._failing_since: float | None = None
 
@@ -77,7 +76,6 @@ class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):
         return f"{ISSUE_CONNECTION_FAILING}_{self.config_entry.entry_id}"
 
     async def _async_update_data(self) -> FlatReading:
-        before = self.device.counter.requests
         try:
             reading = await self.device.async_poll()
         except DeviceError as err:
@@ -87,7 +85,6 @@ class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):
                 translation_key="poll_failed",
                 translation_placeholders={"error": str(err)},
             ) from err
-        self.requests_per_poll = self.device.counter.requests - before
         self._record_success()
         await self._keep_setpoint_alive(reading)
         return reading

@@ -46,7 +46,7 @@ async def async_get_config_entry_diagnostics(
             for role, identity in device.identities.items()
         },
         "last_update_success": coordinator.last_update_success,
-        "requests_per_poll": coordinator.requests_per_poll,
+        "requests_per_poll": device.last_poll_requests,
         "reading": asdict(coordinator.data) if coordinator.data else None,
         "registers": registers,
     }

@@ -86,6 +86,9 @@ _SETPOINT_MODE_WATTS = 1
 _SOURCE_GRID = 0
 _SOURCE_BATTERY = 1
 
+# Modbus allows at most 125 registers in one read.
+_MAX_READ = 125
+
 _LINK_ERRORS = (ModbusConnectionError, ModbusTimeoutError, ClientClosedError)
 
 
@@ -189,6 +192,7 @@ class FlatDevice:
         self.unit_ids = unit_ids
         self._base = base_address
         self.counter = RequestCounter()
+        self.last_poll_requests = 0
         self._units = {
             role: counting_unit(connection.for_unit(unit_id), self.counter)
             for role, unit_id in unit_ids.by_role().items()
@@ -279,9 +283,11 @@ class FlatDevice:
         assert self._pv is not None
         assert self._battery is not None
         assert self._meter is not None
+        before = self.counter.requests
         pv_ok = await self._poll_group(self._pv.group)
         battery_ok = await self._poll_group(self._battery.group)
         meter_ok = await self._poll_group(self._meter.group)
+        self.last_poll_requests = self.counter.requests - before
         if not (pv_ok or battery_ok or meter_ok):
             raise CannotConnectError("no unit answered the poll")
         return FlatReading(
@@ -310,12 +316,11 @@ class FlatDevice:
         for role, unit in self._units.items():
             registers: dict[int, int] = {}
             for model in self.models.get(role, SunSpecModels()).chain:
-                words = await self._guard(
-                    unit.read_holding_registers(model.address, model.span)
-                )
-                registers.update(
-                    {model.address + i: word for i, word in enumerate(words)}
-                )
+                end = model.address + model.span
+                for start in range(model.address, end, _MAX_READ):
+                    count = min(_MAX_READ, end - start)
+                    words = await self._guard(unit.read_holding_registers(start, count))
+                    registers.update({start + i: word for i, word in enumerate(words)})
             raw[role] = registers
         return raw
 

@@ -1,0 +1,60 @@
+"""Diagnostics carry the registers an installer needs, without serial numbers."""
+
+from __future__ import annotations
+
+import json
+
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.local_vpp.diagnostics import (
+    REDACTED,
+    async_get_config_entry_diagnostics,
+)
+from simulator.threaded import FlatThread
+
+from .conftest import BATTERY_SERIAL
+
+
+async def test_diagnostics_redact_serials(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, flat: FlatThread
+) -> None:
+    diagnostics = await async_get_config_entry_diagnostics(hass, loaded_entry)
+    text = json.dumps(diagnostics)
+    for serial in (BATTERY_SERIAL, "LVPP-101-PV", "LVPP-101-MTR"):
+        assert serial not in text
+    assert diagnostics["entry"]["unique_id"] == REDACTED
+    assert diagnostics["requests_per_poll"] == 5
+    battery = diagnostics["units"]["battery"]
+    assert [m["id"] for m in battery["models"]] == [1, 701, 713, 802, 704, 64900]
+    registers = diagnostics["registers"]["battery"]
+    # Model 1 sits at 40002; its serial occupies offsets 50–65.
+    assert registers["40052"] == REDACTED
+    assert registers["40067"] == REDACTED
+    assert registers["40068"] != REDACTED
+    # The reserve register (802 SoCRsvMin, SoC_SF −1) reads as the simulator says.
+    reserve_address = 40234 + 10
+    assert registers[str(reserve_address)] == round(flat.state.battery.reserve_pct * 10)
+    assert diagnostics["reading"]["meter"]["connected"] is True
+
+
+async def test_diagnostics_when_unreachable(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, flat: FlatThread
+) -> None:
+    flat.disconnect(5)
+    diagnostics = await async_get_config_entry_diagnostics(hass, loaded_entry)
+    assert "error" in diagnostics["registers"]
+
+
+async def test_diagnostics_over_http(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    from pytest_homeassistant_custom_component.components.diagnostics import (
+        get_diagnostics_for_config_entry,
+    )
+
+    result = await get_diagnostics_for_config_entry(hass, hass_client, loaded_entry)
+    assert result["units"]["pv"]["identity"]["serial"] == REDACTED
