@@ -58,10 +58,11 @@ COUNTERS: Final[dict[UnitRole, dict[str, int]]] = {
     },
 }
 
+# Model 1 Md holds 32 characters.
 _MODEL_NAMES: Final = {
-    UnitRole.PV: "PV inverter",
-    UnitRole.BATTERY: "Hybrid battery inverter",
-    UnitRole.METER: "Grid meter",
+    UnitRole.PV: "Simulated PV inverter",
+    UnitRole.BATTERY: "Simulated hybrid battery",
+    UnitRole.METER: "Simulated grid meter",
 }
 _ON, _OFF = 1, 0
 _INT32_NOT_IMPLEMENTED = -0x80000000
@@ -80,7 +81,7 @@ def _milli(value: float) -> int:
 def _common(role: UnitRole, flat: Flat, unit_id: int) -> dict[str, PointValue]:
     return {
         "Mn": "Local VPP",
-        "Md": f"Flat simulator {_MODEL_NAMES[role]}",
+        "Md": _MODEL_NAMES[role],
         "Opt": "",
         "Vr": __version__,
         "SN": flat.config.serial(role),
