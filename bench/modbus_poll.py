@@ -1,0 +1,125 @@
+"""One full poll of every entity's registers against the simulator, timed.
+
+Prints readable lines, then one JSON object as the very last line. The baseline is a
+single 100-register read on the same connection, measured in the same run: the
+figure that matters is the poll's p99 over that read's p50 (target: under 10×),
+and the number of Modbus requests a full poll takes (target: at most 5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from custom_components.local_vpp.device import FlatDevice, UnitIds  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        except OSError:
+            time.sleep(0.1)
+        else:
+            return
+    raise SystemExit(f"the simulator did not listen on port {port}")
+
+
+def _percentile(samples: list[float], pct: float) -> float:
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))
+    return ordered[index]
+
+
+async def _measure(port: int, rounds: int) -> dict[str, float]:
+    device = FlatDevice.tcp("127.0.0.1", port, UnitIds())
+    try:
+        await device.async_discover()
+        unit = device._connection.for_unit(UnitIds().battery)
+        for _ in range(20):  # warm up both paths
+            await device.async_poll()
+            await unit.read_holding_registers(40070, 100)
+        polls: list[float] = []
+        reads: list[float] = []
+        # Interleave so both see the same machine noise.
+        for _ in range(rounds):
+            start = time.perf_counter()
+            await device.async_poll()
+            polls.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            await unit.read_holding_registers(40070, 100)
+            reads.append((time.perf_counter() - start) * 1000)
+        return {
+            "poll_p50_ms": statistics.median(polls),
+            "poll_p99_ms": _percentile(polls, 99),
+            "requests_per_poll": device.last_poll_requests,
+            "read100_p50_ms": statistics.median(reads),
+            "read100_p99_ms": _percentile(reads, 99),
+        }
+    finally:
+        await device.async_close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (<1 min)")
+    args = parser.parse_args()
+    rounds = 300 if args.quick else 3000
+    port, control_port = _free_port(), _free_port()
+    # The flat is its own process, as a real device is its own machine.
+    flat = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "simulator",
+            "flat",
+            "--port",
+            str(port),
+            "--control-port",
+            str(control_port),
+            # A frozen clock keeps the flat's physics ticks out of the timings:
+            # what is measured is the poll, not the simulator.
+            "--manual",
+        ],
+        cwd=ROOT,
+    )
+    try:
+        _wait_for_port(port)
+        figures = asyncio.run(_measure(port, rounds))
+    finally:
+        flat.terminate()
+        flat.wait(10)
+    figures["p99_over_read100_p50"] = figures["poll_p99_ms"] / figures["read100_p50_ms"]
+    figures["rounds"] = rounds
+    print(f"full poll over {rounds} rounds against the simulator on 127.0.0.1")
+    print(f"  requests per poll      {figures['requests_per_poll']:.0f}  (target ≤ 5)")
+    print(
+        f"  poll p50 / p99         {figures['poll_p50_ms']:.3f} / "
+        f"{figures['poll_p99_ms']:.3f} ms"
+    )
+    print(f"  100-register read p50  {figures['read100_p50_ms']:.3f} ms (baseline)")
+    print(
+        f"  poll p99 ÷ read p50    {figures['p99_over_read100_p50']:.2f}  (target < 10)"
+    )
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
