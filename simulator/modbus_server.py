@@ -9,8 +9,10 @@ that answers both ways pymodbus has asked a datastore for registers:
 * later versions call ``async_getValues(unit_id, …)``/``async_setValues(unit_id, …)``
   on the context itself and turn a returned exception code into the response.
 
-On the old path a write refused for its value can only be answered with "device
-failure" (exception 4), because those versions ignore what a write returns.
+On the old path every refusal is answered as "illegal address" (exception 2), and a
+write refused for its value gets no proper answer at all: those versions turn an
+error in the store into a response clients cannot decode. The installed version and
+any since 3.9 answer exactly (2 illegal address, 3 illegal value, 4 device failure).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import pymodbus.exceptions
 from pymodbus.datastore import ModbusServerContext
 from pymodbus.server import ModbusTcpServer
 
-from .register_device import ExceptionCode, ModbusRefusal, RegisterDevice
+from .register_device import ModbusRefusal, RegisterDevice
 
 # Looked up by name because they exist only in some pymodbus versions: newer ones
 # check for the ExcCodes enum, 3.8 answers "no such unit" to NoSuchSlaveException.
@@ -53,18 +55,18 @@ class _LegacyUnit:
         self._validated: tuple[int, int, list[int]] | None = None
 
     def validate(self, func_code: int, address: int, count: int = 1) -> bool:
-        # A read is done here already: this is the only place those versions let
-        # an illegal address come out as exception 2. The result is kept for the
-        # read that follows, so a one-read glitch is not used up twice.
-        if func_code not in _READ_CODES:
-            return True
+        # These versions answer only "illegal address" cleanly; an exception raised
+        # here comes out as a malformed response. So every refusal known before
+        # the values are seen is reported as illegal address. A read is done here
+        # already and kept for the read that follows, so that a one-read glitch is
+        # not used up twice.
         try:
-            words = self._device.read(address, count)
-        except ModbusRefusal as refusal:
-            if refusal.code is ExceptionCode.ILLEGAL_ADDRESS:
-                return False
-            raise
-        self._validated = (address, count, words)
+            if func_code in _READ_CODES:
+                self._validated = (address, count, self._device.read(address, count))
+            else:
+                self._device.check_write(address, count)
+        except ModbusRefusal:
+            return False
         return True
 
     async def async_getValues(

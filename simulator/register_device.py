@@ -31,6 +31,10 @@ class RegisterDevice(Protocol):
         """``count`` registers from ``address``; raises ``ModbusRefusal``."""
         ...
 
+    def check_write(self, address: int, count: int) -> None:
+        """Raise ``ModbusRefusal`` if no write to these registers could succeed."""
+        ...
+
     def write(self, address: int, words: Sequence[int]) -> None:
         """Write ``words`` from ``address`` all or nothing; raises ``ModbusRefusal``."""
         ...

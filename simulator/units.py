@@ -341,12 +341,18 @@ class FlatUnit:
             del self._glitches[point_name]
         return words
 
-    def write(self, address: int, words: Sequence[int]) -> None:
-        """Write writable points, all or nothing; refuse read-only or bad values."""
+    def check_write(self, address: int, count: int) -> None:
+        """Refuse a write to these registers before seeing its values."""
+        self._writable_points(address, count)
+
+    def _writable_points(
+        self, address: int, count: int
+    ) -> dict[tuple[int, str], tuple[int, Point]]:
+        """The writable points a write touches; refuses read-only registers."""
         self._check_alive()
-        offsets = self._offsets(address, len(words))
+        self._offsets(address, count)
         touched: dict[tuple[int, str], tuple[int, Point]] = {}
-        for register in range(address, address + len(words)):
+        for register in range(address, address + count):
             found = self.chain.point_at(register)
             if found is None or (
                 (found[0].layout.model_id, found[1].name) not in _WRITABLE
@@ -359,6 +365,12 @@ class FlatUnit:
                 placed.address_of(point.name),
                 point,
             )
+        return touched
+
+    def write(self, address: int, words: Sequence[int]) -> None:
+        """Write writable points, all or nothing; refuse read-only or bad values."""
+        touched = self._writable_points(address, len(words))
+        offsets = self._offsets(address, len(words))
         image = list(self.registers())
         image[offsets.start : offsets.stop] = words
         changes: dict[str, int] = {}
