@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from pymodbus.client import AsyncModbusTcpClient
-from sim_probe import BATTERY, METER, PV, Probe, decode, manual_config
+from sim_probe import BATTERY, METER, PV, Probe, decode, manual_config, running
 
 from simulator.flat import FlatSimulator
 
@@ -119,16 +118,10 @@ async def test_signs_at_sunny_noon_and_at_night() -> None:
         state = sim.state
         assert state.pv.w > 1000
         assert state.meter.w > 0  # + export
-    async with FlatSimulator(manual_config(soc_pct=40.0)) as sim:
+    async with running(manual_config(soc_pct=40.0)) as (sim, probe):
         sim.advance(10)
         assert sim.state.battery.w < 0  # − charging from the surplus
-        client = AsyncModbusTcpClient("127.0.0.1", port=sim.port, timeout=2, retries=0)
-        assert await client.connect()
-        try:
-            probe = Probe(client)
-            assert (await _model(probe, BATTERY, 701))[10] >= 0x8000  # negative int16
-        finally:
-            client.close()
+        assert (await _model(probe, BATTERY, 701))[10] >= 0x8000  # negative int16
     async with FlatSimulator(night) as sim:
         sim.advance(10)
         state = sim.state

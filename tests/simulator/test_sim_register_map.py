@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import pytest
-from pymodbus.client import AsyncModbusTcpClient
-from sim_probe import BASE, BATTERY, METER, PV, ModbusError, Probe, manual_config, text
+from sim_probe import (
+    BASE,
+    BATTERY,
+    METER,
+    PV,
+    ModbusError,
+    Probe,
+    manual_config,
+    running,
+    text,
+)
 
 from simulator.config import UnitIds
-from simulator.flat import FlatSimulator
 
 LENGTHS = {1: 66, 701: 153, 713: 7, 802: 62, 704: 65, 64900: 8}
 CHAINS = {
@@ -95,15 +103,9 @@ async def test_an_unknown_unit_id_gets_an_exception(probe: Probe) -> None:
 
 async def test_unit_ids_and_flat_number_are_configurable() -> None:
     config = manual_config(flat="305", unit_ids=UnitIds(pv=11, battery=12, meter=13))
-    async with FlatSimulator(config) as sim:
-        client = AsyncModbusTcpClient("127.0.0.1", port=sim.port, timeout=2, retries=0)
-        assert await client.connect()
-        try:
-            probe = Probe(client)
-            start, _ = (await probe.models(12))[1]
-            assert text(await probe.read(12, start + 50, 16)) == "LVPP-305-BAT"
-            assert list(await probe.models(13)) == [1, 701]
-            with pytest.raises(ModbusError):
-                await probe.read(BATTERY, BASE, 2)
-        finally:
-            client.close()
+    async with running(config) as (_, probe):
+        start, _ = (await probe.models(12))[1]
+        assert text(await probe.read(12, start + 50, 16)) == "LVPP-305-BAT"
+        assert list(await probe.models(13)) == [1, 701]
+        with pytest.raises(ModbusError):
+            await probe.read(BATTERY, BASE, 2)

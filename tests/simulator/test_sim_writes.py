@@ -5,8 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from pymodbus.client import AsyncModbusTcpClient
-from sim_probe import BATTERY, METER, PV, ModbusError, Probe, decode, manual_config
+from sim_probe import (
+    BATTERY,
+    METER,
+    PV,
+    ModbusError,
+    Probe,
+    decode,
+    manual_config,
+    running,
+)
 
 from simulator.flat import FlatSimulator
 
@@ -45,28 +53,22 @@ async def test_living_room_source_switches_and_refuses_other_values() -> None:
     # At night, with the battery below its reserve, self-consumption is off: what
     # the battery gives then is exactly the living room on its backup output.
     config = manual_config(start=datetime(2025, 6, 21, 2, 0), soc_pct=15.0)
-    async with FlatSimulator(config) as sim:
-        client = AsyncModbusTcpClient("127.0.0.1", port=sim.port, timeout=2, retries=0)
-        assert await client.connect()
-        try:
-            probe = Probe(client)
-            source = await _address(probe, BATTERY, 64900, 2)
-            sim.advance(10)
-            assert sim.state.battery.w == 0
-            await probe.write(BATTERY, source, [1])
-            assert await probe.read(BATTERY, source, 1) == [1]
-            state = sim.state
-            assert state.living_room.on_battery
-            assert state.battery.w == pytest.approx(state.living_room.w)
-            assert state.meter.w == pytest.approx(-state.load.rest_w)
-            with pytest.raises(ModbusError) as refused:
-                await probe.write(BATTERY, source, [2])
-            assert refused.value.code == 3
-            await probe.write(BATTERY, source, [0])
-            assert not sim.state.living_room.on_battery
-            assert sim.state.battery.w == 0
-        finally:
-            client.close()
+    async with running(config) as (sim, probe):
+        source = await _address(probe, BATTERY, 64900, 2)
+        sim.advance(10)
+        assert sim.state.battery.w == 0
+        await probe.write(BATTERY, source, [1])
+        assert await probe.read(BATTERY, source, 1) == [1]
+        state = sim.state
+        assert state.living_room.on_battery
+        assert state.battery.w == pytest.approx(state.living_room.w)
+        assert state.meter.w == pytest.approx(-state.load.rest_w)
+        with pytest.raises(ModbusError) as refused:
+            await probe.write(BATTERY, source, [2])
+        assert refused.value.code == 3
+        await probe.write(BATTERY, source, [0])
+        assert not sim.state.living_room.on_battery
+        assert sim.state.battery.w == 0
 
 
 @pytest.mark.parametrize(
