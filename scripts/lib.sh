@@ -50,20 +50,29 @@ ensure_venv() {
         "$base" -m venv "$VENV"
     fi
     # Reinstall only when the pins changed since the last install.
-    local stamp="$VENV/.requirements.sha256"
-    local want
-    want="$(cat "$ROOT/requirements_test.txt" | sha256sum | cut -d' ' -f1)"
-    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-        echo "Installing pinned requirements into .venv (first run takes a few minutes)"
-        # Some machines' pip configs name local index folders that may not exist;
-        # their warnings say nothing about this project, so they are filtered.
-        "$VENV_PY" -m pip install --quiet --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-        "$VENV_PY" -m pip install --quiet -r "$ROOT/requirements_test.txt" 2>&1 |
-            grep -v '^WARNING: Location' || true
-        "$VENV_PY" -c "import homeassistant, modbus_connection, pytest" || {
-            echo "error: installing requirements_test.txt into .venv failed (see above)" >&2
-            exit 1
-        }
-        echo "$want" >"$stamp"
+    install_pins "$ROOT/requirements_test.txt"
+}
+
+# install_pins FILE: pip-install FILE into .venv unless it is unchanged since last time.
+install_pins() {
+    local file="$1" stamp want
+    stamp="$VENV/.$(basename "$file").sha256"
+    want="$(sha256sum "$file" | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        return 0
     fi
+    echo "Installing $(basename "$file") into .venv (the first run takes a few minutes)"
+    quiet_pip install --upgrade pip || true
+    if ! quiet_pip install -r "$file"; then
+        echo "error: pip could not install $(basename "$file") into .venv (see above)" >&2
+        exit 1
+    fi
+    echo "$want" >"$stamp"
+}
+
+quiet_pip() {
+    # Some machines' pip configs name local index folders that may not exist; those
+    # warnings say nothing about this project, so they are filtered out.
+    "$VENV_PY" -m pip --quiet "$@" 2>&1 | { grep -v '^WARNING: Location' || true; }
+    return "${PIPESTATUS[0]}"
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from homeassistant.const import CONF_HOST, CONF_PORT, Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 
 from .const import (
@@ -14,7 +15,8 @@ from .const import (
     MODBUS_TIMEOUT_S,
 )
 from .coordinator import LocalVppConfigEntry, LocalVppCoordinator, LocalVppData
-from .device import FlatDevice, UnitIds
+from .device import ROLE_BATTERY, FlatDevice, UnitIds
+from .entity import device_info
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -48,6 +50,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: LocalVppConfigEntry) -> 
         await device.async_close()
         raise
     entry.runtime_data = LocalVppData(device=device, coordinator=coordinator)
+    # The PV inverter and meter hang off the hybrid inverter: it must exist first.
+    dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, **device_info(coordinator, ROLE_BATTERY)
+    )
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True

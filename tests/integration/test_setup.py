@@ -35,8 +35,14 @@ async def test_setup_retries_when_flat_unreachable(
 
 
 async def test_devices_link_to_the_hybrid_inverter(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert "via_device" not in caplog.text
     registry = dr.async_get(hass)
     battery = registry.async_get_device(identifiers={(DOMAIN, BATTERY_SERIAL)})
     assert battery is not None

@@ -89,4 +89,6 @@ def test_long_gap_rise_is_accepted_once_confirmed() -> None:
 
 def test_from_dict_rejects_foreign_data() -> None:
     assert EnergyTotalState.from_dict({"native_value": 3}) is None
-    assert EnergyTotalState.from_dict({"total_wh": "x", "offset_wh": 0, "at": 0}) is None
+    assert (
+        EnergyTotalState.from_dict({"total_wh": "x", "offset_wh": 0, "at": 0}) is None
+    )
