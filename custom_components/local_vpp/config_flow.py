@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import voluptuous as vol
@@ -13,18 +14,32 @@ from homeassistant.helpers import selector
 
 from . import device_from_entry_data
 from .const import (
+    CONF_FAST_POLL_INTERVAL,
+    CONF_GRID_AREA,
+    CONF_NOMINAL_VOLTAGE,
     CONF_POLL_INTERVAL,
+    CONF_RECONNECT_DELAY,
+    CONF_RESTORE_STAGGER,
+    CONF_SHED_ENTITIES,
     CONF_UNIT_BATTERY,
     CONF_UNIT_METER,
     CONF_UNIT_PV,
+    DEFAULT_FAST_POLL_INTERVAL_S,
+    DEFAULT_GRID_AREA,
+    DEFAULT_NOMINAL_VOLTAGE,
     DEFAULT_POLL_INTERVAL_S,
     DEFAULT_PORT,
+    DEFAULT_RECONNECT_DELAY_S,
+    DEFAULT_RESTORE_STAGGER_S,
     DEFAULT_UNIT_BATTERY,
     DEFAULT_UNIT_METER,
     DEFAULT_UNIT_PV,
     DOMAIN,
     MAX_POLL_INTERVAL_S,
+    MAX_RECONNECT_DELAY_S,
     MIN_POLL_INTERVAL_S,
+    MIN_RECONNECT_DELAY_S,
+    SHEDDABLE_DOMAINS,
 )
 from .coordinator import LocalVppConfigEntry
 from .device import CannotConnectError, MissingModelsError, NotSunSpecError
@@ -133,33 +148,79 @@ class LocalVppConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
 
+def _seconds(minimum: float, maximum: float, step: float) -> selector.NumberSelector:
+    return selector.NumberSelector(
+        selector.NumberSelectorConfig(
+            min=minimum,
+            max=maximum,
+            step=step,
+            unit_of_measurement="s",
+            mode=selector.NumberSelectorMode.BOX,
+        )
+    )
+
+
+def _options_schema(options: Mapping[str, Any]) -> vol.Schema:
+    def current(key: str, default: Any) -> Any:
+        return options.get(key, default)
+
+    return vol.Schema(
+        {
+            vol.Required(
+                CONF_POLL_INTERVAL,
+                default=current(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL_S),
+            ): _seconds(MIN_POLL_INTERVAL_S, MAX_POLL_INTERVAL_S, 0.05),
+            vol.Required(
+                CONF_FAST_POLL_INTERVAL,
+                default=current(CONF_FAST_POLL_INTERVAL, DEFAULT_FAST_POLL_INTERVAL_S),
+            ): _seconds(MIN_POLL_INTERVAL_S, MAX_POLL_INTERVAL_S, 0.05),
+            vol.Required(
+                CONF_RECONNECT_DELAY,
+                default=current(CONF_RECONNECT_DELAY, DEFAULT_RECONNECT_DELAY_S),
+            ): _seconds(MIN_RECONNECT_DELAY_S, MAX_RECONNECT_DELAY_S, 1),
+            vol.Required(
+                CONF_SHED_ENTITIES, default=current(CONF_SHED_ENTITIES, [])
+            ): selector.EntitySelector(
+                selector.EntitySelectorConfig(domain=SHEDDABLE_DOMAINS, multiple=True)
+            ),
+            vol.Required(
+                CONF_RESTORE_STAGGER,
+                default=current(CONF_RESTORE_STAGGER, DEFAULT_RESTORE_STAGGER_S),
+            ): _seconds(0, 600, 1),
+            vol.Required(
+                CONF_NOMINAL_VOLTAGE,
+                default=current(CONF_NOMINAL_VOLTAGE, DEFAULT_NOMINAL_VOLTAGE),
+            ): selector.NumberSelector(
+                selector.NumberSelectorConfig(
+                    min=90,
+                    max=260,
+                    step=1,
+                    unit_of_measurement="V",
+                    mode=selector.NumberSelectorMode.BOX,
+                )
+            ),
+            vol.Required(
+                CONF_GRID_AREA, default=current(CONF_GRID_AREA, DEFAULT_GRID_AREA)
+            ): selector.SelectSelector(
+                selector.SelectSelectorConfig(
+                    options=["50", "60"],
+                    translation_key=CONF_GRID_AREA,
+                    mode=selector.SelectSelectorMode.LIST,
+                )
+            ),
+        }
+    )
+
+
 class LocalVppOptionsFlow(OptionsFlow):
-    """How often to poll."""
+    """Polling cadence and what happens during a power cut."""
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Ask for the poll interval."""
+        """Show the options."""
         if user_input is not None:
             return self.async_create_entry(data=user_input)
-        current = self.config_entry.options.get(
-            CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL_S
-        )
         return self.async_show_form(
-            step_id="init",
-            data_schema=vol.Schema(
-                {
-                    vol.Required(
-                        CONF_POLL_INTERVAL, default=current
-                    ): selector.NumberSelector(
-                        selector.NumberSelectorConfig(
-                            min=MIN_POLL_INTERVAL_S,
-                            max=MAX_POLL_INTERVAL_S,
-                            step=0.05,
-                            unit_of_measurement="s",
-                            mode=selector.NumberSelectorMode.BOX,
-                        )
-                    )
-                }
-            ),
+            step_id="init", data_schema=_options_schema(self.config_entry.options)
         )

@@ -33,3 +33,41 @@ SETPOINT_REARM_BELOW_S: Final = 30
 REPAIR_AFTER_FAILURES: Final = 10
 REPAIR_AFTER_S: Final = 60.0
 ISSUE_CONNECTION_FAILING: Final = "connection_failing"
+
+# Living-room backup (outage) options.
+CONF_FAST_POLL_INTERVAL: Final = "fast_poll_interval"
+CONF_RECONNECT_DELAY: Final = "reconnect_delay"
+CONF_SHED_ENTITIES: Final = "shed_entities"
+CONF_RESTORE_STAGGER: Final = "restore_stagger"
+CONF_NOMINAL_VOLTAGE: Final = "nominal_voltage"
+CONF_GRID_AREA: Final = "grid_area"
+
+DEFAULT_FAST_POLL_INTERVAL_S: Final = 0.5
+DEFAULT_RECONNECT_DELAY_S: Final = 300.0
+MIN_RECONNECT_DELAY_S: Final = 10.0
+MAX_RECONNECT_DELAY_S: Final = 3600.0
+DEFAULT_RESTORE_STAGGER_S: Final = 5.0
+DEFAULT_NOMINAL_VOLTAGE: Final = 100.0
+DEFAULT_GRID_AREA: Final = "60"
+
+BACKUP_MODE_AUTO: Final = "auto"
+BACKUP_MODE_MANUAL: Final = "manual"
+BACKUP_MODE_OFF: Final = "off"
+BACKUP_MODES: Final = [BACKUP_MODE_AUTO, BACKUP_MODE_MANUAL, BACKUP_MODE_OFF]
+
+EVENT_OUTAGE_STARTED: Final = "local_vpp_outage_started"
+EVENT_BACKUP_ENGAGED: Final = "local_vpp_backup_engaged"
+EVENT_OUTAGE_ENDED: Final = "local_vpp_outage_ended"
+EVENT_BACKUP_RELEASED: Final = "local_vpp_backup_released"
+
+# Entity domains whose entities can be shed with homeassistant.turn_off.
+SHEDDABLE_DOMAINS: Final = [
+    "switch",
+    "light",
+    "fan",
+    "climate",
+    "water_heater",
+    "humidifier",
+    "media_player",
+    "input_boolean",
+]
