@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from homeassistant.const import CONF_HOST, CONF_PORT, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
@@ -26,15 +29,15 @@ PLATFORMS: list[Platform] = [
 ]
 
 
-def device_from_entry_data(data: dict[str, object]) -> FlatDevice:
+def device_from_entry_data(data: Mapping[str, Any]) -> FlatDevice:
     """Build the flat's device object from config entry data."""
     return FlatDevice.tcp(
-        str(data[CONF_HOST]),
-        int(str(data[CONF_PORT])),
+        data[CONF_HOST],
+        data[CONF_PORT],
         UnitIds(
-            pv=int(str(data[CONF_UNIT_PV])),
-            battery=int(str(data[CONF_UNIT_BATTERY])),
-            meter=int(str(data[CONF_UNIT_METER])),
+            pv=data[CONF_UNIT_PV],
+            battery=data[CONF_UNIT_BATTERY],
+            meter=data[CONF_UNIT_METER],
         ),
         timeout=MODBUS_TIMEOUT_S,
     )
@@ -42,7 +45,7 @@ def device_from_entry_data(data: dict[str, object]) -> FlatDevice:
 
 async def async_setup_entry(hass: HomeAssistant, entry: LocalVppConfigEntry) -> bool:
     """Connect to the flat, poll once, then set up the platforms."""
-    device = device_from_entry_data(dict(entry.data))
+    device = device_from_entry_data(entry.data)
     coordinator = LocalVppCoordinator(hass, entry, device)
     try:
         await coordinator.async_config_entry_first_refresh()
