@@ -1,18 +1,19 @@
-"""Serve register devices over Modbus TCP with pymodbus, any version from 3.8 on.
+"""Serve register devices over Modbus TCP with pymodbus, from 3.8 on.
 
 pymodbus has changed its datastore API several times (slave contexts, device
 contexts, SimDevice). Instead of those stores the server gets one context object
-that answers both ways pymodbus has asked a datastore for registers:
+that answers every way pymodbus has asked a datastore for registers:
 
-* 3.8 to 3.9 look up ``context[unit_id]`` and call ``validate``/``async_getValues``/
-  ``async_setValues`` on what they get;
+* up to 3.11 the server looks up ``context[unit_id]`` and calls ``validate`` (3.8
+  only), ``async_getValues`` and ``async_setValues`` on what it gets;
 * later versions call ``async_getValues(unit_id, …)``/``async_setValues(unit_id, …)``
-  on the context itself and turn a returned exception code into the response.
+  on the context itself.
 
-On the old path every refusal is answered as "illegal address" (exception 2), and a
-write refused for its value gets no proper answer at all: those versions turn an
-error in the store into a response clients cannot decode. The installed version and
-any since 3.9 answer exactly (2 illegal address, 3 illegal value, 4 device failure).
+From 3.11 on every refusal gets its exact exception code (2 illegal address, 3
+illegal value, 4 device failure). Older versions cannot say all of that: in 3.9 and
+3.10 a refused read answers "device failure"; in 3.8 every refusal known from the
+address answers "illegal address", and a write with a bad value is acknowledged but
+not applied.
 """
 
 from __future__ import annotations
@@ -30,11 +31,16 @@ from pymodbus.server import ModbusTcpServer
 
 from .register_device import ModbusRefusal, RegisterDevice
 
-# Looked up by name because they exist only in some pymodbus versions: newer ones
-# check for the ExcCodes enum, 3.8 answers "no such unit" to NoSuchSlaveException.
+# Looked up by name because each exists only in some pymodbus versions: newer ones
+# check for the ExcCodes enum; the server answers "no such unit" to NoSuchIdException,
+# called NoSuchSlaveException up to 3.9.
 _EXC_CODES: Any = getattr(pymodbus.constants, "ExcCodes", None)
 _NO_SUCH_UNIT: type[Exception] = getattr(
-    pymodbus.exceptions, "NoSuchSlaveException", pymodbus.exceptions.ModbusException
+    pymodbus.exceptions,
+    "NoSuchIdException",
+    getattr(
+        pymodbus.exceptions, "NoSuchSlaveException", pymodbus.exceptions.ModbusException
+    ),
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -45,6 +51,19 @@ _GATEWAY_TARGET_FAILED = 0x0B
 def _exception_code(code: int) -> Any:
     """The value newer pymodbus expects back for an exception response."""
     return _EXC_CODES(code) if _EXC_CODES is not None else code
+
+
+def _refuse(refusal: ModbusRefusal, *, write: bool) -> Any:
+    """The exception code, in the form this pymodbus checks for.
+
+    Before the ExcCodes enum, only writes had their return value checked (as a
+    plain number); a refused read can only raise, which answers "device failure".
+    """
+    if _EXC_CODES is not None:
+        return _EXC_CODES(refusal.code)
+    if write:
+        return int(refusal.code)
+    raise refusal
 
 
 class _LegacyUnit:
@@ -71,16 +90,23 @@ class _LegacyUnit:
 
     async def async_getValues(
         self, func_code: int, address: int, count: int = 1
-    ) -> list[int]:
+    ) -> Any:
         validated, self._validated = self._validated, None
         if validated is not None and validated[:2] == (address, count):
             return validated[2]
-        return self._device.read(address, count)
+        try:
+            return self._device.read(address, count)
+        except ModbusRefusal as refusal:
+            return _refuse(refusal, write=False)
 
     async def async_setValues(
         self, func_code: int, address: int, values: Sequence[int]
-    ) -> None:
-        self._device.write(address, list(values))
+    ) -> Any:
+        try:
+            self._device.write(address, list(values))
+        except ModbusRefusal as refusal:
+            return _refuse(refusal, write=True)
+        return None
 
 
 class _DeviceContext(ModbusServerContext):
