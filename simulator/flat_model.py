@@ -58,7 +58,7 @@ class ChargeState(IntEnum):
 
 
 # Model 802 Evt1 bit for the battery fault, as docs/REGISTERS.md defines it.
-OVER_TEMPERATURE_BIT = 1 << 3
+OVER_TEMPERATURE_BIT = 1 << 1
 # Below this the battery counts as idle (holding) rather than (dis)charging.
 _IDLE_W = 1.0
 

@@ -34,7 +34,7 @@ async def test_battery_fault_raises_the_alarm_and_stops_the_battery(
     models = await probe.models(BATTERY)
     battery_start, _ = models[802]
     ac_start, _ = models[701]
-    assert decode(await probe.read(BATTERY, battery_start + 26, 2), "u") & (1 << 3)
+    assert decode(await probe.read(BATTERY, battery_start + 26, 2), "u") & (1 << 1)
     assert await probe.read(BATTERY, ac_start + 4, 1) == [6]  # InvSt fault
     assert await probe.read(BATTERY, ac_start + 10, 1) == [0]  # W
     sim.set_fault("battery", False)
