@@ -10,6 +10,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 
+from .backup import BackupController
 from .const import (
     CONF_UNIT_BATTERY,
     CONF_UNIT_METER,
@@ -24,6 +25,7 @@ from .entity import device_info
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
     Platform.NUMBER,
+    Platform.SELECT,
     Platform.SENSOR,
     Platform.SWITCH,
 ]
@@ -52,7 +54,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: LocalVppConfigEntry) -> 
     except Exception:
         await device.async_close()
         raise
-    entry.runtime_data = LocalVppData(device=device, coordinator=coordinator)
+    backup = BackupController(hass, entry, coordinator)
+    await backup.async_start()
+    entry.runtime_data = LocalVppData(
+        device=device, coordinator=coordinator, backup=backup
+    )
     # The PV inverter and meter hang off the hybrid inverter: it must exist first.
     dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id, **device_info(coordinator, ROLE_BATTERY)
@@ -73,6 +79,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: LocalVppConfigEntry) ->
     """Unload the platforms and close the Modbus connection."""
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
+        await entry.runtime_data.backup.async_stop()
         await entry.runtime_data.device.async_close()
         ir.async_delete_issue(hass, DOMAIN, entry.runtime_data.coordinator.issue_id)
     return unloaded

@@ -14,6 +14,7 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .backup_entities import BACKUP_ACTIVE, BackupActiveSensor
 from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
 from .device import ROLE_BATTERY, ROLE_METER, FlatReading
 from .entity import LocalVppEntity
@@ -77,9 +78,13 @@ async def async_setup_entry(
 ) -> None:
     """Add the flat's binary sensors."""
     coordinator = entry.runtime_data.coordinator
-    async_add_entities(
+    entities: list[BinarySensorEntity] = [
         LocalVppBinarySensor(coordinator, description) for description in BINARY_SENSORS
+    ]
+    entities.append(
+        BackupActiveSensor(coordinator, entry.runtime_data.backup, BACKUP_ACTIVE)
     )
+    async_add_entities(entities)
 
 
 class LocalVppBinarySensor(LocalVppEntity, BinarySensorEntity):

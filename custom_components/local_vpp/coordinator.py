@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST, CONF_PORT
@@ -33,6 +34,9 @@ from .device import (
     FlatReading,
 )
 
+if TYPE_CHECKING:
+    from .backup import BackupController
+
 _LOGGER = logging.getLogger(__name__)
 
 type LocalVppConfigEntry = ConfigEntry[LocalVppData]
@@ -44,6 +48,7 @@ class LocalVppData:
 
     device: FlatDevice
     coordinator: LocalVppCoordinator
+    backup: BackupController
 
 
 class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):

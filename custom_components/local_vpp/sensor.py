@@ -26,6 +26,7 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .backup_entities import BACKUP_SENSORS, BackupSensor
 from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
 from .device import ROLE_BATTERY, ROLE_METER, ROLE_PV, FlatReading
 from .energy_total import EnergyTotal, EnergyTotalState
@@ -196,6 +197,10 @@ async def async_setup_entry(
     ]
     entities += [
         LocalVppEnergySensor(coordinator, description) for description in ENERGY_TOTALS
+    ]
+    backup = entry.runtime_data.backup
+    entities += [
+        BackupSensor(coordinator, backup, description) for description in BACKUP_SENSORS
     ]
     async_add_entities(entities)
 

@@ -15,7 +15,9 @@ from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.local_vpp.const import (
+    CONF_FAST_POLL_INTERVAL,
     CONF_POLL_INTERVAL,
+    CONF_RECONNECT_DELAY,
     CONF_UNIT_BATTERY,
     CONF_UNIT_METER,
     CONF_UNIT_PV,
@@ -140,20 +142,25 @@ async def test_already_configured(
     assert result["reason"] == "already_configured"
 
 
-async def test_options_flow_sets_poll_interval(
+async def test_options_flow_sets_poll_intervals(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
     result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
     assert result["type"] is FlowResultType.FORM
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {CONF_POLL_INTERVAL: 0.25}
+        result["flow_id"],
+        {CONF_POLL_INTERVAL: 5.0, CONF_FAST_POLL_INTERVAL: 0.25},
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
-    assert loaded_entry.options[CONF_POLL_INTERVAL] == 0.25
-    coordinator = loaded_entry.runtime_data.coordinator
-    assert coordinator.update_interval is not None
-    assert coordinator.update_interval.total_seconds() == 0.25
+    assert loaded_entry.options[CONF_POLL_INTERVAL] == 5.0
+    assert loaded_entry.options[CONF_RECONNECT_DELAY] == 300
+    data = loaded_entry.runtime_data
+    # Backup armed (auto by default): the fast cadence; off: the normal one.
+    assert data.coordinator.update_interval is not None
+    assert data.coordinator.update_interval.total_seconds() == 0.25
+    await data.backup.async_set_mode("off")
+    assert data.coordinator.update_interval.total_seconds() == 5.0
 
 
 async def test_options_flow_rejects_out_of_range(

@@ -25,7 +25,7 @@ from modbus_connection.model.sunspec import (
 )
 from modbus_connection.pymodbus import ModbusConnection
 
-from .counting_unit import RequestCounter, counting_unit
+from .counting_unit import RequestCounter, counting_requests, counting_unit
 from .errors import (
     CannotConnectError,
     DeviceError,
@@ -283,11 +283,11 @@ class FlatDevice:
         assert self._pv is not None
         assert self._battery is not None
         assert self._meter is not None
-        before = self.counter.requests
-        pv_ok = await self._poll_group(self._pv.group)
-        battery_ok = await self._poll_group(self._battery.group)
-        meter_ok = await self._poll_group(self._meter.group)
-        self.last_poll_requests = self.counter.requests - before
+        with counting_requests() as requests:
+            pv_ok = await self._poll_group(self._pv.group)
+            battery_ok = await self._poll_group(self._battery.group)
+            meter_ok = await self._poll_group(self._meter.group)
+        self.last_poll_requests = requests.requests
         if not (pv_ok or battery_ok or meter_ok):
             raise CannotConnectError("no unit answered the poll")
         return FlatReading(
