@@ -251,11 +251,11 @@ class BackupController:
             # apart cannot both fall inside a short sag.
             self._later(self._settings.confirm_s, self._async_confirmation_poll)
         elif transition.starts_outage:
-            self._entry.async_create_background_task(
+            self._entry.async_create_task(
                 self.hass, self._async_outage_started(), "local_vpp outage started"
             )
         elif transition.ends_outage:
-            self._entry.async_create_background_task(
+            self._entry.async_create_task(
                 self.hass,
                 self._async_outage_ended(transition),
                 "local_vpp outage ended",
