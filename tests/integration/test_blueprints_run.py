@@ -1,0 +1,151 @@
+"""Automations made from the blueprints act on a real (simulated) power cut."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from homeassistant.const import STATE_OFF, STATE_ON, Platform
+from homeassistant.core import HomeAssistant, ServiceCall
+from homeassistant.helpers import device_registry as dr
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_mock_service,
+)
+
+from simulator.threaded import FlatThread
+
+from .conftest import entity_id
+from .outage_harness import (
+    LOADS,
+    Harness,
+    setup_backup_entry,
+    setup_loads,
+    use_fake_clock,
+)
+
+BLUEPRINTS = Path(__file__).resolve().parents[2] / "blueprints"
+
+
+async def _prepare(
+    hass: HomeAssistant, tmp_path: Path
+) -> tuple[str, list[ServiceCall]]:
+    """Blueprints in the config folder, the building blocks, and a phone."""
+    hass.config.config_dir = str(tmp_path)
+    shutil.copytree(BLUEPRINTS, tmp_path / "blueprints")
+    for component in ("scene", "light"):
+        assert await async_setup_component(hass, component, {})
+    phone_entry = MockConfigEntry(domain="mobile_app")
+    phone_entry.add_to_hass(hass)
+    phone = dr.async_get(hass).async_get_or_create(
+        config_entry_id=phone_entry.entry_id,
+        identifiers={("mobile_app", "phone-1")},
+        name="Test Phone",
+    )
+    # A real phone cannot be had here; its notify service is the boundary.
+    notifications = async_mock_service(hass, "notify", "mobile_app_test_phone")
+    return phone.id, notifications
+
+
+async def _automation(
+    hass: HomeAssistant, path: str, inputs: dict[str, object]
+) -> None:
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {"automation": [{"use_blueprint": {"path": path, "input": inputs}}]},
+    )
+    await hass.async_block_till_done()
+    states = hass.states.async_all("automation")
+    assert len(states) == 1
+    assert states[0].state == STATE_ON, "the blueprint's automation did not load"
+
+
+async def test_outage_blueprint_sheds_notifies_and_restores(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    flat: FlatThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = use_fake_clock(monkeypatch)
+    phone, notifications = await _prepare(hass, tmp_path)
+    loads = await setup_loads(hass)
+    # The integration itself sheds nothing here: the automation does.
+    entry = await setup_backup_entry(hass, config_entry, [])
+    await _automation(
+        hass,
+        "local_vpp/outage_backup.yaml",
+        {
+            "flat": entry.entry_id,
+            "outage_state": entity_id(hass, Platform.SENSOR, "outage_state"),
+            "notify_devices": [phone],
+            "shed_loads": loads,
+            "restore_delay": 0,
+            "startup_grace": 0,
+            "confirm_for": 0,
+        },
+    )
+    harness = Harness(hass, entry, flat, clock)
+
+    await harness.outage_confirmed()
+    await hass.async_block_till_done()
+    assert harness.load(LOADS[0]) == STATE_OFF
+    assert harness.load(LOADS[1]) == STATE_OFF
+    assert harness.load(LOADS[2]) == STATE_OFF
+    titles = [call.data["title"] for call in notifications]
+    assert f"Power cut in {entry.title}" in titles
+    assert f"Living room on battery in {entry.title}" in titles
+    started = next(c for c in notifications if c.data["title"].startswith("Power cut"))
+    assert "Switched off: heater, washer." in started.data["message"]
+
+    await harness.grid_back_for(240)
+    await harness.until_grid_ok()
+    await hass.async_block_till_done()
+    assert f"Power is back in {entry.title}" in [c.data["title"] for c in notifications]
+    # Exactly what was on comes back; the dryer was off and stays off.
+    assert harness.load(LOADS[0]) == STATE_ON
+    assert harness.load(LOADS[1]) == STATE_ON
+    assert harness.load(LOADS[2]) == STATE_OFF
+
+
+async def test_low_battery_blueprint_warns_and_sheds_more(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    flat: FlatThread,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = use_fake_clock(monkeypatch)
+    phone, notifications = await _prepare(hass, tmp_path)
+    loads = await setup_loads(hass)
+    entry = await setup_backup_entry(hass, config_entry, [])
+    await _automation(
+        hass,
+        "local_vpp/low_battery_during_outage.yaml",
+        {
+            "runtime_left": entity_id(hass, Platform.SENSOR, "backup_runtime_left"),
+            "backup_active": entity_id(hass, Platform.BINARY_SENSOR, "backup_active"),
+            # Far above any real runtime: the warning is due as soon as backup starts.
+            "threshold_min": 100_000,
+            "notify_devices": [phone],
+            "extra_loads": loads[:1],
+            "restore_when_released": True,
+            "restore_delay": 0,
+        },
+    )
+    harness = Harness(hass, entry, flat, clock)
+    assert notifications == []
+
+    await harness.outage_confirmed()
+    await hass.async_block_till_done()
+    assert notifications, "no low-battery warning"
+    assert harness.load(LOADS[0]) == STATE_OFF
+    assert harness.load(LOADS[1]) == STATE_ON
+
+    await harness.grid_back_for(240)
+    await harness.until_grid_ok()
+    await hass.async_block_till_done()
+    assert harness.load(LOADS[0]) == STATE_ON
