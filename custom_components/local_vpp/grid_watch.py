@@ -14,14 +14,17 @@ States of the grid:
 - ``unknown``: no data (before the first sample, or communication lost).
 
 Confirmation rule (grid loss): an outage is declared at the sample where an *unbroken*
-run of out-of-band samples has lasted at least ``confirm_s`` (default 0.4 s, measured
+run of out-of-band samples has lasted at least ``confirm_s`` (default 0.22 s, measured
 from the first to the latest bad sample) *and* counts at least ``confirm_samples``
 (default 2, never fewer). One bad sample never declares an outage, and neither does a
-disturbance shorter than ``confirm_s``, whatever the poll interval. With the defaults:
+disturbance shorter than ``confirm_s``, whatever the poll interval; a longer one that
+two bad samples at least ``confirm_s`` apart see is a grid loss. With the defaults:
 
-- polling every 0.25 s, the third bad sample (0.5 s after the first) declares it;
-- polling every 0.5 s or 1 s, the second bad sample declares it;
-- a 0.2 s sag is seen by at most one 0.25 s poll and is ignored.
+- polling every 0.25 s, the second bad sample (0.25 s after the first) declares it;
+- polling every 0.5 s or 1 s, the second bad poll declares it;
+- with the integration's confirmation read (an extra poll ``confirm_s`` after the first
+  bad sample), it is declared 0.22 s after the first bad sample;
+- a 0.2 s sag is never seen by two samples 0.22 s or more apart and is ignored.
 
 Reconnection rule: the first in-band sample during an outage moves to ``restoring``; the
 grid is ``grid_ok`` again once it has been *observed* in band for ``reconnect_delay_s``
@@ -88,7 +91,7 @@ class GridWatchSettings:
     area_hz: int = int(DEFAULT_GRID_AREA)
     under_voltage_pct: float = 80.0
     over_voltage_pct: float = 115.0
-    confirm_s: float = 0.4
+    confirm_s: float = 0.22
     confirm_samples: int = 2
     reconnect_delay_s: float = DEFAULT_RECONNECT_DELAY_S
 

@@ -58,13 +58,28 @@ class Run:
 
 
 def poll(
-    watch: GridWatch, grid: Grid, interval_s: float, until_s: float, start_s: float = 0
+    watch: GridWatch,
+    grid: Grid,
+    interval_s: float,
+    until_s: float,
+    start_s: float = 0,
+    *,
+    confirmation_read: bool = False,
 ) -> Run:
-    """Poll ``grid`` every ``interval_s`` from ``start_s`` while before ``until_s``."""
+    """Poll ``grid`` every ``interval_s`` from ``start_s`` while before ``until_s``.
+
+    With ``confirmation_read``, also read ``confirm_s`` after each move to ``suspect``,
+    as the integration does.
+    """
     run = Run([], [], [])
     k = 0
+    confirmations: list[float] = []
     # Times as start + k × interval, as a poll timer would produce them.
-    while (at := start_s + k * interval_s) < until_s:
+    while (at := min([start_s + k * interval_s, *confirmations])) < until_s:
+        if confirmations and at == confirmations[0]:
+            confirmations.pop(0)
+        else:
+            k += 1
         sample = grid(at)
         transition = watch.update(
             at,
@@ -74,9 +89,10 @@ def poll(
         )
         if transition is not None:
             run.transitions.append(transition)
+            if confirmation_read and transition.to_state is GridState.SUSPECT:
+                confirmations.append(at + watch.settings.confirm_s)
         run.states.append((at, watch.state))
         run.backup.append((at, watch.backup_wanted))
-        k += 1
     return run
 
 
@@ -196,7 +212,7 @@ def test_defaults_follow_jeac_9701_for_a_100_v_flat() -> None:
     assert settings.under_voltage_v == 80.0
     assert settings.over_voltage_v == 115.0
     assert settings.area_hz == 60
-    assert settings.confirm_s == 0.4
+    assert settings.confirm_s == 0.22
     assert settings.confirm_samples == 2
     assert settings.reconnect_delay_s == 300.0
 
@@ -251,7 +267,7 @@ def test_first_data_decides(sample: Sample, to_state: GridState) -> None:
 
 def test_outage_from_start_needs_confirmation_too() -> None:
     watch = GridWatch()
-    transitions = feed(watch, [(0.0, DEAD), (0.5, DEAD)])
+    transitions = feed(watch, [(0.0, DEAD), (0.25, DEAD)])
     assert [t.to_state for t in transitions] == [GridState.SUSPECT, GridState.OUTAGE]
     assert transitions[1].starts_outage
     assert watch.outage_started_at == 0.0
@@ -261,21 +277,31 @@ def test_outage_from_start_needs_confirmation_too() -> None:
 
 
 @pytest.mark.parametrize(
-    ("interval_s", "declared_after_s", "bad_polls"),
+    ("interval_s", "confirmation_read", "declared_after_s"),
     [
-        (0.25, 0.5, 3),  # within 0.5 s at the fastest poll
-        (0.5, 0.5, 2),
-        (1.0, 1.0, 2),  # on the second bad poll
-        (2.0, 2.0, 2),
+        (0.25, False, 0.25),  # on the second bad poll
+        (0.5, False, 0.5),
+        (1.0, False, 1.0),
+        (2.0, False, 2.0),
+        (0.25, True, 0.22),  # on the confirmation read, before the next poll
+        (0.5, True, 0.22),
+        (1.0, True, 0.22),
+        (2.0, True, 0.22),
     ],
 )
 @pytest.mark.parametrize("phase", [0.0, 0.01, 0.1, 0.13, 0.24])
 def test_outage_is_declared_in_time(
-    interval_s: float, declared_after_s: float, bad_polls: int, phase: float
+    interval_s: float, confirmation_read: bool, declared_after_s: float, phase: float
 ) -> None:
     lost_at = 10.0 + phase * interval_s / 0.25
     watch = GridWatch()
-    run = poll(watch, window(lost_at, math.inf, DEAD), interval_s, 20.0)
+    run = poll(
+        watch,
+        window(lost_at, math.inf, DEAD),
+        interval_s,
+        20.0,
+        confirmation_read=confirmation_read,
+    )
     suspect = run.first(GridState.SUSPECT)
     outage = run.first(GridState.OUTAGE)
     assert suspect is not None
@@ -283,7 +309,13 @@ def test_outage_is_declared_in_time(
     first_bad = suspect.at
     assert first_bad >= lost_at
     assert outage.at - first_bad == pytest.approx(declared_after_s)
-    assert round((outage.at - first_bad) / interval_s) + 1 == bad_polls
+    # Declared on the second bad sample.
+    assert [at for at, _ in run.states if first_bad <= at <= outage.at] == [
+        first_bad,
+        outage.at,
+    ]
+    # Within two poll intervals of the loss (under 0.5 s when polling every 0.25 s).
+    assert outage.at - lost_at < 2 * interval_s
     assert outage.starts_outage
     assert outage.outage_started_at == first_bad
     assert watch.outage_started_at == first_bad
@@ -295,24 +327,43 @@ def test_each_kind_of_bad_sample_confirms(sample: Sample) -> None:
     run = poll(watch, window(5.0, math.inf, sample), 0.25, 10.0)
     outage = run.first(GridState.OUTAGE)
     assert outage is not None
-    assert outage.at == 5.5
+    assert outage.at == 5.25
+
+
+@pytest.mark.parametrize("interval_s", [0.1, 0.25, 0.5, 1.0])
+@pytest.mark.parametrize("sag_s", [0.2, 0.21])  # the simulator's default; just under
+@pytest.mark.parametrize("confirmation_read", [False, True])
+@pytest.mark.parametrize("phase", [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99])
+def test_sag_shorter_than_confirmation_is_ignored(
+    interval_s: float, sag_s: float, confirmation_read: bool, phase: float
+) -> None:
+    start = 10.0 + phase * interval_s
+    watch = GridWatch()
+    run = poll(
+        watch,
+        window(start, start + sag_s, SAG),
+        interval_s,
+        20.0,
+        confirmation_read=confirmation_read,
+    )
+    seen = [at for at, _ in run.states if start <= at < start + sag_s]
+    if interval_s < sag_s:
+        # Two bad samples, but less than confirm_s apart.
+        assert len(seen) >= 2
+    # Noticed whenever a sample fell inside it, but never acted on.
+    assert (run.first(GridState.SUSPECT) is not None) == bool(seen)
+    assert run.first(GridState.OUTAGE) is None
+    assert not any(wanted for _, wanted in run.backup)
+    assert watch.state is GridState.GRID_OK
 
 
 @pytest.mark.parametrize(
-    ("interval_s", "sag_s"),
-    [
-        (0.25, 0.2),  # the simulator's default sag
-        (0.25, 0.25),
-        (0.25, 0.35),
-        (0.25, 0.45),  # two bad samples 0.25 s apart: still under 0.4 s
-        (0.5, 0.2),
-        (0.5, 0.45),
-        (1.0, 0.2),
-        (1.0, 0.9),
-    ],
+    ("interval_s", "sag_s"), [(0.25, 0.24), (0.5, 0.45), (1.0, 0.9)]
 )
 @pytest.mark.parametrize("phase", [0.0, 0.05, 0.1, 0.2])
-def test_short_sag_is_ignored(interval_s: float, sag_s: float, phase: float) -> None:
+def test_sag_shorter_than_the_poll_interval_is_ignored(
+    interval_s: float, sag_s: float, phase: float
+) -> None:
     start = 10.0 + phase
     watch = GridWatch()
     run = poll(watch, window(start, start + sag_s, SAG), interval_s, 20.0)
@@ -321,32 +372,75 @@ def test_short_sag_is_ignored(interval_s: float, sag_s: float, phase: float) -> 
     assert watch.state is GridState.GRID_OK
 
 
-def test_sag_caught_by_one_poll_goes_suspect_and_back() -> None:
+@pytest.mark.parametrize(
+    ("confirmation_read", "back_at"), [(False, 10.25), (True, 10.22)]
+)
+def test_sag_caught_by_one_poll_goes_suspect_and_back(
+    confirmation_read: bool, back_at: float
+) -> None:
     watch = GridWatch()
-    run = poll(watch, window(10.0, 10.2, SAG), 0.25, 11.0)
+    run = poll(
+        watch,
+        window(10.0, 10.2, SAG),
+        0.25,
+        11.0,
+        confirmation_read=confirmation_read,
+    )
     assert [(t.from_state, t.to_state, t.at) for t in run.transitions] == [
         (GridState.UNKNOWN, GridState.GRID_OK, 0.0),
         (GridState.GRID_OK, GridState.SUSPECT, 10.0),
-        (GridState.SUSPECT, GridState.GRID_OK, 10.25),
+        (GridState.SUSPECT, GridState.GRID_OK, back_at),
     ]
 
 
-def test_disturbance_longer_than_confirmation_is_an_outage() -> None:
+@pytest.mark.parametrize(
+    ("interval_s", "confirmation_read", "start_s", "end_s", "declared_at"),
+    [
+        (0.25, False, 10.0, 10.26, 10.25),  # 0.26 s, seen at 10.0 and 10.25
+        (0.25, False, 10.0, 10.6, 10.25),
+        (0.25, False, 9.9, 10.5, 10.25),
+        (0.5, False, 10.0, 10.51, 10.5),
+        (1.0, False, 10.0, 11.01, 11.0),
+        (0.25, True, 10.0, 10.23, 10.22),  # 0.23 s, seen by the confirmation read
+        (1.0, True, 9.5, 10.3, 10.22),
+    ],
+)
+def test_disturbance_seen_by_two_samples_confirm_s_apart_is_an_outage(
+    interval_s: float,
+    confirmation_read: bool,
+    start_s: float,
+    end_s: float,
+    declared_at: float,
+) -> None:
     watch = GridWatch()
-    run = poll(watch, window(10.0, 10.6, SAG), 0.25, 11.0)
+    run = poll(
+        watch,
+        window(start_s, end_s, SAG),
+        interval_s,
+        20.0,
+        confirmation_read=confirmation_read,
+    )
+    bad = [at for at, _ in run.states if start_s <= at < end_s]
     outage = run.first(GridState.OUTAGE)
     assert outage is not None
-    assert outage.at == 10.5
+    assert outage.starts_outage
+    assert outage.at == pytest.approx(declared_at)
+    assert outage.outage_started_at == bad[0]
+    assert outage.at - bad[0] >= 0.22 - 1e-9
+    # Over when the grid is back, but the backup waits the reconnection delay.
+    restoring = run.first(GridState.RESTORING)
+    assert restoring is not None
+    assert restoring.at >= end_s
+    assert watch.backup_wanted
 
 
 def test_good_sample_breaks_the_run() -> None:
     watch = GridWatch()
-    transitions = feed(
-        watch,
-        [(0.0, GOOD), (1.0, DEAD), (1.25, GOOD), (1.5, DEAD), (1.75, DEAD)],
-    )
+    # Unbroken, 1.0 and 1.5 would confirm.
+    transitions = feed(watch, [(0.0, GOOD), (1.0, DEAD), (1.25, GOOD), (1.5, DEAD)])
     assert GridState.OUTAGE not in [t.to_state for t in transitions]
-    feed(watch, [(2.0, DEAD)])
+    assert watch.underlying is GridState.SUSPECT
+    feed(watch, [(1.75, DEAD)])
     assert watch.underlying is GridState.OUTAGE
     assert watch.outage_started_at == 1.5
 
@@ -367,14 +461,21 @@ def test_custom_confirmation() -> None:
 
 
 def test_confirmation_tolerates_float_poll_times() -> None:
-    # 0.1 s steps summed as floats from 10.1 land a hair under 0.4 s.
+    # 0.11 s steps summed as floats from 10.1 land a hair under 0.22 s.
     at = [10.1]
-    for _ in range(4):
-        at.append(at[-1] + 0.1)
-    assert at[4] - at[0] < 0.4
+    for _ in range(2):
+        at.append(at[-1] + 0.11)
+    assert at[2] - at[0] < 0.22
     watch = GridWatch()
-    feed(watch, [(t, DEAD) for t in at])
+    feed(watch, [(at[0], DEAD), (at[1], DEAD)])
+    assert watch.underlying is GridState.SUSPECT
+    feed(watch, [(at[2], DEAD)])
     assert watch.underlying is GridState.OUTAGE
+    assert watch.outage_started_at == at[0]
+    # Really short of 0.22 s is still short.
+    watch = GridWatch()
+    feed(watch, [(10.1, DEAD), (10.21, DEAD), (10.3199, DEAD)])
+    assert watch.underlying is GridState.SUSPECT
 
 
 # --- Coming back ------------------------------------------------------------------
@@ -382,7 +483,7 @@ def test_confirmation_tolerates_float_poll_times() -> None:
 
 @pytest.mark.parametrize(
     ("interval_s", "declared_at", "delay_s"),
-    [(1.0, 11.0, 300.0), (0.25, 10.5, 300.0), (0.5, 10.5, 10.0), (2.0, 12.0, 60.0)],
+    [(1.0, 11.0, 300.0), (0.25, 10.25, 300.0), (0.5, 10.5, 10.0), (2.0, 12.0, 60.0)],
 )
 def test_grid_ok_only_after_the_reconnection_delay(
     interval_s: float, declared_at: float, delay_s: float
@@ -444,7 +545,9 @@ def test_relapse_restarts_the_delay() -> None:
     assert not any(t.starts_outage for t in transitions)
 
 
-@pytest.mark.parametrize(("up_s", "down_s"), [(1.0, 1.0), (5.0, 0.5), (30.0, 10.0)])
+@pytest.mark.parametrize(
+    ("up_s", "down_s"), [(1.0, 1.0), (5.0, 0.5), (2.0, 0.3), (30.0, 10.0)]
+)
 def test_flapping_grid_does_not_flap_the_backup(up_s: float, down_s: float) -> None:
     period = up_s + down_s
 
@@ -461,18 +564,23 @@ def test_flapping_grid_does_not_flap_the_backup(up_s: float, down_s: float) -> N
     run = poll(watch, grid, 0.25, 600.0)
     last_bad = max(at for at, _ in run.states if grid(at) is DEAD)
     # Released 300 s after the first good poll following the last drop-out.
-    assert run.backup_changes() == [(10.5, True), (last_bad + 0.25 + 300.0, False)]
+    assert run.backup_changes() == [(10.25, True), (last_bad + 0.25 + 300.0, False)]
     assert sum(t.starts_outage for t in run.transitions) == 1
     assert sum(t.ends_outage for t in run.transitions) == 1
 
 
-def test_brief_dips_on_a_healthy_grid_never_start_a_backup() -> None:
+@pytest.mark.parametrize("interval_s", [0.1, 0.25, 0.5, 1.0])
+@pytest.mark.parametrize("confirmation_read", [False, True])
+def test_brief_dips_on_a_healthy_grid_never_start_a_backup(
+    interval_s: float, confirmation_read: bool
+) -> None:
     def grid(t: float) -> Sample:
         # A 0.2 s dip every 2 s for a minute.
         return SAG if t % 2.0 < 0.2 else GOOD
 
     watch = GridWatch()
-    run = poll(watch, grid, 0.25, 60.0)
+    run = poll(watch, grid, interval_s, 60.0, confirmation_read=confirmation_read)
+    assert sum(t.to_state is GridState.SUSPECT for t in run.transitions) == 30
     assert not any(wanted for _, wanted in run.backup)
 
 
@@ -530,12 +638,14 @@ def test_silence_then_the_same_data_resumes() -> None:
 
 def test_gap_breaks_a_confirmation_run() -> None:
     watch = reach(GridState.SUSPECT)
-    # Bad, silent, bad: the samples either side of the gap are not one run.
+    # Bad, silent, bad: the samples either side of the gap are not one run (as one,
+    # 20.0 and 20.5 would confirm).
     assert feed(watch, [(20.25, SILENT), (20.5, DEAD)]) == []
     assert watch.underlying is GridState.SUSPECT
-    feed(watch, [(20.75, DEAD)])
+    # 0.1 s into the new run: not yet.
+    assert feed(watch, [(20.6, DEAD)]) == []
     assert watch.underlying is GridState.SUSPECT
-    transitions = feed(watch, [(21.0, DEAD)])
+    transitions = feed(watch, [(20.75, DEAD)])
     assert transitions[0].starts_outage
     assert watch.outage_started_at == 20.5
 
@@ -640,9 +750,10 @@ def test_restored_suspicion_needs_a_fresh_run() -> None:
         watch.to_dict(now=20.0, wall_now=1000.0), now=0.0, wall_now=1001.0
     )
     assert restored is not None
+    # The bad sample before the restart (1 s ago) does not count.
     assert feed(restored, [(0.0, DEAD)]) == []
     assert restored.underlying is GridState.SUSPECT
-    assert feed(restored, [(0.5, DEAD)])[0].starts_outage
+    assert feed(restored, [(0.25, DEAD)])[0].starts_outage
 
 
 def test_new_settings_apply_to_a_restored_watch() -> None:
