@@ -1,0 +1,203 @@
+"""The local WebSocket API through which the flat's Home Assistant feeds the sidecar.
+
+This module speaks the protocol of PROTOCOL.md section 12 (authentication, hello,
+message dispatch, replies); what a message does is up to the :class:`Services` it is
+given, so the ledger logic stays in node.py.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Any, Final, Protocol
+
+from aiohttp import WSMsgType, web
+
+from sidecar.etp import Entry
+from sidecar.samples import Rejection, SampleRejected
+
+_LOGGER = logging.getLogger(__name__)
+PROTOCOL_VERSION: Final = 1
+PATH: Final = "/api/v1/ws"
+MAX_MESSAGE_BYTES: Final = 64 * 1024
+CLOSE_REPLACED: Final = 4001
+CLOSE_UNSUPPORTED: Final = 4002
+
+
+class Services(Protocol):
+    """What the API needs from the node."""
+
+    def welcome(self, serial: str | None) -> dict[str, Any]:
+        """Members of the ``welcome`` reply; ``serial`` is from the client's hello."""
+
+    async def sample(
+        self, message: dict[str, object]
+    ) -> tuple[list[Rejection], list[Entry]]:
+        """Use a sample; returns values dropped and entries made durable from it."""
+
+    async def checkpoint(self) -> dict[str, Any]:
+        """Sign and store a checkpoint now; its exchange-format object."""
+
+    async def proof(self, request: dict[str, object]) -> dict[str, Any]:
+        """Members of a ``proof`` reply."""
+
+    def status(self) -> dict[str, Any]:
+        """Members of a ``status`` reply."""
+
+    def count_rejection(self, reason: str) -> None:
+        """Count a refused message or value by reason."""
+
+
+class LocalApi:
+    """The ``/api/v1/ws`` endpoint."""
+
+    def __init__(self, services: Services, token: str) -> None:
+        self._services = services
+        self._token = token.encode()
+        self._current: web.WebSocketResponse | None = None
+
+    def add_routes(self, app: web.Application) -> None:
+        """Register the endpoint on an aiohttp application."""
+        app.router.add_get(PATH, self._websocket)
+
+    async def close(self) -> None:
+        """Close the producer's connection, if any (on shutdown)."""
+        if self._current is not None:
+            await self._current.close()
+
+    def _authorized(self, request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        scheme, _, presented = header.partition(" ")
+        # Constant-time comparison: the token is the only thing guarding the ledger.
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            presented.strip().encode(), self._token
+        )
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        if not self._authorized(request):
+            _LOGGER.warning(
+                "Refused a local API connection from %s: no valid token", request.remote
+            )
+            return web.json_response(
+                {
+                    "error": "unauthorized",
+                    "detail": "send Authorization: Bearer <api_token>",
+                },
+                status=401,
+            )
+        ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, heartbeat=30)
+        await ws.prepare(request)
+        previous, self._current = self._current, ws
+        if previous is not None:
+            await previous.close(code=CLOSE_REPLACED, message=b"replaced")
+        _LOGGER.info("Home Assistant connected from %s", request.remote)
+        session = _Session(self._services, ws)
+        try:
+            async for message in ws:
+                if message.type is WSMsgType.TEXT:
+                    await session.handle(message.data)
+                elif message.type is WSMsgType.BINARY:
+                    await session.error("malformed", "binary frames are not accepted")
+        finally:
+            if self._current is ws:
+                self._current = None
+        return ws
+
+
+class _Session:
+    def __init__(self, services: Services, ws: web.WebSocketResponse) -> None:
+        self.services = services
+        self.ws = ws
+        self.greeted = False
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if not self.ws.closed:
+            await self.ws.send_str(json.dumps(message, separators=(",", ":")))
+
+    async def error(self, reason: str, detail: str) -> None:
+        self.services.count_rejection(reason)
+        await self.send({"type": "error", "reason": reason, "detail": detail})
+
+    async def handle(self, text: str) -> None:
+        try:
+            message = json.loads(text)
+        except ValueError:
+            await self.error("malformed", "not JSON")
+            return
+        if not isinstance(message, dict):
+            await self.error("malformed", "a message is a JSON object")
+            return
+        kind = message.get("type")
+        if kind == "hello":
+            await self._hello(message)
+        elif not self.greeted:
+            await self.error("hello_required", "send hello first")
+        elif kind == "sample":
+            await self._sample(message)
+        elif kind == "checkpoint":
+            await self.send(
+                {"type": "checkpoint", "checkpoint": await self.services.checkpoint()}
+            )
+        elif kind == "proof":
+            await self.send({"type": "proof", **await self.services.proof(message)})
+        elif kind == "status":
+            await self.send({"type": "status", **self.services.status()})
+        else:
+            await self.error("unknown_type", f"unknown message type {kind!r}")
+
+    async def _hello(self, message: dict[str, object]) -> None:
+        protocol = message.get("protocol")
+        if protocol != PROTOCOL_VERSION:
+            await self.error(
+                "unsupported_protocol",
+                f"this sidecar speaks protocol {PROTOCOL_VERSION}, not {protocol!r}",
+            )
+            await self.ws.close(code=CLOSE_UNSUPPORTED, message=b"unsupported protocol")
+            return
+        serial = message.get("serial")
+        self.greeted = True
+        welcome = self.services.welcome(serial if isinstance(serial, str) else None)
+        await self.send({"type": "welcome", "protocol": PROTOCOL_VERSION, **welcome})
+
+    async def _sample(self, message: dict[str, object]) -> None:
+        ts = message.get("ts")
+        try:
+            dropped, entries = await self.services.sample(message)
+        except SampleRejected as refused:
+            await self._rejected(ts, refused.rejection)
+            return
+        for rejection in dropped:
+            await self._rejected(ts, rejection)
+        for entry in entries:
+            content = entry.content
+            balance = content["balance"]
+            transfers = content["transfers"]
+            assert isinstance(balance, dict)
+            assert isinstance(transfers, list)
+            await self.send(
+                {
+                    "type": "entry",
+                    "seq": entry.seq,
+                    "id": entry.id.hex(),
+                    "kind": entry.kind,
+                    "start": content["start"],
+                    "end": content["end"],
+                    "ok": balance["ok"],
+                    "transfers": len(transfers),
+                    "samples": content["samples"],
+                }
+            )
+
+    async def _rejected(self, ts: object, rejection: Rejection) -> None:
+        reply: dict[str, Any] = {
+            "type": "rejected",
+            "scope": rejection.scope,
+            "reason": rejection.reason,
+            "detail": rejection.detail,
+        }
+        if isinstance(ts, int) and not isinstance(ts, bool):
+            reply["ts"] = ts
+        if rejection.field is not None:
+            reply["field"] = rejection.field
+        await self.send(reply)

@@ -1,0 +1,254 @@
+"""Measurement samples from Home Assistant: parsing, plausibility and rejection reasons.
+
+A whole sample is refused only when its time is unusable; a single implausible value is
+dropped and the rest of the sample is used (PROTOCOL.md, section 12.4). Nothing a sample
+contains can raise anything but :class:`SampleRejected`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Final
+
+COUNTERS: Final = {
+    "pv_wh": "pv",
+    "grid_in_wh": "grid_in",
+    "grid_out_wh": "grid_out",
+    "battery_in_wh": "bat_in",
+    "battery_out_wh": "bat_out",
+    "home_wh": "home",
+    "living_wh": "living",
+}
+# Loads and PV can read slightly negative (standby draw, sensor offset): up to this
+# much counts as zero, more is implausible.
+NEGATIVE_SLACK_W: Final = 50.0
+# A counter may run this much faster than the power limit (rounding, timing jitter)...
+JUMP_MARGIN: Final = 1.25
+# ...plus this many Wh, the resolution of the coarsest counters.
+JUMP_SLACK_WH: Final = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a sample or one of its values was not used."""
+
+    reason: str
+    detail: str
+    field: str | None = None
+
+    @property
+    def scope(self) -> str:
+        """``sample`` when the whole sample was refused, else ``field``."""
+        return "sample" if self.field is None else "field"
+
+
+class SampleRejected(Exception):
+    """The whole sample is unusable."""
+
+    def __init__(self, rejection: Rejection) -> None:
+        super().__init__(rejection.detail)
+        self.rejection = rejection
+
+
+@dataclass(slots=True)
+class Sample:
+    """One accepted sample, in the units the flow builder integrates."""
+
+    ts: int
+    counters: dict[str, float] = field(default_factory=dict)  # quantity → Wh
+    power: dict[str, float] = field(default_factory=dict)  # quantity → W, ≥ 0
+    soc_ppm: int | None = None
+    stored_wh: float | None = None
+    mhz: int | None = None
+    mv: int | None = None
+
+
+class SampleChecker:
+    """Checks samples in arrival order against each other and against physics."""
+
+    def __init__(
+        self, *, max_power_w: float, max_skew_ms: int, max_age_ms: int
+    ) -> None:
+        self.max_power_w = max_power_w
+        self.max_skew_ms = max_skew_ms
+        self.max_age_ms = max_age_ms
+        self.last_ts: int | None = None
+        # The last value each counter reported, used or not: a meter that was reset
+        # continues after one rejection instead of being refused for ever.
+        self.last_counters: dict[str, tuple[float, int]] = {}
+
+    def check(
+        self, message: dict[str, object], now_ms: int
+    ) -> tuple[Sample, list[Rejection]]:
+        """Turn a ``sample`` message into a :class:`Sample` and the values dropped."""
+        ts = self._check_time(message.get("ts"), now_ms)
+        sample = Sample(ts)
+        dropped: list[Rejection] = []
+        numbers: dict[str, float] = {}
+        for key, value in message.items():
+            if key in ("type", "ts") or not _known(key):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                dropped.append(Rejection("not_a_number", f"{key} is not a number", key))
+            elif not math.isfinite(value):
+                dropped.append(Rejection("not_a_number", f"{key} is not finite", key))
+            else:
+                numbers[key] = float(value)
+        for key, quantity in COUNTERS.items():
+            if key in numbers:
+                self._counter(sample, key, quantity, numbers[key], dropped)
+        self._powers(sample, numbers, dropped)
+        self._state(sample, numbers, dropped)
+        self.last_ts = ts
+        return sample, dropped
+
+    def _check_time(self, ts: object, now_ms: int) -> int:
+        if isinstance(ts, bool) or not isinstance(ts, int):
+            raise SampleRejected(
+                Rejection("missing_ts", "ts must be integer milliseconds")
+            )
+        if ts > now_ms + self.max_skew_ms:
+            raise SampleRejected(
+                Rejection(
+                    "in_future", f"ts is {ts - now_ms} ms ahead of the sidecar's clock"
+                )
+            )
+        if ts < now_ms - self.max_age_ms:
+            raise SampleRejected(
+                Rejection("too_old", f"ts is {(now_ms - ts) // 1000} s old")
+            )
+        if self.last_ts is not None and ts == self.last_ts:
+            raise SampleRejected(
+                Rejection("duplicate", "same ts as the previous sample")
+            )
+        if self.last_ts is not None and ts < self.last_ts:
+            raise SampleRejected(
+                Rejection(
+                    "out_of_order", f"{self.last_ts - ts} ms before the previous sample"
+                )
+            )
+        return ts
+
+    def _counter(
+        self,
+        sample: Sample,
+        key: str,
+        quantity: str,
+        value: float,
+        dropped: list[Rejection],
+    ) -> None:
+        if value < 0:
+            dropped.append(Rejection("negative_counter", f"{key} is {value}", key))
+            return
+        last = self.last_counters.get(key)
+        self.last_counters[key] = (value, sample.ts)
+        if last is None:
+            sample.counters[quantity] = value
+            return
+        before, dt_ms = last[0], sample.ts - last[1]
+        if value < before:
+            dropped.append(
+                Rejection(
+                    "counter_backwards", f"{key} fell from {before} to {value}", key
+                )
+            )
+            return
+        allowed = self.max_power_w * dt_ms / 3_600_000 * JUMP_MARGIN + JUMP_SLACK_WH
+        if value - before > allowed:
+            dropped.append(
+                Rejection(
+                    "counter_jump",
+                    f"{key} grew {value - before:.1f} Wh in {dt_ms} ms; "
+                    f"at most {allowed:.1f} Wh is possible",
+                    key,
+                )
+            )
+            return
+        sample.counters[quantity] = value
+
+    def _powers(
+        self, sample: Sample, numbers: dict[str, float], dropped: list[Rejection]
+    ) -> None:
+        for key, value in numbers.items():
+            if not key.endswith("_w"):
+                continue
+            if abs(value) > self.max_power_w:
+                dropped.append(
+                    Rejection(
+                        "power_limit",
+                        f"{key} is {value} W, beyond the flat's {self.max_power_w} W",
+                        key,
+                    )
+                )
+                continue
+            if key in ("pv_w", "home_w", "living_w"):
+                if value < -NEGATIVE_SLACK_W:
+                    dropped.append(
+                        Rejection("out_of_range", f"{key} is {value} W", key)
+                    )
+                    continue
+                sample.power[key[:-2]] = max(value, 0.0)
+            elif key == "battery_w":  # + discharging, − charging
+                sample.power["bat_out"] = max(value, 0.0)
+                sample.power["bat_in"] = max(-value, 0.0)
+            elif key == "grid_w":  # + importing, − exporting
+                sample.power["grid_in"] = max(value, 0.0)
+                sample.power["grid_out"] = max(-value, 0.0)
+
+    def _state(
+        self, sample: Sample, numbers: dict[str, float], dropped: list[Rejection]
+    ) -> None:
+        soc = numbers.get("soc_pct")
+        if soc is not None:
+            if 0 <= soc <= 100:
+                sample.soc_ppm = round(soc * 10_000)
+            else:
+                dropped.append(
+                    Rejection("out_of_range", f"soc_pct is {soc}", "soc_pct")
+                )
+        stored = numbers.get("stored_wh")
+        if stored is not None:
+            if stored >= 0:
+                sample.stored_wh = stored
+            else:
+                dropped.append(
+                    Rejection("out_of_range", f"stored_wh is {stored}", "stored_wh")
+                )
+        hz = numbers.get("frequency_hz")
+        if hz is not None:
+            if hz == 0 or 40 <= hz <= 70:
+                sample.mhz = round(hz * 1000)
+            else:
+                dropped.append(
+                    Rejection("out_of_range", f"frequency_hz is {hz}", "frequency_hz")
+                )
+        volts = numbers.get("voltage_v")
+        if volts is not None:
+            if 0 <= volts <= 500:
+                sample.mv = round(volts * 1000)
+            else:
+                dropped.append(
+                    Rejection("out_of_range", f"voltage_v is {volts}", "voltage_v")
+                )
+
+
+_NUMERIC: Final = frozenset(
+    {
+        *COUNTERS,
+        "pv_w",
+        "battery_w",
+        "grid_w",
+        "home_w",
+        "living_w",
+        "soc_pct",
+        "stored_wh",
+        "frequency_hz",
+        "voltage_v",
+    }
+)
+
+
+def _known(key: str) -> bool:
+    # Unknown keys are ignored so that newer clients can send more.
+    return key in _NUMERIC
