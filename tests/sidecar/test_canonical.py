@@ -1,4 +1,4 @@
-"""Canonical JSON: the one accepted byte form, and the fast flow encoder agreeing with it."""
+"""Canonical JSON: one accepted byte form; the fast flow encoder agrees with it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Entries and statements: ids, signatures, wire form, and tampering with every field."""
+"""Entries and statements: ids, signatures, wire form, tampering with every field."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_the_id_commits_to_position_links_and_body_digest() -> None:
     entry = _entry()
     digest = etp.body_digest(entry.body)
     assert entry.id == etp.entry_id(KEY.author, 2, b"\x11" * 32, digest, ())
-    # The body can be withheld: author, seq, prev, refs and the digest alone give the id.
+    # The body can be withheld: author, seq, prev, refs and its digest give the id.
     assert (
         etp.entry_id(entry.author, entry.seq, entry.prev, digest, entry.refs)
         == entry.id
