@@ -65,6 +65,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: LocalVppConfigEntry) -> 
     )
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    if not entry.pref_disable_polling:
+        entry.async_create_background_task(
+            hass, coordinator.async_poll_forever(), f"{DOMAIN} polling"
+        )
     return True
 
 

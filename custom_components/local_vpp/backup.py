@@ -91,11 +91,11 @@ class BackupController:
         self._coordinator = coordinator
         options = dict(entry.options)
         self._settings = grid_watch_settings(options)
-        self._normal_poll = timedelta(
-            seconds=options.get(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL_S)
+        self._normal_poll_s: float = options.get(
+            CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL_S
         )
-        self._fast_poll = timedelta(
-            seconds=options.get(CONF_FAST_POLL_INTERVAL, DEFAULT_FAST_POLL_INTERVAL_S)
+        self._fast_poll_s: float = options.get(
+            CONF_FAST_POLL_INTERVAL, DEFAULT_FAST_POLL_INTERVAL_S
         )
         self._shed_entities: list[str] = list(options.get(CONF_SHED_ENTITIES, []))
         self._stagger_s = float(
@@ -217,8 +217,8 @@ class BackupController:
 
     def _apply_poll_cadence(self) -> None:
         # Armed: poll fast so a grid loss is noticed within half a second.
-        self._coordinator.update_interval = (
-            self._fast_poll if self.armed else self._normal_poll
+        self._coordinator.poll_interval_s = (
+            self._fast_poll_s if self.armed else self._normal_poll_s
         )
 
     # -- each poll ---------------------------------------------------------------
@@ -302,11 +302,12 @@ class BackupController:
                 frequency_hz=None if meter is None else meter.frequency_hz,
             ),
         )
+        # The living room first: telling people can wait a few milliseconds.
+        if self.mode == BACKUP_MODE_AUTO:
+            await self._async_engage()
         await self._async_notify(
             "outage_auto" if self.mode == BACKUP_MODE_AUTO else "outage_manual"
         )
-        if self.mode == BACKUP_MODE_AUTO:
-            await self._async_engage()
         self._save()
         self._notify_listeners()
 

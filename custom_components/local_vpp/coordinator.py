@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
@@ -65,15 +65,33 @@ class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):
             _LOGGER,
             config_entry=entry,
             name=f"{DOMAIN} {entry.data[CONF_HOST]}:{entry.data[CONF_PORT]}",
-            update_interval=timedelta(
-                seconds=entry.options.get(CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL_S)
-            ),
+            # Polling is ours (see async_poll_forever): the base class rounds its
+            # schedule to whole seconds, which sub-second polling cannot live with.
+            update_interval=None,
             always_update=True,
+        )
+        self.poll_interval_s: float = entry.options.get(
+            CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL_S
         )
         self.device = device
         self.requested_setpoint_w: float | None = None
         self._failures = 0
         self._failing_since: float | None = None
+
+    async def async_poll_forever(self) -> None:
+        """Poll every ``poll_interval_s``, measured start to start, until cancelled.
+
+        A poll that overruns its slot is followed by the next one at once, without
+        a burst of catch-up polls.
+        """
+        loop = self.hass.loop
+        next_at = loop.time()
+        while True:
+            next_at += self.poll_interval_s
+            now = loop.time()
+            next_at = max(next_at, now)
+            await asyncio.sleep(next_at - now)
+            await self.async_refresh()
 
     @property
     def issue_id(self) -> str:

@@ -157,10 +157,9 @@ async def test_options_flow_sets_poll_intervals(
     assert loaded_entry.options[CONF_RECONNECT_DELAY] == 300
     data = loaded_entry.runtime_data
     # Backup armed (auto by default): the fast cadence; off: the normal one.
-    assert data.coordinator.update_interval is not None
-    assert data.coordinator.update_interval.total_seconds() == 0.25
+    assert data.coordinator.poll_interval_s == 0.25
     await data.backup.async_set_mode("off")
-    assert data.coordinator.update_interval.total_seconds() == 5.0
+    assert data.coordinator.poll_interval_s == 5.0
 
 
 async def test_options_flow_rejects_out_of_range(
