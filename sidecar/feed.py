@@ -178,7 +178,7 @@ class Feed:
         self.last_ts = entry.ts
         self.tree.append(merkle.leaf_hash(entry.id))
         key = entry.key
-        rolled = False
+        rolled = False  # whether any accumulator's due time changed
         for level, accumulator in self.accumulators.items():
             if key == _ROLLUP_KEYS[level]:
                 end = body["end"]
@@ -186,11 +186,11 @@ class Feed:
                 self.last_rollups[level] = _LastRollup(entry.seq, entry.id, end)
                 self.accumulators[level] = rollup.Accumulator(level)
                 rolled = True
-            else:
-                accumulator.add(key, body)
+            elif accumulator.add(key, body):
+                rolled = True  # a range opened: its boundary is now due at some time
         if entry.kind == kinds.FLOW:
             self.last_flow = body
-        if rolled or self._next_roll is None:
+        if rolled:
             self._next_roll = _next_roll(self.accumulators)
         return entry, future
 

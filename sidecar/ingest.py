@@ -42,7 +42,6 @@ class Ingestor:
         self.heads: dict[bytes, _Head] = {}
         self.accepted: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
-        self.last_ticket = 0
 
     def line(self, text: str) -> str | None:
         """Take one line; returns the reason it was refused, or None."""
@@ -76,8 +75,7 @@ class Ingestor:
 
     def finish(self) -> None:
         """Wait until everything taken is durable."""
-        if self.last_ticket:
-            self.writer.wait(self.last_ticket)
+        self.writer.flush()
 
     def _author(self, obj: dict[str, object]) -> None:
         key_hex = obj.get("key")
@@ -143,22 +141,20 @@ class Ingestor:
             if stored is not None and bytes(stored[0]) == entry.id:
                 raise InvalidData("duplicate", f"seq {entry.seq} is already stored")
             if stored is not None or entry.seq > head.pruned:
-                self.last_ticket = self.writer.add_conflict(head.number, entry)
+                self.writer.add_conflict(head.number, entry)
                 raise InvalidData(
                     "equivocation",
                     f"seq {entry.seq} differs from the stored entry; kept as evidence",
                 )
             # A kept entry of pruned history (below the frontier): nothing to chain to.
-            self.last_ticket = self.writer.add_entry(head.number, entry)
+            self.writer.add_entry(head.number, entry)
             return
-        self.last_ticket = self.writer.add_entry(head.number, entry)
+        self.writer.add_entry(head.number, entry)
         head.seq, head.id, head.ts = entry.seq, entry.id, entry.ts
 
     def _evidence(self, entry: etp.Entry) -> None:
         self._check(entry.author, entry)
-        self.last_ticket = self.writer.add_conflict(
-            self._head(entry.author).number, entry
-        )
+        self.writer.add_conflict(self._head(entry.author).number, entry)
 
     def _statement(self, statement: etp.Statement) -> None:
         self._check(statement.author, statement)
@@ -166,7 +162,7 @@ class Ingestor:
         log = number
         if statement.kind == "cosign":
             log = self._head(bytes.fromhex(str(statement.content["log"]))).number
-        self.last_ticket = self.writer.add_statement(number, log, statement)
+        self.writer.add_statement(number, log, statement)
 
     def _check(self, author: bytes, item: etp.Entry | etp.Statement) -> None:
         if item.content["building"] != self.building:

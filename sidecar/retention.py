@@ -45,7 +45,10 @@ def prune(conn: sqlite3.Connection, now_ms: int, policy: Policy) -> Pruning:
 def _prune_author(
     conn: sqlite3.Connection, author: int, now_ms: int, policy: Policy, result: Pruning
 ) -> None:
-    state = store.pruned(conn, author)
+    try:
+        state = store.pruned(conn, author)
+    except store.StoreError as err:
+        raise RetentionError(f"{err}; not pruning (run verify)") from err
     frontier = state.frontier.copy()
     folded = state.folded
     for seq, body in _rollups(conn, author, "rollup_1", frontier.size + 1):

@@ -30,8 +30,16 @@ class Accumulator:
         self.flows_end: int | None = None
         self.opened_at: int | None = None
 
-    def add(self, key: str, content: JsonObject) -> None:
-        """Account for one appended entry (count key ``key``, body ``content``)."""
+    def add(self, key: str, content: JsonObject) -> bool:
+        """Account for one appended entry (count key ``key``, body ``content``).
+
+        Returns True if this entry opened the range (so :meth:`due_at` changed).
+        """
+        was_open = self.opened_at is not None
+        self._add(key, content)
+        return not was_open and self.opened_at is not None
+
+    def _add(self, key: str, content: JsonObject) -> None:
         if key == kinds.FLOW:
             if self.level == 1:
                 self._add_flow(content)

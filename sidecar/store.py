@@ -233,7 +233,11 @@ def pruned(conn: sqlite3.Connection, author: int) -> Pruned:
     ).fetchone()
     if row is None:
         return Pruned(merkle.Frontier(), 0)
-    return Pruned(merkle.Frontier.from_bytes(int(row[0]), bytes(row[1])), int(row[2]))
+    try:
+        frontier = merkle.Frontier.from_bytes(int(row[0]), bytes(row[1]))
+    except ValueError as err:
+        raise StoreError(f"the frontier of author {author} is damaged: {err}") from err
+    return Pruned(frontier, int(row[2]))
 
 
 def load_entry(author: bytes, row: tuple[object, ...]) -> Entry:

@@ -50,8 +50,15 @@ class Report:
 def verify_database(path: Path) -> Report:
     """Verify every feed, statement and piece of evidence in the database."""
     conn = store.connect(path, readonly=True)
+    verifier = _Verifier(conn)
     try:
-        return _Verifier(conn).run()
+        return verifier.run()
+    except sqlite3.DatabaseError as err:
+        # SQLite itself cannot read the file any more: that is a finding, not a crash.
+        verifier.report.findings.append(
+            Finding("database_corrupt", "", "file", str(err))
+        )
+        return verifier.report
     finally:
         conn.close()
 
@@ -225,7 +232,11 @@ class _FeedCheck:
         self.number = number
         self.aid = aid
         self.hex = aid.hex()
-        self.pruned = store.pruned(parent.conn, number)
+        try:
+            self.pruned = store.pruned(parent.conn, number)
+        except store.StoreError as err:
+            self.find("bad_frontier", "frontier", str(err))
+            self.pruned = store.Pruned(merkle.Frontier(), 0)
         self.tree: merkle.Frontier | None = self.pruned.frontier.copy()
         self.checkpoints = sorted(checkpoints, key=_size)
         self.next_checkpoint = 0

@@ -100,6 +100,10 @@ class Writer:
             )
         self._raise_if_lost(ticket)
 
+    def flush(self, timeout: float | None = None) -> None:
+        """Block until everything submitted so far is committed."""
+        self.wait(self._submitted, timeout)
+
     async def durable(self, ticket: int) -> None:
         """Wait (without blocking the loop) until ``ticket`` is committed."""
         with self._committed_cond:

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,21 +70,18 @@ class Ledger:
     identity: Identity
     writer: Writer
     feed: Feed
-    tickets: list[int] = field(default_factory=list)
 
     def flows(self, count: int, start_ms: int, step_ms: int = 1000) -> int:
         """Append ``count`` flows one ``step_ms`` apart; returns the time after them."""
         now = start_ms
         for _ in range(count):
-            _entry, ticket = self.feed.append(kinds.FLOW, flow_content(now - 1000), now)
-            self.tickets.append(ticket)
+            self.feed.append(kinds.FLOW, flow_content(now - 1000), now)
             now += step_ms
         return now
 
     def sync(self) -> None:
         """Wait until everything appended is durable."""
-        if self.tickets:
-            self.writer.wait(self.tickets[-1])
+        self.writer.flush()
 
     def reopen(self) -> None:
         """Close and load the feed again from disk, as after a restart."""
