@@ -157,7 +157,7 @@ def _flow_with(**changes: Any) -> JsonObject:
 
 
 def _balance(**changes: int) -> JsonObject:
-    balance = dict(_body()["balance"])  # type: ignore[arg-type]
+    balance = dict(_body()["balance"])
     balance.update(changes)
     return balance
 

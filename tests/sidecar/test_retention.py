@@ -71,7 +71,7 @@ def test_rollups_sum_their_hour_and_day(ledger: Ledger) -> None:
         {"flow": 60, "rollup_2": 1},
         {"flow": 60},
     ]
-    pv = [t for t in hourly[0][1]["totals"] if t["from"] == "pv" and t["to"] == "home"]  # type: ignore[index,union-attr]
+    pv = [t for t in hourly[0][1]["totals"] if t["from"] == "pv" and t["to"] == "home"]
     assert pv == [{"from": "pv", "to": "home", "mwh": 59 * 319, "ren_mwh": 59 * 319}]
     # The daily rollup sums the two hourly rollups before midnight.
     assert daily[0][1]["counts"] == {"flow": 119, "rollup_1": 2}
@@ -137,7 +137,7 @@ def test_old_hourly_rollups_fold_into_daily_ones(ledger: Ledger) -> None:
     assert remaining == {"rollup_1", "rollup_2"}
     daily = _rollups(ledger.path, "rollup_2")
     assert len(daily) == 3
-    assert sum(body["counts"]["flow"] for _, body in daily) == 3 * 24 * 6  # type: ignore[index]
+    assert sum(body["counts"]["flow"] for _, body in daily) == 3 * 24 * 6
     # Days 0 and 1 are now one rollup each; the newest day keeps its hourly rollups,
     # the last of which anchors the frontier.
     assert _count(ledger.path, "kind = 'rollup_1'") == 24

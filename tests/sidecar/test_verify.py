@@ -110,8 +110,8 @@ def _sign_in_place(ledger: Ledger, seq: int, **body_changes: object) -> etp.Entr
     row = _row(ledger.path, seq)
     body: JsonObject = {"v": 1, "kind": "flow", "building": BUILDING, "ts": T0 + 20_000}
     body.update(flow_content(T0 + 5_000))
-    body.update(body_changes)  # type: ignore[arg-type]
-    prev = bytes(row["prev"])  # type: ignore[arg-type]
+    body.update(body_changes)
+    prev = bytes(row["prev"])
     entry = etp.make_entry(ledger.identity, seq, prev, (), body)
     _write(
         ledger.path,
@@ -181,7 +181,7 @@ def test_a_second_signed_entry_for_a_seq_is_kept_and_reported(filled: Ledger) ->
     row = _row(filled.path, 2)
     body: JsonObject = {"v": 1, "kind": "flow", "building": BUILDING, "ts": T0 + 11_000}
     body.update(flow_content(T0 + 10_000, pv=2000))
-    twin = etp.make_entry(filled.identity, 2, bytes(row["prev"]), (), body)  # type: ignore[arg-type]
+    twin = etp.make_entry(filled.identity, 2, bytes(row["prev"]), (), body)
     filled.writer.wait(filled.writer.add_conflict(1, twin))
     report = _report(filled.path)
     assert [f.code for f in report.findings] == ["equivocation"]
@@ -222,14 +222,14 @@ def test_a_rollup_with_wrong_totals_is_named(ledger: Ledger) -> None:
     conn.close()
     assert _report(ledger.path).ok
     row = _row(ledger.path, rollup_seq)
-    body = dict(etp.canonical.decode(bytes(row["body"])))  # type: ignore[arg-type]
+    body = dict(etp.canonical.decode(bytes(row["body"])))
     body["unbalanced"] = 1
     entry = etp.make_entry(
         ledger.identity,
         rollup_seq,
-        bytes(row["prev"]),  # type: ignore[arg-type]
-        store.split_refs(bytes(row["refs"])),  # type: ignore[arg-type]
-        body,  # type: ignore[arg-type]
+        bytes(row["prev"]),
+        store.split_refs(bytes(row["refs"])),
+        body,
     )
     _write(
         ledger.path,
