@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,25 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.sim_process import flat_simulator  # noqa: E402
 from custom_components.local_vpp.device import FlatDevice, UnitIds  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for_port(port: int) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        except OSError:
-            time.sleep(0.1)
-        else:
-            return
-    raise SystemExit(f"the simulator did not listen on port {port}")
 
 
 def _percentile(samples: list[float], pct: float) -> float:
@@ -82,30 +63,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer rounds (<1 min)")
     args = parser.parse_args()
     rounds = 300 if args.quick else 3000
-    port, control_port = _free_port(), _free_port()
-    # The flat is its own process, as a real device is its own machine.
-    flat = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "simulator",
-            "flat",
-            "--port",
-            str(port),
-            "--control-port",
-            str(control_port),
-            # A frozen clock keeps the flat's physics ticks out of the timings:
-            # what is measured is the poll, not the simulator.
-            "--manual",
-        ],
-        cwd=ROOT,
-    )
-    try:
-        _wait_for_port(port)
-        figures = asyncio.run(_measure(port, rounds))
-    finally:
-        flat.terminate()
-        flat.wait(10)
+    # A frozen clock keeps the flat's physics ticks out of the timings: what is
+    # measured is the poll, not the simulator.
+    with flat_simulator("--manual") as ports:
+        figures = asyncio.run(_measure(ports.modbus, rounds))
     figures["p99_over_read100_p50"] = figures["poll_p99_ms"] / figures["read100_p50_ms"]
     figures["rounds"] = rounds
     print(f"full poll over {rounds} rounds against the simulator on 127.0.0.1")

@@ -19,9 +19,7 @@ import argparse
 import asyncio
 import json
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +39,7 @@ from pytest_homeassistant_custom_component.common import (  # noqa: E402
     async_test_home_assistant,
 )
 
+from bench.sim_process import flat_simulator  # noqa: E402
 from custom_components.local_vpp.const import (  # noqa: E402
     CONF_FAST_POLL_INTERVAL,
     CONF_POLL_INTERVAL,
@@ -49,12 +48,6 @@ from custom_components.local_vpp.const import (  # noqa: E402
     EVENT_BACKUP_ENGAGED,
     EVENT_BACKUP_RELEASED,
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _percentile(samples: list[float], pct: float) -> float:
@@ -146,39 +139,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer trials (<1 min)")
     args = parser.parse_args()
     trials = 8 if args.quick else 50
-    modbus_port, control_port = _free_port(), _free_port()
-    flat = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "simulator",
-            "flat",
-            "--port",
-            str(modbus_port),
-            "--control-port",
-            str(control_port),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", modbus_port), 0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the simulator did not start") from None
-                time.sleep(0.1)
-        control_url = f"http://127.0.0.1:{control_port}"
+    with flat_simulator() as ports:
         cadences = [
-            asyncio.run(_run_cadence(poll_s, trials, modbus_port, control_url))
+            asyncio.run(_run_cadence(poll_s, trials, ports.modbus, ports.control_url))
             for poll_s in (0.25, 1.0)
         ]
-    finally:
-        flat.terminate()
-        flat.wait(10)
     print(f"outage-to-relay latency, {trials} outages per cadence")
     for run in cadences:
         print(

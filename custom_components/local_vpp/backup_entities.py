@@ -16,6 +16,7 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import UnitOfEnergy, UnitOfTime
+from homeassistant.helpers.entity import EntityDescription
 
 from .backup import BackupController
 from .coordinator import LocalVppCoordinator
@@ -94,15 +95,16 @@ BACKUP_ACTIVE = BinarySensorEntityDescription(
 )
 
 
-class _BackupEntity(LocalVppEntity):
+class BackupEntity(LocalVppEntity):
     """Updated on every poll and whenever the backup changes state."""
 
     def __init__(
         self,
         coordinator: LocalVppCoordinator,
         backup: BackupController,
-        description: SensorEntityDescription | BinarySensorEntityDescription,
+        description: EntityDescription,
     ) -> None:
+        """Attach to the battery, which owns the living-room circuit."""
         super().__init__(coordinator, description, ROLE_BATTERY)
         self._backup = backup
 
@@ -117,7 +119,7 @@ class _BackupEntity(LocalVppEntity):
         return True
 
 
-class BackupSensor(_BackupEntity, SensorEntity):
+class BackupSensor(BackupEntity, SensorEntity):
     """Outage state, duration, energy used and runtime left."""
 
     entity_description: BackupSensorDescription
@@ -128,7 +130,7 @@ class BackupSensor(_BackupEntity, SensorEntity):
         return self.entity_description.value_fn(self._backup, self.coordinator)
 
 
-class BackupActiveSensor(_BackupEntity, BinarySensorEntity):
+class BackupActiveSensor(BackupEntity, BinarySensorEntity):
     """On while the living room is on the battery because of an outage."""
 
     @property

@@ -8,10 +8,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .backup import BackupController
+from .backup_entities import BackupEntity
 from .const import BACKUP_MODES
 from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
-from .device import ROLE_BATTERY
-from .entity import LocalVppEntity
 
 PARALLEL_UPDATES = 1
 
@@ -33,25 +32,14 @@ async def async_setup_entry(
     async_add_entities([BackupModeSelect(data.coordinator, data.backup)])
 
 
-class BackupModeSelect(LocalVppEntity, SelectEntity):
+class BackupModeSelect(BackupEntity, SelectEntity):
     """Auto: switch and shed by itself. Manual: only tell. Off: do nothing."""
 
     def __init__(
         self, coordinator: LocalVppCoordinator, backup: BackupController
     ) -> None:
         """Attach to the battery, which owns the living-room circuit."""
-        super().__init__(coordinator, BACKUP_MODE, ROLE_BATTERY)
-        self._backup = backup
-
-    async def async_added_to_hass(self) -> None:
-        """Follow mode changes made elsewhere (e.g. by another entity or restart)."""
-        await super().async_added_to_hass()
-        self.async_on_remove(self._backup.async_add_listener(self.async_write_ha_state))
-
-    @property
-    def available(self) -> bool:
-        """The mode is Home Assistant's own setting: always available."""
-        return True
+        super().__init__(coordinator, backup, BACKUP_MODE)
 
     @property
     def current_option(self) -> str:

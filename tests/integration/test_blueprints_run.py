@@ -20,6 +20,7 @@ from simulator.threaded import FlatThread
 from .conftest import entity_id
 from .outage_harness import (
     LOADS,
+    FakeClock,
     Harness,
     setup_backup_entry,
     setup_loads,
@@ -49,6 +50,20 @@ async def _prepare(
     return phone.id, notifications
 
 
+async def _flat_with_phone(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[MockConfigEntry, str, list[ServiceCall], FakeClock]:
+    """The flat (shedding nothing itself: the automations do), loads and a phone."""
+    clock = use_fake_clock(monkeypatch)
+    phone, notifications = await _prepare(hass, tmp_path)
+    assert await setup_loads(hass) == LOADS
+    entry = await setup_backup_entry(hass, config_entry, [])
+    return entry, phone, notifications, clock
+
+
 async def _automation(
     hass: HomeAssistant, path: str, inputs: dict[str, object]
 ) -> None:
@@ -70,11 +85,9 @@ async def test_outage_blueprint_sheds_notifies_and_restores(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    clock = use_fake_clock(monkeypatch)
-    phone, notifications = await _prepare(hass, tmp_path)
-    loads = await setup_loads(hass)
-    # The integration itself sheds nothing here: the automation does.
-    entry = await setup_backup_entry(hass, config_entry, [])
+    entry, phone, notifications, clock = await _flat_with_phone(
+        hass, config_entry, tmp_path, monkeypatch
+    )
     await _automation(
         hass,
         "local_vpp/outage_backup.yaml",
@@ -82,7 +95,7 @@ async def test_outage_blueprint_sheds_notifies_and_restores(
             "flat": entry.entry_id,
             "outage_state": entity_id(hass, Platform.SENSOR, "outage_state"),
             "notify_devices": [phone],
-            "shed_loads": loads,
+            "shed_loads": LOADS,
             "restore_delay": 0,
             "startup_grace": 0,
             "confirm_for": 0,
@@ -118,10 +131,9 @@ async def test_low_battery_blueprint_warns_and_sheds_more(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    clock = use_fake_clock(monkeypatch)
-    phone, notifications = await _prepare(hass, tmp_path)
-    loads = await setup_loads(hass)
-    entry = await setup_backup_entry(hass, config_entry, [])
+    entry, phone, notifications, clock = await _flat_with_phone(
+        hass, config_entry, tmp_path, monkeypatch
+    )
     await _automation(
         hass,
         "local_vpp/low_battery_during_outage.yaml",
@@ -131,7 +143,7 @@ async def test_low_battery_blueprint_warns_and_sheds_more(
             # Far above any real runtime: the warning is due as soon as backup starts.
             "threshold_min": 100_000,
             "notify_devices": [phone],
-            "extra_loads": loads[:1],
+            "extra_loads": LOADS[:1],
             "restore_when_released": True,
             "restore_delay": 0,
         },
