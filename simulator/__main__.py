@@ -1,6 +1,6 @@
-"""Command line: ``python -m simulator flat …`` runs a flat, ``… ctl …`` drives one.
+"""Command line: run a flat or a building of flats, or drive one with ``ctl``.
 
-Run ``python -m simulator flat --help`` or ``python -m simulator ctl --help``.
+Run ``python -m simulator flat --help``, ``… building --help`` or ``… ctl --help``.
 """
 
 from __future__ import annotations
@@ -19,13 +19,19 @@ from typing import Any
 from aiohttp import web
 
 from .battery import BatterySpec
+from .building import BuildingSimulator
+from .building_api import build_building_app
+from .building_config import BuildingConfig
 from .config import FlatConfig, UnitIds
 from .control_api import build_control_app
 from .faults import FaultKind, GlitchKind
 from .flat import FlatSimulator
 from .pv import Site
+from .scenarios import SCENARIOS, Scenario, apply_scenario, load_scenario
 
 _DEFAULT_CONTROL_PORT = 5021
+_DEFAULT_BUILDING_PORT = 5100
+_DEFAULT_BUILDING_CONTROL_PORT = 5099
 _SITE = Site()
 
 
@@ -116,11 +122,131 @@ async def _run_flat(config: FlatConfig, control_port: int) -> None:
     print(f"Flat {config.flat}: stopped", flush=True)
 
 
+def _building_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--flats", type=int, default=10, help="number of flats, 1–100")
+    add("--flats-per-floor", type=int, default=10, help="flat numbers: 101…, 201…")
+    add("--host", default="127.0.0.1", help="address to listen on")
+    add(
+        "--base-port",
+        type=int,
+        default=_DEFAULT_BUILDING_PORT,
+        help="building meter's Modbus port; flat k on base + k (0: free ports)",
+    )
+    add(
+        "--control-port",
+        type=int,
+        default=_DEFAULT_BUILDING_CONTROL_PORT,
+        help="HTTP port (0: any free)",
+    )
+    add("--meter-unit", type=int, default=1, help="building meter's unit id")
+    add("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    add("--manual", action="store_true", help="clock moves only via POST /advance")
+    add("--start", type=datetime.fromisoformat, help="simulated start, ISO 8601")
+    add("--seed", type=int, default=1, help="random seed: the same building each time")
+    add(
+        "--scenario",
+        help=f"a scenario ({', '.join(sorted(SCENARIOS))}) or a .json file",
+    )
+    add("--area", type=int, choices=(50, 60), help="grid frequency, Hz")
+    add("--voltage", type=float, help="nominal grid voltage, V")
+    add("--clouds", type=float, help="cloud cover at start, 0–1")
+    add("--reserve", type=float, help="backup reserve of every battery, %%")
+    add("--bus-wired", type=float, help="share of flats wired to the bus, 0–1")
+    add("--bus-loss", type=float, help="bus losses, %% of what is exported")
+    add("--reconnect-delay", type=float, help="inverters, s after the grid returns")
+
+
+def _building_config(
+    args: argparse.Namespace,
+) -> tuple[BuildingConfig, Scenario | None]:
+    settings: dict[str, Any] = {
+        "flats": args.flats,
+        "flats_per_floor": args.flats_per_floor,
+        "host": args.host,
+        "base_port": args.base_port,
+        "meter_unit": args.meter_unit,
+        "seed": args.seed,
+        "speed": args.speed,
+        "manual_clock": args.manual,
+    }
+    optional = {
+        "start": args.start,
+        "area_hz": args.area,
+        "nominal_v": args.voltage,
+        "cloud_cover": args.clouds,
+        "reserve_pct": args.reserve,
+        "bus_wired_share": args.bus_wired,
+        "bus_loss_pct": args.bus_loss,
+        "reconnect_delay_s": args.reconnect_delay,
+    }
+    settings.update(
+        {key: value for key, value in optional.items() if value is not None}
+    )
+    if args.scenario is None:
+        return BuildingConfig(**settings), None
+    scenario = load_scenario(args.scenario)
+    return scenario.config(**settings), scenario
+
+
+def _ports_text(sim: BuildingSimulator) -> str:
+    ports = sorted(sim.ports.values())
+    if ports == list(range(ports[0], ports[0] + len(ports))):
+        return f"ports {ports[0]}–{ports[-1]}" if len(ports) > 1 else f"port {ports[0]}"
+    return "ports " + ",".join(str(port) for port in sim.ports.values())
+
+
+async def _run_building(
+    config: BuildingConfig, scenario: Scenario | None, control_port: int
+) -> None:
+    sim = BuildingSimulator(config)
+    if scenario is not None:
+        apply_scenario(scenario, sim.model)
+    await sim.start()
+    runner = web.AppRunner(build_building_app(sim), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.host, control_port)
+        await site.start()
+        actual_control_port = runner.addresses[0][1]
+        units = config.unit_ids
+        flat_ids = list(sim.ports)
+        print(
+            f"Building: {config.flats} flats ({flat_ids[0]}–{flat_ids[-1]})"
+            f" on Modbus TCP {config.host} {_ports_text(sim)}"
+            f" (pv={units.pv} battery={units.battery} meter={units.meter});"
+            f" building meter on {config.host}:{sim.meter_port}"
+            f" (unit {config.meter_unit});"
+            f" control API on http://{config.host}:{actual_control_port}",
+            flush=True,
+        )
+        if scenario is not None:
+            print(f"Scenario {scenario.name}: {scenario.description}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await sim.stop()
+    print("Building: stopped", flush=True)
+
+
+# ctl commands that act on one flat of a building (with --flat).
+_FLAT_COMMANDS = frozenset({"vanish", "return", "bus", "bus-setpoint", "living-room"})
+# ctl commands that a flat understands directly and a building per flat.
+_EITHER_COMMANDS = frozenset({"fault", "disconnect", "glitch", "state"})
+
+
 def _ctl_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--control-port", type=int, default=_DEFAULT_CONTROL_PORT)
+    parser.add_argument(
+        "--flat", help="a building's flat number: the command is for that flat"
+    )
     commands = parser.add_subparsers(dest="action", required=True)
-    commands.add_parser("state", help="print the flat's state")
+    commands.add_parser("state", help="print the state")
     outage = commands.add_parser("outage", help="grid outage on or off")
     outage.add_argument("on", choices=("on", "off"))
     sag = commands.add_parser("sag", help="voltage sag")
@@ -147,10 +273,32 @@ def _ctl_arguments(parser: argparse.ArgumentParser) -> None:
     glitch.add_argument("kind", choices=[kind.value for kind in GlitchKind])
     advance = commands.add_parser("advance", help="move simulated time on")
     advance.add_argument("seconds", type=float)
+    loads = commands.add_parser("loads", help="building: every household × factor")
+    loads.add_argument("factor", type=float)
+    commands.add_parser("vanish", help="building flat: go silent on the network")
+    commands.add_parser("return", help="building flat: answer again")
+    bus = commands.add_parser("bus", help="building flat: wired to the bus or not")
+    bus.add_argument("available", choices=("on", "off"))
+    setpoint = commands.add_parser("bus-setpoint", help="building flat: bus W")
+    setpoint.add_argument("w", type=int, help="+ export to the bus, − import")
+    setpoint.add_argument("--revert-s", type=int, help="revert timer, s")
+    room = commands.add_parser("living-room", help="building flat: circuit source")
+    room.add_argument("source", choices=("grid", "battery"))
 
 
 def _ctl_request(args: argparse.Namespace) -> tuple[str, dict[str, Any] | None]:
     """The path and JSON body for the ``ctl`` command in ``args``."""
+    path, body = _ctl_command(args)
+    if args.flat is not None:
+        if args.action not in _FLAT_COMMANDS | _EITHER_COMMANDS:
+            raise ValueError(f"{args.action} is for the whole building, not --flat")
+        path = f"flats/{args.flat}" + ("" if path == "state" else f"/{path}")
+    elif args.action in _FLAT_COMMANDS:
+        raise ValueError(f"{args.action} needs --flat")
+    return path, body
+
+
+def _ctl_command(args: argparse.Namespace) -> tuple[str, dict[str, Any] | None]:
     match args.action:
         case "state":
             return "state", None
@@ -175,6 +323,16 @@ def _ctl_request(args: argparse.Namespace) -> tuple[str, dict[str, Any] | None]:
             return "disconnect", {"seconds": args.seconds}
         case "glitch":
             return "glitch", {"role": args.role, "point": args.point, "kind": args.kind}
+        case "loads":
+            return "loads", {"factor": args.factor}
+        case "vanish" | "return":
+            return args.action, {}
+        case "bus":
+            return "bus", {"available": args.available == "on"}
+        case "bus-setpoint":
+            return "bus_setpoint", {"w": args.w, "revert_s": args.revert_s}
+        case "living-room":
+            return "living_room", {"source": int(args.source == "battery")}
         case _:
             return "advance", {"seconds": args.seconds}
 
@@ -203,10 +361,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulator")
     commands = parser.add_subparsers(dest="command", required=True)
     _flat_arguments(commands.add_parser("flat", help="run a simulated flat"))
-    _ctl_arguments(commands.add_parser("ctl", help="control a running flat"))
+    _building_arguments(
+        commands.add_parser("building", help="run a simulated building of flats")
+    )
+    _ctl_arguments(
+        commands.add_parser("ctl", help="control a running flat or building")
+    )
     args = parser.parse_args(argv)
     if args.command == "ctl":
-        return _ctl(args)
+        try:
+            return _ctl(args)
+        except ValueError as err:
+            parser.error(str(err))
+    if args.command == "building":
+        try:
+            building, scenario = _building_config(args)
+        except ValueError as err:
+            parser.error(str(err))
+        try:
+            asyncio.run(_run_building(building, scenario, args.control_port))
+        except OSError as err:
+            print(f"cannot start: {err}", file=sys.stderr)
+            return 1
+        return 0
     try:
         config = _config(args)
     except ValueError as err:

@@ -67,6 +67,8 @@ class FlatConfig:
     pv_peak_w: float = 2000.0
     cloud_cover: float = 0.0
     load_scale: float = 1.0
+    # Hours the household's day runs later (+) or earlier (−) than the profile.
+    load_shift_h: float = 0.0
     battery: BatterySpec = field(default_factory=BatterySpec)
     soc_pct: float = 50.0
     soh_pct: float = 100.0
@@ -74,6 +76,10 @@ class FlatConfig:
     # Anti-islanding: after the grid returns, inverters wait this long before they
     # connect again (grid codes ask for minutes; 0 keeps tests short).
     reconnect_delay_s: float = 0.0
+    # A flat in a building with a building bus: the battery unit serves model 64901
+    # after 64900. ``bus_wired`` says whether the building's wiring reaches this flat.
+    building_bus: bool = False
+    bus_wired: bool = True
     # Longest physics step; advancing by more is done in steps of at most this.
     max_step_s: float = 1.0
     # Real seconds between physics updates when the clock runs by itself.
@@ -89,6 +95,7 @@ class FlatConfig:
             (0 <= self.pv_peak_w <= 30000, "PV peak must be within 0–30000 W"),
             (0 <= self.cloud_cover <= 1, "cloud cover must be within 0–1"),
             (0 <= self.load_scale <= 10, "load scale must be within 0–10"),
+            (-12 <= self.load_shift_h <= 12, "load shift must be within ±12 h"),
             (
                 1000 <= self.battery.capacity_wh <= 10000,
                 "battery capacity must be within 1000–10000 Wh",

@@ -1,7 +1,9 @@
 """One flat's physics and device logic, without any networking.
 
 A ``Flat`` is stepped through time by its owner, who also owns the grid: a building
-of many flats shares one grid and steps every flat with the same sample.
+of many flats shares one grid and steps every flat with the same sample. A step has
+two halves, ``prepare`` and ``finish``, so that a building can settle its bus in
+between (see ``simulator.bus``); a flat on its own just calls ``step``.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ import math
 import random
 from datetime import datetime
 from enum import IntEnum
+from typing import Protocol
 
 from .battery import Battery
+from .bus import BusControl, BusStatus
 from .config import FlatConfig, UnitRole
 from .controls import ENABLED, SetpointControl
 from .energy import EnergyCounter
@@ -20,6 +24,7 @@ from .load import Demand, HouseholdLoad
 from .pv import PvArray
 from .state import (
     BatteryState,
+    BusState,
     FlatState,
     GridState,
     LivingRoomState,
@@ -63,17 +68,36 @@ OVER_TEMPERATURE_BIT = 1 << 1
 _IDLE_W = 1.0
 
 
+class PvSource(Protocol):
+    """Where a flat's PV power comes from: its own array or a rooftop share."""
+
+    cloud_cover: float
+
+    def step(self, now: datetime, dt: float) -> float:
+        """Available AC output at ``now`` after ``dt`` seconds."""
+        ...
+
+
 class Flat:
     """A flat's PV, loads, battery, living-room relay and meter."""
 
-    def __init__(self, config: FlatConfig, start: datetime) -> None:
-        """A flat as ``config`` describes it, at simulated time ``start``."""
+    def __init__(
+        self, config: FlatConfig, start: datetime, pv: PvSource | None = None
+    ) -> None:
+        """A flat as ``config`` describes it, at simulated time ``start``.
+
+        ``pv`` replaces the flat's own PV array (a building's flats share a roof).
+        """
         self.config = config
         seed = config.seed
         # One random stream per part, so changing one part leaves the others alone.
-        self.pv = PvArray(config.pv_peak_w, config.site, random.Random(f"{seed}:pv"))
-        self.pv.cloud_cover = config.cloud_cover
-        self.load = HouseholdLoad(config.load_scale, random.Random(f"{seed}:load"))
+        if pv is None:
+            pv = PvArray(config.pv_peak_w, config.site, random.Random(f"{seed}:pv"))
+            pv.cloud_cover = config.cloud_cover
+        self.pv: PvSource = pv
+        self.load = HouseholdLoad(
+            config.load_scale, random.Random(f"{seed}:load"), config.load_shift_h
+        )
         self.battery = Battery(config.battery, config.soc_pct, config.soh_pct)
         self.controls = SetpointControl()
         self.reserve_pct = config.reserve_pct
@@ -95,12 +119,30 @@ class Flat:
         self.living_room_on_battery = False
         self.rest_w = 0.0
         self.meter_w = 0.0
+        # The building bus (model 64901): + export to the bus, − import from it.
+        self.bus_control = BusControl()
+        self.bus_wired = config.bus_wired
+        self.bus_active = False
+        self.bus_offer_w = 0.0
+        self.bus_want_w = 0.0
+        self.bus_w = 0.0
+        self.bus_exported = EnergyCounter()
+        self.bus_imported = EnergyCounter()
+        self._dt = 0.0
         # Bumped on every change, so register images can be cached between changes.
         self.revision = 0
 
     def next_event_in(self) -> float | None:
-        """Seconds until the flat changes by itself (the revert timer firing)."""
-        return self.controls.next_event_in()
+        """Seconds until the flat changes by itself (a revert timer firing)."""
+        events = [
+            event
+            for event in (
+                self.controls.next_event_in(),
+                self.bus_control.next_event_in(),
+            )
+            if event is not None
+        ]
+        return min(events) if events else None
 
     def step(
         self,
@@ -116,17 +158,73 @@ class Flat:
         after the configured delay. ``dt`` 0 just settles the flat into a changed
         situation (a new fault, an outage) without moving time.
         """
+        self.prepare(now, elapsed_s, dt, grid, grid_up_s)
+        self.finish(0.0)
+
+    def prepare(
+        self,
+        now: datetime,
+        elapsed_s: float,
+        dt: float,
+        grid: GridSample,
+        grid_up_s: float,
+    ) -> None:
+        """First half of a step: time, sun, loads; what the flat offers the bus.
+
+        Afterwards ``bus_offer_w`` (what it could export) or ``bus_want_w`` (what
+        it asks to import) is set, both 0 unless the bus is active for this flat.
+        """
         self.time = now
         self.elapsed_s = elapsed_s
         self.grid = grid
+        self._dt = dt
         self.controls.tick(dt)
+        self.bus_control.tick(dt)
         self.inverters_connected = (
             grid.up and grid_up_s >= self.config.reconnect_delay_s
         )
         available_pv_w = self.pv.step(now, dt)
         self.pv_w = available_pv_w if self.inverters_connected else 0.0
-        self.demand = demand = self.load.step(now, dt)
-        request_w, floor_pct = self._plan(demand, dt)
+        self.demand = self.load.step(now, dt)
+        # The bus closes only while the grid is out, and only for flats it reaches.
+        self.bus_active = (
+            self.config.building_bus
+            and self.bus_wired
+            and not grid.up
+            and not self.battery_fault
+        )
+        self.bus_offer_w = self.bus_want_w = 0.0
+        if not self.bus_active:
+            return
+        setpoint_w = float(self.bus_control.setpoint_w)
+        battery, soc_min = self.battery, self.config.battery.soc_min_pct
+        carries_room = (
+            self.source is LivingRoomSource.BATTERY
+            and battery.max_discharge_w(soc_min, dt) >= self.demand.living_room_w
+        )
+        if setpoint_w > 0:
+            # Export only above the backup reserve and after the flat's own room.
+            backup_w = self.demand.living_room_w if carries_room else 0.0
+            spare_w = battery.max_discharge_w(max(self.reserve_pct, soc_min), dt)
+            self.bus_offer_w = max(0.0, min(setpoint_w, spare_w - backup_w))
+        elif setpoint_w < 0:
+            # Import what the living room and the battery's charging can take.
+            room_w = (
+                self.demand.living_room_w
+                if self.source is LivingRoomSource.BATTERY
+                else 0.0
+            )
+            self.bus_want_w = min(-setpoint_w, room_w + battery.max_charge_w(dt))
+
+    def finish(self, bus_w: float) -> float:
+        """Second half of a step, with ``bus_w`` on the bus (+ export, − import).
+
+        ``bus_w`` must stay within what ``prepare`` offered or wanted. Returns the
+        bus power really exchanged: an importer whose living room has tripped takes
+        only what its battery can store.
+        """
+        dt, grid = self._dt, self.grid
+        request_w, floor_pct = self._plan(self.demand, dt, bus_w)
         battery_w = self.battery.run(request_w, floor_pct, dt)
         self.meter_w = (
             self.pv_w + battery_w - self.living_room_w - self.rest_w if grid.up else 0.0
@@ -135,28 +233,42 @@ class Flat:
         self.exported.add(self.meter_w, dt)
         self.imported.add(-self.meter_w, dt)
         self.living_room_energy.add(self.living_room_w, dt)
+        self.bus_exported.add(self.bus_w, dt)
+        self.bus_imported.add(-self.bus_w, dt)
         self.revision += 1
+        return self.bus_w
 
-    def _plan(self, demand: Demand, dt: float) -> tuple[float, float]:
-        """Decide who feeds what; returns the battery's request (W) and SoC floor."""
+    def _plan(self, demand: Demand, dt: float, bus_w: float) -> tuple[float, float]:
+        """Decide who feeds what; returns the battery's request (W) and SoC floor.
+
+        Sets ``bus_w`` to the bus power really exchanged.
+        """
         soc_min = self.config.battery.soc_min_pct
         floor_pct = max(self.reserve_pct, soc_min)
         battery_ok = not self.battery_fault
-        # The backup output carries the living room only while the battery can
-        # carry all of it: an overloaded or empty backup output trips.
+        bus_in_w = max(0.0, -bus_w)
+        # The backup output carries the living room only while the battery (and
+        # what comes in from the bus) can carry all of it: an overloaded or empty
+        # backup output trips.
         self.living_room_on_battery = (
             self.source is LivingRoomSource.BATTERY
             and battery_ok
-            and self.battery.max_discharge_w(soc_min, dt) >= demand.living_room_w
+            and self.battery.max_discharge_w(soc_min, dt) + bus_in_w
+            >= demand.living_room_w
         )
         backup_w = demand.living_room_w if self.living_room_on_battery else 0.0
+        self.bus_w = bus_w
         if not self.grid.up:
             # Outage: anti-islanding keeps everything off the grid; only the backup
-            # output lives, and the rest of the flat is dark.
+            # output lives, and the rest of the flat is dark. The bus, if closed,
+            # adds to or takes from the battery.
             self.rest_w = 0.0
             self.living_room_powered = self.living_room_on_battery
             self.living_room_w = backup_w
-            return backup_w, soc_min
+            if bus_in_w > 0 and not self.living_room_on_battery:
+                # Nothing to feed: take only what the battery can store.
+                self.bus_w = -min(bus_in_w, self.battery.max_charge_w(dt))
+            return backup_w + self.bus_w, soc_min
         self.rest_w = demand.rest_w
         self.living_room_powered = True
         self.living_room_w = demand.living_room_w
@@ -177,7 +289,7 @@ class Flat:
     def _battery_inverter_state(self) -> InverterState:
         if self.battery_fault:
             return InverterState.FAULT
-        if self.inverters_connected or self.living_room_on_battery:
+        if self.inverters_connected or self.living_room_on_battery or self.bus_w:
             return InverterState.RUNNING
         return InverterState.STANDBY
 
@@ -283,4 +395,25 @@ class Flat:
                 total_w=self.living_room_w + self.rest_w, rest_w=self.rest_w
             ),
             failing_units=tuple(sorted(self.failing_units)),
+            bus=self._bus_state() if self.config.building_bus else None,
+        )
+
+    def _bus_status(self) -> BusStatus:
+        if not self.bus_wired or self.battery_fault:
+            return BusStatus.OFF
+        return BusStatus.ACTIVE if self.bus_active else BusStatus.STANDBY
+
+    def _bus_state(self) -> BusState:
+        control = self.bus_control
+        return BusState(
+            available=self.bus_wired,
+            status=int(self._bus_status()),
+            setpoint_w=control.setpoint_w,
+            w=self.bus_w,
+            revert_s=control.revert_s,
+            revert_remaining_s=control.remaining_register_s,
+            exported_wh=self.bus_exported.wh,
+            imported_wh=self.bus_imported.wh,
+            tot_wh_exp=self.bus_exported.register_wh,
+            tot_wh_imp=self.bus_imported.register_wh,
         )

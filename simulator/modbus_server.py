@@ -163,6 +163,14 @@ class _DeviceContext(ModbusServerContext):
         return None
 
 
+async def _swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Read whatever a client sends and never answer."""
+    with contextlib.suppress(ConnectionError):
+        while await reader.read(4096):
+            pass
+    writer.close()
+
+
 class ModbusTcpUnits:
     """A Modbus TCP endpoint for several unit ids, that can drop off the network."""
 
@@ -175,11 +183,17 @@ class ModbusTcpUnits:
         self.port = port
         self._server: ModbusTcpServer | None = None
         self._reopen: asyncio.Task[None] | None = None
+        self._silence: asyncio.Server | None = None
 
     @property
     def listening(self) -> bool:
-        """Whether clients can connect now."""
+        """Whether clients can connect now and get answers."""
         return self._server is not None
+
+    @property
+    def silent(self) -> bool:
+        """Whether the endpoint has gone silent (see ``go_silent``)."""
+        return self._silence is not None
 
     async def start(self) -> None:
         """Start listening; afterwards ``port`` is the real port."""
@@ -205,18 +219,50 @@ class ModbusTcpUnits:
 
     async def stop(self) -> None:
         """Stop for good: close connections and stop listening."""
+        await self._cancel_reopen()
+        await self._close()
+        await self._end_silence()
+
+    async def _cancel_reopen(self) -> None:
         if self._reopen is not None:
             self._reopen.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reopen
             self._reopen = None
+
+    async def go_silent(self) -> None:
+        """Stop answering, as a device that lost power or its network does.
+
+        Open connections are dropped; new ones are accepted on the same port but
+        nothing is ever answered, so clients run into their timeouts.
+        """
+        if self._silence is not None:
+            return
+        await self._cancel_reopen()
         await self._close()
+        self._silence = await asyncio.start_server(_swallow, self.host, self.port)
+
+    async def speak_again(self) -> None:
+        """Answer again on the same port, after ``go_silent``."""
+        if self._silence is None:
+            return
+        await self._end_silence()
+        await self.start()
+
+    async def _end_silence(self) -> None:
+        silence, self._silence = self._silence, None
+        if silence is not None:
+            silence.close()
+            silence.close_clients()
+            await silence.wait_closed()
 
     async def disconnect(self, seconds: float) -> None:
         """Drop all clients and refuse connections for ``seconds`` of real time.
 
         Then listen again on the same port, as a device does after a reboot.
         """
+        if self._silence is not None:
+            raise ValueError("the endpoint is silent; let it speak again first")
         if self._reopen is not None:
             self._reopen.cancel()
         await self._close()

@@ -66,16 +66,64 @@ class PvArray:
     def step(self, now: datetime, dt: float) -> float:
         """Available output at ``now`` after moving the clouds on by ``dt`` seconds."""
         gaps = self._gaps.step(dt)
-        elevation = sun_elevation_deg(now, self.site)
-        if elevation <= 0:
-            return 0.0
-        # Air mass dims the low sun more than the sine of its height alone.
-        clear_sky_w = (
-            self.peak_w * _SYSTEM_EFFICIENCY * math.sin(math.radians(elevation)) ** 1.15
-        )
-        cover = self.cloud_cover
-        # A clear or fully overcast sky is steady; a half-covered one flickers most.
-        wandering = 0.5 * math.sqrt(cover * (1.0 - cover)) * gaps
-        effective = min(1.0, max(0.0, cover + wandering))
-        output_w = clear_sky_w * (1.0 - (1.0 - _OVERCAST_TRANSMISSION) * effective)
+        output_w = _output_w(self.peak_w, now, self.site, self.cloud_cover, gaps)
+        return output_w if output_w >= _MIN_OUTPUT_W else 0.0
+
+
+def _output_w(
+    peak_w: float, now: datetime, site: Site, cover: float, gaps: float
+) -> float:
+    """What ``peak_w`` of panels give at ``now`` under ``cover`` moved by ``gaps``."""
+    elevation = sun_elevation_deg(now, site)
+    if elevation <= 0:
+        return 0.0
+    # Air mass dims the low sun more than the sine of its height alone.
+    sine = math.sin(math.radians(elevation))
+    clear_sky_w: float = peak_w * _SYSTEM_EFFICIENCY * sine**1.15
+    # A clear or fully overcast sky is steady; a half-covered one flickers most.
+    wandering = 0.5 * math.sqrt(cover * (1.0 - cover)) * gaps
+    effective = min(1.0, max(0.0, cover + wandering))
+    return clear_sky_w * (1.0 - (1.0 - _OVERCAST_TRANSMISSION) * effective)
+
+
+class Rooftop:
+    """A building's rooftop PV under one sky; the flats own shares of it.
+
+    Stepped once per physics step by the building; every ``PvShare`` then reads the
+    same sun and the same passing clouds.
+    """
+
+    def __init__(self, site: Site, rng: random.Random) -> None:
+        """A roof at ``site``; ``rng`` moves its clouds."""
+        self.site = site
+        self.cloud_cover = 0.0
+        self._gaps = Wander(rng, sigma=1.0, time_constant_s=120.0)
+        self.yield_w_per_wp = 0.0
+
+    def step(self, now: datetime, dt: float) -> None:
+        """Move the sky on by ``dt`` seconds to ``now``."""
+        gaps = self._gaps.step(dt)
+        self.yield_w_per_wp = _output_w(1.0, now, self.site, self.cloud_cover, gaps)
+
+
+class PvShare:
+    """A flat's share of the rooftop, behind the flat's own PV inverter."""
+
+    def __init__(self, peak_w: float, roof: Rooftop) -> None:
+        """``peak_w`` of the roof's panels feed this flat's inverter."""
+        self.peak_w = peak_w
+        self.roof = roof
+
+    @property
+    def cloud_cover(self) -> float:
+        """The building's sky."""
+        return self.roof.cloud_cover
+
+    @cloud_cover.setter
+    def cloud_cover(self, cover: float) -> None:
+        self.roof.cloud_cover = cover
+
+    def step(self, now: datetime, dt: float) -> float:
+        """Available output now; the building has stepped the roof already."""
+        output_w = self.roof.yield_w_per_wp * self.peak_w
         return output_w if output_w >= _MIN_OUTPUT_W else 0.0

@@ -115,6 +115,26 @@ class LoadState:
 
 
 @dataclass(frozen=True, slots=True)
+class BusState:
+    """The flat's side of the building bus (model 64901).
+
+    ``w`` is + exported to the bus, − imported from it, at the flat's terminals.
+    ``status`` 0 off (not wired, or tripped), 1 standby (grid up), 2 active.
+    """
+
+    available: bool
+    status: int
+    setpoint_w: int
+    w: float
+    revert_s: int
+    revert_remaining_s: int
+    exported_wh: float
+    imported_wh: float
+    tot_wh_exp: int
+    tot_wh_imp: int
+
+
+@dataclass(frozen=True, slots=True)
 class FlatState:
     """Everything about one flat at one simulated moment."""
 
@@ -130,6 +150,8 @@ class FlatState:
     meter: MeterState
     load: LoadState
     failing_units: tuple[str, ...]
+    # Only for a flat in a building with a building bus.
+    bus: BusState | None = None
 
     def to_json(self) -> dict[str, object]:
         """The snapshot as JSON-ready data (time as ISO 8601)."""

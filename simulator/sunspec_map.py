@@ -1,9 +1,9 @@
 """SunSpec register layouts and how values become 16-bit registers.
 
 Only what a flat's devices serve is here: models 1, 701, 713, 802, 704 and the Local VPP
-vendor model 64900. Each layout lists every point of the model, so a point the
-simulator does not drive still reads as the SunSpec "not implemented" sentinel of its
-type instead of a misleading 0.
+vendor models 64900 (living-room circuit) and 64901 (building bus). Each layout lists
+every point of the model, so a point the simulator does not drive still reads as the
+SunSpec "not implemented" sentinel of its type instead of a misleading 0.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ MODEL_DER_CONTROLS: Final = 704
 MODEL_STORAGE_CAPACITY: Final = 713
 MODEL_BATTERY: Final = 802
 MODEL_LIVING_ROOM: Final = 64900
+MODEL_BUILDING_BUS: Final = 64901
 
 # Register count and "not implemented" value of every fixed-size SunSpec type
 # (signed types as numbers: -0x8000 is the register 0x8000).
@@ -91,6 +92,9 @@ _POINTS: Final[dict[int, str]] = {
     " PFWInjRvrt.Ext enum16, PFWAbs.PF uint16, PFWAbs.Ext enum16,"
     " PFWAbsRvrt.PF uint16, PFWAbsRvrt.Ext enum16",
     MODEL_LIVING_ROOM: "Src enum16, W uint16, TotWh uint64, Pwr enum16, W_SF sunssf",
+    MODEL_BUILDING_BUS: "Avail enum16, St enum16, WSet int16, W int16,"
+    " TotWhExp uint64, TotWhImp uint64, WSetRvrtTms uint32, WSetRvrtRem uint32,"
+    " W_SF sunssf, TotWh_SF sunssf",
 }
 
 # Data registers after the 2-register header, as each model declares in its L register.
@@ -101,6 +105,7 @@ MODEL_LENGTHS: Final[dict[int, int]] = {
     MODEL_STORAGE_CAPACITY: 7,
     MODEL_BATTERY: 62,
     MODEL_LIVING_ROOM: 8,
+    MODEL_BUILDING_BUS: 18,
 }
 
 type PointValue = int | str

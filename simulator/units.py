@@ -19,6 +19,7 @@ from .register_device import ExceptionCode, ModbusRefusal
 from .state import FlatState
 from .sunspec_map import (
     MODEL_BATTERY,
+    MODEL_BUILDING_BUS,
     MODEL_COMMON,
     MODEL_DER_CONTROLS,
     MODEL_DER_MEASUREMENT,
@@ -44,6 +45,14 @@ CHAINS: Final[dict[UnitRole, tuple[int, ...]]] = {
     UnitRole.METER: (MODEL_COMMON, MODEL_DER_MEASUREMENT),
 }
 
+
+def chain_of(role: UnitRole, building_bus: bool) -> tuple[int, ...]:
+    """The models ``role`` serves; a flat on a building bus adds 64901 last."""
+    if role is UnitRole.BATTERY and building_bus:
+        return (*CHAINS[role], MODEL_BUILDING_BUS)
+    return CHAINS[role]
+
+
 # Energy counters that can be made to misread once, per unit: (model, point).
 COUNTERS: Final[dict[UnitRole, dict[str, int]]] = {
     UnitRole.PV: {"TotWhInj": MODEL_DER_MEASUREMENT},
@@ -51,6 +60,8 @@ COUNTERS: Final[dict[UnitRole, dict[str, int]]] = {
         "TotWhInj": MODEL_DER_MEASUREMENT,
         "TotWhAbs": MODEL_DER_MEASUREMENT,
         "TotWh": MODEL_LIVING_ROOM,
+        "TotWhExp": MODEL_BUILDING_BUS,
+        "TotWhImp": MODEL_BUILDING_BUS,
     },
     UnitRole.METER: {
         "TotWhInj": MODEL_DER_MEASUREMENT,
@@ -68,6 +79,8 @@ _ON, _OFF = 1, 0
 _INT32_NOT_IMPLEMENTED = -0x80000000
 _UINT32_NOT_IMPLEMENTED = 0xFFFFFFFF
 _SF_UNITS, _SF_TENTHS, _SF_MILLI = 0, -1, -3
+# The most a bus setpoint may ask for, either way (no flat's inverter does more).
+_BUS_MAX_W = 10000
 
 
 def _tenths(value: float) -> int:
@@ -223,6 +236,27 @@ def _battery_values(state: FlatState) -> dict[int, dict[str, PointValue]]:
             "Pwr": _ON if room.powered else _OFF,
             "W_SF": _SF_UNITS,
         },
+        **_bus_values(state),
+    }
+
+
+def _bus_values(state: FlatState) -> dict[int, dict[str, PointValue]]:
+    bus = state.bus
+    if bus is None:
+        return {}
+    return {
+        MODEL_BUILDING_BUS: {
+            "Avail": _ON if bus.available else _OFF,
+            "St": bus.status,
+            "WSet": bus.setpoint_w,
+            "W": round(bus.w),
+            "TotWhExp": bus.tot_wh_exp,
+            "TotWhImp": bus.tot_wh_imp,
+            "WSetRvrtTms": bus.revert_s,
+            "WSetRvrtRem": bus.revert_remaining_s,
+            "W_SF": _SF_UNITS,
+            "TotWh_SF": _SF_UNITS,
+        }
     }
 
 
@@ -259,9 +293,17 @@ _WRITABLE: Final[dict[tuple[int, str], _Writable]] = {
         lambda v: v != _UINT32_NOT_IMPLEMENTED, "seconds"
     ),
     (MODEL_LIVING_ROOM, "Src"): _Writable(lambda v: v in (0, 1), "0 (grid) or 1"),
+    (MODEL_BUILDING_BUS, "WSet"): _Writable(
+        lambda v: -_BUS_MAX_W <= v <= _BUS_MAX_W, f"within ±{_BUS_MAX_W} W"
+    ),
+    (MODEL_BUILDING_BUS, "WSetRvrtTms"): _Writable(
+        lambda v: v != _UINT32_NOT_IMPLEMENTED, "seconds"
+    ),
 }
-# Writing either of these re-arms the revert timer.
-_REARMING: Final = frozenset({"WSet", "WSetEna"})
+# Writing either of these re-arms the 704 revert timer; 64901 WSet re-arms the bus's.
+_REARMING: Final = frozenset(
+    {(MODEL_DER_CONTROLS, "WSet"), (MODEL_DER_CONTROLS, "WSetEna")}
+)
 
 
 class FlatUnit:
@@ -283,7 +325,12 @@ class FlatUnit:
         self._on_write = on_write
         self.flat = flat
         self.unit_id = unit_id
-        self.chain = ChainLayout(CHAINS[role])
+        self.chain = ChainLayout(chain_of(role, flat.config.building_bus))
+        self._counters = {
+            point: model_id
+            for point, model_id in COUNTERS[role].items()
+            if any(m.layout.model_id == model_id for m in self.chain.models)
+        }
         self._common = _common(role, flat, unit_id)
         self._cache: tuple[int, list[int]] | None = None
         self._glitches: dict[str, GlitchKind] = {}
@@ -299,10 +346,10 @@ class FlatUnit:
 
     def glitch(self, point: str, kind: GlitchKind) -> None:
         """Make the next read that covers counter ``point`` show a wrong value."""
-        if point not in COUNTERS[self.role]:
+        if point not in self._counters:
             raise ValueError(
                 f"{self.role} has no counter {point!r};"
-                f" choose from {sorted(COUNTERS[self.role])}"
+                f" choose from {sorted(self._counters)}"
             )
         self._glitches[point] = kind
 
@@ -325,7 +372,7 @@ class FlatUnit:
         offsets = self._offsets(address, count)
         words = self.registers()[offsets.start : offsets.stop]
         for point_name, kind in list(self._glitches.items()):
-            placed = self.chain.model(COUNTERS[self.role][point_name])
+            placed = self.chain.model(self._counters[point_name])
             point = placed.layout.point(point_name)
             start = placed.address_of(point_name)
             if start + point.size <= address or start >= address + count:
@@ -373,7 +420,7 @@ class FlatUnit:
         offsets = self._offsets(address, len(words))
         image = list(self.registers())
         image[offsets.start : offsets.stop] = words
-        changes: dict[str, int] = {}
+        changes: dict[tuple[int, str], int] = {}
         for key, (start, point) in touched.items():
             value = decode(point, image[start - self.chain.base :][: point.size])
             assert isinstance(value, int)
@@ -383,31 +430,38 @@ class FlatUnit:
                     ExceptionCode.ILLEGAL_VALUE,
                     f"{point.name}={value} refused: must be {writable.rule}",
                 )
-            changes[point.name] = value
+            changes[key] = value
         self._apply(changes)
 
-    def _apply(self, changes: Mapping[str, int]) -> None:
-        flat, controls = self.flat, self.flat.controls
-        for name, value in changes.items():
-            match name:
-                case "SoCRsvMin":
+    def _apply(self, changes: Mapping[tuple[int, str], int]) -> None:
+        flat, controls, bus = self.flat, self.flat.controls, self.flat.bus_control
+        for (model_id, name), value in changes.items():
+            # Literal model ids: a bare constant name here would be a capture pattern.
+            match model_id, name:
+                case _, "SoCRsvMin":
                     flat.reserve_pct = value / 10
-                case "Src":
+                case _, "Src":
                     flat.source = LivingRoomSource(value)
-                case "WSetEna":
+                case 704, "WSetEna":
                     controls.enabled = value
-                case "WSetMod":
+                case 704, "WSetMod":
                     controls.mode = value
-                case "WSet":
+                case 704, "WSet":
                     controls.setpoint_w = value
-                case "WSetRvrt":
+                case 704, "WSetRvrt":
                     controls.revert_w = value
-                case "WSetEnaRvrt":
+                case 704, "WSetEnaRvrt":
                     controls.revert_enabled = value
-                case "WSetRvrtTms":
+                case 704, "WSetRvrtTms":
                     controls.revert_s = value
+                case 64901, "WSet":
+                    bus.setpoint_w = value
+                case 64901, "WSetRvrtTms":
+                    bus.revert_s = value
         if _REARMING & changes.keys():
             controls.rearm()
+        if (MODEL_BUILDING_BUS, "WSet") in changes:
+            bus.rearm()
         flat.revision += 1
         if self._on_write is not None:
             self._on_write()

@@ -1,0 +1,382 @@
+"""A building of flats under one clock, one grid and one roof, without networking.
+
+Every physics step the grid is sampled once and the roof stepped once; each flat
+takes its half-step (``Flat.prepare``), the building bus is settled across all flats
+(``share_bus``), each flat finishes, and the building meter adds everything up with
+the common areas. Events can be scheduled on the simulated clock; steps stop exactly
+where one is due, as they do for the grid's disturbances and the revert timers.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import random
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from .building_config import BuildingConfig
+from .building_state import (
+    BuildingBusState,
+    BuildingMeterState,
+    BuildingState,
+    ScheduledEvent,
+)
+from .bus import BusFlows, share_bus
+from .clock import SimClock
+from .config import UnitRole
+from .energy import EnergyCounter
+from .faults import FaultKind
+from .flat_model import Flat, LivingRoomSource
+from .grid import Grid
+from .load import CommonLoad
+from .pv import PvShare, Rooftop
+from .state import FlatState, GridState
+
+_EPSILON_S = 1e-9
+
+
+class UnknownFlatError(LookupError):
+    """No flat has that number."""
+
+    def __init__(self, flat_id: str) -> None:
+        """Name the flat that was asked for."""
+        super().__init__(f"no flat {flat_id!r}")
+        self.flat_id = flat_id
+
+
+class Building:
+    """The building's flats, grid, roof, bus and meter, and its simulated clock."""
+
+    def __init__(self, config: BuildingConfig) -> None:
+        """Build every flat as ``config`` draws them; time starts at once."""
+        self.config = config
+        seed = config.seed
+        start = config.start or datetime.now().replace(microsecond=0)
+        self.clock = SimClock(start, config.speed, config.manual_clock)
+        self.grid = Grid(
+            config.nominal_v, float(config.area_hz), random.Random(f"{seed}:grid")
+        )
+        self.roof = Rooftop(config.site, random.Random(f"{seed}:roof"))
+        self.roof.cloud_cover = config.cloud_cover
+        self.flats: dict[str, Flat] = {}
+        for flat_config in config.flat_configs():
+            share = PvShare(flat_config.pv_peak_w, self.roof)
+            self.flats[flat_config.flat] = Flat(flat_config, start, share)
+        self._order = tuple(self.flats.values())
+        self._load_scales = {
+            flat_id: flat.load.scale for flat_id, flat in self.flats.items()
+        }
+        self.common = CommonLoad(
+            config.flats, config.common_base_w, random.Random(f"{seed}:common")
+        )
+        self._loss = config.bus_loss_pct / 100.0
+        self.common_w = 0.0
+        self.meter_w = 0.0
+        self.flats_w = 0.0
+        self.exported = EnergyCounter()
+        self.imported = EnergyCounter()
+        self.common_energy = EnergyCounter()
+        self.bus = BusFlows(0.0, 0.0)
+        self.bus_exported = EnergyCounter()
+        self.bus_imported = EnergyCounter()
+        self.vanished: set[str] = set()
+        # Called with (flat id, vanished) when a flat vanishes or returns.
+        self.on_vanish: Callable[[str, bool], None] | None = None
+        self._schedule: list[tuple[float, int, str, Callable[[], None]]] = []
+        self._sequence = itertools.count()
+        # Bumped on every change, so register images can be cached between changes.
+        self.revision = 0
+        self.settle()
+
+    # Time --------------------------------------------------------------------
+
+    @property
+    def now(self) -> datetime:
+        """Simulated wall-clock time."""
+        return self.clock.now
+
+    @property
+    def elapsed_s(self) -> float:
+        """Simulated seconds since the start."""
+        return self.clock.elapsed_s
+
+    def advance(self, seconds: float) -> None:
+        """Move simulated time on by ``seconds``, in physics steps.
+
+        Steps stop exactly where a revert timer fires, a grid disturbance starts or
+        ends, or a scheduled event is due; the event runs right there.
+        """
+        if seconds < 0 or not math.isfinite(seconds):
+            raise ValueError("time only moves forward")
+        self._run_due()
+        remaining = seconds
+        while remaining > _EPSILON_S:
+            dt = min(remaining, self.config.max_step_s)
+            for event_in in self._events_in():
+                if event_in > _EPSILON_S:
+                    dt = min(dt, event_in)
+            self.clock.advance(dt)
+            self._step(dt)
+            remaining -= dt
+            self._run_due()
+
+    def _events_in(self) -> Iterable[float]:
+        elapsed = self.clock.elapsed_s
+        grid_in = self.grid.next_change_in(elapsed)
+        if grid_in is not None:
+            yield grid_in
+        if self._schedule:
+            yield self._schedule[0][0] - elapsed
+        for flat in self._order:
+            flat_in = flat.next_event_in()
+            if flat_in is not None:
+                yield flat_in
+
+    def schedule(self, at_s: float, label: str, action: Callable[[], None]) -> None:
+        """Run ``action`` when the clock reaches ``at_s`` seconds since the start.
+
+        An event already due runs at once. Events due at the same moment run in
+        the order they were scheduled.
+        """
+        if not math.isfinite(at_s):
+            raise ValueError("an event needs a finite time")
+        heapq.heappush(self._schedule, (at_s, next(self._sequence), label, action))
+        self._run_due()
+
+    def _run_due(self) -> None:
+        ran = False
+        while self._schedule and self._schedule[0][0] <= self.clock.elapsed_s + 1e-6:
+            _, _, _, action = heapq.heappop(self._schedule)
+            action()
+            ran = True
+        if ran:
+            self.settle()
+
+    def _step(self, dt: float) -> None:
+        clock, grid = self.clock, self.grid
+        elapsed, now = clock.elapsed_s, clock.now
+        sample = grid.step(elapsed, dt)
+        grid_up_s = elapsed - grid.last_change_s
+        self.roof.step(now, dt)
+        for flat in self._order:
+            flat.prepare(now, elapsed, dt, sample, grid_up_s)
+        exporters = [flat for flat in self._order if flat.bus_offer_w > 0]
+        importers = [flat for flat in self._order if flat.bus_want_w > 0]
+        if exporters or importers:
+
+            def take(j: int, w: float) -> float:
+                return -importers[j].finish(-w)
+
+            def give(i: int, w: float) -> None:
+                exporters[i].finish(w)
+
+            self.bus = share_bus(
+                [flat.bus_offer_w for flat in exporters],
+                [flat.bus_want_w for flat in importers],
+                self._loss,
+                take,
+                give,
+            )
+            on_bus = {id(flat) for flat in (*exporters, *importers)}
+            for flat in self._order:
+                if id(flat) not in on_bus:
+                    flat.finish(0.0)
+        else:
+            self.bus = BusFlows(0.0, 0.0)
+            for flat in self._order:
+                flat.finish(0.0)
+        self.bus_exported.add(self.bus.exported_w, dt)
+        self.bus_imported.add(self.bus.imported_w, dt)
+        common_w = self.common.step(now, dt)
+        self.common_w = common_w if sample.up else 0.0
+        self.flats_w = math.fsum(flat.meter_w for flat in self._order)
+        self.meter_w = self.flats_w - self.common_w if sample.up else 0.0
+        self.exported.add(self.meter_w, dt)
+        self.imported.add(-self.meter_w, dt)
+        self.common_energy.add(self.common_w, dt)
+        self.revision += 1
+
+    def settle(self) -> None:
+        """Let every flat react at once to a change made from outside."""
+        self._step(0.0)
+
+    # Looking -----------------------------------------------------------------
+
+    def flat(self, flat_id: str) -> Flat:
+        """Flat ``flat_id``; ``UnknownFlatError`` if there is none."""
+        try:
+            return self.flats[flat_id]
+        except KeyError:
+            raise UnknownFlatError(flat_id) from None
+
+    def flat_state(self, flat_id: str) -> FlatState:
+        """A snapshot of flat ``flat_id``."""
+        return self.flat(flat_id).state()
+
+    def meter_state(self) -> BuildingMeterState:
+        """The building meter now."""
+        sample = self.grid.sample
+        return BuildingMeterState(
+            w=self.meter_w,
+            connected=sample.up,
+            voltage_v=sample.voltage_v,
+            frequency_hz=sample.frequency_hz,
+            flats_w=self.flats_w,
+            common_w=self.common_w,
+            exported_wh=self.exported.wh,
+            imported_wh=self.imported.wh,
+            common_wh=self.common_energy.wh,
+            tot_wh_inj=self.exported.register_wh,
+            tot_wh_abs=self.imported.register_wh,
+        )
+
+    def state(self) -> BuildingState:
+        """A snapshot of the whole building."""
+        sample, config = self.grid.sample, self.config
+        return BuildingState(
+            time=self.clock.now,
+            elapsed_s=self.clock.elapsed_s,
+            cloud_cover=self.roof.cloud_cover,
+            grid=GridState(
+                up=sample.up,
+                voltage_v=sample.voltage_v,
+                frequency_hz=sample.frequency_hz,
+                nominal_v=config.nominal_v,
+                nominal_hz=float(config.area_hz),
+            ),
+            meter=self.meter_state(),
+            bus=BuildingBusState(
+                active=not sample.up,
+                loss_pct=config.bus_loss_pct,
+                wired_flats=sum(flat.bus_wired for flat in self._order),
+                exported_w=self.bus.exported_w,
+                imported_w=self.bus.imported_w,
+                loss_w=self.bus.loss_w,
+                exported_wh=self.bus_exported.wh,
+                imported_wh=self.bus_imported.wh,
+                loss_wh=self.bus_exported.wh - self.bus_imported.wh,
+            ),
+            flats=tuple(flat.state() for flat in self._order),
+            vanished=tuple(sorted(self.vanished)),
+            scheduled=tuple(
+                ScheduledEvent(at_s, label)
+                for at_s, _, label, _ in sorted(self._schedule)
+            ),
+        )
+
+    # The whole building ------------------------------------------------------
+
+    def set_outage(self, on: bool) -> None:
+        """Grid outage (``True``) or grid back (``False``), for every flat at once."""
+        self.grid.outage = on
+        self.settle()
+
+    def inject_sag(self, fraction: float = 0.6, seconds: float = 0.2) -> None:
+        """Voltage falls to ``fraction`` of nominal for ``seconds``, from now."""
+        if not 0 <= fraction <= 1.5 or seconds <= 0:
+            raise ValueError("a sag needs 0 ≤ fraction ≤ 1.5 and seconds > 0")
+        self.grid.inject_sag(self.clock.elapsed_s, fraction, seconds)
+        self.settle()
+
+    def inject_frequency(self, offset_hz: float, seconds: float) -> None:
+        """Frequency moves by ``offset_hz`` from nominal for ``seconds``, from now."""
+        if not -10 <= offset_hz <= 10 or seconds <= 0:
+            raise ValueError("an excursion needs |offset| ≤ 10 Hz and seconds > 0")
+        self.grid.inject_frequency(self.clock.elapsed_s, offset_hz, seconds)
+        self.settle()
+
+    def set_flapping(self, up_seconds: float, down_seconds: float, cycles: int) -> None:
+        """The grid drops for ``down_seconds`` after every ``up_seconds``."""
+        if up_seconds <= 0 or down_seconds <= 0 or cycles < 0:
+            raise ValueError("flapping needs positive up/down seconds and cycles ≥ 0")
+        self.grid.set_flapping(self.clock.elapsed_s, up_seconds, down_seconds, cycles)
+        self.settle()
+
+    def set_clouds(self, cover: float) -> None:
+        """Cloud cover over the roof, from 0 (clear) to 1 (overcast)."""
+        if not 0 <= cover <= 1:
+            raise ValueError("cloud cover must be within 0–1")
+        self.roof.cloud_cover = cover
+        self.settle()
+
+    def set_load_scale(self, factor: float) -> None:
+        """Every household (and the common areas) draws ``factor`` × its usual."""
+        if not 0 <= factor <= 5:
+            raise ValueError("load factor must be within 0–5")
+        for flat_id, flat in self.flats.items():
+            flat.load.scale = self._load_scales[flat_id] * factor
+        self.common.scale = factor
+        self.settle()
+
+    # One flat ----------------------------------------------------------------
+
+    def set_fault(
+        self,
+        flat_id: str,
+        kind: FaultKind | str,
+        on: bool,
+        role: UnitRole | str | None = None,
+    ) -> None:
+        """Turn a fault of flat ``flat_id`` on or off (see ``FlatSimulator``)."""
+        flat = self.flat(flat_id)
+        kind = FaultKind(kind)
+        if kind is FaultKind.BATTERY:
+            flat.battery_fault = on
+        else:
+            if role is None:
+                raise ValueError("device_failure needs a role: pv, battery or meter")
+            unit_role = UnitRole(role)
+            if on:
+                flat.failing_units.add(unit_role)
+            else:
+                flat.failing_units.discard(unit_role)
+        self.settle()
+
+    def set_bus_available(self, flat_id: str, available: bool) -> None:
+        """Connect flat ``flat_id`` to the building bus, or cut it off."""
+        self.flat(flat_id).bus_wired = available
+        self.settle()
+
+    def set_bus_setpoint(
+        self, flat_id: str, setpoint_w: int, revert_s: int | None = None
+    ) -> None:
+        """What a Modbus write of 64901 ``WSet`` (and ``WSetRvrtTms``) does."""
+        if not -10000 <= setpoint_w <= 10000:
+            raise ValueError("a bus setpoint must be within ±10000 W")
+        if revert_s is not None and not 0 <= revert_s <= 0xFFFFFFFE:
+            raise ValueError("a revert time must be a number of seconds")
+        control = self.flat(flat_id).bus_control
+        if revert_s is not None:
+            control.revert_s = revert_s
+        control.setpoint_w = setpoint_w
+        control.rearm()
+        self.settle()
+
+    def set_living_room(self, flat_id: str, source: LivingRoomSource | int) -> None:
+        """What a Modbus write of 64900 ``Src`` does: 0 grid, 1 battery."""
+        self.flat(flat_id).source = LivingRoomSource(source)
+        self.settle()
+
+    def vanish(self, flat_id: str) -> None:
+        """Flat ``flat_id``'s Modbus endpoint goes silent until ``return_flat``.
+
+        Only the network goes: the flat's devices keep running on their last
+        setpoints until the revert timers end them.
+        """
+        self.flat(flat_id)
+        if flat_id not in self.vanished:
+            self.vanished.add(flat_id)
+            self.revision += 1
+            if self.on_vanish is not None:
+                self.on_vanish(flat_id, True)
+
+    def return_flat(self, flat_id: str) -> None:
+        """Flat ``flat_id`` answers again."""
+        self.flat(flat_id)
+        if flat_id in self.vanished:
+            self.vanished.discard(flat_id)
+            self.revision += 1
+            if self.on_vanish is not None:
+                self.on_vanish(flat_id, False)

@@ -1,0 +1,106 @@
+"""The building bus: flats' batteries sharing energy while the grid is out.
+
+A building's flats may be wired to a common bus that closes only during an outage
+(it must never run in parallel with the grid). A flat's hybrid inverter then exports
+to the bus or imports from it, as its model 64901 setpoint asks. The bus balances:
+what the importing flats take is what the exporting flats give, less the bus's
+losses.
+
+``BusControl`` is one flat's setpoint with its revert timer; ``share_bus`` decides
+the flows of one physics step for the whole building.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class BusStatus(IntEnum):
+    """Model 64901 ``St``."""
+
+    OFF = 0  # not wired to the bus, or the inverter has tripped
+    STANDBY = 1  # wired, but the grid is up: the bus stays open
+    ACTIVE = 2  # grid out: the bus is closed and the setpoint is followed
+
+
+@dataclass(slots=True)
+class BusControl:
+    """The bus setpoint a coordinator asked for, and until when.
+
+    ``setpoint_w`` is + export to the bus, − import from it. Each write re-arms the
+    revert timer with ``revert_s``; when it runs out the setpoint falls back to 0, so
+    a coordinator that goes silent cannot leave a battery draining into the bus.
+    ``revert_s`` 0 means no timer.
+    """
+
+    setpoint_w: int = 0
+    revert_s: int = 0
+    remaining_s: float = 0.0
+
+    def rearm(self) -> None:
+        """Start the revert timer afresh (after a write of the setpoint)."""
+        self.remaining_s = float(self.revert_s)
+
+    @property
+    def remaining_register_s(self) -> int:
+        """Whole seconds left, rounded up; 0 when the timer has fired or is off."""
+        return math.ceil(self.remaining_s)
+
+    def tick(self, dt: float) -> None:
+        """Let ``dt`` seconds pass; fall back to 0 W when the timer runs out."""
+        if self.remaining_s <= 0:
+            return
+        self.remaining_s = max(0.0, self.remaining_s - dt)
+        if self.remaining_s == 0:
+            self.setpoint_w = 0
+
+    def next_event_in(self) -> float | None:
+        """Seconds until the timer fires, if it runs."""
+        return self.remaining_s if self.remaining_s > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class BusFlows:
+    """One step's flows on the bus, W at the flats' terminals."""
+
+    exported_w: float
+    imported_w: float
+
+    @property
+    def loss_w(self) -> float:
+        """What the bus itself used up (wiring, the changeover gear)."""
+        return self.exported_w - self.imported_w
+
+
+def share_bus(
+    offers_w: Sequence[float],
+    wants_w: Sequence[float],
+    loss: float,
+    take: Callable[[int, float], float],
+    give: Callable[[int, float], None],
+) -> BusFlows:
+    """Match what exporters offer with what importers want, and settle it.
+
+    ``offers_w[i]`` is what exporter ``i`` could give, ``wants_w[j]`` what importer
+    ``j`` asks for, both ≥ 0; ``loss`` (0 ≤ loss < 1) is the share of exported power
+    the bus loses. When supply and demand differ, the short side is served in full
+    and the long side pro rata. ``take(j, w)`` hands importer ``j`` its share and
+    returns what it really took (an importer whose living room tripped may take less);
+    then ``give(i, w)`` tells each exporter what to export, so that exactly
+    (taken / (1 − loss)) leaves the exporters. The bus balances by construction.
+    """
+    supply_w = sum(offers_w) * (1.0 - loss)
+    demand_w = sum(wants_w)
+    delivered_w = min(supply_w, demand_w)
+    taken_w = 0.0
+    for j, want_w in enumerate(wants_w):
+        share_w = want_w * delivered_w / demand_w if delivered_w > 0 else 0.0
+        taken_w += take(j, share_w)
+    exported_w = taken_w / (1.0 - loss)
+    offered_w = sum(offers_w)
+    for i, offer_w in enumerate(offers_w):
+        give(i, offer_w * exported_w / offered_w if exported_w > 0 else 0.0)
+    return BusFlows(exported_w, taken_w)
