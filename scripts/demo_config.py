@@ -17,6 +17,15 @@ from typing import Any
 
 CONFIGURATION_YAML = """\
 # Local VPP demo: the UI, the Energy dashboard and history, nothing else.
+homeassistant:
+  name: Local VPP demo
+  country: JP
+  time_zone: Asia/Tokyo
+  currency: JPY
+  unit_system: metric
+  latitude: 33.59
+  longitude: 130.40
+  elevation: 10
 frontend:
 config:
 energy:

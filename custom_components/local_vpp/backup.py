@@ -109,6 +109,8 @@ class BackupController:
         self.engaged = False
         self.energy_use: BackupEnergyUse | None = None
         self.last_outage_duration_s: float | None = None
+        # When the grid came back in the current outage (restoring), on our clock.
+        self._grid_back_at: float | None = None
         self._load = LoadAverage()
         self._plan = ShedPlan()
         self._unsubscribers: list[CALLBACK_TYPE] = []
@@ -151,6 +153,8 @@ class BackupController:
         if (use := saved.get("energy_use")) is not None:
             self.energy_use = BackupEnergyUse.from_dict(use, now=now, wall_now=wall_now)
         self.last_outage_duration_s = saved.get("last_outage_duration_s")
+        if (back_wall := saved.get("grid_back_wall")) is not None:
+            self._grid_back_at = float(back_wall) - wall_now + now
 
     def _snapshot(self) -> dict[str, Any]:
         now, wall_now = _monotonic(), time.time()
@@ -163,6 +167,9 @@ class BackupController:
             if self.energy_use is None
             else self.energy_use.to_dict(now=now, wall_now=wall_now),
             "last_outage_duration_s": self.last_outage_duration_s,
+            "grid_back_wall": None
+            if self._grid_back_at is None
+            else self._grid_back_at - now + wall_now,
         }
 
     def _save(self) -> None:
@@ -186,9 +193,12 @@ class BackupController:
         return self.mode != BACKUP_MODE_OFF
 
     def outage_duration_s(self) -> float | None:
-        """Length of the current outage, else of the last one."""
-        current = self.watch.outage_duration_s(_monotonic())
-        return current if current is not None else self.last_outage_duration_s
+        """Length of the current outage (until the grid came back), else the last."""
+        started = self.watch.outage_started_at
+        if started is None:
+            return self.last_outage_duration_s
+        ended = self._grid_back_at if self._grid_back_at is not None else _monotonic()
+        return max(0.0, ended - started)
 
     def runtime_left_min(self, reading: FlatReading | None) -> float | None:
         """Minutes the battery could carry the living room from now."""
@@ -250,14 +260,28 @@ class BackupController:
             # Confirm at once instead of a whole poll later: two samples this far
             # apart cannot both fall inside a short sag.
             self._later(self._settings.confirm_s, self._async_confirmation_poll)
-        elif transition.starts_outage:
+        elif transition.to_state is GridState.RESTORING:
+            self._grid_back_at = transition.at
+        elif transition.to_state is GridState.OUTAGE:
+            # A relapse while restoring: the outage goes on.
+            self._grid_back_at = None
+        if transition.ends_outage:
+            started = transition.outage_started_at
+            back = (
+                self._grid_back_at if self._grid_back_at is not None else transition.at
+            )
+            self.last_outage_duration_s = (
+                None if started is None else max(0.0, back - started)
+            )
+            self._grid_back_at = None
+        if transition.starts_outage:
             self._entry.async_create_task(
                 self.hass, self._async_outage_started(), "local_vpp outage started"
             )
         elif transition.ends_outage:
             self._entry.async_create_task(
                 self.hass,
-                self._async_outage_ended(transition),
+                self._async_outage_ended(),
                 "local_vpp outage ended",
             )
         self._save()
@@ -306,7 +330,8 @@ class BackupController:
         if self.mode == BACKUP_MODE_AUTO:
             await self._async_engage()
         await self._async_notify(
-            "outage_auto" if self.mode == BACKUP_MODE_AUTO else "outage_manual"
+            "outage_auto" if self.mode == BACKUP_MODE_AUTO else "outage_manual",
+            shed=self._plan.entity_ids,
         )
         self._save()
         self._notify_listeners()
@@ -342,8 +367,7 @@ class BackupController:
         self._save()
         await coordinator.async_refresh()
 
-    async def _async_outage_ended(self, transition: Transition) -> None:
-        self.last_outage_duration_s = transition.outage_duration_s
+    async def _async_outage_ended(self) -> None:
         used_wh = None if self.energy_use is None else self.energy_use.used_wh
         restored: list[str] = []
         if self.engaged:
@@ -356,7 +380,8 @@ class BackupController:
                     battery_energy_used_wh=used_wh,
                 ),
             )
-            persistent_notification.async_dismiss(self.hass, self._notification_id)
+            # Replaces the power-cut notification: residents see how it ended.
+            await self._async_notify("power_back")
         if restored or self.engaged:
             self.hass.bus.async_fire(
                 EVENT_BACKUP_RELEASED, self._event_data(restored_entities=restored)
@@ -406,17 +431,30 @@ class BackupController:
     def _notification_id(self) -> str:
         return f"{DOMAIN}_{self._entry.entry_id}_outage"
 
-    async def _async_notify(self, key: str) -> None:
+    async def _async_notify(self, key: str, shed: tuple[str, ...] = ()) -> None:
         """A persistent notification in the user's language."""
         translations = await async_get_translations(
             self.hass, self.hass.config.language, "exceptions", [DOMAIN]
         )
-        prefix = f"component.{DOMAIN}.exceptions.{key}"
-        title = translations.get(f"{prefix}_title.message", "Power cut")
-        message = translations.get(f"{prefix}_message.message", "")
+
+        def text(name: str) -> str:
+            return translations.get(f"component.{DOMAIN}.exceptions.{name}.message", "")
+
+        shed_text = ""
+        if shed:
+            names = ", ".join(
+                state.name if (state := self.hass.states.get(entity)) else entity
+                for entity in shed
+            )
+            shed_text = text("outage_shed").replace("{loads}", names)
+        message = (
+            text(f"{key}_message")
+            .replace("{flat}", self._entry.title)
+            .replace("{shed}", shed_text)
+        )
         persistent_notification.async_create(
             self.hass,
-            message.replace("{flat}", self._entry.title),
-            title=title,
+            message,
+            title=text(f"{key}_title"),
             notification_id=self._notification_id,
         )

@@ -13,7 +13,6 @@ from homeassistant.components.sensor import (
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
-    SensorStateClass,
 )
 from homeassistant.const import UnitOfEnergy, UnitOfTime
 from homeassistant.helpers.entity import EntityDescription
@@ -74,8 +73,8 @@ BACKUP_SENSORS: tuple[BackupSensorDescription, ...] = (
     BackupSensorDescription(
         key="backup_energy_used",
         translation_key="backup_energy_used",
+        # No state class: a per-outage figure, not a total for the Energy dashboard.
         device_class=SensorDeviceClass.ENERGY,
-        state_class=SensorStateClass.TOTAL,
         native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
         suggested_display_precision=0,
         value_fn=_energy_used,
@@ -85,7 +84,8 @@ BACKUP_SENSORS: tuple[BackupSensorDescription, ...] = (
         translation_key="backup_runtime_left",
         device_class=SensorDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.MINUTES,
-        suggested_display_precision=0,
+        suggested_unit_of_measurement=UnitOfTime.HOURS,
+        suggested_display_precision=1,
         value_fn=_runtime_left,
     ),
 )

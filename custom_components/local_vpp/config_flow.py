@@ -178,7 +178,7 @@ def _options_schema(options: Mapping[str, Any]) -> vol.Schema:
                 CONF_RECONNECT_DELAY,
                 default=current(CONF_RECONNECT_DELAY, DEFAULT_RECONNECT_DELAY_S),
             ): _seconds(MIN_RECONNECT_DELAY_S, MAX_RECONNECT_DELAY_S, 1),
-            vol.Required(
+            vol.Optional(
                 CONF_SHED_ENTITIES, default=current(CONF_SHED_ENTITIES, [])
             ): selector.EntitySelector(
                 selector.EntitySelectorConfig(domain=SHEDDABLE_DOMAINS, multiple=True)

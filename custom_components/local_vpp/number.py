@@ -8,7 +8,7 @@ from homeassistant.components.number import (
     NumberEntityDescription,
     NumberMode,
 )
-from homeassistant.const import PERCENTAGE, UnitOfPower
+from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfPower
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -35,6 +35,8 @@ BATTERY_SETPOINT = NumberEntityDescription(
     native_step=10,
     native_unit_of_measurement=UnitOfPower.WATT,
     mode=NumberMode.BOX,
+    # An installer's control, not a resident's: kept off the default dashboards.
+    entity_category=EntityCategory.CONFIG,
 )
 
 

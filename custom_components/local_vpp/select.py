@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from homeassistant.components.select import SelectEntity, SelectEntityDescription
-from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -18,7 +17,6 @@ BACKUP_MODE = SelectEntityDescription(
     key="backup_mode",
     translation_key="backup_mode",
     options=BACKUP_MODES,
-    entity_category=EntityCategory.CONFIG,
 )
 
 

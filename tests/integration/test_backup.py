@@ -108,7 +108,12 @@ async def test_outage_engages_backup_and_restore_waits_for_the_delay(
     assert float(harness.state(Platform.SENSOR, "outage_duration")) >= 10.0
 
     # Grid back, but not yet for the reconnection delay (300 s): still on battery.
+    lasted_min = float(harness.state(Platform.SENSOR, "outage_duration"))
     await harness.grid_back_for(240)
+    # The power cut ended when the grid came back, not when the backup is released.
+    assert float(harness.state(Platform.SENSOR, "outage_duration")) == pytest.approx(
+        lasted_min, abs=0.1
+    )
     assert harness.state(Platform.SENSOR, "outage_state") == "restoring"
     assert harness.flat.state.living_room.source == 1
     assert harness.count(EVENT_OUTAGE_ENDED) == 0
@@ -128,7 +133,8 @@ async def test_outage_engages_backup_and_restore_waits_for_the_delay(
     await harness.wait(1)
     assert harness.load(LOADS[1]) == STATE_ON
     assert harness.load(LOADS[2]) == STATE_OFF
-    assert await _notifications(harness.hass, hass_ws_client) == []
+    notifications = await _notifications(harness.hass, hass_ws_client)
+    assert [n["title"] for n in notifications] == ["Power is back"]
 
 
 async def test_short_sag_is_ignored(harness: Harness) -> None:
@@ -249,7 +255,13 @@ async def test_backup_mode_select(hass: HomeAssistant, harness: Harness) -> None
 
 
 async def test_runtime_left_estimate(harness: Harness) -> None:
-    runtime = float(harness.state(Platform.SENSOR, "backup_runtime_left"))
+    state = harness.hass.states.get(
+        entity_id(harness.hass, Platform.SENSOR, "backup_runtime_left")
+    )
+    assert state is not None
+    # Shown in hours, for people.
+    assert state.attributes["unit_of_measurement"] == "h"
+    runtime = float(state.state) * 60
     sim = harness.flat.state
     usable_wh = (
         (sim.battery.soc_pct - sim.battery.soc_min_pct) / 100 * (sim.battery.rated_wh)
