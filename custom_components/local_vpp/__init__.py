@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from homeassistant.const import CONF_HOST, CONF_PORT, Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.loader import async_get_integration
 
 from .backup import BackupController
 from .const import (
+    CONF_SIDECAR_TOKEN,
+    CONF_SIDECAR_URL,
     CONF_UNIT_BATTERY,
     CONF_UNIT_METER,
     CONF_UNIT_PV,
@@ -21,6 +26,8 @@ from .const import (
 from .coordinator import LocalVppConfigEntry, LocalVppCoordinator, LocalVppData
 from .device import ROLE_BATTERY, FlatDevice, UnitIds
 from .entity import device_info
+from .ledger_sample import sample_from_reading
+from .sidecar_link import SidecarLink
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -57,7 +64,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: LocalVppConfigEntry) -> 
     backup = BackupController(hass, entry, coordinator)
     await backup.async_start()
     entry.runtime_data = LocalVppData(
-        device=device, coordinator=coordinator, backup=backup
+        device=device,
+        coordinator=coordinator,
+        backup=backup,
+        sidecar=await _async_start_sidecar_link(hass, entry, coordinator),
     )
     # The PV inverter and meter hang off the hybrid inverter: it must exist first.
     dr.async_get(hass).async_get_or_create(
@@ -70,6 +80,32 @@ async def async_setup_entry(hass: HomeAssistant, entry: LocalVppConfigEntry) -> 
             hass, coordinator.async_poll_forever(), f"{DOMAIN} polling"
         )
     return True
+
+
+async def _async_start_sidecar_link(
+    hass: HomeAssistant, entry: LocalVppConfigEntry, coordinator: LocalVppCoordinator
+) -> SidecarLink | None:
+    """Stream every good poll to the flat's ledger sidecar, if one is configured."""
+    url = entry.options.get(CONF_SIDECAR_URL)
+    token = entry.options.get(CONF_SIDECAR_TOKEN)
+    if not url or not token:
+        return None
+    link = SidecarLink(
+        async_get_clientsession(hass),
+        url,
+        token,
+        client=f"{DOMAIN} {(await async_get_integration(hass, DOMAIN)).version}",
+        serial=coordinator.device.serial,
+    )
+
+    @callback
+    def send_sample() -> None:
+        if coordinator.last_update_success:
+            link.submit(sample_from_reading(coordinator.data, int(time.time() * 1000)))
+
+    entry.async_on_unload(coordinator.async_add_listener(send_sample))
+    entry.async_create_background_task(hass, link.run(), f"{DOMAIN} sidecar link")
+    return link
 
 
 async def _async_options_updated(

@@ -18,6 +18,7 @@ from .backup_entities import BACKUP_ACTIVE, BackupActiveSensor
 from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
 from .device import ROLE_BATTERY, ROLE_METER, FlatReading
 from .entity import LocalVppEntity
+from .ledger_entities import SIDECAR_CONNECTED, SidecarConnectedSensor
 
 PARALLEL_UPDATES = 0
 
@@ -84,6 +85,8 @@ async def async_setup_entry(
     entities.append(
         BackupActiveSensor(coordinator, entry.runtime_data.backup, BACKUP_ACTIVE)
     )
+    if (link := entry.runtime_data.sidecar) is not None:
+        entities.append(SidecarConnectedSensor(coordinator, link, SIDECAR_CONNECTED))
     async_add_entities(entities)
 
 

@@ -21,6 +21,8 @@ from .const import (
     CONF_RECONNECT_DELAY,
     CONF_RESTORE_STAGGER,
     CONF_SHED_ENTITIES,
+    CONF_SIDECAR_TOKEN,
+    CONF_SIDECAR_URL,
     CONF_UNIT_BATTERY,
     CONF_UNIT_METER,
     CONF_UNIT_PV,
@@ -208,6 +210,18 @@ def _options_schema(options: Mapping[str, Any]) -> vol.Schema:
                     mode=selector.SelectSelectorMode.LIST,
                 )
             ),
+            vol.Optional(
+                CONF_SIDECAR_URL,
+                description={"suggested_value": options.get(CONF_SIDECAR_URL)},
+            ): selector.TextSelector(
+                selector.TextSelectorConfig(type=selector.TextSelectorType.URL)
+            ),
+            vol.Optional(
+                CONF_SIDECAR_TOKEN,
+                description={"suggested_value": options.get(CONF_SIDECAR_TOKEN)},
+            ): selector.TextSelector(
+                selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD)
+            ),
         }
     )
 
@@ -219,8 +233,20 @@ class LocalVppOptionsFlow(OptionsFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Show the options."""
+        errors: dict[str, str] = {}
         if user_input is not None:
-            return self.async_create_entry(data=user_input)
+            url = user_input.get(CONF_SIDECAR_URL)
+            token = user_input.get(CONF_SIDECAR_TOKEN)
+            if bool(url) != bool(token):
+                errors["base"] = "sidecar_incomplete"
+            elif url and not str(url).startswith(("ws://", "wss://")):
+                errors[CONF_SIDECAR_URL] = "sidecar_url_scheme"
+            else:
+                return self.async_create_entry(data=user_input)
         return self.async_show_form(
-            step_id="init", data_schema=_options_schema(self.config_entry.options)
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(
+                _options_schema(self.config_entry.options), user_input or {}
+            ),
+            errors=errors,
         )

@@ -71,3 +71,7 @@ SHEDDABLE_DOMAINS: Final = [
     "media_player",
     "input_boolean",
 ]
+
+# The flat's ledger sidecar (optional).
+CONF_SIDECAR_URL: Final = "sidecar_url"
+CONF_SIDECAR_TOKEN: Final = "sidecar_token"

@@ -36,6 +36,7 @@ from .device import (
 
 if TYPE_CHECKING:
     from .backup import BackupController
+    from .sidecar_link import SidecarLink
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class LocalVppData:
     device: FlatDevice
     coordinator: LocalVppCoordinator
     backup: BackupController
+    sidecar: SidecarLink | None
 
 
 class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):

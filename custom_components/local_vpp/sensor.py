@@ -31,6 +31,7 @@ from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
 from .device import ROLE_BATTERY, ROLE_METER, ROLE_PV, FlatReading
 from .energy_total import EnergyTotal, EnergyTotalState
 from .entity import LocalVppEntity
+from .ledger_entities import LEDGER_ENTRIES, LedgerEntriesSensor
 
 PARALLEL_UPDATES = 0
 
@@ -202,6 +203,8 @@ async def async_setup_entry(
     entities += [
         BackupSensor(coordinator, backup, description) for description in BACKUP_SENSORS
     ]
+    if (link := entry.runtime_data.sidecar) is not None:
+        entities.append(LedgerEntriesSensor(coordinator, link, LEDGER_ENTRIES))
     async_add_entities(entities)
 
 
