@@ -1,0 +1,516 @@
+"""Write the protocol test vectors (docs/PROTOCOL.md, section 13).
+
+Run from the repository root: ``python -m tests.vectors.generate``. Signatures use
+deterministic ECDSA (RFC 6979) with a published test key, so the files are reproduced
+byte for byte; tests/sidecar/test_vectors.py checks that they are current.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from sidecar import canonical, etp, kinds, merkle, rollup
+from sidecar.canonical import JsonObject
+from sidecar.identity import CURVE_ORDER, Identity
+
+HERE = Path(__file__).resolve().parent
+SCALAR = (
+    0x1D5A_7E57_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0001
+)
+WITNESS_SCALAR = (
+    0x1D5A_7E57_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0002
+)
+BUILDING = "bldg-01"
+T0 = 1_781_913_600_000  # 2026-06-21 00:00:00 UTC
+KEY = Identity.from_scalar(SCALAR)
+WITNESS = Identity.from_scalar(WITNESS_SCALAR)
+
+
+def _text(data: bytes) -> str:
+    return data.decode()
+
+
+def canonical_vectors() -> dict[str, Any]:
+    """Values with their canonical bytes, and byte strings that must be refused."""
+    values: list[JsonObject] = [
+        {},
+        {"b": 1, "a": 2, "c": {"z": [], "y": {}}},
+        {"n": [0, -1, 9007199254740991, -9007199254740991]},
+        {"s": 'quote " backslash \\ slash / tab \t newline \n nul \u0000 del \u007f'},
+        {"s": "日本語 é 🔋"},
+        {"a_1": [[["deep"]]], "a": "x"},
+    ]
+    invalid = [
+        (b'{"a": 1}', "not_canonical", "whitespace"),
+        (b'{"b":1,"a":2}', "not_canonical", "keys not sorted"),
+        (b'{"a":"\\u00e9"}', "not_canonical", "escaped non-ASCII"),
+        (b'{"a":"\\/"}', "not_canonical", "escaped slash"),
+        (b'{"a":"\\u001F"}', "not_canonical", "uppercase hex escape"),
+        (b'{"a":1.0}', "float", "fraction"),
+        (b'{"a":1e2}', "float", "exponent"),
+        (b'{"a":true}', "boolean", "boolean"),
+        (b'{"a":null}', "null", "null"),
+        (b'{"a":9007199254740992}', "int_range", "integer beyond 2^53-1"),
+        (b'{"a":-0}', "not_canonical", "negative zero"),
+        (b'{"a":1,"a":2}', "duplicate_key", "duplicate key"),
+        (b'{"Ab":1}', "bad_key", "uppercase key"),
+        (b'{"a":"\\ud83d"}', "lone_surrogate", "unpaired surrogate"),
+        (b'{"a":"\xc3"}', "not_utf8", "truncated UTF-8"),
+        (b"[]", "not_object", "top level is not an object"),
+    ]
+    return {
+        "description": "Canonical JSON bodies (PROTOCOL.md section 3). 'canonical' is "
+        "the exact text; 'hex' its UTF-8 bytes.",
+        "valid": [
+            {
+                "value": value,
+                "canonical": _text(canonical.encode(value)),
+                "hex": canonical.encode(value).hex(),
+            }
+            for value in values
+        ],
+        "invalid": [
+            {"hex": data.hex(), "why": why, "reason": reason}
+            for data, reason, why in invalid
+        ],
+    }
+
+
+def _flow(
+    start: int,
+    ts: int,
+    pv: int,
+    home: int,
+    bat_in: int,
+    *,
+    grid_in: int = 0,
+    bat_out: int = 0,
+) -> JsonObject:
+    grid_out = pv + grid_in + bat_out - home - bat_in
+    totals = kinds.Totals(
+        pv=pv,
+        grid_in=grid_in,
+        bat_out=bat_out,
+        home=home,
+        bat_in=bat_in,
+        grid_out=grid_out,
+    )
+    body: JsonObject = {
+        "v": 1,
+        "kind": "flow",
+        "building": BUILDING,
+        "ts": ts,
+        "start": start,
+        "end": start + 1000,
+        "loc": {"floor": "3", "flat": "301"},
+        "serial": "LVPP-301-BAT",
+        "mhz": 60_012,
+        "mv": 101_200,
+        "soc": 540_000,
+        "bat_ren": 1_000_000,
+        "samples": 1,
+        "balance": kinds.balance(totals, metered=False),
+        "transfers": [
+            {"from": a, "to": b, "mwh": m, "ren": 1_000_000 if a != "grid" else 250_000}
+            for a, b, m in kinds.allocate(totals)
+        ],
+    }
+    return body
+
+
+def _entry_vector(description: str, entry: etp.Entry) -> dict[str, Any]:
+    return {
+        "description": description,
+        "author": entry.author.hex(),
+        "seq": entry.seq,
+        "prev": entry.prev.hex(),
+        "refs": [ref.hex() for ref in entry.refs],
+        "body": _text(entry.body),
+        "body_digest": etp.body_digest(entry.body).hex(),
+        "id": entry.id.hex(),
+        "sig": entry.sig.hex(),
+    }
+
+
+def _sign(
+    seq: int, prev: bytes, body: JsonObject, refs: tuple[bytes, ...] = ()
+) -> etp.Entry:
+    return etp.make_entry(KEY, seq, prev, refs, body, deterministic=True)
+
+
+def _stored(description: str, reason: str, **parts: Any) -> dict[str, Any]:
+    return {"description": description, "reason": reason, **parts}
+
+
+def etp_vectors() -> dict[str, Any]:
+    """Signed entries and statements, and stored entries that must be refused."""
+    first = _sign(1, etp.ZERO_ID, _flow(T0, T0 + 1042, 1393, 319, 500))
+    second = _sign(
+        2, first.id, _flow(T0 + 1000, T0 + 2040, 0, 1200, 0, grid_in=900, bat_out=300)
+    )
+    token: JsonObject = {
+        "v": 1,
+        "kind": "token",
+        "building": BUILDING,
+        "ts": T0 + 2100,
+        "x": 1,
+    }
+    third = _sign(3, second.id, token, (first.id,))
+    checkpoint_body: JsonObject = {
+        "v": 1,
+        "kind": "checkpoint",
+        "building": BUILDING,
+        "ts": T0 + 5000,
+        "size": 3,
+        "root": merkle.root(
+            merkle.leaf_hash(e.id) for e in (first, second, third)
+        ).hex(),
+    }
+    checkpoint = etp.make_statement(KEY, checkpoint_body, deterministic=True)
+    cosign_body: JsonObject = {
+        "v": 1,
+        "kind": "cosign",
+        "building": BUILDING,
+        "ts": T0 + 6000,
+        "log": KEY.author.hex(),
+        "size": 3,
+        "root": checkpoint_body["root"],
+    }
+    cosign = etp.make_statement(WITNESS, cosign_body, deterministic=True)
+    base = _entry_vector("", second)
+    del base["description"], base["body_digest"], base["id"]
+    s = int(second.sig[32:].hex(), 16)
+    high_s = second.sig[:32].hex() + (CURVE_ORDER - s).to_bytes(32, "big").hex()
+    flipped = bytearray(second.sig)
+    flipped[10] ^= 1
+    spaced = second.body.replace(b'"kind":', b'"kind": ')
+    unsorted = second.body.replace(b'{"balance":', b'{"v":1,"balance":', 1).replace(
+        b',"v":1}', b"}"
+    )
+    balance_off = second.body.replace(b'"err":0', b'"err":1')
+    wrong_alloc = second.body.replace(b'"mwh":900', b'"mwh":899')
+    floaty = second.body.replace(b'"mhz":60012', b'"mhz":60012.0')
+    extra = second.body.replace(b'"v":1}', b'"v":1,"zz":1}')
+    v2 = second.body.replace(b'"v":1}', b'"v":2}')
+
+    def re_signed(body: bytes, seq: int = 2, prev: bytes = first.id) -> str:
+        eid = etp.entry_id(KEY.author, seq, prev, etp.body_digest(body), ())
+        return KEY.sign(eid, deterministic=True).hex()
+
+    invalid = [
+        _stored(
+            "a signature byte flipped",
+            "bad_signature",
+            **{**base, "sig": flipped.hex()},
+        ),
+        _stored(
+            "the high-S twin of a valid signature",
+            "bad_signature",
+            **{**base, "sig": high_s},
+        ),
+        _stored("seq changed after signing", "bad_signature", **{**base, "seq": 3}),
+        _stored(
+            "prev changed after signing",
+            "bad_signature",
+            **{**base, "prev": "00" * 31 + "01"},
+        ),
+        _stored(
+            "signed by another key",
+            "bad_signature",
+            **{**base, "sig": WITNESS.sign(second.id, deterministic=True).hex()},
+        ),
+        _stored("seq 1 with a non-zero prev", "bad_prev", **{**base, "seq": 1}),
+        _stored(
+            "whitespace in the body",
+            "not_canonical",
+            **{**base, "body": _text(spaced), "sig": re_signed(spaced)},
+        ),
+        _stored(
+            "keys out of order",
+            "not_canonical",
+            **{**base, "body": _text(unsorted), "sig": re_signed(unsorted)},
+        ),
+        _stored(
+            "a float in the body",
+            "float",
+            **{**base, "body": _text(floaty), "sig": re_signed(floaty)},
+        ),
+        _stored(
+            "err does not follow from the totals",
+            "balance_mismatch",
+            **{**base, "body": _text(balance_off), "sig": re_signed(balance_off)},
+        ),
+        _stored(
+            "transfers are not the allocation",
+            "allocation_mismatch",
+            **{**base, "body": _text(wrong_alloc), "sig": re_signed(wrong_alloc)},
+        ),
+        _stored(
+            "an unknown member in a flow",
+            "unknown_member",
+            **{**base, "body": _text(extra), "sig": re_signed(extra)},
+        ),
+        _stored(
+            "version 2",
+            "bad_version",
+            **{**base, "body": _text(v2), "sig": re_signed(v2)},
+        ),
+    ]
+    return {
+        "description": "Entries and statements (PROTOCOL.md sections 2, 4-7). Test "
+        "key: never use it for anything else. 'body' is the exact body text. Invalid "
+        "entries are given in stored form; 'reason' is the first rule they break.",
+        "key": {
+            "private_scalar": f"{SCALAR:064x}",
+            "public_key": KEY.public_key.hex(),
+            "author": KEY.author.hex(),
+        },
+        "witness": {
+            "private_scalar": f"{WITNESS_SCALAR:064x}",
+            "public_key": WITNESS.public_key.hex(),
+            "author": WITNESS.author.hex(),
+        },
+        "tags": {
+            "body": etp.TAG_BODY.hex(),
+            "entry": etp.TAG_ENTRY.hex(),
+            "statement": etp.TAG_STATEMENT.hex(),
+        },
+        "entries": [
+            _entry_vector("the first flow of a feed", first),
+            _entry_vector("the second flow", second),
+            _entry_vector("an entry of a reserved kind with one ref", third),
+        ],
+        "statements": [
+            {
+                "description": description,
+                "author": item.author.hex(),
+                "body": _text(item.body),
+                "body_digest": etp.body_digest(item.body).hex(),
+                "id": item.id.hex(),
+                "sig": item.sig.hex(),
+            }
+            for description, item in (
+                ("a checkpoint of the three entries", checkpoint),
+                ("a witness's cosignature of that checkpoint", cosign),
+            )
+        ],
+        "invalid": invalid,
+    }
+
+
+def merkle_vectors() -> dict[str, Any]:
+    """Roots of every size, proofs, and proofs that must fail."""
+    data = [bytes([i]) * 32 for i in range(11)]
+    leaves = [merkle.leaf_hash(item) for item in data]
+    tree = merkle.Tree(leaves)
+    roots = [merkle.root(leaves[:size]).hex() for size in range(len(leaves) + 1)]
+    inclusion = [
+        {
+            "index": index,
+            "size": size,
+            "path": [p.hex() for p in tree.inclusion_proof(index, size)],
+        }
+        for size, index in (
+            (1, 0),
+            (2, 1),
+            (7, 3),
+            (7, 6),
+            (8, 5),
+            (11, 0),
+            (11, 8),
+            (11, 10),
+        )
+    ]
+    consistency = [
+        {
+            "from": first,
+            "to": second,
+            "path": [p.hex() for p in tree.consistency_proof(first, second)],
+        }
+        for first, second in (
+            (1, 1),
+            (1, 2),
+            (3, 7),
+            (4, 8),
+            (6, 11),
+            (7, 11),
+            (10, 11),
+        )
+    ]
+    bad_inclusion = copy.deepcopy(inclusion[3])
+    bad_inclusion["index"] = 5
+    short = copy.deepcopy(inclusion[5])
+    short["path"] = short["path"][:-1]
+    bad_consistency = copy.deepcopy(consistency[3])
+    bad_consistency["path"][0] = "00" * 32
+    frontier = merkle.Frontier()
+    for leaf in leaves[:7]:
+        frontier.append(leaf)
+    return {
+        "description": "RFC 6962 trees over 32-byte leaf data (an entry id each): "
+        "leaf hash H(0x00||data), node hash H(0x01||left||right). roots[n] is the root "
+        "of the first n leaves.",
+        "leaf_data": [item.hex() for item in data],
+        "leaf_hashes": [leaf.hex() for leaf in leaves],
+        "roots": roots,
+        "frontier_of_7": [node.hex() for node in frontier.nodes],
+        "inclusion": inclusion,
+        "consistency": consistency,
+        "invalid_inclusion": [
+            {**bad_inclusion, "why": "the path of leaf 6 used for leaf 5"},
+            {**short, "why": "the last hash is missing"},
+        ],
+        "invalid_consistency": [{**bad_consistency, "why": "a hash is replaced"}],
+    }
+
+
+def _line(entry: etp.Entry) -> JsonObject:
+    return etp.entry_to_wire(entry)
+
+
+def feed_vectors() -> dict[str, Any]:
+    """A short feed in exchange format, and altered copies with their findings."""
+    entries: list[etp.Entry] = []
+    prev = etp.ZERO_ID
+    tree = merkle.Frontier()
+    hourly = rollup.Accumulator(1)
+    for i in range(4):
+        body = _flow(
+            T0 + 3_600_000 - 4000 + i * 1000,
+            T0 + 3_600_000 - 3000 + i * 1000,
+            1000 + i,
+            400,
+            100,
+        )
+        entry = _sign(i + 1, prev, body)
+        entries.append(entry)
+        hourly.add(entry.key, entry.content)
+        tree.append(merkle.leaf_hash(entry.id))
+        prev = entry.id
+    rollup_body = hourly.body(
+        building=BUILDING,
+        ts=T0 + 3_600_200,
+        seq=5,
+        first=1,
+        start=None,
+        root=tree.root(),
+        now_ms=T0 + 3_600_200,
+    )
+    summary = _sign(5, prev, rollup_body)
+    entries.append(summary)
+    tree.append(merkle.leaf_hash(summary.id))
+    after = _sign(6, summary.id, _flow(T0 + 3_600_000, T0 + 3_601_050, 500, 500, 0))
+    entries.append(after)
+    tree.append(merkle.leaf_hash(after.id))
+    checkpoint_body: JsonObject = {
+        "v": 1,
+        "kind": "checkpoint",
+        "building": BUILDING,
+        "ts": T0 + 3_602_000,
+        "size": 6,
+        "root": tree.root().hex(),
+    }
+    checkpoint = etp.make_statement(KEY, checkpoint_body, deterministic=True)
+    lines: list[JsonObject] = [{"type": "author", "key": KEY.public_key.hex()}]
+    lines += [_line(entry) for entry in entries]
+    lines.append(etp.statement_to_wire(checkpoint))
+
+    def altered(
+        description: str, new_lines: list[JsonObject], findings: list[tuple[str, str]]
+    ) -> dict[str, Any]:
+        return {
+            "description": description,
+            "lines": new_lines,
+            "findings": [{"code": code, "where": where} for code, where in findings],
+        }
+
+    tampered = copy.deepcopy(lines)
+    tampered[3]["body"]["mhz"] = 59_990  # type: ignore[index]
+    del tampered[3]["id"]
+    missing = [line for index, line in enumerate(lines) if index != 3]
+    rewritten = copy.deepcopy(lines)
+    other = _sign(
+        3,
+        entries[1].id,
+        _flow(T0 + 3_600_000 - 2000, T0 + 3_600_000 - 1000, 999, 400, 100),
+    )
+    rewritten[3] = _line(other)
+    twin = [*copy.deepcopy(lines), etp.entry_to_wire(other, "equivocation")]
+    bad_root = copy.deepcopy(lines)
+    wrong_checkpoint = dict(checkpoint_body, root="ab" * 32)
+    bad_root[-1] = etp.statement_to_wire(
+        etp.make_statement(KEY, wrong_checkpoint, deterministic=True)
+    )
+    bad_rollup = copy.deepcopy(lines)
+    lying = dict(rollup_body, unbalanced=1)
+    bad_rollup[5] = _line(_sign(5, entries[3].id, lying))
+    return {
+        "description": "A feed in exchange format (PROTOCOL.md section 11): four flows "
+        "in the last seconds of an hour, the hourly rollup, one flow after it, a "
+        "checkpoint. Each altered copy lists findings (code and where) a verifier must "
+        "report; it may report further consequences of the same damage. Ids of "
+        "entries are computed from their lines.",
+        "building": BUILDING,
+        "lines": lines,
+        "altered": [
+            altered(
+                "a flow's body changed after signing",
+                tampered,
+                [("bad_signature", "seq 3")],
+            ),
+            altered("a flow removed", missing, [("gap", "seq 3..3")]),
+            altered(
+                "a flow replaced by another validly signed one",
+                rewritten,
+                [
+                    ("broken_chain", "seq 4"),
+                    ("rollup_mismatch", "seq 5"),
+                    ("checkpoint_mismatch", "checkpoint of size 6"),
+                ],
+            ),
+            altered(
+                "a second signed entry for seq 3", twin, [("equivocation", "seq 3")]
+            ),
+            altered(
+                "a checkpoint with a root the entries do not give",
+                bad_root,
+                [("checkpoint_mismatch", "checkpoint of size 6")],
+            ),
+            altered(
+                "a rollup that misstates its flows",
+                bad_rollup,
+                [
+                    ("broken_chain", "seq 6"),
+                    ("rollup_mismatch", "seq 5"),
+                    ("checkpoint_mismatch", "checkpoint of size 6"),
+                ],
+            ),
+        ],
+    }
+
+
+FILES = {
+    "canonical.json": canonical_vectors,
+    "etp.json": etp_vectors,
+    "merkle.json": merkle_vectors,
+    "feed.json": feed_vectors,
+}
+
+
+def render(name: str) -> str:
+    """The text of one vector file."""
+    return json.dumps(FILES[name](), indent=1, ensure_ascii=False) + "\n"
+
+
+def main() -> None:
+    """Write every vector file next to this module."""
+    for name in FILES:
+        (HERE / name).write_text(render(name), encoding="utf-8")
+        print(f"wrote {HERE / name}")
+
+
+if __name__ == "__main__":
+    main()
