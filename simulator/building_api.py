@@ -85,6 +85,8 @@ async def _run_building(
         sim.advance(seconds)
     else:
         BUILDING_ACTIONS[name](sim.model, body)
+    # A scheduled event may have made a flat vanish or return.
+    await sim.network_settled()
 
 
 async def _run_flat(

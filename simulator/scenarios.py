@@ -182,11 +182,11 @@ EVENING_PEAK = Scenario(
     settings={
         "cloud_cover": 0.6,
         "soc_bands": ((1.0, 60.0, 95.0),),
-        "load_scale": (0.8, 1.8),
+        "load_scale": (0.7, 1.5),
     },
     steps=(
-        Step(1 * _HOUR, "loads", {"factor": 1.15}),
-        Step(2 * _HOUR, "loads", {"factor": 1.3}),
+        Step(1 * _HOUR, "loads", {"factor": 1.1}),
+        Step(2 * _HOUR, "loads", {"factor": 1.2}),
         Step(3.5 * _HOUR, "loads", {"factor": 1.0}),
     ),
 )
@@ -200,7 +200,7 @@ FLAT_VANISHES = Scenario(
     duration_s=1 * _HOUR,
     settings=EVENING_PEAK.settings,
     steps=(
-        Step(0.0, "loads", {"factor": 1.3}),
+        Step(0.0, "loads", {"factor": 1.2}),
         Step(600.0, "vanish", flats=2),
         Step(1800.0, "return", flats=2),
     ),
@@ -217,7 +217,7 @@ OUTAGE_UNEVEN_SOC = Scenario(
     settings={
         "cloud_cover": 0.6,
         "soc_bands": ((0.5, 70.0, 95.0), (0.5, 6.0, 15.0)),
-        "load_scale": (0.8, 1.8),
+        "load_scale": (0.7, 1.5),
     },
     steps=(
         Step(300.0, "outage", {"on": True}),

@@ -1,0 +1,144 @@
+"""Every flat its own endpoint: fifty of them, fixed ports, vanishing and returning."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+
+import pytest
+from building_probe import METER_UNIT, building_config, connect, running_building
+from pymodbus.exceptions import ModbusException
+from sim_probe import BASE, BATTERY
+
+from simulator.building import BuildingSimulator
+
+SUNS = [0x5375, 0x6E53]
+
+
+async def test_fifty_flats_start_and_answer_on_every_port() -> None:
+    async with BuildingSimulator(building_config(flats=50)) as sim:
+        ports = sim.ports
+        assert len(ports) == len(set(ports.values())) == 50
+        assert list(ports)[:3] == ["101", "102", "103"]
+        assert list(ports)[-1] == "510"
+
+        async def marker(port: int, unit: int) -> list[int]:
+            probe = await connect(port)
+            try:
+                return await probe.read(unit, BASE, 2)
+            finally:
+                probe.client.close()
+
+        answers = await asyncio.gather(
+            *(marker(port, BATTERY) for port in ports.values()),
+            marker(sim.meter_port, METER_UNIT),
+        )
+        assert all(answer == SUNS for answer in answers)
+
+
+def _free_base(flats: int) -> int:
+    """A base port with the next ``flats`` ports free (checked, not reserved)."""
+    for _ in range(50):
+        base = random.randint(20000, 60000)
+        try:
+            sockets = []
+            for port in range(base, base + flats + 1):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+        return base
+    raise AssertionError("no free port range")
+
+
+async def test_fixed_ports_put_the_meter_on_the_base_and_flats_after_it() -> None:
+    base = _free_base(3)
+    async with BuildingSimulator(building_config(flats=3, base_port=base)) as sim:
+        assert sim.meter_port == base
+        assert sim.ports == {"101": base + 1, "102": base + 2, "103": base + 3}
+        probe = await connect(base + 2)
+        try:
+            assert await probe.read(BATTERY, BASE, 2) == SUNS
+        finally:
+            probe.client.close()
+
+
+async def test_a_taken_port_fails_the_start_and_leaves_nothing_open() -> None:
+    base = _free_base(3)
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", base + 2))
+        blocker.listen()
+        sim = BuildingSimulator(building_config(flats=3, base_port=base))
+        with pytest.raises(OSError, match="cannot listen"):
+            await sim.start()
+    for port in (base, base + 1):  # closed again: they can be bound
+        with socket.socket() as again:
+            again.bind(("127.0.0.1", port))
+
+
+async def test_a_vanished_flat_is_silent_until_it_returns() -> None:
+    async with running_building(building_config(flats=3)) as (sim, probes, _):
+        vanishing, staying = "102", "103"
+        port = sim.ports[vanishing]
+        # Its battery follows a setpoint (704) with a 60 s revert timer.
+        controls, _ = (await probes[vanishing].models(BATTERY))[704]
+        await probes[vanishing].write(BATTERY, controls + 31, [0, 60])  # WSetRvrtTms
+        await probes[vanishing].write(BATTERY, controls + 24, [0, 300])  # WSet
+        await probes[vanishing].write(BATTERY, controls + 22, [1])  # WSetEna
+        await sim.vanish(vanishing)
+        assert sim.state.vanished == (vanishing,)
+        assert sim.listening(vanishing) is False
+        with pytest.raises(ModbusException):
+            await probes[vanishing].read(BATTERY, BASE, 2)
+        # A new client gets a connection and no answer at all.
+        silent = await connect(port, wait_s=0.3)
+        try:
+            with pytest.raises(ModbusException):
+                await silent.read(BATTERY, BASE, 2)
+        finally:
+            silent.client.close()
+        assert await probes[staying].read(BATTERY, BASE, 2) == SUNS
+        # The flat itself lives on: it follows its setpoint until the timer ends it.
+        sim.advance(30)
+        assert sim.flat_state(vanishing).setpoint.enabled is True
+        assert sim.flat_state(vanishing).battery.w == pytest.approx(300)
+        sim.advance(31)
+        assert sim.flat_state(vanishing).setpoint.enabled is False
+        with pytest.raises(ValueError, match="vanished"):
+            await sim.disconnect(vanishing, 1)
+
+        await sim.return_flat(vanishing)
+        assert sim.state.vanished == ()
+        assert sim.ports[vanishing] == port
+        back = await connect(port)
+        try:
+            assert await back.read(BATTERY, BASE, 2) == SUNS
+        finally:
+            back.client.close()
+
+
+async def test_vanish_and_return_twice_and_a_disconnect_per_flat() -> None:
+    async with running_building(building_config(flats=2)) as (sim, _, __):
+        await sim.vanish("101")
+        await sim.vanish("101")  # already gone: nothing changes
+        await sim.return_flat("101")
+        await sim.return_flat("101")
+        assert sim.listening("101")
+        await sim.disconnect("102", 0.2)
+        assert not sim.listening("102")
+        again = await connect(sim.ports["101"])  # the old connection was dropped
+        try:
+            assert await again.read(BATTERY, BASE, 2) == SUNS
+        finally:
+            again.client.close()
+        await asyncio.sleep(0.5)
+        assert sim.listening("102")
+        # A building's flat counters can be glitched like a lone flat's.
+        sim.glitch_counter("101", "meter", "TotWhAbs", "zero")
+        with pytest.raises(ValueError, match="no counter"):
+            sim.glitch_counter("101", "pv", "TotWhAbs", "zero")
