@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import re
+import socket
 import subprocess
 import sys
 import tomllib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,50 @@ class Sidecar:
     token: str
     db: Path
     config: Path
+    process: subprocess.Popen[str] | None = None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _start(hass: HomeAssistant, node: Sidecar) -> None:
+    """Run the node as its own process and wait for its ready line."""
+    process = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited on
+        [sys.executable, "-m", "sidecar", "run", "--config", str(node.config)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = await hass.async_add_executor_job(process.stdout.readline)
+    assert "listening on" in line, f"unexpected ready line: {line!r}"
+    node.process = process
+
+
+async def _until(
+    condition: Callable[[], bool],
+    seconds: float,
+    tick: Callable[[], None] | None = None,
+) -> None:
+    """Wait until ``condition()`` holds, calling ``tick()`` between looks."""
+    for _ in range(int(seconds / 0.1)):
+        if condition():
+            return
+        if tick is not None:
+            tick()
+        await asyncio.sleep(0.1)
+    pytest.fail("timed out waiting")
+
+
+async def _stop(hass: HomeAssistant, node: Sidecar) -> None:
+    if node.process is not None:
+        node.process.terminate()
+        await hass.async_add_executor_job(node.process.wait, 30)
+        node.process = None
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -50,6 +94,7 @@ async def sidecar(
 ) -> AsyncIterator[Sidecar]:
     """A sidecar initialised for flat 101 and running as its own process."""
     config = tmp_path / "sidecar.toml"
+    port = _free_port()
     made = _cli(
         "init",
         "--config",
@@ -61,32 +106,21 @@ async def sidecar(
         "--flat",
         "101",
         "--listen",
-        "127.0.0.1:0",
+        f"127.0.0.1:{port}",
     )
     assert made.returncode == 0, made.stderr
-    process = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited on
-        [sys.executable, "-m", "sidecar", "run", "--config", str(config)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = await hass.async_add_executor_job(process.stdout.readline)
-    ready = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-    assert ready is not None, f"unexpected ready line: {line!r}"
-    port = ready.group(1)
     token = tomllib.loads(config.read_text())["node"]["api_token"]
+    node = Sidecar(
+        url=f"ws://127.0.0.1:{port}/api/v1/ws",
+        token=token,
+        db=tmp_path / "data" / "ledger.db",
+        config=config,
+    )
+    await _start(hass, node)
     try:
-        yield Sidecar(
-            url=f"ws://127.0.0.1:{port}/api/v1/ws",
-            token=token,
-            db=tmp_path / "data" / "ledger.db",
-            config=config,
-        )
+        yield node
     finally:
-        process.terminate()
-        await hass.async_add_executor_job(process.wait, 30)
+        await _stop(hass, node)
 
 
 async def test_readings_become_signed_entries(
@@ -106,10 +140,7 @@ async def test_readings_become_signed_entries(
     link = config_entry.runtime_data.sidecar
     assert link is not None
 
-    async with asyncio.timeout(30):
-        while (link.last_seq or 0) < 3:
-            flat.advance(1)
-            await asyncio.sleep(0.2)
+    await _until(lambda: (link.last_seq or 0) >= 3, 30, lambda: flat.advance(1))
     await config_entry.runtime_data.coordinator.async_refresh()
     await hass.async_block_till_done()
     assert link.rejections == 0
@@ -143,3 +174,59 @@ async def test_sidecar_options_are_checked(
         {CONF_SIDECAR_URL: "http://127.0.0.1:1/", CONF_SIDECAR_TOKEN: "x" * 32},
     )
     assert result["errors"] == {CONF_SIDECAR_URL: "sidecar_url_scheme"}
+
+
+async def test_link_survives_a_sidecar_restart(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    flat: FlatThread,
+    sidecar: Sidecar,
+) -> None:
+    config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        config_entry,
+        options=config_entry.options
+        | {CONF_SIDECAR_URL: sidecar.url, CONF_SIDECAR_TOKEN: sidecar.token},
+    )
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    link = config_entry.runtime_data.sidecar
+    assert link is not None
+    await _until(lambda: (link.last_seq or 0) >= 2, 30, lambda: flat.advance(1))
+
+    await _stop(hass, sidecar)
+    await _until(lambda: not link.connected, 10)
+    # Readings keep coming while the sidecar is away; they wait in the buffer.
+    await asyncio.sleep(1.5)
+    assert link.pending > 0
+    before = link.last_seq or 0
+
+    await _start(hass, sidecar)
+    await _until(
+        lambda: link.connected and not link.pending and (link.last_seq or 0) > before,
+        30,
+        lambda: flat.advance(1),
+    )
+    assert link.rejections == 0
+    assert await hass.config_entries.async_unload(config_entry.entry_id)
+
+
+async def test_wrong_token_is_reported_not_retried_silently(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    flat: FlatThread,
+    sidecar: Sidecar,
+) -> None:
+    config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        config_entry,
+        options=config_entry.options
+        | {CONF_SIDECAR_URL: sidecar.url, CONF_SIDECAR_TOKEN: "not-the-token"},
+    )
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    link = config_entry.runtime_data.sidecar
+    assert link is not None
+    await _until(lambda: link.last_error is not None, 10)
+    assert not link.connected
+    assert "401" in link.last_error
+    assert await hass.config_entries.async_unload(config_entry.entry_id)
