@@ -13,66 +13,76 @@ from typing import Any
 from .building_model import Building
 from .json_input import BadRequestError, flag, integer, number, optional_text, text
 
-type BuildingAction = Callable[[Building, Mapping[str, Any]], None]
-type FlatAction = Callable[[Building, str, Mapping[str, Any]], None]
+type Command = Callable[[Building], None]
+type FlatCommand = Callable[[Building, str], None]
+# An action reads its JSON body first (raising ``BadRequestError`` for bad input),
+# then gives the command that acts; so a scenario's steps are checked when read.
+type BuildingAction = Callable[[Mapping[str, Any]], Command]
+type FlatAction = Callable[[Mapping[str, Any]], FlatCommand]
 
 
-def _outage(building: Building, body: Mapping[str, Any]) -> None:
-    building.set_outage(flag(body, "on"))
+def _outage(body: Mapping[str, Any]) -> Command:
+    on = flag(body, "on")
+    return lambda building: building.set_outage(on)
 
 
-def _sag(building: Building, body: Mapping[str, Any]) -> None:
-    building.inject_sag(number(body, "fraction", 0.6), number(body, "seconds", 0.2))
+def _sag(body: Mapping[str, Any]) -> Command:
+    fraction, seconds = number(body, "fraction", 0.6), number(body, "seconds", 0.2)
+    return lambda building: building.inject_sag(fraction, seconds)
 
 
-def _frequency(building: Building, body: Mapping[str, Any]) -> None:
-    building.inject_frequency(number(body, "offset_hz"), number(body, "seconds"))
+def _frequency(body: Mapping[str, Any]) -> Command:
+    offset_hz, seconds = number(body, "offset_hz"), number(body, "seconds")
+    return lambda building: building.inject_frequency(offset_hz, seconds)
 
 
-def _flapping(building: Building, body: Mapping[str, Any]) -> None:
-    building.set_flapping(
-        number(body, "up_seconds"),
-        number(body, "down_seconds"),
-        integer(body, "cycles"),
-    )
+def _flapping(body: Mapping[str, Any]) -> Command:
+    up_s, down_s = number(body, "up_seconds"), number(body, "down_seconds")
+    cycles = integer(body, "cycles")
+    return lambda building: building.set_flapping(up_s, down_s, cycles)
 
 
-def _clouds(building: Building, body: Mapping[str, Any]) -> None:
-    building.set_clouds(number(body, "cover"))
+def _clouds(body: Mapping[str, Any]) -> Command:
+    cover = number(body, "cover")
+    return lambda building: building.set_clouds(cover)
 
 
-def _loads(building: Building, body: Mapping[str, Any]) -> None:
-    building.set_load_scale(number(body, "factor"))
+def _loads(body: Mapping[str, Any]) -> Command:
+    factor = number(body, "factor")
+    return lambda building: building.set_load_scale(factor)
 
 
-def _fault(building: Building, flat_id: str, body: Mapping[str, Any]) -> None:
-    building.set_fault(
-        flat_id, text(body, "kind"), flag(body, "on"), optional_text(body, "role")
-    )
+def _fault(body: Mapping[str, Any]) -> FlatCommand:
+    kind, on, role = text(body, "kind"), flag(body, "on"), optional_text(body, "role")
+    return lambda building, flat_id: building.set_fault(flat_id, kind, on, role)
 
 
-def _bus(building: Building, flat_id: str, body: Mapping[str, Any]) -> None:
-    building.set_bus_available(flat_id, flag(body, "available"))
+def _bus(body: Mapping[str, Any]) -> FlatCommand:
+    available = flag(body, "available")
+    return lambda building, flat_id: building.set_bus_available(flat_id, available)
 
 
-def _bus_setpoint(building: Building, flat_id: str, body: Mapping[str, Any]) -> None:
+def _bus_setpoint(body: Mapping[str, Any]) -> FlatCommand:
     revert_s = None if body.get("revert_s") is None else integer(body, "revert_s")
-    building.set_bus_setpoint(flat_id, integer(body, "w"), revert_s)
+    setpoint_w = integer(body, "w")
+    return lambda building, flat_id: building.set_bus_setpoint(
+        flat_id, setpoint_w, revert_s
+    )
 
 
-def _living_room(building: Building, flat_id: str, body: Mapping[str, Any]) -> None:
+def _living_room(body: Mapping[str, Any]) -> FlatCommand:
     source = integer(body, "source")
     if source not in (0, 1):
         raise BadRequestError("'source' must be 0 (grid) or 1 (battery)")
-    building.set_living_room(flat_id, source)
+    return lambda building, flat_id: building.set_living_room(flat_id, source)
 
 
-def _vanish(building: Building, flat_id: str, body: Mapping[str, Any]) -> None:
-    building.vanish(flat_id)
+def _vanish(body: Mapping[str, Any]) -> FlatCommand:
+    return lambda building, flat_id: building.vanish(flat_id)
 
 
-def _return(building: Building, flat_id: str, body: Mapping[str, Any]) -> None:
-    building.return_flat(flat_id)
+def _return(body: Mapping[str, Any]) -> FlatCommand:
+    return lambda building, flat_id: building.return_flat(flat_id)
 
 
 BUILDING_ACTIONS: dict[str, BuildingAction] = {

@@ -84,7 +84,7 @@ async def _run_building(
             raise BadRequestError(f"'seconds' must be within 0–{MAX_ADVANCE_S:.0f}")
         sim.advance(seconds)
     else:
-        BUILDING_ACTIONS[name](sim.model, body)
+        BUILDING_ACTIONS[name](body)(sim.model)
     # A scheduled event may have made a flat vanish or return.
     await sim.network_settled()
 
@@ -100,7 +100,7 @@ async def _run_flat(
                 flat_id, text(body, "role"), text(body, "point"), text(body, "kind")
             )
         case _:
-            FLAT_ACTIONS[name](sim.model, flat_id, body)
+            FLAT_ACTIONS[name](body)(sim.model, flat_id)
             await sim.network_settled()
 
 

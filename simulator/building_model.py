@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import math
 import random
 from collections.abc import Callable, Iterable
@@ -35,6 +36,7 @@ from .pv import PvShare, Rooftop
 from .state import FlatState, GridState
 
 _EPSILON_S = 1e-9
+_LOGGER = logging.getLogger(__name__)
 
 
 class UnknownFlatError(LookupError):
@@ -85,6 +87,8 @@ class Building:
         # Called with (flat id, vanished) when a flat vanishes or returns.
         self.on_vanish: Callable[[str, bool], None] | None = None
         self._schedule: list[tuple[float, int, str, Callable[[], None]]] = []
+        # Scheduled events the building refused when they came, with the reason.
+        self.event_errors: list[str] = []
         self._sequence = itertools.count()
         # Bumped on every change, so register images can be cached between changes.
         self.revision = 0
@@ -138,7 +142,9 @@ class Building:
         """Run ``action`` when the clock reaches ``at_s`` seconds since the start.
 
         An event already due runs at once. Events due at the same moment run in
-        the order they were scheduled.
+        the order they were scheduled. An event that fails (``ValueError`` or
+        ``LookupError``: a value the building refuses, a flat it lacks) is logged
+        and kept in ``event_errors``; time goes on.
         """
         if not math.isfinite(at_s):
             raise ValueError("an event needs a finite time")
@@ -148,8 +154,13 @@ class Building:
     def _run_due(self) -> None:
         ran = False
         while self._schedule and self._schedule[0][0] <= self.clock.elapsed_s + 1e-6:
-            _, _, _, action = heapq.heappop(self._schedule)
-            action()
+            at_s, _, label, action = heapq.heappop(self._schedule)
+            try:
+                action()
+            except (ValueError, LookupError) as err:
+                message = f"{label} at {at_s:g} s: {err}"
+                _LOGGER.warning("scheduled event failed: %s", message)
+                self.event_errors.append(message)
             ran = True
         if ran:
             self.settle()
@@ -264,6 +275,7 @@ class Building:
                 ScheduledEvent(at_s, label)
                 for at_s, _, label, _ in sorted(self._schedule)
             ),
+            event_errors=tuple(self.event_errors),
         )
 
     # The whole building ------------------------------------------------------

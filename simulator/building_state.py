@@ -69,6 +69,7 @@ class BuildingState:
     flats: tuple[FlatState, ...]
     vanished: tuple[str, ...]
     scheduled: tuple[ScheduledEvent, ...]
+    event_errors: tuple[str, ...] = ()
 
     def flat(self, flat_id: str) -> FlatState:
         """The state of flat ``flat_id``."""
@@ -94,6 +95,7 @@ class BuildingState:
             ],
             "vanished": list(self.vanished),
             "scheduled": [asdict(event) for event in self.scheduled],
+            "event_errors": list(self.event_errors),
         }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 
-class BadRequestError(Exception):
+class BadRequestError(ValueError):
     """Input the simulator cannot act on; the message goes back to the caller."""
 
 

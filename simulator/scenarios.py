@@ -46,13 +46,15 @@ class Step:
     flats: FlatSelector | None = None
 
     def __post_init__(self) -> None:
-        """Refuse an action nobody knows, or a flat action without flats."""
+        """Refuse an unknown action, a flat action without flats, a bad body."""
         if self.action in BUILDING_ACTIONS:
             if self.flats is not None:
                 raise ValueError(f"{self.action!r} is for the whole building")
+            BUILDING_ACTIONS[self.action](self.body)
         elif self.action in FLAT_ACTIONS:
             if self.flats is None:
                 raise ValueError(f"{self.action!r} needs 'flats'")
+            FLAT_ACTIONS[self.action](self.body)
         else:
             known = sorted((*BUILDING_ACTIONS, *FLAT_ACTIONS))
             raise ValueError(f"unknown action {self.action!r}; choose from {known}")
@@ -137,23 +139,24 @@ def flats_of(selector: FlatSelector, building: Building) -> list[str]:
 def apply_scenario(scenario: Scenario, building: Building) -> None:
     """Schedule ``scenario``'s steps on ``building``'s clock, counted from now.
 
-    The flats a step is for are chosen now; bodies are checked when a step runs.
+    The flats a step is for are chosen now. A step the building refuses when it
+    comes (a cloud cover of 2, say) is logged and left out; see ``Building``.
     """
     origin = building.elapsed_s
     for step in scenario.steps:
         if step.action in BUILDING_ACTIONS:
+            command = BUILDING_ACTIONS[step.action](step.body)
             building.schedule(
-                origin + step.at_s,
-                step.action,
-                partial(BUILDING_ACTIONS[step.action], building, step.body),
+                origin + step.at_s, step.action, partial(command, building)
             )
             continue
         assert step.flats is not None
+        flat_command = FLAT_ACTIONS[step.action](step.body)
         for flat_id in flats_of(step.flats, building):
             building.schedule(
                 origin + step.at_s,
                 f"{step.action} {flat_id}",
-                partial(FLAT_ACTIONS[step.action], building, flat_id, step.body),
+                partial(flat_command, building, flat_id),
             )
 
 

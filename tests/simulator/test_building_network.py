@@ -5,13 +5,21 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+from collections.abc import Callable
 
 import pytest
-from building_probe import METER_UNIT, building_config, connect, running_building
+from building_probe import (
+    EVENING,
+    METER_UNIT,
+    building_config,
+    connect,
+    running_building,
+)
 from pymodbus.exceptions import ModbusException
 from sim_probe import BASE, BATTERY
 
 from simulator.building import BuildingSimulator
+from simulator.scenarios import SCENARIOS, apply_scenario
 
 SUNS = [0x5375, 0x6E53]
 
@@ -142,3 +150,27 @@ async def test_vanish_and_return_twice_and_a_disconnect_per_flat() -> None:
         sim.glitch_counter("101", "meter", "TotWhAbs", "zero")
         with pytest.raises(ValueError, match="no counter"):
             sim.glitch_counter("101", "pv", "TotWhAbs", "zero")
+
+
+async def test_a_running_clock_carries_out_the_scenario_on_the_network() -> None:
+    scenario = SCENARIOS["flat_vanishes"]
+    config = scenario.config(
+        flats=3, base_port=0, speed=3000.0, tick_s=0.02, start=EVENING
+    )
+    async with BuildingSimulator(config) as sim:
+        apply_scenario(scenario, sim.model)
+
+        async def until(condition: Callable[[], bool]) -> None:
+            for _ in range(500):  # at most 5 s
+                if condition():
+                    break
+                await asyncio.sleep(0.01)
+            assert condition()
+            await sim.network_settled()
+
+        await until(lambda: sim.state.vanished == ("103",))
+        assert not sim.listening("103")
+        assert 600 <= sim.state.elapsed_s < 1800
+        await until(lambda: sim.state.vanished == ())
+        assert sim.listening("103")
+        assert sim.state.elapsed_s >= 1800

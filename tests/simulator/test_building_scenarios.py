@@ -157,6 +157,10 @@ def test_bad_scenarios_are_refused() -> None:
         Step(0, "outage", {"on": True}, flats="all")
     with pytest.raises(ValueError, match="before the start"):
         Step(-1, "outage", {"on": True})
+    with pytest.raises(ValueError, match="true or false"):
+        Step(0, "outage", {"on": "yes"})
+    with pytest.raises(ValueError, match="source"):
+        Step(0, "living_room", {"source": 7}, flats="all")
     with pytest.raises(ValueError, match="no scenario"):
         load_scenario("nowhere.json")
     with pytest.raises(ValueError, match="not a scenario"):
@@ -214,3 +218,17 @@ def test_a_building_in_its_own_thread() -> None:
     with pytest.raises(RuntimeError, match="not running"):
         building.advance(1)
     assert set(threading.enumerate()) <= threads_before
+
+
+def test_a_step_the_building_refuses_is_logged_and_time_goes_on() -> None:
+    building = Building(building_config(flats=2))
+    steps = (
+        Step(10, "clouds", {"cover": 2.0}),  # a number, but no sky is 200 % cloudy
+        Step(20, "outage", {"on": True}),
+    )
+    apply_scenario(Scenario("x", "", building.now, 30, {}, steps), building)
+    building.advance(30)
+    state = building.state()
+    assert state.event_errors == ("clouds at 10 s: cloud cover must be within 0–1",)
+    assert not state.grid.up
+    assert state.to_json()["event_errors"] == list(state.event_errors)
