@@ -240,9 +240,37 @@ class BuildingThread(SimulatorThread[BuildingSimulator]):
         """Voltage falls to ``fraction`` of nominal for ``seconds``."""
         self.call(lambda sim: sim.inject_sag(fraction, seconds))
 
+    def inject_frequency(self, offset_hz: float, seconds: float) -> None:
+        """Frequency moves by ``offset_hz`` for ``seconds``."""
+        self.call(lambda sim: sim.inject_frequency(offset_hz, seconds))
+
+    def set_flapping(self, up_seconds: float, down_seconds: float, cycles: int) -> None:
+        """The grid drops for ``down_seconds`` after every ``up_seconds``."""
+        self.call(lambda sim: sim.set_flapping(up_seconds, down_seconds, cycles))
+
     def set_clouds(self, cover: float) -> None:
         """Cloud cover over the roof, 0–1."""
         self.call(lambda sim: sim.set_clouds(cover))
+
+    def set_load_scale(self, factor: float) -> None:
+        """Every household and the common areas draw ``factor`` × their usual."""
+        self.call(lambda sim: sim.set_load_scale(factor))
+
+    def set_bus_setpoint(
+        self, flat_id: str, setpoint_w: int, revert_s: int | None = None
+    ) -> None:
+        """Set flat ``flat_id``'s bus setpoint as a Modbus write would."""
+        self.call(lambda sim: sim.set_bus_setpoint(flat_id, setpoint_w, revert_s))
+
+    def set_living_room(self, flat_id: str, source: int) -> None:
+        """Switch flat ``flat_id``'s living room to grid (0) or battery (1)."""
+        self.call(lambda sim: sim.set_living_room(flat_id, source))
+
+    def glitch_counter(
+        self, flat_id: str, role: UnitRole | str, point: str, kind: GlitchKind | str
+    ) -> None:
+        """The next read of counter ``point`` on flat ``flat_id``'s ``role`` is off."""
+        self.call(lambda sim: sim.glitch_counter(flat_id, role, point, kind))
 
     def set_fault(
         self,

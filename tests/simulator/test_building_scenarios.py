@@ -198,6 +198,12 @@ def test_a_building_in_its_own_thread() -> None:
         building.set_outage(True)
         building.inject_sag(0.5, 1)
         building.set_clouds(0.3)
+        building.inject_frequency(0.2, 1)
+        building.set_flapping(1, 1, 0)
+        building.set_load_scale(1.1)
+        building.set_bus_setpoint("102", -100, revert_s=30)
+        building.set_living_room("102", 1)
+        building.glitch_counter("102", "meter", "TotWhAbs", "dip")
         building.set_fault("101", "battery", True)
         building.set_bus_available("102", False)
         assert building.flat_state("102").bus is not None
