@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import cast
 
 from sidecar import etp, kinds, merkle, rollup, store
 from sidecar.canonical import JsonObject
@@ -172,11 +173,17 @@ class Feed:
         self, body: JsonObject, refs: tuple[bytes, ...]
     ) -> tuple[Entry, int]:
         entry = etp.make_entry(self.identity, self.seq + 1, self.head, refs, body)
-        future = self.writer.add_entry(self.author_no, entry)
+        ticket = self.writer.add_entry(self.author_no, entry)
         self.seq = entry.seq
         self.head = entry.id
-        self.last_ts = entry.ts
+        self.last_ts = cast(int, body["ts"])
         self.tree.append(merkle.leaf_hash(entry.id))
+        if body["kind"] == kinds.FLOW:
+            # The hot path, once per interval: only level 1 sums flows directly.
+            self.last_flow = body
+            if self.accumulators[1].add(kinds.FLOW, body):
+                self._next_roll = _next_roll(self.accumulators)
+            return entry, ticket
         key = entry.key
         rolled = False  # whether any accumulator's due time changed
         for level, accumulator in self.accumulators.items():
@@ -188,11 +195,9 @@ class Feed:
                 rolled = True
             elif accumulator.add(key, body):
                 rolled = True  # a range opened: its boundary is now due at some time
-        if entry.kind == kinds.FLOW:
-            self.last_flow = body
         if rolled:
             self._next_roll = _next_roll(self.accumulators)
-        return entry, future
+        return entry, ticket
 
 
 def _next_roll(accumulators: dict[int, rollup.Accumulator]) -> int | None:

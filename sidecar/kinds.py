@@ -22,6 +22,9 @@ ROLLUP: Final = "rollup"
 CHECKPOINT: Final = "checkpoint"
 COSIGN: Final = "cosign"
 STATEMENT_KINDS: Final = frozenset({CHECKPOINT, COSIGN})
+# Kinds whose schema checks the type of every member, so a body that passes is already
+# known to hold only values canonical JSON allows.
+FULLY_CHECKED_KINDS: Final = frozenset({FLOW, ROLLUP, CHECKPOINT, COSIGN})
 RESERVED_KINDS: Final = frozenset(
     {"transfer", "receipt", "dispatch", "availability", "token", "roster"}
 )
@@ -131,24 +134,37 @@ def allocate(totals: Totals) -> list[tuple[str, str, int]]:
     the home, then the grid; the grid to the home, then the battery. Renewable energy
     is credited to consumption first.
     """
-    open_demand = {
-        "home": totals.home,
-        "battery": totals.bat_in,
-        "grid": totals.grid_out,
-    }
+    home, battery, grid = totals.home, totals.bat_in, totals.grid_out
     result: list[tuple[str, str, int]] = []
-    for source, supply, sinks in (
-        ("pv", totals.pv, ("home", "battery", "grid")),
-        ("battery", totals.bat_out, ("home", "grid")),
-        ("grid", totals.grid_in, ("home", "battery")),
-    ):
-        left = supply
-        for sink in sinks:
-            moved = min(left, open_demand[sink])
-            if moved > 0:
-                result.append((source, sink, moved))
-                left -= moved
-                open_demand[sink] -= moved
+    # Written out step by step: this runs for every interval of every flat.
+    left = totals.pv
+    if left:
+        if moved := min(left, home):
+            result.append(("pv", "home", moved))
+            left -= moved
+            home -= moved
+        if moved := min(left, battery):
+            result.append(("pv", "battery", moved))
+            left -= moved
+            battery -= moved
+        if moved := min(left, grid):
+            result.append(("pv", "grid", moved))
+            grid -= moved
+    left = totals.bat_out
+    if left:
+        if moved := min(left, home):
+            result.append(("battery", "home", moved))
+            left -= moved
+            home -= moved
+        if moved := min(left, grid):
+            result.append(("battery", "grid", moved))
+    left = totals.grid_in
+    if left:
+        if moved := min(left, home):
+            result.append(("grid", "home", moved))
+            left -= moved
+        if moved := min(left, battery):
+            result.append(("grid", "battery", moved))
     return result
 
 
@@ -200,8 +216,9 @@ def _common(body: JsonObject) -> str:
     for key in ("v", "kind", "building", "ts"):
         if key not in body:
             raise BodyError("missing_member", f"{key!r} is required")
-    if body["v"] != VERSION:
-        raise BodyError("bad_version", f"v must be {VERSION}, got {body['v']!r}")
+    version = body["v"]
+    if type(version) is not int or version != VERSION:
+        raise BodyError("bad_version", f"v must be {VERSION}, got {version!r}")
     kind = body["kind"]
     if not isinstance(kind, str) or not _KIND.match(kind):
         raise BodyError("bad_kind", f"kind {kind!r} is not [a-z][a-z0-9_]{{0,31}}")
@@ -236,8 +253,8 @@ def check_flow(body: JsonObject) -> None:
     if "living" in body:
         _int(body, "living", 0, MAX_INT)
     _int(body, "samples", 0, MAX_INT)
-    if "gap" in body and body["gap"] != 1:
-        raise BodyError("bad_member", "gap is 1 when present")
+    if "gap" in body:
+        _int(body, "gap", 1, 1)
     bal = _object(body, "balance")
     _exact_keys(bal, _BALANCE_KEYS, _BALANCE_KEYS)
     values = [_int(bal, key, 0, MAX_INT) for key in _BALANCE_TOTALS]
@@ -348,7 +365,8 @@ def _exact_keys(
 
 def _int(obj: JsonObject, key: str, low: int, high: int) -> int:
     value = obj.get(key)
-    if not isinstance(value, int) or not low <= value <= high:
+    # type(), not isinstance(): JSON's true and false are Python ints too.
+    if type(value) is not int or not low <= value <= high:
         raise BodyError("bad_member", f"{key!r} must be an integer in {low}..{high}")
     return value
 
@@ -386,7 +404,7 @@ def encode_flow(body: JsonObject) -> bytes:
     generated bodies.
     """
     b = cast(dict[str, Any], body)
-    text = encode_basestring
+    text = _quoted
     bal = b["balance"]
     parts = [
         f'{{"balance":{{"bat_in":{bal["bat_in"]},"bat_out":{bal["bat_out"]},'
@@ -416,9 +434,11 @@ def encode_flow(body: JsonObject) -> bytes:
     parts.append(f',"start":{b["start"]},"transfers":[')
     parts.append(
         ",".join(
-            f'{{"from":{text(t["from"])},"mwh":{t["mwh"]},"ren":{t["ren"]},'
-            f'"to":{text(t["to"])}}}'
-            for t in b["transfers"]
+            [
+                f'{{"from":{text(t["from"])},"mwh":{t["mwh"]},"ren":{t["ren"]},'
+                f'"to":{text(t["to"])}}}'
+                for t in b["transfers"]
+            ]
         )
     )
     parts.append(f'],"ts":{b["ts"]},"v":{b["v"]}}}')
@@ -428,3 +448,11 @@ def encode_flow(body: JsonObject) -> bytes:
         raise CanonicalError(
             "lone_surrogate", "a string holds an unpaired surrogate"
         ) from err
+
+
+# The endpoint names recur in every flow; their JSON text never changes.
+_QUOTED_ENDPOINTS: Final = {name: encode_basestring(name) for name in ENDPOINTS}
+
+
+def _quoted(value: str) -> str:
+    return _QUOTED_ENDPOINTS.get(value) or encode_basestring(value)

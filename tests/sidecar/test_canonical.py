@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from sidecar import canonical, kinds
 from sidecar.canonical import CanonicalError, JsonObject, JsonValue
+from sidecar.errors import InvalidData
 from tests.sidecar.support import flow_content
 
 KEYS = st.from_regex(r"[a-z][a-z0-9_]{0,5}", fullmatch=True)
@@ -140,3 +141,43 @@ def test_the_flow_template_refuses_lone_surrogates() -> None:
     body["serial"] = "\ud800"
     with pytest.raises(CanonicalError):
         kinds.encode_flow(body)
+
+
+def _reference_allocation(totals: kinds.Totals) -> list[tuple[str, str, int]]:
+    """PROTOCOL.md 7.1 read literally: supplies in order, each serving its demands."""
+    demand = {"home": totals.home, "battery": totals.bat_in, "grid": totals.grid_out}
+    result = []
+    for source, supply, sinks in (
+        ("pv", totals.pv, ("home", "battery", "grid")),
+        ("battery", totals.bat_out, ("home", "grid")),
+        ("grid", totals.grid_in, ("home", "battery")),
+    ):
+        left = supply
+        for sink in sinks:
+            moved = min(left, demand[sink])
+            if moved > 0:
+                result.append((source, sink, moved))
+                left -= moved
+                demand[sink] -= moved
+    return result
+
+
+@given(st.builds(kinds.Totals, *(st.integers(0, 3000) for _ in range(6))))
+def test_the_allocation_follows_the_protocol_text(totals: kinds.Totals) -> None:
+    assert kinds.allocate(totals) == _reference_allocation(totals)
+
+
+ODD = st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=3)
+
+
+@settings(max_examples=300)
+@given(flow_bodies(), st.sampled_from(["mhz", "gap", "v", "samples", "serial"]), ODD)
+def test_a_flow_that_passes_its_schema_is_canonical_json(
+    body: JsonObject, key: str, value: object
+) -> None:
+    body[key] = value
+    try:
+        kinds.check_entry_body(body, 2, 0)
+    except InvalidData:
+        return
+    assert kinds.encode_flow(body) == canonical.encode_checked(body)

@@ -109,7 +109,7 @@ def test_every_bad_line_is_refused_with_its_reason(
         (entries[0], "unknown_author"),
         (author_line, ""),
         (entries[1], "gap"),
-        (dict(entries[0], body={**entries[0]["body"], "mhz": 1.5}), "float"),
+        (dict(entries[0], body={**entries[0]["body"], "mhz": 1.5}), "bad_member"),
         (_signed(key, 1, etp.ZERO_ID, building="bldg-02"), "wrong_building"),
         (_signed(stranger, 1, etp.ZERO_ID), "unknown_author"),
         (entries[0], ""),
