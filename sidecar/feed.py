@@ -117,7 +117,14 @@ class Feed:
         """Sign ``content`` as the next entry (after any rollup that is due)."""
         if self._next_roll is not None and now_ms >= self._next_roll:
             self.roll(now_ms)
-        return self._append(kind, content, now_ms, refs)
+        body: JsonObject = {
+            "v": kinds.VERSION,
+            "kind": kind,
+            "building": self.building,
+            "ts": max(now_ms, self.last_ts),
+        }
+        body.update(content)
+        return self._append_body(body, refs)
 
     def roll(self, now_ms: int) -> list[int]:
         """Append the rollups whose period has ended; lower levels first."""
@@ -156,18 +163,6 @@ class Feed:
         return statement, self.writer.add_statement(
             self.author_no, self.author_no, statement
         )
-
-    def _append(
-        self, kind: str, content: JsonObject, now_ms: int, refs: tuple[bytes, ...]
-    ) -> tuple[Entry, int]:
-        body: JsonObject = {
-            "v": kinds.VERSION,
-            "kind": kind,
-            "building": self.building,
-            "ts": max(now_ms, self.last_ts),
-        }
-        body.update(content)
-        return self._append_body(body, refs)
 
     def _append_body(
         self, body: JsonObject, refs: tuple[bytes, ...]

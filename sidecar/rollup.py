@@ -36,14 +36,14 @@ class Accumulator:
         Returns True if this entry opened the range (so :meth:`due_at` changed).
         """
         was_open = self.opened_at is not None
-        self._add(key, content)
-        return not was_open and self.opened_at is not None
-
-    def _add(self, key: str, content: JsonObject) -> None:
         if key == kinds.FLOW:
             if self.level == 1:
                 self._add_flow(content)
-            return
+        else:
+            self._add_other(key, content)
+        return not was_open and self.opened_at is not None
+
+    def _add_other(self, key: str, content: JsonObject) -> None:
         self.counts[key] += 1
         if key == f"rollup_{self.level - 1}":
             self._add_rollup(content)
