@@ -293,7 +293,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smaller run (< 1 min)")
     args = parser.parse_args()
-    rounds, per_round = (6, 1500) if args.quick else (12, 5000)
+    rounds, per_round = (6, 4000) if args.quick else (12, 8000)
     with tempfile.TemporaryDirectory() as folder:
         source, target = Path(folder) / "a.db", Path(folder) / "b.db"
         append = measure_append(source, rounds, per_round)
