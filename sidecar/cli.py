@@ -19,6 +19,7 @@ from sidecar import config as config_module
 from sidecar import store
 from sidecar.config import Config, ConfigError
 from sidecar.export import ExportError, export_lines
+from sidecar.feed import FeedStateError
 from sidecar.identity import Identity, KeyFileError
 from sidecar.ingest import Ingestor
 from sidecar.node import Node
@@ -44,7 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         code: int = args.handler(args)
-    except (ConfigError, KeyFileError, UsageError, store.StoreError) as err:
+    except (
+        ConfigError,
+        KeyFileError,
+        UsageError,
+        store.StoreError,
+        FeedStateError,
+    ) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except (ExportError, StorageError) as err:

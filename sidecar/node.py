@@ -72,6 +72,7 @@ class Node:
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._last_checkpoint_at = 0.0
+        self._latest_checkpoint: etp.Statement | None = None
         self.port = 0
 
     @property
@@ -117,9 +118,7 @@ class Node:
         await self._runner.setup()
         site = web.TCPSite(self._runner, config.host, config.port)
         await site.start()
-        server = site._server  # aiohttp keeps the bound socket here; port 0 needs it
-        assert isinstance(server, asyncio.Server)
-        self.port = server.sockets[0].getsockname()[1]
+        self.port = int(self._runner.addresses[0][1])  # the real port when 0 was asked
         self._tasks = [
             asyncio.create_task(self._ticker()),
             asyncio.create_task(self._retention()),
@@ -204,10 +203,18 @@ class Node:
         return dropped, entries
 
     async def checkpoint(self) -> dict[str, Any]:
-        """Sign and store a checkpoint of the current tree now."""
+        """A signed checkpoint of the current tree, made now if the tree has grown.
+
+        Asking again while nothing was appended returns the same checkpoint, so
+        requests cannot fill the database with identical tree heads.
+        """
+        latest = self._latest_checkpoint
+        if latest is not None and latest.content["size"] == self.feed.seq:
+            return etp.statement_to_wire(latest)
         statement, ticket = self._guarded(lambda: self.feed.checkpoint(self.clock()))
         self._last_checkpoint_at = time.monotonic()
         await self._durable(ticket)
+        self._latest_checkpoint = statement
         return etp.statement_to_wire(statement)
 
     async def proof(self, request: dict[str, object]) -> dict[str, Any]:
