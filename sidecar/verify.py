@@ -367,12 +367,18 @@ class _FeedCheck:
         where = f"seq {seq}"
         self.rollups.append(item)
         before = self.last_rollup.get(level)
-        if before is not None and before.seq == first - 1:
-            if entry.refs != (before.id,):
-                self.find(
-                    "broken_chain", where, "refs does not name the previous rollup"
-                )
-        elif first > 1 and level == kinds.TOP_LEVEL:
+        # Retention deletes the oldest level-1 rollups first, so the present rollups
+        # of a level follow each other without holes.
+        if before is not None and before.seq != first - 1:
+            self.find(
+                "rollup_mismatch",
+                where,
+                f"its range does not start after the level-{level} rollup at seq "
+                f"{before.seq}",
+            )
+        elif before is not None and entry.refs != (before.id,):
+            self.find("broken_chain", where, "refs does not name the previous rollup")
+        elif before is None and first > 1 and level == kinds.TOP_LEVEL:
             self.find(
                 "gap", where, f"the level-{level} rollup at seq {first - 1} is missing"
             )

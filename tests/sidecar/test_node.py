@@ -66,7 +66,9 @@ async def test_samples_become_acknowledged_durable_entries(
         checkpoint = (await ws.receive_json(timeout=10))["checkpoint"]
         assert checkpoint["body"]["size"] == 5
         await ws.send_json({"type": "checkpoint"})  # nothing new: the same tree head
-        assert (await ws.receive_json(timeout=10))["checkpoint"]["id"] == checkpoint["id"]
+        assert (await ws.receive_json(timeout=10))["checkpoint"]["id"] == checkpoint[
+            "id"
+        ]
         await ws.send_json({"type": "proof", "seq": 3})
         proof = await ws.receive_json(timeout=10)
         leaf = merkle.leaf_hash(bytes.fromhex(acks[2]["id"]))

@@ -268,3 +268,37 @@ def test_an_unknown_kind_is_counted_in_rollups_and_must_stay(ledger: Ledger) -> 
     assert "rollup_mismatch" in _codes(ledger.path)
     assert kinds.foldable(1, "flow")
     assert not kinds.foldable(1, "token")
+
+
+def test_a_rollup_that_leaves_entries_out_of_its_range_is_named(ledger: Ledger) -> None:
+    ledger.flows(30, T0 + HOUR - 30 * 60_000, 60_000)
+    ledger.flows(30, T0 + HOUR, 60_000)
+    ledger.feed.roll(T0 + 2 * HOUR + 1)
+    ledger.sync()
+    conn = sqlite3.connect(ledger.path)
+    seqs = [
+        s for (s,) in conn.execute("SELECT seq FROM entries WHERE kind = 'rollup_1'")
+    ]
+    conn.close()
+    row = _row(ledger.path, seqs[1])
+    body = dict(etp.canonical.decode(bytes(row["body"])))
+    body["first"] = body["first"] + 1  # one flow silently outside every rollup
+    body["counts"] = {"flow": body["counts"]["flow"] - 1}
+    lying = etp.make_entry(
+        ledger.identity,
+        seqs[1],
+        bytes(row["prev"]),
+        store.split_refs(bytes(row["refs"])),
+        body,
+    )
+    _write(
+        ledger.path,
+        "UPDATE entries SET id = ?, body = ?, sig = ? WHERE seq = ?",
+        lying.id,
+        lying.body,
+        lying.sig,
+        seqs[1],
+    )
+    assert ("rollup_mismatch", f"seq {seqs[1]}") in {
+        (f.code, f.where) for f in _report(ledger.path).findings
+    }
