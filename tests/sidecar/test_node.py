@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 from typing import Any
 
@@ -218,3 +219,36 @@ async def test_an_oversized_message_closes_only_that_connection(
         await again.close()
     await asyncio.sleep(0)
     assert sidecar.process.returncode is None
+
+
+async def test_random_messages_never_stop_the_node(sidecar: RunningSidecar) -> None:
+    rng = random.Random(17)
+    keys = ["ts", "pv_w", "pv_wh", "grid_w", "grid_in_wh", "battery_w", "soc_pct"]
+    keys += ["stored_wh", "frequency_hz", "voltage_v", "home_wh", "type", "x"]
+    now = _now_ms()
+    values: list[Any] = [None, True, "", "12", [], {}, -1, 0, 1e308, -1e308, 2**70]
+    values += [3.5, now, now - 500, now + 10**9]
+    async with aiohttp.ClientSession() as session:
+        ws = await sidecar.connect(session)
+        for _ in range(400):
+            message = {
+                key: rng.choice(values) for key in rng.sample(keys, rng.randint(0, 6))
+            }
+            message.setdefault("type", "sample")
+            if rng.random() < 0.5:
+                message["type"] = "sample"
+            await ws.send_str(json.dumps(message))
+        await ws.send_json({"type": "status"})
+        while (reply := await ws.receive_json(timeout=10))["type"] != "status":
+            assert reply["type"] in {
+                "rejected",
+                "error",
+                "entry",
+                "proof",
+                "checkpoint",
+            }
+        assert sum(reply["rejected"].values()) > 100
+        await ws.close()
+    assert sidecar.process.returncode is None
+    assert await sidecar.stop() == 0
+    assert verify_database(sidecar.db).ok
