@@ -165,22 +165,16 @@ class KeyRing:
 
     def __init__(self) -> None:
         self._keys: dict[bytes, ec.EllipticCurvePublicKey] = {}
-        self._raw: dict[bytes, bytes] = {}
 
     def add(self, public_key: bytes) -> bytes:
         """Register a compressed public key; returns its author id."""
         author = author_id(public_key)
         if author not in self._keys:
             self._keys[author] = load_public_key(public_key)
-            self._raw[author] = public_key
         return author
 
     def __contains__(self, author: object) -> bool:
         return author in self._keys
-
-    def public_key(self, author: bytes) -> bytes:
-        """The compressed key of a known author."""
-        return self._raw[author]
 
     def verify(self, author: bytes, message: bytes, sig: bytes) -> bool:
         """Verify a signature by a known author (KeyError for an unknown one)."""

@@ -25,9 +25,6 @@ STATEMENT_KINDS: Final = frozenset({CHECKPOINT, COSIGN})
 # Kinds whose schema checks the type of every member, so a body that passes is already
 # known to hold only values canonical JSON allows.
 FULLY_CHECKED_KINDS: Final = frozenset({FLOW, ROLLUP, CHECKPOINT, COSIGN})
-RESERVED_KINDS: Final = frozenset(
-    {"transfer", "receipt", "dispatch", "availability", "token", "roster"}
-)
 ROLLUP_PERIODS_MS: Final = {1: 3_600_000, 2: 86_400_000}
 TOP_LEVEL: Final = max(ROLLUP_PERIODS_MS)
 ENDPOINTS: Final = ("pv", "battery", "grid", "home")
