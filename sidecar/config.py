@@ -23,6 +23,7 @@ DEFAULT_PORT: Final = 8765
 MIN_TOKEN_CHARS: Final = 32
 _ID: Final = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")
 _SHORT: Final = re.compile(r"[A-Za-z0-9._-]{1,16}\Z")
+_SERIAL: Final = re.compile(r"[ -~]{0,64}\Z")
 HOUR_MS: Final = 3_600_000
 DAY_MS: Final = 86_400_000
 
@@ -167,7 +168,13 @@ def load(path: Path) -> Config:
     data_dir = base / reader.get(node, "data_dir", str, default="data")
     key_file = data_dir / reader.get(node, "key_file", str, default="node.key")
     token = reader.get(node, "api_token", str, secret=True, check=_token)
-    serial = reader.get(node, "device_serial", str, default="")
+    serial = reader.get(
+        node,
+        "device_serial",
+        str,
+        default="",
+        check=_pattern(_SERIAL, "up to 64 printable ASCII characters"),
+    )
     interval = reader.get(ledger, "interval_ms", int, default=1000, check=_interval)
     config = Config(
         path=path,

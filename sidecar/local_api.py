@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 from typing import Any, Final, Protocol
 
 from aiohttp import WSMsgType, web
@@ -23,6 +24,7 @@ PATH: Final = "/api/v1/ws"
 MAX_MESSAGE_BYTES: Final = 64 * 1024
 CLOSE_REPLACED: Final = 4001
 CLOSE_UNSUPPORTED: Final = 4002
+SERIAL: Final = re.compile(r"[ -~]{1,64}\Z")
 
 
 class Services(Protocol):
@@ -156,8 +158,16 @@ class _Session:
             await self.ws.close(code=CLOSE_UNSUPPORTED, message=b"unsupported protocol")
             return
         serial = message.get("serial")
+        if serial is not None and not (
+            isinstance(serial, str) and SERIAL.match(serial)
+        ):
+            # It would go into every signed flow: refuse it rather than sign garbage.
+            await self.error(
+                "bad_request", "serial must be 1-64 printable ASCII characters"
+            )
+            return
         self.greeted = True
-        welcome = self.services.welcome(serial if isinstance(serial, str) else None)
+        welcome = self.services.welcome(serial)
         await self.send({"type": "welcome", "protocol": PROTOCOL_VERSION, **welcome})
 
     async def _sample(self, message: dict[str, object]) -> None:

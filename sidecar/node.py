@@ -166,7 +166,7 @@ class Node:
     def welcome(self, serial: str | None) -> dict[str, Any]:
         """Members of the ``welcome`` reply; remembers the device serial."""
         if serial:
-            self.builder.serial = serial[:64]
+            self.builder.serial = serial
         return {
             "author": self.identity.author.hex(),
             "building": self.config.building,

@@ -121,6 +121,11 @@ def _config_with(tmp_path: Path, pattern: str, replacement: str) -> Path:
             "[limit]: unknown section (did you mean 'limits'?)",
         ),
         (r"^flat = .*$", "", "[node] flat: is required"),
+        (
+            r"^device_serial = .*$",
+            'device_serial = "é"',
+            "[node] device_serial: must be up",
+        ),
         (r"^building = .*$", "building = [", "is not valid TOML"),
     ],
 )

@@ -126,6 +126,9 @@ async def test_bad_messages_get_reasons_and_the_node_carries_on(
         ws = await sidecar.connect(session, hello=False)
         await ws.send_json({"type": "sample", "ts": _now_ms()})
         assert (await ws.receive_json(timeout=10))["reason"] == "hello_required"
+        for serial in ("\ud800", "x" * 65, 42, ""):
+            await ws.send_json({"type": "hello", "protocol": 1, "serial": serial})
+            assert (await ws.receive_json(timeout=10))["reason"] == "bad_request"
         await ws.send_json({"type": "hello", "protocol": 1})
         assert (await ws.receive_json(timeout=10))["type"] == "welcome"
         await ws.send_json({"type": "checkpoint"})  # a checkpoint of the empty tree
