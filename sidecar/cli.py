@@ -159,14 +159,16 @@ def _run(args: argparse.Namespace) -> int:
 
 async def _serve(config: Config, identity: Identity) -> int:
     node = Node(config, identity)
-    await node.start()
-    print(
-        f"Local VPP sidecar for flat {config.flat} of {config.building}: "
-        f"listening on http://{config.host}:{node.port} "
-        f"(author {identity.author.hex()[:16]}…, next seq {node.feed.seq + 1})",
-        flush=True,
-    )
-    return await node.run_until_stopped()
+
+    def ready() -> None:
+        print(
+            f"Local VPP sidecar for flat {config.flat} of {config.building}: "
+            f"listening on http://{config.host}:{node.port} "
+            f"(author {identity.author.hex()[:16]}…, next seq {node.feed.seq + 1})",
+            flush=True,
+        )
+
+    return await node.serve(ready)
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -145,12 +145,18 @@ class Node:
         if self._reader is not None:
             self._reader.close()
 
-    async def run_until_stopped(self) -> int:
-        """Serve until SIGTERM/SIGINT (exit code 0) or a storage failure (1)."""
+    async def serve(self, on_ready: Callable[[], None]) -> int:
+        """Start, call ``on_ready``, serve until SIGTERM/SIGINT (0) or write error (1).
+
+        The signal handlers are in place before anyone can learn that the node is
+        ready, so a stop request can never arrive to find the default handler.
+        """
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
+        await self.start()
+        on_ready()
         waiters = [
             asyncio.create_task(stop.wait()),
             asyncio.create_task(self.failed.wait()),
