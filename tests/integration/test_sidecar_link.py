@@ -18,6 +18,7 @@ from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.local_vpp.const import CONF_SIDECAR_TOKEN, CONF_SIDECAR_URL
+from custom_components.local_vpp.sidecar_link import SidecarLink
 from simulator.threaded import FlatThread
 
 from .conftest import entity_id
@@ -123,22 +124,30 @@ async def sidecar(
         await _stop(hass, node)
 
 
+async def _set_up_linked(
+    hass: HomeAssistant, config_entry: MockConfigEntry, url: str, token: str
+) -> SidecarLink:
+    """Set the flat up with its sidecar configured; return the link."""
+    config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        config_entry,
+        options=config_entry.options
+        | {CONF_SIDECAR_URL: url, CONF_SIDECAR_TOKEN: token},
+    )
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    link = config_entry.runtime_data.sidecar
+    assert link is not None
+    return link
+
+
 async def test_readings_become_signed_entries(
     hass: HomeAssistant,
     config_entry: MockConfigEntry,
     flat: FlatThread,
     sidecar: Sidecar,
 ) -> None:
-    config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        config_entry,
-        options=config_entry.options
-        | {CONF_SIDECAR_URL: sidecar.url, CONF_SIDECAR_TOKEN: sidecar.token},
-    )
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
-    link = config_entry.runtime_data.sidecar
-    assert link is not None
+    link = await _set_up_linked(hass, config_entry, sidecar.url, sidecar.token)
 
     await _until(lambda: (link.last_seq or 0) >= 3, 30, lambda: flat.advance(1))
     await config_entry.runtime_data.coordinator.async_refresh()
@@ -182,16 +191,7 @@ async def test_link_survives_a_sidecar_restart(
     flat: FlatThread,
     sidecar: Sidecar,
 ) -> None:
-    config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        config_entry,
-        options=config_entry.options
-        | {CONF_SIDECAR_URL: sidecar.url, CONF_SIDECAR_TOKEN: sidecar.token},
-    )
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
-    link = config_entry.runtime_data.sidecar
-    assert link is not None
+    link = await _set_up_linked(hass, config_entry, sidecar.url, sidecar.token)
     await _until(lambda: (link.last_seq or 0) >= 2, 30, lambda: flat.advance(1))
 
     await _stop(hass, sidecar)
