@@ -6,6 +6,7 @@ the API token.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import ipaddress
 import os
@@ -55,6 +56,11 @@ class Config:
     flow_hours: float
     hourly_days: float
     sync: str
+    roster_file: Path | None = None
+    announce: bool = False
+    max_frame_bytes: int = 1 << 20
+    peer_frames_per_s: int = 100
+    dial: tuple[tuple[str, str], ...] = ()
 
     @property
     def db_path(self) -> Path:
@@ -95,6 +101,12 @@ hourly_days = 35    # keep hourly rollups this long after their daily rollup
 
 [storage]
 sync = "full"    # "full": durable across power loss; "normal": across crashes only
+
+[mesh]
+roster = ""    # the building's roster file (python -m sidecar roster); "" runs alone
+announce = false    # announce this node on the local network (zeroconf)
+max_frame_kb = 1024    # larger frames from a peer are refused
+peer_frames_per_s = 100    # frames per second a peer may send (bursts of 4x)
 """
 
 _KNOWN: Final = {
@@ -112,6 +124,7 @@ _KNOWN: Final = {
     "limits": {"max_power_w", "max_clock_skew_s", "max_sample_age_s"},
     "retention": {"flow_hours", "hourly_days"},
     "storage": {"sync"},
+    "mesh": {"roster", "announce", "max_frame_kb", "peer_frames_per_s", "dial"},
 }
 
 
@@ -221,6 +234,34 @@ def load(path: Path) -> Config:
             "storage", "sync", str, default="full", check=_choice(SYNC_MODES)
         ),
     )
+    roster = reader.get("mesh", "roster", str, default="")
+    announce = reader.raw.get("mesh", {}).get("announce", False)
+    if not isinstance(announce, bool):
+        reader.fail("mesh", "announce", f"must be true or false, got {announce!r}")
+    dial = reader.raw.get("mesh", {}).get("dial", {})
+    if not isinstance(dial, dict) or not all(
+        isinstance(flat, str) and isinstance(address, str) and _listen_ok(address)
+        for flat, address in dial.items()
+    ):
+        reader.fail(
+            "mesh",
+            "dial",
+            'must be a table of flat = "host:port", e.g. dial = { "302" = '
+            '"10.0.0.12:8765" }',
+        )
+    config = dataclasses.replace(
+        config,
+        roster_file=(base / roster) if roster else None,
+        announce=announce,
+        max_frame_bytes=reader.get(
+            "mesh", "max_frame_kb", int, default=1024, check=_between(16, 65536)
+        )
+        * 1024,
+        peer_frames_per_s=reader.get(
+            "mesh", "peer_frames_per_s", int, default=100, check=_between(5, 100_000)
+        ),
+        dial=tuple(sorted(dial.items())),
+    )
     if config.hourly_days * DAY_MS <= config.flow_hours * HOUR_MS + DAY_MS:
         reader.fail(
             "retention",
@@ -327,6 +368,14 @@ def _listen(value: str) -> tuple[str, int]:
         if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}", host):
             raise ValueError("the host must be an IP address or a host name") from err
     return host, int(port_text)
+
+
+def _listen_ok(value: str) -> bool:
+    try:
+        _listen(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _suggest(word: str, options: object) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any, Final, cast
 
+from sidecar import roster
 from sidecar.canonical import MAX_INT, CanonicalError, JsonObject, JsonValue
 from sidecar.errors import InvalidData
 
@@ -21,6 +22,8 @@ FLOW: Final = "flow"
 ROLLUP: Final = "rollup"
 CHECKPOINT: Final = "checkpoint"
 COSIGN: Final = "cosign"
+WITNESSED: Final = "witnessed"
+MAX_WITNESSED: Final = 64
 STATEMENT_KINDS: Final = frozenset({CHECKPOINT, COSIGN})
 # Kinds whose schema checks the type of every member, so a body that passes is already
 # known to hold only values canonical JSON allows.
@@ -73,6 +76,8 @@ _ROLLUP_REQUIRED = _ROLLUP_KEYS - {"flows_start", "flows_end"}
 _TOTAL_KEYS = frozenset({"from", "to", "mwh", "ren_mwh"})
 _CHECKPOINT_KEYS = _COMMON | {"size", "root"}
 _COSIGN_KEYS = _COMMON | {"log", "size", "root"}
+_WITNESSED_KEYS = _COMMON | {"logs"}
+_WITNESSED_LOG_KEYS = frozenset({"log", "size", "root"})
 
 
 class BodyError(InvalidData):
@@ -207,6 +212,29 @@ def check_entry_body(body: JsonObject, seq: int, refs: int) -> None:
         check_flow(body)
     elif kind == ROLLUP:
         check_rollup(body, seq, refs)
+    elif kind == WITNESSED:
+        check_witnessed(body)
+    elif kind == roster.ROSTER:
+        roster.check_entry_body(body)
+
+
+def check_witnessed(body: JsonObject) -> None:
+    """Validate a ``witnessed`` body: majority-cosigned tree heads its author knows."""
+    _exact_keys(body, _WITNESSED_KEYS, _WITNESSED_KEYS)
+    logs = body["logs"]
+    if not isinstance(logs, list) or not 1 <= len(logs) <= MAX_WITNESSED:
+        raise BodyError("bad_member", f"logs is a list of 1-{MAX_WITNESSED}")
+    previous = ""
+    for item in logs:
+        if not isinstance(item, dict):
+            raise BodyError("bad_member", "a witnessed log is an object")
+        _exact_keys(item, _WITNESSED_LOG_KEYS, _WITNESSED_LOG_KEYS)
+        log = _hex32(item, "log")
+        if log <= previous:
+            raise BodyError("bad_member", "logs are sorted by log id, without repeats")
+        previous = log
+        _int(item, "size", 1, MAX_INT)
+        _hex32(item, "root")
 
 
 def _common(body: JsonObject) -> str:

@@ -7,6 +7,7 @@ given, so the ledger logic stays in node.py.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
@@ -15,6 +16,7 @@ from typing import Any, Final, Protocol
 
 from aiohttp import WSMsgType, web
 
+from sidecar.errors import InvalidData
 from sidecar.etp import Entry
 from sidecar.samples import Rejection, SampleRejected
 
@@ -25,6 +27,8 @@ MAX_MESSAGE_BYTES: Final = 64 * 1024
 CLOSE_REPLACED: Final = 4001
 CLOSE_UNSUPPORTED: Final = 4002
 SERIAL: Final = re.compile(r"[ -~]{1,64}\Z")
+# Messages the sidecar sends unasked, to clients that ask for them in hello.
+SUBSCRIBABLE: Final = frozenset({"mesh", "setpoint"})
 
 
 class Services(Protocol):
@@ -50,6 +54,15 @@ class Services(Protocol):
     def count_rejection(self, reason: str) -> None:
         """Count a refused message or value by reason."""
 
+    def greeting(self) -> list[dict[str, Any]]:
+        """Messages to send right after ``welcome`` (the mesh state)."""
+
+    async def submit_roster(self, message: dict[str, object]) -> dict[str, Any]:
+        """Append an approved roster change; the ``roster`` reply."""
+
+    def mesh_stats(self) -> dict[str, Any]:
+        """Members of a ``mesh_stats`` reply."""
+
 
 class LocalApi:
     """The ``/api/v1/ws`` endpoint."""
@@ -58,10 +71,18 @@ class LocalApi:
         self._services = services
         self._token = token.encode()
         self._current: web.WebSocketResponse | None = None
+        self._session: _Session | None = None
 
     def add_routes(self, app: web.Application) -> None:
         """Register the endpoint on an aiohttp application."""
         app.router.add_get(PATH, self._websocket)
+
+    async def notify(self, message: dict[str, Any]) -> None:
+        """Send an unsolicited message to Home Assistant, if it is connected."""
+        session = self._session
+        if session is not None and message.get("type") in session.subscriptions:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await session.send(message)
 
     async def close(self) -> None:
         """Close the producer's connection, if any (on shutdown)."""
@@ -95,6 +116,7 @@ class LocalApi:
             await previous.close(code=CLOSE_REPLACED, message=b"replaced")
         _LOGGER.info("Home Assistant connected from %s", request.remote)
         session = _Session(self._services, ws)
+        self._session = session
         try:
             async for message in ws:
                 if message.type is WSMsgType.TEXT:
@@ -104,6 +126,7 @@ class LocalApi:
         finally:
             if self._current is ws:
                 self._current = None
+                self._session = None
         return ws
 
 
@@ -112,6 +135,7 @@ class _Session:
         self.services = services
         self.ws = ws
         self.greeted = False
+        self.subscriptions: frozenset[str] = frozenset()
 
     async def send(self, message: dict[str, Any]) -> None:
         if not self.ws.closed:
@@ -145,6 +169,13 @@ class _Session:
             await self.send({"type": "proof", **await self.services.proof(message)})
         elif kind == "status":
             await self.send({"type": "status", **self.services.status()})
+        elif kind == "mesh_stats":
+            await self.send({"type": "mesh_stats", **self.services.mesh_stats()})
+        elif kind == "roster_submit":
+            try:
+                await self.send(await self.services.submit_roster(message))
+            except InvalidData as err:
+                await self.error(err.reason, err.detail)
         else:
             await self.error("unknown_type", f"unknown message type {kind!r}")
 
@@ -166,9 +197,25 @@ class _Session:
                 "bad_request", "serial must be 1-64 printable ASCII characters"
             )
             return
+        subscribe = message.get("subscribe", [])
+        if (
+            not isinstance(subscribe, list)
+            or not all(
+                item in SUBSCRIBABLE for item in subscribe if isinstance(item, str)
+            )
+            or not all(isinstance(item, str) for item in subscribe)
+        ):
+            await self.error(
+                "bad_request", f"subscribe is a list drawn from {sorted(SUBSCRIBABLE)}"
+            )
+            return
+        self.subscriptions = frozenset(subscribe)
         self.greeted = True
         welcome = self.services.welcome(serial)
         await self.send({"type": "welcome", "protocol": PROTOCOL_VERSION, **welcome})
+        for extra in self.services.greeting():
+            if extra["type"] in self.subscriptions:
+                await self.send(extra)
 
     async def _sample(self, message: dict[str, object]) -> None:
         ts = message.get("ts")

@@ -20,18 +20,30 @@ from typing import Any, Final
 from aiohttp import web
 
 from sidecar import __version__, etp, kinds, merkle, retention, store
+from sidecar import roster as roster_module
 from sidecar.config import DAY_MS, HOUR_MS, Config
-from sidecar.etp import Entry
+from sidecar.errors import InvalidData
+from sidecar.etp import Entry, Statement
 from sidecar.feed import Feed
 from sidecar.flows import FlowBuilder
-from sidecar.identity import Identity
+from sidecar.identity import Identity, KeyRing
 from sidecar.local_api import LocalApi
+from sidecar.mesh import Limits, Mesh
+from sidecar.replica import Replica
+from sidecar.roster import Member, Roster, RosterError
 from sidecar.samples import Rejection, SampleChecker, SampleRejected
+from sidecar.witness import TreeHead, Witness
 from sidecar.writer import StorageError, Writer
 
 _LOGGER = logging.getLogger(__name__)
 TICK_S: Final = 0.5
 RETENTION_EVERY_S: Final = 60.0
+MESH_REPORT_EVERY_S: Final = 10.0
+MESH_REPORT_MIN_S: Final = 1.0
+
+
+class MembershipError(Exception):
+    """The node's key or building does not match the roster it was given."""
 
 
 def wall_clock_ms() -> int:
@@ -74,12 +86,64 @@ class Node:
         self._last_checkpoint_at = 0.0
         self._latest_checkpoint: etp.Statement | None = None
         self.port = 0
+        self.keys = KeyRing()
+        self._roster: Roster = Roster(
+            config.building,
+            1,
+            (
+                Member(
+                    config.flat,
+                    config.floor,
+                    identity.public_key,
+                    f"{config.host}:{config.port}",
+                ),
+            ),
+        )
+        self._next_roster: tuple[Roster, int] | None = None
+        self._replica: Replica | None = None
+        self._witness: Witness | None = None
+        self.mesh = Mesh(
+            self,
+            Limits(
+                max_frame_bytes=config.max_frame_bytes,
+                frames_per_s=float(config.peer_frames_per_s),
+                burst=4.0 * config.peer_frames_per_s,
+                max_skew_ms=config.max_clock_skew_s * 1000,
+            ),
+            dict(config.dial),
+        )
+        self.problems: dict[tuple[str, str, int], dict[str, Any]] = {}
+        self._declared: dict[str, Any] | None = None
+        self._declared_at_seq = 0
+        self._background: set[asyncio.Task[None]] = set()
+        self._mesh_report_at = 0.0
+        self._mesh_report_due = False
 
     @property
     def feed(self) -> Feed:
         """The node's own feed (after start)."""
         assert self._feed is not None, "the node is not started"
         return self._feed
+
+    @property
+    def replica(self) -> Replica:
+        """Every member's feed as held here (after start)."""
+        assert self._replica is not None, "the node is not started"
+        return self._replica
+
+    @property
+    def witness(self) -> Witness:
+        """Checkpoint witnessing (after start)."""
+        assert self._witness is not None, "the node is not started"
+        return self._witness
+
+    def roster(self) -> Roster:
+        """The roster in force."""
+        return self._roster
+
+    def now_ms(self) -> int:
+        """The node's clock, ms."""
+        return self.clock()
 
     @property
     def builder(self) -> FlowBuilder:
@@ -94,11 +158,16 @@ class Node:
         store.create(config.db_path, config.building, self.identity.public_key)
         self.writer.start()
         self._reader = store.connect(config.db_path, readonly=True)
+        if config.roster_file is not None:
+            self._roster = self._check_membership(
+                roster_module.load(config.roster_file)
+            )
         number = store.author_no(self._reader, self.identity.author)
         assert number is not None  # store.create registers the node's own key
         self._feed = Feed.load(
             self._reader, self.identity, config.building, self.writer, number
         )
+        await self._open_replica()
         share = (
             None
             if self._feed.last_flow is None
@@ -112,16 +181,19 @@ class Node:
             serial=config.device_serial,
             battery_share_ppm=share if isinstance(share, int) else None,
         )
-        app = web.Application()
+        app = web.Application(client_max_size=config.max_frame_bytes)
         self.api.add_routes(app)
+        self.mesh.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, config.host, config.port)
         await site.start()
         self.port = int(self._runner.addresses[0][1])  # the real port when 0 was asked
+        await self.mesh.start()
         self._tasks = [
             asyncio.create_task(self._ticker()),
             asyncio.create_task(self._retention()),
+            asyncio.create_task(self._mesh_reports()),
         ]
         _LOGGER.info(
             "Ledger of flat %s (building %s) at seq %d; author %s",
@@ -138,6 +210,7 @@ class Node:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.mesh.stop()
         await self.api.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -167,7 +240,7 @@ class Node:
         await self.stop()
         return 1 if self.failed.is_set() else 0
 
-    # -- Services for the local API ---------------------------------------------------
+    # -- Services for the local API ----------------------------------------------------
 
     def welcome(self, serial: str | None) -> dict[str, Any]:
         """Members of the ``welcome`` reply; remembers the device serial."""
@@ -221,6 +294,8 @@ class Node:
         self._last_checkpoint_at = time.monotonic()
         await self._durable(ticket)
         self._latest_checkpoint = statement
+        self.witness.own_checkpoint(statement)
+        self.mesh.broadcast_statement(statement)
         return etp.statement_to_wire(statement)
 
     async def proof(self, request: dict[str, object]) -> dict[str, Any]:
@@ -236,13 +311,350 @@ class Node:
             "rejected": dict(self.rejected),
             "entries_written": self.entries_written,
             "checkpoint_size": self.feed.checkpoint_size,
+            "mesh": {
+                **self.mesh_report(),
+                "heads": self.replica.vector(),
+                "counters": dict(self.mesh.counters),
+                "cosigned": self.witness.cosigned,
+                "dropped_frames": sum(
+                    link.dropped for link in self.mesh.links.values()
+                ),
+            },
+        }
+
+    def mesh_report(self) -> dict[str, Any]:
+        """The ``mesh`` message for Home Assistant (PROTOCOL.md 12.6)."""
+        online = self.mesh.online()
+        me = self.identity.author
+        own = self.witness.witnessed.get(me)
+        now = self.clock()
+        problems = list(self.problems.values())
+        integrity = "ok"
+        if any(p["kind"] == "verification_failed" for p in problems):
+            integrity = "verification_failed"
+        if any(p["kind"] == "equivocation" for p in problems):
+            integrity = "equivocation"
+        return {
+            "type": "mesh",
+            "roster_version": self._roster.version,
+            "roster_size": len(self._roster.members),
+            "peers_online": len(online),
+            "peers": [
+                {
+                    "flat": member.flat,
+                    "floor": member.floor,
+                    "author": member.author.hex(),
+                    "online": member.author in online,
+                }
+                for member in self._roster.members
+                if member.author != me
+            ],
+            "witnessed": None
+            if own is None
+            else {"size": own.size, "ts": own.ts, "age_ms": max(0, now - own.ts)},
+            "integrity": integrity,
+            "problems": problems,
+        }
+
+    def greeting(self) -> list[dict[str, Any]]:
+        """Messages sent to Home Assistant right after ``welcome``."""
+        return [self.mesh_report()]
+
+    def mesh_stats(self) -> dict[str, Any]:
+        """Replication latencies measured here (for benchmarks and diagnosis)."""
+        return {"latencies_ms": list(self.mesh.latencies)}
+
+    async def submit_roster(self, message: dict[str, object]) -> dict[str, Any]:
+        """Append an approved roster change to this node's feed."""
+        proposal, approvals = message.get("proposal"), message.get("approvals")
+        if not isinstance(proposal, dict) or not isinstance(approvals, list):
+            raise RosterError("bad_request", "send proposal and approvals")
+        proposed = roster_module.parse(proposal)
+        body = roster_module.entry_body(proposed, approvals)
+        body["building"] = proposed.building
+        _, parsed = roster_module.from_entry_body(body)
+        roster_module.check_change(self._roster, proposed, parsed)
+        if proposed.effective <= self.clock():
+            raise RosterError(
+                "stale", "the change must take effect in the future, for everyone"
+            )
+        del body["building"]
+        entry, ticket = self._guarded(
+            partial(self.feed.append, roster_module.ROSTER, body, self.clock())
+        )
+        await self._durable(ticket)
+        return {
+            "type": "roster",
+            "version": proposed.version,
+            "effective": proposed.effective,
+            "seq": entry.seq,
         }
 
     def count_rejection(self, reason: str) -> None:
         """Count a refusal by reason."""
         self.rejected[reason] += 1
 
+    # -- the mesh's host ---------------------------------------------------------------
+
+    def stored(self, entries: list[Entry], ticket: int, pushed: bool) -> None:
+        """Entries from peers were queued; act on the kinds that mean something here."""
+        if pushed:
+            task = asyncio.create_task(self._note_latency(entries, ticket))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        now = self.clock()
+        authors: set[bytes] = set()
+        for entry in entries:
+            authors.add(entry.author)
+            if entry.kind == roster_module.ROSTER:
+                self._roster_entry(entry)
+            elif entry.kind == kinds.WITNESSED:
+                self._learn_witnessed(entry)
+        for author in authors:
+            for cosign in self.witness.caught_up(author, now):
+                self._store_cosign(cosign)
+        self._report_failures()
+
+    def statement(self, statement: Statement, peer: bytes) -> None:
+        """A checkpoint or cosignature from a peer."""
+        del peer
+        author_no = self.replica.heads[statement.author].number
+        if statement.kind == kinds.CHECKPOINT:
+            self._guarded(
+                lambda: self.writer.add_statement(author_no, author_no, statement)
+            )
+            cosign = self.witness.checkpoint(statement, self.clock())
+            if cosign is not None:
+                self._store_cosign(cosign)
+            self._report_failures()
+        elif statement.kind == kinds.COSIGN:
+            log = bytes.fromhex(str(statement.content["log"]))
+            held = self.replica.heads.get(log)
+            if held is None:
+                raise InvalidData("non_member", "a cosignature of an unknown log")
+            self._guarded(
+                lambda: self.writer.add_statement(author_no, held.number, statement)
+            )
+            if self.witness.cosignature(statement):
+                self._mesh_report_due = True
+
+    def equivocation(self, held: Entry, other: Entry) -> None:
+        """Record and spread proof that a member signed two entries with one seq."""
+        member = self._roster.member(held.author)
+        key = ("equivocation", held.author.hex(), held.seq)
+        if key not in self.problems:
+            _LOGGER.error(
+                "Flat %s signed two different entries with seq %d; kept as evidence",
+                member.flat if member else held.author.hex()[:16],
+                held.seq,
+            )
+            self.problems[key] = {
+                "kind": "equivocation",
+                "author": held.author.hex(),
+                "flat": member.flat if member else "",
+                "seq": held.seq,
+            }
+            self._mesh_report_due = True
+        self.mesh.gossip_evidence(held, other)
+
+    def links_changed(self) -> None:
+        """A peer link came up or went down."""
+        self._mesh_report_due = True
+
     # -- internals ---------------------------------------------------------------------
+
+    def _check_membership(self, roster: Roster) -> Roster:
+        if roster.building != self.config.building:
+            raise MembershipError(
+                f"the roster is for building {roster.building!r}, this node is "
+                f"configured for {self.config.building!r}"
+            )
+        if roster.member(self.identity.author) is None:
+            raise MembershipError(
+                f"this node's key (author {self.identity.author.hex()[:16]}…) is not "
+                "in the roster; add it with 'python -m sidecar roster'"
+            )
+        return roster
+
+    async def _open_replica(self) -> None:
+        keys = [member.key for member in self._roster.members]
+        numbers = await asyncio.wrap_future(
+            self.writer.call(lambda conn: [store.add_author(conn, k) for k in keys])
+        )
+        del numbers
+        assert self._reader is not None
+        self._replica = Replica(
+            self._reader,
+            self.writer,
+            self.config.building,
+            self.keys,
+            self.config.max_clock_skew_s * 1000,
+        )
+        for number, author, key in store.authors(self._reader):
+            self.keys.add(key)
+            self._replica.load(author, number)
+        self._witness = Witness(
+            self.identity,
+            self.config.building,
+            self._replica,
+            lambda: self._roster.majority,
+        )
+        own = self._replica.heads[self.identity.author]
+
+        def appended(entry: Entry) -> None:
+            own.advance(entry)
+            self.mesh.publish(entry)
+
+        self.feed.on_append = appended
+        for author_hex, seq in self._conflicts():
+            member = self._roster.member(bytes.fromhex(author_hex))
+            self.problems[("equivocation", author_hex, seq)] = {
+                "kind": "equivocation",
+                "author": author_hex,
+                "flat": member.flat if member else "",
+                "seq": seq,
+            }
+        for entry in self._stored_rosters():
+            self._roster_entry(entry)
+        self._apply_due_roster()
+
+    def _conflicts(self) -> list[tuple[str, int]]:
+        assert self._reader is not None
+        return [
+            (bytes(aid).hex(), int(seq))
+            for aid, seq in self._reader.execute(
+                "SELECT DISTINCT a.id, c.seq FROM conflicts c "
+                "JOIN authors a ON a.no = c.author"
+            )
+        ]
+
+    def _stored_rosters(self) -> list[Entry]:
+        assert self._reader is not None
+        found: list[Entry] = []
+        for aid, seq, prev, refs, body, sig in self._reader.execute(
+            "SELECT a.id, e.seq, e.prev, e.refs, e.body, e.sig FROM entries e "
+            "JOIN authors a ON a.no = e.author WHERE e.kind = ?",
+            (roster_module.ROSTER,),
+        ):
+            found.append(
+                store.load_entry(bytes(aid), (int(seq), prev, refs, body, sig))
+            )
+        return sorted(found, key=lambda entry: int(str(entry.content["version"])))
+
+    def _roster_entry(self, entry: Entry) -> None:
+        """A roster change seen in a feed: schedule it if a majority approved it."""
+        base = self._next_roster[0] if self._next_roster else self._roster
+        try:
+            proposed, approvals = roster_module.from_entry_body(entry.content)
+            if proposed.version <= base.version:
+                return
+            roster_module.check_change(base, proposed, approvals)
+        except RosterError as err:
+            self.count_rejection("roster_refused")
+            _LOGGER.warning(
+                "Ignoring roster change in seq %d of %s: %s",
+                entry.seq,
+                entry.author.hex()[:16],
+                err,
+            )
+            return
+        self._next_roster = (proposed, proposed.effective)
+        _LOGGER.info(
+            "Roster version %d takes effect at %d ms",
+            proposed.version,
+            proposed.effective,
+        )
+
+    def _apply_due_roster(self) -> None:
+        if self._next_roster is None or self._next_roster[1] > self.clock():
+            return
+        proposed = self._next_roster[0]
+        self._next_roster = None
+        keys = [member.key for member in proposed.members]
+        future = self.writer.call(
+            lambda conn: [store.add_author(conn, k) for k in keys]
+        )
+        numbers = future.result()
+        for member, number in zip(proposed.members, numbers, strict=True):
+            self.keys.add(member.key)
+            if member.author not in self.replica.heads:
+                self.replica.load(member.author, number)
+        self._roster = proposed
+        _LOGGER.info(
+            "Roster version %d in force: %d members",
+            proposed.version,
+            len(proposed.members),
+        )
+        self.mesh.roster_changed()
+        self._mesh_report_due = True
+
+    def _learn_witnessed(self, entry: Entry) -> None:
+        logs = entry.content["logs"]
+        assert isinstance(logs, list)
+        heads = []
+        for item in logs:
+            assert isinstance(item, dict)
+            heads.append(
+                TreeHead(
+                    bytes.fromhex(str(item["log"])),
+                    int(str(item["size"])),
+                    bytes.fromhex(str(item["root"])),
+                    entry.ts,
+                )
+            )
+        self.witness.learn([head for head in heads if head.log != self.identity.author])
+
+    def _store_cosign(self, cosign: Statement) -> None:
+        log = bytes.fromhex(str(cosign.content["log"]))
+        own_no = self.feed.author_no
+        log_no = self.replica.heads[log].number
+        self._guarded(lambda: self.writer.add_statement(own_no, log_no, cosign))
+        self.mesh.send_statement(log, cosign)
+
+    def _report_failures(self) -> None:
+        while self.witness.failures:
+            author, detail = self.witness.failures.pop()
+            member = self._roster.member(author)
+            key = ("verification_failed", author.hex(), 0)
+            if key not in self.problems:
+                _LOGGER.error("Flat %s: %s", member.flat if member else "?", detail)
+                self.problems[key] = {
+                    "kind": "verification_failed",
+                    "author": author.hex(),
+                    "flat": member.flat if member else "",
+                    "detail": detail,
+                }
+                self._mesh_report_due = True
+
+    async def _note_latency(self, entries: list[Entry], ticket: int) -> None:
+        with contextlib.suppress(StorageError):
+            await self.writer.durable(ticket)
+            self.mesh.note_latency(entries)
+
+    def _declare_witnessed(self) -> None:
+        """Cross-reference the witnessed heads this node knows in its own feed."""
+        # Only beside other news: declarations alone would make peers' feeds grow,
+        # be checkpointed, witnessed and declared again, for ever.
+        if len(self._roster.members) < 2 or self.feed.seq <= self._declared_at_seq:
+            return
+        declaration = self.witness.declaration()
+        if not declaration["logs"] or declaration == self._declared:
+            return
+        self._declared = declaration
+        self._guarded(
+            partial(self.feed.append, kinds.WITNESSED, declaration, self.clock())
+        )
+        self._declared_at_seq = self.feed.seq
+
+    async def _mesh_reports(self) -> None:
+        while True:
+            await asyncio.sleep(MESH_REPORT_MIN_S)
+            self._apply_due_roster()
+            elapsed = time.monotonic() - self._mesh_report_at
+            if self._mesh_report_due or elapsed >= MESH_REPORT_EVERY_S:
+                self._mesh_report_due = False
+                self._mesh_report_at = time.monotonic()
+                await self.api.notify(self.mesh_report())
 
     def _guarded[T](self, action: Callable[[], T]) -> T:
         try:
@@ -264,8 +676,12 @@ class Node:
             try:
                 tickets = self.feed.roll(self.clock())
                 elapsed = time.monotonic() - self._last_checkpoint_at
-                grown = self.feed.seq > self.feed.checkpoint_size
-                if grown and elapsed >= self.config.checkpoint_interval_s:
+                if elapsed >= self.config.checkpoint_interval_s:
+                    self._declare_witnessed()
+                if (
+                    elapsed >= self.config.checkpoint_interval_s
+                    and self.feed.seq > self.feed.checkpoint_size
+                ):
                     await self.checkpoint()
                 elif tickets:
                     await self.writer.durable(tickets[-1])
