@@ -1,0 +1,187 @@
+"""Body schemas of the coordination kinds: availability, dispatch, cancel, receipt.
+
+docs/COORDINATION.md section 3. Like the schemas in :mod:`sidecar.kinds`, every
+member is named, typed and bounded; anything else is refused with a
+:class:`BodyError` carrying the same reason codes as :mod:`sidecar.kinds`
+(``missing_member``, ``unknown_member``, ``bad_member``, ``bad_kind``).
+
+This module imports nothing from :mod:`sidecar.kinds`, so ``kinds`` can import it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Final
+
+from sidecar.canonical import MAX_INT, JsonObject
+from sidecar.errors import InvalidData
+
+AVAILABILITY: Final = "availability"
+DISPATCH: Final = "dispatch"
+DISPATCH_CANCEL: Final = "dispatch_cancel"
+RECEIPT: Final = "receipt"
+KINDS: Final = frozenset({AVAILABILITY, DISPATCH, DISPATCH_CANCEL, RECEIPT})
+# Every member of these kinds is type-checked here, so they may join
+# kinds.FULLY_CHECKED_KINDS.
+FULLY_CHECKED: Final = KINDS
+
+DISCHARGE: Final = "discharge"
+CHARGE: Final = "charge"
+DIRECTIONS: Final = (DISCHARGE, CHARGE)
+MODE_POWER: Final = "power"
+MODE_METER_LIMIT: Final = "meter_limit"
+MODES: Final = (MODE_POWER, MODE_METER_LIMIT)
+
+PPM: Final = 1_000_000
+# Plausibility bounds. One flat: a battery of at most 10 MWh and 1 MW; the building
+# meter and group targets: at most 100 MW either way.
+MAX_FLAT_ENERGY_WH: Final = 10_000_000
+MAX_FLAT_POWER_W: Final = 1_000_000
+MAX_GROUP_W: Final = 100_000_000
+MAX_DISPATCH_MS: Final = 86_400_000
+MAX_REASON_CHARS: Final = 64
+
+_HEX32: Final = re.compile(r"[0-9a-f]{64}\Z")
+_COMMON: Final = frozenset({"v", "kind", "building", "ts"})
+_AVAILABILITY_REQUIRED: Final = _COMMON | {
+    "energy_wh",
+    "max_discharge_w",
+    "max_charge_w",
+    "battery_w",
+    "participate",
+    "max_share_ppm",
+}
+_AVAILABILITY_KEYS: Final = _AVAILABILITY_REQUIRED | {"soc"}
+_DISPATCH_BASE: Final = _COMMON | {"direction", "mode", "start", "end", "reason"}
+_DISPATCH_MODE_KEYS: Final = {
+    MODE_POWER: frozenset({"target_w"}),
+    MODE_METER_LIMIT: frozenset({"limit_w", "meter_w", "group_w"}),
+}
+_CANCEL_KEYS: Final = _COMMON | {"event"}
+_RECEIPT_KEYS: Final = _COMMON | {"from", "mwh", "start", "end"}
+
+
+class BodyError(InvalidData):
+    """A coordination body whose members break its kind's schema."""
+
+
+def check_body(body: JsonObject, refs: int) -> None:
+    """Validate the body of a coordination entry; ``refs`` is its number of refs.
+
+    The common members (``v``, ``kind``, ``building``, ``ts``) are expected to have
+    been checked by :func:`sidecar.kinds.check_entry_body`; ``ts`` is checked again
+    because the coordination rules compare it.
+    """
+    kind = body.get("kind")
+    _int(body, "ts", 0, MAX_INT)
+    if kind == AVAILABILITY:
+        check_availability(body)
+    elif kind == DISPATCH:
+        check_dispatch(body)
+    elif kind == DISPATCH_CANCEL:
+        check_cancel(body)
+    elif kind == RECEIPT:
+        check_receipt(body)
+    else:
+        raise BodyError("bad_kind", f"{kind!r} is not a coordination kind")
+    if kind != RECEIPT and refs != 0:
+        raise BodyError("bad_member", f"a {kind} entry has no refs")
+    if kind == RECEIPT and refs != 1:
+        raise BodyError(
+            "bad_member", "a receipt has exactly one ref: the sender's entry"
+        )
+
+
+def check_availability(body: JsonObject) -> None:
+    """Validate an ``availability`` body (what one flat offers the group now)."""
+    _exact_keys(body, _AVAILABILITY_KEYS, _AVAILABILITY_REQUIRED)
+    _int(body, "energy_wh", 0, MAX_FLAT_ENERGY_WH)
+    _int(body, "max_discharge_w", 0, MAX_FLAT_POWER_W)
+    _int(body, "max_charge_w", 0, MAX_FLAT_POWER_W)
+    _int(body, "battery_w", -MAX_FLAT_POWER_W, MAX_FLAT_POWER_W)
+    if "soc" in body:
+        _int(body, "soc", 0, PPM)
+    _int(body, "participate", 0, 1)
+    _int(body, "max_share_ppm", 0, PPM)
+
+
+def check_dispatch(body: JsonObject) -> None:
+    """Validate a ``dispatch`` body (a request for group discharge or charge)."""
+    if "mode" not in body:
+        raise BodyError("missing_member", "'mode' is required")
+    mode = body["mode"]
+    if not isinstance(mode, str) or mode not in _DISPATCH_MODE_KEYS:
+        raise BodyError("bad_member", f"'mode' must be one of {MODES}")
+    mode_keys = _DISPATCH_MODE_KEYS[mode]
+    required = _DISPATCH_BASE | mode_keys
+    _exact_keys(body, required | {"replaces"}, required)
+    if body["direction"] not in DIRECTIONS:
+        raise BodyError("bad_member", f"'direction' must be one of {DIRECTIONS}")
+    if mode == MODE_POWER:
+        _int(body, "target_w", 1, MAX_GROUP_W)
+    else:
+        for key in ("limit_w", "meter_w", "group_w"):
+            _int(body, key, -MAX_GROUP_W, MAX_GROUP_W)
+    start = _int(body, "start", 0, MAX_INT)
+    end = _int(body, "end", 0, MAX_INT)
+    if not 0 < end - start <= MAX_DISPATCH_MS:
+        raise BodyError(
+            "bad_member",
+            f"end must be after start by at most {MAX_DISPATCH_MS} ms",
+        )
+    _str(body, "reason", MAX_REASON_CHARS)
+    if "replaces" in body:
+        _hex32(body, "replaces")
+
+
+def check_cancel(body: JsonObject) -> None:
+    """Validate a ``dispatch_cancel`` body."""
+    _exact_keys(body, _CANCEL_KEYS, _CANCEL_KEYS)
+    _hex32(body, "event")
+
+
+def check_receipt(body: JsonObject) -> None:
+    """Validate a ``receipt`` body (energy received from another flat)."""
+    _exact_keys(body, _RECEIPT_KEYS, _RECEIPT_KEYS)
+    _hex32(body, "from")
+    _int(body, "mwh", 1, MAX_INT)
+    start = _int(body, "start", 0, MAX_INT)
+    end = _int(body, "end", 0, MAX_INT)
+    if start >= end:
+        raise BodyError("bad_member", f"start {start} is not before end {end}")
+
+
+def _exact_keys(
+    obj: JsonObject, allowed: frozenset[str], required: Iterable[str]
+) -> None:
+    for key in sorted(required):
+        if key not in obj:
+            raise BodyError("missing_member", f"{key!r} is required")
+    for key in obj:
+        if key not in allowed:
+            raise BodyError("unknown_member", f"{key!r} is not a member of this kind")
+
+
+def _int(obj: JsonObject, key: str, low: int, high: int) -> int:
+    value = obj.get(key)
+    # type(), not isinstance(): JSON's true and false are Python ints too.
+    if type(value) is not int or not low <= value <= high:
+        raise BodyError("bad_member", f"{key!r} must be an integer in {low}..{high}")
+    return value
+
+
+def _str(obj: JsonObject, key: str, max_len: int) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not 1 <= len(value) <= max_len:
+        raise BodyError(
+            "bad_member", f"{key!r} must be a string of 1-{max_len} characters"
+        )
+    return value
+
+
+def _hex32(obj: JsonObject, key: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not _HEX32.match(value):
+        raise BodyError("bad_member", f"{key!r} must be 64 lowercase hex digits")
+    return value
