@@ -1,4 +1,7 @@
-"""Command line: ``init``, ``run``, ``verify``, ``export``, ``import``, ``status``.
+"""The command line: every ``python -m sidecar`` command.
+
+``init``, ``run``, ``verify``, ``export``, ``import`` and ``status`` live here;
+``roster`` has a module of its own.
 
 Exit codes: 0 success, 1 problems found or the node failed, 2 configuration or usage
 errors (the message says which file, key or value is wrong).
@@ -16,13 +19,15 @@ from pathlib import Path
 from typing import TextIO
 
 from sidecar import config as config_module
-from sidecar import store
+from sidecar import roster_cli, store
 from sidecar.config import Config, ConfigError
 from sidecar.export import ExportError, export_lines
 from sidecar.feed import FeedStateError
 from sidecar.identity import Identity, KeyFileError
 from sidecar.ingest import Ingestor
-from sidecar.node import Node
+from sidecar.node import MembershipError, Node
+from sidecar.roster import RosterError
+from sidecar.roster_cli import RosterUsageError
 from sidecar.status import summarize
 from sidecar.verify import verify_database
 from sidecar.writer import StorageError, Writer
@@ -51,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         UsageError,
         store.StoreError,
         FeedStateError,
+        RosterError,
+        RosterUsageError,
+        MembershipError,
     ) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -99,6 +107,8 @@ def _parser() -> argparse.ArgumentParser:
     _database_arguments(status)
     status.add_argument("--json", action="store_true", help="one JSON object")
     status.set_defaults(handler=_status)
+
+    roster_cli.add_commands(commands, DEFAULT_CONFIG)
     return parser
 
 

@@ -1,0 +1,320 @@
+"""A building of real sidecar processes on 127.0.0.1 for the mesh tests.
+
+Every flat gets its own directory, key, configuration and port; the roster lists them
+all. Links can be routed through a :class:`Switchboard` of tiny TCP relays, one per
+pair, so a test can cut the mesh in two and heal it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from sidecar import cli, roster
+from sidecar.identity import Identity
+from tests.sidecar.support import BUILDING, RunningSidecar, start_sidecar
+
+
+def free_port() -> int:
+    """A port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def now_ms() -> int:
+    """Wall-clock ms."""
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class Flat:
+    """One flat's sidecar: files, identity and (while running) its process."""
+
+    name: str
+    directory: Path
+    port: int
+    identity: Identity
+    process: RunningSidecar | None = None
+    counter: float = 1000.0
+
+    @property
+    def config(self) -> Path:
+        return self.directory / "sidecar.toml"
+
+    @property
+    def db(self) -> Path:
+        return self.directory / "data" / "ledger.db"
+
+    @property
+    def author(self) -> bytes:
+        return self.identity.author
+
+    @property
+    def running(self) -> RunningSidecar:
+        assert self.process is not None, f"flat {self.name} is not running"
+        return self.process
+
+
+def make_flat(directory: Path, name: str, port: int | None = None) -> Flat:
+    """``sidecar init`` for one flat, with settings that make tests quick."""
+    directory.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    code = cli.main(
+        [
+            "init",
+            "--config",
+            str(directory / "sidecar.toml"),
+            "--building",
+            BUILDING,
+            "--floor",
+            name[0],
+            "--flat",
+            name,
+            "--listen",
+            f"127.0.0.1:{port}",
+        ]
+    )
+    assert code == 0
+    text = (directory / "sidecar.toml").read_text()
+    text = text.replace("interval_ms = 1000", "interval_ms = 200")
+    text = text.replace("checkpoint_interval_s = 5", "checkpoint_interval_s = 1")
+    text = text.replace('sync = "full"', 'sync = "normal"')
+    text = text.replace('roster = ""', 'roster = "roster.json"')
+    (directory / "sidecar.toml").write_text(text)
+    identity = Identity.load(directory / "data" / "node.key")
+    return Flat(name, directory, port, identity)
+
+
+def member_of(flat: Flat) -> roster.Member:
+    """The flat's roster member."""
+    return roster.Member(
+        flat.name, flat.name[0], flat.identity.public_key, f"127.0.0.1:{flat.port}"
+    )
+
+
+def write_roster(flats: list[Flat], doc: roster.Roster | None = None) -> roster.Roster:
+    """Give every flat the same roster file (by default: all of them, version 1)."""
+    doc = doc or roster.Roster(
+        BUILDING, 1, tuple(member_of(flat) for flat in flats)
+    )
+    for flat in flats:
+        roster.save(doc, flat.directory / "roster.json")
+    return doc
+
+
+def set_dial(flat: Flat, dial: dict[str, int]) -> None:
+    """Route the flat's links to these flats through other ports."""
+    text = flat.config.read_text().split("\n[mesh.dial]")[0]
+    lines = "".join(f'"{name}" = "127.0.0.1:{port}"\n' for name, port in dial.items())
+    flat.config.write_text(text.rstrip("\n") + "\n\n[mesh.dial]\n" + lines)
+
+
+class Building:
+    """N flats with one roster."""
+
+    def __init__(self, directory: Path, count: int) -> None:
+        self.flats = [
+            make_flat(directory / f"flat{index}", f"{index + 1}0{index % 10}")
+            for index in range(count)
+        ]
+        self.roster = write_roster(self.flats)
+        self.session: aiohttp.ClientSession | None = None
+        self._feeds: dict[str, aiohttp.ClientWebSocketResponse] = {}
+
+    async def __aenter__(self) -> Building:
+        self.session = aiohttp.ClientSession()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for ws in self._feeds.values():
+            await ws.close()
+        await asyncio.gather(
+            *(self.stop(flat) for flat in self.flats if flat.process is not None),
+            return_exceptions=True,
+        )
+        assert self.session is not None
+        await self.session.close()
+
+    async def start(self, *flats: Flat) -> None:
+        """Start these flats (all if none given) as processes."""
+        chosen = flats or tuple(self.flats)
+        started = await asyncio.gather(*(start_sidecar(f.config) for f in chosen))
+        for flat, process in zip(chosen, started, strict=True):
+            flat.process = process
+
+    async def stop(self, flat: Flat) -> None:
+        """Stop one flat cleanly."""
+        ws = self._feeds.pop(flat.name, None)
+        if ws is not None:
+            await ws.close()
+        assert flat.process is not None
+        await flat.process.stop()
+        flat.process = None
+
+    async def kill(self, flat: Flat) -> None:
+        """kill -9 one flat."""
+        self._feeds.pop(flat.name, None)
+        assert flat.process is not None
+        flat.process.kill()
+        await flat.process.process.wait()
+        flat.process = None
+
+    async def ask(self, flat: Flat, message: dict[str, Any]) -> dict[str, Any]:
+        """One request/reply on the flat's local API (a fresh connection)."""
+        assert self.session is not None
+        ws = await flat.running.connect(self.session)
+        try:
+            await ws.send_json(message)
+            reply: dict[str, Any] = await ws.receive_json(timeout=15)
+            return reply
+        finally:
+            await ws.close()
+
+    async def status(self, flat: Flat) -> dict[str, Any]:
+        """The flat's ``status`` reply."""
+        return await self.ask(flat, {"type": "status"})
+
+    async def produce(self, seconds: float, *flats: Flat) -> None:
+        """Feed samples to these flats (all running ones if none) for a while."""
+        chosen = flats or tuple(f for f in self.flats if f.process is not None)
+        assert self.session is not None
+        for flat in chosen:
+            if flat.name not in self._feeds:
+                self._feeds[flat.name] = await flat.running.connect(self.session)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for flat in chosen:
+                flat.counter += 0.3
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await self._feeds[flat.name].send_json(
+                        {
+                            "type": "sample",
+                            "ts": now_ms(),
+                            "pv_wh": flat.counter,
+                            "pv_w": 5400,
+                        }
+                    )
+            await asyncio.sleep(0.1)
+
+    async def converged(
+        self, flats: list[Flat] | None = None, timeout: float = 30
+    ) -> dict[str, Any]:
+        """Wait until the flats hold identical heads for every author; those heads."""
+        chosen = flats or [f for f in self.flats if f.process is not None]
+        deadline = time.monotonic() + timeout
+        while True:
+            heads = [
+                (await self.status(flat))["mesh"]["heads"] for flat in chosen
+            ]
+            if all(h == heads[0] for h in heads):
+                return heads[0]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no convergence: {json.dumps(heads)[:2000]}")
+            await asyncio.sleep(0.3)
+
+
+def stored_ids(db: Path) -> dict[str, list[str]]:
+    """Every author's entry ids in seq order, read from a database file."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        result: dict[str, list[str]] = {}
+        for aid, eid in conn.execute(
+            "SELECT a.id, e.id FROM entries e JOIN authors a ON a.no = e.author "
+            "ORDER BY a.id, e.seq"
+        ):
+            result.setdefault(bytes(aid).hex(), []).append(bytes(eid).hex())
+        return result
+    finally:
+        conn.close()
+
+
+@dataclass
+class _Relay:
+    target: int
+    port: int
+    server: asyncio.Server | None = None
+    open: bool = True
+    connections: set[asyncio.StreamWriter] = field(default_factory=set)
+
+
+class Switchboard:
+    """One TCP relay per pair of flats, so that links can be cut and healed."""
+
+    def __init__(self, flats: list[Flat]) -> None:
+        self.flats = flats
+        self.relays: dict[tuple[str, str], _Relay] = {}
+
+    async def __aenter__(self) -> Switchboard:
+        for dialer in self.flats:
+            dial: dict[str, int] = {}
+            for listener in self.flats:
+                if listener.author > dialer.author:
+                    relay = _Relay(listener.port, free_port())
+                    relay.server = await asyncio.start_server(
+                        lambda r, w, relay=relay: self._pipe(relay, r, w),
+                        "127.0.0.1",
+                        relay.port,
+                    )
+                    self.relays[(dialer.name, listener.name)] = relay
+                    dial[listener.name] = relay.port
+            set_dial(dialer, dial)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for relay in self.relays.values():
+            self._close(relay)
+            assert relay.server is not None
+            relay.server.close()
+
+    def cut(self, group: list[Flat], others: list[Flat]) -> None:
+        """No link between the two groups until :meth:`heal`."""
+        names = {f.name for f in group}, {f.name for f in others}
+        for (a, b), relay in self.relays.items():
+            if (a in names[0] and b in names[1]) or (a in names[1] and b in names[0]):
+                relay.open = False
+                self._close(relay)
+
+    def heal(self) -> None:
+        """Let every link through again."""
+        for relay in self.relays.values():
+            relay.open = True
+
+    def _close(self, relay: _Relay) -> None:
+        for writer in list(relay.connections):
+            writer.transport.abort()
+        relay.connections.clear()
+
+    async def _pipe(
+        self, relay: _Relay, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        if not relay.open:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(
+                "127.0.0.1", relay.target
+            )
+        except OSError:
+            writer.transport.abort()
+            return
+        relay.connections.update({writer, up_writer})
+
+        async def copy(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.transport.abort()
+
+        await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
+        relay.connections.difference_update({writer, up_writer})
