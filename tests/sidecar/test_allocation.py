@@ -578,3 +578,8 @@ def test_every_node_computes_the_same_plan(
             allocation.plan(set(own_members), own_offers, [event], [], at_ms=T0)
         )
     assert all(item == plans[0] for item in plans)
+
+
+def test_reading_a_body_that_skipped_its_check_fails_loudly() -> None:
+    with pytest.raises(TypeError, match="integer"):
+        Availability.from_body(author(1), availability_body(energy_wh="3200"))

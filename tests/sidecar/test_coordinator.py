@@ -646,3 +646,46 @@ def test_a_real_entry_is_a_signed_entry() -> None:
     entry: SignedEntry = etp.make_entry(identity, 1, etp.ZERO_ID, (), body)
     assert entry.author == identity.author
     assert entry.content == body
+
+
+def test_without_mesh_a_flat_whose_own_availability_is_stale_is_released() -> None:
+    building = Building(2)
+    building.run_round()
+    building.dispatch(0, target_w=2000)
+    building.run_round()
+    building.mesh = False
+    coordinator = building.coordinators[1]
+    # Its Home Assistant stops sending, so the node publishes nothing more.
+    building.now += 500
+    messages = []
+    for _ in range(4):
+        building.now += 1000
+        messages.append(coordinator.step())
+    # Within the bound it stays in the group; then, on its own, its availability is
+    # too old to keep the reserve safely: released once.
+    assert [m["mode"] for m in messages[:2] if m] == ["group"] * 2
+    message = messages[2]
+    assert message is not None
+    assert (message["active"], message["reason"]) == (False, "not_allocated")
+    assert messages[3] is None
+
+
+def test_parsed_requests_are_forgotten_when_the_view_drops_them() -> None:
+    building = Building(1)
+    building.run_round()
+    for _ in range(70):
+        building.dispatch(0, target_w=1000)
+        event = building.dispatch(0, target_w=1000, duration_s=1)
+        building.cancel(0, event.id)
+    coordinator = building.coordinators[0]
+    first = coordinator.step()
+    assert first is not None
+    assert first["active"] is True
+    building.entries = [e for e in building.entries if e.kind == "availability"]
+    ended = coordinator.step()
+    assert ended is not None
+    assert (ended["active"], ended["reason"]) == (False, "ended")
+    assert coordinator.step() is None
+    assert coordinator.plan(building.now).event is None
+    assert not coordinator._dispatch_cache
+    assert not coordinator._cancel_cache
