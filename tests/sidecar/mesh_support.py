@@ -104,9 +104,7 @@ def member_of(flat: Flat) -> roster.Member:
 
 def write_roster(flats: list[Flat], doc: roster.Roster | None = None) -> roster.Roster:
     """Give every flat the same roster file (by default: all of them, version 1)."""
-    doc = doc or roster.Roster(
-        BUILDING, 1, tuple(member_of(flat) for flat in flats)
-    )
+    doc = doc or roster.Roster(BUILDING, 1, tuple(member_of(flat) for flat in flats))
     for flat in flats:
         roster.save(doc, flat.directory / "roster.json")
     return doc
@@ -119,6 +117,29 @@ def set_dial(flat: Flat, dial: dict[str, int]) -> None:
     flat.config.write_text(text.rstrip("\n") + "\n\n[mesh.dial]\n" + lines)
 
 
+class _Client:
+    """A local API connection whose replies a background task collects."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.lock = asyncio.Lock()
+        self.replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for message in self.ws:
+            if message.type is aiohttp.WSMsgType.TEXT:
+                reply = message.json()
+                if reply.get("type") not in {"entry", "rejected"}:
+                    self.replies.put_nowait(reply)
+
+    async def close(self) -> None:
+        self.reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.reader
+        await self.ws.close()
+
+
 class Building:
     """N flats with one roster."""
 
@@ -129,15 +150,15 @@ class Building:
         ]
         self.roster = write_roster(self.flats)
         self.session: aiohttp.ClientSession | None = None
-        self._feeds: dict[str, aiohttp.ClientWebSocketResponse] = {}
+        self._feeds: dict[str, _Client] = {}
 
     async def __aenter__(self) -> Building:
         self.session = aiohttp.ClientSession()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        for ws in self._feeds.values():
-            await ws.close()
+        for client in self._feeds.values():
+            await client.close()
         await asyncio.gather(
             *(self.stop(flat) for flat in self.flats if flat.process is not None),
             return_exceptions=True,
@@ -154,31 +175,41 @@ class Building:
 
     async def stop(self, flat: Flat) -> None:
         """Stop one flat cleanly."""
-        ws = self._feeds.pop(flat.name, None)
-        if ws is not None:
-            await ws.close()
+        client = self._feeds.pop(flat.name, None)
+        if client is not None:
+            await client.close()
         assert flat.process is not None
         await flat.process.stop()
         flat.process = None
 
     async def kill(self, flat: Flat) -> None:
         """kill -9 one flat."""
-        self._feeds.pop(flat.name, None)
         assert flat.process is not None
         flat.process.kill()
         await flat.process.process.wait()
         flat.process = None
+        client = self._feeds.pop(flat.name, None)
+        if client is not None:
+            await client.close()
 
     async def ask(self, flat: Flat, message: dict[str, Any]) -> dict[str, Any]:
-        """One request/reply on the flat's local API (a fresh connection)."""
-        assert self.session is not None
-        ws = await flat.running.connect(self.session)
-        try:
-            await ws.send_json(message)
-            reply: dict[str, Any] = await ws.receive_json(timeout=15)
-            return reply
-        finally:
-            await ws.close()
+        """One request/reply on the flat's local API connection."""
+        client = await self._client(flat)
+        async with client.lock:
+            await client.ws.send_json(message)
+            while True:
+                reply = await asyncio.wait_for(client.replies.get(), 15)
+                if reply.get("type") not in {"entry", "rejected"}:
+                    return reply
+
+    async def _client(self, flat: Flat) -> _Client:
+        # The node serves one local client at a time: samples and requests share it.
+        client = self._feeds.get(flat.name)
+        if client is None or client.ws.closed:
+            assert self.session is not None
+            client = _Client(await flat.running.connect(self.session))
+            self._feeds[flat.name] = client
+        return client
 
     async def status(self, flat: Flat) -> dict[str, Any]:
         """The flat's ``status`` reply."""
@@ -188,15 +219,13 @@ class Building:
         """Feed samples to these flats (all running ones if none) for a while."""
         chosen = flats or tuple(f for f in self.flats if f.process is not None)
         assert self.session is not None
-        for flat in chosen:
-            if flat.name not in self._feeds:
-                self._feeds[flat.name] = await flat.running.connect(self.session)
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             for flat in chosen:
+                client = await self._client(flat)
                 flat.counter += 0.3
                 with contextlib.suppress(ConnectionError, RuntimeError):
-                    await self._feeds[flat.name].send_json(
+                    await client.ws.send_json(
                         {
                             "type": "sample",
                             "ts": now_ms(),
@@ -207,15 +236,13 @@ class Building:
             await asyncio.sleep(0.1)
 
     async def converged(
-        self, flats: list[Flat] | None = None, timeout: float = 30
+        self, flats: list[Flat] | None = None, within: float = 30
     ) -> dict[str, Any]:
         """Wait until the flats hold identical heads for every author; those heads."""
         chosen = flats or [f for f in self.flats if f.process is not None]
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
-            heads = [
-                (await self.status(flat))["mesh"]["heads"] for flat in chosen
-            ]
+            heads = [(await self.status(flat))["mesh"]["heads"] for flat in chosen]
             if all(h == heads[0] for h in heads):
                 return heads[0]
             if time.monotonic() > deadline:

@@ -192,14 +192,18 @@ class RunningSidecar:
 
 
 async def start_sidecar(config: Path) -> RunningSidecar:
-    """Start the node as a real process and wait for its ready line."""
-    process = await asyncio.create_subprocess_exec(
-        *sidecar_command("run", "--config", str(config)),
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+    """Start the node as a real process and wait for its ready line.
+
+    Its log goes to ``sidecar.log`` beside the configuration, for failed tests.
+    """
+    with (config.parent / "sidecar.log").open("ab") as log:
+        process = await asyncio.create_subprocess_exec(
+            *sidecar_command("run", "--config", str(config)),
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=log,
+        )
     assert process.stdout is not None
     line = await asyncio.wait_for(process.stdout.readline(), 30)
     match = _READY.search(line.decode())

@@ -61,3 +61,66 @@ def stored_kinds(db: Path) -> set[str]:
         return {kind for (kind,) in conn.execute("SELECT DISTINCT kind FROM entries")}
     finally:
         conn.close()
+
+
+async def test_a_late_joiner_and_a_killed_node_catch_up(tmp_path: Path) -> None:
+    async with Building(tmp_path, 6) as building:
+        late, victim = building.flats[5], building.flats[2]
+        await building.start(*building.flats[:5])
+        await building.produce(2.0)
+        await building.start(late)
+        await building.converged()
+        await building.kill(victim)
+        await building.produce(2.5)
+        before = stored_ids(victim.db)
+        await building.start(victim)
+        heads = await building.converged()
+    after = stored_ids(victim.db)
+    # It was behind on the others' feeds and is not any more.
+    others = [f.author.hex() for f in building.flats if f is not victim]
+    assert any(len(after[a]) > len(before.get(a, [])) for a in others)
+    assert all(len(after[a]) >= heads[a][0] for a in others)
+    logs = [stored_ids(flat.db) for flat in building.flats]
+    assert all(log == logs[0] for log in logs[1:])
+
+
+async def test_a_partition_heals_and_the_halves_converge(tmp_path: Path) -> None:
+    async with Building(tmp_path, 6) as building:
+        west, east = building.flats[:3], building.flats[3:]
+        async with Switchboard(building.flats) as switchboard:
+            await building.start()
+            await building.produce(1.0)
+            await building.converged()
+            switchboard.cut(west, east)
+            await asyncio.sleep(0.5)
+            await building.produce(2.5)
+            west_heads = await building.converged(west)
+            east_heads = await building.converged(east)
+            # Each half has moved on without seeing the other's latest entries.
+            east_author = east[0].author.hex()
+            assert west_heads[east_author][0] < east_heads[east_author][0]
+            report = await building.status(west[0])
+            assert report["mesh"]["peers_online"] == 2
+            switchboard.heal()
+            heads = await building.converged(within=60)
+            assert heads[east_author][0] >= east_heads[east_author][0]
+    logs = [stored_ids(flat.db) for flat in building.flats]
+    assert all(log == logs[0] for log in logs[1:])
+
+
+async def test_a_frozen_node_does_not_stall_the_others(tmp_path: Path) -> None:
+    async with Building(tmp_path, 5) as building:
+        await building.start()
+        frozen, rest = building.flats[0], building.flats[1:]
+        await building.produce(1.0)
+        await building.converged()
+        frozen.running.process.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            await building.produce(3.0, *rest)
+            heads = await building.converged(rest, within=10)
+            assert time.monotonic() - started < 10
+            assert all(heads[f.author.hex()][0] > 10 for f in rest), heads
+        finally:
+            frozen.running.process.send_signal(signal.SIGCONT)
+        await building.converged(within=60)
