@@ -338,16 +338,22 @@ def plan(
     at_ms: int,
     stale_ms: int = DEFAULT_STALE_MS,
 ) -> Plan:
-    """The group's plan for the round that starts at ``at_ms``."""
-    event = resolve(dispatches, cancels, at_ms)
+    """The group's plan for the round that starts at ``at_ms``.
+
+    Requests and cancels count only when their author is a member.
+    """
+    event = resolve(
+        (item for item in dispatches if item.author in members),
+        (item for item in cancels if item.author in members),
+        at_ms,
+    )
     if event is None:
         return Plan(at_ms, None)
     current = fresh(availabilities, members, at_ms, stale_ms)
     target = dispatch_target_w(event)
     setpoints = allocate(target, current, event.direction)
-    taking_part = [item for item in current if item.author in setpoints]
-    capacity = sum(cap for _, _, cap in eligible(taking_part, event.direction, target))
-    achieved = event.sign * sum(item.battery_w for item in taking_part)
+    capacity = sum(cap for _, _, cap in eligible(current, event.direction, target))
+    achieved = event.sign * group_battery_w(current)
     return Plan(
         at_ms=at_ms,
         event=event,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from fractions import Fraction
 from typing import Any
@@ -566,7 +567,8 @@ def test_plan_of_a_round() -> None:
 def test_every_node_computes_the_same_plan(
     offers: list[Availability], target: int, rng: random.Random
 ) -> None:
-    members = [item.author for item in offers]
+    members = [item.author for item in offers if item.author != author(1)]
+    members.append(author(1))  # the requester
     event = request(1, ts=T0 - 1000, start=T0 - 1000, target_w=target)
     plans = []
     for _ in range(5):  # five nodes, each received the entries in its own order
@@ -577,9 +579,49 @@ def test_every_node_computes_the_same_plan(
         plans.append(
             allocation.plan(set(own_members), own_offers, [event], [], at_ms=T0)
         )
+    assert plans[0].event == event
     assert all(item == plans[0] for item in plans)
 
 
 def test_reading_a_body_that_skipped_its_check_fails_loudly() -> None:
     with pytest.raises(TypeError, match="integer"):
         Availability.from_body(author(1), availability_body(energy_wh="3200"))
+
+
+def test_plan_ignores_requests_of_non_members_and_reports_all_participants() -> None:
+    members = {author(1), author(2)}
+    offers = [offer(1, 3000, 3000, battery_w=1200), offer(2, 0, 3000, battery_w=-300)]
+    stranger = Dispatch(**{**_fields(request(9, ts=T0 - 10)), "author": author(9)})
+    assert allocation.plan(members, offers, [stranger], [], at_ms=T0).event is None
+    event = request(1, ts=T0 - 100, start=T0 - 100, target_w=1000)
+    foreign_cancel = Cancel(author(8), author(9), T0 - 50, event.id)
+    result = allocation.plan(members, offers, [event], [foreign_cancel], at_ms=T0)
+    assert result.event == event
+    # Flat 2 is at its reserve: no setpoint, but its battery power is the group's.
+    assert result.setpoints == {author(1): 1000}
+    assert result.achieved_w == 900
+
+
+@settings(max_examples=200)
+@given(
+    OFFERS,
+    st.lists(st.integers(-6000, 1000), min_size=30, max_size=30),
+    st.integers(1, 100_000),
+    st.sampled_from(["discharge", "charge"]),
+)
+def test_stale_and_future_availabilities_get_nothing(
+    offers: list[Availability], ages: list[int], target: int, direction: str
+) -> None:
+    dated = [
+        dataclasses.replace(item, ts=T0 - age)
+        for item, age in zip(offers, ages, strict=False)
+    ]
+    members = {item.author for item in dated} | {author(1)}  # the requester
+    event = request(1, ts=T0 - 1, start=T0 - 1, target_w=target, direction=direction)
+    result = allocation.plan(members, dated, [event], [], at_ms=T0, stale_ms=3000)
+    counted = [item for item in dated if 0 <= T0 - item.ts <= 3000]
+    for item in dated:
+        if item not in counted:
+            assert item.author not in result.setpoints
+    assert result.setpoints == allocation.allocate(target, counted, direction)
+    assert result.total_w == min(target, result.capacity_w)
