@@ -151,6 +151,15 @@ class Coordinator:
             stale_ms=self.settings.stale_ms,
         )
 
+    def running_event(self, now_ms: int | None = None) -> bytes | None:
+        """The id of the event the group follows in the current round, if any.
+
+        What a ``dispatch_cancel`` with ``"event": null`` names.
+        """
+        at = self.round_start(self.clock() if now_ms is None else now_ms)
+        event = self.plan(at).event
+        return None if event is None else event.event
+
     def mesh_lost(self, now_ms: int) -> bool:
         """Whether the mesh has been down for longer than the staleness bound.
 

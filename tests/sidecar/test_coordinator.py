@@ -324,6 +324,9 @@ def test_an_update_keeps_the_event_and_changes_the_target() -> None:
     messages = building.run_round()
     assert active_w(messages) == {0: 1500, 1: 1500}
     assert {m["event"] for m in messages.values() if m} == {first.id.hex()}
+    assert building.coordinators[1].running_event() == first.id
+    building.cancel(1, first.id)
+    assert building.coordinators[0].running_event() is None
 
 
 def test_charge_setpoints_are_negative() -> None:
