@@ -15,7 +15,7 @@ import json
 import logging
 import random
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -43,6 +43,7 @@ BACKOFF_MIN_S: Final = 0.5
 BACKOFF_MAX_S: Final = 30.0
 LATENCIES_KEPT: Final = 20_000
 CLOSE_REFUSED: Final = 4003
+NONCES_KEPT: Final = 10_000  # hellos remembered, to refuse a replayed one
 
 
 class MeshHost(Protocol):
@@ -161,6 +162,7 @@ class Mesh:
         self._session: aiohttp.ClientSession | None = None
         self._seen_evidence: set[tuple[bytes, int]] = set()
         self._closing: set[asyncio.Task[bool]] = set()
+        self._nonces: OrderedDict[bytes, None] = OrderedDict()
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -362,6 +364,11 @@ class Mesh:
             raise _Refused("stale", "the hello's time is outside the clock window")
         author = _hex_field(hello, "author", 32)
         nonce = _hex_field(hello, "nonce", 32)
+        if nonce in self._nonces:
+            raise _Refused("replayed", "this hello was seen before")
+        self._nonces[nonce] = None
+        if len(self._nonces) > NONCES_KEPT:
+            self._nonces.popitem(last=False)
         member = roster.member(author)
         if member is None or author == self.host.identity.author:
             raise _Refused("non_member", f"{author.hex()[:16]}… is not in the roster")

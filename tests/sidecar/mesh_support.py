@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from sidecar import cli, roster
+from sidecar import cli, peer_auth, roster
 from sidecar.identity import Identity
 from tests.sidecar.support import BUILDING, RunningSidecar, start_sidecar
 
@@ -345,3 +345,46 @@ class Switchboard:
 
         await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
         relay.connections.difference_update({writer, up_writer})
+
+
+async def peer_connect(
+    session: aiohttp.ClientSession,
+    target: Flat,
+    identity: Identity,
+    *,
+    building: str = BUILDING,
+    nonce: bytes | None = None,
+    ts: int | None = None,
+    signer: Identity | None = None,
+) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, Any]]:
+    """Dial a node's mesh endpoint as ``identity``; the socket and the last reply.
+
+    ``signer`` signs the proof instead of ``identity`` (to forge one).
+    """
+    ws = await session.ws_connect(f"http://127.0.0.1:{target.port}/api/v1/mesh")
+    nonce = nonce or peer_auth.new_nonce()
+    await ws.send_json(
+        {
+            "type": "hello",
+            "protocol": 1,
+            "building": building,
+            "author": identity.author.hex(),
+            "nonce": nonce.hex(),
+            "ts": now_ms() if ts is None else ts,
+            "roster": 1,
+        }
+    )
+    reply: dict[str, Any] = await ws.receive_json(timeout=10)
+    if reply["type"] != "challenge":
+        return ws, reply
+    exchange = peer_auth.Exchange(
+        building,
+        nonce,
+        bytes.fromhex(reply["nonce"]),
+        identity.author,
+        target.author,
+    )
+    proof = peer_auth.prove(signer or identity, "dialer", exchange)
+    await ws.send_json({"type": "auth", "proof": proof.hex()})
+    reply = await ws.receive_json(timeout=10)
+    return ws, reply

@@ -1,0 +1,164 @@
+"""What a node does with bad input from the mesh, and with a member that equivocates."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from sidecar import etp, kinds
+from sidecar.canonical import JsonObject
+from sidecar.identity import Identity
+from sidecar.verify import verify_database
+from tests.sidecar.mesh_support import Building, Flat, now_ms, peer_connect
+from tests.sidecar.support import BUILDING, flow_content
+
+
+def _entry(
+    identity: Identity,
+    seq: int = 1,
+    prev: bytes = etp.ZERO_ID,
+    *,
+    ts: int | None = None,
+    building: str = BUILDING,
+    pv: int = 1393,
+) -> etp.Entry:
+    ts = now_ms() if ts is None else ts
+    content: JsonObject = {
+        "v": kinds.VERSION,
+        "kind": kinds.FLOW,
+        "building": building,
+        "ts": ts,
+        **flow_content(ts - 1000, pv=pv),
+    }
+    return etp.make_entry(identity, seq, prev, (), content)
+
+
+def _frame(*entries: etp.Entry) -> dict[str, Any]:
+    return {"type": "entries", "entries": [etp.entry_to_wire(e) for e in entries]}
+
+
+async def _rejected(building: Building, flat: Flat) -> dict[str, int]:
+    status = await building.status(flat)
+    rejected: dict[str, int] = status["rejected"]
+    return rejected
+
+
+async def test_every_kind_of_bad_input_is_refused_and_counted(tmp_path: Path) -> None:
+    async with Building(tmp_path, 4) as building:
+        node, member = building.flats[0], building.flats[3]
+        await building.start(*building.flats[:3])
+        session = building.session
+        assert session is not None
+        refusals = {
+            "non_member": {"identity": Identity.generate()},
+            "wrong_building": {"identity": member.identity, "building": "bldg-99"},
+            "stale": {"identity": member.identity, "ts": now_ms() - 600_000},
+            "forged": {"identity": member.identity, "signer": Identity.generate()},
+        }
+        for reason, kwargs in refusals.items():
+            ws, reply = await peer_connect(session, node, **kwargs)  # type: ignore[arg-type]
+            assert reply == {
+                "type": "refused",
+                "reason": reason,
+                "detail": reply["detail"],
+            }
+            await ws.close()
+        # The same hello twice: the second is a replay.
+        nonce = bytes(range(32))
+        ws, reply = await peer_connect(session, node, member.identity, nonce=nonce)
+        assert reply["type"] == "ready"
+        await ws.close()
+        ws, reply = await peer_connect(session, node, member.identity, nonce=nonce)
+        assert reply["reason"] == "replayed"
+        await ws.close()
+
+        ws, reply = await peer_connect(session, node, member.identity)
+        assert reply["type"] == "ready"
+        stranger = Identity.generate()
+        good = _entry(member.identity)
+        forged = etp.Entry(**{**_slots(good), "sig": _entry(member.identity).sig})
+        await ws.send_str("this is not JSON")
+        await ws.send_json({"type": "entries", "entries": "not a list"})
+        await ws.send_json(_frame(forged))
+        await ws.send_json(_frame(_entry(member.identity, ts=now_ms() + 600_000)))
+        await ws.send_json(_frame(_entry(member.identity, building="bldg-99")))
+        await ws.send_json(_frame(_entry(stranger)))
+        for _ in range(600):  # far beyond the burst a peer may send
+            await ws.send_json({"type": "vector", "heads": {}})
+        await asyncio.sleep(0.5)
+        await ws.send_str(json.dumps({"type": "vector", "pad": "x" * (2 << 20)}))
+        await ws.receive(timeout=10)  # the node closes the link: 1009, message too big
+        await ws.close()
+
+        deadline = time.monotonic() + 10
+        expected = {
+            "non_member",
+            "wrong_building",
+            "stale",
+            "forged",
+            "replayed",
+            "malformed",
+            "clock_skew",
+            "rate_limited",
+            "oversized",
+        }
+        while True:
+            rejected = await _rejected(building, node)
+            if expected <= set(rejected):
+                break
+            assert time.monotonic() < deadline, rejected
+            await asyncio.sleep(0.2)
+        assert rejected["forged"] >= 2  # the bad proof and the bad entry signature
+        assert rejected["non_member"] >= 2  # the stranger's hello and its entry
+        # Nothing bad was stored, and the node goes on working.
+        await building.produce(1.0, node)
+        heads = await building.converged(building.flats[:3])
+        assert heads[member.author.hex()][0] == 0
+    assert verify_database(node.db).ok
+
+
+async def test_a_member_that_equivocates_is_exposed_to_all(tmp_path: Path) -> None:
+    async with Building(tmp_path, 5) as building:
+        honest, cheat = building.flats[:4], building.flats[4]
+        await building.start(*honest)
+        session = building.session
+        assert session is not None
+        one = _entry(cheat.identity, pv=1393)
+        other = _entry(cheat.identity, pv=1500)
+        assert one.seq == other.seq and one.id != other.id
+        for target, entry in ((honest[0], one), (honest[1], other)):
+            ws, reply = await peer_connect(session, target, cheat.identity)
+            assert reply["type"] == "ready"
+            await ws.send_json(_frame(entry))
+            await asyncio.sleep(0.3)
+            await ws.close()
+        deadline = time.monotonic() + 20
+        while True:
+            problems = [
+                (await building.status(flat))["mesh"]["problems"] for flat in honest
+            ]
+            if all(problems):
+                break
+            assert time.monotonic() < deadline, problems
+            await asyncio.sleep(0.3)
+        for found in problems:
+            assert found == [
+                {
+                    "kind": "equivocation",
+                    "author": cheat.author.hex(),
+                    "flat": cheat.name,
+                    "seq": 1,
+                }
+            ]
+        statuses = [await building.status(flat) for flat in honest]
+        assert all(s["mesh"]["integrity"] == "equivocation" for s in statuses)
+    for flat in honest:
+        report = verify_database(flat.db)
+        assert any(f.code == "equivocation" for f in report.findings), report.findings
+
+
+def _slots(entry: etp.Entry) -> dict[str, Any]:
+    return {name: getattr(entry, name) for name in etp.Entry.__slots__}
