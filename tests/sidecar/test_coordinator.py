@@ -692,3 +692,15 @@ def test_parsed_requests_are_forgotten_when_the_view_drops_them() -> None:
     assert coordinator.plan(building.now).event is None
     assert not coordinator._dispatch_cache
     assert not coordinator._cancel_cache
+
+
+def test_a_meter_under_its_limit_leaves_the_flats_alone() -> None:
+    building = Building(2)
+    building.run_round()
+    building.dispatch(
+        0, mode="meter_limit", limit_w=20_000, meter_w=18_000, target_w=None
+    )
+    assert building.run_round() == {0: None, 1: None}
+    plan = building.coordinators[0].plan(building.now - 1000)
+    assert plan.event is not None
+    assert (plan.target_w, plan.setpoints) == (0, {})
