@@ -41,6 +41,7 @@ SEND_QUEUE: Final = 256  # frames; a peer that falls further behind catches up l
 GAP_BUFFER: Final = 4096  # early entries kept per author while the gap is fetched
 BACKOFF_MIN_S: Final = 0.5
 BACKOFF_MAX_S: Final = 30.0
+NOT_YET_MEMBER_RETRY_S: Final = 2.0
 LATENCIES_KEPT: Final = 20_000
 CLOSE_REFUSED: Final = 4003
 NONCES_KEPT: Final = 10_000  # hellos remembered, to refuse a replayed one
@@ -91,6 +92,14 @@ class Limits:
 
 class _Refused(InvalidData):
     """The handshake failed; the link is closed."""
+
+
+class _PeerRefused(Exception):
+    """The peer refused our handshake (its reason, from its ``refused`` frame)."""
+
+    def __init__(self, reply: dict[str, Any]) -> None:
+        super().__init__(str(reply.get("detail", "no detail")))
+        self.reason = str(reply.get("reason", "unknown"))
 
 
 @dataclass(slots=True)
@@ -310,7 +319,7 @@ class Mesh:
             )
             reply = await _receive_json(ws)
             if reply.get("type") != "challenge":
-                raise _Refused("refused", str(reply.get("detail", "no challenge")))
+                raise _PeerRefused(reply)
             peer_nonce = _hex_field(reply, "nonce", 32)
             proof = _hex_field(reply, "proof", 64)
             if _hex_field(reply, "author", 32) != member.author:
@@ -324,7 +333,7 @@ class Mesh:
             await ws.send_str(_frame({"type": "auth", "proof": mine.hex()}))
             ready = await _receive_json(ws)
             if ready.get("type") != "ready":
-                raise _Refused("refused", str(ready.get("detail", "not ready")))
+                raise _PeerRefused(ready)
             await self._serve_link(Link(member, ws))
 
     async def _accept(self, request: web.Request) -> web.StreamResponse:

@@ -383,6 +383,7 @@ class Node:
             partial(self.feed.append, roster_module.ROSTER, body, self.clock())
         )
         await self._durable(ticket)
+        self._roster_entry(entry)
         return {
             "type": "roster",
             "version": proposed.version,

@@ -128,7 +128,8 @@ async def test_a_member_that_equivocates_is_exposed_to_all(tmp_path: Path) -> No
         assert session is not None
         one = _entry(cheat.identity, pv=1393)
         other = _entry(cheat.identity, pv=1500)
-        assert one.seq == other.seq and one.id != other.id
+        assert one.seq == other.seq
+        assert one.id != other.id
         for target, entry in ((honest[0], one), (honest[1], other)):
             ws, reply = await peer_connect(session, target, cheat.identity)
             assert reply["type"] == "ready"
