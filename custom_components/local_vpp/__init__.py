@@ -8,9 +8,11 @@ from typing import Any
 
 from homeassistant.const import CONF_HOST, CONF_PORT, Platform
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.typing import ConfigType
 from homeassistant.loader import async_get_integration
 
 from .backup import BackupController
@@ -26,8 +28,13 @@ from .const import (
 from .coordinator import LocalVppConfigEntry, LocalVppCoordinator, LocalVppData
 from .device import ROLE_BATTERY, FlatDevice, UnitIds
 from .entity import device_info
+from .group_discharge import GroupDischarge
+from .ledger_mesh import MeshIssueReporter
 from .ledger_sample import sample_from_reading
+from .services import async_setup_services
 from .sidecar_link import SidecarLink
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -36,6 +43,12 @@ PLATFORMS: list[Platform] = [
     Platform.SENSOR,
     Platform.SWITCH,
 ]
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the integration's actions, once for every flat."""
+    async_setup_services(hass)
+    return True
 
 
 def device_from_entry_data(data: Mapping[str, Any]) -> FlatDevice:
@@ -63,12 +76,17 @@ async def async_setup_entry(hass: HomeAssistant, entry: LocalVppConfigEntry) -> 
         raise
     backup = BackupController(hass, entry, coordinator)
     await backup.async_start()
+    link = await _async_start_sidecar_link(hass, entry, coordinator)
     entry.runtime_data = LocalVppData(
-        device=device,
-        coordinator=coordinator,
-        backup=backup,
-        sidecar=await _async_start_sidecar_link(hass, entry, coordinator),
+        device=device, coordinator=coordinator, backup=backup, sidecar=link
     )
+    if link is not None:
+        group = GroupDischarge(hass, entry, coordinator, backup, link)
+        group.async_start()
+        mesh_issues = MeshIssueReporter(hass, entry.entry_id, link)
+        entry.async_on_unload(mesh_issues.async_start())
+        entry.runtime_data.group = group
+        entry.runtime_data.mesh_issues = mesh_issues
     # The PV inverter and meter hang off the hybrid inverter: it must exist first.
     dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id, **device_info(coordinator, ROLE_BATTERY)
@@ -119,6 +137,10 @@ async def async_unload_entry(hass: HomeAssistant, entry: LocalVppConfigEntry) ->
     """Unload the platforms and close the Modbus connection."""
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
+        if (group := entry.runtime_data.group) is not None:
+            await group.async_stop()
+        if (mesh_issues := entry.runtime_data.mesh_issues) is not None:
+            mesh_issues.async_clear()
         await entry.runtime_data.backup.async_stop()
         await entry.runtime_data.device.async_close()
         ir.async_delete_issue(hass, DOMAIN, entry.runtime_data.coordinator.issue_id)

@@ -345,6 +345,7 @@ class BackupController:
                 await coordinator.device.async_set_living_room_on_battery(True)
             # A charge or discharge setpoint would spend the reserve: drop it.
             coordinator.requested_setpoint_w = None
+            coordinator.group_setpoint_w = None
             await coordinator.device.async_clear_power_setpoint()
         except DeviceError as err:
             _LOGGER.error("Could not switch the living room to the battery: %s", err)

@@ -18,7 +18,13 @@ from .backup_entities import BACKUP_ACTIVE, BackupActiveSensor
 from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
 from .device import ROLE_BATTERY, ROLE_METER, FlatReading
 from .entity import LocalVppEntity
-from .ledger_entities import SIDECAR_CONNECTED, SidecarConnectedSensor
+from .group_entities import GROUP_ACTIVE, GroupActiveSensor
+from .ledger_entities import (
+    LEDGER_INTEGRITY,
+    SIDECAR_CONNECTED,
+    LedgerIntegritySensor,
+    SidecarConnectedSensor,
+)
 
 PARALLEL_UPDATES = 0
 
@@ -87,6 +93,9 @@ async def async_setup_entry(
     )
     if (link := entry.runtime_data.sidecar) is not None:
         entities.append(SidecarConnectedSensor(coordinator, link, SIDECAR_CONNECTED))
+        entities.append(LedgerIntegritySensor(coordinator, link, LEDGER_INTEGRITY))
+    if (group := entry.runtime_data.group) is not None:
+        entities.append(GroupActiveSensor(coordinator, group, GROUP_ACTIVE))
     async_add_entities(entities)
 
 

@@ -7,10 +7,18 @@ from collections.abc import Mapping
 from typing import Any
 
 import voluptuous as vol
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult, OptionsFlow
+from homeassistant.config_entries import (
+    SOURCE_IGNORE,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
 from homeassistant.const import CONF_HOST, CONF_PORT
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import selector
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
+from homeassistant.loader import async_get_integration
 
 from . import device_from_entry_data
 from .const import (
@@ -45,6 +53,9 @@ from .const import (
 )
 from .coordinator import LocalVppConfigEntry
 from .device import CannotConnectError, MissingModelsError, NotSunSpecError
+from .sidecar_link import async_check_sidecar
+
+LEDGER_PATH = "/api/v1/ws"
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -97,10 +108,40 @@ async def _validate(
     return device.serial, {}, {}
 
 
+async def _check_sidecar(
+    hass: HomeAssistant, url: str, token: str, serial: str | None
+) -> str | None:
+    """Open the sidecar's WebSocket as the link will; an error key or ``None``."""
+    integration = await async_get_integration(hass, DOMAIN)
+    return await async_check_sidecar(
+        async_get_clientsession(hass),
+        url,
+        token,
+        client=f"{DOMAIN} {integration.version}",
+        serial=serial,
+    )
+
+
+def _sidecar_url(info: ZeroconfServiceInfo) -> str:
+    path = str(info.properties.get("path") or LEDGER_PATH)
+    if not path.startswith("/"):
+        path = f"/{path}"
+    host = str(info.ip_address)
+    if info.ip_address.version == 6:
+        host = f"[{host}]"
+    return f"ws://{host}:{info.port}{path}"
+
+
 class LocalVppConfigFlow(ConfigFlow, domain=DOMAIN):
     """Add a flat, or point an existing one at a new address."""
 
     VERSION = 1
+
+    def __init__(self) -> None:
+        """Nothing discovered yet."""
+        self._sidecar_entry: LocalVppConfigEntry | None = None
+        self._sidecar_url = ""
+        self._sidecar_info: dict[str, str] = {}
 
     @staticmethod
     @callback
@@ -125,6 +166,94 @@ class LocalVppConfigFlow(ConfigFlow, domain=DOMAIN):
             data_schema=_connection_schema(user_input or {}),
             errors=errors,
             description_placeholders=placeholders,
+        )
+
+    async def async_step_zeroconf(
+        self, discovery_info: ZeroconfServiceInfo
+    ) -> ConfigFlowResult:
+        """A ledger sidecar announced itself: link it to its flat's entry."""
+        properties = {
+            str(key): str(value) for key, value in discovery_info.properties.items()
+        }
+        serial = properties.get("serial", "").strip()
+        author = properties.get("author", "").strip()
+        await self.async_set_unique_id(f"ledger-{author or serial or 'unknown'}")
+        self._abort_if_unique_id_configured()
+        url = _sidecar_url(discovery_info)
+        entry = self._entry_for_sidecar(serial)
+        if entry is None:
+            return self.async_abort(reason="not_set_up")
+        if entry.options.get(CONF_SIDECAR_URL) == url:
+            return self.async_abort(reason="already_configured")
+        token = entry.options.get(CONF_SIDECAR_TOKEN)
+        if (
+            entry.options.get(CONF_SIDECAR_URL)
+            and token
+            and await _check_sidecar(self.hass, url, str(token), entry.unique_id)
+            is None
+        ):
+            # The same sidecar at a new address: follow it without asking.
+            return self.async_update_reload_and_abort(
+                entry,
+                options=dict(entry.options) | {CONF_SIDECAR_URL: url},
+                reason="sidecar_moved",
+            )
+        self._sidecar_entry = entry
+        self._sidecar_url = url
+        self._sidecar_info = {
+            "flat": properties.get("flat", "") or "?",
+            "building": properties.get("building", "") or "?",
+            "entry": entry.title,
+            "url": url,
+        }
+        self.context["title_placeholders"] = {"name": entry.title}
+        return await self.async_step_zeroconf_confirm()
+
+    def _entry_for_sidecar(self, serial: str) -> LocalVppConfigEntry | None:
+        """The flat with this battery serial; without one, the only unlinked flat."""
+        entries = [
+            entry
+            for entry in self.hass.config_entries.async_entries(DOMAIN)
+            if entry.source != SOURCE_IGNORE
+        ]
+        if serial:
+            return next((e for e in entries if e.unique_id == serial), None)
+        unlinked = [e for e in entries if not e.options.get(CONF_SIDECAR_URL)]
+        return unlinked[0] if len(unlinked) == 1 else None
+
+    async def async_step_zeroconf_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the sidecar's API token, check it, and link the flat."""
+        entry = self._sidecar_entry
+        assert entry is not None
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            token = str(user_input[CONF_SIDECAR_TOKEN]).strip()
+            error = await _check_sidecar(
+                self.hass, self._sidecar_url, token, entry.unique_id
+            )
+            if error is None:
+                return self.async_update_reload_and_abort(
+                    entry,
+                    options=dict(entry.options)
+                    | {CONF_SIDECAR_URL: self._sidecar_url, CONF_SIDECAR_TOKEN: token},
+                    reason="sidecar_linked",
+                )
+            errors["base"] = error
+        return self.async_show_form(
+            step_id="zeroconf_confirm",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_SIDECAR_TOKEN): selector.TextSelector(
+                        selector.TextSelectorConfig(
+                            type=selector.TextSelectorType.PASSWORD
+                        )
+                    )
+                }
+            ),
+            errors=errors,
+            description_placeholders=self._sidecar_info,
         )
 
     async def async_step_reconfigure(
@@ -241,6 +370,20 @@ class LocalVppOptionsFlow(OptionsFlow):
                 errors["base"] = "sidecar_incomplete"
             elif url and not str(url).startswith(("ws://", "wss://")):
                 errors[CONF_SIDECAR_URL] = "sidecar_url_scheme"
+            elif (
+                url
+                and token
+                and (
+                    url != self.config_entry.options.get(CONF_SIDECAR_URL)
+                    or token != self.config_entry.options.get(CONF_SIDECAR_TOKEN)
+                )
+                and (
+                    error := await _check_sidecar(
+                        self.hass, str(url), str(token), self.config_entry.unique_id
+                    )
+                )
+            ):
+                errors["base"] = error
             else:
                 return self.async_create_entry(data=user_input)
         return self.async_show_form(

@@ -75,3 +75,14 @@ SHEDDABLE_DOMAINS: Final = [
 # The flat's ledger sidecar (optional).
 CONF_SIDECAR_URL: Final = "sidecar_url"
 CONF_SIDECAR_TOKEN: Final = "sidecar_token"
+
+# Group discharge, directed by the sidecar (docs/PROTOCOL.md section 12).
+EVENT_GROUP_DISCHARGE_STARTED: Final = "local_vpp_group_discharge_started"
+EVENT_GROUP_DISCHARGE_ENDED: Final = "local_vpp_group_discharge_ended"
+# A setpoint message without a revert time is written with this one; the sidecar
+# re-sends every round, so a short timer is the dead-man switch.
+DEFAULT_GROUP_REVERT_S: Final = 5
+MAX_GROUP_REVERT_S: Final = 60
+
+SERVICE_REQUEST_GROUP_DISCHARGE: Final = "request_group_discharge"
+SERVICE_CANCEL_GROUP_DISCHARGE: Final = "cancel_group_discharge"

@@ -36,6 +36,8 @@ from .device import (
 
 if TYPE_CHECKING:
     from .backup import BackupController
+    from .group_discharge import GroupDischarge
+    from .ledger_mesh import MeshIssueReporter
     from .sidecar_link import SidecarLink
 
 _LOGGER = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ class LocalVppData:
     coordinator: LocalVppCoordinator
     backup: BackupController
     sidecar: SidecarLink | None
+    group: GroupDischarge | None = None
+    mesh_issues: MeshIssueReporter | None = None
 
 
 class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):
@@ -77,6 +81,9 @@ class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):
         )
         self.device = device
         self.requested_setpoint_w: float | None = None
+        # A group discharge's setpoint, re-written by its own cadence: while it is
+        # held, the requested setpoint above waits.
+        self.group_setpoint_w: float | None = None
         self._failures = 0
         self._failing_since: float | None = None
 
@@ -147,7 +154,7 @@ class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):
         """Re-arm the revert timer of a setpoint the user still wants."""
         wanted = self.requested_setpoint_w
         battery = reading.battery
-        if wanted is None or battery is None:
+        if wanted is None or battery is None or self.group_setpoint_w is not None:
             return
         remaining = battery.setpoint_revert_remaining_s
         if (
@@ -172,6 +179,23 @@ class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):
                 self.device.async_set_power_setpoint(power_w, SETPOINT_REVERT_S)
             )
         await self.async_refresh()
+
+    async def async_hold_group_setpoint(self, power_w: float, revert_s: int) -> None:
+        """Hold ``power_w`` for a group discharge; it reverts after ``revert_s``.
+
+        Raises ``DeviceError``: the caller writes again on the next round.
+        """
+        # Marked first: a write that fails half-way is still cleared at the end.
+        self.group_setpoint_w = power_w
+        await self.device.async_set_power_setpoint(power_w, revert_s)
+
+    async def async_release_group_setpoint(self) -> None:
+        """End the group's hold: back to the requested setpoint, or to the battery."""
+        self.group_setpoint_w = None
+        if (wanted := self.requested_setpoint_w) is not None:
+            await self.device.async_set_power_setpoint(wanted, SETPOINT_REVERT_S)
+        else:
+            await self.device.async_clear_power_setpoint()
 
     async def async_set_reserve(self, pct: float) -> None:
         """Set the backup reserve SoC."""

@@ -8,6 +8,7 @@ from typing import Any
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
+from .const import CONF_SIDECAR_TOKEN
 from .coordinator import LocalVppConfigEntry
 from .device import DeviceError
 from .device.models import MODEL_COMMON
@@ -16,7 +17,7 @@ REDACTED = "**REDACTED**"
 # Model 1's serial number: 16 registers from offset 50 (docs/REGISTERS.md).
 _SERIAL_OFFSET = 50
 _SERIAL_LENGTH = 16
-TO_REDACT = {"serial", "serial_number", "unique_id", "title"}
+TO_REDACT = {"serial", "serial_number", "unique_id", "title", CONF_SIDECAR_TOKEN}
 
 
 async def async_get_config_entry_diagnostics(
@@ -49,6 +50,27 @@ async def async_get_config_entry_diagnostics(
         "requests_per_poll": device.last_poll_requests,
         "reading": asdict(coordinator.data) if coordinator.data else None,
         "registers": registers,
+        "sidecar": _sidecar(entry),
+    }
+
+
+def _sidecar(entry: LocalVppConfigEntry) -> dict[str, Any] | None:
+    """The link, the mesh as last reported and the group state; never the token."""
+    data = entry.runtime_data
+    link = data.sidecar
+    if link is None:
+        return None
+    return {
+        "connected": link.connected,
+        "last_error": link.last_error,
+        "welcome": async_redact_data(link.welcome or {}, TO_REDACT),
+        "entries_acknowledged": link.entries_acknowledged,
+        "last_seq": link.last_seq,
+        "rejections": link.rejections,
+        "pending": link.pending,
+        "samples_dropped": link.samples_dropped,
+        "mesh": link.mesh,
+        "group": None if data.group is None else data.group.as_dict(),
     }
 
 

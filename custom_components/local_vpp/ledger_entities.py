@@ -1,6 +1,12 @@
-"""Entities for the flat's link to its ledger sidecar, refreshed with every poll."""
+"""Entities for the flat's link to its ledger sidecar and the building's ledger mesh."""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 from homeassistant.components.binary_sensor import (
     BinarySensorDeviceClass,
@@ -8,17 +14,30 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntityDescription,
 )
 from homeassistant.components.sensor import (
+    SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory
+from homeassistant.const import EntityCategory, UnitOfTime
+from homeassistant.core import callback
 from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.event import async_track_time_interval
 
 from .coordinator import LocalVppCoordinator
 from .device import ROLE_BATTERY
 from .entity import LocalVppEntity
+from .ledger_mesh import MeshStatus, mesh_of
 from .sidecar_link import SidecarLink
+
+# The checkpoint age grows between mesh messages; it is shown afresh this often.
+AGE_REFRESH = timedelta(seconds=2)
+
+
+def _wall_clock() -> float:
+    """Unix time in seconds (a function so tests can move it)."""
+    return time.time()
+
 
 SIDECAR_CONNECTED = BinarySensorEntityDescription(
     key="sidecar_connected",
@@ -30,6 +49,44 @@ LEDGER_ENTRIES = SensorEntityDescription(
     key="ledger_entries",
     translation_key="ledger_entries",
     state_class=SensorStateClass.TOTAL_INCREASING,
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
+LEDGER_INTEGRITY = BinarySensorEntityDescription(
+    key="ledger_integrity",
+    translation_key="ledger_integrity",
+    device_class=BinarySensorDeviceClass.PROBLEM,
+    entity_category=EntityCategory.DIAGNOSTIC,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeshSensorDescription(SensorEntityDescription):
+    """A number from the newest mesh message."""
+
+    value_fn: Callable[[MeshStatus], int | None]
+
+
+MESH_SENSORS: tuple[MeshSensorDescription, ...] = (
+    MeshSensorDescription(
+        key="ledger_peers_online",
+        translation_key="ledger_peers_online",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda mesh: mesh.peers_online,
+    ),
+    MeshSensorDescription(
+        key="ledger_roster_size",
+        translation_key="ledger_roster_size",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda mesh: mesh.roster_size,
+    ),
+)
+WITNESSED_AGE = SensorEntityDescription(
+    key="ledger_witnessed_age",
+    translation_key="ledger_witnessed_age",
+    device_class=SensorDeviceClass.DURATION,
+    state_class=SensorStateClass.MEASUREMENT,
+    native_unit_of_measurement=UnitOfTime.SECONDS,
+    suggested_display_precision=0,
     entity_category=EntityCategory.DIAGNOSTIC,
 )
 
@@ -46,6 +103,15 @@ class LedgerEntity(LocalVppEntity):
         """Attach to the battery device, whose serial names the flat's feed."""
         super().__init__(coordinator, description, ROLE_BATTERY)
         self._link = link
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the link as well as the polls."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self._link.add_listener(self._handle_link_change))
+
+    @callback
+    def _handle_link_change(self) -> None:
+        self.async_write_ha_state()
 
     @property
     def available(self) -> bool:
@@ -69,3 +135,88 @@ class LedgerEntriesSensor(LedgerEntity, SensorEntity):
     def native_value(self) -> int | None:
         """Last acknowledged entry's sequence number (durable on the sidecar)."""
         return self._link.last_seq
+
+
+class MeshEntity(LedgerEntity):
+    """Shows what the sidecar says about the mesh; unavailable while it cannot say."""
+
+    @property
+    def _mesh(self) -> MeshStatus | None:
+        return mesh_of(self._link)
+
+    @property
+    def available(self) -> bool:
+        """Only while the link is up and the sidecar has reported the mesh."""
+        return self._mesh is not None
+
+
+class MeshSensor(MeshEntity, SensorEntity):
+    """A count from the newest mesh message."""
+
+    entity_description: MeshSensorDescription
+
+    @property
+    def native_value(self) -> int | None:
+        """The count, ``None`` when the sidecar left it out."""
+        mesh = self._mesh
+        return None if mesh is None else self.entity_description.value_fn(mesh)
+
+
+class WitnessedAgeSensor(MeshEntity, SensorEntity):
+    """Seconds since the newest checkpoint of this flat's log a majority cosigned."""
+
+    async def async_added_to_hass(self) -> None:
+        """Tick between mesh messages, so the age keeps growing."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            async_track_time_interval(self.hass, self._tick, AGE_REFRESH)
+        )
+
+    @callback
+    def _tick(self, _now: Any) -> None:
+        self.async_write_ha_state()
+
+    @property
+    def available(self) -> bool:
+        """Unavailable while no checkpoint has been witnessed (or it is not known)."""
+        mesh = self._mesh
+        return mesh is not None and mesh.witnessed_ts_ms is not None
+
+    @property
+    def native_value(self) -> float | None:
+        """Age from the checkpoint's own timestamp, never negative."""
+        mesh = self._mesh
+        if mesh is None or mesh.witnessed_ts_ms is None:
+            return None
+        return round(max(0.0, _wall_clock() - mesh.witnessed_ts_ms / 1000), 1)
+
+
+class LedgerIntegritySensor(MeshEntity, BinarySensorEntity):
+    """On (a problem) when the sidecar holds evidence against a member."""
+
+    @property
+    def available(self) -> bool:
+        """Unavailable until the sidecar has given a verdict."""
+        mesh = self._mesh
+        return mesh is not None and mesh.integrity is not None
+
+    @property
+    def is_on(self) -> bool | None:
+        """Whether the ledger's integrity is broken."""
+        mesh = self._mesh
+        if mesh is None or mesh.integrity_ok is None:
+            return None
+        return not mesh.integrity_ok
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """The verdict and whom it concerns."""
+        mesh = self._mesh
+        if mesh is None:
+            return None
+        return {
+            "integrity": mesh.integrity,
+            "problems": [
+                {"kind": p.kind, "flat": p.flat, "seq": p.seq} for p in mesh.problems
+            ],
+        }

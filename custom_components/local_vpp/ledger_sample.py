@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .device import FlatReading
+from .device import BatteryReading, FlatReading
 
 
 def sample_from_reading(reading: FlatReading, ts_ms: int) -> dict[str, Any]:
@@ -39,3 +39,50 @@ def sample_from_reading(reading: FlatReading, ts_ms: int) -> dict[str, Any]:
     sample: dict[str, Any] = {"type": "sample", "ts": ts_ms}
     sample.update({key: value for key, value in values.items() if value is not None})
     return sample
+
+
+def energy_above_reserve_wh(battery: BatteryReading) -> float | None:
+    """Energy stored above the backup reserve (or the minimum SoC, if higher).
+
+    Model 713's WHAvail counts down to the minimum SoC; the reserve is above it, so
+    the usable capacity is worked out from WHAvail and the SoC where possible, else
+    from the rated capacity and the state of health.
+    """
+    soc = battery.soc_pct
+    floors = [
+        f for f in (battery.reserve_soc_pct, battery.min_soc_pct) if f is not None
+    ]
+    if soc is None or not floors:
+        return None
+    floor = max(floors)
+    if soc <= floor:
+        return 0.0
+    usable: float | None = None
+    min_soc = battery.min_soc_pct
+    if battery.available_wh is not None and min_soc is not None and soc > min_soc:
+        usable = battery.available_wh * 100 / (soc - min_soc)
+    elif battery.rated_wh is not None:
+        health = battery.soh_pct if battery.soh_pct is not None else 100.0
+        usable = battery.rated_wh * health / 100
+    if usable is None:
+        return None
+    return round((soc - floor) / 100 * usable, 1)
+
+
+def availability_from_reading(
+    reading: FlatReading, ts_ms: int, *, participate: bool, max_share_pct: float
+) -> dict[str, Any]:
+    """The ``availability`` message: what this flat could give a group discharge."""
+    values: dict[str, float | None] = {}
+    if (battery := reading.battery) is not None:
+        values = {
+            "soc_pct": battery.soc_pct,
+            "energy_wh": energy_above_reserve_wh(battery),
+            "max_discharge_w": battery.max_discharge_w,
+            "max_charge_w": battery.max_charge_w,
+            "battery_w": battery.power_w,
+        }
+    message: dict[str, Any] = {"type": "availability", "ts": ts_ms}
+    message.update({key: value for key, value in values.items() if value is not None})
+    message |= {"participate": participate, "max_share_pct": float(max_share_pct)}
+    return message

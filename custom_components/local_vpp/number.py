@@ -15,6 +15,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
 from .device import ROLE_BATTERY
 from .entity import LocalVppEntity
+from .group_entities import GROUP_MAX_SHARE, GroupMaxShareNumber
 
 PARALLEL_UPDATES = 1
 
@@ -45,11 +46,15 @@ async def async_setup_entry(
     entry: LocalVppConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the battery's controls."""
+    """Add the battery's controls (and the group share limit with a sidecar)."""
     coordinator = entry.runtime_data.coordinator
-    async_add_entities(
-        [BackupReserveNumber(coordinator), BatterySetpointNumber(coordinator)]
-    )
+    entities: list[NumberEntity] = [
+        BackupReserveNumber(coordinator),
+        BatterySetpointNumber(coordinator),
+    ]
+    if (group := entry.runtime_data.group) is not None:
+        entities.append(GroupMaxShareNumber(coordinator, group, GROUP_MAX_SHARE))
+    async_add_entities(entities)
 
 
 class BackupReserveNumber(LocalVppEntity, NumberEntity):

@@ -31,7 +31,15 @@ from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
 from .device import ROLE_BATTERY, ROLE_METER, ROLE_PV, FlatReading
 from .energy_total import EnergyTotal, EnergyTotalState
 from .entity import LocalVppEntity
-from .ledger_entities import LEDGER_ENTRIES, LedgerEntriesSensor
+from .group_entities import GROUP_SENSORS, GroupSensor
+from .ledger_entities import (
+    LEDGER_ENTRIES,
+    MESH_SENSORS,
+    WITNESSED_AGE,
+    LedgerEntriesSensor,
+    MeshSensor,
+    WitnessedAgeSensor,
+)
 
 PARALLEL_UPDATES = 0
 
@@ -205,6 +213,10 @@ async def async_setup_entry(
     ]
     if (link := entry.runtime_data.sidecar) is not None:
         entities.append(LedgerEntriesSensor(coordinator, link, LEDGER_ENTRIES))
+        entities += [MeshSensor(coordinator, link, d) for d in MESH_SENSORS]
+        entities.append(WitnessedAgeSensor(coordinator, link, WITNESSED_AGE))
+    if (group := entry.runtime_data.group) is not None:
+        entities += [GroupSensor(coordinator, group, d) for d in GROUP_SENSORS]
     async_add_entities(entities)
 
 

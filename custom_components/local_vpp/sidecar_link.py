@@ -4,6 +4,12 @@ Plain asyncio and aiohttp: Home Assistant hands in samples and reads the link's 
 Samples wait in a bounded buffer while the sidecar is away (the oldest go first when it
 is full) and are sent in order once it is back; the link reconnects by itself with
 growing, jittered delays.
+
+The sidecar also talks back on the same socket: ``mesh`` (the building's ledger mesh
+as this node sees it) and ``setpoint`` (this flat's part in a group discharge) arrive
+unsolicited; ``dispatch_request`` and ``dispatch_cancel`` are requests with an ``id``
+whose reply carries the same ``id``. The newest ``availability`` is sent once, never
+buffered: an old one says nothing about the battery now.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ import contextlib
 import json
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any, Final
 
 import aiohttp
@@ -25,6 +33,67 @@ PROTOCOL_VERSION: Final = 1
 DEFAULT_BUFFER = 900  # a quarter of an hour at one sample a second
 _MIN_BACKOFF_S: Final = 1.0
 _MAX_BACKOFF_S: Final = 60.0
+_WELCOME_TIMEOUT_S: Final = 10.0
+REQUEST_TIMEOUT_S: Final = 10.0
+
+# What ``async_check_sidecar`` reports (the keys of the config flows' errors).
+CHECK_CANNOT_CONNECT: Final = "sidecar_cannot_connect"
+CHECK_INVALID_AUTH: Final = "sidecar_invalid_auth"
+CHECK_REFUSED: Final = "sidecar_refused"
+
+
+class SidecarNotConnectedError(ConnectionError):
+    """The link is down, or went down before the sidecar answered."""
+
+
+class SidecarRequestError(Exception):
+    """The sidecar answered a request with an ``error``."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        """Keep the sidecar's ``reason`` and ``detail``."""
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def _hello(client: str, serial: str | None) -> dict[str, Any]:
+    hello: dict[str, Any] = {
+        "type": "hello",
+        "protocol": PROTOCOL_VERSION,
+        "client": client,
+    }
+    if serial:
+        hello["serial"] = serial
+    return hello
+
+
+async def async_check_sidecar(
+    session: aiohttp.ClientSession,
+    url: str,
+    token: str,
+    *,
+    client: str,
+    serial: str | None = None,
+) -> str | None:
+    """Open the WebSocket, say hello, wait for the welcome; ``None`` when all is well.
+
+    Otherwise ``CHECK_CANNOT_CONNECT``, ``CHECK_INVALID_AUTH`` or ``CHECK_REFUSED``.
+    """
+    try:
+        async with session.ws_connect(
+            url, headers={"Authorization": f"Bearer {token}"}, heartbeat=30
+        ) as ws:
+            await ws.send_json(_hello(client, serial))
+            welcome = await ws.receive_json(timeout=_WELCOME_TIMEOUT_S)
+    except aiohttp.WSServerHandshakeError as err:
+        if err.status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
+            return CHECK_INVALID_AUTH
+        return CHECK_CANNOT_CONNECT
+    except (aiohttp.ClientError, OSError, TimeoutError, ValueError, TypeError):
+        return CHECK_CANNOT_CONNECT
+    if not isinstance(welcome, dict) or welcome.get("type") != "welcome":
+        return CHECK_REFUSED
+    return None
 
 
 class SidecarLink:
@@ -57,6 +126,66 @@ class SidecarLink:
         self.samples_dropped = 0
         self.last_error: str | None = None
         self.welcome: dict[str, Any] | None = None
+        # The newest ``mesh`` message and when it came (monotonic s).
+        self.mesh: dict[str, Any] | None = None
+        self.mesh_received_at: float | None = None
+        self._availability: dict[str, Any] | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._next_id = 1
+        self._requests: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._listeners: list[Callable[[], None]] = []
+        self._setpoint_listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    def add_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` when the link goes up or down or the mesh changes."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def add_setpoint_listener(
+        self, listener: Callable[[dict[str, Any]], None]
+    ) -> Callable[[], None]:
+        """Call ``listener`` with every ``setpoint`` message."""
+        self._setpoint_listeners.append(listener)
+        return lambda: self._setpoint_listeners.remove(listener)
+
+    def offer_availability(self, message: dict[str, Any]) -> None:
+        """Send ``message`` soon if the link is up; a newer one replaces it."""
+        if not self.connected:
+            return
+        self._availability = message
+        self._wake.set()
+
+    async def async_request(
+        self, message: dict[str, Any], wait_s: float = REQUEST_TIMEOUT_S
+    ) -> dict[str, Any]:
+        """Send ``message`` with a fresh ``id`` and return the reply with that id.
+
+        Raises ``SidecarNotConnectedError`` when the link is down or drops before the
+        answer, ``SidecarRequestError`` for an ``error`` reply, ``TimeoutError``.
+        """
+        ws = self._ws
+        if ws is None or not self.connected:
+            raise SidecarNotConnectedError("the sidecar is not connected")
+        request_id = self._next_id
+        self._next_id += 1
+        future: asyncio.Future[dict[str, Any]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._requests[request_id] = future
+        try:
+            try:
+                await ws.send_json(message | {"id": request_id})
+            except (aiohttp.ClientError, OSError, RuntimeError) as err:
+                raise SidecarNotConnectedError(str(err)) from err
+            async with asyncio.timeout(wait_s):
+                reply = await future
+        finally:
+            self._requests.pop(request_id, None)
+        if reply.get("type") == "error":
+            raise SidecarRequestError(
+                str(reply.get("reason") or "error"), str(reply.get("detail") or "")
+            )
+        return reply
 
     def submit(self, sample: dict[str, Any]) -> None:
         """Queue a sample; never blocks. A full buffer drops its oldest sample."""
@@ -91,28 +220,23 @@ class SidecarLink:
             headers={"Authorization": f"Bearer {self._token}"},
             heartbeat=30,
         ) as ws:
-            hello: dict[str, Any] = {
-                "type": "hello",
-                "protocol": PROTOCOL_VERSION,
-                "client": self._client,
-            }
-            if self._serial:
-                hello["serial"] = self._serial
-            await ws.send_json(hello)
-            welcome = await ws.receive_json(timeout=10)
+            await ws.send_json(_hello(self._client, self._serial))
+            welcome = await ws.receive_json(timeout=_WELCOME_TIMEOUT_S)
             if welcome.get("type") != "welcome":
                 raise ValueError(f"sidecar refused the hello: {welcome}")
             self.welcome = welcome
             self.last_error = None
+            self._ws = ws
             self._set_connected(True)
             sender = asyncio.create_task(self._send_loop(ws))
             try:
                 async for message in ws:
                     if message.type is aiohttp.WSMsgType.TEXT:
-                        self._handle(json.loads(message.data))
+                        self._handle_text(message.data)
                     elif message.type is aiohttp.WSMsgType.ERROR:
                         break
             finally:
+                self._ws = None
                 sender.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sender
@@ -123,11 +247,36 @@ class SidecarLink:
                 # Sent before it leaves the buffer: a dropped link loses nothing.
                 await ws.send_json(self._pending[0])
                 self._pending.popleft()
+            if (availability := self._availability) is not None:
+                self._availability = None
+                await ws.send_json(availability)
             self._wake.clear()
             await self._wake.wait()
 
+    def _handle_text(self, text: str) -> None:
+        try:
+            message = json.loads(text)
+        except ValueError:
+            _LOGGER.debug("Sidecar sent something that is not JSON: %.200s", text)
+            return
+        if isinstance(message, dict):
+            self._handle(message)
+
     def _handle(self, message: dict[str, Any]) -> None:
+        request_id = message.get("id")
+        if isinstance(request_id, int) and request_id in self._requests:
+            future = self._requests[request_id]
+            if not future.done():
+                future.set_result(message)
+            return
         match message.get("type"):
+            case "mesh":
+                self.mesh = message
+                self.mesh_received_at = time.monotonic()
+                self._changed()
+            case "setpoint":
+                for listener in list(self._setpoint_listeners):
+                    listener(message)
             case "entry":
                 self.entries_acknowledged += 1
                 self.last_seq = message.get("seq")
@@ -140,6 +289,16 @@ class SidecarLink:
                 _LOGGER.warning("Sidecar error: %s", self.last_error)
 
     def _set_connected(self, connected: bool) -> None:
+        if not connected:
+            self._availability = None
+            # What the sidecar said about the mesh is no longer known.
+            self.mesh = None
+            self.mesh_received_at = None
+            for future in self._requests.values():
+                if not future.done():
+                    future.set_exception(
+                        SidecarNotConnectedError("the link dropped before the answer")
+                    )
         if connected != self.connected:
             self.connected = connected
             self._changed()
@@ -147,3 +306,5 @@ class SidecarLink:
     def _changed(self) -> None:
         if self._on_change is not None:
             self._on_change()
+        for listener in list(self._listeners):
+            listener()

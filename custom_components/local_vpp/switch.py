@@ -11,6 +11,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
 from .device import ROLE_BATTERY
 from .entity import LocalVppEntity
+from .group_entities import GROUP_PARTICIPATION, GroupParticipationSwitch
 
 PARALLEL_UPDATES = 1
 
@@ -24,8 +25,14 @@ async def async_setup_entry(
     entry: LocalVppConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the living-room circuit switch."""
-    async_add_entities([LivingRoomSwitch(entry.runtime_data.coordinator)])
+    """Add the living-room circuit switch (and group participation with a sidecar)."""
+    coordinator = entry.runtime_data.coordinator
+    entities: list[SwitchEntity] = [LivingRoomSwitch(coordinator)]
+    if (group := entry.runtime_data.group) is not None:
+        entities.append(
+            GroupParticipationSwitch(coordinator, group, GROUP_PARTICIPATION)
+        )
+    async_add_entities(entities)
 
 
 class LivingRoomSwitch(LocalVppEntity, SwitchEntity):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -13,13 +14,18 @@ from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.local_vpp.const import (
+    CONF_SIDECAR_TOKEN,
+    CONF_SIDECAR_URL,
     CONF_UNIT_BATTERY,
     CONF_UNIT_METER,
     CONF_UNIT_PV,
     DOMAIN,
 )
+from custom_components.local_vpp.sidecar_link import SidecarLink
 from simulator.config import FlatConfig
 from simulator.threaded import FlatThread, run_flat_in_thread
+
+from .scripted_sidecar import ScriptedSidecar
 
 BATTERY_SERIAL = "LVPP-101-BAT"
 
@@ -98,3 +104,52 @@ def numeric_state(hass: HomeAssistant, platform: Platform, key: str) -> float:
     if state.attributes.get("unit_of_measurement") == "kWh":
         value *= 1000
     return value
+
+
+@pytest.fixture
+async def scripted_sidecar(socket_enabled: None) -> AsyncIterator[ScriptedSidecar]:
+    """A scripted sidecar API on 127.0.0.1, stopped after the test."""
+    sidecar = ScriptedSidecar()
+    await sidecar.start()
+    try:
+        yield sidecar
+    finally:
+        await sidecar.stop()
+
+
+async def until(
+    condition: Callable[[], bool],
+    seconds: float = 10,
+    tick: Callable[[], None] | None = None,
+) -> None:
+    """Wait until ``condition()`` holds, calling ``tick()`` between looks."""
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        if tick is not None:
+            tick()
+        await asyncio.sleep(0.05)
+    pytest.fail("timed out waiting")
+
+
+async def set_up_linked(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    sidecar: ScriptedSidecar,
+    **options: Any,
+) -> SidecarLink:
+    """Set the flat up with the scripted sidecar configured; wait for the link."""
+    config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        config_entry,
+        options=config_entry.options
+        | {CONF_SIDECAR_URL: sidecar.url, CONF_SIDECAR_TOKEN: sidecar.token}
+        | options,
+    )
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    link = config_entry.runtime_data.sidecar
+    assert link is not None
+    await until(lambda: link.connected and link.mesh is not None)
+    await hass.async_block_till_done()
+    return link

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -10,14 +11,16 @@ from homeassistant.const import STATE_OFF, STATE_ON, Platform
 from homeassistant.core import HomeAssistant, ServiceCall
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
+    async_fire_time_changed,
     async_mock_service,
 )
 
 from simulator.threaded import FlatThread
 
-from .conftest import entity_id
+from .conftest import entity_id, set_up_linked, until
 from .outage_harness import (
     LOADS,
     FakeClock,
@@ -26,6 +29,7 @@ from .outage_harness import (
     setup_loads,
     use_fake_clock,
 )
+from .scripted_sidecar import ScriptedSidecar
 
 BLUEPRINTS = Path(__file__).resolve().parents[2] / "blueprints"
 
@@ -161,3 +165,55 @@ async def test_low_battery_blueprint_warns_and_sheds_more(
     await harness.until_grid_ok()
     await hass.async_block_till_done()
     assert harness.load(LOADS[0]) == STATE_ON
+
+
+async def test_peak_shaving_blueprint_requests_and_cancels(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    flat: FlatThread,
+    scripted_sidecar: ScriptedSidecar,
+    tmp_path: Path,
+) -> None:
+    hass.config.config_dir = str(tmp_path)
+    shutil.copytree(BLUEPRINTS, tmp_path / "blueprints")
+    demand = "sensor.building_demand"
+    watts = {"unit_of_measurement": "W", "device_class": "power"}
+    hass.states.async_set(demand, "18000", watts)
+    await set_up_linked(hass, config_entry, scripted_sidecar)
+    await _automation(
+        hass,
+        "local_vpp/peak_shaving.yaml",
+        {
+            "demand_sensor": demand,
+            "limit_kw": 20,
+            "flat": config_entry.entry_id,
+            "duration_min": 30,
+            "clear_after": {"seconds": 30},
+            "reason": "Evening peak",
+        },
+    )
+
+    hass.states.async_set(demand, "23500", watts)
+    await hass.async_block_till_done()
+    await until(lambda: bool(scripted_sidecar.of_type("dispatch_request")))
+    (request,) = scripted_sidecar.of_type("dispatch_request")
+    assert request["mode"] == "meter_limit"
+    assert request["limit_w"] == 20000
+    assert request["meter_w"] == 23500
+    assert request["duration_s"] == 1800
+    assert request["reason"] == "Evening peak"
+    assert request["direction"] == "discharge"
+
+    # Under the limit, but not yet for long enough: nothing is cancelled.
+    hass.states.async_set(demand, "19000", watts)
+    await hass.async_block_till_done()
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=10))
+    await hass.async_block_till_done()
+    assert scripted_sidecar.of_type("dispatch_cancel") == []
+
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=31))
+    await hass.async_block_till_done()
+    await until(lambda: bool(scripted_sidecar.of_type("dispatch_cancel")))
+    assert scripted_sidecar.of_type("dispatch_cancel")[0]["event"] is None
+    assert len(scripted_sidecar.of_type("dispatch_request")) == 1
+    assert await hass.config_entries.async_unload(config_entry.entry_id)

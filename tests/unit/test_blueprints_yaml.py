@@ -53,6 +53,19 @@ SAMPLE_INPUTS: dict[str, dict[str, Any]] = {
         "restore_when_released": True,
         "restore_delay": 5,
     },
+    "peak_shaving.yaml": {
+        "demand_sensor": "sensor.building_demand",
+        "limit_kw": 20,
+        "flat": "0123456789abcdef0123456789abcdef",
+        "duration_min": 15,
+        "clear_after": {"minutes": 5},
+        "reason": "Peak shaving",
+    },
+}
+
+# Inputs that pick another integration's entity that is not a load.
+FOREIGN_MEASUREMENTS = {
+    "demand_sensor": [{"domain": ["sensor"], "device_class": ["power"]}]
 }
 
 
@@ -120,6 +133,8 @@ def test_our_entities_are_picked_from_the_integration(name: str) -> None:
         elif "device" in selector:
             # Only phones are picked as devices.
             assert selector["device"]["filter"] == [{"integration": "mobile_app"}]
+        elif input_name in FOREIGN_MEASUREMENTS:
+            assert selector["entity"]["filter"] == FOREIGN_MEASUREMENTS[input_name]
         elif "entity" in selector:
             filters = selector["entity"]["filter"]
             integrations = {f.get("integration") for f in filters}
@@ -180,3 +195,19 @@ async def test_filled_in_blueprint_is_a_valid_automation(
     validated = await async_validate_config_item(hass, "sample", config)
     assert validated is not None
     assert validated.validation_status == "ok"
+
+
+def test_peak_shaving_requests_and_cancels_for_the_chosen_flat() -> None:
+    blueprint = load("peak_shaving.yaml")
+    assert {t["id"] for t in blueprint.data["triggers"]} == {"over", "under"}
+    (under,) = [t for t in blueprint.data["triggers"] if t["id"] == "under"]
+    assert under["for"] == yaml_util.Input("clear_after")
+    actions = [
+        step["action"]
+        for choice in blueprint.data["actions"][0]["choose"]
+        for step in choice["sequence"]
+    ]
+    assert actions == [
+        f"{DOMAIN}.request_group_discharge",
+        f"{DOMAIN}.cancel_group_discharge",
+    ]

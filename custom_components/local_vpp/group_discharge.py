@@ -1,0 +1,343 @@
+"""A flat's part in a building's group discharge, as its ledger sidecar directs it.
+
+The sidecar works out every flat's share from the signed ``availability`` of all of
+them and sends this flat a ``setpoint`` each coordination round. Home Assistant writes
+it to the battery (model 704) with the short revert timer the sidecar asks for, so a
+sidecar or a Home Assistant that stops leaves the battery to revert by itself. The
+living-room backup always wins: no group setpoint is written while it is engaged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+
+from .backup import BackupController
+from .const import (
+    DEFAULT_GROUP_REVERT_S,
+    EVENT_GROUP_DISCHARGE_ENDED,
+    EVENT_GROUP_DISCHARGE_STARTED,
+    MAX_GROUP_REVERT_S,
+)
+from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
+from .device import DeviceError
+from .ledger_sample import availability_from_reading
+from .sidecar_link import SidecarLink
+
+_LOGGER = logging.getLogger(__name__)
+
+MODE_GROUP: Final = "group"
+MODE_LOCAL_FALLBACK: Final = "local_fallback"
+
+# Why a group discharge ended for this flat (``cause`` in the ended event).
+CAUSE_ENDED: Final = "ended"
+CAUSE_REPLACED: Final = "replaced"
+CAUSE_LINK_LOST: Final = "link_lost"
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSetpoint:
+    """One ``setpoint`` message, read defensively."""
+
+    active: bool
+    event: str | None
+    mode: str | None
+    w: float | None
+    revert_s: int
+    share_ppm: float | None
+    target_w: float | None
+    achieved_w: float | None
+    participants: int | None
+    reason: str | None
+    until_ms: float | None
+
+    @property
+    def share_pct(self) -> float | None:
+        """The flat's share of the building target, in percent."""
+        return None if self.share_ppm is None else self.share_ppm / 10_000
+
+    @property
+    def until(self) -> datetime | None:
+        """When the event is due to end."""
+        if self.until_ms is None:
+            return None
+        return datetime.fromtimestamp(self.until_ms / 1000, tz=UTC)
+
+
+def parse_setpoint(message: Mapping[str, Any]) -> GroupSetpoint:
+    """Read a ``setpoint`` message; a malformed value is ``None``."""
+    revert = _number(message.get("revert_s"))
+    participants = _number(message.get("participants"))
+    return GroupSetpoint(
+        active=message.get("active") is True,
+        event=_text(message.get("event")),
+        mode=_text(message.get("mode")),
+        w=_number(message.get("w")),
+        revert_s=DEFAULT_GROUP_REVERT_S
+        if revert is None
+        else int(min(MAX_GROUP_REVERT_S, max(1, revert))),
+        share_ppm=_number(message.get("share_ppm")),
+        target_w=_number(message.get("target_w")),
+        achieved_w=_number(message.get("achieved_w")),
+        participants=None if participants is None else int(participants),
+        reason=_text(message.get("reason")),
+        until_ms=_number(message.get("until")),
+    )
+
+
+class GroupDischarge:
+    """Follow the sidecar's setpoints for one flat and tell the sidecar what it has."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: LocalVppConfigEntry,
+        coordinator: LocalVppCoordinator,
+        backup: BackupController,
+        link: SidecarLink,
+    ) -> None:
+        """Prepare; ``async_start`` begins following the link and the polls."""
+        self.hass = hass
+        self._entry = entry
+        self._coordinator = coordinator
+        self._backup = backup
+        self.link = link
+        self.participate = True
+        self.max_share_pct = 100.0
+        # The group event under way for this flat, from its newest setpoint message.
+        self.current: GroupSetpoint | None = None
+        self.last_write_error: str | None = None
+        self._listeners: list[Callable[[], None]] = []
+        self._unsubscribers: list[CALLBACK_TYPE] = []
+        self._dirty = False
+        self._worker: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+
+    @callback
+    def async_start(self) -> None:
+        """Follow setpoints, the link and every poll."""
+        self._unsubscribers += [
+            self.link.add_setpoint_listener(self._handle_setpoint),
+            self.link.add_listener(self._handle_link_change),
+            self._coordinator.async_add_listener(self._send_availability),
+            self._backup.async_add_listener(self._reconsider),
+        ]
+
+    async def async_stop(self) -> None:
+        """Stop following and hand the battery back to its own logic."""
+        for unsubscribe in self._unsubscribers:
+            unsubscribe()
+        self._unsubscribers.clear()
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+        self.current = None
+        await self._apply_once()
+
+    # -- what entities read ------------------------------------------------------
+
+    @callback
+    def async_add_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:
+        """Call ``listener`` whenever the group state changes."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _notify(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+    @property
+    def active(self) -> bool:
+        """Whether a group event concerns this flat now."""
+        return self.current is not None
+
+    @property
+    def holding(self) -> bool:
+        """Whether the battery holds a group setpoint written by us."""
+        return self._coordinator.group_setpoint_w is not None
+
+    def wanted_w(self) -> float | None:
+        """The power to hold now, or ``None`` to hold nothing."""
+        current = self.current
+        if (
+            current is None
+            or current.w is None
+            or not self.participate
+            or self.max_share_pct <= 0
+            or self._backup.engaged
+        ):
+            return None
+        power = current.w
+        battery = self._coordinator.data.battery if self._coordinator.data else None
+        if battery is not None:
+            if battery.max_discharge_w is not None:
+                power = min(power, battery.max_discharge_w)
+            if battery.max_charge_w is not None:
+                power = max(power, -battery.max_charge_w)
+        return power
+
+    # -- settings from the entities ------------------------------------------------
+
+    @callback
+    def async_set_participation(self, participate: bool) -> None:
+        """Take part in group events (or not, which also drops one under way)."""
+        self.participate = participate
+        self._reconsider()
+
+    @callback
+    def async_set_max_share(self, pct: float) -> None:
+        """The largest share of a building target this flat takes on."""
+        self.max_share_pct = pct
+        self._reconsider()
+
+    # -- the sidecar --------------------------------------------------------------
+
+    @callback
+    def _handle_setpoint(self, message: dict[str, Any]) -> None:
+        setpoint = parse_setpoint(message)
+        previous = self.current
+        if not setpoint.active:
+            self.current = None
+            if previous is not None:
+                self._fire_ended(previous, CAUSE_ENDED)
+        else:
+            if previous is not None and previous.event != setpoint.event:
+                self._fire_ended(previous, CAUSE_REPLACED)
+                previous = None
+            self.current = setpoint
+            if previous is None:
+                self._fire_started(setpoint)
+        self._reconsider()
+
+    @callback
+    def _handle_link_change(self) -> None:
+        if self.link.connected or self.current is None:
+            self._notify()
+            return
+        previous, self.current = self.current, None
+        self._fire_ended(previous, CAUSE_LINK_LOST)
+        self._reconsider()
+
+    @callback
+    def _send_availability(self) -> None:
+        if not self._coordinator.last_update_success:
+            return
+        self.link.offer_availability(
+            availability_from_reading(
+                self._coordinator.data,
+                int(time.time() * 1000),
+                # While the living room runs on the battery it has nothing to share.
+                participate=self.participate and not self._backup.engaged,
+                max_share_pct=self.max_share_pct,
+            )
+        )
+
+    # -- writing ---------------------------------------------------------------------
+
+    @callback
+    def _reconsider(self) -> None:
+        """Bring the battery in line with the newest state, one write at a time."""
+        self._dirty = True
+        if self._worker is None or self._worker.done():
+            self._worker = self._entry.async_create_background_task(
+                self.hass, self._apply_until_settled(), "local_vpp group setpoint"
+            )
+        self._notify()
+
+    async def _apply_until_settled(self) -> None:
+        while self._dirty:
+            self._dirty = False
+            await self._apply_once()
+        self._notify()
+
+    async def _apply_once(self) -> None:
+        wanted = self.wanted_w()
+        current = self.current
+        try:
+            if wanted is not None and current is not None:
+                await self._coordinator.async_hold_group_setpoint(
+                    wanted, current.revert_s
+                )
+            elif self.holding:
+                await self._coordinator.async_release_group_setpoint()
+        except DeviceError as err:
+            self.last_write_error = str(err)
+            _LOGGER.warning("Could not write the group setpoint: %s", err)
+        else:
+            self.last_write_error = None
+
+    # -- events ------------------------------------------------------------------------
+
+    def _event_data(self, setpoint: GroupSetpoint) -> dict[str, Any]:
+        until = setpoint.until
+        return {
+            "entry_id": self._entry.entry_id,
+            "flat": self._entry.title,
+            "event": setpoint.event,
+            "mode": setpoint.mode,
+            "reason": setpoint.reason,
+            "target_w": setpoint.target_w,
+            "share_pct": setpoint.share_pct,
+            "setpoint_w": setpoint.w,
+            "participants": setpoint.participants,
+            "until": None if until is None else until.isoformat(),
+        }
+
+    def _fire_started(self, setpoint: GroupSetpoint) -> None:
+        self.hass.bus.async_fire(
+            EVENT_GROUP_DISCHARGE_STARTED,
+            self._event_data(setpoint)
+            | {"participating": self.participate and not self._backup.engaged},
+        )
+
+    def _fire_ended(self, setpoint: GroupSetpoint, cause: str) -> None:
+        self.hass.bus.async_fire(
+            EVENT_GROUP_DISCHARGE_ENDED, self._event_data(setpoint) | {"cause": cause}
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """State for diagnostics."""
+        current = self.current
+        return {
+            "participate": self.participate,
+            "max_share_pct": self.max_share_pct,
+            "active": self.active,
+            "holding_w": self._coordinator.group_setpoint_w,
+            "wanted_w": self.wanted_w(),
+            "last_write_error": self.last_write_error,
+            "current": None
+            if current is None
+            else {
+                "event": current.event,
+                "mode": current.mode,
+                "w": current.w,
+                "revert_s": current.revert_s,
+                "share_pct": current.share_pct,
+                "target_w": current.target_w,
+                "achieved_w": current.achieved_w,
+                "participants": current.participants,
+                "reason": current.reason,
+                "until": None if current.until is None else current.until.isoformat(),
+            },
+        }

@@ -1,0 +1,167 @@
+"""A stand-in for the ledger sidecar's local API, scripted by the test.
+
+A real aiohttp WebSocket server on 127.0.0.1 that speaks docs/PROTOCOL.md section 12
+as far as Home Assistant's side needs: it checks the bearer token, answers ``hello``
+with ``welcome``, records what Home Assistant sends, answers ``dispatch_request`` and
+``dispatch_cancel``, and pushes whatever ``mesh`` or ``setpoint`` the test gives it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+TOKEN = "t" * 43
+AUTHOR = "ab" * 32
+EVENT = "e1" * 32
+
+
+def mesh_message(**overrides: Any) -> dict[str, Any]:
+    """A ``mesh`` message for a five-flat roster, everything healthy."""
+    message: dict[str, Any] = {
+        "type": "mesh",
+        "roster_version": 1,
+        "roster_size": 5,
+        "peers_online": 4,
+        "peers": [
+            {"flat": flat, "floor": flat[0], "author": "cd" * 32, "online": True}
+            for flat in ("102", "201", "202", "301")
+        ],
+        "witnessed": None,
+        "integrity": "ok",
+        "problems": [],
+    }
+    return message | overrides
+
+
+def setpoint_message(**overrides: Any) -> dict[str, Any]:
+    """An active ``setpoint`` message: this flat discharges 1200 W for the group."""
+    message: dict[str, Any] = {
+        "type": "setpoint",
+        "active": True,
+        "event": EVENT,
+        "mode": "group",
+        "w": 1200,
+        "revert_s": 5,
+        "share_ppm": 250_000,
+        "target_w": 5000,
+        "achieved_w": 4800,
+        "participants": 4,
+        "reason": "evening peak",
+        "until": 1_781_913_901_000,
+    }
+    return message | overrides
+
+
+class ScriptedSidecar:
+    """One flat's sidecar API on a free 127.0.0.1 port."""
+
+    def __init__(self, token: str = TOKEN) -> None:
+        """Not listening until ``start``."""
+        self.token = token
+        self.url = ""
+        self.received: list[dict[str, Any]] = []
+        self.hellos = 0
+        self.greet_with: list[dict[str, Any]] = [mesh_message()]
+        # reply(request) -> the message to answer a dispatch_request with.
+        self.reply: Callable[[dict[str, Any]], dict[str, Any] | None] = self._dispatch
+        self._ws: web.WebSocketResponse | None = None
+        self._runner: web.AppRunner | None = None
+        self.connected = asyncio.Event()
+
+    async def start(self, port: int = 0) -> None:
+        """Listen on 127.0.0.1 (on ``port``, or a free one)."""
+        app = web.Application()
+        app.router.add_get("/api/v1/ws", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+        self.url = f"ws://127.0.0.1:{self.port}/api/v1/ws"
+
+    async def stop(self) -> None:
+        """Close the link and stop listening."""
+        await self.drop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def drop(self) -> None:
+        """Close the current WebSocket, as a sidecar that restarts would."""
+        ws, self._ws = self._ws, None
+        self.connected.clear()
+        if ws is not None and not ws.closed:
+            await ws.close()
+
+    async def push(self, message: dict[str, Any]) -> None:
+        """Send ``message`` to Home Assistant."""
+        assert self._ws is not None, "Home Assistant is not connected"
+        await self._ws.send_json(message)
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        """What Home Assistant sent of one ``type``, oldest first."""
+        return [m for m in self.received if m.get("type") == kind]
+
+    def _dispatch(self, request: dict[str, Any]) -> dict[str, Any]:
+        if request["type"] == "dispatch_cancel":
+            return {
+                "type": "dispatch_cancelled",
+                "id": request["id"],
+                "event": request.get("event") or EVENT,
+            }
+        return {
+            "type": "dispatch",
+            "id": request["id"],
+            "event": EVENT,
+            "until": 1_781_913_901_000,
+        }
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            raise web.HTTPUnauthorized
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        first = await ws.receive_json(timeout=10)
+        if first.get("type") != "hello" or first.get("protocol") != 1:
+            await ws.send_json({"type": "error", "reason": "hello_required"})
+            await ws.close()
+            return ws
+        self.hellos += 1
+        self.received.append(first)
+        if self._ws is not None and not self._ws.closed:
+            await self._ws.close(code=4001, message=b"replaced")
+        self._ws = ws
+        await ws.send_json(
+            {
+                "type": "welcome",
+                "protocol": 1,
+                "author": AUTHOR,
+                "building": "bldg-test",
+                "floor": "1",
+                "flat": "101",
+                "interval_ms": 1000,
+                "next_seq": 1,
+                "sidecar": "scripted",
+            }
+        )
+        for message in self.greet_with:
+            await ws.send_json(message)
+        self.connected.set()
+        async for frame in ws:
+            if frame.type is not WSMsgType.TEXT:
+                continue
+            message = json.loads(frame.data)
+            self.received.append(message)
+            if message.get("type") in {"dispatch_request", "dispatch_cancel"}:
+                answer = self.reply(message)
+                if answer is not None:
+                    await ws.send_json(answer)
+        if self._ws is ws:
+            self._ws = None
+            self.connected.clear()
+        return ws
