@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sidecar import canonical, etp, kinds, merkle, store
+from sidecar import canonical, etp, kinds, merkle, peer_auth, roster, store
 from sidecar.errors import InvalidData
 from sidecar.identity import Identity, KeyRing, author_id
 from sidecar.verify import verify_database
@@ -178,3 +179,117 @@ def test_feed_vectors(tmp_path: Path) -> None:
         found = {(f.code, f.where) for f in verify_database(path).findings}
         expected = {(f["code"], f["where"]) for f in case["findings"]}
         assert expected <= found, (case["description"], found)
+
+
+def _mesh_ring(vectors: dict[str, Any]) -> KeyRing:
+    ring = KeyRing()
+    for key in vectors["keys"].values():
+        identity = Identity.from_scalar(int(key["private_scalar"], 16))
+        assert identity.public_key.hex() == key["public_key"]
+        assert author_id(identity.public_key).hex() == key["author"]
+        ring.add(identity.public_key)
+    return ring
+
+
+def _approvals(items: list[dict[str, str]]) -> list[tuple[bytes, bytes]]:
+    return [(bytes.fromhex(a["author"]), bytes.fromhex(a["sig"])) for a in items]
+
+
+def test_roster_vectors() -> None:
+    vectors = _load("mesh.json")
+    ring = _mesh_ring(vectors)
+    part = vectors["roster"]
+    assert bytes.fromhex(part["tag"]) == roster.TAG_ROSTER
+    first = roster.parse(part["first"]["document"])
+    assert (
+        canonical.encode(part["first"]["document"])
+        == part["first"]["canonical"].encode()
+    )
+    assert first.digest.hex() == part["first"]["digest"]
+    assert (
+        hashlib.sha256(
+            roster.TAG_ROSTER + part["first"]["canonical"].encode()
+        ).hexdigest()
+        == part["first"]["digest"]
+    )
+    assert first.majority == part["first"]["majority"]
+    proposed = roster.parse(part["proposal"]["document"])
+    assert proposed.digest.hex() == part["proposal"]["digest"]
+    assert proposed.prev == first.digest
+    approvals = _approvals(part["proposal"]["approvals"])
+    for author, sig in approvals:
+        assert ring.verify(author, proposed.digest, sig)
+    roster.check_change(first, proposed, approvals)
+    entry = _open(part["entry"])
+    assert entry.id.hex() == part["entry"]["id"]
+    etp.check_signature(entry, ring)
+    recorded, recorded_approvals = roster.from_entry_body(entry.content)
+    assert recorded == proposed
+    roster.check_change(first, recorded, recorded_approvals)
+    for case in part["invalid_changes"]:
+        with pytest.raises(roster.RosterError) as caught:
+            roster.check_change(
+                first,
+                roster.parse(case["proposal"]),
+                _approvals(case["approvals"]),
+            )
+        assert caught.value.reason == case["reason"], case["description"]
+    for case in part["invalid_documents"]:
+        with pytest.raises(roster.RosterError) as caught:
+            roster.parse(case["document"])
+        assert caught.value.reason == case["reason"], case["description"]
+
+
+def test_mesh_auth_vectors() -> None:
+    vectors = _load("mesh.json")
+    ring = _mesh_ring(vectors)
+    auth = vectors["auth"]
+    assert bytes.fromhex(auth["tag"]) == peer_auth.TAG_AUTH
+    fields = {
+        "building": auth["building"],
+        "dialer_nonce": bytes.fromhex(auth["dialer_nonce"]),
+        "listener_nonce": bytes.fromhex(auth["listener_nonce"]),
+        "dialer": bytes.fromhex(auth["dialer"]),
+        "listener": bytes.fromhex(auth["listener"]),
+    }
+    exchange = peer_auth.Exchange(**fields)
+    for item in auth["roles"]:
+        role = item["role"]
+        preimage = bytes.fromhex(item["preimage"])
+        assert hashlib.sha256(preimage).hexdigest() == item["transcript"]
+        assert exchange.transcript(role).hex() == item["transcript"]
+        assert peer_auth.check(ring, role, exchange, bytes.fromhex(item["proof"]))
+    hello, challenge, auth_frame, ready = auth["frames"]
+    assert (hello["nonce"], challenge["nonce"]) == (
+        auth["dialer_nonce"],
+        auth["listener_nonce"],
+    )
+    assert challenge["proof"] == auth["roles"][1]["proof"]
+    assert auth_frame["proof"] == auth["roles"][0]["proof"]
+    assert ready == {"type": "ready"}
+    for case in auth["invalid"]:
+        changed = dict(fields)
+        if case["exchange"] != "same":
+            for name, value in case["exchange"].items():
+                changed[name] = value if name == "building" else bytes.fromhex(value)
+        assert not peer_auth.check(
+            ring,
+            case["role"],
+            peer_auth.Exchange(**changed),
+            bytes.fromhex(case["proof"]),
+        ), case["description"]
+
+
+def test_witnessed_and_invalid_mesh_entries() -> None:
+    vectors = _load("mesh.json")
+    ring = _mesh_ring(vectors)
+    item = vectors["witnessed"]
+    entry = _open(item)
+    assert etp.body_digest(entry.body).hex() == item["body_digest"]
+    assert entry.id.hex() == item["id"]
+    etp.check_signature(entry, ring)
+    assert entry.kind == kinds.WITNESSED
+    for case in vectors["invalid_entries"]:
+        with pytest.raises(InvalidData) as caught:
+            etp.check_signature(_open(case), ring)
+        assert caught.value.reason == case["reason"], case["description"]

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sidecar import canonical, etp, kinds, merkle, rollup
-from sidecar.canonical import JsonObject
+from sidecar import canonical, etp, kinds, merkle, peer_auth, rollup, roster
+from sidecar.canonical import JsonObject, JsonValue
 from sidecar.identity import CURVE_ORDER, Identity
 
 HERE = Path(__file__).resolve().parent
@@ -23,10 +23,18 @@ SCALAR = (
 WITNESS_SCALAR = (
     0x1D5A_7E57_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0002
 )
+THIRD_SCALAR = (
+    0x1D5A_7E57_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0003
+)
+NEWCOMER_SCALAR = (
+    0x1D5A_7E57_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0000_0004
+)
 BUILDING = "bldg-01"
 T0 = 1_781_913_600_000  # 2026-06-21 00:00:00 UTC
 KEY = Identity.from_scalar(SCALAR)
 WITNESS = Identity.from_scalar(WITNESS_SCALAR)
+THIRD = Identity.from_scalar(THIRD_SCALAR)
+NEWCOMER = Identity.from_scalar(NEWCOMER_SCALAR)
 
 
 def _text(data: bytes) -> str:
@@ -307,7 +315,7 @@ def merkle_vectors() -> dict[str, Any]:
     leaves = [merkle.leaf_hash(item) for item in data]
     tree = merkle.Tree(leaves)
     roots = [merkle.root(leaves[:size]).hex() for size in range(len(leaves) + 1)]
-    inclusion = [
+    inclusion: list[dict[str, Any]] = [
         {
             "index": index,
             "size": size,
@@ -324,7 +332,7 @@ def merkle_vectors() -> dict[str, Any]:
             (11, 10),
         )
     ]
-    consistency = [
+    consistency: list[dict[str, Any]] = [
         {
             "from": first,
             "to": second,
@@ -427,8 +435,8 @@ def feed_vectors() -> dict[str, Any]:
             "findings": [{"code": code, "where": where} for code, where in findings],
         }
 
-    tampered = copy.deepcopy(lines)
-    tampered[3]["body"]["mhz"] = 59_990  # type: ignore[index]
+    tampered: list[dict[str, Any]] = copy.deepcopy(lines)
+    tampered[3]["body"]["mhz"] = 59_990
     del tampered[3]["id"]
     missing = [line for index, line in enumerate(lines) if index != 3]
     rewritten = copy.deepcopy(lines)
@@ -492,11 +500,393 @@ def feed_vectors() -> dict[str, Any]:
     }
 
 
+def _key_vector(identity: Identity, scalar: int) -> dict[str, str]:
+    return {
+        "private_scalar": f"{scalar:064x}",
+        "public_key": identity.public_key.hex(),
+        "author": identity.author.hex(),
+    }
+
+
+def _member(identity: Identity, flat: str, floor: str) -> roster.Member:
+    return roster.Member(
+        flat, floor, identity.public_key, f"10.0.{floor}.{int(flat) % 100}:8765"
+    )
+
+
+def _approval(identity: Identity, proposed: roster.Roster) -> dict[str, JsonValue]:
+    sig = identity.sign(roster.approval_message(proposed), deterministic=True)
+    return {"author": identity.author.hex(), "sig": sig.hex()}
+
+
+def _change_case(
+    description: str,
+    reason: str,
+    proposed: roster.Roster,
+    approvals: list[dict[str, JsonValue]],
+) -> dict[str, Any]:
+    return {
+        "description": description,
+        "reason": reason,
+        "proposal": proposed.document(),
+        "approvals": approvals,
+    }
+
+
+def _roster_vectors() -> tuple[dict[str, Any], etp.Entry]:
+    first = roster.Roster(
+        BUILDING,
+        1,
+        (
+            _member(KEY, "301", "3"),
+            _member(WITNESS, "302", "3"),
+            _member(THIRD, "303", "3"),
+        ),
+    )
+    proposed = roster.Roster(
+        BUILDING,
+        2,
+        (*first.members, _member(NEWCOMER, "401", "4")),
+        first.digest,
+        T0 + 60_000,
+    )
+    approvals = [_approval(KEY, proposed), _approval(WITNESS, proposed)]
+    body = roster.entry_body(proposed, list(approvals))
+    content: JsonObject = {
+        "v": 1,
+        "kind": "roster",
+        "building": BUILDING,
+        "ts": T0 + 1000,
+    }
+    content.update(body)
+    entry = etp.make_entry(THIRD, 1, etp.ZERO_ID, (), content, deterministic=True)
+    skipping = roster.Roster(
+        BUILDING, 3, proposed.members, first.digest, proposed.effective
+    )
+    later = roster.Roster(
+        BUILDING, 2, proposed.members, first.digest, proposed.effective + 1
+    )
+    wrong_prev = roster.Roster(
+        BUILDING, 2, proposed.members, bytes(32), proposed.effective
+    )
+    elsewhere = roster.Roster(
+        "bldg-99", 2, proposed.members, first.digest, proposed.effective
+    )
+    swapped = {"author": WITNESS.author.hex(), "sig": _approval(THIRD, proposed)["sig"]}
+    changes = [
+        _change_case(
+            "one approval of three members", "no_majority", proposed, approvals[:1]
+        ),
+        _change_case(
+            "one approval counted twice",
+            "no_majority",
+            proposed,
+            [approvals[0], approvals[0]],
+        ),
+        _change_case(
+            "an approval by the newcomer, who is not yet a member",
+            "non_member",
+            proposed,
+            [*approvals, _approval(NEWCOMER, proposed)],
+        ),
+        _change_case(
+            "a member's approval carrying another member's signature",
+            "forged",
+            proposed,
+            [approvals[0], swapped],
+        ),
+        _change_case(
+            "the approvals of version 2 reused for a later effective time",
+            "forged",
+            later,
+            approvals,
+        ),
+        _change_case(
+            "version 3 after version 1, properly approved",
+            "stale",
+            skipping,
+            [_approval(KEY, skipping), _approval(WITNESS, skipping)],
+        ),
+        _change_case(
+            "prev is not the digest of the roster in force",
+            "stale",
+            wrong_prev,
+            [_approval(KEY, wrong_prev), _approval(WITNESS, wrong_prev)],
+        ),
+        _change_case(
+            "a proposal for another building",
+            "wrong_building",
+            elsewhere,
+            [_approval(KEY, elsewhere), _approval(WITNESS, elsewhere)],
+        ),
+    ]
+    doc = first.document()
+    members = doc["members"]
+    assert isinstance(members, list)
+    member0 = members[0]
+    assert isinstance(member0, dict)
+    bad_documents = [
+        (
+            "a member without an address",
+            {**doc, "members": [{k: v for k, v in member0.items() if k != "address"}]},
+            "bad_roster",
+        ),
+        (
+            "two members with one flat",
+            {**doc, "members": [member0, {**member0, "key": WITNESS.public_key.hex()}]},
+            "bad_roster",
+        ),
+        (
+            "a key in uppercase hex",
+            {**doc, "members": [{**member0, "key": str(member0["key"]).upper()}]},
+            "bad_roster",
+        ),
+        (
+            "a key that is not a point of P-256",
+            {**doc, "members": [{**member0, "key": "02" + "ff" * 32}]},
+            "bad_key",
+        ),
+        (
+            "version 1 with prev and effective",
+            {**doc, "prev": "00" * 32, "effective": T0},
+            "bad_roster",
+        ),
+        ("version 2 without prev", {**doc, "version": 2}, "bad_roster"),
+        ("an unknown member", {**doc, "note": "x"}, "bad_roster"),
+    ]
+    vectors = {
+        "tag": roster.TAG_ROSTER.hex(),
+        "first": {
+            "description": "the first roster of three flats, as 'roster init' makes it",
+            "document": doc,
+            "canonical": _text(canonical.encode(doc)),
+            "digest": first.digest.hex(),
+            "majority": first.majority,
+        },
+        "proposal": {
+            "description": "version 2 adds flat 401; the first two members approve",
+            "document": proposed.document(),
+            "canonical": _text(canonical.encode(proposed.document())),
+            "digest": proposed.digest.hex(),
+            "approvals": approvals,
+        },
+        "entry": {
+            **_entry_vector(
+                "the approved change as flat 303 records it (seq 1 of its feed)",
+                entry,
+            )
+        },
+        "invalid_changes": changes,
+        "invalid_documents": [
+            {"description": why, "document": bad, "reason": reason}
+            for why, bad, reason in bad_documents
+        ],
+    }
+    return vectors, entry
+
+
+def _auth_vectors() -> dict[str, Any]:
+    dialer_nonce = bytes(range(32))
+    listener_nonce = bytes(range(32, 64))
+    exchange = peer_auth.Exchange(
+        BUILDING, dialer_nonce, listener_nonce, KEY.author, WITNESS.author
+    )
+
+    def preimage(role: str, ex: peer_auth.Exchange) -> bytes:
+        return b"".join(
+            (
+                peer_auth.TAG_AUTH,
+                role.encode(),
+                b"\x00",
+                ex.building.encode(),
+                b"\x00",
+                ex.dialer_nonce,
+                ex.listener_nonce,
+                ex.dialer,
+                ex.listener,
+            )
+        )
+
+    proofs = {
+        "dialer": KEY.sign(exchange.transcript("dialer"), deterministic=True),
+        "listener": WITNESS.sign(exchange.transcript("listener"), deterministic=True),
+    }
+    other_building = peer_auth.Exchange(
+        "bldg-99", dialer_nonce, listener_nonce, KEY.author, WITNESS.author
+    )
+    fresh = peer_auth.Exchange(
+        BUILDING, dialer_nonce, bytes(32), KEY.author, WITNESS.author
+    )
+    return {
+        "description": "The signed challenge of a mesh link (PROTOCOL.md 14.2): flat "
+        "301 (the test key) dials flat 302 (the witness key).",
+        "tag": peer_auth.TAG_AUTH.hex(),
+        "building": BUILDING,
+        "dialer": KEY.author.hex(),
+        "listener": WITNESS.author.hex(),
+        "dialer_nonce": dialer_nonce.hex(),
+        "listener_nonce": listener_nonce.hex(),
+        "frames": [
+            {
+                "type": "hello",
+                "protocol": 1,
+                "building": BUILDING,
+                "author": KEY.author.hex(),
+                "nonce": dialer_nonce.hex(),
+                "ts": T0,
+                "roster": 1,
+            },
+            {
+                "type": "challenge",
+                "author": WITNESS.author.hex(),
+                "nonce": listener_nonce.hex(),
+                "proof": proofs["listener"].hex(),
+                "roster": 1,
+            },
+            {"type": "auth", "proof": proofs["dialer"].hex()},
+            {"type": "ready"},
+        ],
+        "roles": [
+            {
+                "role": role,
+                "preimage": preimage(role, exchange).hex(),
+                "transcript": exchange.transcript(role).hex(),
+                "proof": proofs[role].hex(),
+            }
+            for role in ("dialer", "listener")
+        ],
+        "invalid": [
+            {
+                "description": "the listener's proof sent back as the dialer's",
+                "role": "dialer",
+                "exchange": "same",
+                "proof": proofs["listener"].hex(),
+            },
+            {
+                "description": "the dialer's proof presented on a connection with "
+                "another listener nonce (a replay)",
+                "role": "dialer",
+                "exchange": {"listener_nonce": fresh.listener_nonce.hex()},
+                "proof": proofs["dialer"].hex(),
+            },
+            {
+                "description": "the dialer's proof checked for another building",
+                "role": "dialer",
+                "exchange": {"building": other_building.building},
+                "proof": proofs["dialer"].hex(),
+            },
+        ],
+    }
+
+
+def mesh_vectors() -> dict[str, Any]:
+    """Roster documents and changes, the link handshake, a ``witnessed`` entry."""
+    roster_part, roster_entry = _roster_vectors()
+    etp_part = etp_vectors()
+    checkpoint = json.loads(etp_part["statements"][0]["body"])
+    logs: list[JsonValue] = sorted(
+        [
+            {"log": KEY.author.hex(), "size": 3, "root": checkpoint["root"]},
+            {
+                "log": THIRD.author.hex(),
+                "size": 1,
+                "root": merkle.root([merkle.leaf_hash(roster_entry.id)]).hex(),
+            },
+        ],
+        key=lambda item: str(item["log"]) if isinstance(item, dict) else "",
+    )
+    witnessed_body: JsonObject = {
+        "v": 1,
+        "kind": "witnessed",
+        "building": BUILDING,
+        "ts": T0 + 7000,
+        "logs": logs,
+    }
+    witnessed = etp.make_entry(
+        WITNESS, 1, etp.ZERO_ID, (), witnessed_body, deterministic=True
+    )
+    base = _entry_vector("", witnessed)
+    del base["description"], base["body_digest"], base["id"]
+
+    def variant(description: str, reason: str, content: JsonObject) -> dict[str, Any]:
+        body = canonical.encode(content)
+        eid = etp.entry_id(WITNESS.author, 1, etp.ZERO_ID, etp.body_digest(body), ())
+        return _stored(
+            description,
+            reason,
+            **{
+                **base,
+                "body": _text(body),
+                "sig": WITNESS.sign(eid, deterministic=True).hex(),
+            },
+        )
+
+    first_log, second_log = logs
+    assert isinstance(first_log, dict)
+    roster_entry_content = dict(roster_entry.content)
+    no_prev = {k: v for k, v in roster_entry_content.items() if k != "prev"}
+    no_prev["version"] = 1
+    del no_prev["effective"]
+    invalid_entries = [
+        variant(
+            "witnessed logs out of order",
+            "bad_member",
+            {**witnessed_body, "logs": [second_log, first_log]},
+        ),
+        variant(
+            "a witnessed log of size 0",
+            "bad_member",
+            {**witnessed_body, "logs": [{**first_log, "size": 0}]},
+        ),
+        variant("no witnessed logs", "bad_member", {**witnessed_body, "logs": []}),
+        variant(
+            "a witnessed log with a member too many",
+            "unknown_member",
+            {**witnessed_body, "logs": [{**first_log, "ts": T0}]},
+        ),
+        variant(
+            "a roster entry that is a first roster (no prev)",
+            "bad_roster",
+            no_prev,
+        ),
+        variant(
+            "a roster entry without approvals",
+            "bad_roster",
+            {**roster_entry_content, "approvals": []},
+        ),
+        variant(
+            "a roster entry with an unknown member",
+            "unknown_member",
+            {**roster_entry_content, "note": "x"},
+        ),
+    ]
+    return {
+        "description": "The roster (PROTOCOL.md section 13), the mesh handshake "
+        "(section 14.2) and the witnessed and roster entry kinds (section 7). Keys "
+        "are test keys: 'key' and 'witness' as in etp.json, 'third' and 'newcomer' "
+        "new. Invalid changes give the reason the roster in force refuses them with; "
+        "invalid entries are in stored form with the first rule they break.",
+        "keys": {
+            "key": _key_vector(KEY, SCALAR),
+            "witness": _key_vector(WITNESS, WITNESS_SCALAR),
+            "third": _key_vector(THIRD, THIRD_SCALAR),
+            "newcomer": _key_vector(NEWCOMER, NEWCOMER_SCALAR),
+        },
+        "roster": roster_part,
+        "auth": _auth_vectors(),
+        "witnessed": _entry_vector(
+            "flat 302 declares the witnessed heads of flats 301 and 303", witnessed
+        ),
+        "invalid_entries": invalid_entries,
+    }
+
+
 FILES = {
     "canonical.json": canonical_vectors,
     "etp.json": etp_vectors,
     "merkle.json": merkle_vectors,
     "feed.json": feed_vectors,
+    "mesh.json": mesh_vectors,
 }
 
 
