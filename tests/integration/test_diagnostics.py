@@ -14,7 +14,8 @@ from custom_components.local_vpp.diagnostics import (
 )
 from simulator.threaded import FlatThread
 
-from .conftest import BATTERY_SERIAL
+from .conftest import BATTERY_SERIAL, set_up_linked, until
+from .scripted_sidecar import TOKEN, ScriptedSidecar, setpoint_message
 
 
 async def test_diagnostics_redact_serials(
@@ -58,3 +59,28 @@ async def test_diagnostics_over_http(
 
     result = await get_diagnostics_for_config_entry(hass, hass_client, loaded_entry)
     assert result["units"]["pv"]["identity"]["serial"] == REDACTED
+
+
+async def test_diagnostics_show_the_mesh_and_the_group_without_the_token(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    flat: FlatThread,
+    scripted_sidecar: ScriptedSidecar,
+) -> None:
+    await set_up_linked(hass, config_entry, scripted_sidecar)
+    await scripted_sidecar.push(setpoint_message(w=300))
+    await until(lambda: flat.state.setpoint.enabled)
+    await hass.async_block_till_done()
+    diagnostics = await async_get_config_entry_diagnostics(hass, config_entry)
+    assert TOKEN not in json.dumps(diagnostics)
+    assert diagnostics["entry"]["options"]["sidecar_token"] == REDACTED
+    sidecar = diagnostics["sidecar"]
+    assert sidecar["connected"] is True
+    assert sidecar["mesh"]["roster_size"] == 5
+    assert sidecar["welcome"]["flat"] == "101"
+    group = sidecar["group"]
+    assert group["active"] is True
+    assert group["participate"] is True
+    assert group["current"]["w"] == 300
+    assert group["current"]["reason"] == "evening peak"
+    assert await hass.config_entries.async_unload(config_entry.entry_id)

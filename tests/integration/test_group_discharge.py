@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -343,3 +344,64 @@ async def test_backup_engaged_blocks_group_setpoints(
     )
     assert numeric_state(hass, Platform.SENSOR, "group_setpoint") == 0
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_manual_setpoint_waits_for_the_group_and_comes_back(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    flat: FlatThread,
+    scripted_sidecar: ScriptedSidecar,
+) -> None:
+    await set_up_linked(hass, config_entry, scripted_sidecar)
+    await hass.services.async_call(
+        Platform.NUMBER,
+        SERVICE_SET_VALUE,
+        {
+            ATTR_ENTITY_ID: entity_id(hass, Platform.NUMBER, "battery_setpoint"),
+            ATTR_VALUE: -400,
+        },
+        blocking=True,
+    )
+    assert flat.state.setpoint.setpoint_w == -400
+    await scripted_sidecar.push(setpoint_message(w=-600))
+    await until(lambda: flat.state.setpoint.setpoint_w == -600)
+    await _settled(hass, config_entry)
+    # A poll does not put the manual setpoint back while the group holds its own.
+    await config_entry.runtime_data.coordinator.async_refresh()
+    assert flat.state.setpoint.setpoint_w == -600
+    assert flat.state.setpoint.revert_s == 5
+
+    await scripted_sidecar.push({"type": "setpoint", "active": False, "event": None})
+    await until(lambda: flat.state.setpoint.setpoint_w == -400)
+    await _settled(hass, config_entry)
+    assert flat.state.setpoint.enabled
+    assert flat.state.setpoint.revert_s == 60
+
+
+async def test_a_failed_write_is_retried_on_the_next_round(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    flat: FlatThread,
+    scripted_sidecar: ScriptedSidecar,
+) -> None:
+    await set_up_linked(hass, config_entry, scripted_sidecar)
+    group = config_entry.runtime_data.group
+    assert group is not None
+    flat.disconnect(3)
+    await scripted_sidecar.push(setpoint_message(w=500))
+    await until(lambda: group.last_write_error is not None)
+    await _settled(hass, config_entry)
+    assert not flat.state.setpoint.enabled
+    assert group.as_dict()["last_write_error"]
+
+    # The sidecar keeps sending rounds; once the device answers, one gets through.
+    for _ in range(40):
+        await asyncio.sleep(0.25)
+        await scripted_sidecar.push(setpoint_message(w=500))
+        await _settled(hass, config_entry)
+        if flat.state.setpoint.setpoint_w == 500:
+            break
+    assert group.last_write_error is None
+    diagnostics = group.as_dict()
+    assert diagnostics["holding_w"] == 500
+    assert diagnostics["current"]["event"] == EVENT
