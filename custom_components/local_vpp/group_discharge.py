@@ -220,7 +220,7 @@ class GroupDischarge:
         if not setpoint.active:
             self.current = None
             if previous is not None:
-                self._fire_ended(previous, CAUSE_ENDED)
+                self._fire_ended(previous, CAUSE_ENDED, setpoint.reason)
         else:
             if previous is not None and previous.event != setpoint.event:
                 self._fire_ended(previous, CAUSE_REPLACED)
@@ -311,9 +311,12 @@ class GroupDischarge:
             | {"participating": self.participate and not self._backup.engaged},
         )
 
-    def _fire_ended(self, setpoint: GroupSetpoint, cause: str) -> None:
+    def _fire_ended(
+        self, setpoint: GroupSetpoint, cause: str, end_reason: str | None = None
+    ) -> None:
         self.hass.bus.async_fire(
-            EVENT_GROUP_DISCHARGE_ENDED, self._event_data(setpoint) | {"cause": cause}
+            EVENT_GROUP_DISCHARGE_ENDED,
+            self._event_data(setpoint) | {"cause": cause, "end_reason": end_reason},
         )
 
     def as_dict(self) -> dict[str, Any]:

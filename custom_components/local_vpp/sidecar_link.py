@@ -34,6 +34,8 @@ DEFAULT_BUFFER = 900  # a quarter of an hour at one sample a second
 _MIN_BACKOFF_S: Final = 1.0
 _MAX_BACKOFF_S: Final = 60.0
 _WELCOME_TIMEOUT_S: Final = 10.0
+# The unsolicited messages this client handles, asked for in the hello.
+SUBSCRIBE: Final = ("mesh", "setpoint")
 REQUEST_TIMEOUT_S: Final = 10.0
 
 # What ``async_check_sidecar`` reports (the keys of the config flows' errors).
@@ -61,6 +63,7 @@ def _hello(client: str, serial: str | None) -> dict[str, Any]:
         "type": "hello",
         "protocol": PROTOCOL_VERSION,
         "client": client,
+        "subscribe": list(SUBSCRIBE),
     }
     if serial:
         hello["serial"] = serial

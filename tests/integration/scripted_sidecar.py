@@ -149,8 +149,10 @@ class ScriptedSidecar:
                 "sidecar": "scripted",
             }
         )
+        subscribed = first.get("subscribe") or []
         for message in self.greet_with:
-            await ws.send_json(message)
+            if message["type"] in subscribed:
+                await ws.send_json(message)
         self.connected.set()
         async for frame in ws:
             if frame.type is not WSMsgType.TEXT:

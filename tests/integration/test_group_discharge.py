@@ -141,6 +141,9 @@ async def test_setpoint_drives_the_battery_until_the_event_ends(
     assert len(ended) == 1
     assert ended[0].data["event"] == EVENT
     assert ended[0].data["cause"] == "ended"
+    # Why the sidecar ended it; the event's own reason stays as it was.
+    assert ended[0].data["end_reason"] == "done"
+    assert ended[0].data["reason"] == "evening peak"
 
 
 async def test_the_revert_timer_is_the_safety_net(
