@@ -1,4 +1,4 @@
-"""Write the protocol test vectors (docs/PROTOCOL.md, section 13).
+"""Write the protocol test vectors (docs/PROTOCOL.md, section 15).
 
 Run from the repository root: ``python -m tests.vectors.generate``. Signatures use
 deterministic ECDSA (RFC 6979) with a published test key, so the files are reproduced
