@@ -61,6 +61,10 @@ class Config:
     max_frame_bytes: int = 1 << 20
     peer_frames_per_s: int = 100
     dial: tuple[tuple[str, str], ...] = ()
+    round_ms: int = 1000
+    stale_ms: int = 3000
+    revert_s: int = 5
+    local_peak_w: int | None = None
 
     @property
     def db_path(self) -> Path:
@@ -107,6 +111,12 @@ roster = ""    # the building's roster file (python -m sidecar roster); "" runs 
 announce = false    # announce this node on the local network (zeroconf)
 max_frame_kb = 1024    # larger frames from a peer are refused
 peer_frames_per_s = 100    # frames per second a peer may send (bursts of 4x)
+
+[coordination]
+round_ms = 1000    # one availability entry and one allocation per round
+stale_ms = 3000    # a member silent this long is left out and the rest re-share
+revert_s = 5    # the inverter drops a group setpoint this long after the last one
+# local_peak_w = 3000    # without the mesh: discharge what the flat imports above this
 """
 
 _KNOWN: Final = {
@@ -125,6 +135,7 @@ _KNOWN: Final = {
     "retention": {"flow_hours", "hourly_days"},
     "storage": {"sync"},
     "mesh": {"roster", "announce", "max_frame_kb", "peer_frames_per_s", "dial"},
+    "coordination": {"round_ms", "stale_ms", "revert_s", "local_peak_w"},
 }
 
 
@@ -261,6 +272,34 @@ def load(path: Path) -> Config:
             "mesh", "peer_frames_per_s", int, default=100, check=_between(5, 100_000)
         ),
         dial=tuple(sorted(dial.items())),
+    )
+    coordination = "coordination"
+    round_ms = reader.get(
+        coordination, "round_ms", int, default=1000, check=_between(100, 60_000)
+    )
+    stale_ms = reader.get(
+        coordination,
+        "stale_ms",
+        int,
+        default=max(3000, 2 * round_ms),
+        check=_between(round_ms, 3_600_000),
+    )
+    revert_s = reader.get(
+        coordination, "revert_s", int, default=5, check=_between(1, 3600)
+    )
+    if revert_s * 1000 <= round_ms:
+        reader.fail(coordination, "revert_s", "must be longer than one round")
+    peak = reader.raw.get(coordination, {}).get("local_peak_w")
+    config = dataclasses.replace(
+        config,
+        round_ms=round_ms,
+        stale_ms=stale_ms,
+        revert_s=revert_s,
+        local_peak_w=None
+        if peak is None
+        else reader.get(
+            coordination, "local_peak_w", int, check=_between(0, config.max_power_w)
+        ),
     )
     if config.hourly_days * DAY_MS <= config.flow_hours * HOUR_MS + DAY_MS:
         reader.fail(

@@ -171,14 +171,16 @@ class Coordinator:
             self._mesh_seen_ms = now_ms
         return now_ms - self._mesh_seen_ms > self.settings.stale_ms
 
-    def step(self) -> dict[str, object] | None:
+    def step(self, at_ms: int | None = None) -> dict[str, object] | None:
         """The ``setpoint`` message for Home Assistant this round, or None.
 
         Active while an event runs that this flat takes part in; one inactive message
-        when that stops; nothing otherwise.
+        when that stops; nothing otherwise. ``at_ms`` plans for another instant than
+        the round's start: a new request's own start, so that flats need not wait
+        for the next round (every node still plans from the same signed inputs).
         """
         now = self.clock()
-        at = self.round_start(now)
+        at = self.round_start(now) if at_ms is None else at_ms
         lost = self.mesh_lost(now)
         current = self.plan(at)
         event = current.event

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any, Final, cast
 
-from sidecar import roster
+from sidecar import coordination_kinds, roster
 from sidecar.canonical import MAX_INT, CanonicalError, JsonObject, JsonValue
 from sidecar.errors import InvalidData
 
@@ -23,11 +23,16 @@ ROLLUP: Final = "rollup"
 CHECKPOINT: Final = "checkpoint"
 COSIGN: Final = "cosign"
 WITNESSED: Final = "witnessed"
+# Routine entries that retention deletes once a rollup counts them; the others
+# (rosters, dispatches, receipts) are kept for good.
+FOLDED_KINDS: Final = frozenset({FLOW, WITNESSED, coordination_kinds.AVAILABILITY})
 MAX_WITNESSED: Final = 64
 STATEMENT_KINDS: Final = frozenset({CHECKPOINT, COSIGN})
 # Kinds whose schema checks the type of every member, so a body that passes is already
 # known to hold only values canonical JSON allows.
-FULLY_CHECKED_KINDS: Final = frozenset({FLOW, ROLLUP, CHECKPOINT, COSIGN})
+FULLY_CHECKED_KINDS: Final = (
+    frozenset({FLOW, ROLLUP, CHECKPOINT, COSIGN}) | coordination_kinds.FULLY_CHECKED
+)
 ROLLUP_PERIODS_MS: Final = {1: 3_600_000, 2: 86_400_000}
 TOP_LEVEL: Final = max(ROLLUP_PERIODS_MS)
 ENDPOINTS: Final = ("pv", "battery", "grid", "home")
@@ -179,7 +184,7 @@ def count_key(kind: str, body: JsonObject) -> str:
 
 def foldable(rollup_level: int, key: str) -> bool:
     """Whether a rollup of this level may stand in for entries of this count key."""
-    if key == FLOW:
+    if key in FOLDED_KINDS:
         return True
     match = _ROLLUP_KEY.match(key)
     return match is not None and int(key[7:]) < rollup_level
@@ -216,6 +221,8 @@ def check_entry_body(body: JsonObject, seq: int, refs: int) -> None:
         check_witnessed(body)
     elif kind == roster.ROSTER:
         roster.check_entry_body(body)
+    elif kind in coordination_kinds.KINDS:
+        coordination_kinds.check_body(body, refs)
 
 
 def check_witnessed(body: JsonObject) -> None:

@@ -63,6 +63,15 @@ class Services(Protocol):
     def mesh_stats(self) -> dict[str, Any]:
         """Members of a ``mesh_stats`` reply."""
 
+    def availability(self, message: dict[str, object]) -> None:
+        """Take Home Assistant's availability (raises InvalidData if unusable)."""
+
+    async def dispatch_request(self, message: dict[str, object]) -> dict[str, Any]:
+        """Record a group request; the ``dispatch`` reply."""
+
+    async def dispatch_cancel(self, message: dict[str, object]) -> dict[str, Any]:
+        """Cancel a group request; the ``dispatch_cancelled`` reply."""
+
 
 class LocalApi:
     """The ``/api/v1/ws`` endpoint."""
@@ -171,6 +180,13 @@ class _Session:
             await self.send({"type": "status", **self.services.status()})
         elif kind == "mesh_stats":
             await self.send({"type": "mesh_stats", **self.services.mesh_stats()})
+        elif kind == "availability":
+            try:
+                self.services.availability(message)
+            except InvalidData as err:
+                await self.error(err.reason, err.detail)
+        elif kind in {"dispatch_request", "dispatch_cancel"}:
+            await self._dispatch(kind, message)
         elif kind == "roster_submit":
             try:
                 await self.send(await self.services.submit_roster(message))
@@ -178,6 +194,20 @@ class _Session:
                 await self.error(err.reason, err.detail)
         else:
             await self.error("unknown_type", f"unknown message type {kind!r}")
+
+    async def _dispatch(self, kind: str, message: dict[str, object]) -> None:
+        request_id = message.get("id")
+        try:
+            if kind == "dispatch_request":
+                reply = await self.services.dispatch_request(message)
+            else:
+                reply = await self.services.dispatch_cancel(message)
+        except InvalidData as err:
+            self.services.count_rejection(err.reason)
+            reply = {"type": "error", "reason": err.reason, "detail": err.detail}
+        if request_id is not None:
+            reply["id"] = request_id
+        await self.send(reply)
 
     async def _hello(self, message: dict[str, object]) -> None:
         protocol = message.get("protocol")

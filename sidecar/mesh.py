@@ -551,7 +551,7 @@ class Mesh:
             if seq > head.seq:
                 self._request(link, author)
             elif seq > 0 and replica.id_at(author, seq) not in (None, their_id):
-                # Same position, different entry: show them ours, so both see the fork.
+                # Same position, different entry: swap versions, so both see the fork.
                 held = replica.held(author, seq)
                 if held is not None:
                     link.send(
@@ -563,6 +563,16 @@ class Mesh:
                             }
                         )
                     )
+                link.send(
+                    _frame(
+                        {
+                            "type": "fetch",
+                            "author": author.hex(),
+                            "after": seq - 1,
+                            "limit": 1,
+                        }
+                    )
+                )
             if author in self._fetching and head.seq >= seq:
                 self._fetching.pop(author, None)
 

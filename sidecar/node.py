@@ -19,9 +19,25 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from sidecar import __version__, etp, kinds, merkle, retention, store
+from sidecar import (
+    __version__,
+    coordination_kinds,
+    etp,
+    kinds,
+    merkle,
+    retention,
+    store,
+)
 from sidecar import roster as roster_module
 from sidecar.config import DAY_MS, HOUR_MS, Config
+from sidecar.coordination_view import CoordinationView
+from sidecar.coordinator import (
+    AvailabilityRejected,
+    Coordinator,
+    DispatchRejected,
+    Settings,
+    dispatch_content,
+)
 from sidecar.errors import InvalidData
 from sidecar.etp import Entry, Statement
 from sidecar.feed import Feed
@@ -40,6 +56,7 @@ TICK_S: Final = 0.5
 RETENTION_EVERY_S: Final = 60.0
 MESH_REPORT_EVERY_S: Final = 10.0
 MESH_REPORT_MIN_S: Final = 1.0
+PUBLISH_AFTER_S: Final = 0.02  # into a round: after the boundary, on every clock
 
 
 class MembershipError(Exception):
@@ -116,6 +133,27 @@ class Node:
         self._declared: dict[str, Any] | None = None
         self._declared_at_seq = 0
         self._background: set[asyncio.Task[None]] = set()
+        self.view = CoordinationView(
+            members=self._member_authors,
+            mesh_up=lambda: len(self._roster.members) < 2 or bool(self.mesh.links),
+            own_grid_w=lambda: self._grid_w,
+            clock=clock,
+        )
+        self.coordinator = Coordinator(
+            identity.author,
+            self.view,
+            clock,
+            Settings(
+                round_ms=config.round_ms,
+                stale_ms=config.stale_ms,
+                revert_s=config.revert_s,
+                local_peak_w=config.local_peak_w,
+                max_power_w=config.max_power_w,
+                max_clock_skew_ms=config.max_clock_skew_s * 1000,
+            ),
+        )
+        self._availability: dict[str, object] | None = None
+        self._grid_w: int | None = None
         self._mesh_report_at = 0.0
         self._mesh_report_due = False
 
@@ -140,6 +178,9 @@ class Node:
     def roster(self) -> Roster:
         """The roster in force."""
         return self._roster
+
+    def _member_authors(self) -> frozenset[bytes]:
+        return self._roster.authors()
 
     def now_ms(self) -> int:
         """The node's clock, ms."""
@@ -194,6 +235,7 @@ class Node:
             asyncio.create_task(self._ticker()),
             asyncio.create_task(self._retention()),
             asyncio.create_task(self._mesh_reports()),
+            asyncio.create_task(self._coordination()),
         ]
         _LOGGER.info(
             "Ledger of flat %s (building %s) at seq %d; author %s",
@@ -269,6 +311,10 @@ class Node:
         for rejection in dropped:
             self.count_rejection(rejection.reason)
         self.samples_accepted += 1
+        if "grid_in" in sample.power:
+            self._grid_w = round(
+                sample.power["grid_in"] - sample.power.get("grid_out", 0.0)
+            )
         entries: list[Entry] = []
         ticket = 0
         for content in self.builder.add(sample):
@@ -360,6 +406,56 @@ class Node:
         """Messages sent to Home Assistant right after ``welcome``."""
         return [self.mesh_report()]
 
+    def availability(self, message: dict[str, object]) -> None:
+        """Keep Home Assistant's newest availability for the next round's entry."""
+        self.coordinator.availability_content(message)  # refuse bad input now
+        self._availability = message
+
+    async def dispatch_request(self, message: dict[str, object]) -> dict[str, Any]:
+        """Record a group discharge (or charge) request; the ``dispatch`` reply."""
+        if len(self._roster.members) > 1 and not self.mesh.links:
+            raise DispatchRejected(
+                "no_mesh", "no other flat is reachable; the request would reach no one"
+            )
+        now = self.clock()
+        content = dispatch_content(
+            message, now_ms=now, group_w=self.coordinator.group_w(now)
+        )
+        entry, ticket = self._guarded(
+            partial(self.feed.append, coordination_kinds.DISPATCH, content, now)
+        )
+        await self._durable(ticket)
+        self._dispatch_arrived(entry)
+        return {"type": "dispatch", "event": entry.id.hex(), "until": content["end"]}
+
+    async def dispatch_cancel(self, message: dict[str, object]) -> dict[str, Any]:
+        """Cancel the named (or the running) group event; the reply."""
+        named = message.get("event")
+        if named is None:
+            event = self.coordinator.running_event()
+            if event is None:
+                return {"type": "dispatch_cancelled", "event": None}
+        elif isinstance(named, str) and len(named) == 64:
+            try:
+                event = bytes.fromhex(named)
+            except ValueError as err:
+                raise DispatchRejected("bad_request", "event is hex") from err
+        else:
+            raise DispatchRejected("bad_request", "event is a 64-hex id or null")
+        now = self.clock()
+        entry, ticket = self._guarded(
+            partial(
+                self.feed.append,
+                coordination_kinds.DISPATCH_CANCEL,
+                {"event": event.hex()},
+                now,
+            )
+        )
+        await self._durable(ticket)
+        del entry
+        await self._step()
+        return {"type": "dispatch_cancelled", "event": event.hex()}
+
     def mesh_stats(self) -> dict[str, Any]:
         """Replication latencies measured here (for benchmarks and diagnosis)."""
         return {"latencies_ms": list(self.mesh.latencies)}
@@ -407,7 +503,10 @@ class Node:
         authors: set[bytes] = set()
         for entry in entries:
             authors.add(entry.author)
-            if entry.kind == roster_module.ROSTER:
+            self.view.add(entry)
+            if entry.kind == coordination_kinds.DISPATCH:
+                self._dispatch_arrived(entry)
+            elif entry.kind == roster_module.ROSTER:
                 self._roster_entry(entry)
             elif entry.kind == kinds.WITNESSED:
                 self._learn_witnessed(entry)
@@ -504,6 +603,7 @@ class Node:
 
         def appended(entry: Entry) -> None:
             own.advance(entry)
+            self.view.add(entry)
             self.mesh.publish(entry)
 
         self.feed.on_append = appended
@@ -518,6 +618,7 @@ class Node:
         for entry in self._stored_rosters():
             self._roster_entry(entry)
         self._apply_due_roster()
+        self.view.load(self._reader)
 
     def _conflicts(self) -> list[tuple[str, int]]:
         assert self._reader is not None
@@ -646,6 +747,53 @@ class Node:
             partial(self.feed.append, kinds.WITNESSED, declaration, self.clock())
         )
         self._declared_at_seq = self.feed.seq
+
+    def _dispatch_arrived(self, entry: Entry) -> None:
+        """Act on a new request at once instead of at the next round."""
+        start = entry.content["start"]
+        assert isinstance(start, int)
+        task = asyncio.create_task(self._step(max(start, entry.ts)))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _step(self, at_ms: int | None = None) -> None:
+        message = self.coordinator.step(at_ms)
+        if message is not None:
+            await self.api.notify(message)
+
+    async def _coordination(self) -> None:
+        """Each round: publish availability early, hand the setpoint over mid-round."""
+        round_ms = self.config.round_ms
+        while True:
+            now = self.clock()
+            next_round = (now // round_ms + 1) * round_ms
+            await asyncio.sleep((next_round - now) / 1000 + PUBLISH_AFTER_S)
+            self._publish_availability()
+            now = self.clock()
+            await asyncio.sleep(max(0.0, (next_round + round_ms // 2 - now) / 1000))
+            await self._step()
+
+    def _publish_availability(self) -> None:
+        message = self._availability
+        if message is None:
+            return
+        try:
+            content = self.coordinator.availability_content(message)
+        except AvailabilityRejected as err:
+            if err.reason == "stale":
+                self._availability = None  # Home Assistant went quiet
+            else:
+                self.count_rejection(err.reason)
+            return
+        with contextlib.suppress(StorageError):
+            self._guarded(
+                partial(
+                    self.feed.append,
+                    coordination_kinds.AVAILABILITY,
+                    content,
+                    self.clock(),
+                )
+            )
 
     async def _mesh_reports(self) -> None:
         while True:

@@ -34,6 +34,9 @@ class Pruning:
     statements: int = 0
 
 
+_FOLDED = ", ".join("?" * len(kinds.FOLDED_KINDS))
+
+
 def prune(conn: sqlite3.Connection, now_ms: int, policy: Policy) -> Pruning:
     """Prune every author's feed; call inside a write transaction."""
     result = Pruning()
@@ -62,17 +65,17 @@ def _prune_author(
                 f"signed in rollup {seq}; not pruning (run verify)"
             )
         result.entries += conn.execute(
-            "DELETE FROM entries WHERE author = ? AND kind = ? "
+            f"DELETE FROM entries WHERE author = ? AND kind IN ({_FOLDED}) "
             "AND seq > ? AND seq <= ?",
-            (author, kinds.FLOW, state.frontier.size, last),
+            (author, *sorted(kinds.FOLDED_KINDS), state.frontier.size, last),
         ).rowcount
     for seq, body in _rollups(conn, author, "rollup_2", folded):
         if _int(body, "end") > now_ms - policy.hourly_ms or seq - 1 > frontier.size:
             break
         result.entries += conn.execute(
-            "DELETE FROM entries WHERE author = ? AND kind IN (?, ?) "
+            f"DELETE FROM entries WHERE author = ? AND kind IN ({_FOLDED}, ?) "
             "AND seq >= ? AND seq < ?",
-            (author, kinds.FLOW, "rollup_1", _int(body, "first"), seq),
+            (author, *sorted(kinds.FOLDED_KINDS), "rollup_1", _int(body, "first"), seq),
         ).rowcount
         folded = seq
     if frontier.size == state.frontier.size and folded == state.folded:

@@ -79,7 +79,9 @@ async def test_every_kind_of_bad_input_is_refused_and_counted(tmp_path: Path) ->
         assert reply["type"] == "ready"
         stranger = Identity.generate()
         good = _entry(member.identity)
-        forged = etp.Entry(**{**_slots(good), "sig": _entry(member.identity).sig})
+        # A valid signature by the member, but over another entry's id.
+        other_sig = _entry(member.identity, pv=1500).sig
+        forged = etp.Entry(**{**_slots(good), "sig": other_sig})
         await ws.send_str("this is not JSON")
         await ws.send_json({"type": "entries", "entries": "not a list"})
         await ws.send_json(_frame(forged))
@@ -111,7 +113,7 @@ async def test_every_kind_of_bad_input_is_refused_and_counted(tmp_path: Path) ->
                 break
             assert time.monotonic() < deadline, rejected
             await asyncio.sleep(0.2)
-        assert rejected["forged"] >= 2  # the bad proof and the bad entry signature
+        assert rejected["forged"] >= 2, rejected  # the proof and the entry
         assert rejected["non_member"] >= 2  # the stranger's hello and its entry
         # Nothing bad was stored, and the node goes on working.
         await building.produce(1.0, node)

@@ -119,7 +119,7 @@ async def test_a_member_is_added_by_majority_and_joins_the_mesh(
             "--add",
             str(member_file),
             "--effective-in",
-            "3",
+            "8",
             "--out",
             str(proposal),
         )
