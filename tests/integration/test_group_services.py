@@ -251,3 +251,22 @@ async def test_no_flat_at_all(hass: HomeAssistant, flat: FlatThread) -> None:
         await _request(hass, power_kw=5)
     assert raised.value.translation_key == "flat_required"
     await until(lambda: True)
+
+
+async def test_actions_are_described_for_the_ui(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    from homeassistant.helpers.selector import validate_selector
+    from homeassistant.helpers.service import async_get_all_descriptions
+
+    descriptions = (await async_get_all_descriptions(hass))[DOMAIN]
+    assert set(descriptions) == {
+        SERVICE_REQUEST_GROUP_DISCHARGE,
+        SERVICE_CANCEL_GROUP_DISCHARGE,
+    }
+    for description in descriptions.values():
+        for field in description["fields"].values():
+            validate_selector(field["selector"])
+    assert descriptions[SERVICE_REQUEST_GROUP_DISCHARGE]["response"] == {
+        "optional": True
+    }
