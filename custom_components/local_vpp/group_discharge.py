@@ -129,6 +129,7 @@ class GroupDischarge:
         self._unsubscribers: list[CALLBACK_TYPE] = []
         self._dirty = False
         self._worker: asyncio.Task[None] | None = None
+        self._link_was_up = link.connected
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -232,6 +233,10 @@ class GroupDischarge:
 
     @callback
     def _handle_link_change(self) -> None:
+        # The link also reports entries and mesh news; only up and down matter here.
+        if self.link.connected == self._link_was_up:
+            return
+        self._link_was_up = self.link.connected
         if self.link.connected or self.current is None:
             self._notify()
             return
