@@ -168,3 +168,28 @@ async def test_mesh_entities_are_unavailable_while_the_link_is_down(
     # The entries count is Home Assistant's own knowledge and stays.
     assert _state(hass, Platform.SENSOR, "ledger_entries") != STATE_UNAVAILABLE
     assert await hass.config_entries.async_unload(config_entry.entry_id)
+
+
+async def test_entities_come_back_with_the_link(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    flat: FlatThread,
+    scripted_sidecar: ScriptedSidecar,
+) -> None:
+    link = await set_up_linked(hass, config_entry, scripted_sidecar)
+    port = scripted_sidecar.port
+    await scripted_sidecar.stop()
+    await until(lambda: not link.connected)
+    await hass.async_block_till_done()
+    assert (
+        _state(hass, Platform.BINARY_SENSOR, "group_discharge_active")
+        == STATE_UNAVAILABLE
+    )
+
+    await scripted_sidecar.start(port)
+    await until(lambda: link.connected and link.mesh is not None, 20)
+    await hass.async_block_till_done()
+    assert _state(hass, Platform.SENSOR, "ledger_peers_online") == "4"
+    assert _state(hass, Platform.BINARY_SENSOR, "group_discharge_active") == STATE_OFF
+    assert _state(hass, Platform.SENSOR, "group_setpoint") == "0.0"
+    assert await hass.config_entries.async_unload(config_entry.entry_id)
