@@ -121,6 +121,7 @@ class Coordinator:
         self.clock = clock
         self.settings = settings or Settings()
         self._mesh_seen_ms: int | None = None
+        self._planned_at = 0
         self._active: bytes | None = None
         self._dispatch_cache: dict[bytes, Dispatch] = {}
         self._cancel_cache: dict[bytes, Cancel] = {}
@@ -180,7 +181,10 @@ class Coordinator:
         for the next round (every node still plans from the same signed inputs).
         """
         now = self.clock()
-        at = self.round_start(now) if at_ms is None else at_ms
+        # Never plan for an earlier instant than already planned for: a request
+        # acted on mid-round still holds for the rest of that round.
+        at = max(self.round_start(now) if at_ms is None else at_ms, self._planned_at)
+        self._planned_at = at
         lost = self.mesh_lost(now)
         current = self.plan(at)
         event = current.event

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
-from sidecar import etp, kinds, merkle, rollup, store
+from sidecar import canonical, etp, kinds, merkle, rollup, store
 from sidecar.canonical import JsonObject
 from sidecar.etp import Entry, Statement
 from sidecar.identity import Identity
@@ -171,6 +171,13 @@ class Feed:
         self, body: JsonObject, refs: tuple[bytes, ...]
     ) -> tuple[Entry, int]:
         entry = etp.make_entry(self.identity, self.seq + 1, self.head, refs, body)
+        if len(entry.body) > canonical.MAX_BODY_BYTES:
+            # Every peer would refuse it, and the feed would stop replicating.
+            raise canonical.CanonicalError(
+                "too_large",
+                f"a {body['kind']} body of {len(entry.body)} bytes is over "
+                f"{canonical.MAX_BODY_BYTES}",
+            )
         ticket = self.writer.add_entry(self.author_no, entry)
         self.seq = entry.seq
         self.head = entry.id

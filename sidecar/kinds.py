@@ -217,10 +217,13 @@ def check_entry_body(body: JsonObject, seq: int, refs: int) -> None:
         check_flow(body)
     elif kind == ROLLUP:
         check_rollup(body, seq, refs)
-    elif kind == WITNESSED:
-        check_witnessed(body)
-    elif kind == roster.ROSTER:
-        roster.check_entry_body(body)
+    elif kind in {WITNESSED, roster.ROSTER}:
+        if refs:
+            raise BodyError("bad_refs", f"a {kind} entry has no refs")
+        if kind == WITNESSED:
+            check_witnessed(body)
+        else:
+            roster.check_entry_body(body)
     elif kind in coordination_kinds.KINDS:
         coordination_kinds.check_body(body, refs)
 

@@ -185,7 +185,7 @@ class _Session:
                 self.services.availability(message)
             except InvalidData as err:
                 await self.error(err.reason, err.detail)
-        elif kind in {"dispatch_request", "dispatch_cancel"}:
+        elif kind in ("dispatch_request", "dispatch_cancel"):  # kind may be a list
             await self._dispatch(kind, message)
         elif kind == "roster_submit":
             try:

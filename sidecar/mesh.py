@@ -285,9 +285,18 @@ class Mesh:
                 await self._dial_once(member)
             except (aiohttp.ClientError, OSError, TimeoutError) as err:
                 _LOGGER.debug("Link to flat %s: %s", member.flat, err)
-            except InvalidData as err:
-                self.host.count_rejection(err.reason)
-                _LOGGER.warning("Link to flat %s refused: %s", member.flat, err.detail)
+            except _PeerRefused as err:
+                self.counters[f"refused_by_peer_{err.reason}"] += 1
+                _LOGGER.warning(
+                    "Flat %s refused the link: %s (%s)", member.flat, err.reason, err
+                )
+                if err.reason == "non_member":
+                    # It has not switched to our roster yet; it will at a set time.
+                    delay = min(delay, NOT_YET_MEMBER_RETRY_S)
+            except (InvalidData, ValueError) as err:
+                reason = err.reason if isinstance(err, InvalidData) else "malformed"
+                self.host.count_rejection(reason)
+                _LOGGER.warning("Link to flat %s failed: %s", member.flat, err)
             if time.monotonic() - started > 10 * BACKOFF_MIN_S:
                 delay = BACKOFF_MIN_S  # the link lived: a fresh problem, a fresh start
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
@@ -461,7 +470,7 @@ class Mesh:
             else:
                 raise InvalidData("malformed", f"unknown frame type {kind!r}")
         except InvalidData as err:
-            self.host.count_rejection(err.reason)
+            self.host.count_rejection(_reason(err))
         except ValueError:
             self.host.count_rejection("malformed")
 
@@ -486,6 +495,13 @@ class Mesh:
                 self.host.count_rejection(_reason(err))
         if stored:
             self.host.stored(stored, ticket, pushed)
+        if not pushed:
+            # A fetch was answered: ask for the next batch at once while behind.
+            batch = Counter(entry.author for entry in stored)
+            for author, count in batch.items():
+                self._fetching.pop(author, None)
+                if count >= FETCH_LIMIT:
+                    self._request(link, author)
 
     def _take(self, link: Link, entry: Entry, now: int, stored: list[Entry]) -> int:
         outcome, ticket = self.host.replica.accept(entry, now)
@@ -661,8 +677,8 @@ def _hex_field(message: dict[str, Any], name: str, size: int) -> bytes:
 
 
 def _hex_value(value: object, size: int) -> bytes:
-    if not isinstance(value, str) or len(value) != 2 * size:
-        raise InvalidData("malformed", f"expected {size} bytes of hex")
+    if not isinstance(value, str) or len(value) != 2 * size or value != value.lower():
+        raise InvalidData("malformed", f"expected {size} bytes of lowercase hex")
     try:
         return bytes.fromhex(value)
     except ValueError as err:

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from sidecar import (
     __version__,
+    canonical,
     coordination_kinds,
     etp,
     kinds,
@@ -469,15 +470,21 @@ class Node:
         body = roster_module.entry_body(proposed, approvals)
         body["building"] = proposed.building
         _, parsed = roster_module.from_entry_body(body)
-        roster_module.check_change(self._roster, proposed, parsed)
+        base = self._next_roster[0] if self._next_roster else self._roster
+        roster_module.check_change(base, proposed, parsed)
         if proposed.effective <= self.clock():
             raise RosterError(
                 "stale", "the change must take effect in the future, for everyone"
             )
         del body["building"]
-        entry, ticket = self._guarded(
-            partial(self.feed.append, roster_module.ROSTER, body, self.clock())
-        )
+        try:
+            entry, ticket = self._guarded(
+                partial(self.feed.append, roster_module.ROSTER, body, self.clock())
+            )
+        except canonical.CanonicalError as err:
+            raise RosterError(
+                "too_large", f"{err.detail}; approvals beyond a majority can go"
+            ) from err
         await self._durable(ticket)
         self._roster_entry(entry)
         return {
@@ -704,7 +711,16 @@ class Node:
                     entry.ts,
                 )
             )
-        self.witness.learn([head for head in heads if head.log != self.identity.author])
+        # Only what an author says of its own log, and only if it matches the copy
+        # held here: nobody can spread a made-up head of someone else's log.
+        self.witness.learn(
+            [
+                head
+                for head in heads
+                if head.log == entry.author
+                and self.replica.root_at(head.log, head.size) in (None, head.root)
+            ]
+        )
 
     def _store_cosign(self, cosign: Statement) -> None:
         log = bytes.fromhex(str(cosign.content["log"]))

@@ -124,14 +124,23 @@ class _Client:
         self.ws = ws
         self.lock = asyncio.Lock()
         self.replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.pushed: list[dict[str, Any]] = []  # mesh and setpoint messages
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
         async for message in self.ws:
             if message.type is aiohttp.WSMsgType.TEXT:
                 reply = message.json()
-                if reply.get("type") not in {"entry", "rejected"}:
+                kind = reply.get("type")
+                if kind in {"mesh", "setpoint"}:
+                    reply["received_ms"] = now_ms()
+                    self.pushed.append(reply)
+                elif kind not in {"entry", "rejected"}:
                     self.replies.put_nowait(reply)
+
+    def setpoints(self) -> list[dict[str, Any]]:
+        """The setpoint messages received so far."""
+        return [m for m in self.pushed if m["type"] == "setpoint"]
 
     async def close(self) -> None:
         self.reader.cancel()
@@ -194,7 +203,7 @@ class Building:
 
     async def ask(self, flat: Flat, message: dict[str, Any]) -> dict[str, Any]:
         """One request/reply on the flat's local API connection."""
-        client = await self._client(flat)
+        client = await self.client(flat)
         async with client.lock:
             await client.ws.send_json(message)
             while True:
@@ -202,12 +211,14 @@ class Building:
                 if reply.get("type") not in {"entry", "rejected"}:
                     return reply
 
-    async def _client(self, flat: Flat) -> _Client:
+    async def client(self, flat: Flat) -> _Client:
         # The node serves one local client at a time: samples and requests share it.
         client = self._feeds.get(flat.name)
         if client is None or client.ws.closed:
             assert self.session is not None
-            client = _Client(await flat.running.connect(self.session))
+            client = _Client(
+                await flat.running.connect(self.session, subscribe=("mesh", "setpoint"))
+            )
             self._feeds[flat.name] = client
         return client
 
@@ -222,7 +233,7 @@ class Building:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             for flat in chosen:
-                client = await self._client(flat)
+                client = await self.client(flat)
                 flat.counter += 0.3
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await client.ws.send_json(

@@ -171,12 +171,21 @@ class RunningSidecar:
         return {"Authorization": f"Bearer {self.token}"}
 
     async def connect(
-        self, session: aiohttp.ClientSession, *, hello: bool = True
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        hello: bool = True,
+        subscribe: tuple[str, ...] = (),
     ) -> aiohttp.ClientWebSocketResponse:
         ws = await session.ws_connect(self.url, headers=self.headers)
         if hello:
             await ws.send_json(
-                {"type": "hello", "protocol": 1, "serial": "LVPP-301-BAT"}
+                {
+                    "type": "hello",
+                    "protocol": 1,
+                    "serial": "LVPP-301-BAT",
+                    "subscribe": list(subscribe),
+                }
             )
             welcome = await ws.receive_json(timeout=10)
             assert welcome["type"] == "welcome", welcome
