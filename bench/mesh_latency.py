@@ -1,0 +1,758 @@
+"""Mesh propagation latency: from signing to durable at every peer, per building size.
+
+A building of real ``python -m sidecar run`` processes on 127.0.0.1, one roster, every
+flat fed samples over its local API at ``rate_hz`` with ``interval_ms = 1000 / rate_hz``
+(one flow entry per interval per flat). Once every node is linked with all the others
+and has been producing for a while, a fixed window is measured: each node's
+``mesh_stats`` latencies (time durable at the receiving node minus the entry's ts at
+signing) for the entries made durable in the window, and each node's CPU from
+/proc/<pid>/stat. Beside them, measured in the same run on the same machine: one bare
+ECDSA P-256 verification (``sidecar.identity``), one single-row SQLite commit with the
+node's sync mode in the same directory, and a loopback WebSocket echo.
+
+Targets: p99 ≤ 100 ms up to 30 nodes at 1 Hz and for 10 nodes at 5 Hz; the others are
+reported, with where the time goes (CPU of all nodes against the cores there are, CPU
+per delivered entry against a bare verification, entries still missing at the end).
+
+Prints readable lines, then one JSON object as the very last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import pstats
+import random
+import re
+import signal
+import socket
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sidecar import config as config_module  # noqa: E402
+from sidecar import roster  # noqa: E402
+from sidecar.identity import Identity, KeyRing  # noqa: E402
+from sidecar.mesh import LATENCIES_KEPT  # noqa: E402
+
+BUILDING = "bldg-bench"
+TARGET_P99_MS = 100.0
+# (nodes, rate_hz) pairs the ticket's targets apply to.
+TARGETED = {(10, 1), (30, 1), (10, 5)}
+FULL_RUNS = [(10, 1), (10, 5), (30, 1), (30, 5), (50, 1), (50, 5)]
+QUICK_RUNS = [(10, 1), (10, 5)]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CORES = os.cpu_count() or 1
+_READY = re.compile(rb"listening on http://[\d.]+:(\d+)")
+
+
+def now_ms() -> int:
+    """Wall-clock ms, the clock the nodes sign with."""
+    return time.time_ns() // 1_000_000
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    """Nearest-rank percentile (0 for no samples)."""
+    if not samples:
+        return 0.0
+    ordered = sorted(samples)
+    index = min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))
+    return ordered[index]
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), seconds."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def machine_ticks() -> tuple[int, int, int]:
+    """(total, idle, iowait) jiffies of all CPUs since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return sum(values[:8]), values[3], values[4]
+
+
+def new_values(before: list[float], after: list[float]) -> list[float]:
+    """What was appended to a bounded list between two reads of it."""
+    if len(after) < LATENCIES_KEPT:
+        return after[len(before) :]
+    # The list is full and dropped its oldest values: find where ``before`` went.
+    for dropped in range(len(before) + 1):
+        kept = len(before) - dropped
+        if kept <= len(after) and after[:kept] == before[dropped:]:
+            return after[kept:]
+    return after
+
+
+# -- baselines -------------------------------------------------------------------------
+
+
+def bare_verify_us(rounds: int = 5, per_round: int = 1000) -> float:
+    """One ECDSA P-256 verification through sidecar.identity with a cached key, µs."""
+    identity = Identity.generate()
+    ring = KeyRing()
+    author = ring.add(identity.public_key)
+    message = os.urandom(32)
+    sig = identity.sign(message)
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(per_round):
+            ring.verify(author, message, sig)
+        times.append((time.perf_counter() - start) / per_round * 1e6)
+    return statistics.median(times)
+
+
+def commit_ms(directory: Path, sync: str, count: int = 100) -> float:
+    """p50 of one single-row commit in WAL mode with the node's sync mode, ms."""
+    path = directory / "commit-baseline.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={sync.upper()}")
+        conn.execute("CREATE TABLE t (x BLOB)")
+        row = os.urandom(400)
+        times = []
+        for _ in range(count):
+            start = time.perf_counter()
+            conn.execute("BEGIN")
+            conn.execute("INSERT INTO t VALUES (?)", (row,))
+            conn.execute("COMMIT")
+            times.append((time.perf_counter() - start) * 1000)
+        return statistics.median(times)
+    finally:
+        conn.close()
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                Path(f"{path}{suffix}").unlink()
+
+
+async def ws_echo_ms(count: int = 300) -> float:
+    """p50 of a WebSocket echo on 127.0.0.1 (aiohttp server and client), ms."""
+
+    async def echo(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for message in ws:
+            await ws.send_str(message.data)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/", echo)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    times = []
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(f"http://127.0.0.1:{port}/") as ws,
+        ):
+            frame = json.dumps({"type": "entries", "entries": ["x" * 400]})
+            for _ in range(count):
+                start = time.perf_counter()
+                await ws.send_str(frame)
+                await ws.receive()
+                times.append((time.perf_counter() - start) * 1000)
+    finally:
+        await runner.cleanup()
+    return statistics.median(times[count // 10 :])
+
+
+# -- the building ----------------------------------------------------------------------
+
+
+@dataclass
+class Flat:
+    """One flat's sidecar: files, key and (while running) process and connection."""
+
+    name: str
+    directory: Path
+    port: int
+    identity: Identity
+    token: str
+    process: asyncio.subprocess.Process | None = None
+    ws: aiohttp.ClientWebSocketResponse | None = None
+    reader: asyncio.Task[None] | None = None
+    replies: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    entries: int = 0
+    rejected: int = 0
+    counter_wh: float = 1000.0
+
+    @property
+    def config(self) -> Path:
+        return self.directory / "sidecar.toml"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+
+def make_flat(directory: Path, index: int, interval_ms: int, sync: str) -> Flat:
+    """A flat's key and configuration, as ``sidecar init`` writes them."""
+    directory.mkdir(parents=True)
+    floor = str(1 + index // 10)
+    name = f"{floor}{index % 10:02d}"
+    port = free_port()
+    data = directory / "data"
+    data.mkdir()
+    identity = Identity.generate()
+    identity.save(data / "node.key")
+    config = directory / "sidecar.toml"
+    config_module.write_new(
+        config,
+        building=BUILDING,
+        floor=floor,
+        flat=name,
+        listen=f"127.0.0.1:{port}",
+        data_dir="data",
+    )
+    text = config.read_text()
+    text = text.replace("interval_ms = 1000", f"interval_ms = {interval_ms}")
+    text = text.replace('sync = "full"', f'sync = "{sync}"')
+    text = text.replace('roster = ""', 'roster = "roster.json"')
+    config.write_text(text)
+    token = tomllib.loads(text)["node"]["api_token"]
+    return Flat(name, directory, port, identity, token)
+
+
+class Building:
+    """N sidecar processes with one roster, and a local API connection to each."""
+
+    def __init__(
+        self, directory: Path, count: int, interval_ms: int, sync: str, profile: bool
+    ) -> None:
+        self.flats = [
+            make_flat(directory / f"flat{i:02d}", i, interval_ms, sync)
+            for i in range(count)
+        ]
+        members = tuple(
+            roster.Member(
+                f.name, f.name[0], f.identity.public_key, f"127.0.0.1:{f.port}"
+            )
+            for f in self.flats
+        )
+        doc = roster.Roster(BUILDING, 1, members)
+        for flat in self.flats:
+            roster.save(doc, flat.directory / "roster.json")
+        self.profile = profile
+        self.session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        """Start every node and connect to its local API."""
+        self.session = aiohttp.ClientSession()
+        # A failed start cancels the others; close() then stops what did start.
+        async with asyncio.TaskGroup() as group:
+            for i, flat in enumerate(self.flats):
+                group.create_task(self._start(flat, i == 0))
+
+    async def _start(self, flat: Flat, first: bool) -> None:
+        command = [sys.executable]
+        if first and self.profile:
+            command += ["-m", "cProfile", "-o", str(flat.directory / "node.prof")]
+        command += ["-m", "sidecar", "run", "--config", str(flat.config)]
+        with (flat.directory / "sidecar.log").open("ab") as log:
+            flat.process = await asyncio.create_subprocess_exec(
+                *command,
+                cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+            )
+        assert flat.process.stdout is not None
+        line = await asyncio.wait_for(flat.process.stdout.readline(), 120)
+        if os.environ.get("MESH_BENCH_DEBUG"):
+            print(
+                f"  flat {flat.name} ready at {time.monotonic():.1f}", file=sys.stderr
+            )
+        if _READY.search(line) is None:
+            raise SystemExit(f"flat {flat.name} did not start: {line!r}")
+        assert self.session is not None
+        flat.ws = await self.session.ws_connect(
+            f"http://127.0.0.1:{flat.port}/api/v1/ws",
+            headers={"Authorization": f"Bearer {flat.token}"},
+            max_msg_size=64 << 20,
+        )
+        await flat.ws.send_json({"type": "hello", "protocol": 1, "serial": "BENCH"})
+        welcome = await flat.ws.receive_json(timeout=30)
+        if welcome.get("type") != "welcome":
+            raise SystemExit(f"flat {flat.name}: no welcome: {welcome}")
+        flat.reader = asyncio.create_task(self._read(flat))
+
+    async def _read(self, flat: Flat) -> None:
+        assert flat.ws is not None
+        async for message in flat.ws:
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                continue
+            reply = json.loads(message.data)
+            kind = reply.get("type")
+            if kind == "entry":
+                flat.entries += 1
+            elif kind == "rejected":
+                flat.rejected += 1
+            else:
+                flat.replies.put_nowait(reply)
+
+    async def ask(
+        self, flat: Flat, kind: str, within: float = 30
+    ) -> dict[str, Any] | None:
+        """One request and its reply on the flat's connection (None: no reply)."""
+        assert flat.ws is not None
+        try:
+            async with asyncio.timeout(within), flat.lock:
+                await flat.ws.send_json({"type": kind})
+                while True:
+                    reply = await flat.replies.get()
+                    if reply.get("type") == kind:
+                        return reply
+        except TimeoutError:
+            return None
+
+    async def ask_all(self, kind: str) -> list[dict[str, Any] | None]:
+        """The same request to every flat; None for a flat that did not answer."""
+        return list(await asyncio.gather(*(self.ask(f, kind) for f in self.flats)))
+
+    async def linked(self, within: float) -> tuple[float, int]:
+        """Wait until every node is linked with all the others, at most ``within`` s.
+
+        Returns the seconds waited and the fewest peers any node had online then; a
+        building that never links completely is measured as it is.
+        """
+        start = time.monotonic()
+        want = len(self.flats) - 1
+        while True:
+            online = await self.peers_online()
+            if min(online) >= want or time.monotonic() - start > within:
+                return time.monotonic() - start, min(online)
+            await asyncio.sleep(0.5)
+
+    async def peers_online(self) -> list[int]:
+        """Each node's count of linked peers (-1: it did not answer)."""
+        return [
+            -1 if s is None else s["mesh"]["peers_online"]
+            for s in await self.ask_all("status")
+        ]
+
+    def log_count(self, pattern: str) -> int:
+        """Lines of all the nodes' logs that match ``pattern``."""
+        count = 0
+        for flat in self.flats:
+            path = flat.directory / "sidecar.log"
+            if path.exists():
+                text = path.read_text(errors="replace")
+                count += len(re.findall(pattern, text))
+        return count
+
+    async def feed(self, flat: Flat, rate_hz: float, stop: asyncio.Event) -> None:
+        """Send ``rate_hz`` samples a second until ``stop``, at a random phase."""
+        assert flat.ws is not None
+        period = 1.0 / rate_hz
+        await asyncio.sleep(random.uniform(0, period))
+        last = time.time()
+        next_at = time.monotonic()
+        while not stop.is_set():
+            now = time.time()
+            flat.counter_wh += 1800 * (now - last) / 3600
+            last = now
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await flat.ws.send_json(
+                    {
+                        "type": "sample",
+                        "ts": now_ms(),
+                        "pv_wh": round(flat.counter_wh, 4),
+                        "pv_w": 1800,
+                        "grid_w": -600,
+                        "battery_w": -400,
+                        "soc_pct": 55,
+                    }
+                )
+            next_at += period
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    stop.wait(), max(0.0, next_at - time.monotonic())
+                )
+
+    async def close(self) -> None:
+        """Stop every node (SIGTERM, then SIGKILL) and close the connections."""
+        for flat in self.flats:
+            if flat.reader is not None:
+                flat.reader.cancel()
+            if flat.ws is not None:
+                with contextlib.suppress(Exception):
+                    await flat.ws.close()
+        running = [f.process for f in self.flats if f.process is not None]
+        for process in running:
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGTERM)
+        await asyncio.gather(*(_reap(process) for process in running))
+        if self.session is not None:
+            await self.session.close()
+
+    def log_problems(self) -> int:
+        """WARNING and ERROR lines in the nodes' logs."""
+        return self.log_count(r"\b(WARNING|ERROR)\b")
+
+
+async def _reap(process: asyncio.subprocess.Process) -> None:
+    """Wait for a process told to stop; kill it if it takes more than 15 s."""
+    try:
+        await asyncio.wait_for(process.wait(), 15)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+
+
+# -- one run ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How long each phase lasts and how the nodes store."""
+
+    warmup_s: float
+    window_s: float
+    drain_s: float
+    sync: str
+    profile: bool
+
+
+async def measure(
+    directory: Path, nodes: int, rate_hz: int, settings: Settings
+) -> dict[str, Any]:
+    """Start a building, feed it, measure a window; the figures."""
+    verify_us = bare_verify_us()
+    commit = commit_ms(directory, settings.sync)
+    echo = await ws_echo_ms()
+    building = Building(
+        directory / f"b{nodes}x{rate_hz}",
+        nodes,
+        1000 // rate_hz,
+        settings.sync,
+        settings.profile,
+    )
+    stop = asyncio.Event()
+    feeders: list[asyncio.Task[None]] = []
+    try:
+        started = time.monotonic()
+        await building.start()
+        start_s = time.monotonic() - started
+        link_s, linked_min = await building.linked(60 + nodes)
+        feeders = [
+            asyncio.create_task(building.feed(flat, rate_hz, stop))
+            for flat in building.flats
+        ]
+        await asyncio.sleep(settings.warmup_s)
+
+        stats0 = await building.ask_all("mesh_stats")
+        signed0 = [flat.entries for flat in building.flats]
+        losses0 = building.log_count("Lost the link")
+        cpu0 = [cpu_seconds(f.pid) for f in building.flats]
+        own0, machine0, wall0 = os.times(), machine_ticks(), time.monotonic()
+        await asyncio.sleep(settings.window_s)
+        cpu1 = [cpu_seconds(f.pid) for f in building.flats]
+        own1, machine1, wall1 = os.times(), machine_ticks(), time.monotonic()
+        stop.set()
+        await asyncio.gather(*feeders)
+        await asyncio.sleep(settings.drain_s)
+        signed1 = [flat.entries for flat in building.flats]
+        losses1 = building.log_count("Lost the link")
+        stats1 = await building.ask_all("mesh_stats")
+        answered = await building.ask_all("status")
+    finally:
+        stop.set()
+        for task in feeders:
+            task.cancel()
+        await building.close()
+
+    wall = wall1 - wall0
+    latencies: list[float] = []
+    silent = 0  # nodes that did not answer in time: their deliveries are not timed
+    for before, after in zip(stats0, stats1, strict=True):
+        if before is None or after is None:
+            silent += 1
+            continue
+        latencies.extend(new_values(before["latencies_ms"], after["latencies_ms"]))
+    # Flow entries each node signed (and acknowledged) in the window.
+    signed = [b - a for a, b in zip(signed0, signed1, strict=True)]
+    expected = sum(signed) * (nodes - 1 - silent)
+    status1 = [s for s in answered if s is not None]
+    # Entries a node still lacks at the end, summed over every node and author.
+    heads = {s["author"]: s["next_seq"] - 1 for s in status1}
+    missing = sum(
+        max(0, heads[author] - held[0])
+        for s in status1
+        for author, held in s["mesh"]["heads"].items()
+        if author in heads
+    )
+    cpu = [(b - a) / wall for a, b in zip(cpu0, cpu1, strict=True)]
+    total_cpu_s = sum(b - a for a, b in zip(cpu0, cpu1, strict=True))
+    handled = expected + sum(signed)  # entries verified+stored, and own ones signed
+    total, idle, iowait = (b - a for a, b in zip(machine0, machine1, strict=True))
+    rejected: dict[str, int] = {}
+    for s in status1:
+        for reason, n in s["rejected"].items():
+            rejected[reason] = rejected.get(reason, 0) + n
+    figures: dict[str, Any] = {
+        "nodes": nodes,
+        "rate_hz": rate_hz,
+        "p50_ms": round(percentile(latencies, 50), 1),
+        "p90_ms": round(percentile(latencies, 90), 1),
+        "p99_ms": round(percentile(latencies, 99), 1),
+        "max_ms": round(max(latencies, default=0.0), 1),
+        "cpu_pct_per_node": round(100 * statistics.mean(cpu), 1),
+        "cpu_pct_per_node_max": round(100 * max(cpu), 1),
+        "cpu_pct_all_nodes": round(100 * total_cpu_s / wall, 1),
+        "cpu_pct_available": 100 * CORES,
+        "machine_busy_pct": round(100 * CORES * (total - idle - iowait) / total, 1),
+        "machine_iowait_pct": round(100 * CORES * iowait / total, 1),
+        "other_cpu_pct": 0.0,
+        "driver_cpu_pct": round(
+            100 * (own1.user + own1.system - own0.user - own0.system) / wall, 1
+        ),
+        "cpu_us_per_entry_handled": round(1e6 * total_cpu_s / max(1, handled), 1),
+        "verify_us": round(verify_us, 1),
+        "commit_ms": round(commit, 3),
+        "ws_echo_p50_ms": round(echo, 3),
+        "entries_signed": sum(signed),
+        "deliveries_expected": expected,
+        "deliveries_timed": len(latencies),
+        "missing_at_end": missing,
+        "window_s": round(wall, 1),
+        "start_s": round(start_s, 1),
+        "link_s": round(link_s, 1),
+        "peers_online_min_at_start": linked_min,
+        "peers_online_min_at_end": min(
+            (s["mesh"]["peers_online"] for s in status1), default=-1
+        ),
+        "links_lost_in_window": (losses1 - losses0) // 2,
+        "dropped_frames": sum(s["mesh"]["dropped_frames"] for s in status1),
+        "rejected": rejected,
+        "sample_rejections": sum(f.rejected for f in building.flats),
+        "log_warnings": building.log_problems(),
+        "unresponsive_nodes": sum(
+            None in (a, b, c) for a, b, c in zip(stats0, stats1, answered, strict=True)
+        ),
+    }
+    figures["other_cpu_pct"] = round(
+        max(
+            0.0,
+            figures["machine_busy_pct"]
+            - figures["cpu_pct_all_nodes"]
+            - figures["driver_cpu_pct"],
+        ),
+        1,
+    )
+    if settings.profile:
+        figures["profile"] = profile_top(building.flats[0].directory / "node.prof")
+    if (nodes, rate_hz) in TARGETED:
+        figures["target_met"] = figures["p99_ms"] <= TARGET_P99_MS
+    return figures
+
+
+def profile_top(path: Path, count: int = 15) -> list[str]:
+    """The functions one node spent most time in (own time), as readable lines."""
+    if not path.exists():
+        return []
+    stats = pstats.Stats(str(path))
+    rows = []
+    for (file, line, name), (_cc, calls, own, cumulative, _callers) in (
+        stats.stats.items()  # type: ignore[attr-defined]
+    ):
+        rows.append((own, cumulative, calls, f"{Path(file).name}:{line}({name})"))
+    rows.sort(reverse=True)
+    return [
+        f"{own:7.2f} s own {cum:7.2f} s cum {calls:9d} calls  {where}"
+        for own, cum, calls, where in rows[:count]
+    ]
+
+
+def report(run: dict[str, Any]) -> None:
+    """Readable lines for one run."""
+    target = ""
+    if "target_met" in run:
+        target = "  target ≤ 100 ms: " + ("met" if run["target_met"] else "MISSED")
+    print(
+        f"{run['nodes']:3d} nodes @ {run['rate_hz']} Hz: "
+        f"p50 {run['p50_ms']:7.1f} ms  p90 {run['p90_ms']:7.1f} ms  "
+        f"p99 {run['p99_ms']:7.1f} ms  max {run['max_ms']:7.1f} ms{target}"
+    )
+    print(
+        f"    CPU per node {run['cpu_pct_per_node']:.1f} % "
+        f"(max {run['cpu_pct_per_node_max']:.1f} %); all nodes "
+        f"{run['cpu_pct_all_nodes']:.0f} % of {run['cpu_pct_available']} %; "
+        f"machine busy {run['machine_busy_pct']:.0f} %, iowait "
+        f"{run['machine_iowait_pct']:.0f} %; this driver "
+        f"{run['driver_cpu_pct']:.0f} %; other programs {run['other_cpu_pct']:.0f} %"
+    )
+    ratio = run["cpu_us_per_entry_handled"] / run["verify_us"]
+    print(
+        f"    CPU per entry handled {run['cpu_us_per_entry_handled']:.0f} µs = "
+        f"{ratio:.0f}× a bare verify ({run['verify_us']:.1f} µs); single-row commit "
+        f"{run['commit_ms']:.2f} ms; WebSocket echo {run['ws_echo_p50_ms']:.3f} ms"
+    )
+    timed = run["deliveries_timed"] / max(1, run["deliveries_expected"])
+    print(
+        f"    {run['entries_signed']} entries signed in {run['window_s']:.0f} s; "
+        f"{run['deliveries_timed']} of {run['deliveries_expected']} deliveries "
+        f"timed ({100 * timed:.0f} %), {run['missing_at_end']} still missing at the "
+        f"end; {run['dropped_frames']} frames dropped; rejected {run['rejected']}; "
+        f"{run['log_warnings']} log warnings; start {run['start_s']:.0f} s, "
+        f"link {run['link_s']:.0f} s; {run['unresponsive_nodes']} nodes did not "
+        "answer within 30 s"
+    )
+    print(
+        f"    links: fewest peers online {run['peers_online_min_at_start']} at the "
+        f"start and {run['peers_online_min_at_end']} at the end (of "
+        f"{run['nodes'] - 1}); {run['links_lost_in_window']} links lost and redialed "
+        "in the window"
+    )
+    for line in run.get("profile", []):
+        print(f"    {line}")
+
+
+def where_the_time_goes(run: dict[str, Any]) -> str:
+    """A sentence on the largest run: CPU, disk or waiting."""
+    share = run["cpu_pct_all_nodes"] / run["cpu_pct_available"]
+    parts = [
+        f"{run['nodes']} nodes @ {run['rate_hz']} Hz: the nodes use "
+        f"{100 * share:.0f} % of the {CORES} cores "
+        f"(machine busy {run['machine_busy_pct']:.0f} %, iowait "
+        f"{run['machine_iowait_pct']:.0f} %)",
+        f"{run['cpu_us_per_entry_handled']:.0f} µs CPU per entry handled, of which a "
+        f"verification is {run['verify_us']:.0f} µs",
+    ]
+    if share > 0.85:
+        parts.append("CPU-bound: latency is queueing behind busy event loops")
+    return "; ".join(parts)
+
+
+async def run_all(
+    runs: list[tuple[int, int]], settings: Settings, base: Path | None, keep: bool
+) -> list[dict[str, Any]]:
+    """Every configuration, each in a fresh building in a fresh directory."""
+    results = []
+    with tempfile.TemporaryDirectory(
+        prefix="mesh-bench-", dir=base, delete=not keep
+    ) as folder:
+        if keep:
+            print(f"node directories and logs kept in {folder}")
+        for nodes, rate_hz in runs:
+            run = await measure(Path(folder), nodes, rate_hz, settings)
+            report(run)
+            results.append(run)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="10 nodes only (< 1 min)")
+    parser.add_argument(
+        "--sync",
+        choices=["full", "normal"],
+        default="full",
+        help='the nodes\' [storage] sync (default "full", as shipped)',
+    )
+    parser.add_argument(
+        "--runs", help="nodes@hz pairs to run instead, e.g. 10@1,50@1 (comma-separated)"
+    )
+    parser.add_argument("--window", type=float, help="seconds measured per run")
+    parser.add_argument(
+        "--profile", action="store_true", help="run the first node under cProfile"
+    )
+    parser.add_argument(
+        "--dir", type=Path, help="where the nodes' data goes (default: the temp dir)"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the nodes' directories and logs"
+    )
+    args = parser.parse_args()
+    runs = QUICK_RUNS if args.quick else FULL_RUNS
+    if args.runs:
+        runs = [
+            (int(n), int(hz))
+            for n, hz in (item.split("@") for item in args.runs.split(","))
+        ]
+    settings = Settings(
+        warmup_s=3.0 if args.quick else 8.0,
+        window_s=args.window or (8.0 if args.quick else 30.0),
+        drain_s=2.0,
+        sync=args.sync,
+        profile=args.profile,
+    )
+    print(
+        f"mesh propagation on 127.0.0.1, {CORES} cores, sync = {settings.sync!r}, "
+        f"{settings.window_s:.0f} s measured per run after {settings.warmup_s:.0f} s "
+        "of production; latency = durable at the peer − ts at signing"
+    )
+    results = asyncio.run(run_all(runs, settings, args.dir, args.keep))
+    largest = max(results, key=lambda r: (r["nodes"], r["rate_hz"]))
+    summary = where_the_time_goes(largest)
+    print(f"where the time goes: {summary}")
+    keep = (
+        "nodes",
+        "rate_hz",
+        "p50_ms",
+        "p99_ms",
+        "cpu_pct_per_node",
+        "verify_us",
+        "p90_ms",
+        "max_ms",
+        "cpu_pct_all_nodes",
+        "cpu_pct_available",
+        "machine_busy_pct",
+        "machine_iowait_pct",
+        "other_cpu_pct",
+        "cpu_us_per_entry_handled",
+        "commit_ms",
+        "ws_echo_p50_ms",
+        "deliveries_expected",
+        "deliveries_timed",
+        "missing_at_end",
+        "unresponsive_nodes",
+        "peers_online_min_at_start",
+        "links_lost_in_window",
+        "target_met",
+    )
+    result = {
+        "runs": [{key: run[key] for key in keep if key in run} for run in results],
+        "target_p99_ms": TARGET_P99_MS,
+        "targets_met": all(r.get("target_met", True) for r in results),
+        "sync": settings.sync,
+        "window_s": settings.window_s,
+        "cores": CORES,
+        "where_the_time_goes": summary,
+        "quick": args.quick,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
