@@ -247,7 +247,7 @@ class Building:
             await asyncio.sleep(0.1)
 
     async def converged(
-        self, flats: list[Flat] | None = None, within: float = 30
+        self, flats: list[Flat] | None = None, within: float = 60
     ) -> dict[str, Any]:
         """Wait until the flats hold identical heads for every author; those heads."""
         chosen = flats or [f for f in self.flats if f.process is not None]
