@@ -16,6 +16,7 @@ from homeassistant.helpers.typing import ConfigType
 from homeassistant.loader import async_get_integration
 
 from .backup import BackupController
+from .bus_support import BusSupport
 from .const import (
     CONF_SIDECAR_TOKEN,
     CONF_SIDECAR_URL,
@@ -87,6 +88,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: LocalVppConfigEntry) -> 
         entry.async_on_unload(mesh_issues.async_start())
         entry.runtime_data.group = group
         entry.runtime_data.mesh_issues = mesh_issues
+        if device.has_bus:
+            bus = BusSupport(hass, entry, coordinator, backup, link)
+            bus.async_start()
+            entry.runtime_data.bus = bus
     # The PV inverter and meter hang off the hybrid inverter: it must exist first.
     dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id, **device_info(coordinator, ROLE_BATTERY)
@@ -139,6 +144,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: LocalVppConfigEntry) ->
     if unloaded:
         if (group := entry.runtime_data.group) is not None:
             await group.async_stop()
+        if (bus := entry.runtime_data.bus) is not None:
+            await bus.async_stop()
         if (mesh_issues := entry.runtime_data.mesh_issues) is not None:
             mesh_issues.async_clear()
         await entry.runtime_data.backup.async_stop()

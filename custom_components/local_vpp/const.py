@@ -84,5 +84,9 @@ EVENT_GROUP_DISCHARGE_ENDED: Final = "local_vpp_group_discharge_ended"
 DEFAULT_GROUP_REVERT_S: Final = 5
 MAX_GROUP_REVERT_S: Final = 60
 
+# Outage support over the building bus, directed by the sidecar.
+EVENT_BUS_SUPPORT_STARTED: Final = "local_vpp_bus_support_started"
+EVENT_BUS_SUPPORT_ENDED: Final = "local_vpp_bus_support_ended"
+
 SERVICE_REQUEST_GROUP_DISCHARGE: Final = "request_group_discharge"
 SERVICE_CANCEL_GROUP_DISCHARGE: Final = "cancel_group_discharge"

@@ -36,6 +36,7 @@ from .device import (
 
 if TYPE_CHECKING:
     from .backup import BackupController
+    from .bus_support import BusSupport
     from .group_discharge import GroupDischarge
     from .ledger_mesh import MeshIssueReporter
     from .sidecar_link import SidecarLink
@@ -55,6 +56,7 @@ class LocalVppData:
     sidecar: SidecarLink | None
     group: GroupDischarge | None = None
     mesh_issues: MeshIssueReporter | None = None
+    bus: BusSupport | None = None
 
 
 class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):

@@ -48,6 +48,7 @@ async def async_get_config_entry_diagnostics(
         },
         "last_update_success": coordinator.last_update_success,
         "requests_per_poll": device.last_poll_requests,
+        "building_bus": device.has_bus,
         "reading": asdict(coordinator.data) if coordinator.data else None,
         "registers": registers,
         "sidecar": _sidecar(entry),
@@ -70,7 +71,9 @@ def _sidecar(entry: LocalVppConfigEntry) -> dict[str, Any] | None:
         "pending": link.pending,
         "samples_dropped": link.samples_dropped,
         "mesh": link.mesh,
+        "subscriptions": list(link.subscriptions),
         "group": None if data.group is None else data.group.as_dict(),
+        "bus_support": None if data.bus is None else data.bus.as_dict(),
     }
 
 

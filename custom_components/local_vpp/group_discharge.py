@@ -29,6 +29,7 @@ from .const import (
 )
 from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
 from .device import DeviceError
+from .grid_watch import GridState
 from .ledger_sample import availability_from_reading
 from .sidecar_link import SidecarLink
 
@@ -255,8 +256,14 @@ class GroupDischarge:
                 # While the living room runs on the battery it has nothing to share.
                 participate=self.participate and not self._backup.engaged,
                 max_share_pct=self.max_share_pct,
+                outage=self._grid_out(),
             )
         )
+
+    def _grid_out(self) -> bool | None:
+        """Whether the grid state is outage; ``None`` while it is unknown."""
+        state = self._backup.watch.state
+        return None if state is GridState.UNKNOWN else state is GridState.OUTAGE
 
     # -- writing ---------------------------------------------------------------------
 

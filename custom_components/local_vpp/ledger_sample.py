@@ -36,6 +36,9 @@ def sample_from_reading(reading: FlatReading, ts_ms: int) -> dict[str, Any]:
         }
     if (room := reading.living_room) is not None:
         values |= {"living_w": room.power_w, "living_wh": room.energy_wh}
+    if (bus := reading.bus) is not None:
+        # Lifetime counters of the building bus, only on a flat that has one.
+        values |= {"bus_out_wh": bus.exported_wh, "bus_in_wh": bus.imported_wh}
     sample: dict[str, Any] = {"type": "sample", "ts": ts_ms}
     sample.update({key: value for key, value in values.items() if value is not None})
     return sample
@@ -70,10 +73,20 @@ def energy_above_reserve_wh(battery: BatteryReading) -> float | None:
 
 
 def availability_from_reading(
-    reading: FlatReading, ts_ms: int, *, participate: bool, max_share_pct: float
+    reading: FlatReading,
+    ts_ms: int,
+    *,
+    participate: bool,
+    max_share_pct: float,
+    outage: bool | None = None,
 ) -> dict[str, Any]:
-    """The ``availability`` message: what this flat could give a group discharge."""
-    values: dict[str, float | None] = {}
+    """The ``availability`` message: what this flat could give a group discharge.
+
+    For outage support it also says whether the grid is out (``outage``, left out
+    while the grid state is unknown), whether the flat's bus is closed (``bus``, only
+    on a flat with one) and what its living room draws (``living_w``).
+    """
+    values: dict[str, float | bool | None] = {}
     if (battery := reading.battery) is not None:
         values = {
             "soc_pct": battery.soc_pct,
@@ -82,6 +95,11 @@ def availability_from_reading(
             "max_charge_w": battery.max_charge_w,
             "battery_w": battery.power_w,
         }
+    values["outage"] = outage
+    if (bus := reading.bus) is not None:
+        values["bus"] = None if bus.wired is None or bus.state is None else bus.active
+    if (room := reading.living_room) is not None:
+        values["living_w"] = room.power_w
     message: dict[str, Any] = {"type": "availability", "ts": ts_ms}
     message.update({key: value for key, value in values.items() if value is not None})
     message |= {"participate": participate, "max_share_pct": float(max_share_pct)}

@@ -28,7 +28,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .backup_entities import BACKUP_SENSORS, BackupSensor
 from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
-from .device import ROLE_BATTERY, ROLE_METER, ROLE_PV, FlatReading
+from .device import BUS_STATES, ROLE_BATTERY, ROLE_METER, ROLE_PV, FlatReading
 from .energy_total import EnergyTotal, EnergyTotalState
 from .entity import LocalVppEntity
 from .group_entities import GROUP_SENSORS, GroupSensor
@@ -43,7 +43,7 @@ from .ledger_entities import (
 
 PARALLEL_UPDATES = 0
 
-type ValueFn = Callable[[FlatReading], float | int | None]
+type ValueFn = Callable[[FlatReading], float | int | str | None]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -193,6 +193,43 @@ ENERGY_TOTALS: tuple[LocalVppSensorDescription, ...] = (
     ),
 )
 
+# Only for a flat on a building bus (model 64901).
+BUS_MEASUREMENTS: tuple[LocalVppSensorDescription, ...] = (
+    LocalVppSensorDescription(
+        key="bus_state",
+        translation_key="bus_state",
+        role=ROLE_BATTERY,
+        value_fn=lambda r: r.bus.state_name if r.bus else None,
+        device_class=SensorDeviceClass.ENUM,
+        options=list(BUS_STATES.values()),
+    ),
+    _power("bus_power", ROLE_BATTERY, lambda r: r.bus.power_w if r.bus else None),
+    LocalVppSensorDescription(
+        key="bus_setpoint",
+        translation_key="bus_setpoint",
+        role=ROLE_BATTERY,
+        value_fn=lambda r: r.bus.setpoint_w if r.bus else None,
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
+        entity_category=EntityCategory.DIAGNOSTIC,
+    ),
+)
+
+BUS_ENERGY_TOTALS: tuple[LocalVppSensorDescription, ...] = (
+    _energy(
+        "bus_energy_exported",
+        ROLE_BATTERY,
+        lambda r: r.bus.exported_wh if r.bus else None,
+    ),
+    _energy(
+        "bus_energy_imported",
+        ROLE_BATTERY,
+        lambda r: r.bus.imported_wh if r.bus else None,
+    ),
+)
+
 
 async def async_setup_entry(
     hass: HomeAssistant,
@@ -207,6 +244,9 @@ async def async_setup_entry(
     entities += [
         LocalVppEnergySensor(coordinator, description) for description in ENERGY_TOTALS
     ]
+    if coordinator.device.has_bus:
+        entities += [LocalVppSensor(coordinator, d) for d in BUS_MEASUREMENTS]
+        entities += [LocalVppEnergySensor(coordinator, d) for d in BUS_ENERGY_TOTALS]
     backup = entry.runtime_data.backup
     entities += [
         BackupSensor(coordinator, backup, description) for description in BACKUP_SENSORS
@@ -237,7 +277,7 @@ class LocalVppSensor(LocalVppEntity, SensorEntity):
         return super().available and self.native_value is not None
 
     @property
-    def native_value(self) -> float | int | None:
+    def native_value(self) -> float | int | str | None:
         """The value from the latest poll."""
         return self.entity_description.value_fn(self.coordinator.data)
 

@@ -6,7 +6,8 @@ is full) and are sent in order once it is back; the link reconnects by itself wi
 growing, jittered delays.
 
 The sidecar also talks back on the same socket: ``mesh`` (the building's ledger mesh
-as this node sees it) and ``setpoint`` (this flat's part in a group discharge) arrive
+as this node sees it), ``setpoint`` (this flat's part in a group discharge) and
+``bus_setpoint`` (this flat's part in outage support over the building bus) arrive
 unsolicited; ``dispatch_request`` and ``dispatch_cancel`` are requests with an ``id``
 whose reply carries the same ``id``. The newest ``availability`` is sent once, never
 buffered: an old one says nothing about the battery now.
@@ -34,8 +35,11 @@ DEFAULT_BUFFER = 900  # a quarter of an hour at one sample a second
 _MIN_BACKOFF_S: Final = 1.0
 _MAX_BACKOFF_S: Final = 60.0
 _WELCOME_TIMEOUT_S: Final = 10.0
-# The unsolicited messages this client handles, asked for in the hello.
-SUBSCRIBE: Final = ("mesh", "setpoint")
+# The unsolicited messages this client handles, asked for in the hello. A sidecar
+# from before the building bus refuses ``bus_setpoint`` with ``bad_request``: the
+# hello is then said once more without it.
+SUBSCRIBE: Final = ("mesh", "setpoint", "bus_setpoint")
+SUBSCRIBE_WITHOUT_BUS: Final = ("mesh", "setpoint")
 REQUEST_TIMEOUT_S: Final = 10.0
 
 # What ``async_check_sidecar`` reports (the keys of the config flows' errors).
@@ -58,16 +62,39 @@ class SidecarRequestError(Exception):
         self.detail = detail
 
 
-def _hello(client: str, serial: str | None) -> dict[str, Any]:
+def _hello(
+    client: str, serial: str | None, subscribe: tuple[str, ...] = SUBSCRIBE
+) -> dict[str, Any]:
     hello: dict[str, Any] = {
         "type": "hello",
         "protocol": PROTOCOL_VERSION,
         "client": client,
-        "subscribe": list(SUBSCRIBE),
+        "subscribe": list(subscribe),
     }
     if serial:
         hello["serial"] = serial
     return hello
+
+
+async def _greet(
+    ws: aiohttp.ClientWebSocketResponse, client: str, serial: str | None
+) -> tuple[Any, tuple[str, ...]]:
+    """Say hello; the sidecar's answer and the subscriptions it accepted.
+
+    An older sidecar that does not know every subscription answers ``bad_request``:
+    the hello is repeated once with the subscriptions every sidecar knows.
+    """
+    await ws.send_json(_hello(client, serial))
+    answer = await ws.receive_json(timeout=_WELCOME_TIMEOUT_S)
+    if (
+        isinstance(answer, dict)
+        and answer.get("type") == "error"
+        and answer.get("reason") == "bad_request"
+    ):
+        await ws.send_json(_hello(client, serial, SUBSCRIBE_WITHOUT_BUS))
+        answer = await ws.receive_json(timeout=_WELCOME_TIMEOUT_S)
+        return answer, SUBSCRIBE_WITHOUT_BUS
+    return answer, SUBSCRIBE
 
 
 async def async_check_sidecar(
@@ -86,8 +113,7 @@ async def async_check_sidecar(
         async with session.ws_connect(
             url, headers={"Authorization": f"Bearer {token}"}, heartbeat=30
         ) as ws:
-            await ws.send_json(_hello(client, serial))
-            welcome = await ws.receive_json(timeout=_WELCOME_TIMEOUT_S)
+            welcome, _ = await _greet(ws, client, serial)
     except aiohttp.WSServerHandshakeError as err:
         if err.status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
             return CHECK_INVALID_AUTH
@@ -129,6 +155,8 @@ class SidecarLink:
         self.samples_dropped = 0
         self.last_error: str | None = None
         self.welcome: dict[str, Any] | None = None
+        # What the sidecar agreed to send us, from the last welcome.
+        self.subscriptions: tuple[str, ...] = ()
         # The newest ``mesh`` message and when it came (monotonic s).
         self.mesh: dict[str, Any] | None = None
         self.mesh_received_at: float | None = None
@@ -137,7 +165,10 @@ class SidecarLink:
         self._next_id = 1
         self._requests: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._listeners: list[Callable[[], None]] = []
-        self._setpoint_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._message_listeners: dict[str, list[Callable[[dict[str, Any]], None]]] = {
+            "setpoint": [],
+            "bus_setpoint": [],
+        }
 
     def add_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call ``listener`` when the link goes up or down or the mesh changes."""
@@ -148,8 +179,20 @@ class SidecarLink:
         self, listener: Callable[[dict[str, Any]], None]
     ) -> Callable[[], None]:
         """Call ``listener`` with every ``setpoint`` message."""
-        self._setpoint_listeners.append(listener)
-        return lambda: self._setpoint_listeners.remove(listener)
+        return self._add_message_listener("setpoint", listener)
+
+    def add_bus_setpoint_listener(
+        self, listener: Callable[[dict[str, Any]], None]
+    ) -> Callable[[], None]:
+        """Call ``listener`` with every ``bus_setpoint`` message."""
+        return self._add_message_listener("bus_setpoint", listener)
+
+    def _add_message_listener(
+        self, kind: str, listener: Callable[[dict[str, Any]], None]
+    ) -> Callable[[], None]:
+        listeners = self._message_listeners[kind]
+        listeners.append(listener)
+        return lambda: listeners.remove(listener)
 
     def offer_availability(self, message: dict[str, Any]) -> None:
         """Send ``message`` soon if the link is up; a newer one replaces it."""
@@ -223,11 +266,11 @@ class SidecarLink:
             headers={"Authorization": f"Bearer {self._token}"},
             heartbeat=30,
         ) as ws:
-            await ws.send_json(_hello(self._client, self._serial))
-            welcome = await ws.receive_json(timeout=_WELCOME_TIMEOUT_S)
-            if welcome.get("type") != "welcome":
+            welcome, subscriptions = await _greet(ws, self._client, self._serial)
+            if not isinstance(welcome, dict) or welcome.get("type") != "welcome":
                 raise ValueError(f"sidecar refused the hello: {welcome}")
             self.welcome = welcome
+            self.subscriptions = subscriptions
             self.last_error = None
             self._ws = ws
             self._set_connected(True)
@@ -277,8 +320,8 @@ class SidecarLink:
                 self.mesh = message
                 self.mesh_received_at = time.monotonic()
                 self._changed()
-            case "setpoint":
-                for listener in list(self._setpoint_listeners):
+            case "setpoint" | "bus_setpoint" as kind:
+                for listener in list(self._message_listeners[kind]):
                     listener(message)
             case "entry":
                 self.entries_acknowledged += 1

@@ -17,7 +17,12 @@ from .flat import (
     UnitIds,
 )
 from .reading import (
+    BUS_ACTIVE,
+    BUS_OFF,
+    BUS_STANDBY,
+    BUS_STATES,
     BatteryReading,
+    BusReading,
     FlatReading,
     LivingRoomReading,
     MeterReading,
@@ -25,11 +30,16 @@ from .reading import (
 )
 
 __all__ = [
+    "BUS_ACTIVE",
+    "BUS_OFF",
+    "BUS_STANDBY",
+    "BUS_STATES",
     "ROLES",
     "ROLE_BATTERY",
     "ROLE_METER",
     "ROLE_PV",
     "BatteryReading",
+    "BusReading",
     "CannotConnectError",
     "DeviceError",
     "DeviceRejectedError",

@@ -35,6 +35,7 @@ from .errors import (
 )
 from .models import (
     MODEL_BATTERY,
+    MODEL_BUILDING_BUS,
     MODEL_COMMON,
     MODEL_DER_CONTROLS,
     MODEL_DER_MEASUREMENT,
@@ -42,6 +43,7 @@ from .models import (
     MODEL_STORAGE_CAPACITY,
     SUNSPEC_BASE,
     BatteryModel,
+    BuildingBusModel,
     CommonModel,
     DerControlsModel,
     DerMeasurementModel,
@@ -50,6 +52,7 @@ from .models import (
 )
 from .reading import (
     BatteryReading,
+    BusReading,
     FlatReading,
     LivingRoomReading,
     MeterReading,
@@ -85,6 +88,9 @@ _DISABLED = 0
 _SETPOINT_MODE_WATTS = 1
 _SOURCE_GRID = 0
 _SOURCE_BATTERY = 1
+
+# Model 64901 WSet: the bus setpoint the flat accepts, W either way.
+MAX_BUS_SETPOINT_W: Final = 10_000
 
 # Modbus allows at most 125 registers in one read.
 _MAX_READ = 125
@@ -150,11 +156,23 @@ class _BatteryUnit:
         self.battery = BatteryModel(unit, _first(models, MODEL_BATTERY))
         self.controls = DerControlsModel(unit, _first(models, MODEL_DER_CONTROLS))
         self.living_room = LivingRoomModel(unit, _first(models, MODEL_LIVING_ROOM))
-        self.group = _pooled(
-            unit,
-            models,
-            [self.ac, self.capacity, self.battery, self.controls, self.living_room],
+        # Only a building's flat serves the bus; it follows 64900 in the chain, so
+        # the pooled read takes it in without another request.
+        self.bus = (
+            BuildingBusModel(unit, _first(models, MODEL_BUILDING_BUS))
+            if MODEL_BUILDING_BUS in models
+            else None
         )
+        components: list[SunSpecComponent] = [
+            self.ac,
+            self.capacity,
+            self.battery,
+            self.controls,
+            self.living_room,
+        ]
+        if self.bus is not None:
+            components.append(self.bus)
+        self.group = _pooled(unit, models, components)
 
 
 def _first(models: SunSpecModels, model_id: int) -> SunSpecModel:
@@ -217,6 +235,11 @@ class FlatDevice:
     def discovered(self) -> bool:
         """Whether the model chains have been read and checked."""
         return self._battery is not None
+
+    @property
+    def has_bus(self) -> bool:
+        """Whether the battery unit serves the building bus (model 64901)."""
+        return self._battery is not None and self._battery.bus is not None
 
     @property
     def serial(self) -> str:
@@ -295,6 +318,9 @@ class FlatDevice:
             battery=_battery_reading(self._battery) if battery_ok else None,
             meter=_meter_reading(self._meter) if meter_ok else None,
             living_room=_living_room_reading(self._battery) if battery_ok else None,
+            bus=_bus_reading(self._battery.bus)
+            if battery_ok and self._battery.bus is not None
+            else None,
         )
 
     async def _poll_group(self, group: ComponentGroup) -> bool:
@@ -356,6 +382,27 @@ class FlatDevice:
         await self._write(controls.write, "setpoint_w", power_w)
         await self._write(controls.write, "setpoint_enabled", _ENABLED)
 
+    async def async_set_bus_setpoint(self, power_w: float, revert_s: int) -> None:
+        """Ask the bus for ``power_w`` (+ export, − import) for ``revert_s``.
+
+        The timer is written first: each write of the setpoint re-arms it, and without
+        another write within ``revert_s`` the setpoint falls back to 0 by itself.
+        """
+        if not -MAX_BUS_SETPOINT_W <= power_w <= MAX_BUS_SETPOINT_W:
+            raise ValueError(
+                f"bus setpoint must be within ±{MAX_BUS_SETPOINT_W} W, got {power_w}"
+            )
+        if revert_s <= 0:
+            raise ValueError("a bus setpoint needs a revert timer of at least 1 s")
+        bus = await self._bus_model()
+        await self._write(bus.write, "setpoint_revert_s", revert_s)
+        await self._write(bus.write, "setpoint_w", power_w)
+
+    async def async_clear_bus_setpoint(self) -> None:
+        """Neither export to the bus nor import from it."""
+        bus = await self._bus_model()
+        await self._write(bus.write, "setpoint_w", 0)
+
     async def async_clear_power_setpoint(self) -> None:
         """Hand the battery back to its own self-consumption logic."""
         controls = (await self._battery_unit()).controls
@@ -371,6 +418,12 @@ class FlatDevice:
             await self.async_discover()
         assert self._battery is not None
         return self._battery
+
+    async def _bus_model(self) -> BuildingBusModel:
+        bus = (await self._battery_unit()).bus
+        if bus is None:
+            raise DeviceRejectedError("this flat is not on a building bus")
+        return bus
 
     async def _write(
         self, write: Callable[[str, object], Awaitable[None]], field: str, value: object
@@ -431,6 +484,19 @@ def _battery_reading(unit: _BatteryUnit) -> BatteryReading:
         setpoint_enabled=_flag(ctl.setpoint_enabled, _ENABLED),
         setpoint_w=ctl.setpoint_w,
         setpoint_revert_remaining_s=_int(ctl.setpoint_revert_remaining_s),
+    )
+
+
+def _bus_reading(bus: BuildingBusModel) -> BusReading:
+    return BusReading(
+        wired=_flag(bus.available, 1),
+        state=_int(bus.state),
+        setpoint_w=bus.setpoint_w,
+        power_w=bus.power_w,
+        exported_wh=bus.exported_wh,
+        imported_wh=bus.imported_wh,
+        revert_s=_int(bus.setpoint_revert_s),
+        revert_remaining_s=_int(bus.setpoint_revert_remaining_s),
     )
 
 

@@ -28,6 +28,7 @@ MODEL_DER_CONTROLS = 704
 MODEL_STORAGE_CAPACITY = 713
 MODEL_BATTERY = 802
 MODEL_LIVING_ROOM = 64900
+MODEL_BUILDING_BUS = 64901
 
 
 def _whole_model(length: int) -> tuple[Range, ...]:
@@ -117,3 +118,18 @@ class LivingRoomModel(SunSpecComponent):
     power_w = uint16(3, scale_register=9, unit="W")
     energy_wh = uint64(4)
     powered = enum16(8)
+
+
+class BuildingBusModel(SunSpecComponent):
+    """Vendor model 64901: the flat's side of the building bus (building flats only)."""
+
+    register_ranges = _whole_model(18)
+
+    available = enum16(2)
+    state = enum16(3)
+    setpoint_w = int16(4, scale_register=18, writable=True, unit="W")
+    power_w = int16(5, scale_register=18, unit="W")
+    exported_wh = uint64(6, scale_register=19, unit="Wh")
+    imported_wh = uint64(10, scale_register=19, unit="Wh")
+    setpoint_revert_s = uint32(14, writable=True)
+    setpoint_revert_remaining_s = uint32(16)

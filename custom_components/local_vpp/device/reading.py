@@ -7,6 +7,13 @@ callers show that as unknown, never as 0.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
+
+# Model 64901 St: the flat's side of the building bus.
+BUS_OFF: Final = 0
+BUS_STANDBY: Final = 1
+BUS_ACTIVE: Final = 2
+BUS_STATES: Final = {BUS_OFF: "off", BUS_STANDBY: "standby", BUS_ACTIVE: "active"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +84,30 @@ class LivingRoomReading:
 
 
 @dataclass(frozen=True, slots=True)
+class BusReading:
+    """The flat's side of the building bus (sign: + export to the bus, − import)."""
+
+    wired: bool | None
+    state: int | None
+    setpoint_w: float | None
+    power_w: float | None
+    exported_wh: float | None
+    imported_wh: float | None
+    revert_s: int | None
+    revert_remaining_s: int | None
+
+    @property
+    def state_name(self) -> str | None:
+        """``off``, ``standby`` or ``active``; ``None`` for a value we do not know."""
+        return None if self.state is None else BUS_STATES.get(self.state)
+
+    @property
+    def active(self) -> bool:
+        """Wired and closed: the grid is out and the bus carries power."""
+        return bool(self.wired) and self.state == BUS_ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
 class FlatReading:
     """Everything one poll learned; a part is ``None`` when its unit did not answer."""
 
@@ -84,3 +115,5 @@ class FlatReading:
     battery: BatteryReading | None
     meter: MeterReading | None
     living_room: LivingRoomReading | None
+    # Only a flat whose battery unit serves model 64901 has a building bus.
+    bus: BusReading | None = None
