@@ -59,6 +59,20 @@ QUICK_RUNS = [(10, 1), (10, 5)]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CORES = os.cpu_count() or 1
 _READY = re.compile(rb"listening on http://[\d.]+:(\d+)")
+# Runs a node under cProfile counting the event loop thread's CPU time, not wall time,
+# so that waiting for a core on a busy machine is not charged to a function.
+_PROFILED = """
+import cProfile, sys, time
+from sidecar import cli
+profile = cProfile.Profile(time.thread_time)
+profile.enable()
+try:
+    code = cli.main(sys.argv[2:])
+finally:
+    profile.disable()
+    profile.dump_stats(sys.argv[1])
+sys.exit(code)
+"""
 
 
 def now_ms() -> int:
@@ -273,10 +287,15 @@ class Building:
                 group.create_task(self._start(flat, i == 0))
 
     async def _start(self, flat: Flat, first: bool) -> None:
-        command = [sys.executable]
+        command = [sys.executable, "-m", "sidecar"]
         if first and self.profile:
-            command += ["-m", "cProfile", "-o", str(flat.directory / "node.prof")]
-        command += ["-m", "sidecar", "run", "--config", str(flat.config)]
+            command = [
+                sys.executable,
+                "-c",
+                _PROFILED,
+                str(flat.directory / "node.prof"),
+            ]
+        command += ["run", "--config", str(flat.config)]
         with (flat.directory / "sidecar.log").open("ab") as log:
             flat.process = await asyncio.create_subprocess_exec(
                 *command,
@@ -440,6 +459,7 @@ class Settings:
     warmup_s: float
     window_s: float
     drain_s: float
+    idle_s: float
     sync: str
     profile: bool
 
@@ -465,6 +485,14 @@ async def measure(
         await building.start()
         start_s = time.monotonic() - started
         link_s, linked_min = await building.linked(60 + nodes)
+        # What a linked building costs before anyone produces anything.
+        idle0, idle_at = [cpu_seconds(f.pid) for f in building.flats], time.monotonic()
+        await asyncio.sleep(settings.idle_s)
+        idle1, idle_wall = (
+            [cpu_seconds(f.pid) for f in building.flats],
+            time.monotonic(),
+        )
+        idle_pct = 100 * (sum(idle1) - sum(idle0)) / (idle_wall - idle_at) / nodes
         feeders = [
             asyncio.create_task(building.feed(flat, rate_hz, stop))
             for flat in building.flats
@@ -473,6 +501,7 @@ async def measure(
 
         stats0 = await building.ask_all("mesh_stats")
         signed0 = [flat.entries for flat in building.flats]
+        status0 = await building.ask_all("status")
         losses0 = building.log_count("Lost the link")
         cpu0 = [cpu_seconds(f.pid) for f in building.flats]
         own0, machine0, wall0 = os.times(), machine_ticks(), time.monotonic()
@@ -502,6 +531,11 @@ async def measure(
         latencies.extend(new_values(before["latencies_ms"], after["latencies_ms"]))
     # Flow entries each node signed (and acknowledged) in the window.
     signed = [b - a for a, b in zip(signed0, signed1, strict=True)]
+    # Every entry a node signs is pushed (flows and witnessed declarations): count
+    # them by seq where the node answered, else by the flows it acknowledged.
+    for i, (s0, s1) in enumerate(zip(status0, answered, strict=True)):
+        if s0 is not None and s1 is not None:
+            signed[i] = s1["next_seq"] - s0["next_seq"]
     expected = sum(signed) * (nodes - 1 - silent)
     status1 = [s for s in answered if s is not None]
     # Entries a node still lacks at the end, summed over every node and author.
@@ -515,6 +549,7 @@ async def measure(
     cpu = [(b - a) / wall for a, b in zip(cpu0, cpu1, strict=True)]
     total_cpu_s = sum(b - a for a, b in zip(cpu0, cpu1, strict=True))
     handled = expected + sum(signed)  # entries verified+stored, and own ones signed
+    idle_cpu_s = idle_pct / 100 * nodes * wall
     total, idle, iowait = (b - a for a, b in zip(machine0, machine1, strict=True))
     rejected: dict[str, int] = {}
     for s in status1:
@@ -523,6 +558,7 @@ async def measure(
     figures: dict[str, Any] = {
         "nodes": nodes,
         "rate_hz": rate_hz,
+        "sync": settings.sync,
         "p50_ms": round(percentile(latencies, 50), 1),
         "p90_ms": round(percentile(latencies, 90), 1),
         "p99_ms": round(percentile(latencies, 99), 1),
@@ -538,6 +574,10 @@ async def measure(
             100 * (own1.user + own1.system - own0.user - own0.system) / wall, 1
         ),
         "cpu_us_per_entry_handled": round(1e6 * total_cpu_s / max(1, handled), 1),
+        "idle_cpu_pct_per_node": round(idle_pct, 1),
+        "cpu_us_per_entry_above_idle": round(
+            1e6 * max(0.0, total_cpu_s - idle_cpu_s) / max(1, handled), 1
+        ),
         "verify_us": round(verify_us, 1),
         "commit_ms": round(commit, 3),
         "ws_echo_p50_ms": round(echo, 3),
@@ -613,10 +653,16 @@ def report(run: dict[str, Any]) -> None:
         f"{run['driver_cpu_pct']:.0f} %; other programs {run['other_cpu_pct']:.0f} %"
     )
     ratio = run["cpu_us_per_entry_handled"] / run["verify_us"]
+    above = run["cpu_us_per_entry_above_idle"] / run["verify_us"]
     print(
-        f"    CPU per entry handled {run['cpu_us_per_entry_handled']:.0f} µs = "
-        f"{ratio:.0f}× a bare verify ({run['verify_us']:.1f} µs); single-row commit "
-        f"{run['commit_ms']:.2f} ms; WebSocket echo {run['ws_echo_p50_ms']:.3f} ms"
+        f"    idle (linked, nothing produced) {run['idle_cpu_pct_per_node']:.1f} % per "
+        f"node; CPU per entry handled {run['cpu_us_per_entry_handled']:.0f} µs = "
+        f"{ratio:.0f}× a bare verify ({run['verify_us']:.1f} µs), above idle "
+        f"{run['cpu_us_per_entry_above_idle']:.0f} µs = {above:.0f}×"
+    )
+    print(
+        f"    single-row commit (sync {run['sync']}) {run['commit_ms']:.2f} ms; "
+        f"WebSocket echo {run['ws_echo_p50_ms']:.3f} ms"
     )
     timed = run["deliveries_timed"] / max(1, run["deliveries_expected"])
     print(
@@ -641,16 +687,23 @@ def report(run: dict[str, Any]) -> None:
 def where_the_time_goes(run: dict[str, Any]) -> str:
     """A sentence on the largest run: CPU, disk or waiting."""
     share = run["cpu_pct_all_nodes"] / run["cpu_pct_available"]
+    idle = run["idle_cpu_pct_per_node"] * run["nodes"] / run["cpu_pct_available"]
     parts = [
         f"{run['nodes']} nodes @ {run['rate_hz']} Hz: the nodes use "
-        f"{100 * share:.0f} % of the {CORES} cores "
-        f"(machine busy {run['machine_busy_pct']:.0f} %, iowait "
-        f"{run['machine_iowait_pct']:.0f} %)",
+        f"{100 * share:.0f} % of the {CORES} cores, {100 * idle:.0f} % of them "
+        "already when linked and idle "
+        f"(machine busy {run['machine_busy_pct']:.0f} %, other programs "
+        f"{run['other_cpu_pct']:.0f} %, iowait {run['machine_iowait_pct']:.0f} %)",
         f"{run['cpu_us_per_entry_handled']:.0f} µs CPU per entry handled, of which a "
         f"verification is {run['verify_us']:.0f} µs",
     ]
-    if share > 0.85:
+    if run["machine_busy_pct"] > 0.85 * run["cpu_pct_available"]:
         parts.append("CPU-bound: latency is queueing behind busy event loops")
+    if run["links_lost_in_window"]:
+        parts.append(
+            f"{run['links_lost_in_window']} links lost and redialed in the window "
+            "(catch-up entries are not timed)"
+        )
     return "; ".join(parts)
 
 
@@ -658,6 +711,12 @@ async def run_all(
     runs: list[tuple[int, int]], settings: Settings, base: Path | None, keep: bool
 ) -> list[dict[str, Any]]:
     """Every configuration, each in a fresh building in a fresh directory."""
+    # SIGTERM, and SIGINT even where a shell ignores it for background jobs, cancel
+    # the run, so that every node is stopped and every directory removed.
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+    assert task is not None
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, task.cancel)
     results = []
     with tempfile.TemporaryDirectory(
         prefix="mesh-bench-", dir=base, delete=not keep
@@ -685,7 +744,9 @@ def main() -> None:
     )
     parser.add_argument("--window", type=float, help="seconds measured per run")
     parser.add_argument(
-        "--profile", action="store_true", help="run the first node under cProfile"
+        "--profile",
+        action="store_true",
+        help="run the first node under cProfile (its event loop's CPU time)",
     )
     parser.add_argument(
         "--dir", type=Path, help="where the nodes' data goes (default: the temp dir)"
@@ -704,6 +765,7 @@ def main() -> None:
         warmup_s=3.0 if args.quick else 8.0,
         window_s=args.window or (8.0 if args.quick else 30.0),
         drain_s=2.0,
+        idle_s=2.0 if args.quick else 5.0,
         sync=args.sync,
         profile=args.profile,
     )
@@ -712,7 +774,11 @@ def main() -> None:
         f"{settings.window_s:.0f} s measured per run after {settings.warmup_s:.0f} s "
         "of production; latency = durable at the peer − ts at signing"
     )
-    results = asyncio.run(run_all(runs, settings, args.dir, args.keep))
+    try:
+        results = asyncio.run(run_all(runs, settings, args.dir, args.keep))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted; every node was stopped", file=sys.stderr)
+        raise SystemExit(130) from None
     largest = max(results, key=lambda r: (r["nodes"], r["rate_hz"]))
     summary = where_the_time_goes(largest)
     print(f"where the time goes: {summary}")
@@ -731,6 +797,8 @@ def main() -> None:
         "machine_iowait_pct",
         "other_cpu_pct",
         "cpu_us_per_entry_handled",
+        "idle_cpu_pct_per_node",
+        "cpu_us_per_entry_above_idle",
         "commit_ms",
         "ws_echo_p50_ms",
         "deliveries_expected",
