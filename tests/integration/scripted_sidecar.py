@@ -3,7 +3,9 @@
 A real aiohttp WebSocket server on 127.0.0.1 that speaks docs/PROTOCOL.md section 12
 as far as Home Assistant's side needs: it checks the bearer token, answers ``hello``
 with ``welcome``, records what Home Assistant sends, answers ``dispatch_request`` and
-``dispatch_cancel``, and pushes whatever ``mesh`` or ``setpoint`` the test gives it.
+``dispatch_cancel``, and pushes whatever ``mesh``, ``setpoint`` or ``bus_setpoint`` the
+test gives it. Told to, it refuses subscriptions it does not know with ``bad_request``
+as a sidecar from before the building bus does.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from aiohttp import WSMsgType, web
 TOKEN = "t" * 43
 AUTHOR = "ab" * 32
 EVENT = "e1" * 32
+SUBSCRIBABLE = frozenset({"mesh", "setpoint", "bus_setpoint"})
 
 
 def mesh_message(**overrides: Any) -> dict[str, Any]:
@@ -57,6 +60,19 @@ def setpoint_message(**overrides: Any) -> dict[str, Any]:
     return message | overrides
 
 
+def bus_setpoint_message(**overrides: Any) -> dict[str, Any]:
+    """An active ``bus_setpoint`` message: this flat takes 400 W from the bus."""
+    message: dict[str, Any] = {
+        "type": "bus_setpoint",
+        "active": True,
+        "w": -400,
+        "revert_s": 5,
+        "reason": "outage_support",
+        "event": None,
+    }
+    return message | overrides
+
+
 class ScriptedSidecar:
     """One flat's sidecar API on a free 127.0.0.1 port."""
 
@@ -66,6 +82,8 @@ class ScriptedSidecar:
         self.url = ""
         self.received: list[dict[str, Any]] = []
         self.hellos = 0
+        # The subscriptions this sidecar knows; others get ``bad_request``.
+        self.subscribable = SUBSCRIBABLE
         self.greet_with: list[dict[str, Any]] = [mesh_message()]
         # reply(request) -> the message to answer a dispatch_request with.
         self.reply: Callable[[dict[str, Any]], dict[str, Any] | None] = self._dispatch
@@ -131,8 +149,18 @@ class ScriptedSidecar:
             await ws.send_json({"type": "error", "reason": "hello_required"})
             await ws.close()
             return ws
-        self.hellos += 1
         self.received.append(first)
+        while not set(first.get("subscribe") or []) <= self.subscribable:
+            await ws.send_json(
+                {
+                    "type": "error",
+                    "reason": "bad_request",
+                    "detail": f"subscribe: one of {sorted(self.subscribable)}",
+                }
+            )
+            first = await ws.receive_json(timeout=10)
+            self.received.append(first)
+        self.hellos += 1
         if self._ws is not None and not self._ws.closed:
             await self._ws.close(code=4001, message=b"replaced")
         self._ws = ws

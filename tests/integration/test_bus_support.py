@@ -1,0 +1,449 @@
+"""Outage support over the building bus: flats of a simulated building, real Modbus.
+
+Each flat is a Home Assistant config entry with a scripted sidecar of its own; the
+building simulator runs the bus, so what the tests check is what the bus physically
+exchanged after Home Assistant wrote the sidecar's setpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_PORT,
+    STATE_UNAVAILABLE,
+    Platform,
+)
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+)
+
+from custom_components.local_vpp.const import (
+    CONF_UNIT_BATTERY,
+    CONF_UNIT_METER,
+    CONF_UNIT_PV,
+    DOMAIN,
+    EVENT_BUS_SUPPORT_ENDED,
+    EVENT_BUS_SUPPORT_STARTED,
+)
+from custom_components.local_vpp.grid_watch import GridState
+from simulator.building_config import BuildingConfig
+from simulator.threaded import BuildingThread, FlatThread, run_building_in_thread
+
+from .conftest import set_up_linked, until
+from .scripted_sidecar import ScriptedSidecar, bus_setpoint_message
+
+BUS_KEYS = (
+    "bus_state",
+    "bus_power",
+    "bus_energy_exported",
+    "bus_energy_imported",
+    "bus_setpoint",
+)
+LOSS = 0.03
+
+
+@pytest.fixture
+def building(socket_enabled: None) -> Iterator[BuildingThread]:
+    """Three flats on one grid, all wired to the bus, batteries well above reserve."""
+    config = BuildingConfig(
+        flats=3,
+        base_port=0,
+        manual_clock=True,
+        start=datetime(2026, 1, 15, 9, 0),
+        soc_bands=((1.0, 60.0, 80.0),),
+        bus_wired_share=1.0,
+    )
+    handle = run_building_in_thread(config)
+    handle.advance(60)
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+def flat_entry(building: BuildingThread, flat: str) -> MockConfigEntry:
+    """An entry for one of the building's flats, not yet set up."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"Flat {flat}",
+        unique_id=f"LVPP-{flat}-BAT",
+        data={
+            CONF_HOST: building.host,
+            CONF_PORT: building.ports[flat],
+            CONF_UNIT_PV: 1,
+            CONF_UNIT_BATTERY: 2,
+            CONF_UNIT_METER: 3,
+        },
+        options={"poll_interval": 1.0},
+    )
+
+
+def bus_entity(hass: HomeAssistant, flat: str, key: str) -> str | None:
+    """The entity id of a flat's sensor, ``None`` when it does not exist."""
+    return er.async_get(hass).async_get_entity_id(
+        Platform.SENSOR, DOMAIN, f"LVPP-{flat}-BAT_{key}"
+    )
+
+
+def state(hass: HomeAssistant, flat: str, key: str) -> str:
+    """A flat's sensor state."""
+    found = bus_entity(hass, flat, key)
+    assert found is not None, f"no sensor {key} for flat {flat}"
+    current = hass.states.get(found)
+    assert current is not None
+    return current.state
+
+
+def number(hass: HomeAssistant, flat: str, key: str) -> float:
+    """A flat's sensor as a number in the device's unit (W, Wh)."""
+    found = bus_entity(hass, flat, key)
+    assert found is not None
+    current = hass.states.get(found)
+    assert current is not None
+    value = float(current.state)
+    if current.attributes.get("unit_of_measurement") == "kWh":
+        value *= 1000
+    return value
+
+
+@pytest.fixture
+async def sidecars(socket_enabled: None) -> AsyncIterator[dict[str, ScriptedSidecar]]:
+    """A scripted sidecar for flats 101 and 102."""
+    started: dict[str, ScriptedSidecar] = {}
+    try:
+        for flat in ("101", "102"):
+            started[flat] = ScriptedSidecar()
+            await started[flat].start()
+        yield started
+    finally:
+        for sidecar in started.values():
+            await sidecar.stop()
+
+
+async def link_flats(
+    hass: HomeAssistant,
+    building: BuildingThread,
+    sidecars: dict[str, ScriptedSidecar],
+) -> dict[str, MockConfigEntry]:
+    """Flats 101 and 102 set up, each linked to its scripted sidecar."""
+    entries: dict[str, MockConfigEntry] = {}
+    for flat, sidecar in sidecars.items():
+        entries[flat] = flat_entry(building, flat)
+        await set_up_linked(hass, entries[flat], sidecar)
+    return entries
+
+
+async def grid_out(
+    hass: HomeAssistant, building: BuildingThread, entries: dict[str, MockConfigEntry]
+) -> None:
+    """The building's grid fails; wait until every flat has confirmed it."""
+    building.set_outage(True)
+    await until(
+        lambda: all(
+            e.runtime_data.backup.watch.state is GridState.OUTAGE
+            for e in entries.values()
+        ),
+        seconds=15,
+    )
+    await hass.async_block_till_done()
+
+
+def newest(sidecar: ScriptedSidecar, kind: str) -> dict[str, Any]:
+    """The newest message of ``kind`` Home Assistant sent."""
+    sent = sidecar.of_type(kind)
+    assert sent, f"no {kind} sent"
+    return sent[-1]
+
+
+def bus_w(building: BuildingThread, flat: str) -> float:
+    """What flat ``flat`` exchanges with the bus now (+ export)."""
+    bus = building.flat_state(flat).bus
+    assert bus is not None
+    return bus.w
+
+
+def bus_setpoint_w(building: BuildingThread, flat: str) -> int:
+    """The bus setpoint the simulated flat holds."""
+    bus = building.flat_state(flat).bus
+    assert bus is not None
+    return bus.setpoint_w
+
+
+async def test_bus_entities_only_on_bus_flats(
+    hass: HomeAssistant,
+    building: BuildingThread,
+    flat: FlatThread,
+    config_entry: MockConfigEntry,
+) -> None:
+    lone = config_entry
+    on_bus = flat_entry(building, "102")
+    for entry in (lone, on_bus):
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    # The lone flat (same serial scheme, no model 64901) has none of them.
+    assert not lone.runtime_data.device.has_bus
+    assert lone.runtime_data.coordinator.data.bus is None
+    assert on_bus.runtime_data.device.has_bus
+    # Still five requests a poll: 64901 comes with the battery unit's pooled read.
+    assert on_bus.runtime_data.device.last_poll_requests == 5
+    assert lone.runtime_data.device.last_poll_requests == 5
+    registry = er.async_get(hass)
+    lone_ids = {
+        e.unique_id for e in er.async_entries_for_config_entry(registry, lone.entry_id)
+    }
+    assert not any("_bus_" in unique_id for unique_id in lone_ids)
+
+    assert state(hass, "102", "bus_state") == "standby"
+    assert number(hass, "102", "bus_power") == 0
+    assert number(hass, "102", "bus_setpoint") == 0
+    assert number(hass, "102", "bus_energy_exported") == 0
+    assert number(hass, "102", "bus_energy_imported") == 0
+    setpoint = registry.async_get(bus_entity(hass, "102", "bus_setpoint") or "")
+    assert setpoint is not None
+    assert setpoint.entity_category == "diagnostic"
+    bus_state = hass.states.get(bus_entity(hass, "102", "bus_state") or "")
+    assert bus_state is not None
+    assert bus_state.attributes["options"] == ["off", "standby", "active"]
+
+    # Cut off by the building's wiring: the bus is off for this flat.
+    building.set_bus_available("102", False)
+    await on_bus.runtime_data.coordinator.async_refresh()
+    await hass.async_block_till_done()
+    assert state(hass, "102", "bus_state") == "off"
+
+    # A battery unit that fails its read: totals unavailable, never 0.
+    building.set_fault("102", "device_failure", True, "battery")
+    await on_bus.runtime_data.coordinator.async_refresh()
+    await hass.async_block_till_done()
+    for key in BUS_KEYS:
+        assert state(hass, "102", key) == STATE_UNAVAILABLE, key
+    building.set_fault("102", "device_failure", False, "battery")
+    await on_bus.runtime_data.coordinator.async_refresh()
+    await hass.async_block_till_done()
+    assert number(hass, "102", "bus_energy_exported") == 0
+
+
+async def test_lone_flat_sends_no_bus_fields(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    flat: FlatThread,
+    scripted_sidecar: ScriptedSidecar,
+) -> None:
+    await set_up_linked(hass, config_entry, scripted_sidecar)
+    await config_entry.runtime_data.coordinator.async_refresh()
+    await until(lambda: bool(scripted_sidecar.of_type("availability")))
+    await until(lambda: bool(scripted_sidecar.of_type("sample")))
+    assert config_entry.runtime_data.bus is None
+    sample = newest(scripted_sidecar, "sample")
+    assert "bus_out_wh" not in sample
+    assert "bus_in_wh" not in sample
+    availability = newest(scripted_sidecar, "availability")
+    assert "bus" not in availability
+    assert availability["outage"] is False
+    assert availability["living_w"] == pytest.approx(flat.state.living_room.w, abs=50)
+    hello = scripted_sidecar.received[0]
+    assert hello["subscribe"] == ["mesh", "setpoint", "bus_setpoint"]
+    # Nothing to do with a bus_setpoint on a flat without a bus.
+    await scripted_sidecar.push(bus_setpoint_message())
+    await hass.async_block_till_done()
+    assert flat.state.setpoint.enabled is False
+
+
+async def test_bus_setpoints_move_power_between_flats(
+    hass: HomeAssistant,
+    building: BuildingThread,
+    sidecars: dict[str, ScriptedSidecar],
+) -> None:
+    entries = await link_flats(hass, building, sidecars)
+    started = async_capture_events(hass, EVENT_BUS_SUPPORT_STARTED)
+    ended = async_capture_events(hass, EVENT_BUS_SUPPORT_ENDED)
+
+    # Grid up: the sidecar's setpoint is not written, the bus stays open.
+    await until(lambda: bool(sidecars["101"].of_type("availability")))
+    availability = newest(sidecars["101"], "availability")
+    assert availability["outage"] is False
+    assert availability["bus"] is False
+    assert "living_w" in availability
+    await sidecars["101"].push(bus_setpoint_message(w=500))
+    await entries["101"].runtime_data.coordinator.async_refresh()
+    await hass.async_block_till_done()
+    assert bus_setpoint_w(building, "101") == 0
+    assert not started
+
+    await grid_out(hass, building, entries)
+    for flat in ("101", "102"):
+        await until(
+            lambda flat=flat: newest(sidecars[flat], "availability").get("bus") is True
+        )
+        availability = newest(sidecars[flat], "availability")
+        assert availability["outage"] is True
+        assert availability["living_w"] >= 0
+        assert state(hass, flat, "bus_state") == "active"
+
+    # 101 has energy to spare, 102's living room is running low.
+    await sidecars["101"].push(bus_setpoint_message(w=500, revert_s=30))
+    await sidecars["102"].push(bus_setpoint_message(w=-300, revert_s=30))
+    await until(lambda: bus_setpoint_w(building, "101") == 500)
+    await until(lambda: bus_setpoint_w(building, "102") == -300)
+    building.advance(1)
+    exported, imported = bus_w(building, "101"), bus_w(building, "102")
+    assert exported > 0
+    assert imported == pytest.approx(-300, abs=1)
+    # What 102 receives is what 101 gives less the losses.
+    assert -imported == pytest.approx(exported * (1 - LOSS), rel=0.01)
+    totals = building.state.bus
+    assert totals.imported_w == pytest.approx(totals.exported_w * (1 - LOSS), rel=0.01)
+    # The revert timer is the sidecar's, re-armed by each message.
+    bus = building.flat_state("101").bus
+    assert bus is not None
+    assert bus.revert_s == 30
+    assert 0 < bus.revert_remaining_s <= 30
+
+    await until(lambda: len(started) == 2)
+    by_flat = {event.data["flat"]: event.data for event in started}
+    assert by_flat["Flat 101"]["direction"] == "export"
+    assert by_flat["Flat 101"]["w"] == 500
+    assert by_flat["Flat 101"]["reason"] == "outage_support"
+    assert by_flat["Flat 102"]["direction"] == "import"
+    assert by_flat["Flat 102"]["w"] == -300
+
+    # Energy flows; the totals follow the counters, samples carry them.
+    building.advance(25)
+    coordinators = {f: e.runtime_data.coordinator for f, e in entries.items()}
+    for coordinator in coordinators.values():
+        await coordinator.async_refresh()
+    await hass.async_block_till_done()
+    exporter = building.flat_state("101").bus
+    importer = building.flat_state("102").bus
+    assert exporter is not None
+    assert importer is not None
+    assert exporter.tot_wh_exp > 0
+    assert number(hass, "101", "bus_energy_exported") == exporter.tot_wh_exp
+    assert number(hass, "102", "bus_energy_imported") == importer.tot_wh_imp
+    assert number(hass, "101", "bus_power") > 0
+    assert number(hass, "102", "bus_power") < 0
+    assert number(hass, "102", "bus_setpoint") == -300
+    await until(
+        lambda: (
+            newest(sidecars["102"], "sample").get("bus_in_wh") == importer.tot_wh_imp
+        )
+    )
+    assert newest(sidecars["101"], "sample")["bus_out_wh"] == exporter.tot_wh_exp
+    assert "bus_in_wh" in newest(sidecars["101"], "sample")
+
+    # The sidecar ends 101's support: 0 at once.
+    await sidecars["101"].push(bus_setpoint_message(active=False, w=0, reason="ended"))
+    await until(lambda: bus_setpoint_w(building, "101") == 0)
+    # 102's link drops: 0 as well.
+    await sidecars["102"].drop()
+    await until(lambda: bus_setpoint_w(building, "102") == 0)
+    building.advance(1)
+    assert bus_w(building, "101") == 0
+    assert bus_w(building, "102") == 0
+    await until(lambda: len(ended) == 2)
+    causes = {event.data["flat"]: event.data["cause"] for event in ended}
+    assert causes == {"Flat 101": "ended", "Flat 102": "link_lost"}
+    assert {event.data["direction"] for event in ended} == {"export", "import"}
+
+
+async def test_revert_timer_and_grid_return(
+    hass: HomeAssistant,
+    building: BuildingThread,
+    sidecars: dict[str, ScriptedSidecar],
+) -> None:
+    entries = await link_flats(hass, building, sidecars)
+    ended = async_capture_events(hass, EVENT_BUS_SUPPORT_ENDED)
+    await grid_out(hass, building, entries)
+
+    # A sidecar that falls silent: the bus reverts to 0 by itself.
+    await sidecars["101"].push(bus_setpoint_message(w=400, revert_s=5))
+    await until(lambda: bus_setpoint_w(building, "101") == 400)
+    bus = building.flat_state("101").bus
+    assert bus is not None
+    assert bus.revert_s == 5
+    building.advance(6)
+    assert bus_setpoint_w(building, "101") == 0
+
+    # Round after round, both flats; then the grid returns.
+    await sidecars["101"].push(bus_setpoint_message(w=400, revert_s=20))
+    await sidecars["102"].push(bus_setpoint_message(w=-200, revert_s=20))
+    await until(lambda: bus_setpoint_w(building, "101") == 400)
+    await until(lambda: bus_setpoint_w(building, "102") == -200)
+    building.advance(1)
+    assert bus_w(building, "102") < 0
+
+    building.set_outage(False)
+    await until(lambda: bus_setpoint_w(building, "101") == 0, seconds=15)
+    await until(lambda: bus_setpoint_w(building, "102") == 0, seconds=15)
+    await until(lambda: len(ended) >= 2)
+    assert {event.data["cause"] for event in ended[-2:]} == {"grid_back"}
+    for flat, entry in entries.items():
+        support = entry.runtime_data.bus
+        assert support is not None
+        await until(lambda support=support: support.holding_w is None)
+        assert state(hass, flat, "bus_state") == "standby"
+    # The sidecar still asking is not enough while the grid is back.
+    await sidecars["101"].push(bus_setpoint_message(w=400, revert_s=20))
+    await entries["101"].runtime_data.coordinator.async_refresh()
+    await hass.async_block_till_done()
+    assert bus_setpoint_w(building, "101") == 0
+
+
+async def test_direction_change_and_diagnostics(
+    hass: HomeAssistant,
+    building: BuildingThread,
+    sidecars: dict[str, ScriptedSidecar],
+) -> None:
+    entries = await link_flats(hass, building, sidecars)
+    started = async_capture_events(hass, EVENT_BUS_SUPPORT_STARTED)
+    ended: list[Event] = async_capture_events(hass, EVENT_BUS_SUPPORT_ENDED)
+    await grid_out(hass, building, entries)
+    await sidecars["101"].push(bus_setpoint_message(w=300, revert_s=20))
+    await until(lambda: bus_setpoint_w(building, "101") == 300)
+    # Asked for more than the bus takes: held at its limit.
+    await sidecars["101"].push(bus_setpoint_message(w=50_000, revert_s=20))
+    await until(lambda: bus_setpoint_w(building, "101") == 10_000)
+    await sidecars["101"].push(bus_setpoint_message(w=-250, revert_s=20))
+    await until(lambda: bus_setpoint_w(building, "101") == -250)
+    await until(lambda: len(started) == 2)
+    assert [e.data["direction"] for e in started] == ["export", "import"]
+    assert [e.data["cause"] for e in ended] == ["replaced"]
+
+    bus = entries["101"].runtime_data.bus
+    assert bus is not None
+    assert bus.as_dict()["current"]["w"] == -250
+    assert bus.as_dict()["holding_w"] == -250
+    # Unloading leaves the bus at 0.
+    assert await hass.config_entries.async_unload(entries["101"].entry_id)
+    await hass.async_block_till_done()
+    assert bus_setpoint_w(building, "101") == 0
+    assert ended[-1].data["cause"] == "stopped"
+
+
+async def test_older_sidecar_without_bus_setpoint(
+    hass: HomeAssistant,
+    building: BuildingThread,
+    scripted_sidecar: ScriptedSidecar,
+) -> None:
+    scripted_sidecar.subscribable = frozenset({"mesh", "setpoint"})
+    entry = flat_entry(building, "101")
+    link = await set_up_linked(hass, entry, scripted_sidecar)
+    hellos = scripted_sidecar.of_type("hello")
+    assert [h["subscribe"] for h in hellos] == [
+        ["mesh", "setpoint", "bus_setpoint"],
+        ["mesh", "setpoint"],
+    ]
+    assert link.subscriptions == ("mesh", "setpoint")
+    assert entry.runtime_data.bus is not None
+    await until(lambda: bool(scripted_sidecar.of_type("sample")))
+    assert "bus_out_wh" in newest(scripted_sidecar, "sample")
