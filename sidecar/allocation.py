@@ -35,6 +35,9 @@ class Availability:
     participate: bool
     max_share_ppm: int
     soc_ppm: int | None = None
+    outage: bool = False
+    bus: bool = False
+    living_w: int | None = None
 
     @classmethod
     def from_body(cls, author: bytes, body: Mapping[str, object]) -> Availability:
@@ -50,6 +53,9 @@ class Availability:
             participate=body["participate"] == 1,
             max_share_ppm=_as_int(body["max_share_ppm"]),
             soc_ppm=None if soc is None else _as_int(soc),
+            outage=body.get("outage") == 1,
+            bus=body.get("bus") == 1,
+            living_w=None if "living_w" not in body else _as_int(body["living_w"]),
         )
 
     def weight(self, direction: str) -> int:

@@ -21,7 +21,8 @@ AVAILABILITY: Final = "availability"
 DISPATCH: Final = "dispatch"
 DISPATCH_CANCEL: Final = "dispatch_cancel"
 RECEIPT: Final = "receipt"
-KINDS: Final = frozenset({AVAILABILITY, DISPATCH, DISPATCH_CANCEL, RECEIPT})
+TRANSFER: Final = "transfer"
+KINDS: Final = frozenset({AVAILABILITY, DISPATCH, DISPATCH_CANCEL, RECEIPT, TRANSFER})
 # Every member of these kinds is type-checked here, so they may join
 # kinds.FULLY_CHECKED_KINDS.
 FULLY_CHECKED: Final = KINDS
@@ -52,7 +53,13 @@ _AVAILABILITY_REQUIRED: Final = _COMMON | {
     "participate",
     "max_share_ppm",
 }
-_AVAILABILITY_KEYS: Final = _AVAILABILITY_REQUIRED | {"soc"}
+# Outage members: the grid is out, the flat's bus is closed, its living room's draw.
+_AVAILABILITY_KEYS: Final = _AVAILABILITY_REQUIRED | {
+    "soc",
+    "outage",
+    "bus",
+    "living_w",
+}
 _DISPATCH_BASE: Final = _COMMON | {"direction", "mode", "start", "end", "reason"}
 _DISPATCH_MODE_KEYS: Final = {
     MODE_POWER: frozenset({"target_w"}),
@@ -60,6 +67,7 @@ _DISPATCH_MODE_KEYS: Final = {
 }
 _CANCEL_KEYS: Final = _COMMON | {"event"}
 _RECEIPT_KEYS: Final = _COMMON | {"from", "mwh", "start", "end"}
+_TRANSFER_KEYS: Final = _COMMON | {"to", "mwh", "start", "end"}
 
 
 class BodyError(InvalidData):
@@ -83,6 +91,8 @@ def check_body(body: JsonObject, refs: int) -> None:
         check_cancel(body)
     elif kind == RECEIPT:
         check_receipt(body)
+    elif kind == TRANSFER:
+        check_transfer(body)
     else:
         raise BodyError("bad_kind", f"{kind!r} is not a coordination kind")
     if kind != RECEIPT and refs != 0:
@@ -104,6 +114,11 @@ def check_availability(body: JsonObject) -> None:
         _int(body, "soc", 0, PPM)
     _int(body, "participate", 0, 1)
     _int(body, "max_share_ppm", 0, PPM)
+    for key in ("outage", "bus"):
+        if key in body:
+            _int(body, key, 0, 1)
+    if "living_w" in body:
+        _int(body, "living_w", 0, MAX_FLAT_POWER_W)
 
 
 def check_dispatch(body: JsonObject) -> None:
@@ -145,7 +160,20 @@ def check_receipt(body: JsonObject) -> None:
     """Validate a ``receipt`` body (energy received from another flat)."""
     _exact_keys(body, _RECEIPT_KEYS, _RECEIPT_KEYS)
     _hex32(body, "from")
+    # 0 is a receipt too: the receiver states it got nothing of what was sent.
+    _int(body, "mwh", 0, MAX_INT)
+    _interval(body)
+
+
+def check_transfer(body: JsonObject) -> None:
+    """Validate a ``transfer`` body (energy sent over the building bus to a flat)."""
+    _exact_keys(body, _TRANSFER_KEYS, _TRANSFER_KEYS)
+    _hex32(body, "to")
     _int(body, "mwh", 1, MAX_INT)
+    _interval(body)
+
+
+def _interval(body: JsonObject) -> None:
     start = _int(body, "start", 0, MAX_INT)
     end = _int(body, "end", 0, MAX_INT)
     if start >= end:

@@ -17,6 +17,7 @@ from typing import Final, Protocol
 
 from sidecar import allocation
 from sidecar.allocation import Availability, Cancel, Dispatch, Plan
+from sidecar.bus_support import SupportPlan, plan_support
 from sidecar.canonical import JsonObject
 from sidecar.coordination_kinds import (
     DIRECTIONS,
@@ -122,6 +123,7 @@ class Coordinator:
         self.settings = settings or Settings()
         self._mesh_seen_ms: int | None = None
         self._planned_at = 0
+        self._bus_active = False
         self._active: bytes | None = None
         self._dispatch_cache: dict[bytes, Dispatch] = {}
         self._cancel_cache: dict[bytes, Cancel] = {}
@@ -212,7 +214,47 @@ class Coordinator:
             "participants": len(current.setpoints),
             "reason": event.reason,
             "until": event.end,
+            "at": at,
         }
+
+    def bus_step(self) -> tuple[SupportPlan, dict[str, object] | None]:
+        """The round's outage support plan and the ``bus_setpoint`` message, if any.
+
+        Active while the plan has this flat give or receive; one inactive message when
+        that stops.
+        """
+        at = self.round_start(self.clock())
+        members = self.view.members()
+        offers = [
+            Availability.from_body(author, entry.content)
+            for author in sorted(set(members))
+            if (entry := self.view.availability(author, at)) is not None
+        ]
+        plan = plan_support(
+            allocation.fresh(offers, members, at, self.settings.stale_ms)
+        )
+        w = plan.setpoints.get(self.author, 0)
+        if w:
+            self._bus_active = True
+            return plan, {
+                "type": "bus_setpoint",
+                "active": True,
+                "w": w,
+                "revert_s": self.settings.revert_s,
+                "reason": "outage_support",
+                "event": None,
+            }
+        if self._bus_active:
+            self._bus_active = False
+            return plan, {
+                "type": "bus_setpoint",
+                "active": False,
+                "w": 0,
+                "revert_s": self.settings.revert_s,
+                "reason": "outage_support",
+                "event": None,
+            }
+        return plan, None
 
     def group_w(self, now_ms: int | None = None) -> int:
         """What the participating flats deliver now (+ discharge), for ``group_w``.
@@ -267,6 +309,7 @@ class Coordinator:
             "participants": 1,
             "reason": event.reason,
             "until": event.end,
+            "at": at,
         }
 
     def _end(self, reason: str) -> dict[str, object]:
@@ -386,6 +429,21 @@ def availability_content(
         if not 0 <= soc <= 100:
             raise AvailabilityRejected("out_of_range", "'soc_pct' must be 0-100")
         content["soc"] = round(soc * PCT_TO_PPM)
+    for key in ("outage", "bus"):
+        if key in message:
+            flag = message[key]
+            if not isinstance(flag, bool):
+                raise AvailabilityRejected(
+                    "bad_value", f"{key!r} must be true or false"
+                )
+            content[key] = 1 if flag else 0
+    if "living_w" in message:
+        living = _number(message, "living_w")
+        if not 0 <= living <= max_power_w:
+            raise AvailabilityRejected(
+                "out_of_range", f"'living_w' must be 0-{max_power_w}"
+            )
+        content["living_w"] = round(living)
     return content
 
 

@@ -28,7 +28,7 @@ CLOSE_REPLACED: Final = 4001
 CLOSE_UNSUPPORTED: Final = 4002
 SERIAL: Final = re.compile(r"[ -~]{1,64}\Z")
 # Messages the sidecar sends unasked, to clients that ask for them in hello.
-SUBSCRIBABLE: Final = frozenset({"mesh", "setpoint"})
+SUBSCRIBABLE: Final = frozenset({"mesh", "setpoint", "bus_setpoint"})
 
 
 class Services(Protocol):

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
 from functools import partial
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from aiohttp import web
 
@@ -30,6 +31,7 @@ from sidecar import (
     store,
 )
 from sidecar import roster as roster_module
+from sidecar.bus_ledger import BusLedger
 from sidecar.config import DAY_MS, HOUR_MS, Config
 from sidecar.coordination_view import CoordinationView
 from sidecar.coordinator import (
@@ -154,6 +156,7 @@ class Node:
             ),
         )
         self._availability: dict[str, object] | None = None
+        self.bus_ledger = BusLedger(identity.author)
         self._grid_w: int | None = None
         self._mesh_report_at = 0.0
         self._mesh_report_due = False
@@ -312,6 +315,9 @@ class Node:
         for rejection in dropped:
             self.count_rejection(rejection.reason)
         self.samples_accepted += 1
+        exported, imported = message.get("bus_out_wh"), message.get("bus_in_wh")
+        if _finite(exported) and _finite(imported):
+            self.bus_ledger.observe(sample.ts, float(exported), float(imported))
         if "grid_in" in sample.power:
             self._grid_w = round(
                 sample.power["grid_in"] - sample.power.get("grid_out", 0.0)
@@ -513,6 +519,11 @@ class Node:
             self.view.add(entry)
             if entry.kind == coordination_kinds.DISPATCH:
                 self._dispatch_arrived(entry)
+            elif (
+                entry.kind == coordination_kinds.TRANSFER
+                and entry.content["to"] == self.identity.author.hex()
+            ):
+                self.bus_ledger.transfer_in(entry)
             elif entry.kind == roster_module.ROSTER:
                 self._roster_entry(entry)
             elif entry.kind == kinds.WITNESSED:
@@ -777,6 +788,34 @@ class Node:
         if message is not None:
             await self.api.notify(message)
 
+    async def _bus_round(self) -> None:
+        """Outage support: the bus setpoint, and the transfers and receipts due."""
+        plan, message = self.coordinator.bus_step()
+        now = self.clock()
+        self.bus_ledger.planned(now, plan)
+        if message is not None:
+            await self.api.notify(message)
+        tickets = [
+            self._guarded(
+                partial(self.feed.append, coordination_kinds.TRANSFER, content, now)
+            )[1]
+            for content in self.bus_ledger.transfers_due(now)
+        ]
+        tickets += [
+            self._guarded(
+                partial(
+                    self.feed.append,
+                    coordination_kinds.RECEIPT,
+                    content,
+                    now,
+                    (transfer,),
+                )
+            )[1]
+            for content, transfer in self.bus_ledger.receipts_due(now)
+        ]
+        if tickets:
+            await self._durable(tickets[-1])
+
     async def _coordination(self) -> None:
         """Each round: publish availability early, hand the setpoint over mid-round."""
         round_ms = self.config.round_ms
@@ -788,6 +827,7 @@ class Node:
             now = self.clock()
             await asyncio.sleep(max(0.0, (next_round + round_ms // 2 - now) / 1000))
             await self._step()
+            await self._bus_round()
 
     def _publish_availability(self) -> None:
         message = self._availability
@@ -881,6 +921,14 @@ class Node:
             return _prove(conn, self.feed.author_no, request)
         finally:
             conn.close()
+
+
+def _finite(value: object) -> TypeGuard[int | float]:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
 
 
 def _prove(

@@ -132,7 +132,7 @@ class _Client:
             if message.type is aiohttp.WSMsgType.TEXT:
                 reply = message.json()
                 kind = reply.get("type")
-                if kind in {"mesh", "setpoint"}:
+                if kind in {"mesh", "setpoint", "bus_setpoint"}:
                     reply["received_ms"] = now_ms()
                     self.pushed.append(reply)
                 elif kind not in {"entry", "rejected"}:
@@ -217,7 +217,9 @@ class Building:
         if client is None or client.ws.closed:
             assert self.session is not None
             client = _Client(
-                await flat.running.connect(self.session, subscribe=("mesh", "setpoint"))
+                await flat.running.connect(
+                    self.session, subscribe=("mesh", "setpoint", "bus_setpoint")
+                )
             )
             self._feeds[flat.name] = client
         return client

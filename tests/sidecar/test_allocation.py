@@ -173,7 +173,19 @@ def test_valid_bodies_pass_and_sign_as_entries() -> None:
         (common("dispatch_cancel") | {"event": 5}, 0, "bad_member"),
         (
             common("receipt")
-            | {"from": "ef" * 32, "mwh": 0, "start": T0, "end": T0 + 1},
+            | {"from": "ef" * 32, "mwh": -1, "start": T0, "end": T0 + 1},
+            1,
+            "bad_member",
+        ),
+        (
+            common("transfer")
+            | {"to": "ef" * 32, "mwh": 0, "start": T0, "end": T0 + 1},
+            0,
+            "bad_member",
+        ),
+        (
+            common("transfer")
+            | {"to": "ef" * 32, "mwh": 5, "start": T0, "end": T0 + 1},
             1,
             "bad_member",
         ),
@@ -201,7 +213,7 @@ def test_bad_bodies_are_refused_with_a_reason(
 
 
 def test_the_kinds_are_the_reserved_names_plus_cancel() -> None:
-    names = {"availability", "dispatch", "dispatch_cancel", "receipt"}
+    names = {"availability", "dispatch", "dispatch_cancel", "receipt", "transfer"}
     assert names == coordination_kinds.KINDS
     assert coordination_kinds.FULLY_CHECKED == coordination_kinds.KINDS
 

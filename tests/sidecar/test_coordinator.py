@@ -30,6 +30,7 @@ from sidecar.identity import Identity
 T0 = 1_781_913_600_000
 PPM = 1_000_000
 SETPOINT_KEYS = {
+    "at",
     "type",
     "active",
     "event",
@@ -384,6 +385,7 @@ def test_mesh_lost_beyond_the_staleness_bound_falls_back_to_local_rules() -> Non
         "participants": 1,
         "reason": "evening peak",
         "until": event.content["end"],
+        "at": building.now - building.now % 1000 - 1000,
     }
     assert fallback[1] is not None
     assert fallback[1]["w"] == 0  # below its own peak limit

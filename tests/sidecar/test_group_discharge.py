@@ -55,6 +55,29 @@ async def _latest(building: Building, flat: Flat) -> dict[str, Any] | None:
     return found[-1] if found else None
 
 
+async def _linked(building: Building) -> None:
+    """Wait until every node is linked with every other."""
+    size = len(building.flats)
+
+    async def linked() -> bool:
+        statuses = [await building.status(flat) for flat in building.flats]
+        return all(s["mesh"]["peers_online"] == size - 1 for s in statuses)
+
+    await _wait_for(linked, 30, "links")
+
+
+async def _same_round(building: Building, flats: list[Flat]) -> list[dict[str, Any]]:
+    """Each flat's active setpoint for the newest instant all of them planned for."""
+    histories = [
+        {m["at"]: m for m in (await building.client(f)).setpoints() if m["active"]}
+        for f in flats
+    ]
+    common = set.intersection(*(set(h) for h in histories))
+    assert common, "no round planned by every node"
+    newest = max(common)
+    return [history[newest] for history in histories]
+
+
 async def _wait_for(check: Any, within: float, what: str) -> float:
     started = time.monotonic()
     while True:
@@ -70,6 +93,7 @@ async def test_every_flat_gets_its_proportional_share_and_reshares_after_a_loss(
 ) -> None:
     async with Building(tmp_path, 4) as building:
         await building.start()
+        await _linked(building)
         flats = building.flats
         energy = {flats[0].name: 4000.0, flats[1].name: 2000.0}
         energy |= {flats[2].name: 1000.0, flats[3].name: 1000.0}
@@ -96,8 +120,11 @@ async def test_every_flat_gets_its_proportional_share_and_reshares_after_a_loss(
                 return all(m and m["active"] and m["event"] == event for m in latest)
 
             await _wait_for(all_active, 3 * ROUND_S, "setpoints everywhere")
-            latest = [await _latest(building, f) for f in flats]
-            assert [m["w"] for m in latest if m] == [2000, 1000, 500, 500]
+            # Every node plans each round from the same signed inputs: compare the
+            # plans made for one instant.
+            await asyncio.sleep(2 * ROUND_S)
+            latest = await _same_round(building, flats)
+            assert [m["w"] for m in latest] == [2000, 1000, 500, 500]
             for message in latest:
                 assert message is not None
                 assert message["target_w"] == 4000

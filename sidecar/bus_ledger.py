@@ -1,0 +1,134 @@
+"""Energy carried over the building bus: the giver's transfers, the receiver's receipts.
+
+Time is cut into support intervals (10 s, aligned to the epoch). After an interval, a
+flat that gave writes one ``transfer`` per receiver: its measured export (its bus
+counter's increase) shared in proportion to what the plans of that interval had each
+receiver take. A receiver, a little later, answers every transfer addressed to it with
+a ``receipt``: its own measured import shared in proportion to the transfers' energy.
+Sent and received differ by the bus losses; both sides' words are in the ledger.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Final
+
+from sidecar.bus_support import SupportPlan
+from sidecar.canonical import JsonObject
+from sidecar.etp import Entry
+
+INTERVAL_MS: Final = 10_000
+RECEIPT_GRACE_MS: Final = 5_000  # transfers need this long to arrive from the givers
+KEPT_INTERVALS: Final = 64
+
+
+@dataclass(slots=True)
+class _Interval:
+    # Importer author -> planned import power summed over the interval's rounds.
+    weights: dict[bytes, int] = field(default_factory=lambda: defaultdict(int))
+    gave: bool = False
+    transfers_in: list[Entry] = field(default_factory=list)
+    settled_out: bool = False
+    settled_in: bool = False
+
+
+class BusLedger:
+    """One flat's bookkeeping of what it gave and received over the bus."""
+
+    def __init__(self, me: bytes, interval_ms: int = INTERVAL_MS) -> None:
+        self.me = me
+        self.interval_ms = interval_ms
+        # First counter reading (Wh exported, Wh imported) seen in each interval.
+        self.readings: dict[int, tuple[float, float]] = {}
+        self.intervals: dict[int, _Interval] = defaultdict(_Interval)
+
+    def start_of(self, ts_ms: int) -> int:
+        """The start of the interval ``ts_ms`` falls in."""
+        return ts_ms // self.interval_ms * self.interval_ms
+
+    def observe(self, ts_ms: int, exported_wh: float, imported_wh: float) -> None:
+        """A sample's bus counters."""
+        self.readings.setdefault(self.start_of(ts_ms), (exported_wh, imported_wh))
+        self._forget()
+
+    def planned(self, at_ms: int, plan: SupportPlan) -> None:
+        """A round's plan; a giver remembers whom it gave to, and how much."""
+        if plan.setpoints.get(self.me, 0) <= 0:
+            return
+        interval = self.intervals[self.start_of(at_ms)]
+        interval.gave = True
+        for author, w in plan.importers.items():
+            interval.weights[author] += w
+
+    def transfer_in(self, entry: Entry) -> None:
+        """A transfer addressed to this flat."""
+        start = entry.content["start"]
+        assert isinstance(start, int)
+        self.intervals[start].transfers_in.append(entry)
+
+    def transfers_due(self, now_ms: int) -> list[JsonObject]:
+        """``transfer`` bodies for ended intervals this flat gave in."""
+        made: list[JsonObject] = []
+        for start, interval in sorted(self.intervals.items()):
+            end = start + self.interval_ms
+            if interval.settled_out or not interval.gave or end > now_ms:
+                continue
+            delta = self._delta(start, 0)
+            if delta is None:
+                continue  # the next interval's first reading has not come yet
+            interval.settled_out = True
+            total = sum(interval.weights.values())
+            for author, weight in sorted(interval.weights.items()):
+                mwh = round(delta * 1000 * weight / total) if total else 0
+                if mwh > 0:
+                    made.append(
+                        {"to": author.hex(), "mwh": mwh, "start": start, "end": end}
+                    )
+        return made
+
+    def receipts_due(self, now_ms: int) -> list[tuple[JsonObject, bytes]]:
+        """(``receipt`` body, transfer id) for intervals whose transfers are in."""
+        made: list[tuple[JsonObject, bytes]] = []
+        for start, interval in sorted(self.intervals.items()):
+            end = start + self.interval_ms
+            if interval.settled_in or not interval.transfers_in:
+                continue
+            if end + RECEIPT_GRACE_MS > now_ms:
+                continue
+            delta = self._delta(start, 1)
+            if delta is None:
+                continue
+            interval.settled_in = True
+            sent = [
+                (entry, int(str(entry.content["mwh"])))
+                for entry in interval.transfers_in
+            ]
+            total = sum(mwh for _, mwh in sent)
+            for entry, mwh in sent:
+                received = round(delta * 1000 * mwh / total) if total else 0
+                made.append(
+                    (
+                        {
+                            "from": entry.author.hex(),
+                            "mwh": max(0, received),
+                            "start": start,
+                            "end": end,
+                        },
+                        entry.id,
+                    )
+                )
+        return made
+
+    def _delta(self, start: int, which: int) -> float | None:
+        first = self.readings.get(start)
+        after = self.readings.get(start + self.interval_ms)
+        if first is None or after is None:
+            return None
+        return max(0.0, after[which] - first[which])
+
+    def _forget(self) -> None:
+        if len(self.readings) > KEPT_INTERVALS:
+            for start in sorted(self.readings)[:-KEPT_INTERVALS]:
+                del self.readings[start]
+                self.intervals.pop(start, None)

@@ -1,0 +1,217 @@
+"""Outage support over the building bus: the plan, and transfers with receipts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from sidecar import canonical
+from sidecar.allocation import Availability
+from sidecar.bus_ledger import BusLedger
+from sidecar.bus_support import plan_support
+from tests.sidecar.mesh_support import Building, now_ms
+
+A, B, C, D = (bytes([n]) * 32 for n in range(1, 5))
+
+
+def offer(
+    author: bytes,
+    energy_wh: int,
+    *,
+    soc: int = 800_000,
+    living_w: int = 200,
+    bus: bool = True,
+    participate: bool = True,
+) -> Availability:
+    return Availability(
+        author,
+        1000,
+        energy_wh,
+        3000,
+        3000,
+        0,
+        participate,
+        1_000_000,
+        soc,
+        outage=True,
+        bus=bus,
+        living_w=living_w,
+    )
+
+
+def test_givers_carry_the_low_living_rooms_in_proportion_to_their_energy() -> None:
+    plan = plan_support(
+        [
+            offer(A, 0, soc=100_000, living_w=400),
+            offer(B, 3000),
+            offer(C, 1000),
+            offer(D, 5000, bus=False),  # not wired: takes no part
+        ]
+    )
+    assert plan.setpoints == {A: -400, B: 310, C: 103}
+    # What the givers send covers the losses on the way.
+    assert sum(plan.exporters.values()) * 0.97 >= 400
+
+
+def test_no_plan_without_someone_low_or_someone_to_give() -> None:
+    assert plan_support([offer(B, 3000), offer(C, 1000)]).setpoints == {}
+    lows = [offer(A, 0, soc=50_000, living_w=300), offer(B, 0, soc=90_000)]
+    assert plan_support(lows).setpoints == {}
+    shy = [offer(A, 0, soc=50_000, living_w=300), offer(B, 3000, participate=False)]
+    assert plan_support(shy).setpoints == {}
+
+
+def test_givers_keep_their_own_living_room_first() -> None:
+    plan = plan_support(
+        [offer(A, 0, soc=50_000, living_w=2500), offer(B, 3000, living_w=2800)]
+    )
+    # B can spare 200 W after its own 2800 W room; A gets that less the losses.
+    assert plan.setpoints == {B: 200, A: -194}
+
+
+def test_the_ledger_splits_measured_energy_by_the_plans() -> None:
+    giver = BusLedger(B, interval_ms=10_000)
+    plan = plan_support(
+        [
+            offer(A, 0, soc=100_000, living_w=300),
+            offer(C, 0, soc=100_000, living_w=100),
+            offer(B, 3000),
+        ]
+    )
+    giver.observe(0, 100.0, 0.0)
+    for at in range(0, 10_000, 1000):
+        giver.planned(at, plan)
+    assert giver.transfers_due(10_500) == []  # the next interval's reading is missing
+    giver.observe(10_100, 101.2, 0.0)
+    transfers = giver.transfers_due(10_500)
+    assert transfers == [
+        {"to": A.hex(), "mwh": 900, "start": 0, "end": 10_000},
+        {"to": C.hex(), "mwh": 300, "start": 0, "end": 10_000},
+    ]
+    assert giver.transfers_due(20_000) == []  # each interval is settled once
+
+
+async def test_transfers_and_receipts_are_recorded_for_an_outage(
+    tmp_path: Path,
+) -> None:
+    async with Building(tmp_path, 3) as building:
+        low, big, small = building.flats
+        await building.start()
+        flows = {low.name: -400.0, big.name: 310.0, small.name: 103.0}
+        energy = {low.name: 0.0, big.name: 3000.0, small.name: 1000.0}
+        counters = {f.name: [0.0, 0.0] for f in building.flats}
+
+        async def feed() -> None:
+            last = time.monotonic()
+            while True:
+                await asyncio.sleep(0.3)
+                now = time.monotonic()
+                for flat in building.flats:
+                    w = flows[flat.name]
+                    counters[flat.name][0 if w > 0 else 1] += (
+                        abs(w) * (now - last) / 3600
+                    )
+                    client = await building.client(flat)
+                    out_wh, in_wh = counters[flat.name]
+                    with contextlib.suppress(ConnectionError, RuntimeError):
+                        await client.ws.send_json(
+                            {
+                                "type": "availability",
+                                "ts": now_ms(),
+                                "soc_pct": 10.0 if flat is low else 80.0,
+                                "energy_wh": energy[flat.name],
+                                "max_discharge_w": 3000.0,
+                                "max_charge_w": 3000.0,
+                                "battery_w": max(w, 0.0),
+                                "participate": True,
+                                "outage": True,
+                                "bus": True,
+                                "living_w": 400.0 if flat is low else 200.0,
+                            }
+                        )
+                        await client.ws.send_json(
+                            {
+                                "type": "sample",
+                                "ts": now_ms(),
+                                "bus_out_wh": out_wh,
+                                "bus_in_wh": in_wh,
+                            }
+                        )
+                last = now
+
+        task = asyncio.create_task(feed())
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                latest: list[dict[str, Any]] = [
+                    next(
+                        (
+                            m
+                            for m in reversed((await building.client(f)).pushed)
+                            if m["type"] == "bus_setpoint"
+                        ),
+                        {},
+                    )
+                    for f in building.flats
+                ]
+                if all(m.get("active") for m in latest):
+                    break
+                assert time.monotonic() < deadline, latest
+                await asyncio.sleep(0.2)
+            assert [m["w"] for m in latest] == [-400, 310, 103]
+            # Two support intervals and the receipt grace later, both sides have spoken.
+            deadline = time.monotonic() + 40
+            while True:
+                kinds = _kinds(low.db)
+                if kinds.get("receipt", 0) >= 2 and kinds.get("transfer", 0) >= 2:
+                    break
+                assert time.monotonic() < deadline, kinds
+                await asyncio.sleep(0.5)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    transfers, receipts = _bus_entries(low.db)
+    by_id = {eid: body for eid, body in transfers}
+    for body, ref in receipts:
+        sent = by_id[ref]  # every receipt answers a transfer to this flat
+        assert sent["to"] == low.author.hex()
+        assert (body["start"], body["end"]) == (sent["start"], sent["end"])
+    received = sum(int(body["mwh"]) for body, _ in receipts)
+    answered = sum(int(by_id[ref]["mwh"]) for _, ref in receipts)
+    # The giver said what it sent; the receiver what arrived: 400 of 413 W.
+    assert 0.9 < received / answered < 1.0
+
+
+def _kinds(db: Path) -> dict[str, int]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return dict(conn.execute("SELECT kind, count(*) FROM entries GROUP BY kind"))
+    finally:
+        conn.close()
+
+
+def _bus_entries(
+    db: Path,
+) -> tuple[list[tuple[bytes, dict[str, Any]]], list[tuple[dict[str, Any], bytes]]]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        transfers = [
+            (bytes(eid), dict(canonical.decode(bytes(body))))
+            for eid, body in conn.execute(
+                "SELECT id, body FROM entries WHERE kind = 'transfer'"
+            )
+        ]
+        receipts = [
+            (dict(canonical.decode(bytes(body))), bytes(refs))
+            for body, refs in conn.execute(
+                "SELECT body, refs FROM entries WHERE kind = 'receipt'"
+            )
+        ]
+        return transfers, receipts
+    finally:
+        conn.close()
