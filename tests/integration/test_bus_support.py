@@ -20,6 +20,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
@@ -33,7 +34,12 @@ from custom_components.local_vpp.const import (
     EVENT_BUS_SUPPORT_ENDED,
     EVENT_BUS_SUPPORT_STARTED,
 )
+from custom_components.local_vpp.device import DeviceRejectedError
+from custom_components.local_vpp.diagnostics import (
+    async_get_config_entry_diagnostics,
+)
 from custom_components.local_vpp.grid_watch import GridState
+from custom_components.local_vpp.sidecar_link import async_check_sidecar
 from simulator.building_config import BuildingConfig
 from simulator.threaded import BuildingThread, FlatThread, run_building_in_thread
 
@@ -403,6 +409,7 @@ async def test_direction_change_and_diagnostics(
     hass: HomeAssistant,
     building: BuildingThread,
     sidecars: dict[str, ScriptedSidecar],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     entries = await link_flats(hass, building, sidecars)
     started = async_capture_events(hass, EVENT_BUS_SUPPORT_STARTED)
@@ -421,8 +428,48 @@ async def test_direction_change_and_diagnostics(
 
     bus = entries["101"].runtime_data.bus
     assert bus is not None
-    assert bus.as_dict()["current"]["w"] == -250
-    assert bus.as_dict()["holding_w"] == -250
+    await entries["101"].runtime_data.coordinator.async_refresh()
+    diagnostics = await async_get_config_entry_diagnostics(hass, entries["101"])
+    assert diagnostics["building_bus"] is True
+    assert diagnostics["reading"]["bus"]["setpoint_w"] == -250
+    assert diagnostics["reading"]["bus"]["state"] == 2
+    assert diagnostics["reading"]["bus"]["wired"] is True
+    support = diagnostics["sidecar"]["bus_support"]
+    assert support["current"]["w"] == -250
+    assert support["holding_w"] == -250
+    assert diagnostics["sidecar"]["subscriptions"] == [
+        "mesh",
+        "setpoint",
+        "bus_setpoint",
+    ]
+
+    # An active round asking for nothing ends the support.
+    await sidecars["101"].push(bus_setpoint_message(w=0, revert_s=20))
+    await until(lambda: bus_setpoint_w(building, "101") == 0)
+    await until(lambda: len(ended) == 2)
+    assert ended[-1].data["cause"] == "ended"
+
+    # A write the battery unit refuses: the error is kept, the next round writes.
+    device = entries["101"].runtime_data.device
+
+    async def refuse(power_w: float, revert_s: int) -> None:
+        raise DeviceRejectedError("refused")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(device, "async_set_bus_setpoint", refuse)
+        await sidecars["101"].push(bus_setpoint_message(w=200, revert_s=20))
+        await until(lambda: bus.last_write_error is not None)
+    await sidecars["101"].push(bus_setpoint_message(w=200, revert_s=20))
+    await until(lambda: bus_setpoint_w(building, "101") == 200)
+    await until(lambda: bus.last_write_error is None)
+
+    # The building's wiring cuts the flat off the bus: 0 at the next poll.
+    building.set_bus_available("101", False)
+    await until(lambda: bus_setpoint_w(building, "101") == 0)
+    await until(lambda: ended[-1].data["cause"] == "bus_open")
+    building.set_bus_available("101", True)
+    await sidecars["101"].push(bus_setpoint_message(w=-250, revert_s=20))
+    await until(lambda: bus_setpoint_w(building, "101") == -250)
     # Unloading leaves the bus at 0.
     assert await hass.config_entries.async_unload(entries["101"].entry_id)
     await hass.async_block_till_done()
@@ -447,3 +494,44 @@ async def test_older_sidecar_without_bus_setpoint(
     assert entry.runtime_data.bus is not None
     await until(lambda: bool(scripted_sidecar.of_type("sample")))
     assert "bus_out_wh" in newest(scripted_sidecar, "sample")
+
+    # The config flows' check says hello the same way.
+    assert (
+        await async_check_sidecar(
+            async_get_clientsession(hass),
+            scripted_sidecar.url,
+            scripted_sidecar.token,
+            client="test",
+        )
+        is None
+    )
+
+
+async def test_bus_writes_need_a_bus_and_sane_values(
+    hass: HomeAssistant,
+    building: BuildingThread,
+    flat: FlatThread,
+    config_entry: MockConfigEntry,
+) -> None:
+    lone = config_entry
+    on_bus = flat_entry(building, "102")
+    for entry in (lone, on_bus):
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    with pytest.raises(DeviceRejectedError):
+        await lone.runtime_data.device.async_set_bus_setpoint(100, 5)
+    with pytest.raises(DeviceRejectedError):
+        await lone.runtime_data.device.async_clear_bus_setpoint()
+    device = on_bus.runtime_data.device
+    with pytest.raises(ValueError, match="10000"):
+        await device.async_set_bus_setpoint(10_001, 5)
+    with pytest.raises(ValueError, match="revert"):
+        await device.async_set_bus_setpoint(100, 0)
+    await device.async_set_bus_setpoint(-10_000, 7)
+    bus = building.flat_state("102").bus
+    assert bus is not None
+    assert bus.setpoint_w == -10_000
+    assert bus.revert_s == 7
+    await device.async_clear_bus_setpoint()
+    assert bus_setpoint_w(building, "102") == 0
