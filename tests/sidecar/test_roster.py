@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import json
 import time
 from pathlib import Path
 
 import pytest
 
-from sidecar import roster
+from sidecar import cli, roster
 from sidecar.identity import Identity
 from sidecar.roster import Roster, RosterError
 from tests.sidecar.mesh_support import Building, make_flat, member_of, write_roster
-from tests.sidecar.support import BUILDING, run_cli
+from tests.sidecar.support import BUILDING
+
+
+async def _cli(*args: str) -> tuple[int, str]:
+    """``python -m sidecar roster …`` in this process (a thread); code and output."""
+
+    def run() -> tuple[int, str]:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            code = cli.main(["roster", *args])
+        return code, out.getvalue()
+
+    return await asyncio.to_thread(run)
 
 
 def _three() -> tuple[Roster, list[Identity]]:
@@ -104,42 +118,33 @@ async def test_a_member_is_added_by_majority_and_joins_the_mesh(
         await building.produce(1.0)
         first = building.flats[0]
         member_file = tmp_path / "member.json"
-        result = await asyncio.to_thread(
-            run_cli, "roster", "member", "--config", str(newcomer.config)
-        )
-        assert result.returncode == 0, result.stderr
-        member_file.write_text(result.stdout)
+        code, said = await _cli("member", "--config", str(newcomer.config))
+        assert code == 0, said
+        member_file.write_text(said)
         proposal = tmp_path / "proposal.json"
-        result = await asyncio.to_thread(
-            run_cli,
-            "roster",
+        code, said = await _cli(
             "propose",
             "--roster",
             str(first.directory / "roster.json"),
             "--add",
             str(member_file),
             "--effective-in",
-            "8",
+            "10",
             "--out",
             str(proposal),
         )
-        assert result.returncode == 0, result.stderr
-        assert "2 of the 3 current members must approve" in result.stdout
-
-        async def cli(*args: str) -> tuple[int, str]:
-            done = await asyncio.to_thread(run_cli, "roster", *args)
-            return done.returncode, done.stdout + done.stderr
-
-        code, _ = await cli("approve", str(proposal), "--config", str(first.config))
+        assert code == 0, said
+        assert "2 of the 3 current members must approve" in said
+        code, _ = await _cli("approve", str(proposal), "--config", str(first.config))
         assert code == 0
-        code, said = await cli("submit", str(proposal), "--config", str(first.config))
+        code, said = await _cli("submit", str(proposal), "--config", str(first.config))
         assert code == 1
         assert "no_majority" in said
-        code, _ = await cli(
+        code, _ = await _cli(
             "approve", str(proposal), "--config", str(building.flats[1].config)
         )
         assert code == 0
-        code, said = await cli("submit", str(proposal), "--config", str(first.config))
+        code, said = await _cli("submit", str(proposal), "--config", str(first.config))
         assert code == 0, said
         # The newcomer starts with the new roster; members switch at the stated time.
         proposed = roster.parse(json.loads(proposal.read_text())["proposal"])
