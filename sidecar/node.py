@@ -31,6 +31,7 @@ from sidecar import (
     store,
 )
 from sidecar import roster as roster_module
+from sidecar.announce import Announcer
 from sidecar.bus_ledger import BusLedger
 from sidecar.config import DAY_MS, HOUR_MS, Config
 from sidecar.coordination_view import CoordinationView
@@ -157,6 +158,7 @@ class Node:
         )
         self._availability: dict[str, object] | None = None
         self.bus_ledger = BusLedger(identity.author)
+        self.announcer = Announcer()
         self._grid_w: int | None = None
         self._mesh_report_at = 0.0
         self._mesh_report_due = False
@@ -235,6 +237,16 @@ class Node:
         await site.start()
         self.port = int(self._runner.addresses[0][1])  # the real port when 0 was asked
         await self.mesh.start()
+        if config.announce:
+            await self.announcer.start(
+                host=config.host,
+                port=self.port,
+                building=config.building,
+                floor=config.floor,
+                flat=config.flat,
+                author=self.identity.author,
+                serial=config.device_serial,
+            )
         self._tasks = [
             asyncio.create_task(self._ticker()),
             asyncio.create_task(self._retention()),
@@ -256,6 +268,7 @@ class Node:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.announcer.stop()
         await self.mesh.stop()
         await self.api.close()
         if self._runner is not None:
