@@ -1,0 +1,277 @@
+"""A building end to end: simulated flats, Home Assistant, and a mesh of sidecars.
+
+Home Assistant asks for a group discharge; the sidecars agree on the shares; each
+flat's Home Assistant writes its battery's setpoint; the batteries deliver; and the
+energy the ledger records is what the simulated batteries gave.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import time
+import tomllib
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.local_vpp.const import (
+    CONF_SIDECAR_TOKEN,
+    CONF_SIDECAR_URL,
+    CONF_UNIT_BATTERY,
+    CONF_UNIT_METER,
+    CONF_UNIT_PV,
+    DOMAIN,
+)
+from sidecar import canonical, cli, roster
+from sidecar.identity import Identity
+from simulator.building_config import BuildingConfig
+from simulator.threaded import BuildingThread, run_building_in_thread
+
+from .conftest import until
+from .test_sidecar_link import Sidecar, _free_port, _start, _stop
+
+BUILDING = "bldg-e2e"
+REVERT_S = 5  # the sidecar's default revert timer
+STALE_S = 3  # and staleness bound
+ROUND_S = 1
+
+
+@dataclass
+class Flat:
+    """One simulated flat with its sidecar and its config entry."""
+
+    name: str
+    port: int
+    sidecar: Sidecar
+    identity: Identity
+    entry: MockConfigEntry | None = None
+
+
+@pytest.fixture
+def building(socket_enabled: None) -> Iterator[BuildingThread]:
+    """Two flats with charged batteries on a real-time clock."""
+    handle = run_building_in_thread(
+        BuildingConfig(
+            flats=2,
+            base_port=0,
+            soc_bands=((1.0, 70.0, 80.0),),
+            capacity_bands=((1.0, 4000.0, 5000.0),),
+        )
+    )
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+@pytest.fixture
+async def flats(
+    hass: HomeAssistant, building: BuildingThread, tmp_path: Path
+) -> AsyncIterator[list[Flat]]:
+    """Each flat's sidecar initialised, in one roster, and running."""
+    made: list[Flat] = []
+    for name, modbus_port in sorted(building.ports.items()):
+        directory = tmp_path / name
+        directory.mkdir()
+        config = directory / "sidecar.toml"
+        port = _free_port()
+        code = await hass.async_add_executor_job(
+            cli.main,
+            [
+                "init",
+                "--config",
+                str(config),
+                "--building",
+                BUILDING,
+                "--floor",
+                name[0],
+                "--flat",
+                name,
+                "--listen",
+                f"127.0.0.1:{port}",
+            ],
+        )
+        assert code == 0
+        text = config.read_text().replace('roster = ""', 'roster = "roster.json"')
+        config.write_text(text)
+        token = tomllib.loads(text)["node"]["api_token"]
+        identity = Identity.load(directory / "data" / "node.key")
+        made.append(
+            Flat(
+                name,
+                modbus_port,
+                Sidecar(
+                    url=f"ws://127.0.0.1:{port}/api/v1/ws",
+                    token=token,
+                    db=directory / "data" / "ledger.db",
+                    config=config,
+                ),
+                identity,
+            )
+        )
+    members = tuple(
+        roster.Member(
+            flat.name,
+            flat.name[0],
+            flat.identity.public_key,
+            flat.sidecar.url.removeprefix("ws://").removesuffix("/api/v1/ws"),
+        )
+        for flat in made
+    )
+    for flat in made:
+        roster.save(
+            roster.Roster(BUILDING, 1, members),
+            flat.sidecar.config.parent / "roster.json",
+        )
+        await _start(hass, flat.sidecar)
+    try:
+        yield made
+    finally:
+        for flat in made:
+            if flat.entry is not None:
+                await hass.config_entries.async_unload(flat.entry.entry_id)
+        await hass.async_block_till_done()
+        for flat in made:
+            await _stop(hass, flat.sidecar)
+
+
+async def test_a_group_discharge_is_shared_delivered_and_recorded(
+    hass: HomeAssistant, building: BuildingThread, flats: list[Flat]
+) -> None:
+    for flat in flats:
+        flat.entry = MockConfigEntry(
+            domain=DOMAIN,
+            title=f"Flat {flat.name}",
+            unique_id=f"e2e-{flat.name}",
+            data={
+                CONF_HOST: "127.0.0.1",
+                CONF_PORT: flat.port,
+                CONF_UNIT_PV: 1,
+                CONF_UNIT_BATTERY: 2,
+                CONF_UNIT_METER: 3,
+            },
+            options={
+                "poll_interval": 1.0,
+                CONF_SIDECAR_URL: flat.sidecar.url,
+                CONF_SIDECAR_TOKEN: flat.sidecar.token,
+            },
+        )
+        flat.entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(flat.entry.entry_id)
+    await hass.async_block_till_done()
+
+    def mesh_up() -> bool:
+        for flat in flats:
+            assert flat.entry is not None
+            link = flat.entry.runtime_data.sidecar
+            mesh = None if link is None else link.mesh
+            if mesh is None or mesh.get("peers_online") != 1:
+                return False
+        return True
+
+    await until(mesh_up, 30)
+    await hass.async_add_executor_job(time.sleep, 3)  # availabilities go round
+
+    before = {f.name: building.flat_state(f.name).battery for f in flats}
+    first = flats[0].entry
+    assert first is not None
+    response = await hass.services.async_call(
+        DOMAIN,
+        "request_group_discharge",
+        {
+            "config_entry_id": first.entry_id,
+            "power_kw": 1.2,
+            "duration": {"minutes": 5},
+            "reason": "end to end",
+        },
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    started = time.time()
+
+    def setpoints() -> dict[str, int]:
+        return {f.name: building.flat_state(f.name).setpoint.setpoint_w for f in flats}
+
+    await until(lambda: sum(setpoints().values()) == 1200, 10)
+    # Both flats take part, each in proportion to what it has above its reserve.
+    assert all(w > 0 for w in setpoints().values()), setpoints()
+    await hass.async_add_executor_job(time.sleep, 30)
+    delivered = {
+        f.name: building.flat_state(f.name).battery.discharged_wh
+        - before[f.name].discharged_wh
+        for f in flats
+    }
+    measured_until = time.time()
+
+    # A sidecar freezes: its flat's inverter drops the setpoint by its revert timer,
+    # and the other flat takes the whole target once the frozen one is stale.
+    frozen, other = flats[1], flats[0]
+    assert frozen.sidecar.process is not None
+    frozen.sidecar.process.send_signal(signal.SIGSTOP)
+    try:
+        froze_at = time.monotonic()
+        await until(lambda: setpoints()[frozen.name] == 0, 15)
+        assert time.monotonic() - froze_at <= REVERT_S + 2
+        await until(lambda: setpoints()[other.name] == 1200, 15)
+        assert time.monotonic() - froze_at <= STALE_S + 2 * ROUND_S + 2
+    finally:
+        frozen.sidecar.process.send_signal(signal.SIGCONT)
+
+    await hass.services.async_call(
+        DOMAIN,
+        "cancel_group_discharge",
+        {"config_entry_id": first.entry_id},
+        blocking=True,
+    )
+    await until(lambda: not any(setpoints().values()), 10)
+    for flat in flats:
+        assert flat.entry is not None
+        await hass.config_entries.async_unload(flat.entry.entry_id)
+    await hass.async_block_till_done()
+    for flat in flats:
+        await _stop(hass, flat.sidecar)
+    recorded = {
+        f.name: _battery_out_wh(
+            f.sidecar.db, f.identity.author, before_ms(started), measured_until
+        )
+        for f in flats
+    }
+    for name, wh in delivered.items():
+        assert wh > 4, delivered  # the batteries really delivered
+        # Registers count whole Wh, so each end of the window may be off by one.
+        assert abs(recorded[name] - wh) <= 1.5 + 0.03 * wh, (recorded, delivered)
+
+
+def before_ms(started: float) -> float:
+    """A second before the request: the event's first interval."""
+    return started - 1
+
+
+def _battery_out_wh(db: Path, author: bytes, start_s: float, end_s: float) -> float:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT e.body FROM entries e JOIN authors a ON a.no = e.author "
+            "WHERE a.id = ? AND e.kind = 'flow'",
+            (author,),
+        ).fetchall()
+    finally:
+        conn.close()
+    total = 0
+    for (body,) in rows:
+        flow = canonical.decode(bytes(body))
+        if (
+            start_s * 1000 <= int(str(flow["start"]))
+            and int(str(flow["end"])) <= end_s * 1000
+        ):
+            balance = flow["balance"]
+            assert isinstance(balance, dict)
+            total += int(str(balance["bat_out"]))
+    return total / 1000
