@@ -523,12 +523,11 @@ async def measure(
 
     wall = wall1 - wall0
     latencies: list[float] = []
-    silent = 0  # nodes that did not answer in time: their deliveries are not timed
-    for before, after in zip(stats0, stats1, strict=True):
-        if before is None or after is None:
-            silent += 1
-            continue
-        latencies.extend(new_values(before["latencies_ms"], after["latencies_ms"]))
+    timed = [False] * nodes  # a node that did not answer in time is not counted
+    for i, (before, after) in enumerate(zip(stats0, stats1, strict=True)):
+        if before is not None and after is not None:
+            timed[i] = True
+            latencies.extend(new_values(before["latencies_ms"], after["latencies_ms"]))
     # Flow entries each node signed (and acknowledged) in the window.
     signed = [b - a for a, b in zip(signed0, signed1, strict=True)]
     # Every entry a node signs is pushed (flows and witnessed declarations): count
@@ -536,7 +535,8 @@ async def measure(
     for i, (s0, s1) in enumerate(zip(status0, answered, strict=True)):
         if s0 is not None and s1 is not None:
             signed[i] = s1["next_seq"] - s0["next_seq"]
-    expected = sum(signed) * (nodes - 1 - silent)
+    # What the nodes that answered should have received: everyone else's entries.
+    expected = sum(sum(signed) - signed[i] for i in range(nodes) if timed[i])
     status1 = [s for s in answered if s is not None]
     # Entries a node still lacks at the end, summed over every node and author.
     heads = {s["author"]: s["next_seq"] - 1 for s in status1}
@@ -559,10 +559,11 @@ async def measure(
         "nodes": nodes,
         "rate_hz": rate_hz,
         "sync": settings.sync,
-        "p50_ms": round(percentile(latencies, 50), 1),
-        "p90_ms": round(percentile(latencies, 90), 1),
-        "p99_ms": round(percentile(latencies, 99), 1),
-        "max_ms": round(max(latencies, default=0.0), 1),
+        # None: no node answered in time, so nothing was timed.
+        "p50_ms": round(percentile(latencies, 50), 1) if latencies else None,
+        "p90_ms": round(percentile(latencies, 90), 1) if latencies else None,
+        "p99_ms": round(percentile(latencies, 99), 1) if latencies else None,
+        "max_ms": round(max(latencies), 1) if latencies else None,
         "cpu_pct_per_node": round(100 * statistics.mean(cpu), 1),
         "cpu_pct_per_node_max": round(100 * max(cpu), 1),
         "cpu_pct_all_nodes": round(100 * total_cpu_s / wall, 1),
@@ -613,7 +614,8 @@ async def measure(
     if settings.profile:
         figures["profile"] = profile_top(building.flats[0].directory / "node.prof")
     if (nodes, rate_hz) in TARGETED:
-        figures["target_met"] = figures["p99_ms"] <= TARGET_P99_MS
+        p99 = figures["p99_ms"]
+        figures["target_met"] = p99 is not None and p99 <= TARGET_P99_MS
     return figures
 
 
@@ -639,11 +641,14 @@ def report(run: dict[str, Any]) -> None:
     target = ""
     if "target_met" in run:
         target = "  target ≤ 100 ms: " + ("met" if run["target_met"] else "MISSED")
-    print(
-        f"{run['nodes']:3d} nodes @ {run['rate_hz']} Hz: "
-        f"p50 {run['p50_ms']:7.1f} ms  p90 {run['p90_ms']:7.1f} ms  "
-        f"p99 {run['p99_ms']:7.1f} ms  max {run['max_ms']:7.1f} ms{target}"
-    )
+    if run["p50_ms"] is None:
+        timings = "nothing timed: no node answered mesh_stats in time"
+    else:
+        timings = (
+            f"p50 {run['p50_ms']:7.1f} ms  p90 {run['p90_ms']:7.1f} ms  "
+            f"p99 {run['p99_ms']:7.1f} ms  max {run['max_ms']:7.1f} ms"
+        )
+    print(f"{run['nodes']:3d} nodes @ {run['rate_hz']} Hz: {timings}{target}")
     print(
         f"    CPU per node {run['cpu_pct_per_node']:.1f} % "
         f"(max {run['cpu_pct_per_node_max']:.1f} %); all nodes "
@@ -657,8 +662,8 @@ def report(run: dict[str, Any]) -> None:
     print(
         f"    idle (linked, nothing produced) {run['idle_cpu_pct_per_node']:.1f} % per "
         f"node; CPU per entry handled {run['cpu_us_per_entry_handled']:.0f} µs = "
-        f"{ratio:.0f}× a bare verify ({run['verify_us']:.1f} µs), above idle "
-        f"{run['cpu_us_per_entry_above_idle']:.0f} µs = {above:.0f}×"
+        f"{ratio:.1f}× a bare verify ({run['verify_us']:.1f} µs), above idle "
+        f"{run['cpu_us_per_entry_above_idle']:.0f} µs = {above:.1f}×"
     )
     print(
         f"    single-row commit (sync {run['sync']}) {run['commit_ms']:.2f} ms; "
@@ -762,10 +767,10 @@ def main() -> None:
             for n, hz in (item.split("@") for item in args.runs.split(","))
         ]
     settings = Settings(
-        warmup_s=3.0 if args.quick else 8.0,
-        window_s=args.window or (8.0 if args.quick else 30.0),
+        warmup_s=2.0 if args.quick else 8.0,
+        window_s=args.window or (6.0 if args.quick else 30.0),
         drain_s=2.0,
-        idle_s=2.0 if args.quick else 5.0,
+        idle_s=1.0 if args.quick else 5.0,
         sync=args.sync,
         profile=args.profile,
     )
@@ -779,7 +784,8 @@ def main() -> None:
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("interrupted; every node was stopped", file=sys.stderr)
         raise SystemExit(130) from None
-    largest = max(results, key=lambda r: (r["nodes"], r["rate_hz"]))
+    # The ticket asks where the time goes for the largest building at 1 Hz.
+    largest = max(results, key=lambda r: (r["rate_hz"] == 1, r["nodes"], -r["rate_hz"]))
     summary = where_the_time_goes(largest)
     print(f"where the time goes: {summary}")
     keep = (
