@@ -36,8 +36,12 @@ async def test_mesh_counts_and_integrity(
     scripted_sidecar: ScriptedSidecar,
 ) -> None:
     link = await set_up_linked(hass, config_entry, scripted_sidecar)
-    # The mesh and setpoint messages are asked for in the hello.
-    assert scripted_sidecar.of_type("hello")[0]["subscribe"] == ["mesh", "setpoint"]
+    # The mesh, setpoint and bus setpoint messages are asked for in the hello.
+    assert scripted_sidecar.of_type("hello")[0]["subscribe"] == [
+        "mesh",
+        "setpoint",
+        "bus_setpoint",
+    ]
     assert _state(hass, Platform.SENSOR, "ledger_peers_online") == "4"
     assert _state(hass, Platform.SENSOR, "ledger_roster_size") == "5"
     assert _state(hass, Platform.BINARY_SENSOR, "ledger_integrity") == STATE_OFF
