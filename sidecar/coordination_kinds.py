@@ -10,12 +10,14 @@ This module imports nothing from :mod:`sidecar.kinds`, so ``kinds`` can import i
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
 from typing import Final
 
 from sidecar.canonical import MAX_INT, JsonObject
-from sidecar.errors import InvalidData
+from sidecar.schema import BodyError
+from sidecar.schema import exact_keys as _exact_keys
+from sidecar.schema import hex32 as _hex32
+from sidecar.schema import integer as _int
+from sidecar.schema import text as _str
 
 AVAILABILITY: Final = "availability"
 DISPATCH: Final = "dispatch"
@@ -43,7 +45,6 @@ MAX_GROUP_W: Final = 100_000_000
 MAX_DISPATCH_MS: Final = 86_400_000
 MAX_REASON_CHARS: Final = 64
 
-_HEX32: Final = re.compile(r"[0-9a-f]{64}\Z")
 _COMMON: Final = frozenset({"v", "kind", "building", "ts"})
 _AVAILABILITY_REQUIRED: Final = _COMMON | {
     "energy_wh",
@@ -68,10 +69,6 @@ _DISPATCH_MODE_KEYS: Final = {
 _CANCEL_KEYS: Final = _COMMON | {"event"}
 _RECEIPT_KEYS: Final = _COMMON | {"from", "mwh", "start", "end"}
 _TRANSFER_KEYS: Final = _COMMON | {"to", "mwh", "start", "end"}
-
-
-class BodyError(InvalidData):
-    """A coordination body whose members break its kind's schema."""
 
 
 def check_body(body: JsonObject, refs: int) -> None:
@@ -178,38 +175,3 @@ def _interval(body: JsonObject) -> None:
     end = _int(body, "end", 0, MAX_INT)
     if start >= end:
         raise BodyError("bad_member", f"start {start} is not before end {end}")
-
-
-def _exact_keys(
-    obj: JsonObject, allowed: frozenset[str], required: Iterable[str]
-) -> None:
-    for key in sorted(required):
-        if key not in obj:
-            raise BodyError("missing_member", f"{key!r} is required")
-    for key in obj:
-        if key not in allowed:
-            raise BodyError("unknown_member", f"{key!r} is not a member of this kind")
-
-
-def _int(obj: JsonObject, key: str, low: int, high: int) -> int:
-    value = obj.get(key)
-    # type(), not isinstance(): JSON's true and false are Python ints too.
-    if type(value) is not int or not low <= value <= high:
-        raise BodyError("bad_member", f"{key!r} must be an integer in {low}..{high}")
-    return value
-
-
-def _str(obj: JsonObject, key: str, max_len: int) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str) or not 1 <= len(value) <= max_len:
-        raise BodyError(
-            "bad_member", f"{key!r} must be a string of 1-{max_len} characters"
-        )
-    return value
-
-
-def _hex32(obj: JsonObject, key: str) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str) or not _HEX32.match(value):
-        raise BodyError("bad_member", f"{key!r} must be 64 lowercase hex digits")
-    return value

@@ -234,27 +234,17 @@ class Coordinator:
             allocation.fresh(offers, members, at, self.settings.stale_ms)
         )
         w = plan.setpoints.get(self.author, 0)
-        if w:
-            self._bus_active = True
-            return plan, {
-                "type": "bus_setpoint",
-                "active": True,
-                "w": w,
-                "revert_s": self.settings.revert_s,
-                "reason": "outage_support",
-                "event": None,
-            }
-        if self._bus_active:
-            self._bus_active = False
-            return plan, {
-                "type": "bus_setpoint",
-                "active": False,
-                "w": 0,
-                "revert_s": self.settings.revert_s,
-                "reason": "outage_support",
-                "event": None,
-            }
-        return plan, None
+        if not w and not self._bus_active:
+            return plan, None
+        self._bus_active = bool(w)
+        return plan, {
+            "type": "bus_setpoint",
+            "active": bool(w),
+            "w": w,
+            "revert_s": self.settings.revert_s,
+            "reason": "outage_support",
+            "event": None,
+        }
 
     def group_w(self, now_ms: int | None = None) -> int:
         """What the participating flats deliver now (+ discharge), for ``group_w``.

@@ -7,14 +7,18 @@ PROTOCOL.md section 7: the common members, ``flow`` (balance and allocation rule
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any, Final, cast
 
 from sidecar import coordination_kinds, roster
-from sidecar.canonical import MAX_INT, CanonicalError, JsonObject, JsonValue
-from sidecar.errors import InvalidData
+from sidecar.canonical import MAX_INT, CanonicalError, JsonObject
+from sidecar.schema import BodyError
+from sidecar.schema import exact_keys as _exact_keys
+from sidecar.schema import hex32 as _hex32
+from sidecar.schema import integer as _int
+from sidecar.schema import member_object as _object
+from sidecar.schema import text as _str
 
 VERSION: Final = 1
 PPM: Final = 1_000_000
@@ -43,7 +47,6 @@ TOLERANCE_PPM: Final = 20_000
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
 _ROLLUP_KEY = re.compile(r"rollup_[0-9]+\Z")
 _BUILDING = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")
-_HEX32 = re.compile(r"[0-9a-f]{64}\Z")
 _COMMON = frozenset({"v", "kind", "building", "ts"})
 _FLOW_KEYS = _COMMON | {
     "start",
@@ -83,10 +86,6 @@ _CHECKPOINT_KEYS = _COMMON | {"size", "root"}
 _COSIGN_KEYS = _COMMON | {"log", "size", "root"}
 _WITNESSED_KEYS = _COMMON | {"logs"}
 _WITNESSED_LOG_KEYS = frozenset({"log", "size", "root"})
-
-
-class BodyError(InvalidData):
-    """A body whose members break its kind's schema."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,48 +384,6 @@ def check_rollup(body: JsonObject, seq: int, refs: int) -> None:
         pairs.append((_str(item, "from", 64), _str(item, "to", 64)))
     if pairs != sorted(set(pairs)):
         raise BodyError("bad_member", "totals are sorted by from, to and unique")
-
-
-def _exact_keys(
-    obj: JsonObject, allowed: frozenset[str], required: Iterable[str]
-) -> None:
-    for key in required:
-        if key not in obj:
-            raise BodyError("missing_member", f"{key!r} is required")
-    for key in obj:
-        if key not in allowed:
-            raise BodyError("unknown_member", f"{key!r} is not a member of this kind")
-
-
-def _int(obj: JsonObject, key: str, low: int, high: int) -> int:
-    value = obj.get(key)
-    # type(), not isinstance(): JSON's true and false are Python ints too.
-    if type(value) is not int or not low <= value <= high:
-        raise BodyError("bad_member", f"{key!r} must be an integer in {low}..{high}")
-    return value
-
-
-def _str(obj: JsonObject, key: str, max_len: int) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str) or not 1 <= len(value) <= max_len:
-        raise BodyError(
-            "bad_member", f"{key!r} must be a string of 1-{max_len} characters"
-        )
-    return value
-
-
-def _hex32(obj: JsonObject, key: str) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str) or not _HEX32.match(value):
-        raise BodyError("bad_member", f"{key!r} must be 64 lowercase hex digits")
-    return value
-
-
-def _object(obj: JsonObject, key: str) -> dict[str, JsonValue]:
-    value = obj.get(key)
-    if not isinstance(value, dict):
-        raise BodyError("bad_member", f"{key!r} must be an object")
-    return value
 
 
 def encode_flow(body: JsonObject) -> bytes:

@@ -60,6 +60,7 @@ TICK_S: Final = 0.5
 RETENTION_EVERY_S: Final = 60.0
 MESH_REPORT_EVERY_S: Final = 10.0
 MESH_REPORT_MIN_S: Final = 1.0
+ARRIVALS_COALESCE_S: Final = 0.015
 PUBLISH_AFTER_S: Final = 0.02  # into a round: after the boundary, on every clock
 
 
@@ -137,6 +138,8 @@ class Node:
         self._declared: dict[str, Any] | None = None
         self._declared_at_seq = 0
         self._background: set[asyncio.Task[None]] = set()
+        self._arrived: list[tuple[list[Entry], int]] = []
+        self._arrival_flush: asyncio.TimerHandle | None = None
         self.view = CoordinationView(
             members=self._member_authors,
             mesh_up=lambda: len(self._roster.members) < 2 or bool(self.mesh.links),
@@ -268,6 +271,8 @@ class Node:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._arrival_flush is not None:
+            self._arrival_flush.cancel()  # the writer writes what is queued on close
         await self.announcer.stop()
         await self.mesh.stop()
         await self.api.close()
@@ -521,10 +526,13 @@ class Node:
 
     def stored(self, entries: list[Entry], ticket: int, pushed: bool) -> None:
         """Entries from peers were queued; act on the kinds that mean something here."""
-        if pushed:
-            task = asyncio.create_task(self._note_latency(entries, ticket))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+        self._arrived.append((entries if pushed else [], ticket))
+        if self._arrival_flush is None:
+            # Peers push at the same interval boundaries: waiting a moment lets one
+            # commit take all of them instead of one commit (and fsync) per frame.
+            self._arrival_flush = asyncio.get_running_loop().call_later(
+                ARRIVALS_COALESCE_S, self._flush_arrivals
+            )
         now = self.clock()
         authors: set[bytes] = set()
         for entry in entries:
@@ -768,10 +776,18 @@ class Node:
                 }
                 self._mesh_report_due = True
 
-    async def _note_latency(self, entries: list[Entry], ticket: int) -> None:
+    def _flush_arrivals(self) -> None:
+        self._arrival_flush = None
+        arrived, self._arrived = self._arrived, []
+        task = asyncio.create_task(self._note_latency(arrived))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _note_latency(self, arrived: list[tuple[list[Entry], int]]) -> None:
         with contextlib.suppress(StorageError):
-            await self.writer.durable(ticket)
-            self.mesh.note_latency(entries)
+            await self.writer.durable(max(ticket for _, ticket in arrived))
+            for pushed, _ in arrived:
+                self.mesh.note_latency(pushed)
 
     def _declare_witnessed(self) -> None:
         """Cross-reference the witnessed heads this node knows in its own feed."""

@@ -219,7 +219,8 @@ class Writer:
                             _multi_row(what, len(payload)),
                             [value for row in payload for value in row],
                         )
-                    else:
+                    elif payload.set_running_or_notify_cancel():
+                        # A caller that gave up (cancelled) gets no run and no answer.
                         calls.append((payload, *_isolated(conn, what)))
                 conn.execute("COMMIT")
             except sqlite3.Error as err:
@@ -229,7 +230,9 @@ class Writer:
                 _LOGGER.error("Writing to the ledger database failed: %s", err)
         if self.failed is not None:
             for _ticket, code, _what, payload in batch:
-                if code == _CALL:
+                if code == _CALL and (
+                    payload.running() or payload.set_running_or_notify_cancel()
+                ):
                     payload.set_exception(StorageError(f"write failed: {self.failed}"))
         else:
             self.batches += 1

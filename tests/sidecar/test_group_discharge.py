@@ -185,6 +185,7 @@ async def test_without_the_mesh_a_flat_falls_back_to_its_local_rules(
     async with Building(tmp_path, 2) as building:
         alone, other = building.flats
         await building.start()
+        await _linked(building)
         async with offering(building, {alone.name: 3000.0, other.name: 3000.0}):
             await asyncio.sleep(2 * ROUND_S + 0.5)
             reply = await building.ask(
@@ -206,6 +207,7 @@ async def test_without_the_mesh_a_flat_falls_back_to_its_local_rules(
                 return bool(latest and latest["active"] and latest["mode"] == "group")
 
             await _wait_for(group, 3 * ROUND_S, "group mode")
+            await asyncio.sleep(2 * ROUND_S)  # past the first, possibly partial, plan
             latest = await _latest(building, alone)
             assert latest is not None
             assert latest["target_w"] == 2000
