@@ -128,7 +128,7 @@ class BusSupport:
         self._unsubscribers += [
             self.link.add_bus_setpoint_listener(self._handle_setpoint),
             self.link.add_listener(self._handle_link_change),
-            self._coordinator.async_add_listener(self._reconsider),
+            self._coordinator.async_add_listener(self._handle_poll),
         ]
 
     async def async_stop(self) -> None:
@@ -196,6 +196,12 @@ class BusSupport:
         if not self.link.connected:
             self.current = None
             self._stop_cause = CAUSE_LINK_LOST
+            self._reconsider()
+
+    @callback
+    def _handle_poll(self) -> None:
+        # A poll matters only with a setpoint to start or to end.
+        if self.current is not None or self.holding_w is not None:
             self._reconsider()
 
     @callback
