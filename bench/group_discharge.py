@@ -110,11 +110,32 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1 that nobody uses now, below the ephemeral range.
+
+    A port the kernel hands out for port 0 is also the source port of some outgoing
+    connection sooner or later; with hundreds of mesh links opening, one of them
+    can take it before the node that was given it binds it.
+    """
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        ephemeral = int(text.split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768
+    while True:
+        port = random.randrange(20000, max(20001, ephemeral))
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
 
 
 def percentile(samples: list[float], pct: float) -> float:
@@ -365,7 +386,11 @@ class Building:
             ["-m", "sidecar", "run", "--config", str(flat.config)],
             flat.directory / "sidecar.log",
         )
-        await wait_for_port(flat.api_port, flat.process, 120)
+        try:
+            await wait_for_port(flat.api_port, flat.process, 120)
+        except RuntimeError as err:
+            log = (flat.directory / "sidecar.log").read_text(errors="replace")
+            raise RuntimeError(f"flat {flat.name}: {err}: {log[-600:]}") from None
         flat.device = FlatDevice.tcp("127.0.0.1", flat.modbus_port, UnitIds())
         await flat.device.async_discover()
         assert self.session is not None
@@ -1022,10 +1047,12 @@ async def run_all(runs: list[int], settings: Settings) -> list[dict[str, Any]]:
         for nodes in runs:
             try:
                 run = await measure(Path(folder), nodes, settings)
-            except (RuntimeError, OSError, DeviceError, aiohttp.ClientError) as err:
+            except Exception as err:
                 # Reported, and the other sizes still run.
-                print(f"{nodes:3d} flats: FAILED: {err!r}")
-                results.append({"nodes": nodes, "failed": repr(err)})
+                causes = err.exceptions if isinstance(err, ExceptionGroup) else [err]
+                detail = "; ".join(repr(cause)[:800] for cause in causes)
+                print(f"{nodes:3d} flats: FAILED: {detail}")
+                results.append({"nodes": nodes, "failed": detail})
                 continue
             report(run)
             results.append(run)
