@@ -35,7 +35,8 @@ STATEMENT_KINDS: Final = frozenset({CHECKPOINT, COSIGN})
 # Kinds whose schema checks the type of every member, so a body that passes is already
 # known to hold only values canonical JSON allows.
 FULLY_CHECKED_KINDS: Final = (
-    frozenset({FLOW, ROLLUP, CHECKPOINT, COSIGN}) | coordination_kinds.FULLY_CHECKED
+    frozenset({FLOW, ROLLUP, CHECKPOINT, COSIGN, WITNESSED})
+    | coordination_kinds.FULLY_CHECKED
 )
 ROLLUP_PERIODS_MS: Final = {1: 3_600_000, 2: 86_400_000}
 TOP_LEVEL: Final = max(ROLLUP_PERIODS_MS)

@@ -61,6 +61,7 @@ RETENTION_EVERY_S: Final = 60.0
 MESH_REPORT_EVERY_S: Final = 10.0
 MESH_REPORT_MIN_S: Final = 1.0
 ARRIVALS_COALESCE_S: Final = 0.015
+DECLARE_EVERY_S: Final = 30.0
 PUBLISH_AFTER_S: Final = 0.02  # into a round: after the boundary, on every clock
 
 
@@ -137,6 +138,7 @@ class Node:
         self.problems: dict[tuple[str, str, int], dict[str, Any]] = {}
         self._declared: dict[str, Any] | None = None
         self._declared_at_seq = 0
+        self._declared_at = -DECLARE_EVERY_S
         self._background: set[asyncio.Task[None]] = set()
         self._arrived: list[tuple[list[Entry], int]] = []
         self._arrival_flush: asyncio.TimerHandle | None = None
@@ -795,6 +797,9 @@ class Node:
         # be checkpointed, witnessed and declared again, for ever.
         if len(self._roster.members) < 2 or self.feed.seq <= self._declared_at_seq:
             return
+        # Every peer checks every declaration: a few per minute say enough.
+        if time.monotonic() - self._declared_at < DECLARE_EVERY_S:
+            return
         declaration = self.witness.declaration()
         if not declaration["logs"] or declaration == self._declared:
             return
@@ -803,6 +808,7 @@ class Node:
             partial(self.feed.append, kinds.WITNESSED, declaration, self.clock())
         )
         self._declared_at_seq = self.feed.seq
+        self._declared_at = time.monotonic()
 
     def _dispatch_arrived(self, entry: Entry) -> None:
         """Act on a new request at once instead of at the next round."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, cast
 
@@ -52,11 +52,12 @@ class Member:
     floor: str
     key: bytes
     address: str
+    # Derived from the key once: rounds and links look members up by it all the time.
+    author: bytes = field(init=False, repr=False, compare=False)
 
-    @property
-    def author(self) -> bytes:
-        """The member's author id."""
-        return author_id(self.key)
+    def __post_init__(self) -> None:
+        """Compute the author id."""
+        object.__setattr__(self, "author", author_id(self.key))
 
     def to_json(self) -> JsonObject:
         """The member as a roster object."""
