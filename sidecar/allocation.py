@@ -256,13 +256,15 @@ def eligible(
 ) -> list[tuple[bytes, int, int]]:
     """(author, weight, cap) of the members that take part, sorted by author.
 
-    A member takes part if it participates, has a share limit above zero, and both
-    its weight and its cap are above zero. Its cap is its power limit in the
-    direction, and at most ``max_share_ppm`` of the target (rounded down).
+    A member takes part if it participates, is not in a power cut (its battery
+    carries its own living room; the bus plan may have it help neighbours), has a
+    share limit above zero, and both its weight and its cap are above zero. Its cap
+    is its power limit in the direction, and at most ``max_share_ppm`` of the target
+    (rounded down).
     """
     result: list[tuple[bytes, int, int]] = []
     for item in availabilities:
-        if not item.participate or item.max_share_ppm <= 0:
+        if not item.participate or item.outage or item.max_share_ppm <= 0:
             continue
         weight = item.weight(direction)
         cap = min(item.limit(direction), target_w * item.max_share_ppm // PPM)

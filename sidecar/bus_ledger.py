@@ -1,8 +1,9 @@
 """Energy carried over the building bus: the giver's transfers, the receiver's receipts.
 
 Time is cut into support intervals (10 s, aligned to the epoch). After an interval, a
-flat that gave writes one ``transfer`` per receiver: its measured export (its bus
-counter's increase) shared in proportion to what the plans of that interval had each
+flat that gave writes one ``transfer`` per receiver: its measured export (its bus power
+integrated over the interval; the whole-Wh counters are too coarse for tens of watts
+over seconds) shared in proportion to what the plans of that interval had each
 receiver take. A receiver, a little later, answers every transfer addressed to it with
 a ``receipt``: its own measured import shared in proportion to the transfers' energy.
 Sent and received differ by the bus losses; both sides' words are in the ledger.
@@ -21,6 +22,7 @@ from sidecar.etp import Entry
 INTERVAL_MS: Final = 10_000
 RECEIPT_GRACE_MS: Final = 5_000  # transfers need this long to arrive from the givers
 KEPT_INTERVALS: Final = 64
+MAX_GAP_MS: Final = 5_000  # a longer silence is a gap, not a constant power
 
 
 @dataclass(slots=True)
@@ -39,17 +41,28 @@ class BusLedger:
     def __init__(self, me: bytes, interval_ms: int = INTERVAL_MS) -> None:
         self.me = me
         self.interval_ms = interval_ms
-        # First counter reading (Wh exported, Wh imported) seen in each interval.
-        self.readings: dict[int, tuple[float, float]] = {}
+        # mWh exported and imported in each interval, and the last sample.
+        self.energy: dict[int, list[float]] = {}
+        self._last: tuple[int, float] | None = None
         self.intervals: dict[int, _Interval] = defaultdict(_Interval)
 
     def start_of(self, ts_ms: int) -> int:
         """The start of the interval ``ts_ms`` falls in."""
         return ts_ms // self.interval_ms * self.interval_ms
 
-    def observe(self, ts_ms: int, exported_wh: float, imported_wh: float) -> None:
-        """A sample's bus counters."""
-        self.readings.setdefault(self.start_of(ts_ms), (exported_wh, imported_wh))
+    def observe(self, ts_ms: int, bus_w: float) -> None:
+        """A sample's bus power (+ export): integrated since the previous sample."""
+        last = self._last
+        self._last = (ts_ms, bus_w)
+        if last is None or not 0 < ts_ms - last[0] <= MAX_GAP_MS:
+            return
+        at, w = last
+        while at < ts_ms:
+            start = self.start_of(at)
+            until = min(ts_ms, start + self.interval_ms)
+            mwh = abs(w) * (until - at) / 3_600_000 * 1000
+            self.energy.setdefault(start, [0.0, 0.0])[0 if w > 0 else 1] += mwh
+            at = until
         self._forget()
 
     def planned(self, at_ms: int, plan: SupportPlan) -> None:
@@ -121,14 +134,13 @@ class BusLedger:
         return made
 
     def _delta(self, start: int, which: int) -> float | None:
-        first = self.readings.get(start)
-        after = self.readings.get(start + self.interval_ms)
-        if first is None or after is None:
+        """Wh exported (0) or imported (1) in an interval, once it is over."""
+        if self._last is None or self._last[0] < start + self.interval_ms:
             return None
-        return max(0.0, after[which] - first[which])
+        return self.energy.get(start, [0.0, 0.0])[which] / 1000
 
     def _forget(self) -> None:
-        if len(self.readings) > KEPT_INTERVALS:
-            for start in sorted(self.readings)[:-KEPT_INTERVALS]:
-                del self.readings[start]
+        if len(self.energy) > KEPT_INTERVALS:
+            for start in sorted(self.energy)[:-KEPT_INTERVALS]:
+                del self.energy[start]
                 self.intervals.pop(start, None)

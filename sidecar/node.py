@@ -335,9 +335,9 @@ class Node:
         for rejection in dropped:
             self.count_rejection(rejection.reason)
         self.samples_accepted += 1
-        exported, imported = message.get("bus_out_wh"), message.get("bus_in_wh")
-        if _finite(exported) and _finite(imported):
-            self.bus_ledger.observe(sample.ts, float(exported), float(imported))
+        bus_w = message.get("bus_w")
+        if _finite(bus_w):
+            self.bus_ledger.observe(sample.ts, float(bus_w))
         if "grid_in" in sample.power:
             self._grid_w = round(
                 sample.power["grid_in"] - sample.power.get("grid_out", 0.0)

@@ -253,8 +253,9 @@ class GroupDischarge:
             availability_from_reading(
                 self._coordinator.data,
                 int(time.time() * 1000),
-                # While the living room runs on the battery it has nothing to share.
-                participate=self.participate and not self._backup.engaged,
+                # The resident's choice alone: in a power cut the sidecars leave the
+                # flat out of group events (outage) but let it help its neighbours.
+                participate=self.participate,
                 max_share_pct=self.max_share_pct,
                 outage=self._grid_out(),
             )

@@ -37,8 +37,13 @@ def sample_from_reading(reading: FlatReading, ts_ms: int) -> dict[str, Any]:
     if (room := reading.living_room) is not None:
         values |= {"living_w": room.power_w, "living_wh": room.energy_wh}
     if (bus := reading.bus) is not None:
-        # Lifetime counters of the building bus, only on a flat that has one.
-        values |= {"bus_out_wh": bus.exported_wh, "bus_in_wh": bus.imported_wh}
+        # The building bus, only on a flat that has one: power (+ export) for the
+        # sidecar's bookkeeping of what flats gave each other, and lifetime counters.
+        values |= {
+            "bus_w": bus.power_w,
+            "bus_out_wh": bus.exported_wh,
+            "bus_in_wh": bus.imported_wh,
+        }
     sample: dict[str, Any] = {"type": "sample", "ts": ts_ms}
     sample.update({key: value for key, value in values.items() if value is not None})
     return sample

@@ -7,6 +7,7 @@ energy the ledger records is what the simulated batteries gave.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import sqlite3
 import time
@@ -54,16 +55,19 @@ class Flat:
 
 
 @pytest.fixture
-def building(socket_enabled: None) -> Iterator[BuildingThread]:
-    """Two flats with charged batteries on a real-time clock."""
-    handle = run_building_in_thread(
-        BuildingConfig(
-            flats=2,
-            base_port=0,
-            soc_bands=((1.0, 70.0, 80.0),),
-            capacity_bands=((1.0, 4000.0, 5000.0),),
-        )
-    )
+def building(
+    request: pytest.FixtureRequest, socket_enabled: None
+) -> Iterator[BuildingThread]:
+    """Two flats on a real-time clock; charged batteries unless a test says else."""
+    settings = {
+        "flats": 2,
+        "base_port": 0,
+        "soc_bands": ((1.0, 70.0, 80.0),),
+        "capacity_bands": ((1.0, 4000.0, 5000.0),),
+        "bus_wired_share": 1.0,
+        **getattr(request, "param", {}),
+    }
+    handle = run_building_in_thread(BuildingConfig(**settings))  # type: ignore[arg-type]
     try:
         yield handle
     finally:
@@ -144,38 +148,8 @@ async def flats(
 async def test_a_group_discharge_is_shared_delivered_and_recorded(
     hass: HomeAssistant, building: BuildingThread, flats: list[Flat]
 ) -> None:
-    for flat in flats:
-        flat.entry = MockConfigEntry(
-            domain=DOMAIN,
-            title=f"Flat {flat.name}",
-            unique_id=f"e2e-{flat.name}",
-            data={
-                CONF_HOST: "127.0.0.1",
-                CONF_PORT: flat.port,
-                CONF_UNIT_PV: 1,
-                CONF_UNIT_BATTERY: 2,
-                CONF_UNIT_METER: 3,
-            },
-            options={
-                "poll_interval": 1.0,
-                CONF_SIDECAR_URL: flat.sidecar.url,
-                CONF_SIDECAR_TOKEN: flat.sidecar.token,
-            },
-        )
-        flat.entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(flat.entry.entry_id)
-    await hass.async_block_till_done()
-
-    def mesh_up() -> bool:
-        for flat in flats:
-            assert flat.entry is not None
-            link = flat.entry.runtime_data.sidecar
-            mesh = None if link is None else link.mesh
-            if mesh is None or mesh.get("peers_online") != 1:
-                return False
-        return True
-
-    await until(mesh_up, 30)
+    await _set_up(hass, flats)
+    await until(lambda: _mesh_up(flats), 30)
     await hass.async_add_executor_job(time.sleep, 3)  # availabilities go round
 
     before = {f.name: building.flat_state(f.name).battery for f in flats}
@@ -247,6 +221,119 @@ async def test_a_group_discharge_is_shared_delivered_and_recorded(
         assert wh > 4, delivered  # the batteries really delivered
         # Registers count whole Wh, so each end of the window may be off by one.
         assert abs(recorded[name] - wh) <= 1.5 + 0.03 * wh, (recorded, delivered)
+
+
+async def _set_up(hass: HomeAssistant, flats: list[Flat]) -> None:
+    """Add every flat to Home Assistant, linked to its own sidecar."""
+    for flat in flats:
+        flat.entry = MockConfigEntry(
+            domain=DOMAIN,
+            title=f"Flat {flat.name}",
+            unique_id=f"e2e-{flat.name}",
+            data={
+                CONF_HOST: "127.0.0.1",
+                CONF_PORT: flat.port,
+                CONF_UNIT_PV: 1,
+                CONF_UNIT_BATTERY: 2,
+                CONF_UNIT_METER: 3,
+            },
+            options={
+                "poll_interval": 1.0,
+                CONF_SIDECAR_URL: flat.sidecar.url,
+                CONF_SIDECAR_TOKEN: flat.sidecar.token,
+            },
+        )
+        flat.entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(flat.entry.entry_id)
+    await hass.async_block_till_done()
+
+
+def _mesh_up(flats: list[Flat]) -> bool:
+    """Whether every flat's Home Assistant sees its sidecar linked to the other."""
+    for flat in flats:
+        assert flat.entry is not None
+        link = flat.entry.runtime_data.sidecar
+        mesh = None if link is None else link.mesh
+        if mesh is None or mesh.get("peers_online") != len(flats) - 1:
+            return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "building",
+    # One flat nearly empty, one well charged: the empty one's living room needs help.
+    [{"soc_bands": ((0.5, 8.0, 9.0), (0.5, 85.0, 90.0))}],
+    indirect=True,
+)
+async def test_in_a_power_cut_a_full_flat_carries_an_empty_neighbour(
+    hass: HomeAssistant, building: BuildingThread, flats: list[Flat]
+) -> None:
+    await _set_up(hass, flats)
+    await until(lambda: _mesh_up(flats), 30)
+    building.set_outage(True)
+
+    def bus() -> dict[str, float]:
+        return {f.name: building.flat_state(f.name).bus.w for f in flats}  # type: ignore[union-attr]
+
+    # The full flat exports, the empty one imports what arrives (less the losses).
+    for _ in range(300):
+        if min(bus().values()) < -30 and max(bus().values()) > 30:
+            break
+        await asyncio.sleep(0.1)
+    states = {f.name: building.flat_state(f.name).bus for f in flats}
+    assert min(bus().values()) < -30, states
+    assert max(bus().values()) > 30, states
+    exported = max(bus().values())
+    imported = -min(bus().values())
+    assert imported == pytest.approx(exported * 0.97, rel=0.05)
+    giver = next(f for f in flats if bus()[f.name] > 0)
+    taker = next(f for f in flats if bus()[f.name] < 0)
+
+    # Both sides record it: the giver's transfer, the receiver's receipt of it.
+    def recorded() -> bool:
+        transfers, receipts = _bus_entries(taker.sidecar.db)
+        return bool(receipts) and any(
+            t["to"] == taker.identity.author.hex() for t in transfers.values()
+        )
+
+    for _ in range(600):
+        if recorded():
+            break
+        await asyncio.sleep(0.1)
+    assert recorded(), _bus_entries(taker.sidecar.db)
+    building.set_outage(False)
+    for _ in range(200):
+        if all(abs(w) < 1 for w in bus().values()):
+            break
+        await asyncio.sleep(0.1)
+    assert all(abs(w) < 1 for w in bus().values()), bus()
+    transfers, receipts = _bus_entries(taker.sidecar.db)
+    for receipt, ref in receipts:
+        sent = transfers[ref]
+        assert receipt["from"] == giver.identity.author.hex()
+        assert 0 < int(receipt["mwh"]) <= int(sent["mwh"])
+
+
+def _bus_entries(
+    db: Path,
+) -> tuple[dict[bytes, dict[str, object]], list[tuple[dict[str, object], bytes]]]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        transfers = {
+            bytes(eid): dict(canonical.decode(bytes(body)))
+            for eid, body in conn.execute(
+                "SELECT id, body FROM entries WHERE kind = 'transfer'"
+            )
+        }
+        receipts = [
+            (dict(canonical.decode(bytes(body))), bytes(refs))
+            for body, refs in conn.execute(
+                "SELECT body, refs FROM entries WHERE kind = 'receipt'"
+            )
+        ]
+    finally:
+        conn.close()
+    return transfers, receipts
 
 
 def before_ms(started: float) -> float:

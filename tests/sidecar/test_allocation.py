@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sidecar import allocation, canonical, coordination_kinds, etp
-from sidecar.allocation import Availability, Cancel, Dispatch
+from sidecar.allocation import Availability, Cancel, Dispatch, allocate
 from sidecar.canonical import JsonObject
 from sidecar.coordination_kinds import BodyError, check_body
 from sidecar.identity import Identity
@@ -637,3 +637,9 @@ def test_stale_and_future_availabilities_get_nothing(
             assert item.author not in result.setpoints
     assert result.setpoints == allocation.allocate(target, counted, direction)
     assert result.total_w == min(target, result.capacity_w)
+
+
+def test_a_flat_in_a_power_cut_takes_no_part_in_group_events() -> None:
+    home = Availability(author(1), T0, 3000, 3000, 3000, 0, True, PPM, outage=True)
+    other = Availability(author(2), T0, 1000, 3000, 3000, 0, True, PPM)
+    assert allocate(1000, [home, other], "discharge") == {author(2): 1000}

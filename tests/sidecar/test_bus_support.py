@@ -82,11 +82,11 @@ def test_the_ledger_splits_measured_energy_by_the_plans() -> None:
             offer(B, 3000),
         ]
     )
-    giver.observe(0, 100.0, 0.0)
     for at in range(0, 10_000, 1000):
+        giver.observe(at, 432.0)  # 432 W for 10 s: 1.2 Wh
         giver.planned(at, plan)
-    assert giver.transfers_due(10_500) == []  # the next interval's reading is missing
-    giver.observe(10_100, 101.2, 0.0)
+    assert giver.transfers_due(10_500) == []  # the interval is not over in the samples
+    giver.observe(10_000, 432.0)
     transfers = giver.transfers_due(10_500)
     assert transfers == [
         {"to": A.hex(), "mwh": 900, "start": 0, "end": 10_000},
@@ -137,6 +137,7 @@ async def test_transfers_and_receipts_are_recorded_for_an_outage(
                             {
                                 "type": "sample",
                                 "ts": now_ms(),
+                                "bus_w": w,
                                 "bus_out_wh": out_wh,
                                 "bus_in_wh": in_wh,
                             }

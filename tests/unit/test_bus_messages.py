@@ -98,8 +98,10 @@ def test_bus_states() -> None:
     assert _bus(state=None).state_name is None
 
 
-def test_sample_carries_the_bus_counters() -> None:
+def test_sample_carries_the_bus_power_and_counters() -> None:
     sample = sample_from_reading(_reading(_bus()), 9)
+    assert sample["bus_w"] == -388.0
+    assert "bus_w" not in sample_from_reading(_reading(_bus(power_w=None)), 9)
     assert sample["bus_out_wh"] == 12.0
     assert sample["bus_in_wh"] == 345.0
     unknown = sample_from_reading(_reading(_bus(exported_wh=None)), 9)
