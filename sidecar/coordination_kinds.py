@@ -93,11 +93,9 @@ def check_body(body: JsonObject, refs: int) -> None:
     else:
         raise BodyError("bad_kind", f"{kind!r} is not a coordination kind")
     if kind != RECEIPT and refs != 0:
-        raise BodyError("bad_member", f"a {kind} entry has no refs")
+        raise BodyError("bad_refs", f"a {kind} entry has no refs")
     if kind == RECEIPT and refs != 1:
-        raise BodyError(
-            "bad_member", "a receipt has exactly one ref: the sender's entry"
-        )
+        raise BodyError("bad_refs", "a receipt has exactly one ref: the sender's entry")
 
 
 def check_availability(body: JsonObject) -> None:

@@ -154,7 +154,7 @@ def test_valid_bodies_pass_and_sign_as_entries() -> None:
         (availability_body(participate=True), 0, "bad_member"),
         (availability_body(max_share_ppm=PPM + 1), 0, "bad_member"),
         (availability_body(soc=-1), 0, "bad_member"),
-        (availability_body(), 1, "bad_member"),
+        (availability_body(), 1, "bad_refs"),
         (dispatch_body(direction="up"), 0, "bad_member"),
         (dispatch_body(mode="auto"), 0, "bad_member"),
         (dispatch_body(mode=["power"]), 0, "bad_member"),
@@ -187,7 +187,7 @@ def test_valid_bodies_pass_and_sign_as_entries() -> None:
             common("transfer")
             | {"to": "ef" * 32, "mwh": 5, "start": T0, "end": T0 + 1},
             1,
-            "bad_member",
+            "bad_refs",
         ),
         (
             common("receipt") | {"from": "ef" * 32, "mwh": 5, "start": T0, "end": T0},
@@ -198,7 +198,7 @@ def test_valid_bodies_pass_and_sign_as_entries() -> None:
             common("receipt")
             | {"from": "ef" * 32, "mwh": 5, "start": T0, "end": T0 + 1},
             0,
-            "bad_member",
+            "bad_refs",
         ),
         (common("flow"), 0, "bad_kind"),
         (dispatch_body(ts=-1), 0, "bad_member"),
