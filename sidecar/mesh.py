@@ -45,6 +45,7 @@ BACKOFF_MAX_S: Final = 30.0
 NOT_YET_MEMBER_RETRY_S: Final = 2.0
 LATENCIES_KEPT: Final = 20_000
 CLOSE_REFUSED: Final = 4003
+CLOSE_TIMEOUT_S: Final = 1.0
 NONCES_KEPT: Final = 10_000  # hellos remembered, to refuse a replayed one
 
 
@@ -193,8 +194,12 @@ class Mesh:
         tasks = [*self._tasks, *self._dialers.values()]
         for task in tasks:
             task.cancel()
-        for link in list(self.links.values()):
-            await link.ws.close()
+        # All at once, and briefly: a frozen or departed peer never answers a close.
+        closing = [
+            asyncio.wait_for(link.ws.close(), CLOSE_TIMEOUT_S)
+            for link in list(self.links.values())
+        ]
+        await asyncio.gather(*closing, return_exceptions=True)
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -73,9 +73,14 @@ async def _until(
 
 async def _stop(hass: HomeAssistant, node: Sidecar) -> None:
     if node.process is not None:
-        node.process.terminate()
-        await hass.async_add_executor_job(node.process.wait, 30)
-        node.process = None
+        process, node.process = node.process, None
+        process.terminate()
+        try:
+            await hass.async_add_executor_job(process.wait, 30)
+        except subprocess.TimeoutExpired:
+            process.kill()  # never leave a node behind
+            await hass.async_add_executor_job(process.wait)
+            raise
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

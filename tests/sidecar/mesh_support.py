@@ -168,12 +168,15 @@ class Building:
     async def __aexit__(self, *exc: object) -> None:
         for client in self._feeds.values():
             await client.close()
-        await asyncio.gather(
+        stopped = await asyncio.gather(
             *(self.stop(flat) for flat in self.flats if flat.process is not None),
             return_exceptions=True,
         )
         assert self.session is not None
         await self.session.close()
+        failures = [result for result in stopped if isinstance(result, BaseException)]
+        if failures and exc[0] is None:
+            raise failures[0]
 
     async def start(self, *flats: Flat) -> None:
         """Start these flats (all if none given) as processes."""

@@ -195,9 +195,15 @@ class RunningSidecar:
         self.process.send_signal(signal.SIGKILL)
 
     async def stop(self) -> int:
+        """SIGTERM and wait; a node that does not stop within 30 s fails the test."""
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
-        return await asyncio.wait_for(self.process.wait(), 30)
+        try:
+            return await asyncio.wait_for(self.process.wait(), 30)
+        except TimeoutError:
+            self.process.kill()  # never leave a node behind
+            await self.process.wait()
+            raise AssertionError("the sidecar did not stop within 30 s") from None
 
 
 async def start_sidecar(config: Path) -> RunningSidecar:
