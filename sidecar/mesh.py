@@ -35,7 +35,7 @@ PROTOCOL_VERSION: Final = 1
 HANDSHAKE_TIMEOUT_S: Final = 5.0
 # A busy peer may not answer a ping at once; vectors every few seconds show it lives.
 HEARTBEAT_S: Final = 20.0
-VECTOR_EVERY_S: Final = 10.0  # pushes carry the news; vectors only repair
+VECTOR_EVERY_S: Final = 5.0  # pushes carry the news; vectors repair and expose forks
 FETCH_LIMIT: Final = 500
 FETCH_TIMEOUT_S: Final = 5.0
 SEND_QUEUE: Final = 256  # frames; a peer that falls further behind catches up later
