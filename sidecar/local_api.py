@@ -7,6 +7,7 @@ given, so the ledger logic stays in node.py.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import json
@@ -25,6 +26,7 @@ PROTOCOL_VERSION: Final = 1
 PATH: Final = "/api/v1/ws"
 MAX_MESSAGE_BYTES: Final = 64 * 1024
 CLOSE_REPLACED: Final = 4001
+CLOSE_TIMEOUT_S: Final = 1.0
 CLOSE_UNSUPPORTED: Final = 4002
 SERIAL: Final = re.compile(r"[ -~]{1,64}\Z")
 # Messages the sidecar sends unasked, to clients that ask for them in hello.
@@ -96,7 +98,9 @@ class LocalApi:
     async def close(self) -> None:
         """Close the producer's connection, if any (on shutdown)."""
         if self._current is not None:
-            await self._current.close()
+            # Home Assistant may be gone or frozen; it reconnects after the restart.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._current.close(), CLOSE_TIMEOUT_S)
 
     def _authorized(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization", "")

@@ -60,6 +60,7 @@ TICK_S: Final = 0.5
 RETENTION_EVERY_S: Final = 60.0
 MESH_REPORT_EVERY_S: Final = 10.0
 MESH_REPORT_MIN_S: Final = 1.0
+SHUTDOWN_TIMEOUT_S: Final = 2.0
 ARRIVALS_COALESCE_S: Final = 0.015
 DECLARE_EVERY_S: Final = 30.0
 PUBLISH_AFTER_S: Final = 0.02  # into a round: after the boundary, on every clock
@@ -236,7 +237,10 @@ class Node:
         app = web.Application(client_max_size=config.max_frame_bytes)
         self.api.add_routes(app)
         self.mesh.add_routes(app)
-        self._runner = web.AppRunner(app, access_log=None)
+        # Handlers of links whose peer vanished must not hold a stop for a minute.
+        self._runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, config.host, config.port)
         await site.start()
