@@ -146,7 +146,7 @@ async def test_transfers_and_receipts_are_recorded_for_an_outage(
 
         task = asyncio.create_task(feed())
         try:
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 20
             while True:
                 latest: list[dict[str, Any]] = [
                     next(
@@ -159,11 +159,13 @@ async def test_transfers_and_receipts_are_recorded_for_an_outage(
                     )
                     for f in building.flats
                 ]
-                if all(m.get("active") for m in latest):
+                # Until every availability has reached every node, a round's plan
+                # may lack a giver; with the same inputs all nodes agree.
+                if [m.get("w") for m in latest] == [-400, 310, 103]:
                     break
                 assert time.monotonic() < deadline, latest
                 await asyncio.sleep(0.2)
-            assert [m["w"] for m in latest] == [-400, 310, 103]
+            assert all(m["active"] for m in latest)
             # Two support intervals and the receipt grace later, both sides have spoken.
             deadline = time.monotonic() + 40
             while True:
