@@ -12,8 +12,6 @@ bus only adds power to the flat or takes it away.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
 from .device import DeviceError
 from .device.flat import MAX_BUS_SETPOINT_W
 from .grid_watch import GridState
+from .serial_apply import SerialApply
 from .sidecar_link import SidecarLink
 
 _LOGGER = logging.getLogger(__name__)
@@ -115,8 +114,9 @@ class BusSupport:
         self.last_write_error: str | None = None
         self._stop_cause: str | None = None
         self._rearm = False
-        self._dirty = False
-        self._worker: asyncio.Task[None] | None = None
+        self._writes = SerialApply(
+            hass, entry, "local_vpp bus setpoint", self._apply_once
+        )
         self._unsubscribers: list[CALLBACK_TYPE] = []
         self._link_was_up = link.connected
 
@@ -136,11 +136,7 @@ class BusSupport:
         for unsubscribe in self._unsubscribers:
             unsubscribe()
         self._unsubscribers.clear()
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
+        await self._writes.async_cancel()
         self.current = None
         self._stop_cause = CAUSE_STOPPED
         await self._apply_once()
@@ -207,16 +203,7 @@ class BusSupport:
     @callback
     def _reconsider(self) -> None:
         """Bring the bus in line with the newest state, one write at a time."""
-        self._dirty = True
-        if self._worker is None or self._worker.done():
-            self._worker = self._entry.async_create_background_task(
-                self.hass, self._apply_until_settled(), "local_vpp bus setpoint"
-            )
-
-    async def _apply_until_settled(self) -> None:
-        while self._dirty:
-            self._dirty = False
-            await self._apply_once()
+        self._writes.request()
 
     async def _apply_once(self) -> None:
         wanted = self.wanted_w()

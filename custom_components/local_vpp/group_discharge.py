@@ -9,8 +9,6 @@ living-room backup always wins: no group setpoint is written while it is engaged
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -31,6 +29,7 @@ from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
 from .device import DeviceError
 from .grid_watch import GridState
 from .ledger_sample import availability_from_reading
+from .serial_apply import SerialApply
 from .sidecar_link import SidecarLink
 
 _LOGGER = logging.getLogger(__name__)
@@ -128,8 +127,9 @@ class GroupDischarge:
         self.last_write_error: str | None = None
         self._listeners: list[Callable[[], None]] = []
         self._unsubscribers: list[CALLBACK_TYPE] = []
-        self._dirty = False
-        self._worker: asyncio.Task[None] | None = None
+        self._writes = SerialApply(
+            hass, entry, "local_vpp group setpoint", self._apply_once, self._notify
+        )
         self._link_was_up = link.connected
 
     # -- lifecycle -------------------------------------------------------------
@@ -149,11 +149,7 @@ class GroupDischarge:
         for unsubscribe in self._unsubscribers:
             unsubscribe()
         self._unsubscribers.clear()
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
+        await self._writes.async_cancel()
         self.current = None
         await self._apply_once()
 
@@ -271,17 +267,7 @@ class GroupDischarge:
     @callback
     def _reconsider(self) -> None:
         """Bring the battery in line with the newest state, one write at a time."""
-        self._dirty = True
-        if self._worker is None or self._worker.done():
-            self._worker = self._entry.async_create_background_task(
-                self.hass, self._apply_until_settled(), "local_vpp group setpoint"
-            )
-        self._notify()
-
-    async def _apply_until_settled(self) -> None:
-        while self._dirty:
-            self._dirty = False
-            await self._apply_once()
+        self._writes.request()
         self._notify()
 
     async def _apply_once(self) -> None:

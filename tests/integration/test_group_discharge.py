@@ -51,7 +51,7 @@ async def _settled(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     """Wait for the group's writes to the battery to finish."""
     group = entry.runtime_data.group
     assert group is not None
-    await until(lambda: group._worker is None or group._worker.done())
+    await until(lambda: not group._writes.busy)
     await hass.async_block_till_done()
 
 
