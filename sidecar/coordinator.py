@@ -314,30 +314,37 @@ class Coordinator:
         }
 
     def _dispatches(self) -> list[Dispatch]:
-        cache = self._dispatch_cache
-        result = []
-        for entry in self.view.dispatches():
-            parsed = cache.get(entry.id)
-            if parsed is None:
-                parsed = Dispatch.from_body(entry.id, entry.author, entry.content)
-                cache[entry.id] = parsed
-            result.append(parsed)
-        if len(cache) > 2 * len(result) + 64:
-            self._dispatch_cache = {item.id: item for item in result}
+        self._dispatch_cache, result = _parse_cached(
+            self.view.dispatches(), self._dispatch_cache, Dispatch.from_body
+        )
         return result
 
     def _cancels(self) -> list[Cancel]:
-        cache = self._cancel_cache
-        result = []
-        for entry in self.view.cancels():
-            parsed = cache.get(entry.id)
-            if parsed is None:
-                parsed = Cancel.from_body(entry.id, entry.author, entry.content)
-                cache[entry.id] = parsed
-            result.append(parsed)
-        if len(cache) > 2 * len(result) + 64:
-            self._cancel_cache = {item.id: item for item in result}
+        self._cancel_cache, result = _parse_cached(
+            self.view.cancels(), self._cancel_cache, Cancel.from_body
+        )
         return result
+
+
+def _parse_cached[T: (Dispatch, Cancel)](
+    entries: Iterable[SignedEntry],
+    cache: dict[bytes, T],
+    parse: Callable[[bytes, bytes, JsonObject], T],
+) -> tuple[dict[bytes, T], list[T]]:
+    """Entries read into values, each parsed once; the cache, trimmed, and the values.
+
+    The cache is rebuilt from the live entries once it holds many that are gone.
+    """
+    result = []
+    for entry in entries:
+        parsed = cache.get(entry.id)
+        if parsed is None:
+            parsed = parse(entry.id, entry.author, entry.content)
+            cache[entry.id] = parsed
+        result.append(parsed)
+    if len(cache) > 2 * len(result) + 64:
+        cache = {item.id: item for item in result}
+    return cache, result
 
 
 def local_discharge_w(
