@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -33,6 +33,7 @@ from .errors import (
     MissingModelsError,
     NotSunSpecError,
 )
+from .field_block import ScaleCache, write_fields
 from .models import (
     MODEL_BATTERY,
     MODEL_BUILDING_BUS,
@@ -173,6 +174,16 @@ class _BatteryUnit:
         if self.bus is not None:
             components.append(self.bus)
         self.group = _pooled(unit, models, components)
+        self.scales = ScaleCache()
+        # The revert timers last written, so a repeated setpoint is one request; None
+        # after any failed write, since the device may have restarted meanwhile.
+        self.setpoint_revert_s: int | None = None
+        self.bus_revert_s: int | None = None
+
+    def forget_revert_timers(self) -> None:
+        """Write the revert timers again with the next setpoint."""
+        self.setpoint_revert_s = None
+        self.bus_revert_s = None
 
 
 def _first(models: SunSpecModels, model_id: int) -> SunSpecModel:
@@ -180,6 +191,12 @@ def _first(models: SunSpecModels, model_id: int) -> SunSpecModel:
     if found is None:  # discovery checked this; a shifted map is caught there
         raise SunSpecMapShiftError(f"model {model_id} vanished from the chain")
     return found
+
+
+def _bus_of(battery: _BatteryUnit) -> BuildingBusModel:
+    if battery.bus is None:
+        raise DeviceRejectedError("this flat is not on a building bus")
+    return battery.bus
 
 
 def _flag(value: object, true_value: int) -> bool | None:
@@ -353,10 +370,10 @@ class FlatDevice:
     async def async_set_living_room_on_battery(self, on_battery: bool) -> None:
         """Ask the inverter to feed the living-room circuit from the battery or grid."""
         battery = await self._battery_unit()
-        await self._write(
-            battery.living_room.write,
-            "source",
-            _SOURCE_BATTERY if on_battery else _SOURCE_GRID,
+        await self._write_fields(
+            battery,
+            battery.living_room,
+            ("source", _SOURCE_BATTERY if on_battery else _SOURCE_GRID),
         )
 
     async def async_set_reserve_soc(self, pct: float) -> None:
@@ -364,29 +381,42 @@ class FlatDevice:
         if not 0 <= pct <= 100:
             raise ValueError(f"reserve must be within 0–100 %, got {pct}")
         battery = await self._battery_unit()
-        await self._write(battery.battery.write, "reserve_soc_pct", pct)
+        await self._write_fields(battery, battery.battery, ("reserve_soc_pct", pct))
 
     async def async_set_power_setpoint(self, power_w: float, revert_s: int) -> None:
         """Ask the battery for ``power_w`` (+ discharge, − charge) for ``revert_s``.
 
         Without another write within ``revert_s`` the battery reverts by itself to its
-        own logic: a caller that vanishes cannot leave it draining.
+        own logic: a caller that vanishes cannot leave it draining. The timer goes in
+        before the setpoint is enabled, and again only when it changes; a repeated
+        setpoint is then one request, which re-arms the timer on the device.
         """
         if revert_s <= 0:
             raise ValueError("a setpoint needs a revert timer of at least 1 s")
-        controls = (await self._battery_unit()).controls
-        await self._write(controls.write, "setpoint_revert_w", 0)
-        await self._write(controls.write, "setpoint_enabled_revert", _DISABLED)
-        await self._write(controls.write, "setpoint_revert_s", revert_s)
-        await self._write(controls.write, "setpoint_mode", _SETPOINT_MODE_WATTS)
-        await self._write(controls.write, "setpoint_w", power_w)
-        await self._write(controls.write, "setpoint_enabled", _ENABLED)
+        battery = await self._battery_unit()
+        if battery.setpoint_revert_s != revert_s:
+            await self._write_fields(
+                battery,
+                battery.controls,
+                ("setpoint_enabled_revert", _DISABLED),
+                ("setpoint_revert_s", revert_s),
+            )
+            battery.setpoint_revert_s = revert_s
+        await self._write_fields(
+            battery,
+            battery.controls,
+            ("setpoint_enabled", _ENABLED),
+            ("setpoint_mode", _SETPOINT_MODE_WATTS),
+            ("setpoint_w", power_w),
+            ("setpoint_revert_w", 0),
+        )
 
     async def async_set_bus_setpoint(self, power_w: float, revert_s: int) -> None:
         """Ask the bus for ``power_w`` (+ export, − import) for ``revert_s``.
 
-        The timer is written first: each write of the setpoint re-arms it, and without
-        another write within ``revert_s`` the setpoint falls back to 0 by itself.
+        The timer is written first, and again only when it changes: each write of the
+        setpoint re-arms it, and without another write within ``revert_s`` the
+        setpoint falls back to 0 by itself.
         """
         if not -MAX_BUS_SETPOINT_W <= power_w <= MAX_BUS_SETPOINT_W:
             raise ValueError(
@@ -394,20 +424,28 @@ class FlatDevice:
             )
         if revert_s <= 0:
             raise ValueError("a bus setpoint needs a revert timer of at least 1 s")
-        bus = await self._bus_model()
-        await self._write(bus.write, "setpoint_revert_s", revert_s)
-        await self._write(bus.write, "setpoint_w", power_w)
+        battery = await self._battery_unit()
+        bus = _bus_of(battery)
+        if battery.bus_revert_s != revert_s:
+            await self._write_fields(battery, bus, ("setpoint_revert_s", revert_s))
+            battery.bus_revert_s = revert_s
+        await self._write_fields(battery, bus, ("setpoint_w", power_w))
 
     async def async_clear_bus_setpoint(self) -> None:
         """Neither export to the bus nor import from it."""
-        bus = await self._bus_model()
-        await self._write(bus.write, "setpoint_w", 0)
+        battery = await self._battery_unit()
+        await self._write_fields(battery, _bus_of(battery), ("setpoint_w", 0))
 
     async def async_clear_power_setpoint(self) -> None:
         """Hand the battery back to its own self-consumption logic."""
-        controls = (await self._battery_unit()).controls
-        await self._write(controls.write, "setpoint_enabled", _DISABLED)
-        await self._write(controls.write, "setpoint_w", 0)
+        battery = await self._battery_unit()
+        await self._write_fields(
+            battery,
+            battery.controls,
+            ("setpoint_enabled", _DISABLED),
+            ("setpoint_mode", _SETPOINT_MODE_WATTS),
+            ("setpoint_w", 0),
+        )
 
     async def async_close(self) -> None:
         """Close the connection for good."""
@@ -419,20 +457,20 @@ class FlatDevice:
         assert self._battery is not None
         return self._battery
 
-    async def _bus_model(self) -> BuildingBusModel:
-        bus = (await self._battery_unit()).bus
-        if bus is None:
-            raise DeviceRejectedError("this flat is not on a building bus")
-        return bus
-
-    async def _write(
-        self, write: Callable[[str, object], Awaitable[None]], field: str, value: object
+    async def _write_fields(
+        self,
+        battery: _BatteryUnit,
+        component: SunSpecComponent,
+        *values: tuple[str, object],
     ) -> None:
         try:
-            await write(field, value)
+            await write_fields(component, values, battery.scales)
         except ModbusExceptionError as err:
-            raise DeviceRejectedError(f"device refused {field}={value}: {err}") from err
+            battery.forget_revert_timers()
+            written = ", ".join(f"{name}={value}" for name, value in values)
+            raise DeviceRejectedError(f"device refused {written}: {err}") from err
         except _LINK_ERRORS as err:
+            battery.forget_revert_timers()
             raise CannotConnectError(str(err)) from err
 
     async def _guard[T](self, awaitable: Awaitable[T]) -> T:
