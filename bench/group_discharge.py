@@ -39,7 +39,6 @@ import os
 import random
 import re
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -55,6 +54,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.ports import free_port  # noqa: E402
 from custom_components.local_vpp.device import (  # noqa: E402
     DeviceError,
     FlatDevice,
@@ -108,34 +108,6 @@ MODBUS_LOG = _Counting()
 def now_ms() -> int:
     """Wall-clock ms, the clock the nodes sign with."""
     return time.time_ns() // 1_000_000
-
-
-_HANDED_OUT: set[int] = set()
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody uses now, below the ephemeral range.
-
-    A port the kernel hands out for port 0 is also the source port of some outgoing
-    connection sooner or later; with hundreds of mesh links opening, one of them
-    can take it before the node that was given it binds it.
-    """
-    try:
-        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
-        ephemeral = int(text.split()[0])
-    except (OSError, ValueError, IndexError):
-        ephemeral = 32768
-    while True:
-        port = random.randrange(20000, max(20001, ephemeral))
-        if port in _HANDED_OUT:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _HANDED_OUT.add(port)
-        return port
 
 
 def percentile(samples: list[float], pct: float) -> float:

@@ -28,7 +28,6 @@ import pstats
 import random
 import re
 import signal
-import socket
 import sqlite3
 import statistics
 import sys
@@ -45,6 +44,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.ports import free_port  # noqa: E402
 from sidecar import config as config_module  # noqa: E402
 from sidecar import roster  # noqa: E402
 from sidecar.identity import Identity, KeyRing  # noqa: E402
@@ -78,13 +78,6 @@ sys.exit(code)
 def now_ms() -> int:
     """Wall-clock ms, the clock the nodes sign with."""
     return time.time_ns() // 1_000_000
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def percentile(samples: list[float], pct: float) -> float:

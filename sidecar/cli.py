@@ -25,7 +25,7 @@ from sidecar.export import ExportError, export_lines
 from sidecar.feed import FeedStateError
 from sidecar.identity import Identity, KeyFileError
 from sidecar.ingest import Ingestor
-from sidecar.node import MembershipError, Node
+from sidecar.node import ListenError, MembershipError, Node
 from sidecar.roster import RosterError
 from sidecar.roster_cli import RosterUsageError
 from sidecar.status import summarize
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     ) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except (ExportError, StorageError) as err:
+    except (ExportError, StorageError, ListenError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return code

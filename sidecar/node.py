@@ -70,6 +70,10 @@ class MembershipError(Exception):
     """The node's key or building does not match the roster it was given."""
 
 
+class ListenError(Exception):
+    """The node cannot listen where its configuration says (port taken, bad host)."""
+
+
 def wall_clock_ms() -> int:
     """Milliseconds since the Unix epoch."""
     return time.time_ns() // 1_000_000
@@ -243,7 +247,13 @@ class Node:
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, config.host, config.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as err:
+            raise ListenError(
+                f"cannot listen on {config.host}:{config.port} ({err.strerror}); "
+                "is another sidecar running, or is [node] listen wrong?"
+            ) from err
         self.port = int(self._runner.addresses[0][1])  # the real port when 0 was asked
         await self.mesh.start()
         if config.announce:
@@ -271,22 +281,28 @@ class Node:
         )
 
     async def stop(self) -> None:
-        """Stop listening, write what is queued and close the database."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if self._arrival_flush is not None:
-            self._arrival_flush.cancel()  # the writer writes what is queued on close
-        await self.announcer.stop()
-        await self.mesh.stop()
-        await self.api.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-        self.writer.close()
-        if self._reader is not None:
-            self._reader.close()
+        """Stop listening, write what is queued and close the database.
+
+        Safe after a start that failed half-way. The database is closed whatever
+        else fails: its writer thread would otherwise keep the process alive.
+        """
+        try:
+            for task in self._tasks:
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if self._arrival_flush is not None:
+                self._arrival_flush.cancel()  # the writer writes what is queued
+            await self.announcer.stop()
+            await self.mesh.stop()
+            await self.api.close()
+            if self._runner is not None:
+                await self._runner.cleanup()
+        finally:
+            self.writer.close()
+            if self._reader is not None:
+                self._reader.close()
 
     async def serve(self, on_ready: Callable[[], None]) -> int:
         """Start, call ``on_ready``, serve until SIGTERM/SIGINT (0) or write error (1).
@@ -298,7 +314,11 @@ class Node:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
         on_ready()
         waiters = [
             asyncio.create_task(stop.wait()),

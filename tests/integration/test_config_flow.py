@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from datetime import datetime
 from unittest.mock import patch
@@ -14,6 +13,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from bench.ports import free_port
 from custom_components.local_vpp.const import (
     CONF_FAST_POLL_INTERVAL,
     CONF_POLL_INTERVAL,
@@ -42,12 +42,6 @@ def other_flat(socket_enabled: None) -> Iterator[FlatThread]:
         handle.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def _start(hass: HomeAssistant) -> str:
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
@@ -72,7 +66,7 @@ async def test_cannot_connect_then_recover(
     hass: HomeAssistant, flat: FlatThread
 ) -> None:
     flow_id = await _start(hass)
-    bad = entry_data(flat) | {CONF_PORT: _free_port()}
+    bad = entry_data(flat) | {CONF_PORT: free_port()}
     result = await hass.config_entries.flow.async_configure(flow_id, bad)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "cannot_connect"}
@@ -211,7 +205,7 @@ async def test_reconfigure_shows_errors(
 ) -> None:
     result = await loaded_entry.start_reconfigure_flow(hass)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], entry_data(flat) | {CONF_PORT: _free_port()}
+        result["flow_id"], entry_data(flat) | {CONF_PORT: free_port()}
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "cannot_connect"}

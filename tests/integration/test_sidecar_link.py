@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 import tomllib
@@ -17,6 +16,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from bench.ports import free_port
 from custom_components.local_vpp.const import CONF_SIDECAR_TOKEN, CONF_SIDECAR_URL
 from custom_components.local_vpp.sidecar_link import SidecarLink
 from simulator.threaded import FlatThread
@@ -33,12 +33,6 @@ class Sidecar:
     db: Path
     config: Path
     process: subprocess.Popen[str] | None = None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _start(hass: HomeAssistant, node: Sidecar) -> None:
@@ -100,7 +94,7 @@ async def sidecar(
 ) -> AsyncIterator[Sidecar]:
     """A sidecar initialised for flat 101 and running as its own process."""
     config = tmp_path / "sidecar.toml"
-    port = _free_port()
+    port = free_port()
     made = _cli(
         "init",
         "--config",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -19,16 +18,10 @@ from typing import Any
 
 import aiohttp
 
+from bench.ports import free_port
 from sidecar import cli, peer_auth, roster
 from sidecar.identity import Identity
 from tests.sidecar.support import BUILDING, RunningSidecar, start_sidecar
-
-
-def free_port() -> int:
-    """A port that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def now_ms() -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -144,6 +145,21 @@ def test_run_stops_with_exit_code_2_on_a_bad_config(tmp_path: Path) -> None:
     result = run_cli("run", "--config", str(path))
     assert result.returncode == 2
     assert "[ledger] interval_ms: must be between 200 and 60000" in result.stderr
+
+
+def test_run_on_a_taken_port_says_so_and_exits(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        path = init_site(tmp_path, listen=f'"127.0.0.1:{port}"')
+        result = run_cli("run", "--config", str(path))
+    assert result.returncode == 1
+    assert f"error: cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+    # Nothing was lost: the database opened and closed cleanly, and verifies.
+    verified = run_cli("verify", str(tmp_path / "data" / "ledger.db"))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def test_a_short_token_is_refused_without_being_repeated(tmp_path: Path) -> None:
