@@ -200,9 +200,8 @@ class Mesh:
             for link in list(self.links.values())
         ]
         await asyncio.gather(*closing, return_exceptions=True)
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            await asyncio.wait(tasks)
         if self._session is not None:
             await self._session.close()
 
@@ -448,8 +447,9 @@ class Mesh:
                 self._frame_in(link, message.data)
         finally:
             pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
+            # Not ``await pump`` under suppress(CancelledError): that would also
+            # swallow a cancellation of this task (a stop) arriving meanwhile.
+            await asyncio.wait([pump])
             if self.links.get(author) is link:
                 del self.links[author]
                 _LOGGER.info("Lost the link with flat %s", link.peer.flat)

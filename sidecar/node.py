@@ -289,9 +289,8 @@ class Node:
         try:
             for task in self._tasks:
                 task.cancel()
-            for task in self._tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            if self._tasks:
+                await asyncio.wait(self._tasks)
             if self._arrival_flush is not None:
                 self._arrival_flush.cancel()  # the writer writes what is queued
             await self.announcer.stop()

@@ -14,7 +14,6 @@ use in a test::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from .building_config import BuildingConfig
 from .building_meter import BuildingMeterUnit
@@ -123,8 +122,7 @@ class BuildingSimulator:
         self._started = False
         if self._ticker is not None:
             self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
+            await asyncio.wait([self._ticker])  # never swallows our own cancellation
             self._ticker = None
         for task in list(self._network_tasks):
             task.cancel()

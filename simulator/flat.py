@@ -12,7 +12,6 @@ Typical use in a test::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from datetime import datetime
 
@@ -93,8 +92,7 @@ class FlatSimulator:
         """Stop time and the server; clients are disconnected."""
         if self._ticker is not None:
             self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
+            await asyncio.wait([self._ticker])  # never swallows our own cancellation
             self._ticker = None
         await self._server.stop()
 

@@ -226,8 +226,7 @@ class ModbusTcpUnits:
     async def _cancel_reopen(self) -> None:
         if self._reopen is not None:
             self._reopen.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reopen
+            await asyncio.wait([self._reopen])  # never swallows our own cancellation
             self._reopen = None
 
     async def go_silent(self) -> None:

@@ -8,7 +8,6 @@ the write runs again until nothing changed while it ran.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
 from homeassistant.config_entries import ConfigEntry
@@ -52,8 +51,8 @@ class SerialApply:
         """Stop the write under way, if any."""
         if self._worker is not None:
             self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+            # asyncio.wait: a cancellation of the caller itself must not be swallowed.
+            await asyncio.wait([self._worker])
             self._worker = None
 
     async def _until_settled(self) -> None:

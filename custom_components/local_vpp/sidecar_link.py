@@ -16,7 +16,6 @@ buffered: an old one says nothing about the battery now.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import random
@@ -284,8 +283,8 @@ class SidecarLink:
             finally:
                 self._ws = None
                 sender.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sender
+                # asyncio.wait: an unload cancelling this task must not be swallowed.
+                await asyncio.wait([sender])
 
     async def _send_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         while True:
