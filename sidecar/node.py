@@ -61,7 +61,6 @@ RETENTION_EVERY_S: Final = 60.0
 MESH_REPORT_EVERY_S: Final = 10.0
 MESH_REPORT_MIN_S: Final = 1.0
 SHUTDOWN_TIMEOUT_S: Final = 2.0
-ARRIVALS_COALESCE_S: Final = 0.015
 DECLARE_EVERY_S: Final = 30.0
 PUBLISH_AFTER_S: Final = 0.02  # into a round: after the boundary, on every clock
 
@@ -146,7 +145,8 @@ class Node:
         self._declared_at = -DECLARE_EVERY_S
         self._background: set[asyncio.Task[None]] = set()
         self._arrived: list[tuple[list[Entry], int]] = []
-        self._arrival_flush: asyncio.TimerHandle | None = None
+        self._arrival_flush: asyncio.Handle | None = None
+        self._arrivals_committing = False
         self.view = CoordinationView(
             members=self._member_authors,
             mesh_up=lambda: len(self._roster.members) < 2 or bool(self.mesh.links),
@@ -552,12 +552,7 @@ class Node:
     def stored(self, entries: list[Entry], ticket: int, pushed: bool) -> None:
         """Entries from peers were queued; act on the kinds that mean something here."""
         self._arrived.append((entries if pushed else [], ticket))
-        if self._arrival_flush is None:
-            # Peers push at the same interval boundaries: waiting a moment lets one
-            # commit take all of them instead of one commit (and fsync) per frame.
-            self._arrival_flush = asyncio.get_running_loop().call_later(
-                ARRIVALS_COALESCE_S, self._flush_arrivals
-            )
+        self._schedule_arrivals_commit()
         now = self.clock()
         authors: set[bytes] = set()
         for entry in entries:
@@ -801,18 +796,40 @@ class Node:
                 }
                 self._mesh_report_due = True
 
+    def _schedule_arrivals_commit(self) -> None:
+        """Group commit for peers' entries.
+
+        With no commit of arrivals under way, what came in during this loop turn is
+        committed at once; while one is under way, arrivals wait for it and then go
+        together in the next. An idle node adds no delay, and a busy one makes one
+        commit (and fsync) per batch instead of per frame.
+        """
+        if (
+            self._arrived
+            and self._arrival_flush is None
+            and not self._arrivals_committing
+        ):
+            self._arrival_flush = asyncio.get_running_loop().call_soon(
+                self._flush_arrivals
+            )
+
     def _flush_arrivals(self) -> None:
         self._arrival_flush = None
         arrived, self._arrived = self._arrived, []
-        task = asyncio.create_task(self._note_latency(arrived))
+        self._arrivals_committing = True
+        task = asyncio.create_task(self._commit_arrivals(arrived))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _note_latency(self, arrived: list[tuple[list[Entry], int]]) -> None:
-        with contextlib.suppress(StorageError):
-            await self.writer.durable(max(ticket for _, ticket in arrived))
-            for pushed, _ in arrived:
-                self.mesh.note_latency(pushed)
+    async def _commit_arrivals(self, arrived: list[tuple[list[Entry], int]]) -> None:
+        try:
+            with contextlib.suppress(StorageError):
+                await self.writer.durable(max(ticket for _, ticket in arrived))
+                for pushed, _ in arrived:
+                    self.mesh.note_latency(pushed)
+        finally:
+            self._arrivals_committing = False
+            self._schedule_arrivals_commit()
 
     def _declare_witnessed(self) -> None:
         """Cross-reference the witnessed heads this node knows in its own feed."""
