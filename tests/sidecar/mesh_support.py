@@ -174,9 +174,15 @@ class Building:
     async def start(self, *flats: Flat) -> None:
         """Start these flats (all if none given) as processes."""
         chosen = flats or tuple(self.flats)
-        started = await asyncio.gather(*(start_sidecar(f.config) for f in chosen))
+        started = await asyncio.gather(
+            *(start_sidecar(f.config) for f in chosen), return_exceptions=True
+        )
         for flat, process in zip(chosen, started, strict=True):
-            flat.process = process
+            if isinstance(process, RunningSidecar):
+                flat.process = process  # stopped on exit even if another failed
+        for failure in started:
+            if isinstance(failure, BaseException):
+                raise failure
 
     async def stop(self, flat: Flat) -> None:
         """Stop one flat cleanly."""
