@@ -22,7 +22,7 @@ from typing import Any, Final, Protocol
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from sidecar import etp, peer_auth
+from sidecar import etp, merkle, peer_auth
 from sidecar.errors import InvalidData
 from sidecar.etp import Entry, Statement
 from sidecar.identity import Identity
@@ -469,6 +469,8 @@ class Mesh:
                 self._vector(link, message)
             elif kind == "fetch":
                 self._fetch(link, message)
+            elif kind == "frontier":
+                self._frontier(link, message)
             elif kind == "statements":
                 self._statements(link, message)
             elif kind == "evidence":
@@ -514,6 +516,9 @@ class Mesh:
         if outcome is Outcome.DUPLICATE:
             self.counters["duplicate"] += 1
             return 0
+        if outcome is Outcome.HISTORY:
+            self.counters["history"] += 1
+            return ticket
         if outcome is Outcome.GAP:
             early = self._early.setdefault(entry.author, {})
             if len(early) < GAP_BUFFER:
@@ -603,13 +608,75 @@ class Mesh:
         after, limit = message.get("after"), message.get("limit")
         if not isinstance(after, int) or not isinstance(limit, int) or limit < 1:
             raise InvalidData("malformed", "fetch needs integer after and limit")
-        rows = self.host.replica.read_after(author, after, min(limit, FETCH_LIMIT))
+        replica = self.host.replica
+        frontier = replica.pruned_frontier(author)
+        anchor = replica.held(author, frontier.size + 1) if frontier.size else None
+        if after < frontier.size and anchor is not None:
+            # The asker lacks history this node has pruned: hand over the frontier
+            # with the rollup that anchors it, then all that is kept below it.
+            link.send(
+                _frame(
+                    {
+                        "type": "frontier",
+                        "author": author.hex(),
+                        "size": frontier.size,
+                        "nodes": [node.hex() for node in frontier.nodes],
+                        "anchor": etp.entry_to_wire(anchor),
+                    }
+                )
+            )
+            while after < frontier.size:
+                kept = [
+                    row
+                    for row in replica.read_after(author, after, FETCH_LIMIT)
+                    if row[0] <= frontier.size
+                ]
+                if not kept:
+                    break
+                self._serve(link, author, kept)
+                after = kept[-1][0]
+            after = frontier.size
+        rows = replica.read_after(author, after, min(limit, FETCH_LIMIT))
+        self._serve(link, author, rows)
+
+    def _serve(
+        self,
+        link: Link,
+        author: bytes,
+        rows: list[tuple[int, str, bytes, bytes, bytes, bytes, bytes]],
+    ) -> None:
         entries = [
             etp.entry_to_wire(etp.open_entry(author, seq, prev, _refs(refs), body, sig))
             for seq, _kind, _eid, prev, refs, body, sig in rows
         ]
         link.send(_frame({"type": "entries", "catchup": 1, "entries": entries}))
         self.counters["served"] += len(entries)
+
+    def _frontier(self, link: Link, message: dict[str, Any]) -> None:
+        author = _hex_value(message.get("author"), 32)
+        size, nodes, anchor = (
+            message.get("size"),
+            message.get("nodes"),
+            message.get("anchor"),
+        )
+        if (
+            not isinstance(size, int)
+            or size < 1
+            or not isinstance(nodes, list)
+            or not isinstance(anchor, dict)
+        ):
+            raise InvalidData("malformed", "a frontier has size, nodes and anchor")
+        frontier = merkle.Frontier(size, [_hex_value(node, 32) for node in nodes])
+        entry = etp.entry_from_wire(anchor)
+        now = self.host.now_ms()
+        if not self.host.replica.adopt_frontier(author, frontier, entry, now):
+            self.counters["duplicate"] += 1
+            return
+        self.counters["frontiers_adopted"] += 1
+        stored: list[Entry] = []
+        ticket = self._take(link, entry, now, stored)
+        if stored:
+            self.host.stored(stored, ticket, False)
 
     def _statements(self, link: Link, message: dict[str, Any]) -> None:
         items = message.get("items")

@@ -15,13 +15,14 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Final
 
-from sidecar import etp, merkle, store
+from sidecar import etp, kinds, merkle, store
 from sidecar.errors import InvalidData
 from sidecar.etp import Entry
 from sidecar.identity import KeyRing
 from sidecar.writer import Writer
 
 RECENT: Final = 1024  # ids and roots remembered per author, for quick comparisons
+ROLLUP_1: Final = "rollup_1"  # the kind key of an hourly rollup
 
 
 class Outcome(enum.Enum):
@@ -30,6 +31,7 @@ class Outcome(enum.Enum):
     STORED = "stored"
     DUPLICATE = "duplicate"
     GAP = "gap"
+    HISTORY = "history"  # a kept entry of pruned history, stored without a chain
 
 
 class Equivocation(InvalidData):
@@ -165,7 +167,9 @@ class Replica:
             raise InvalidData("non_member", f"{entry.author.hex()[:16]}… is unknown")
         if entry.seq <= head.seq:
             known = self.id_at(entry.author, entry.seq)
-            if known == entry.id or (known is None and entry.seq <= head.pruned):
+            if known is None and entry.seq <= head.pruned:
+                return self._history(head, entry, now_ms)
+            if known == entry.id:
                 return Outcome.DUPLICATE, 0
             self.check(entry, now_ms)
             held = self.held(entry.author, entry.seq)
@@ -183,6 +187,70 @@ class Replica:
         ticket = self.writer.add_entry(head.number, entry)
         head.advance(entry)
         return Outcome.STORED, ticket
+
+    def _history(self, head: Head, entry: Entry, now_ms: int) -> tuple[Outcome, int]:
+        """An entry below the pruned frontier: what retention keeps is stored."""
+        if entry.key in kinds.FOLDED_KINDS:
+            return Outcome.DUPLICATE, 0  # pruned here, or never wanted below P
+        self.check(entry, now_ms)
+        if self.held(entry.author, entry.seq) is not None:
+            return Outcome.DUPLICATE, 0
+        # Nothing below the frontier to chain to; a verifier checks it against the
+        # rollups, as for an imported feed.
+        return Outcome.HISTORY, self.writer.add_entry(head.number, entry)
+
+    def pruned_frontier(self, author: bytes) -> merkle.Frontier:
+        """How far this node has pruned an author's feed (empty if not at all)."""
+        head = self.heads.get(author)
+        if head is None:
+            return merkle.Frontier()
+        return store.pruned(self.conn, head.number).frontier
+
+    def adopt_frontier(
+        self, author: bytes, frontier: merkle.Frontier, anchor: Entry, now_ms: int
+    ) -> bool:
+        """Start an author's feed at a peer's pruned frontier; False if not needed.
+
+        ``anchor`` is the author's level-1 rollup right after the frontier: it signs
+        the root of the tree at the frontier's size, so a peer cannot hand over a
+        made-up past. What this node held below the frontier stays as it is.
+        """
+        head = self.heads.get(author)
+        if head is None:
+            raise InvalidData("non_member", f"{author.hex()[:16]}… is unknown")
+        if head.seq >= frontier.size:
+            return False
+        if anchor.author != author or anchor.seq != frontier.size + 1:
+            raise InvalidData(
+                "malformed", "the anchor is not the entry after the frontier"
+            )
+        self.check(anchor, now_ms)
+        if anchor.key != ROLLUP_1 or anchor.content.get("root") != (
+            frontier.root().hex()
+        ):
+            raise InvalidData(
+                "broken_chain",
+                "the frontier does not match the root its anchoring rollup signs",
+            )
+        number, size, nodes = head.number, frontier.size, frontier.to_bytes()
+
+        def store_frontier(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO frontiers (author, size, nodes, folded) "
+                "VALUES (?, ?, ?, 0) "
+                "ON CONFLICT (author) DO UPDATE SET size = excluded.size, "
+                "nodes = excluded.nodes",
+                (number, size, nodes),
+            )
+
+        self.writer.call(store_frontier)
+        head.seq = head.pruned = size
+        head.id = anchor.prev
+        head.tree = frontier.copy()
+        head.ids.clear()
+        head.roots.clear()
+        head.roots[size] = frontier.root()
+        return True
 
     def evidence(self, first: Entry, second: Entry, now_ms: int) -> bool:
         """Check a reported equivocation pair; True if it is new proof.

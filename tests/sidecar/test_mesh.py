@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sidecar import retention
 from sidecar.verify import verify_database
 from tests.sidecar.mesh_support import Building, Flat, Switchboard, stored_ids
+from tests.sidecar.support import DAY, HOUR, T0, open_ledger
 
 
 async def _mesh_report(building: Building, index: int) -> dict[str, object]:
@@ -92,6 +94,58 @@ async def test_a_late_joiner_and_a_killed_node_catch_up(tmp_path: Path) -> None:
     assert any(len(after[a]) > len(before.get(a, [])) for a in others)
     assert all(len(after[a]) >= heads[a][0] for a in others)
     assert_identical_logs(building.flats, heads)
+
+
+def _frontier_row(db: Path, author: bytes) -> tuple[int, bytes] | None:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        row = conn.execute(
+            "SELECT f.size, f.nodes FROM frontiers f JOIN authors a ON a.no = f.author "
+            "WHERE a.id = ?",
+            (author,),
+        ).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+    finally:
+        conn.close()
+
+
+async def test_new_members_catch_up_on_a_feed_pruned_before_they_joined(
+    tmp_path: Path,
+) -> None:
+    async with Building(tmp_path, 3) as building:
+        veteran, newcomers = building.flats[0], building.flats[1:]
+        # Six hours of one flow a minute, long ago: retention keeps only the rollups
+        # (and the flows of the last hour), anchored by a frontier.
+        ledger = open_ledger(veteran.db, veteran.identity)
+        ledger.flows(6 * 60, T0, 60_000)
+        ledger.feed.roll(T0 + 6 * HOUR + 5)
+        ledger.sync()
+        policy = retention.Policy(flows_ms=4 * HOUR, hourly_ms=35 * DAY)
+        pruned = ledger.writer.call(
+            lambda conn: retention.prune(conn, T0 + 9 * HOUR, policy)
+        ).result()
+        ledger.writer.close()
+        assert pruned.entries > 200
+        frontier = _frontier_row(veteran.db, veteran.author)
+        assert frontier is not None
+        assert frontier[0] > 200
+
+        await building.start()
+        await building.produce(1.5)
+        heads = await building.converged()
+        assert heads[veteran.author.hex()][0] > 6 * 60
+        counters = [
+            (await building.status(flat))["mesh"]["counters"] for flat in newcomers
+        ]
+    veteran_log = stored_ids(veteran.db)[veteran.author.hex()]
+    for flat in newcomers:
+        # The same frontier, every entry the veteran kept below it, everything after.
+        assert _frontier_row(flat.db, veteran.author) == frontier
+        assert stored_ids(flat.db)[veteran.author.hex()] == veteran_log
+        report = verify_database(flat.db)
+        assert report.ok, [str(finding) for finding in report.findings]
+    assert all(c["frontiers_adopted"] == 1 for c in counters), counters
+    assert all(c["history"] > 0 for c in counters), counters
 
 
 async def test_a_partition_heals_and_the_halves_converge(tmp_path: Path) -> None:

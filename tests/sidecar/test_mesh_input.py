@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
-from sidecar import etp, kinds
+from sidecar import etp, kinds, store
 from sidecar.canonical import JsonObject
 from sidecar.identity import Identity
 from sidecar.verify import verify_database
 from tests.sidecar.mesh_support import Building, Flat, now_ms, peer_connect
-from tests.sidecar.support import BUILDING, flow_content
+from tests.sidecar.support import BUILDING, HOUR, T0, flow_content, open_ledger
 
 
 def _entry(
@@ -165,3 +166,65 @@ async def test_a_member_that_equivocates_is_exposed_to_all(tmp_path: Path) -> No
 
 def _slots(entry: etp.Entry) -> dict[str, Any]:
     return {name: getattr(entry, name) for name in etp.Entry.__slots__}
+
+
+def _first_hourly_rollup(db: Path, author: bytes) -> etp.Entry:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        row = conn.execute(
+            "SELECT seq, prev, refs, body, sig FROM entries WHERE kind = 'rollup_1' "
+            "ORDER BY seq LIMIT 1"
+        ).fetchone()
+    finally:
+        conn.close()
+    return store.load_entry(author, (int(row[0]), *map(bytes, row[1:])))
+
+
+async def test_a_made_up_past_is_refused(tmp_path: Path) -> None:
+    async with Building(tmp_path, 3) as building:
+        node, member = building.flats[0], building.flats[2]
+        await building.start(*building.flats[:2])
+        session = building.session
+        assert session is not None
+        # A genuine hourly rollup of the member's, made offline: it signs the root of
+        # the member's tree at the size before it.
+        ledger = open_ledger(tmp_path / "offline.db", member.identity)
+        ledger.flows(90, T0, 60_000)
+        ledger.feed.roll(T0 + 2 * HOUR)
+        ledger.sync()
+        ledger.writer.close()
+        anchor = _first_hourly_rollup(tmp_path / "offline.db", member.author)
+        size = anchor.seq - 1
+        made_up = [bytes([index]) * 32 for index in range(size.bit_count())]
+
+        def frontier(nodes: list[bytes], anchor: etp.Entry = anchor) -> dict[str, Any]:
+            return {
+                "type": "frontier",
+                "author": member.author.hex(),
+                "size": size,
+                "nodes": [node.hex() for node in nodes],
+                "anchor": etp.entry_to_wire(anchor),
+            }
+
+        ws, reply = await peer_connect(session, node, member.identity)
+        assert reply["type"] == "ready"
+        await ws.send_json(frontier(made_up))  # a past the rollup does not sign
+        await ws.send_json(frontier(made_up[:-1]))  # not a frontier of that size
+        not_a_rollup = _entry(member.identity, seq=size + 1, prev=bytes(range(32)))
+        await ws.send_json(frontier(made_up, not_a_rollup))
+        await ws.send_json({**frontier(made_up), "size": "many"})
+        deadline = time.monotonic() + 10
+        while True:
+            rejected = await _rejected(building, node)
+            if (
+                rejected.get("broken_chain", 0) >= 2
+                and rejected.get("malformed", 0) >= 2
+            ):
+                break
+            assert time.monotonic() < deadline, rejected
+            await asyncio.sleep(0.2)
+        await ws.close()
+        # The node took none of it: it holds nothing of the member's feed.
+        heads = (await building.status(node))["mesh"]["heads"]
+        assert heads[member.author.hex()][0] == 0
+    assert verify_database(node.db).ok
