@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from tests.sidecar.mesh_support import Building, Flat, now_ms
 
 ROUND_S = 1.0
@@ -24,8 +26,9 @@ async def offering(building: Building, offers: dict[str, float]) -> AsyncIterato
             for flat in building.flats:
                 if flat.name not in offers or flat.process is None:
                     continue
-                client = await building.client(flat)
-                with contextlib.suppress(ConnectionError, RuntimeError):
+                # A flat being killed refuses the connection: it simply stops offering.
+                with contextlib.suppress(OSError, aiohttp.ClientError, RuntimeError):
+                    client = await building.client(flat)
                     await client.ws.send_json(
                         {
                             "type": "availability",
