@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import signal
 import sqlite3
 import time
@@ -250,8 +251,9 @@ class Node:
         try:
             await site.start()
         except OSError as err:
+            reason = os.strerror(err.errno) if err.errno else str(err)
             raise ListenError(
-                f"cannot listen on {config.host}:{config.port} ({err.strerror}); "
+                f"cannot listen on {config.host}:{config.port} ({reason}); "
                 "is another sidecar running, or is [node] listen wrong?"
             ) from err
         self.port = int(self._runner.addresses[0][1])  # the real port when 0 was asked

@@ -155,7 +155,9 @@ def test_run_on_a_taken_port_says_so_and_exits(tmp_path: Path) -> None:
         path = init_site(tmp_path, listen=f'"127.0.0.1:{port}"')
         result = run_cli("run", "--config", str(path))
     assert result.returncode == 1
-    assert f"error: cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert f"error: cannot listen on 127.0.0.1:{port} (Address already in use)" in (
+        result.stderr
+    )
     assert "Traceback" not in result.stderr
     # Nothing was lost: the database opened and closed cleanly, and verifies.
     verified = run_cli("verify", str(tmp_path / "data" / "ledger.db"))
