@@ -11,6 +11,7 @@ import contextlib
 import logging
 import math
 import os
+import random
 import signal
 import sqlite3
 import time
@@ -111,7 +112,7 @@ class Node:
         self._builder: FlowBuilder | None = None
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._last_checkpoint_at = 0.0
+        self._checkpoint_due_at = 0.0
         self._latest_checkpoint: etp.Statement | None = None
         self.port = 0
         self.keys = KeyRing()
@@ -389,7 +390,7 @@ class Node:
         if latest is not None and latest.content["size"] == self.feed.seq:
             return etp.statement_to_wire(latest)
         statement, ticket = self._guarded(lambda: self.feed.checkpoint(self.clock()))
-        self._last_checkpoint_at = time.monotonic()
+        self._schedule_checkpoint(random.uniform(0.8, 1.2))
         await self._durable(ticket)
         self._latest_checkpoint = statement
         self.witness.own_checkpoint(statement)
@@ -952,18 +953,25 @@ class Node:
             self.failed.set()
             raise
 
+    def _schedule_checkpoint(self, intervals: float) -> None:
+        """Sign the next checkpoint ``intervals`` checkpoint intervals from now.
+
+        Never on a shared beat: every peer verifies and cosigns each checkpoint, and
+        nodes started together would otherwise all ask for that at the same moment.
+        """
+        interval = self.config.checkpoint_interval_s
+        self._checkpoint_due_at = time.monotonic() + interval * intervals
+
     async def _ticker(self) -> None:
+        self._schedule_checkpoint(random.random())
         while True:
             await asyncio.sleep(TICK_S)
             try:
                 tickets = self.feed.roll(self.clock())
-                elapsed = time.monotonic() - self._last_checkpoint_at
-                if elapsed >= self.config.checkpoint_interval_s:
+                due = time.monotonic() >= self._checkpoint_due_at
+                if due:
                     self._declare_witnessed()
-                if (
-                    elapsed >= self.config.checkpoint_interval_s
-                    and self.feed.seq > self.feed.checkpoint_size
-                ):
+                if due and self.feed.seq > self.feed.checkpoint_size:
                     await self.checkpoint()
                 elif tickets:
                     await self.writer.durable(tickets[-1])
