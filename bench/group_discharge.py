@@ -54,6 +54,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.measure import cpu_seconds, machine_ticks, now_ms  # noqa: E402
 from bench.ports import free_port  # noqa: E402
 from custom_components.local_vpp.device import (  # noqa: E402
     DeviceError,
@@ -83,7 +84,6 @@ TARGET_SHARE = 0.4  # the events ask for this share of what the flats can give
 LONG_EVENT_ENERGY_SHARE = 0.5  # the long event takes about this share of the energy
 APPLY_TIMEOUT_S = 10.0
 CORES = os.cpu_count() or 1
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 FULL_RUNS = [10, 30, 50]
 QUICK_RUNS = [10]
 
@@ -105,11 +105,6 @@ class _Counting(logging.Handler):
 MODBUS_LOG = _Counting()
 
 
-def now_ms() -> int:
-    """Wall-clock ms, the clock the nodes sign with."""
-    return time.time_ns() // 1_000_000
-
-
 def percentile(samples: list[float], pct: float) -> float:
     """Nearest-rank percentile (infinite for no samples)."""
     if not samples:
@@ -122,22 +117,6 @@ def percentile(samples: list[float], pct: float) -> float:
 def seconds(value: float) -> float | None:
     """Rounded to ms; None for never."""
     return None if math.isinf(value) or math.isnan(value) else round(value, 3)
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), seconds; 0 once it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = text.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def machine_ticks() -> tuple[int, int]:
-    """(total, idle + iowait) jiffies of all CPUs since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    return sum(values[:8]), values[3] + values[4]
 
 
 async def wait_for_port(
@@ -682,7 +661,9 @@ async def measure(directory: Path, nodes: int, settings: Settings) -> dict[str, 
             figures["failed"] = describe(err)
 
         wall = time.monotonic() - wall0
-        total, idle = (b - a for a, b in zip(machine0, machine_ticks(), strict=True))
+        total, idle, iowait = (
+            b - a for a, b in zip(machine0, machine_ticks(), strict=True)
+        )
         own1 = os.times()
         figures["cpu_pct_sidecars"] = round(
             100
@@ -696,7 +677,9 @@ async def measure(directory: Path, nodes: int, settings: Settings) -> dict[str, 
         figures["cpu_pct_driver"] = round(
             100 * (own1.user + own1.system - own0.user - own0.system) / wall, 1
         )
-        figures["machine_busy_pct"] = round(100 * CORES * (total - idle) / total, 1)
+        figures["machine_busy_pct"] = round(
+            100 * CORES * (total - idle - iowait) / total, 1
+        )
         figures["cpu_pct_other"] = round(
             max(
                 0.0,

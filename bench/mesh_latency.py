@@ -44,6 +44,12 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.measure import (  # noqa: E402
+    cpu_seconds,
+    machine_ticks,
+    now_ms,
+    percentile,
+)
 from bench.ports import free_port  # noqa: E402
 from sidecar import config as config_module  # noqa: E402
 from sidecar import roster  # noqa: E402
@@ -56,7 +62,6 @@ TARGET_P99_MS = 100.0
 TARGETED = {(10, 1), (30, 1), (10, 5)}
 FULL_RUNS = [(10, 1), (10, 5), (30, 1), (30, 5), (50, 1), (50, 5)]
 QUICK_RUNS = [(10, 1), (10, 5)]
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CORES = os.cpu_count() or 1
 _READY = re.compile(rb"listening on http://[\d.]+:(\d+)")
 # Runs a node under cProfile counting the event loop thread's CPU time, not wall time,
@@ -73,33 +78,6 @@ finally:
     profile.dump_stats(sys.argv[1])
 sys.exit(code)
 """
-
-
-def now_ms() -> int:
-    """Wall-clock ms, the clock the nodes sign with."""
-    return time.time_ns() // 1_000_000
-
-
-def percentile(samples: list[float], pct: float) -> float:
-    """Nearest-rank percentile (0 for no samples)."""
-    if not samples:
-        return 0.0
-    ordered = sorted(samples)
-    index = min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))
-    return ordered[index]
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), seconds."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    fields = text.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def machine_ticks() -> tuple[int, int, int]:
-    """(total, idle, iowait) jiffies of all CPUs since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    return sum(values[:8]), values[3], values[4]
 
 
 def new_values(before: list[float], after: list[float]) -> list[float]:

@@ -19,14 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.measure import percentile  # noqa: E402
 from bench.sim_process import flat_simulator  # noqa: E402
 from custom_components.local_vpp.device import FlatDevice, UnitIds  # noqa: E402
-
-
-def _percentile(samples: list[float], pct: float) -> float:
-    ordered = sorted(samples)
-    index = min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))
-    return ordered[index]
 
 
 async def _measure(port: int, rounds: int) -> dict[str, float]:
@@ -49,10 +44,10 @@ async def _measure(port: int, rounds: int) -> dict[str, float]:
             reads.append((time.perf_counter() - start) * 1000)
         return {
             "poll_p50_ms": statistics.median(polls),
-            "poll_p99_ms": _percentile(polls, 99),
+            "poll_p99_ms": percentile(polls, 99),
             "requests_per_poll": device.last_poll_requests,
             "read100_p50_ms": statistics.median(reads),
-            "read100_p99_ms": _percentile(reads, 99),
+            "read100_p99_ms": percentile(reads, 99),
         }
     finally:
         await device.async_close()

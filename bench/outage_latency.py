@@ -39,6 +39,7 @@ from pytest_homeassistant_custom_component.common import (  # noqa: E402
     async_test_home_assistant,
 )
 
+from bench.measure import percentile  # noqa: E402
 from bench.sim_process import flat_simulator  # noqa: E402
 from custom_components.local_vpp.const import (  # noqa: E402
     CONF_FAST_POLL_INTERVAL,
@@ -48,11 +49,6 @@ from custom_components.local_vpp.const import (  # noqa: E402
     EVENT_BACKUP_ENGAGED,
     EVENT_BACKUP_RELEASED,
 )
-
-
-def _percentile(samples: list[float], pct: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 async def _next(queue: asyncio.Queue[float]) -> float:
@@ -123,7 +119,7 @@ async def _trials(
             await _next(released)
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
-    p99 = _percentile(latencies, 99)
+    p99 = percentile(latencies, 99)
     return {
         "poll_s": poll_s,
         "trials": trials,

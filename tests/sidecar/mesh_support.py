@@ -18,15 +18,11 @@ from typing import Any
 
 import aiohttp
 
+from bench.measure import now_ms
 from bench.ports import free_port
 from sidecar import cli, peer_auth, roster
 from sidecar.identity import Identity
 from tests.sidecar.support import BUILDING, RunningSidecar, start_sidecar
-
-
-def now_ms() -> int:
-    """Wall-clock ms."""
-    return time.time_ns() // 1_000_000
 
 
 @dataclass

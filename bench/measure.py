@@ -1,0 +1,41 @@
+"""What the benchmarks measure with: the signing clock, percentiles, CPU from /proc."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def now_ms() -> int:
+    """Wall-clock ms, the clock the sidecars sign with."""
+    return time.time_ns() // 1_000_000
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    """The sample at rank ``pct`` % of the way from the smallest to the largest.
+
+    Raises ``ValueError`` for no samples: a benchmark must say why it has none.
+    """
+    if not samples:
+        raise ValueError("no samples")
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), seconds; 0 once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = text.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def machine_ticks() -> tuple[int, int, int]:
+    """(total, idle, iowait) jiffies of all CPUs since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return sum(values[:8]), values[3], values[4]
