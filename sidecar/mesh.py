@@ -610,8 +610,10 @@ class Mesh:
             raise InvalidData("malformed", "fetch needs integer after and limit")
         replica = self.host.replica
         frontier = replica.pruned_frontier(author)
-        anchor = replica.held(author, frontier.size + 1) if frontier.size else None
-        if after < frontier.size and anchor is not None:
+        anchor = (
+            replica.held(author, frontier.size + 1) if after < frontier.size else None
+        )
+        if anchor is not None:
             # The asker lacks history this node has pruned: hand over the frontier
             # with the rollup that anchors it, then all that is kept below it.
             link.send(
