@@ -185,18 +185,25 @@ def bus_setpoint_w(building: BuildingThread, flat: str) -> int:
     return bus.setpoint_w
 
 
+async def set_up_lone_and_bus_flat(
+    hass: HomeAssistant, building: BuildingThread, lone: MockConfigEntry
+) -> tuple[MockConfigEntry, MockConfigEntry]:
+    """Set up a lone flat (no model 64901) and building flat 102 side by side."""
+    on_bus = flat_entry(building, "102")
+    for entry in (lone, on_bus):
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return lone, on_bus
+
+
 async def test_bus_entities_only_on_bus_flats(
     hass: HomeAssistant,
     building: BuildingThread,
     flat: FlatThread,
     config_entry: MockConfigEntry,
 ) -> None:
-    lone = config_entry
-    on_bus = flat_entry(building, "102")
-    for entry in (lone, on_bus):
-        entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    lone, on_bus = await set_up_lone_and_bus_flat(hass, building, config_entry)
 
     # The lone flat (same serial scheme, no model 64901) has none of them.
     assert not lone.runtime_data.device.has_bus
@@ -515,12 +522,7 @@ async def test_bus_writes_need_a_bus_and_sane_values(
     flat: FlatThread,
     config_entry: MockConfigEntry,
 ) -> None:
-    lone = config_entry
-    on_bus = flat_entry(building, "102")
-    for entry in (lone, on_bus):
-        entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    lone, on_bus = await set_up_lone_and_bus_flat(hass, building, config_entry)
     with pytest.raises(DeviceRejectedError):
         await lone.runtime_data.device.async_set_bus_setpoint(100, 5)
     with pytest.raises(DeviceRejectedError):
