@@ -139,15 +139,9 @@ class Coordinator:
 
     def plan(self, at_ms: int) -> Plan:
         """The group's plan for the round starting at ``at_ms``, from the view."""
-        members = self.view.members()
-        availabilities: list[Availability] = []
-        for author in sorted(set(members)):
-            entry = self.view.availability(author, at_ms)
-            if entry is not None:
-                availabilities.append(Availability.from_body(author, entry.content))
         return allocation.plan(
-            members,
-            availabilities,
+            self.view.members(),
+            self._offers(at_ms),
             self._dispatches(),
             self._cancels(),
             at_ms=at_ms,
@@ -223,16 +217,7 @@ class Coordinator:
         Active while the plan has this flat give or receive; one inactive message when
         that stops.
         """
-        at = self.round_start(self.clock())
-        members = self.view.members()
-        offers = [
-            Availability.from_body(author, entry.content)
-            for author in sorted(set(members))
-            if (entry := self.view.availability(author, at)) is not None
-        ]
-        plan = plan_support(
-            allocation.fresh(offers, members, at, self.settings.stale_ms)
-        )
+        plan = plan_support(self._fresh(self.round_start(self.clock())))
         w = plan.setpoints.get(self.author, 0)
         if not w and not self._bus_active:
             return plan, None
@@ -252,14 +237,7 @@ class Coordinator:
         The sum of ``battery_w`` over fresh availabilities of participating members.
         """
         at = self.round_start(self.clock() if now_ms is None else now_ms)
-        members = self.view.members()
-        offers = [
-            Availability.from_body(author, entry.content)
-            for author in sorted(set(members))
-            if (entry := self.view.availability(author, at)) is not None
-        ]
-        current = allocation.fresh(offers, members, at, self.settings.stale_ms)
-        return allocation.group_battery_w(current)
+        return allocation.group_battery_w(self._fresh(at))
 
     def availability_content(self, message: Mapping[str, object]) -> JsonObject:
         """The members of the ``availability`` entry to publish this round."""
@@ -269,6 +247,20 @@ class Coordinator:
             max_power_w=self.settings.max_power_w,
             stale_ms=self.settings.stale_ms,
             max_skew_ms=self.settings.max_clock_skew_ms,
+        )
+
+    def _offers(self, at_ms: int) -> list[Availability]:
+        """Each member's availability in force at ``at_ms``, in author order."""
+        return [
+            Availability.from_body(author, entry.content)
+            for author in sorted(set(self.view.members()))
+            if (entry := self.view.availability(author, at_ms)) is not None
+        ]
+
+    def _fresh(self, at_ms: int) -> list[Availability]:
+        """The offers at ``at_ms`` that are recent enough to count."""
+        return allocation.fresh(
+            self._offers(at_ms), self.view.members(), at_ms, self.settings.stale_ms
         )
 
     def _fallback(
