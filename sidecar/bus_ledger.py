@@ -87,13 +87,13 @@ class BusLedger:
             end = start + self.interval_ms
             if interval.settled_out or not interval.gave or end > now_ms:
                 continue
-            delta = self._delta(start, 0)
-            if delta is None:
+            exported = self._mwh(start, 0)
+            if exported is None:
                 continue  # the next interval's first reading has not come yet
             interval.settled_out = True
             total = sum(interval.weights.values())
             for author, weight in sorted(interval.weights.items()):
-                mwh = round(delta * 1000 * weight / total) if total else 0
+                mwh = round(exported * weight / total) if total else 0
                 if mwh > 0:
                     made.append(
                         {"to": author.hex(), "mwh": mwh, "start": start, "end": end}
@@ -109,8 +109,8 @@ class BusLedger:
                 continue
             if end + RECEIPT_GRACE_MS > now_ms:
                 continue
-            delta = self._delta(start, 1)
-            if delta is None:
+            imported = self._mwh(start, 1)
+            if imported is None:
                 continue
             interval.settled_in = True
             sent = [
@@ -119,7 +119,7 @@ class BusLedger:
             ]
             total = sum(mwh for _, mwh in sent)
             for entry, mwh in sent:
-                received = round(delta * 1000 * mwh / total) if total else 0
+                received = round(imported * mwh / total) if total else 0
                 made.append(
                     (
                         {
@@ -133,11 +133,11 @@ class BusLedger:
                 )
         return made
 
-    def _delta(self, start: int, which: int) -> float | None:
-        """Wh exported (0) or imported (1) in an interval, once it is over."""
+    def _mwh(self, start: int, which: int) -> float | None:
+        """Energy exported (0) or imported (1) in an interval, mWh, once it is over."""
         if self._last is None or self._last[0] < start + self.interval_ms:
             return None
-        return self.energy.get(start, [0.0, 0.0])[which] / 1000
+        return self.energy.get(start, [0.0, 0.0])[which]
 
     def _forget(self) -> None:
         if len(self.energy) > KEPT_INTERVALS:
