@@ -288,6 +288,9 @@ class SidecarLink:
 
     async def _send_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         while True:
+            # Cleared before the sends: what arrives while one waits on a full socket
+            # wakes the next pass instead of waiting for a later message.
+            self._wake.clear()
             while self._pending:
                 # Sent before it leaves the buffer: a dropped link loses nothing.
                 await ws.send_json(self._pending[0])
@@ -295,7 +298,6 @@ class SidecarLink:
             if (availability := self._availability) is not None:
                 self._availability = None
                 await ws.send_json(availability)
-            self._wake.clear()
             await self._wake.wait()
 
     def _handle_text(self, text: str) -> None:

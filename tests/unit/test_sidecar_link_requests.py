@@ -138,3 +138,36 @@ async def test_check_reports_http_errors(server: Server) -> None:
             is None
         )
     assert server.hellos[-1]["serial"] == "S"
+
+
+async def test_a_sample_queued_during_a_slow_send_goes_without_another_wake(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    received: list[dict[str, Any]] = []
+
+    async def collect(ws: web.WebSocketResponse, message: dict[str, Any]) -> None:
+        received.append(message)
+
+    server.script = collect
+    async with running(server) as link:
+        socket = link._ws  # the real socket; only its send is slowed below
+        assert socket is not None
+        send = socket.send_json
+        peer_reading = asyncio.Event()
+
+        async def backed_up(message: dict[str, Any]) -> None:
+            # A loopback socket only makes a send wait once megabytes are queued,
+            # so the wait is put in front of the real send.
+            await peer_reading.wait()
+            await send(message)
+
+        monkeypatch.setattr(socket, "send_json", backed_up)
+        link.offer_availability({"type": "availability", "ts": 1})
+        await asyncio.sleep(0.05)  # the availability's send is waiting
+        link.submit({"type": "sample", "ts": 2})
+        peer_reading.set()
+        for _ in range(100):
+            if len(received) == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert [m["type"] for m in received] == ["availability", "sample"]
