@@ -151,7 +151,10 @@ async def test_a_group_discharge_is_shared_delivered_and_recorded(
 ) -> None:
     await _set_up(hass, flats)
     await until(lambda: _mesh_up(flats), 30)
-    await hass.async_add_executor_job(time.sleep, 3)  # availabilities go round
+    # Every sidecar must hold every flat's offer before the request, or the first
+    # plan rightly leaves out the flat it has not heard from yet.
+    since_ms = time.time() * 1000
+    await until(lambda: _offers_everywhere(flats, since_ms), 15)
 
     before = {f.name: building.flat_state(f.name).battery for f in flats}
     first = flats[0].entry
@@ -341,6 +344,28 @@ def _bus_entries(
     finally:
         conn.close()
     return transfers, receipts
+
+
+def _offers_everywhere(flats: list[Flat], since_ms: float) -> bool:
+    """Whether each flat's ledger holds an availability from every flat since then."""
+    authors = {flat.identity.author for flat in flats}
+    for flat in flats:
+        conn = sqlite3.connect(f"file:{flat.sidecar.db}?mode=ro", uri=True)
+        try:
+            rows = conn.execute(
+                "SELECT a.id, e.body FROM entries e JOIN authors a ON a.no = e.author "
+                "WHERE e.kind = 'availability'"
+            ).fetchall()
+        finally:
+            conn.close()
+        offered = {
+            bytes(author)
+            for author, body in rows
+            if int(str(canonical.decode(bytes(body))["ts"])) >= since_ms
+        }
+        if offered != authors:
+            return False
+    return True
 
 
 def before_ms(started: float) -> float:
