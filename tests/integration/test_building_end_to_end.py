@@ -179,7 +179,7 @@ async def test_a_group_discharge_is_shared_delivered_and_recorded(
 
     await until(lambda: sum(setpoints().values()) == 1200, 10)
     # Both flats take part, each in proportion to what it has above its reserve.
-    assert all(w > 0 for w in setpoints().values()), setpoints()
+    assert all(w > 0 for w in setpoints().values()), (setpoints(), _offers(flats))
     await hass.async_add_executor_job(time.sleep, 30)
     delivered = {
         f.name: building.flat_state(f.name).battery.discharged_wh
@@ -346,26 +346,33 @@ def _bus_entries(
     return transfers, receipts
 
 
-def _offers_everywhere(flats: list[Flat], since_ms: float) -> bool:
-    """Whether each flat's ledger holds an availability from every flat since then."""
-    authors = {flat.identity.author for flat in flats}
+def _offers(flats: list[Flat]) -> dict[str, dict[str, dict[str, object]]]:
+    """Each flat's ledger's newest availability of every flat, by flat name."""
+    names = {flat.identity.author: flat.name for flat in flats}
+    held: dict[str, dict[str, dict[str, object]]] = {}
     for flat in flats:
         conn = sqlite3.connect(f"file:{flat.sidecar.db}?mode=ro", uri=True)
         try:
             rows = conn.execute(
                 "SELECT a.id, e.body FROM entries e JOIN authors a ON a.no = e.author "
-                "WHERE e.kind = 'availability'"
+                "WHERE e.kind = 'availability' ORDER BY e.seq"
             ).fetchall()
         finally:
             conn.close()
-        offered = {
-            bytes(author)
+        held[flat.name] = {
+            names[bytes(author)]: dict(canonical.decode(bytes(body)))
             for author, body in rows
-            if int(str(canonical.decode(bytes(body))["ts"])) >= since_ms
         }
-        if offered != authors:
-            return False
-    return True
+    return held
+
+
+def _offers_everywhere(flats: list[Flat], since_ms: float) -> bool:
+    """Whether each flat's ledger holds an availability from every flat since then."""
+    return all(
+        len(newest) == len(flats)
+        and all(int(str(offer["ts"])) >= since_ms for offer in newest.values())
+        for newest in _offers(flats).values()
+    )
 
 
 def before_ms(started: float) -> float:
