@@ -198,17 +198,17 @@ def wait_for_url(url: str, pid: int | None, timeout: float, what: str) -> None:
 
 
 async def _ask_status(url: str, token: str) -> dict[str, Any]:
+    # The read-only endpoint: a WebSocket would push the flat's Home Assistant off.
+    status_url = url.replace("ws://", "http://", 1).removesuffix("/ws") + "/status"
     timeout = aiohttp.ClientTimeout(total=15)
     async with (
         aiohttp.ClientSession(timeout=timeout) as session,
-        session.ws_connect(url, headers={"Authorization": f"Bearer {token}"}) as ws,
+        session.get(status_url, headers={"Authorization": f"Bearer {token}"}) as reply,
     ):
-        await ws.send_json({"type": "hello", "protocol": 1})
-        await ws.send_json({"type": "status"})
-        while True:
-            message: dict[str, Any] = await ws.receive_json(timeout=10)
-            if message.get("type") in ("status", "error"):
-                return message
+        message: dict[str, Any] = await reply.json()
+        if reply.status != 200:
+            return {"type": "error", "detail": f"HTTP {reply.status}: {message}"}
+        return message
 
 
 def show_status(manifest: dict[str, Any], as_json: bool) -> int:

@@ -1,8 +1,8 @@
 """The local WebSocket API through which the flat's Home Assistant feeds the sidecar.
 
 This module speaks the protocol of PROTOCOL.md section 12 (authentication, hello,
-message dispatch, replies); what a message does is up to the :class:`Services` it is
-given, so the ledger logic stays in node.py.
+message dispatch, replies, and the read-only status over plain HTTP); what a message
+does is up to the :class:`Services` it is given, so the ledger logic stays in node.py.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from sidecar.samples import Rejection, SampleRejected
 _LOGGER = logging.getLogger(__name__)
 PROTOCOL_VERSION: Final = 1
 PATH: Final = "/api/v1/ws"
+STATUS_PATH: Final = "/api/v1/status"
 MAX_MESSAGE_BYTES: Final = 64 * 1024
 CLOSE_REPLACED: Final = 4001
 CLOSE_TIMEOUT_S: Final = 1.0
@@ -85,8 +86,9 @@ class LocalApi:
         self._session: _Session | None = None
 
     def add_routes(self, app: web.Application) -> None:
-        """Register the endpoint on an aiohttp application."""
+        """Register the endpoints on an aiohttp application."""
         app.router.add_get(PATH, self._websocket)
+        app.router.add_get(STATUS_PATH, self._status)
 
     async def notify(self, message: dict[str, Any]) -> None:
         """Send an unsolicited message to Home Assistant, if it is connected."""
@@ -110,18 +112,31 @@ class LocalApi:
             presented.strip().encode(), self._token
         )
 
+    def _refusal(self, request: web.Request) -> web.Response | None:
+        """The 401 answer for a request without the token, else None."""
+        if self._authorized(request):
+            return None
+        _LOGGER.warning(
+            "Refused a local API connection from %s: no valid token", request.remote
+        )
+        return web.json_response(
+            {
+                "error": "unauthorized",
+                "detail": "send Authorization: Bearer <api_token>",
+            },
+            status=401,
+        )
+
+    async def _status(self, request: web.Request) -> web.Response:
+        # For people and scripts: unlike a second WebSocket, it leaves Home
+        # Assistant's connection alone.
+        if (refusal := self._refusal(request)) is not None:
+            return refusal
+        return web.json_response({"type": "status", **self._services.status()})
+
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
-        if not self._authorized(request):
-            _LOGGER.warning(
-                "Refused a local API connection from %s: no valid token", request.remote
-            )
-            return web.json_response(
-                {
-                    "error": "unauthorized",
-                    "detail": "send Authorization: Bearer <api_token>",
-                },
-                status=401,
-            )
+        if (refusal := self._refusal(request)) is not None:
+            return refusal
         ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, heartbeat=30)
         await ws.prepare(request)
         previous, self._current = self._current, ws

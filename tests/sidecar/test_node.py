@@ -51,6 +51,32 @@ async def test_without_the_token_there_is_no_websocket(sidecar: RunningSidecar) 
                 assert (await response.json())["error"] == "unauthorized"
 
 
+async def test_status_over_http_leaves_home_assistant_connected(
+    sidecar: RunningSidecar,
+) -> None:
+    status_url = sidecar.url.removesuffix("/ws") + "/status"
+    async with aiohttp.ClientSession() as session:
+        ws = await sidecar.connect(session)
+        await ws.send_json(_sample(_now_ms() - 5_000, 0))
+        async with session.get(status_url) as response:
+            assert response.status == 401
+            assert (await response.json())["error"] == "unauthorized"
+        for _ in range(100):
+            async with session.get(status_url, headers=sidecar.headers) as response:
+                assert response.status == 200
+                status = await response.json()
+            if status["samples_accepted"] == 1:
+                break
+            await asyncio.sleep(0.05)
+        assert status["type"] == "status"
+        assert status["samples_accepted"] == 1
+        assert status["mesh"]["roster_size"] == 1
+        # The WebSocket was not replaced: it still answers.
+        await ws.send_json({"type": "status"})
+        assert (await ws.receive_json(timeout=10))["samples_accepted"] == 1
+        await ws.close()
+
+
 async def test_samples_become_acknowledged_durable_entries(
     sidecar: RunningSidecar,
 ) -> None:
