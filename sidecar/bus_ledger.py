@@ -7,6 +7,8 @@ over seconds) shared in proportion to what the plans of that interval had each
 receiver take. A receiver, a little later, answers every transfer addressed to it with
 a ``receipt``: its own measured import shared in proportion to the transfers' energy.
 Sent and received differ by the bus losses; both sides' words are in the ledger.
+An interval no sample covered (Home Assistant was away) gets neither: there is no
+measurement to vouch for.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sidecar.etp import Entry
 
 INTERVAL_MS: Final = 10_000
 RECEIPT_GRACE_MS: Final = 5_000  # transfers need this long to arrive from the givers
+# About 10 minutes, by the clock: transfers that reach a flat later are let go.
 KEPT_INTERVALS: Final = 64
 MAX_GAP_MS: Final = 5_000  # a longer silence is a gap, not a constant power
 
@@ -63,7 +66,6 @@ class BusLedger:
             mwh = abs(w) * (until - at) / 3_600_000 * 1000
             self.energy.setdefault(start, [0.0, 0.0])[0 if w > 0 else 1] += mwh
             at = until
-        self._forget()
 
     def planned(self, at_ms: int, plan: SupportPlan) -> None:
         """A round's plan; a giver remembers whom it gave to, and how much."""
@@ -82,15 +84,17 @@ class BusLedger:
 
     def transfers_due(self, now_ms: int) -> list[JsonObject]:
         """``transfer`` bodies for ended intervals this flat gave in."""
+        self._forget(now_ms)
         made: list[JsonObject] = []
         for start, interval in sorted(self.intervals.items()):
             end = start + self.interval_ms
             if interval.settled_out or not interval.gave or end > now_ms:
                 continue
-            exported = self._mwh(start, 0)
-            if exported is None:
+            if not self._samples_past(end):
                 continue  # the next interval's first reading has not come yet
             interval.settled_out = True
+            if (exported := self._mwh(start, 0)) is None:
+                continue
             total = sum(interval.weights.values())
             for author, weight in sorted(interval.weights.items()):
                 mwh = round(exported * weight / total) if total else 0
@@ -102,17 +106,17 @@ class BusLedger:
 
     def receipts_due(self, now_ms: int) -> list[tuple[JsonObject, bytes]]:
         """(``receipt`` body, transfer id) for intervals whose transfers are in."""
+        self._forget(now_ms)
         made: list[tuple[JsonObject, bytes]] = []
         for start, interval in sorted(self.intervals.items()):
             end = start + self.interval_ms
             if interval.settled_in or not interval.transfers_in:
                 continue
-            if end + RECEIPT_GRACE_MS > now_ms:
-                continue
-            imported = self._mwh(start, 1)
-            if imported is None:
+            if end + RECEIPT_GRACE_MS > now_ms or not self._samples_past(end):
                 continue
             interval.settled_in = True
+            if (imported := self._mwh(start, 1)) is None:
+                continue
             sent = [
                 (entry, int(str(entry.content["mwh"])))
                 for entry in interval.transfers_in
@@ -133,14 +137,20 @@ class BusLedger:
                 )
         return made
 
-    def _mwh(self, start: int, which: int) -> float | None:
-        """Energy exported (0) or imported (1) in an interval, mWh, once it is over."""
-        if self._last is None or self._last[0] < start + self.interval_ms:
-            return None
-        return self.energy.get(start, [0.0, 0.0])[which]
+    def _samples_past(self, end_ms: int) -> bool:
+        """Whether the samples have reached ``end_ms``, so what came before is known."""
+        return self._last is not None and self._last[0] >= end_ms
 
-    def _forget(self) -> None:
-        if len(self.energy) > KEPT_INTERVALS:
-            for start in sorted(self.energy)[:-KEPT_INTERVALS]:
-                del self.energy[start]
-                self.intervals.pop(start, None)
+    def _mwh(self, start: int, which: int) -> float | None:
+        """Energy out (0) or in (1) over an interval, mWh; None if no sample saw it."""
+        measured = self.energy.get(start)
+        return None if measured is None else measured[which]
+
+    def _forget(self, now_ms: int) -> None:
+        # By time, not by count: transfers keep arriving while Home Assistant, and with
+        # it the samples, is away.
+        horizon = self.start_of(now_ms) - KEPT_INTERVALS * self.interval_ms
+        for start in [start for start in self.energy if start < horizon]:
+            del self.energy[start]
+        for start in [start for start in self.intervals if start < horizon]:
+            del self.intervals[start]

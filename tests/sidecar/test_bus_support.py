@@ -11,8 +11,10 @@ from typing import Any
 
 from sidecar import canonical
 from sidecar.allocation import Availability
-from sidecar.bus_ledger import BusLedger
+from sidecar.bus_ledger import KEPT_INTERVALS, RECEIPT_GRACE_MS, BusLedger
 from sidecar.bus_support import plan_support
+from sidecar.etp import Entry, make_entry
+from sidecar.identity import Identity
 from tests.sidecar.mesh_support import Building, now_ms
 
 A, B, C, D = (bytes([n]) * 32 for n in range(1, 5))
@@ -93,6 +95,42 @@ def test_the_ledger_splits_measured_energy_by_the_plans() -> None:
         {"to": C.hex(), "mwh": 300, "start": 0, "end": 10_000},
     ]
     assert giver.transfers_due(20_000) == []  # each interval is settled once
+
+
+def _transfer(giver: Identity, seq: int, to: bytes, start: int) -> Entry:
+    content = {
+        "kind": "transfer",
+        "ts": start + 10_500,
+        "to": to.hex(),
+        "mwh": 900,
+        "start": start,
+        "end": start + 10_000,
+    }
+    return make_entry(giver, seq, bytes(32), (), content)
+
+
+def test_an_interval_no_sample_covered_gets_no_receipt() -> None:
+    giver = Identity.generate()
+    taker = BusLedger(A, interval_ms=10_000)
+    # 300 W arrive for 10 s, then Home Assistant is away for 20 s, then 10 s more.
+    for at in (*range(0, 10_001, 1000), *range(30_000, 40_001, 1000)):
+        taker.observe(at, -300.0)
+    for seq, start in enumerate((0, 10_000, 30_000), start=1):
+        taker.transfer_in(_transfer(giver, seq, A, start))
+    receipts = taker.receipts_due(40_000 + RECEIPT_GRACE_MS)
+    assert [(r["start"], r["mwh"]) for r, _ in receipts] == [(0, 833), (30_000, 833)]
+    # The unmeasured interval is settled without one, not asked about again.
+    assert taker.receipts_due(60_000) == []
+
+
+def test_transfers_for_a_flat_without_samples_are_let_go() -> None:
+    giver = Identity.generate()
+    taker = BusLedger(A, interval_ms=10_000)
+    for seq in range(1, 3 * KEPT_INTERVALS):
+        start = seq * 10_000
+        taker.transfer_in(_transfer(giver, seq, A, start))
+        assert taker.receipts_due(start + 10_000 + RECEIPT_GRACE_MS) == []
+    assert len(taker.intervals) <= KEPT_INTERVALS + 2
 
 
 async def test_transfers_and_receipts_are_recorded_for_an_outage(
