@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -219,10 +220,16 @@ async def start_sidecar(config: Path) -> RunningSidecar:
             stdout=subprocess.PIPE,
             stderr=log,
         )
-    assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), 30)
-    match = _READY.search(line.decode())
-    if match is None:
-        process.kill()
-        raise AssertionError(f"the sidecar did not start: {line!r}")
-    return RunningSidecar(config, process, int(match.group(1)))
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        match = _READY.search(line.decode())
+        if match is None:
+            raise AssertionError(f"the sidecar did not start: {line!r}")
+        return RunningSidecar(config, process, int(match.group(1)))
+    except BaseException:
+        # A timeout, a bad ready line or a cancelled test: never leave it running.
+        with contextlib.suppress(ProcessLookupError):  # it may have exited already
+            process.kill()
+        await process.wait()
+        raise

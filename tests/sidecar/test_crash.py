@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import sqlite3
@@ -27,42 +28,61 @@ KILLS = 20
 async def _write_until_killed(
     config: Path, first_ts: int, first_counter: float, kill_after: float
 ) -> tuple[dict[int, str], int, float]:
-    """Stream samples as fast as the node takes them, kill -9 it after ``kill_after``
-    seconds; return the acknowledged entries and where the stream stopped."""
+    """Stream samples as fast as the node takes them, kill -9 it ``kill_after``
+    seconds after its first acknowledgement; return the acknowledged entries and
+    where the stream stopped. The node never outlives this call."""
     node = await start_sidecar(config)
-    acked: dict[int, str] = {}
-    ts, counter = first_ts, first_counter
-    # Each sample closes one interval; keep a window of them in flight so the node is
-    # always busy but the samples' clock does not run ahead of the node's.
-    window = asyncio.Semaphore(64)
-    async with aiohttp.ClientSession() as session:
-        ws = await node.connect(session)
+    try:
+        acked: dict[int, str] = {}
+        first_ack = asyncio.Event()
+        ts, counter = first_ts, first_counter
+        # Each sample closes one interval; keep a window of them in flight so the
+        # node is always busy but the samples' clock does not run ahead of the node's.
+        window = asyncio.Semaphore(64)
+        async with aiohttp.ClientSession() as session:
+            ws = await node.connect(session)
 
-        async def send() -> None:
-            nonlocal ts, counter
-            while True:
-                await window.acquire()
-                ts += 1000
-                counter += 1.5
-                await ws.send_json(
-                    {"type": "sample", "ts": ts, "pv_wh": counter, "pv_w": 5400}
-                )
+            async def send() -> None:
+                nonlocal ts, counter
+                while True:
+                    await window.acquire()
+                    ts += 1000
+                    counter += 1.5
+                    await ws.send_json(
+                        {"type": "sample", "ts": ts, "pv_wh": counter, "pv_w": 5400}
+                    )
 
-        async def receive() -> None:
-            async for message in ws:
-                reply: dict[str, Any] = message.json()
-                window.release()
-                assert reply["type"] == "entry", reply
-                acked[reply["seq"]] = reply["id"]
+            async def receive() -> None:
+                async for message in ws:
+                    reply: dict[str, Any] = message.json()
+                    window.release()
+                    assert reply["type"] == "entry", reply
+                    acked[reply["seq"]] = reply["id"]
+                    first_ack.set()
 
-        tasks = [asyncio.create_task(send()), asyncio.create_task(receive())]
-        await asyncio.sleep(kill_after)
-        node.kill()
-        await node.process.wait()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await ws.close()
+            tasks = [asyncio.create_task(send()), asyncio.create_task(receive())]
+            try:
+                # The kill comes at a random moment once the node is writing; the
+                # first acknowledgement, not a guess at start-up time, says it is.
+                try:
+                    await asyncio.wait_for(first_ack.wait(), 30)
+                except TimeoutError:
+                    raise AssertionError(
+                        "the node acknowledged nothing within 30 s"
+                    ) from None
+                await asyncio.sleep(kill_after)
+                node.kill()
+                await node.process.wait()
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+            await ws.close()
+    finally:
+        if node.process.returncode is None:  # a failure above: never leave it running
+            with contextlib.suppress(ProcessLookupError):
+                node.kill()
+            await node.process.wait()
     return acked, ts, counter
 
 
@@ -125,10 +145,13 @@ async def test_kill_9_during_a_bulk_import_leaves_a_verifiable_database(
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )
-        await asyncio.sleep(rng.uniform(0.3, 0.8))
-        if process.returncode is None:
-            process.kill()
-        await process.wait()
+        try:
+            await asyncio.sleep(rng.uniform(0.3, 0.8))  # a random moment to kill it
+        finally:
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+            await process.wait()
         assert verify_database(db).ok
     finished = run_cli("import", str(export), "--db", str(db))
     assert finished.returncode == 0, finished.stdout + finished.stderr
