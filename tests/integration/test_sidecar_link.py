@@ -44,10 +44,19 @@ async def _start(hass: HomeAssistant, node: Sidecar) -> None:
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    assert process.stdout is not None
-    line = await hass.async_add_executor_job(process.stdout.readline)
-    assert "listening on" in line, f"unexpected ready line: {line!r}"
-    node.process = process
+    node.process = process  # so that whoever stops ``node`` stops this process
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(
+            hass.async_add_executor_job(process.stdout.readline), 30
+        )
+        assert "listening on" in line, f"unexpected ready line: {line!r}"
+    except BaseException:
+        # A timeout, a bad ready line or a cancelled test: never leave it running.
+        # Killing it also ends a ``readline`` still blocked in the executor.
+        process.kill()
+        await hass.async_add_executor_job(process.wait)
+        raise
 
 
 async def _until(
@@ -68,13 +77,16 @@ async def _until(
 async def _stop(hass: HomeAssistant, node: Sidecar) -> None:
     if node.process is not None:
         process, node.process = node.process, None
-        process.terminate()
+        process.terminate()  # a no-op if it has exited already
         try:
             await hass.async_add_executor_job(process.wait, 30)
-        except subprocess.TimeoutExpired:
+        except BaseException:  # it did not stop in time, or the test was cancelled
             process.kill()  # never leave a node behind
             await hass.async_add_executor_job(process.wait)
             raise
+        finally:
+            if process.stdout is not None:
+                process.stdout.close()
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -196,8 +208,7 @@ async def test_link_survives_a_sidecar_restart(
     await _stop(hass, sidecar)
     await _until(lambda: not link.connected, 10)
     # Readings keep coming while the sidecar is away; they wait in the buffer.
-    await asyncio.sleep(1.5)
-    assert link.pending > 0
+    await _until(lambda: link.pending > 0, 10)
     before = link.last_seq or 0
 
     await _start(hass, sidecar)
