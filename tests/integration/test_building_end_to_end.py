@@ -34,6 +34,7 @@ from sidecar import canonical, cli, roster
 from sidecar.identity import Identity
 from simulator.building_config import BuildingConfig
 from simulator.threaded import BuildingThread, run_building_in_thread
+from tests.sidecar.mesh_support import newest_offers, offers_everywhere
 
 from .conftest import until
 from .test_sidecar_link import Sidecar, _start, _stop
@@ -42,6 +43,7 @@ BUILDING = "bldg-e2e"
 REVERT_S = 5  # the sidecar's default revert timer
 STALE_S = 3  # and staleness bound
 ROUND_S = 1
+SLACK_S = 6  # for a machine that also runs Home Assistant and the simulator
 
 
 @dataclass
@@ -154,7 +156,9 @@ async def test_a_group_discharge_is_shared_delivered_and_recorded(
     # Every sidecar must hold every flat's offer before the request, or the first
     # plan rightly leaves out the flat it has not heard from yet.
     since_ms = time.time() * 1000
-    await until(lambda: _offers_everywhere(flats, since_ms), 15)
+    dbs = [flat.sidecar.db for flat in flats]
+    authors = {flat.identity.author for flat in flats}
+    await until(lambda: offers_everywhere(dbs, authors, since_ms), 15)
 
     before = {f.name: building.flat_state(f.name).battery for f in flats}
     first = flats[0].entry
@@ -189,16 +193,19 @@ async def test_a_group_discharge_is_shared_delivered_and_recorded(
     measured_until = time.time()
 
     # A sidecar freezes: its flat's inverter drops the setpoint by its revert timer,
-    # and the other flat takes the whole target once the frozen one is stale.
+    # and the other flat takes the whole target once the frozen one is stale. The
+    # exact bounds are tested on their own (the timer on the simulator, the re-share
+    # on the sidecars' clocks); here, with everything on one busy machine, the slack
+    # is wide, and still far below what a missing timer or re-share would take.
     frozen, other = flats[1], flats[0]
     assert frozen.sidecar.process is not None
     frozen.sidecar.process.send_signal(signal.SIGSTOP)
     try:
         froze_at = time.monotonic()
-        await until(lambda: setpoints()[frozen.name] == 0, 15)
-        assert time.monotonic() - froze_at <= REVERT_S + 2
-        await until(lambda: setpoints()[other.name] == 1200, 15)
-        assert time.monotonic() - froze_at <= STALE_S + 2 * ROUND_S + 2
+        await until(lambda: setpoints()[frozen.name] == 0, 30)
+        assert time.monotonic() - froze_at <= REVERT_S + SLACK_S
+        await until(lambda: setpoints()[other.name] == 1200, 30)
+        assert time.monotonic() - froze_at <= STALE_S + 2 * ROUND_S + SLACK_S
     finally:
         frozen.sidecar.process.send_signal(signal.SIGCONT)
 
@@ -349,30 +356,13 @@ def _bus_entries(
 def _offers(flats: list[Flat]) -> dict[str, dict[str, dict[str, object]]]:
     """Each flat's ledger's newest availability of every flat, by flat name."""
     names = {flat.identity.author: flat.name for flat in flats}
-    held: dict[str, dict[str, dict[str, object]]] = {}
-    for flat in flats:
-        conn = sqlite3.connect(f"file:{flat.sidecar.db}?mode=ro", uri=True)
-        try:
-            rows = conn.execute(
-                "SELECT a.id, e.body FROM entries e JOIN authors a ON a.no = e.author "
-                "WHERE e.kind = 'availability' ORDER BY e.seq"
-            ).fetchall()
-        finally:
-            conn.close()
-        held[flat.name] = {
-            names[bytes(author)]: dict(canonical.decode(bytes(body)))
-            for author, body in rows
+    return {
+        flat.name: {
+            names[author]: offer
+            for author, offer in newest_offers(flat.sidecar.db).items()
         }
-    return held
-
-
-def _offers_everywhere(flats: list[Flat], since_ms: float) -> bool:
-    """Whether each flat's ledger holds an availability from every flat since then."""
-    return all(
-        len(newest) == len(flats)
-        and all(int(str(offer["ts"])) >= since_ms for offer in newest.values())
-        for newest in _offers(flats).values()
-    )
+        for flat in flats
+    }
 
 
 def before_ms(started: float) -> float:

@@ -20,7 +20,7 @@ import aiohttp
 
 from bench.measure import now_ms
 from bench.ports import free_port
-from sidecar import cli, peer_auth, roster
+from sidecar import canonical, cli, peer_auth, roster
 from sidecar.identity import Identity
 from tests.sidecar.support import BUILDING, RunningSidecar, start_sidecar
 
@@ -274,6 +274,30 @@ def stored_ids(db: Path) -> dict[str, list[str]]:
         return result
     finally:
         conn.close()
+
+
+def newest_offers(db: Path) -> dict[bytes, dict[str, object]]:
+    """Each author's newest ``availability`` body held in a database file."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT a.id, e.body FROM entries e JOIN authors a ON a.no = e.author "
+            "WHERE e.kind = 'availability' ORDER BY e.seq"
+        ).fetchall()
+    finally:
+        conn.close()
+    return {bytes(author): dict(canonical.decode(bytes(body))) for author, body in rows}
+
+
+def offers_everywhere(dbs: list[Path], authors: set[bytes], since_ms: float) -> bool:
+    """Whether every database holds an availability from every author since then."""
+    for db in dbs:
+        newest = newest_offers(db)
+        if set(newest) != authors:
+            return False
+        if any(int(str(offer["ts"])) < since_ms for offer in newest.values()):
+            return False
+    return True
 
 
 @dataclass
