@@ -54,7 +54,12 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import cpu_seconds, machine_ticks, now_ms  # noqa: E402
+from bench.measure import (  # noqa: E402
+    cpu_seconds,
+    machine_ticks,
+    now_ms,
+    percentile,
+)
 from bench.ports import free_port  # noqa: E402
 from custom_components.local_vpp.device import (  # noqa: E402
     DeviceError,
@@ -105,18 +110,14 @@ class _Counting(logging.Handler):
 MODBUS_LOG = _Counting()
 
 
-def percentile(samples: list[float], pct: float) -> float:
-    """Nearest-rank percentile (infinite for no samples)."""
-    if not samples:
-        return math.inf
-    ordered = sorted(samples)
-    index = min(len(ordered) - 1, math.ceil(pct / 100 * len(ordered)) - 1)
-    return ordered[max(0, index)]
-
-
 def seconds(value: float) -> float | None:
     """Rounded to ms; None for never."""
     return None if math.isinf(value) or math.isnan(value) else round(value, 3)
+
+
+def percentile_s(samples: list[float], pct: float) -> float | None:
+    """A percentile in s, rounded to ms; None without samples or for a miss."""
+    return seconds(percentile(samples, pct)) if samples else None
 
 
 async def wait_for_port(
@@ -793,12 +794,12 @@ async def apply_trials(building: Building, settings: Settings) -> dict[str, Any]
         participants.append(max(counts, default=0))
         await building.cancel(event)
     return {
-        "apply_p50_s": seconds(percentile(latencies, 50)),
-        "apply_p99_s": seconds(percentile(latencies, 99)),
+        "apply_p50_s": percentile_s(latencies, 50),
+        "apply_p99_s": percentile_s(latencies, 99),
         "apply_max_s": seconds(max(latencies, default=math.inf)),
-        "setpoint_msg_p50_s": seconds(percentile(messages, 50)),
-        "setpoint_msg_p99_s": seconds(percentile(messages, 99)),
-        "dispatch_reply_p50_s": seconds(percentile(replies, 50)),
+        "setpoint_msg_p50_s": percentile_s(messages, 50),
+        "setpoint_msg_p99_s": percentile_s(messages, 99),
+        "dispatch_reply_p50_s": percentile_s(replies, 50),
         "apply_trials": len(latencies),
         "apply_missed": missed,
         "participants_min": min(participants, default=0),
