@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import os
 import random
 import signal
@@ -18,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from functools import partial
-from typing import Any, Final, TypeGuard
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -361,9 +360,8 @@ class Node:
         for rejection in dropped:
             self.count_rejection(rejection.reason)
         self.samples_accepted += 1
-        bus_w = message.get("bus_w")
-        if _finite(bus_w):
-            self.bus_ledger.observe(sample.ts, float(bus_w))
+        if sample.bus_w is not None:
+            self.bus_ledger.observe(sample.ts, sample.bus_w)
         if "grid_in" in sample.power:
             self._grid_w = round(
                 sample.power["grid_in"] - sample.power.get("grid_out", 0.0)
@@ -1006,14 +1004,6 @@ class Node:
             return _prove(conn, self.feed.author_no, request)
         finally:
             conn.close()
-
-
-def _finite(value: object) -> TypeGuard[int | float]:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
 
 
 def _prove(

@@ -62,6 +62,7 @@ class Sample:
     stored_wh: float | None = None
     mhz: int | None = None
     mv: int | None = None
+    bus_w: float | None = None  # + exporting to the building bus, − importing
 
 
 class SampleChecker:
@@ -195,6 +196,8 @@ class SampleChecker:
             elif key == "grid_w":  # + importing, − exporting
                 sample.power["grid_in"] = max(value, 0.0)
                 sample.power["grid_out"] = max(-value, 0.0)
+            elif key == "bus_w":  # not a flow: the bus ledger's alone
+                sample.bus_w = value
 
     def _state(
         self, sample: Sample, numbers: dict[str, float], dropped: list[Rejection]
@@ -241,6 +244,7 @@ _NUMERIC: Final = frozenset(
         "grid_w",
         "home_w",
         "living_w",
+        "bus_w",
         "soc_pct",
         "stored_wh",
         "frequency_hz",

@@ -81,6 +81,8 @@ def test_samples_with_unusable_times_are_refused(
         ({"grid_in_wh": 1000 + 20}, "grid_in_wh", "counter_jump"),
         ({"battery_w": 25_000}, "battery_w", "power_limit"),
         ({"grid_w": -20_001}, "grid_w", "power_limit"),
+        ({"bus_w": 1e9}, "bus_w", "power_limit"),
+        ({"bus_w": float("nan")}, "bus_w", "not_a_number"),
         ({"pv_w": -51}, "pv_w", "out_of_range"),
         ({"home_w": -200}, "home_w", "out_of_range"),
         ({"soc_pct": 101}, "soc_pct", "out_of_range"),
@@ -97,6 +99,15 @@ def test_implausible_values_are_dropped_and_the_rest_is_used(
     sample, dropped = checker.check({"ts": NOW, "living_w": 40.0, **values}, NOW)
     assert [(d.field, d.reason, d.scope) for d in dropped] == [(field, reason, "field")]
     assert sample.power["living"] == 40.0
+    assert sample.bus_w is None  # the bus ledger never sees a dropped value
+
+
+def test_bus_power_keeps_its_sign_and_stays_out_of_the_flows() -> None:
+    checker = _checker()
+    sample, dropped = checker.check({"ts": NOW, "bus_w": -350.5}, NOW)
+    assert dropped == []
+    assert sample.bus_w == -350.5
+    assert sample.power == {}
 
 
 def test_plausible_edges_are_accepted() -> None:
