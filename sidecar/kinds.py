@@ -175,10 +175,15 @@ def allocate(totals: Totals) -> list[tuple[str, str, int]]:
     return result
 
 
+def rollup_key(level: object) -> str:
+    """The count key of a rollup of ``level`` (1 hourly, 2 daily): ``rollup_1``."""
+    return f"{ROLLUP}_{level}"
+
+
 def count_key(kind: str, body: JsonObject) -> str:
     """How an entry is counted in rollups and stored: its kind, rollups with level."""
     if kind == ROLLUP:
-        return f"rollup_{body['level']}"
+        return rollup_key(body["level"])
     return kind
 
 

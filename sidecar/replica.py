@@ -22,7 +22,6 @@ from sidecar.identity import KeyRing
 from sidecar.writer import Writer
 
 RECENT: Final = 1024  # ids and roots remembered per author, for quick comparisons
-ROLLUP_1: Final = "rollup_1"  # the kind key of an hourly rollup
 
 
 class Outcome(enum.Enum):
@@ -225,7 +224,7 @@ class Replica:
                 "malformed", "the anchor is not the entry after the frontier"
             )
         self.check(anchor, now_ms)
-        if anchor.key != ROLLUP_1 or anchor.content.get("root") != (
+        if anchor.key != kinds.rollup_key(1) or anchor.content.get("root") != (
             frontier.root().hex()
         ):
             raise InvalidData(

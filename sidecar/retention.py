@@ -54,7 +54,7 @@ def _prune_author(
         raise RetentionError(f"{err}; not pruning (run verify)") from err
     frontier = state.frontier.copy()
     folded = state.folded
-    for seq, body in _rollups(conn, author, "rollup_1", frontier.size + 1):
+    for seq, body in _rollups(conn, author, kinds.rollup_key(1), frontier.size + 1):
         if _int(body, "end") > now_ms - policy.flows_ms:
             break
         last = seq - 1
@@ -69,13 +69,19 @@ def _prune_author(
             "AND seq > ? AND seq <= ?",
             (author, *sorted(kinds.FOLDED_KINDS), state.frontier.size, last),
         ).rowcount
-    for seq, body in _rollups(conn, author, "rollup_2", folded):
+    for seq, body in _rollups(conn, author, kinds.rollup_key(2), folded):
         if _int(body, "end") > now_ms - policy.hourly_ms or seq - 1 > frontier.size:
             break
         result.entries += conn.execute(
             f"DELETE FROM entries WHERE author = ? AND kind IN ({_FOLDED}, ?) "
             "AND seq >= ? AND seq < ?",
-            (author, *sorted(kinds.FOLDED_KINDS), "rollup_1", _int(body, "first"), seq),
+            (
+                author,
+                *sorted(kinds.FOLDED_KINDS),
+                kinds.rollup_key(1),
+                _int(body, "first"),
+                seq,
+            ),
         ).rowcount
         folded = seq
     if frontier.size == state.frontier.size and folded == state.folded:
