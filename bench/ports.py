@@ -4,9 +4,34 @@ from __future__ import annotations
 
 import random
 import socket
+from contextlib import ExitStack
 from pathlib import Path
 
 _HANDED_OUT: set[int] = set()
+_LOWEST = 20000
+
+
+def _ephemeral_start() -> int:
+    """The first port of the kernel's ephemeral range (32768 if it cannot be read)."""
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        return int(text.split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _all_free(ports: range) -> bool:
+    """Whether every port in ``ports`` can be bound on 127.0.0.1 now, all at once."""
+    if any(port in _HANDED_OUT for port in ports):
+        return False
+    with ExitStack() as stack:
+        for port in ports:
+            sock = stack.enter_context(socket.socket())
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
 
 
 def free_port() -> int:
@@ -16,19 +41,27 @@ def free_port() -> int:
     connection sooner or later; with hundreds of mesh links opening, one of them
     can take it before the process that was given it binds it.
     """
-    try:
-        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
-        ephemeral = int(text.split()[0])
-    except (OSError, ValueError, IndexError):
-        ephemeral = 32768
-    while True:
-        port = random.randrange(20000, max(20001, ephemeral))
-        if port in _HANDED_OUT:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _HANDED_OUT.add(port)
-        return port
+    return free_port_block(1)
+
+
+def free_port_block(count: int) -> int:
+    """The first of ``count`` consecutive free TCP ports on 127.0.0.1.
+
+    The whole block lies below the kernel's ephemeral range, so
+    no outgoing connection takes one of its ports as its source port before the
+    process it is meant for binds it (where the range leaves no room below it, any
+    block from port 20000 up will do). The ports are checked, not reserved; this
+    process never hands out the same port twice.
+    """
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    ceiling = _ephemeral_start() - count + 1  # the block ends below the range
+    if ceiling <= _LOWEST:
+        ceiling = 65536 - count + 1
+    for _ in range(1000):
+        base = random.randrange(_LOWEST, ceiling)
+        ports = range(base, base + count)
+        if _all_free(ports):
+            _HANDED_OUT.update(ports)
+            return base
+    raise OSError(f"found no block of {count} free ports")
