@@ -83,11 +83,11 @@ async def building_process(*args: str) -> AsyncIterator[RunningBuilding]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    assert process.stdout is not None
-    line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
-    ready = _READY.search(line)
-    assert ready, line
     try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        ready = _READY.search(line)
+        assert ready, line
         yield RunningBuilding(process, int(ready[3]))
     finally:
         if process.returncode is None:

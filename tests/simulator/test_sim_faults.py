@@ -67,17 +67,20 @@ async def test_disconnect_drops_clients_and_comes_back_on_the_same_port(
     sim: FlatSimulator, probe: Probe
 ) -> None:
     port = sim.port
-    await sim.disconnect(0.5)
+    # Long enough that the refused connect below comes before the port reopens,
+    # even on a busy machine.
+    await sim.disconnect(2.0)
     assert not sim.listening
     await asyncio.sleep(0.05)
     assert not probe.client.connected
     refused = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=0.3, retries=0)
     assert not await refused.connect()
     refused.close()
-    for _ in range(40):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while not sim.listening:
+        assert loop.time() < deadline, "not listening again after 10 s"
         await asyncio.sleep(0.05)
-        if sim.listening:
-            break
     assert sim.port == port
     again = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=2, retries=0)
     assert await again.connect()

@@ -63,10 +63,32 @@ def test_a_port_in_use_fails_at_start() -> None:
         run_flat_in_thread(manual_config(port=flat.port))
 
 
+async def _next_tick(sim: FlatSimulator) -> tuple[float, float, float]:
+    """Wait for the clock's next tick.
+
+    Returns the real (loop) time before and after the tick and the simulated
+    elapsed seconds it reached: the tick itself happened between the two times.
+    """
+    loop = asyncio.get_running_loop()
+    before, elapsed = loop.time(), sim.state.elapsed_s
+    deadline = before + 10
+    while sim.state.elapsed_s == elapsed:
+        assert loop.time() < deadline, "the clock does not run"
+        await asyncio.sleep(0.001)
+    return before, loop.time(), sim.state.elapsed_s
+
+
 async def test_the_clock_runs_by_itself_at_the_chosen_speed() -> None:
-    config = manual_config(manual_clock=False, speed=600.0, tick_s=0.02)
+    speed = 600.0
+    config = manual_config(manual_clock=False, speed=speed, tick_s=0.02)
     async with FlatSimulator(config) as sim:
+        first_before, first_after, first = await _next_tick(sim)
         await asyncio.sleep(0.5)
-        elapsed = sim.state.elapsed_s
-    # 0.5 s at 600× is 300 simulated seconds; allow for a slow machine.
-    assert 150 < elapsed < 600
+        last_before, last_after, last = await _next_tick(sim)
+    # The last tick came at least last_before - first_after and at most
+    # last_after - first_before seconds of real time after the first, however long
+    # the sleep or a stall took; the simulated time between them is that times the
+    # speed.
+    simulated = last - first
+    assert simulated >= speed * (last_before - first_after) - 1e-6
+    assert simulated <= speed * (last_after - first_before) + 1e-6
