@@ -50,6 +50,8 @@ LEDGER_ENTRIES = SensorEntityDescription(
     translation_key="ledger_entries",
     state_class=SensorStateClass.TOTAL_INCREASING,
     entity_category=EntityCategory.DIAGNOSTIC,
+    # Changes with every record (every 10 s): history for few who look at it.
+    entity_registry_enabled_default=False,
 )
 LEDGER_INTEGRITY = BinarySensorEntityDescription(
     key="ledger_integrity",
@@ -77,6 +79,7 @@ MESH_SENSORS: tuple[MeshSensorDescription, ...] = (
         key="ledger_roster_size",
         translation_key="ledger_roster_size",
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
         value_fn=lambda mesh: mesh.roster_size,
     ),
 )

@@ -130,6 +130,7 @@ MEASUREMENTS: tuple[LocalVppSensorDescription, ...] = (
         value_fn=lambda r: r.battery.cycles if r.battery else None,
         state_class=SensorStateClass.TOTAL_INCREASING,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
     ),
     LocalVppSensorDescription(
         key="battery_stored_energy",
@@ -214,6 +215,7 @@ BUS_MEASUREMENTS: tuple[LocalVppSensorDescription, ...] = (
         native_unit_of_measurement=UnitOfPower.WATT,
         suggested_display_precision=0,
         entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
     ),
 )
 

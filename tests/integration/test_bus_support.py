@@ -197,6 +197,7 @@ async def set_up_lone_and_bus_flat(
     return lone, on_bus
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_bus_entities_only_on_bus_flats(
     hass: HomeAssistant,
     building: BuildingThread,
@@ -274,6 +275,7 @@ async def test_lone_flat_sends_no_bus_fields(
     assert flat.state.setpoint.enabled is False
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_bus_setpoints_move_power_between_flats(
     hass: HomeAssistant,
     building: BuildingThread,

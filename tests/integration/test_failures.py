@@ -65,6 +65,7 @@ async def _wait_until_listening(flat: FlatThread, hass: HomeAssistant) -> None:
     pytest.fail("the flat did not come back")
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_disconnect_makes_everything_unavailable_then_recovers(
     hass: HomeAssistant,
     loaded_entry: MockConfigEntry,

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
@@ -29,6 +30,7 @@ def _state(hass: HomeAssistant, platform: Platform, key: str) -> str:
     return state.state
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_mesh_counts_and_integrity(
     hass: HomeAssistant,
     config_entry: MockConfigEntry,
@@ -53,6 +55,24 @@ async def test_mesh_counts_and_integrity(
     await hass.async_block_till_done()
     assert _state(hass, Platform.SENSOR, "ledger_peers_online") == "2"
     assert _state(hass, Platform.SENSOR, "ledger_roster_size") == "6"
+
+
+async def test_rarely_wanted_ledger_sensors_start_disabled(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    flat: FlatThread,
+    scripted_sidecar: ScriptedSidecar,
+) -> None:
+    await set_up_linked(hass, config_entry, scripted_sidecar)
+    registry = er.async_get(hass)
+    for key in ("ledger_entries", "ledger_roster_size"):
+        found = entity_id(hass, Platform.SENSOR, key)
+        entry = registry.async_get(found)
+        assert entry is not None
+        assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+        assert hass.states.get(found) is None
+    # What residents look at stays on.
+    assert _state(hass, Platform.SENSOR, "ledger_peers_online") == "4"
 
 
 async def test_checkpoint_age_keeps_growing_between_messages(
@@ -151,6 +171,7 @@ async def test_equivocation_raises_a_repair_until_integrity_is_back(
     assert link.connected
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_mesh_entities_are_unavailable_while_the_link_is_down(
     hass: HomeAssistant,
     config_entry: MockConfigEntry,

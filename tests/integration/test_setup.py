@@ -7,6 +7,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.local_vpp.const import DOMAIN
@@ -54,6 +55,19 @@ async def test_devices_link_to_the_hybrid_inverter(
         assert device.via_device_id == battery.id
 
 
+async def test_rarely_wanted_diagnostics_start_disabled(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    found = entity_id(hass, Platform.SENSOR, "battery_cycles")
+    entry = er.async_get(hass).async_get(found)
+    assert entry is not None
+    assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    assert hass.states.get(found) is None
+    # The state of health, its diagnostic neighbour, stays on.
+    assert numeric_state(hass, Platform.SENSOR, "battery_soh") > 0
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_every_entity_matches_the_simulator(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, flat: FlatThread
 ) -> None:

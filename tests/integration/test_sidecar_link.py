@@ -152,6 +152,7 @@ async def _set_up_linked(
     return link
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_readings_become_signed_entries(
     hass: HomeAssistant,
     config_entry: MockConfigEntry,
