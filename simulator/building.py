@@ -175,8 +175,11 @@ class BuildingSimulator:
 
     async def network_settled(self) -> None:
         """Wait until every endpoint has followed the latest vanish or return."""
-        while self._network_tasks:
-            await asyncio.gather(*self._network_tasks)
+        # Only the unfinished ones: a finished task stays in the set until its done
+        # callback runs, and gather over finished tasks completes without yielding,
+        # so waiting for it would spin for ever without letting that callback run.
+        while pending := [task for task in self._network_tasks if not task.done()]:
+            await asyncio.gather(*pending)
 
     async def disconnect(self, flat_id: str, seconds: float) -> None:
         """Flat ``flat_id`` drops its clients and refuses them ``seconds`` (real)."""
