@@ -95,6 +95,19 @@ def _config(args: argparse.Namespace) -> FlatConfig:
     )
 
 
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM.
+
+    Installed before the ready line is printed: whoever waits for that line may
+    send SIGTERM at once, and it must stop the program cleanly, not kill it.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
 async def _run_flat(config: FlatConfig, control_port: int) -> None:
     sim = FlatSimulator(config)
     await sim.start()
@@ -105,16 +118,13 @@ async def _run_flat(config: FlatConfig, control_port: int) -> None:
         await site.start()
         actual_control_port = runner.addresses[0][1]
         units = config.unit_ids
+        stop = _stop_on_signals()
         print(
             f"Flat {config.flat}: Modbus TCP on {sim.host}:{sim.port}"
             f" (pv={units.pv} battery={units.battery} meter={units.meter});"
             f" control API on http://{config.host}:{actual_control_port}",
             flush=True,
         )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
         await stop.wait()
     finally:
         await runner.cleanup()
@@ -211,6 +221,7 @@ async def _run_building(
         actual_control_port = runner.addresses[0][1]
         units = config.unit_ids
         flat_ids = list(sim.ports)
+        stop = _stop_on_signals()
         print(
             f"Building: {config.flats} flats ({flat_ids[0]}–{flat_ids[-1]})"
             f" on Modbus TCP {config.host} {_ports_text(sim)}"
@@ -222,10 +233,6 @@ async def _run_building(
         )
         if scenario is not None:
             print(f"Scenario {scenario.name}: {scenario.description}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
         await stop.wait()
     finally:
         await runner.cleanup()
