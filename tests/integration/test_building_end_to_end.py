@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 import time
 import tomllib
 from collections.abc import AsyncIterator, Iterator
@@ -35,6 +34,7 @@ from sidecar.identity import Identity
 from simulator.building_config import BuildingConfig
 from simulator.threaded import BuildingThread, run_building_in_thread
 from tests.sidecar.mesh_support import newest_offers, offers_everywhere
+from tests.sidecar.support import bus_entries, read_rows
 
 from .conftest import until
 from .test_sidecar_link import Sidecar, _start, _stop
@@ -304,7 +304,7 @@ async def test_in_a_power_cut_a_full_flat_carries_an_empty_neighbour(
     # receipts, so at least one covers a whole interval: the first may hold only the
     # last second of one, too little energy to compare the two sides' measurements.
     def recorded() -> bool:
-        transfers, receipts = _bus_entries(taker.sidecar.db)
+        transfers, receipts = bus_entries(taker.sidecar.db)
         return len(receipts) >= 2 and any(
             t["to"] == taker.identity.author.hex() for t in transfers.values()
         )
@@ -313,14 +313,14 @@ async def test_in_a_power_cut_a_full_flat_carries_an_empty_neighbour(
         if recorded():
             break
         await asyncio.sleep(0.1)
-    assert recorded(), _bus_entries(taker.sidecar.db)
+    assert recorded(), bus_entries(taker.sidecar.db)
     building.set_outage(False)
     for _ in range(200):
         if all(abs(w) < 1 for w in bus().values()):
             break
         await asyncio.sleep(0.1)
     assert all(abs(w) < 1 for w in bus().values()), bus()
-    transfers, receipts = _bus_entries(taker.sidecar.db)
+    transfers, receipts = bus_entries(taker.sidecar.db)
     for receipt, ref in receipts:
         assert receipt["from"] == giver.identity.author.hex()
         assert transfers[ref]["to"] == taker.identity.author.hex()
@@ -329,28 +329,6 @@ async def test_in_a_power_cut_a_full_flat_carries_an_empty_neighbour(
     received = sum(int(str(receipt["mwh"])) for receipt, _ in receipts)
     sent = sum(int(str(transfers[ref]["mwh"])) for _, ref in receipts)
     assert 0.8 * sent <= received <= 1.05 * sent, (received, sent)
-
-
-def _bus_entries(
-    db: Path,
-) -> tuple[dict[bytes, dict[str, object]], list[tuple[dict[str, object], bytes]]]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        transfers = {
-            bytes(eid): dict(canonical.decode(bytes(body)))
-            for eid, body in conn.execute(
-                "SELECT id, body FROM entries WHERE kind = 'transfer'"
-            )
-        }
-        receipts = [
-            (dict(canonical.decode(bytes(body))), bytes(refs))
-            for body, refs in conn.execute(
-                "SELECT body, refs FROM entries WHERE kind = 'receipt'"
-            )
-        ]
-    finally:
-        conn.close()
-    return transfers, receipts
 
 
 def _offers(flats: list[Flat]) -> dict[str, dict[str, dict[str, object]]]:
@@ -371,15 +349,12 @@ def before_ms(started: float) -> float:
 
 
 def _battery_out_wh(db: Path, author: bytes, start_s: float, end_s: float) -> float:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        rows = conn.execute(
-            "SELECT e.body FROM entries e JOIN authors a ON a.no = e.author "
-            "WHERE a.id = ? AND e.kind = 'flow'",
-            (author,),
-        ).fetchall()
-    finally:
-        conn.close()
+    rows = read_rows(
+        db,
+        "SELECT e.body FROM entries e JOIN authors a ON a.no = e.author "
+        "WHERE a.id = ? AND e.kind = 'flow'",
+        (author,),
+    )
     total = 0
     for (body,) in rows:
         flow = canonical.decode(bytes(body))

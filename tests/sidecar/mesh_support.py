@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from bench.measure import now_ms
 from bench.ports import free_port
 from sidecar import canonical, cli, peer_auth, roster
 from sidecar.identity import Identity
-from tests.sidecar.support import BUILDING, RunningSidecar, start_sidecar
+from tests.sidecar.support import BUILDING, RunningSidecar, read_rows, start_sidecar
 
 
 @dataclass
@@ -263,29 +262,23 @@ class Building:
 
 def stored_ids(db: Path) -> dict[str, list[str]]:
     """Every author's entry ids in seq order, read from a database file."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        result: dict[str, list[str]] = {}
-        for aid, eid in conn.execute(
-            "SELECT a.id, e.id FROM entries e JOIN authors a ON a.no = e.author "
-            "ORDER BY a.id, e.seq"
-        ):
-            result.setdefault(bytes(aid).hex(), []).append(bytes(eid).hex())
-        return result
-    finally:
-        conn.close()
+    result: dict[str, list[str]] = {}
+    for aid, eid in read_rows(
+        db,
+        "SELECT a.id, e.id FROM entries e JOIN authors a ON a.no = e.author "
+        "ORDER BY a.id, e.seq",
+    ):
+        result.setdefault(bytes(aid).hex(), []).append(bytes(eid).hex())
+    return result
 
 
 def newest_offers(db: Path) -> dict[bytes, dict[str, object]]:
     """Each author's newest ``availability`` body held in a database file."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        rows = conn.execute(
-            "SELECT a.id, e.body FROM entries e JOIN authors a ON a.no = e.author "
-            "WHERE e.kind = 'availability' ORDER BY e.seq"
-        ).fetchall()
-    finally:
-        conn.close()
+    rows = read_rows(
+        db,
+        "SELECT a.id, e.body FROM entries e JOIN authors a ON a.no = e.author "
+        "WHERE e.kind = 'availability' ORDER BY e.seq",
+    )
     return {bytes(author): dict(canonical.decode(bytes(body))) for author, body in rows}
 
 

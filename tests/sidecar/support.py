@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from sidecar import kinds, store
+from sidecar import canonical, kinds, store
 from sidecar.canonical import JsonObject
 from sidecar.feed import Feed
 from sidecar.identity import Identity
@@ -95,6 +95,34 @@ class Ledger:
             self.feed = Feed.load(conn, self.identity, BUILDING, self.writer, 1)
         finally:
             conn.close()
+
+
+def read_rows(db: Path, sql: str, params: tuple[object, ...] = ()) -> list[Any]:
+    """Every row ``sql`` selects from a node's database, read beside the node."""
+    conn = store.connect(db, readonly=True)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def bus_entries(
+    db: Path,
+) -> tuple[dict[bytes, dict[str, Any]], list[tuple[dict[str, Any], bytes]]]:
+    """The ``transfer`` bodies by entry id, and each ``receipt`` body with its ref."""
+    transfers = {
+        bytes(eid): dict(canonical.decode(bytes(body)))
+        for eid, body in read_rows(
+            db, "SELECT id, body FROM entries WHERE kind = 'transfer'"
+        )
+    }
+    receipts = [
+        (dict(canonical.decode(bytes(body))), bytes(refs))
+        for body, refs in read_rows(
+            db, "SELECT body, refs FROM entries WHERE kind = 'receipt'"
+        )
+    ]
+    return transfers, receipts
 
 
 def open_ledger(path: Path, identity: Identity | None = None) -> Ledger:

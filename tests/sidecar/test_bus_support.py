@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
-from sidecar import canonical
 from sidecar.allocation import Availability
 from sidecar.bus_ledger import KEPT_INTERVALS, RECEIPT_GRACE_MS, BusLedger
 from sidecar.bus_support import plan_support
 from sidecar.etp import Entry, make_entry
 from sidecar.identity import Identity
 from tests.sidecar.mesh_support import Building, now_ms
+from tests.sidecar.support import bus_entries, read_rows
 
 A, B, C, D = (bytes([n]) * 32 for n in range(1, 5))
 
@@ -216,8 +215,7 @@ async def test_transfers_and_receipts_are_recorded_for_an_outage(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-    transfers, receipts = _bus_entries(low.db)
-    by_id = {eid: body for eid, body in transfers}
+    by_id, receipts = bus_entries(low.db)
     for body, ref in receipts:
         sent = by_id[ref]  # every receipt answers a transfer to this flat
         assert sent["to"] == low.author.hex()
@@ -229,30 +227,4 @@ async def test_transfers_and_receipts_are_recorded_for_an_outage(
 
 
 def _kinds(db: Path) -> dict[str, int]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return dict(conn.execute("SELECT kind, count(*) FROM entries GROUP BY kind"))
-    finally:
-        conn.close()
-
-
-def _bus_entries(
-    db: Path,
-) -> tuple[list[tuple[bytes, dict[str, Any]]], list[tuple[dict[str, Any], bytes]]]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        transfers = [
-            (bytes(eid), dict(canonical.decode(bytes(body))))
-            for eid, body in conn.execute(
-                "SELECT id, body FROM entries WHERE kind = 'transfer'"
-            )
-        ]
-        receipts = [
-            (dict(canonical.decode(bytes(body))), bytes(refs))
-            for body, refs in conn.execute(
-                "SELECT body, refs FROM entries WHERE kind = 'receipt'"
-            )
-        ]
-        return transfers, receipts
-    finally:
-        conn.close()
+    return dict(read_rows(db, "SELECT kind, count(*) FROM entries GROUP BY kind"))

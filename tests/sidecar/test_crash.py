@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import random
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from sidecar.verify import verify_database
 from tests.sidecar.support import (
     ROOT,
     init_site,
+    read_rows,
     run_cli,
     sidecar_command,
     start_sidecar,
@@ -87,14 +87,10 @@ async def _write_until_killed(
 
 
 def _stored(db: Path) -> dict[int, str]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return {
-            seq: bytes(eid).hex()
-            for seq, eid in conn.execute("SELECT seq, id FROM entries")
-        }
-    finally:
-        conn.close()
+    return {
+        seq: bytes(eid).hex()
+        for seq, eid in read_rows(db, "SELECT seq, id FROM entries")
+    }
 
 
 async def test_kill_9_while_writing_never_loses_an_acknowledged_entry(

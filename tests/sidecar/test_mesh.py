@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 from sidecar import retention
 from sidecar.verify import verify_database
 from tests.sidecar.mesh_support import Building, Flat, Switchboard, stored_ids
-from tests.sidecar.support import DAY, HOUR, T0, open_ledger
+from tests.sidecar.support import DAY, HOUR, T0, open_ledger, read_rows
 
 
 async def _mesh_report(building: Building, index: int) -> dict[str, object]:
@@ -69,11 +68,7 @@ def assert_identical_logs(flats: list[Flat], heads: dict[str, Any]) -> None:
 
 
 def stored_kinds(db: Path) -> set[str]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return {kind for (kind,) in conn.execute("SELECT DISTINCT kind FROM entries")}
-    finally:
-        conn.close()
+    return {kind for (kind,) in read_rows(db, "SELECT DISTINCT kind FROM entries")}
 
 
 async def test_a_late_joiner_and_a_killed_node_catch_up(tmp_path: Path) -> None:
@@ -97,16 +92,13 @@ async def test_a_late_joiner_and_a_killed_node_catch_up(tmp_path: Path) -> None:
 
 
 def _frontier_row(db: Path, author: bytes) -> tuple[int, bytes] | None:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        row = conn.execute(
-            "SELECT f.size, f.nodes FROM frontiers f JOIN authors a ON a.no = f.author "
-            "WHERE a.id = ?",
-            (author,),
-        ).fetchone()
-        return None if row is None else (int(row[0]), bytes(row[1]))
-    finally:
-        conn.close()
+    rows = read_rows(
+        db,
+        "SELECT f.size, f.nodes FROM frontiers f JOIN authors a ON a.no = f.author "
+        "WHERE a.id = ?",
+        (author,),
+    )
+    return (int(rows[0][0]), bytes(rows[0][1])) if rows else None
 
 
 async def test_new_members_catch_up_on_a_feed_pruned_before_they_joined(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,14 @@ from sidecar.canonical import JsonObject
 from sidecar.identity import Identity
 from sidecar.verify import verify_database
 from tests.sidecar.mesh_support import Building, Flat, now_ms, peer_connect
-from tests.sidecar.support import BUILDING, HOUR, T0, flow_content, open_ledger
+from tests.sidecar.support import (
+    BUILDING,
+    HOUR,
+    T0,
+    flow_content,
+    open_ledger,
+    read_rows,
+)
 
 
 def _entry(
@@ -177,14 +183,11 @@ def _slots(entry: etp.Entry) -> dict[str, Any]:
 
 
 def _first_hourly_rollup(db: Path, author: bytes) -> etp.Entry:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        row = conn.execute(
-            "SELECT seq, prev, refs, body, sig FROM entries WHERE kind = 'rollup_1' "
-            "ORDER BY seq LIMIT 1"
-        ).fetchone()
-    finally:
-        conn.close()
+    row = read_rows(
+        db,
+        "SELECT seq, prev, refs, body, sig FROM entries WHERE kind = 'rollup_1' "
+        "ORDER BY seq LIMIT 1",
+    )[0]
     return store.load_entry(author, (int(row[0]), *map(bytes, row[1:])))
 
 
