@@ -107,6 +107,15 @@ def entity_id(hass: HomeAssistant, platform: Platform, key: str) -> str:
     return found
 
 
+def assert_starts_disabled(hass: HomeAssistant, platform: Platform, key: str) -> None:
+    """The entity is registered, disabled by the integration, and has no state."""
+    found = entity_id(hass, platform, key)
+    entry = er.async_get(hass).async_get(found)
+    assert entry is not None
+    assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    assert hass.states.get(found) is None
+
+
 def numeric_state(hass: HomeAssistant, platform: Platform, key: str) -> float:
     """An entity's state as a number in the device's own unit (W, Wh, %, V, Hz)."""
     state = hass.states.get(entity_id(hass, platform, key))

@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
@@ -20,7 +19,7 @@ from custom_components.local_vpp import ledger_entities
 from custom_components.local_vpp.const import DOMAIN
 from simulator.threaded import FlatThread
 
-from .conftest import entity_id, set_up_linked, until
+from .conftest import assert_starts_disabled, entity_id, set_up_linked, until
 from .scripted_sidecar import ScriptedSidecar, mesh_message
 
 
@@ -64,13 +63,8 @@ async def test_rarely_wanted_ledger_sensors_start_disabled(
     scripted_sidecar: ScriptedSidecar,
 ) -> None:
     await set_up_linked(hass, config_entry, scripted_sidecar)
-    registry = er.async_get(hass)
     for key in ("ledger_entries", "ledger_roster_size"):
-        found = entity_id(hass, Platform.SENSOR, key)
-        entry = registry.async_get(found)
-        assert entry is not None
-        assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
-        assert hass.states.get(found) is None
+        assert_starts_disabled(hass, Platform.SENSOR, key)
     # What residents look at stays on.
     assert _state(hass, Platform.SENSOR, "ledger_peers_online") == "4"
 

@@ -7,13 +7,17 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.local_vpp.const import DOMAIN
 from simulator.threaded import FlatThread
 
-from .conftest import BATTERY_SERIAL, entity_id, numeric_state
+from .conftest import (
+    BATTERY_SERIAL,
+    assert_starts_disabled,
+    entity_id,
+    numeric_state,
+)
 
 
 async def test_setup_and_unload(
@@ -58,11 +62,7 @@ async def test_devices_link_to_the_hybrid_inverter(
 async def test_rarely_wanted_diagnostics_start_disabled(
     hass: HomeAssistant, loaded_entry: MockConfigEntry
 ) -> None:
-    found = entity_id(hass, Platform.SENSOR, "battery_cycles")
-    entry = er.async_get(hass).async_get(found)
-    assert entry is not None
-    assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
-    assert hass.states.get(found) is None
+    assert_starts_disabled(hass, Platform.SENSOR, "battery_cycles")
     # The state of health, its diagnostic neighbour, stays on.
     assert numeric_state(hass, Platform.SENSOR, "battery_soh") > 0
 
