@@ -1,32 +1,25 @@
 """The local API's messages as the sidecar reads and writes them (PROTOCOL.md §12).
 
-This module is the one typed definition of the local API on the sidecar's side: every
-message type is a :class:`MessageType`, every message a frozen dataclass. What Home
-Assistant (or a tool) sends is read by a ``parse_*`` function, which raises an
-:class:`~sidecar.errors.InvalidData` carrying the reason of the ``error`` reply (or,
-for a sample, :class:`~sidecar.samples.SampleRejected`, answered with ``rejected``);
-what the sidecar sends is turned into its wire object by :func:`build`. The rules that
-depend on the node's clock and limits stay with their owners (:mod:`sidecar.samples`,
-:mod:`sidecar.coordinator`): the parse functions call them with the context given.
-
-``tests/vectors/local_api/`` holds the vectors both sides' tests check this against.
+The one typed definition of the local API on the sidecar's side: a :class:`MessageType`
+per message type and a frozen dataclass per message. ``parse_*`` read what clients send
+and raise an :class:`~sidecar.errors.InvalidData` with the ``error`` reply's reason (a
+sample: :class:`~sidecar.samples.SampleRejected`); rules that need the node's clock and
+limits stay in :mod:`sidecar.samples` and :mod:`sidecar.coordinator`, called with the
+context given. :func:`build` writes what the sidecar sends. ``tests/vectors/local_api/``
+holds the vectors both sides' tests check this against.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, ClassVar, Final, cast
 
 from sidecar.canonical import JsonObject
-from sidecar.coordinator import (
-    DispatchRejected,
-    availability_content,
-    dispatch_content,
-)
+from sidecar.coordinator import Coordinator, DispatchRejected, dispatch_content
 from sidecar.errors import InvalidData
 from sidecar.etp import Entry
 from sidecar.roster import RosterError
@@ -37,7 +30,7 @@ PATH: Final = "/api/v1/ws"
 STATUS_PATH: Final = "/api/v1/status"
 MAX_MESSAGE_BYTES: Final = 64 * 1024
 CLOSE_REPLACED: Final = 4001
-CLOSE_UNSUPPORTED: Final = 4002
+CLOSE_UNSUPPORTED: Final = 4002  # after refusing a hello's protocol
 # A battery serial goes into every signed flow: 1-64 printable ASCII characters.
 SERIAL: Final = re.compile(r"[ -~]{1,64}\Z")
 
@@ -82,25 +75,13 @@ RECEIVED: Final = frozenset(
         MessageType.DISPATCH_CANCEL,
     }
 )
-# What the sidecar sends: replies, and the messages below sent unasked.
-SENT: Final = frozenset(
-    {
-        MessageType.WELCOME,
-        MessageType.ENTRY,
-        MessageType.REJECTED,
-        MessageType.ERROR,
-        MessageType.CHECKPOINT,
-        MessageType.PROOF,
-        MessageType.STATUS,
-        MessageType.MESH,
-        MessageType.MESH_STATS,
-        MessageType.ROSTER,
-        MessageType.DISPATCH,
-        MessageType.DISPATCH_CANCELLED,
-        MessageType.SETPOINT,
-        MessageType.BUS_SETPOINT,
-    }
-)
+# What the sidecar sends; replies share their request's type.
+SENT: Final = (frozenset(MessageType) - RECEIVED) | {
+    MessageType.CHECKPOINT,
+    MessageType.PROOF,
+    MessageType.STATUS,
+    MessageType.MESH_STATS,
+}
 # Messages sent unasked, only to clients that name them in ``hello.subscribe``. Plain
 # strings: the refusal's detail lists them.
 SUBSCRIBABLE: Final = frozenset(
@@ -113,8 +94,6 @@ class MessageRejected(InvalidData):
 
 
 # -- the envelope ----------------------------------------------------------------------
-
-
 def decode(text: str) -> dict[str, object]:
     """A text frame as a message object; ``malformed`` if it is not one."""
     try:
@@ -132,11 +111,7 @@ def binary_frame() -> MessageRejected:
 
 
 def message_type(message: Mapping[str, object], *, greeted: bool) -> MessageType:
-    """The type of a received message, checked in the order the session checks it.
-
-    ``hello`` is always read; before it, anything else is ``hello_required``, even a
-    type nobody knows; after it, a type a client may not send is ``unknown_type``.
-    """
+    """The type; ``hello_required`` before a hello, ``unknown_type`` if not sendable."""
     kind = message.get("type")
     if kind == MessageType.HELLO:
         return MessageType.HELLO
@@ -147,14 +122,7 @@ def message_type(message: Mapping[str, object], *, greeted: bool) -> MessageType
     raise MessageRejected("unknown_type", f"unknown message type {kind!r}")
 
 
-def request_id(message: Mapping[str, object]) -> object | None:
-    """The ``id`` of a request, echoed as it came in the reply (or ``None``)."""
-    return message.get("id")
-
-
 # -- what the sidecar receives ---------------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
 class Hello:
     """``hello``: the client's protocol, name, battery serial and subscriptions."""
@@ -166,11 +134,7 @@ class Hello:
 
 
 def parse_hello(message: Mapping[str, object]) -> Hello:
-    """Read a ``hello``; ``unsupported_protocol`` or ``bad_request`` if unusable.
-
-    After ``unsupported_protocol`` the sidecar closes with :data:`CLOSE_UNSUPPORTED`;
-    after ``bad_request`` the client is not greeted and may say hello again.
-    """
+    """Read a ``hello``; ``unsupported_protocol`` or ``bad_request`` if unusable."""
     protocol = message.get("protocol")
     if protocol != PROTOCOL_VERSION:
         raise MessageRejected(
@@ -216,32 +180,29 @@ def sample_ts(message: Mapping[str, object]) -> int | None:
 def parse_sample(
     message: Mapping[str, object], checker: SampleChecker, now_ms: int
 ) -> AcceptedSample:
-    """Check a ``sample`` against the previous ones (``checker`` remembers them).
-
-    Raises :class:`~sidecar.samples.SampleRejected` when the whole sample is unusable.
-    """
+    """Check a ``sample`` against earlier ones; SampleRejected if it is unusable."""
     sample, dropped = checker.check(dict(message), now_ms)
     return AcceptedSample(sample, tuple(dropped))
 
 
 @dataclass(frozen=True, slots=True)
-class CheckpointRequest:
-    """``checkpoint``: sign a checkpoint now."""
+class Query:
+    """``checkpoint``, ``status`` or ``mesh_stats``: a request without members."""
+
+    kind: MessageType
 
 
-def parse_checkpoint(message: Mapping[str, object]) -> CheckpointRequest:
-    """Read a ``checkpoint`` request (it has no members)."""
-    del message
-    return CheckpointRequest()
+def parse_query(message: Mapping[str, object]) -> Query:
+    """Read a ``checkpoint``, ``status`` or ``mesh_stats`` request."""
+    return Query(MessageType(str(message["type"])))
 
 
 @dataclass(frozen=True, slots=True)
 class ProofRequest:
     """``proof``: inclusion of own entry ``seq``, or consistency ``first``→``second``.
 
-    Members that are not integers are ``None``; with neither ``seq`` nor both sizes
-    the node answers a ``proof`` reply with reason ``bad_request`` (after
-    ``no_checkpoint``, which wins).
+    A member that is not an integer is ``None``; without ``seq`` or both sizes the
+    ``proof`` reply says ``bad_request`` (``no_checkpoint`` wins over it).
     """
 
     seq: int | None
@@ -257,28 +218,6 @@ def parse_proof(message: Mapping[str, object]) -> ProofRequest:
         first=first if isinstance(first, int) else None,
         second=second if isinstance(second, int) else None,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class StatusRequest:
-    """``status``: the node's counters."""
-
-
-def parse_status(message: Mapping[str, object]) -> StatusRequest:
-    """Read a ``status`` request (it has no members)."""
-    del message
-    return StatusRequest()
-
-
-@dataclass(frozen=True, slots=True)
-class MeshStatsRequest:
-    """``mesh_stats``: the replication latencies measured here."""
-
-
-def parse_mesh_stats(message: Mapping[str, object]) -> MeshStatsRequest:
-    """Read a ``mesh_stats`` request (it has no members)."""
-    del message
-    return MeshStatsRequest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,23 +244,13 @@ class Availability:
 
 
 def parse_availability(
-    message: Mapping[str, object],
-    *,
-    now_ms: int,
-    max_power_w: int,
-    stale_ms: int,
-    max_skew_ms: int,
+    message: Mapping[str, object], coordinator: Coordinator
 ) -> Availability:
-    """Read an ``availability`` at ``now_ms``; AvailabilityRejected if unusable."""
-    return Availability(
-        availability_content(
-            message,
-            now_ms=now_ms,
-            max_power_w=max_power_w,
-            stale_ms=stale_ms,
-            max_skew_ms=max_skew_ms,
-        )
-    )
+    """Read an ``availability`` by the coordinator's clock and limits.
+
+    Raises :class:`~sidecar.coordinator.AvailabilityRejected` if it is unusable.
+    """
+    return Availability(coordinator.availability_content(message))
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,12 +264,9 @@ class DispatchRequest:
 def parse_dispatch_request(
     message: Mapping[str, object], *, now_ms: int, group_w: int
 ) -> DispatchRequest:
-    """Read a ``dispatch_request`` at ``now_ms``; DispatchRejected if unusable.
-
-    ``group_w`` is what the group delivers now (recorded by ``meter_limit``).
-    """
+    """Read a ``dispatch_request`` at ``now_ms``, the group delivering ``group_w``."""
     return DispatchRequest(
-        request_id(message),
+        message.get("id"),
         dispatch_content(message, now_ms=now_ms, group_w=group_w),
     )
 
@@ -357,22 +283,42 @@ def parse_dispatch_cancel(message: Mapping[str, object]) -> DispatchCancel:
     """Read a ``dispatch_cancel``; ``bad_request`` (DispatchRejected) if unusable."""
     named = message.get("event")
     if named is None:
-        return DispatchCancel(request_id(message), None)
+        return DispatchCancel(message.get("id"), None)
     if isinstance(named, str) and len(named) == 64:
         try:
-            return DispatchCancel(request_id(message), bytes.fromhex(named))
+            return DispatchCancel(message.get("id"), bytes.fromhex(named))
         except ValueError as err:
             raise DispatchRejected("bad_request", "event is hex") from err
     raise DispatchRejected("bad_request", "event is a 64-hex id or null")
 
 
 # -- what the sidecar sends ------------------------------------------------------------
+class Outgoing:
+    """A message the sidecar sends: its ``type`` and members fixed for the class."""
+
+    __slots__ = ()
+    TYPE: ClassVar[MessageType]
+    FIXED: ClassVar[Mapping[str, object]] = {}
+
+
+_OMIT_NONE: Final = "omit_none"
+_WIRE_NAME: Final = "wire_name"
+
+
+def _optional(wire_name: str | None = None) -> Any:
+    """A field left out of the message while ``None``; ``wire_name`` if not its own."""
+    metadata: dict[str, object] = {_OMIT_NONE: True}
+    if wire_name is not None:
+        metadata[_WIRE_NAME] = wire_name
+    return field(default=None, metadata=metadata)
 
 
 @dataclass(frozen=True, slots=True)
-class Welcome:
-    """``welcome``: the answer to a usable ``hello``."""
+class Welcome(Outgoing):
+    """``welcome``: the answer to a usable ``hello`` (with this ``protocol``)."""
 
+    TYPE = MessageType.WELCOME
+    FIXED: ClassVar = {"protocol": PROTOCOL_VERSION}
     author: str
     building: str
     floor: str
@@ -380,51 +326,54 @@ class Welcome:
     interval_ms: int
     next_seq: int
     sidecar: str
-    protocol: int = PROTOCOL_VERSION
 
 
 @dataclass(frozen=True, slots=True)
-class EntryAck:
+class EntryAck(Outgoing):
     """``entry``: a flow entry made from the samples is durable on disk."""
 
+    TYPE = MessageType.ENTRY
     seq: int
     id: str
     kind: str
-    start: object
-    end: object
-    ok: object
+    start: int
+    end: int
+    ok: int
     transfers: int
-    samples: object
+    samples: int
 
 
 def entry_ack(entry: Entry) -> EntryAck:
     """The ``entry`` acknowledgement of a durable flow entry."""
     content = entry.content
-    balance = content["balance"]
-    transfers = content["transfers"]
+    balance, transfers = content["balance"], content["transfers"]
     assert isinstance(balance, dict)
     assert isinstance(transfers, list)
+    # The flow schema the entry was checked against makes these integers.
+    start, end, ok, samples = (
+        cast(int, value)
+        for value in (
+            content["start"],
+            content["end"],
+            balance["ok"],
+            content["samples"],
+        )
+    )
     return EntryAck(
-        seq=entry.seq,
-        id=entry.id.hex(),
-        kind=entry.kind,
-        start=content["start"],
-        end=content["end"],
-        ok=balance["ok"],
-        transfers=len(transfers),
-        samples=content["samples"],
+        entry.seq, entry.id.hex(), entry.kind, start, end, ok, len(transfers), samples
     )
 
 
 @dataclass(frozen=True, slots=True)
-class Rejected:
+class Rejected(Outgoing):
     """``rejected``: a sample (``scope`` ``sample``) or one value of it was not used."""
 
+    TYPE = MessageType.REJECTED
     scope: str
     reason: str
     detail: str
-    ts: int | None = None
-    field: str | None = None
+    ts: int | None = _optional()
+    field: str | None = _optional()
 
 
 def rejected(ts: int | None, rejection: Rejection) -> Rejected:
@@ -435,43 +384,37 @@ def rejected(ts: int | None, rejection: Rejection) -> Rejected:
 
 
 @dataclass(frozen=True, slots=True)
-class Error:
+class Error(Outgoing):
     """``error``: a message could not be used; ``id`` echoes a request's."""
 
+    TYPE = MessageType.ERROR
     reason: str
     detail: str
-    id: object | None = None
-
-
-def error(refusal: InvalidData, request: object | None = None) -> Error:
-    """The ``error`` reply for a refusal (of the request with id ``request``)."""
-    return Error(refusal.reason, refusal.detail, request)
+    id: object | None = _optional()
 
 
 @dataclass(frozen=True, slots=True)
-class CheckpointReply:
+class CheckpointReply(Outgoing):
     """``checkpoint``: the signed checkpoint in exchange format (section 11)."""
 
+    TYPE = MessageType.CHECKPOINT
     checkpoint: Mapping[str, object]
 
 
 @dataclass(frozen=True, slots=True)
-class ProofReply:
-    """``proof``: a proof against the latest checkpoint, or why there is none.
+class ProofReply(Outgoing):
+    """``proof``: a proof against the latest checkpoint, or why there is none."""
 
-    ``first`` and ``second`` are the wire's ``from`` and ``to``; members that are
-    ``None`` are left out.
-    """
-
-    size: int | None = None
-    root: str | None = None
-    checkpoint: Mapping[str, object] | None = None
-    index: int | None = None
-    first: int | None = None
-    second: int | None = None
-    path: tuple[str, ...] | None = None
-    reason: str | None = None
-    detail: str | None = None
+    TYPE = MessageType.PROOF
+    size: int | None = _optional()
+    root: str | None = _optional()
+    checkpoint: Mapping[str, object] | None = _optional()
+    index: int | None = _optional()
+    first: int | None = _optional("from")
+    second: int | None = _optional("to")
+    path: tuple[str, ...] | None = _optional()
+    reason: str | None = _optional()
+    detail: str | None = _optional()
 
 
 @dataclass(frozen=True, slots=True)
@@ -500,14 +443,15 @@ class Problem:
     kind: str
     author: str
     flat: str
-    seq: int | None = None
-    detail: str | None = None
+    seq: int | None = _optional()
+    detail: str | None = _optional()
 
 
 @dataclass(frozen=True, slots=True)
-class Mesh:
+class Mesh(Outgoing):
     """``mesh``: the node's view of the mesh (section 12.6)."""
 
+    TYPE = MessageType.MESH
     roster_version: int
     roster_size: int
     peers_online: int
@@ -518,10 +462,9 @@ class Mesh:
 
 
 @dataclass(frozen=True, slots=True)
-class StatusMesh:
-    """The ``mesh`` member of ``status``: the ``mesh`` message and replication state."""
+class StatusMesh(Mesh):
+    """``status.mesh``: ``mesh`` plus heads, counters, cosigned, dropped frames."""
 
-    mesh: Mesh
     heads: Mapping[str, tuple[int, str]]
     counters: Mapping[str, int]
     cosigned: int
@@ -529,9 +472,10 @@ class StatusMesh:
 
 
 @dataclass(frozen=True, slots=True)
-class Status:
+class Status(Outgoing):
     """``status``: the node's counters (also ``GET /api/v1/status``)."""
 
+    TYPE = MessageType.STATUS
     author: str
     next_seq: int
     samples_accepted: int
@@ -542,42 +486,48 @@ class Status:
 
 
 @dataclass(frozen=True, slots=True)
-class MeshStats:
+class MeshStats(Outgoing):
     """``mesh_stats``: replication latencies of entries pushed here, ms."""
 
+    TYPE = MessageType.MESH_STATS
     latencies_ms: tuple[float, ...]
 
 
 @dataclass(frozen=True, slots=True)
-class RosterReply:
+class RosterReply(Outgoing):
     """``roster``: the submitted change is recorded as own entry ``seq``."""
 
+    TYPE = MessageType.ROSTER
     version: int
     effective: int
     seq: int
 
 
 @dataclass(frozen=True, slots=True)
-class DispatchReply:
+class DispatchReply(Outgoing):
     """``dispatch``: the request is entry ``event``, running until ``until``."""
 
+    TYPE = MessageType.DISPATCH
     event: str
-    until: object
-    id: object | None = None
+    until: int
+    id: object | None = _optional()
 
 
 @dataclass(frozen=True, slots=True)
-class DispatchCancelled:
+class DispatchCancelled(Outgoing):
     """``dispatch_cancelled``: the event cancelled (``None``: none was running)."""
 
+    TYPE = MessageType.DISPATCH_CANCELLED
     event: str | None
-    id: object | None = None
+    id: object | None = _optional()
 
 
 @dataclass(frozen=True, slots=True)
-class Setpoint:
+class Setpoint(Outgoing):
     """An active ``setpoint``: the battery power this flat holds for a group event."""
 
+    TYPE = MessageType.SETPOINT
+    FIXED: ClassVar = {"active": True}
     event: str
     mode: str
     w: int
@@ -592,17 +542,20 @@ class Setpoint:
 
 
 @dataclass(frozen=True, slots=True)
-class SetpointEnded:
+class SetpointEnded(Outgoing):
     """An inactive ``setpoint``: the event no longer concerns this flat (``reason``)."""
 
+    TYPE = MessageType.SETPOINT
+    FIXED: ClassVar = {"active": False, "w": 0}
     event: str | None
     reason: str
 
 
 @dataclass(frozen=True, slots=True)
-class BusSetpoint:
+class BusSetpoint(Outgoing):
     """``bus_setpoint``: the bus power this flat holds for outage support."""
 
+    TYPE = MessageType.BUS_SETPOINT
     active: bool
     w: int
     revert_s: int
@@ -610,229 +563,29 @@ class BusSetpoint:
     event: str | None = None
 
 
-type Outgoing = (
-    Welcome
-    | EntryAck
-    | Rejected
-    | Error
-    | CheckpointReply
-    | ProofReply
-    | Mesh
-    | Status
-    | MeshStats
-    | RosterReply
-    | DispatchReply
-    | DispatchCancelled
-    | Setpoint
-    | SetpointEnded
-    | BusSetpoint
-)
-
-
-def _present(members: Mapping[str, object]) -> dict[str, Any]:
-    """The members that are not ``None``: the wire leaves those out."""
-    return {key: value for key, value in members.items() if value is not None}
-
-
-def _welcome(m: Welcome) -> dict[str, Any]:
-    return {
-        "type": MessageType.WELCOME.value,
-        "protocol": m.protocol,
-        "author": m.author,
-        "building": m.building,
-        "floor": m.floor,
-        "flat": m.flat,
-        "interval_ms": m.interval_ms,
-        "next_seq": m.next_seq,
-        "sidecar": m.sidecar,
-    }
-
-
-def _entry(m: EntryAck) -> dict[str, Any]:
-    return {
-        "type": MessageType.ENTRY.value,
-        "seq": m.seq,
-        "id": m.id,
-        "kind": m.kind,
-        "start": m.start,
-        "end": m.end,
-        "ok": m.ok,
-        "transfers": m.transfers,
-        "samples": m.samples,
-    }
-
-
-def _rejected(m: Rejected) -> dict[str, Any]:
-    return {
-        "type": MessageType.REJECTED.value,
-        "scope": m.scope,
-        "reason": m.reason,
-        "detail": m.detail,
-    } | _present({"ts": m.ts, "field": m.field})
-
-
-def _error(m: Error) -> dict[str, Any]:
-    return {
-        "type": MessageType.ERROR.value,
-        "reason": m.reason,
-        "detail": m.detail,
-    } | _present({"id": m.id})
-
-
-def _checkpoint(m: CheckpointReply) -> dict[str, Any]:
-    return {"type": MessageType.CHECKPOINT.value, "checkpoint": dict(m.checkpoint)}
-
-
-def _proof(m: ProofReply) -> dict[str, Any]:
-    return {"type": MessageType.PROOF.value} | _present(
-        {
-            "size": m.size,
-            "root": m.root,
-            "checkpoint": None if m.checkpoint is None else dict(m.checkpoint),
-            "index": m.index,
-            "from": m.first,
-            "to": m.second,
-            "path": None if m.path is None else list(m.path),
-            "reason": m.reason,
-            "detail": m.detail,
-        }
-    )
-
-
-def _mesh(m: Mesh) -> dict[str, Any]:
-    witnessed = m.witnessed
-    return {
-        "type": MessageType.MESH.value,
-        "roster_version": m.roster_version,
-        "roster_size": m.roster_size,
-        "peers_online": m.peers_online,
-        "peers": [
-            {
-                "flat": peer.flat,
-                "floor": peer.floor,
-                "author": peer.author,
-                "online": peer.online,
-            }
-            for peer in m.peers
-        ],
-        "witnessed": None
-        if witnessed is None
-        else {"size": witnessed.size, "ts": witnessed.ts, "age_ms": witnessed.age_ms},
-        "integrity": m.integrity,
-        "problems": [
-            {"kind": p.kind, "author": p.author, "flat": p.flat}
-            | _present({"seq": p.seq, "detail": p.detail})
-            for p in m.problems
-        ],
-    }
-
-
-def _status(m: Status) -> dict[str, Any]:
-    mesh = m.mesh
-    return {
-        "type": MessageType.STATUS.value,
-        "author": m.author,
-        "next_seq": m.next_seq,
-        "samples_accepted": m.samples_accepted,
-        "rejected": dict(m.rejected),
-        "entries_written": m.entries_written,
-        "checkpoint_size": m.checkpoint_size,
-        "mesh": {
-            **_mesh(mesh.mesh),
-            "heads": {author: list(head) for author, head in mesh.heads.items()},
-            "counters": dict(mesh.counters),
-            "cosigned": mesh.cosigned,
-            "dropped_frames": mesh.dropped_frames,
-        },
-    }
-
-
-def _mesh_stats(m: MeshStats) -> dict[str, Any]:
-    return {"type": MessageType.MESH_STATS.value, "latencies_ms": list(m.latencies_ms)}
-
-
-def _roster(m: RosterReply) -> dict[str, Any]:
-    return {
-        "type": MessageType.ROSTER.value,
-        "version": m.version,
-        "effective": m.effective,
-        "seq": m.seq,
-    }
-
-
-def _dispatch(m: DispatchReply) -> dict[str, Any]:
-    return {
-        "type": MessageType.DISPATCH.value,
-        "event": m.event,
-        "until": m.until,
-    } | _present({"id": m.id})
-
-
-def _dispatch_cancelled(m: DispatchCancelled) -> dict[str, Any]:
-    return {
-        "type": MessageType.DISPATCH_CANCELLED.value,
-        "event": m.event,
-    } | _present({"id": m.id})
-
-
-def _setpoint(m: Setpoint) -> dict[str, Any]:
-    return {
-        "type": MessageType.SETPOINT.value,
-        "active": True,
-        "event": m.event,
-        "mode": m.mode,
-        "w": m.w,
-        "revert_s": m.revert_s,
-        "share_ppm": m.share_ppm,
-        "target_w": m.target_w,
-        "achieved_w": m.achieved_w,
-        "participants": m.participants,
-        "reason": m.reason,
-        "until": m.until,
-        "at": m.at,
-    }
-
-
-def _setpoint_ended(m: SetpointEnded) -> dict[str, Any]:
-    return {
-        "type": MessageType.SETPOINT.value,
-        "active": False,
-        "event": m.event,
-        "w": 0,
-        "reason": m.reason,
-    }
-
-
-def _bus_setpoint(m: BusSetpoint) -> dict[str, Any]:
-    return {
-        "type": MessageType.BUS_SETPOINT.value,
-        "active": m.active,
-        "w": m.w,
-        "revert_s": m.revert_s,
-        "reason": m.reason,
-        "event": m.event,
-    }
-
-
-_BUILDERS: Final[dict[type[Any], Callable[[Any], dict[str, Any]]]] = {
-    Welcome: _welcome,
-    EntryAck: _entry,
-    Rejected: _rejected,
-    Error: _error,
-    CheckpointReply: _checkpoint,
-    ProofReply: _proof,
-    Mesh: _mesh,
-    Status: _status,
-    MeshStats: _mesh_stats,
-    RosterReply: _roster,
-    DispatchReply: _dispatch,
-    DispatchCancelled: _dispatch_cancelled,
-    Setpoint: _setpoint,
-    SetpointEnded: _setpoint_ended,
-    BusSetpoint: _bus_setpoint,
-}
-
-
 def build(message: Outgoing) -> dict[str, Any]:
     """The wire object of a message the sidecar sends."""
-    return _BUILDERS[type(message)](message)
+    return _members(message)
+
+
+def _members(value: Any) -> dict[str, Any]:
+    """A dataclass as a JSON object: its type and fixed members, then its fields."""
+    members: dict[str, Any] = {}
+    if isinstance(value, Outgoing):
+        members = {"type": value.TYPE.value, **value.FIXED}
+    for item in fields(value):
+        member = getattr(value, item.name)
+        if member is None and item.metadata.get(_OMIT_NONE):
+            continue
+        members[item.metadata.get(_WIRE_NAME, item.name)] = _wire(member)
+    return members
+
+
+def _wire(value: Any) -> Any:
+    if is_dataclass(value):
+        return _members(value)
+    if isinstance(value, tuple | list):
+        return [_wire(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _wire(item) for key, item in value.items()}
+    return value

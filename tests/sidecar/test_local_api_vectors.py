@@ -17,7 +17,7 @@ import pytest
 from sidecar.api import messages
 from sidecar.api.messages import MessageType
 from sidecar.canonical import JsonObject
-from sidecar.coordinator import DispatchRejected
+from sidecar.coordinator import Coordinator, DispatchRejected, LedgerView, Settings
 from sidecar.errors import InvalidData
 from sidecar.etp import Entry
 from sidecar.samples import Rejection, SampleChecker, SampleRejected
@@ -41,13 +41,15 @@ def _sample(message: Mapping[str, object], context: Mapping[str, Any]) -> object
 
 
 def _availability(message: Mapping[str, object], context: Mapping[str, Any]) -> object:
-    return messages.parse_availability(
-        message,
-        now_ms=context["now_ms"],
+    settings = Settings(
         max_power_w=context["max_power_w"],
         stale_ms=context["stale_ms"],
-        max_skew_ms=context["max_skew_ms"],
+        max_clock_skew_ms=context["max_skew_ms"],
     )
+    # Reading an availability needs the clock and the limits, not the ledger.
+    view = cast(LedgerView, None)
+    coordinator = Coordinator(b"", view, lambda: context["now_ms"], settings)
+    return messages.parse_availability(message, coordinator)
 
 
 def _dispatch_request(
@@ -67,10 +69,10 @@ def _without_context(
 PARSERS: dict[MessageType, Parser] = {
     MessageType.HELLO: _without_context(messages.parse_hello),
     MessageType.SAMPLE: _sample,
-    MessageType.CHECKPOINT: _without_context(messages.parse_checkpoint),
+    MessageType.CHECKPOINT: _without_context(messages.parse_query),
     MessageType.PROOF: _without_context(messages.parse_proof),
-    MessageType.STATUS: _without_context(messages.parse_status),
-    MessageType.MESH_STATS: _without_context(messages.parse_mesh_stats),
+    MessageType.STATUS: _without_context(messages.parse_query),
+    MessageType.MESH_STATS: _without_context(messages.parse_query),
     MessageType.ROSTER_SUBMIT: _without_context(messages.parse_roster_submit),
     MessageType.AVAILABILITY: _availability,
     MessageType.DISPATCH_REQUEST: _dispatch_request,
@@ -219,11 +221,11 @@ def test_rejected_and_error_replies_from_refusals() -> None:
     assert messages.sample_ts({"ts": True}) is None
     assert messages.sample_ts({}) is None
     refusal = DispatchRejected("no_mesh", "nobody is linked")
-    request = messages.request_id({"type": "dispatch_request", "id": 7})
-    assert messages.build(messages.error(refusal, request)) == {
+    reply = messages.Error(refusal.reason, refusal.detail, 7)
+    assert messages.build(reply) == {
         "type": "error",
         "reason": "no_mesh",
         "detail": "nobody is linked",
         "id": 7,
     }
-    assert "id" not in messages.build(messages.error(refusal))
+    assert "id" not in messages.build(messages.Error("bad_request", "no"))
