@@ -18,7 +18,6 @@ from typing import Any
 
 from aiohttp import web
 
-from .battery import BatterySpec
 from .building import BuildingSimulator
 from .building_api import build_building_app
 from .building_config import BuildingConfig
@@ -26,7 +25,8 @@ from .config import FlatConfig, UnitIds
 from .control_api import build_control_app
 from .faults import FaultKind, GlitchKind
 from .flat import FlatSimulator
-from .pv import Site
+from .physics.battery import BatterySpec
+from .physics.pv import Site
 from .scenarios import SCENARIOS, Scenario, apply_scenario, load_scenario
 
 _DEFAULT_CONTROL_PORT = 5021

@@ -24,15 +24,15 @@ from .building_state import (
     BuildingState,
     ScheduledEvent,
 )
-from .bus import BusFlows, share_bus
-from .clock import SimClock
 from .config import UnitRole
-from .energy import EnergyCounter
 from .faults import FaultKind
 from .flat_model import Flat, LivingRoomSource
-from .grid import Grid
-from .load import CommonLoad
-from .pv import PvShare, Rooftop
+from .physics.bus import BusFlows, share_bus
+from .physics.clock import SimClock
+from .physics.energy import EnergyCounter
+from .physics.grid import Grid
+from .physics.load import CommonLoad
+from .physics.pv import PvShare, Rooftop
 from .state import FlatState, GridState
 
 _EPSILON_S = 1e-9

@@ -15,12 +15,12 @@ import asyncio
 import random
 from datetime import datetime
 
-from .clock import SimClock
 from .config import FlatConfig, UnitIds, UnitRole
 from .faults import FaultKind, GlitchKind
 from .flat_model import Flat
-from .grid import Grid
 from .modbus_server import ModbusTcpUnits
+from .physics.clock import SimClock
+from .physics.grid import Grid
 from .state import FlatState
 from .units import FlatUnit
 

@@ -7,10 +7,10 @@ from datetime import datetime
 import pytest
 from sim_probe import manual_config
 
-from simulator.battery import Battery, BatterySpec, cell_ocv
 from simulator.config import UnitIds
 from simulator.flat import FlatSimulator
-from simulator.pv import Site, sun_elevation_deg
+from simulator.physics.battery import Battery, BatterySpec, cell_ocv
+from simulator.physics.pv import Site, sun_elevation_deg
 
 
 def _sim(**changes: object) -> FlatSimulator:
