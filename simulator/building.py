@@ -16,16 +16,16 @@ from __future__ import annotations
 import asyncio
 
 from .building_config import BuildingConfig
-from .building_meter import BuildingMeterUnit
 from .building_model import Building, UnknownFlatError
 from .building_state import BuildingState
 from .config import UnitRole
 from .faults import FaultKind, GlitchKind
 from .flat_model import LivingRoomSource
-from .modbus_server import ModbusTcpUnits
-from .register_device import RegisterDevice
+from .modbus.building_meter import BuildingMeterUnit
+from .modbus.register_device import RegisterDevice
+from .modbus.server import ModbusTcpUnits
+from .modbus.units import FlatUnit
 from .state import FlatState
-from .units import FlatUnit
 
 __all__ = [
     "BuildingConfig",

@@ -18,11 +18,11 @@ from datetime import datetime
 from .config import FlatConfig, UnitIds, UnitRole
 from .faults import FaultKind, GlitchKind
 from .flat_model import Flat
-from .modbus_server import ModbusTcpUnits
+from .modbus.server import ModbusTcpUnits
+from .modbus.units import FlatUnit
 from .physics.clock import SimClock
 from .physics.grid import Grid
 from .state import FlatState
-from .units import FlatUnit
 
 __all__ = [
     "FaultKind",
