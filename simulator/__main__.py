@@ -20,14 +20,14 @@ from aiohttp import web
 
 from .building import BuildingSimulator
 from .building_api import build_building_app
-from .building_config import BuildingConfig
-from .config import FlatConfig, UnitIds
 from .control_api import build_control_app
-from .faults import FaultKind, GlitchKind
 from .flat import FlatSimulator
+from .model.building_config import BuildingConfig
+from .model.config import FlatConfig, UnitIds
+from .model.faults import FaultKind, GlitchKind
+from .model.scenarios import SCENARIOS, Scenario, apply_scenario, load_scenario
 from .physics.battery import BatterySpec
 from .physics.pv import Site
-from .scenarios import SCENARIOS, Scenario, apply_scenario, load_scenario
 
 _DEFAULT_CONTROL_PORT = 5021
 _DEFAULT_BUILDING_PORT = 5100

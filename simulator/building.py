@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import asyncio
 
-from .building_config import BuildingConfig
-from .building_model import Building, UnknownFlatError
-from .building_state import BuildingState
-from .config import UnitRole
-from .faults import FaultKind, GlitchKind
-from .flat_model import LivingRoomSource
 from .modbus.building_meter import BuildingMeterUnit
 from .modbus.register_device import RegisterDevice
 from .modbus.server import ModbusTcpUnits
 from .modbus.units import FlatUnit
-from .state import FlatState
+from .model.building import Building, UnknownFlatError
+from .model.building_config import BuildingConfig
+from .model.building_state import BuildingState
+from .model.config import UnitRole
+from .model.faults import FaultKind, GlitchKind
+from .model.flat import LivingRoomSource
+from .model.state import FlatState
 
 __all__ = [
     "BuildingConfig",

@@ -14,9 +14,9 @@ from typing import Any
 from aiohttp import web
 
 from .building import BuildingSimulator
-from .building_actions import BUILDING_ACTIONS, FLAT_ACTIONS
-from .building_model import UnknownFlatError
-from .json_input import BadRequestError, json_body, number, text
+from .model.actions import BUILDING_ACTIONS, FLAT_ACTIONS
+from .model.building import UnknownFlatError
+from .model.json_input import BadRequestError, json_body, number, text
 
 SIMULATOR_KEY = web.AppKey("building", BuildingSimulator)
 # One request may not block the building for long: a day of 50 flats is ~25 s.

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from .flat import FlatSimulator
-from .json_input import (
+from .model.json_input import (
     BadRequestError,
     flag,
     integer,

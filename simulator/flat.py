@@ -15,14 +15,14 @@ import asyncio
 import random
 from datetime import datetime
 
-from .config import FlatConfig, UnitIds, UnitRole
-from .faults import FaultKind, GlitchKind
-from .flat_model import Flat
 from .modbus.server import ModbusTcpUnits
 from .modbus.units import FlatUnit
+from .model.config import FlatConfig, UnitIds, UnitRole
+from .model.faults import FaultKind, GlitchKind
+from .model.flat import Flat
+from .model.state import FlatState
 from .physics.clock import SimClock
 from .physics.grid import Grid
-from .state import FlatState
 
 __all__ = [
     "FaultKind",

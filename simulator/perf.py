@@ -24,7 +24,7 @@ from typing import Any
 from pymodbus.client import AsyncModbusTcpClient
 
 from .building import BuildingConfig, BuildingSimulator
-from .building_model import Building
+from .model.building import Building
 
 _START = datetime(2025, 1, 15, 18, 0)
 # What one poll of a flat reads: (unit, address, count), five requests.

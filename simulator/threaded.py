@@ -15,13 +15,13 @@ from concurrent.futures import Future
 from typing import Protocol, Self
 
 from .building import BuildingSimulator
-from .building_config import BuildingConfig
-from .building_state import BuildingState
-from .config import FlatConfig, UnitRole
-from .faults import FaultKind, GlitchKind
 from .flat import FlatSimulator
-from .scenarios import Scenario, apply_scenario
-from .state import FlatState
+from .model.building_config import BuildingConfig
+from .model.building_state import BuildingState
+from .model.config import FlatConfig, UnitRole
+from .model.faults import FaultKind, GlitchKind
+from .model.scenarios import Scenario, apply_scenario
+from .model.state import FlatState
 
 _CALL_TIMEOUT_S = 30.0
 

@@ -11,7 +11,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from sim_probe import Probe
 
 from simulator.building import BuildingConfig, BuildingSimulator
-from simulator.state import BusState, FlatState
+from simulator.model.state import BusState, FlatState
 
 # A winter evening: no sun, living rooms at their evening draw.
 EVENING = datetime(2025, 1, 15, 19, 0)

@@ -10,8 +10,8 @@ from typing import Any
 
 from pymodbus.client import AsyncModbusTcpClient
 
-from simulator.config import FlatConfig
 from simulator.flat import FlatSimulator
+from simulator.model.config import FlatConfig
 
 # Midsummer noon in Fukuoka: plenty of sun, so every flow is non-zero.
 NOON = datetime(2025, 6, 21, 12, 0)

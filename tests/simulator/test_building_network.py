@@ -19,7 +19,7 @@ from sim_probe import BASE, BATTERY
 
 from bench.ports import free_port_block
 from simulator.building import BuildingSimulator
-from simulator.scenarios import SCENARIOS, apply_scenario
+from simulator.model.scenarios import SCENARIOS, apply_scenario
 
 SUNS = [0x5375, 0x6E53]
 

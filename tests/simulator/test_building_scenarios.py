@@ -11,9 +11,9 @@ import pytest
 from building_probe import building_config, connect
 from sim_probe import BASE, BATTERY
 
-from simulator.building_config import BuildingConfig
-from simulator.building_model import Building, UnknownFlatError
-from simulator.scenarios import (
+from simulator.model.building import Building, UnknownFlatError
+from simulator.model.building_config import BuildingConfig
+from simulator.model.scenarios import (
     SCENARIOS,
     Scenario,
     Step,

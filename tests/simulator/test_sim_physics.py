@@ -7,8 +7,8 @@ from datetime import datetime
 import pytest
 from sim_probe import manual_config
 
-from simulator.config import UnitIds
 from simulator.flat import FlatSimulator
+from simulator.model.config import UnitIds
 from simulator.physics.battery import Battery, BatterySpec, cell_ocv
 from simulator.physics.pv import Site, sun_elevation_deg
 

@@ -24,9 +24,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from .building_actions import BUILDING_ACTIONS, FLAT_ACTIONS
+from .actions import BUILDING_ACTIONS, FLAT_ACTIONS
+from .building import Building
 from .building_config import BuildingConfig
-from .building_model import Building
 
 type FlatSelector = str | int | Sequence[int]
 """Which flats a step is for: ``"all"``, ``"wired"``, an index or a list of them.

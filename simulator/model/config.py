@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from .physics.battery import BatterySpec
-from .physics.pv import Site
+from ..physics.battery import BatterySpec
+from ..physics.pv import Site
 
 
 class UnitRole(StrEnum):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .building_model import Building
+from .building import Building
 from .json_input import BadRequestError, flag, integer, number, optional_text, text
 
 type Command = Callable[[Building], None]

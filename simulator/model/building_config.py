@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ..physics.battery import BatterySpec
+from ..physics.pv import Site
 from .config import FlatConfig, UnitIds
-from .physics.battery import BatterySpec
-from .physics.pv import Site
 
 type Band = tuple[float, float, float]
 """(share of the flats, lowest value, highest value)."""

@@ -17,6 +17,12 @@ import random
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from ..physics.bus import BusFlows, share_bus
+from ..physics.clock import SimClock
+from ..physics.energy import EnergyCounter
+from ..physics.grid import Grid
+from ..physics.load import CommonLoad
+from ..physics.pv import PvShare, Rooftop
 from .building_config import BuildingConfig
 from .building_state import (
     BuildingBusState,
@@ -26,13 +32,7 @@ from .building_state import (
 )
 from .config import UnitRole
 from .faults import FaultKind
-from .flat_model import Flat, LivingRoomSource
-from .physics.bus import BusFlows, share_bus
-from .physics.clock import SimClock
-from .physics.energy import EnergyCounter
-from .physics.grid import Grid
-from .physics.load import CommonLoad
-from .physics.pv import PvShare, Rooftop
+from .flat import Flat, LivingRoomSource
 from .state import FlatState, GridState
 
 _EPSILON_S = 1e-9

@@ -14,14 +14,14 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Protocol
 
+from ..physics.battery import Battery
+from ..physics.bus import BusControl, BusStatus
+from ..physics.energy import EnergyCounter
+from ..physics.grid import GridSample
+from ..physics.load import Demand, HouseholdLoad
+from ..physics.pv import PvArray
 from .config import FlatConfig, UnitRole
 from .controls import ENABLED, SetpointControl
-from .physics.battery import Battery
-from .physics.bus import BusControl, BusStatus
-from .physics.energy import EnergyCounter
-from .physics.grid import GridSample
-from .physics.load import Demand, HouseholdLoad
-from .physics.pv import PvArray
 from .state import (
     BatteryState,
     BusState,
