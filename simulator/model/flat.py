@@ -15,13 +15,12 @@ from enum import IntEnum
 from typing import Protocol
 
 from ..physics.battery import Battery
-from ..physics.bus import BusControl, BusStatus
 from ..physics.energy import EnergyCounter
 from ..physics.grid import GridSample
 from ..physics.load import Demand, HouseholdLoad
 from ..physics.pv import PvArray
 from .config import FlatConfig, UnitRole
-from .controls import ENABLED, SetpointControl
+from .controls import ENABLED, BusControl, BusStatus, SetpointControl
 from .state import (
     BatteryState,
     BusState,
