@@ -22,8 +22,7 @@ from .building import BuildingSimulator
 from .building_api import build_building_app
 from .control_api import build_control_app
 from .flat import FlatSimulator
-from .model.building_config import BuildingConfig
-from .model.config import FlatConfig, UnitIds
+from .model.config import BuildingConfig, FlatConfig, UnitIds
 from .model.faults import FaultKind, GlitchKind
 from .model.scenarios import SCENARIOS, Scenario, apply_scenario, load_scenario
 from .physics.battery import BatterySpec

@@ -20,9 +20,8 @@ from .modbus.register_device import RegisterDevice
 from .modbus.server import ModbusTcpUnits
 from .modbus.units import FlatUnit
 from .model.building import Building, UnknownFlatError
-from .model.building_config import BuildingConfig
 from .model.building_state import BuildingState
-from .model.config import UnitRole
+from .model.config import BuildingConfig, UnitRole
 from .model.faults import FaultKind, GlitchKind
 from .model.flat import LivingRoomSource
 from .model.state import FlatState

@@ -16,9 +16,8 @@ from typing import Protocol, Self
 
 from .building import BuildingSimulator
 from .flat import FlatSimulator
-from .model.building_config import BuildingConfig
 from .model.building_state import BuildingState
-from .model.config import FlatConfig, UnitRole
+from .model.config import BuildingConfig, FlatConfig, UnitRole
 from .model.faults import FaultKind, GlitchKind
 from .model.scenarios import Scenario, apply_scenario
 from .model.state import FlatState

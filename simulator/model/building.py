@@ -23,14 +23,13 @@ from ..physics.energy import EnergyCounter
 from ..physics.grid import Grid
 from ..physics.load import CommonLoad
 from ..physics.pv import PvShare, Rooftop
-from .building_config import BuildingConfig
 from .building_state import (
     BuildingBusState,
     BuildingMeterState,
     BuildingState,
     ScheduledEvent,
 )
-from .config import UnitRole
+from .config import BuildingConfig, UnitRole
 from .faults import FaultKind
 from .flat import Flat, LivingRoomSource
 from .state import FlatState, GridState

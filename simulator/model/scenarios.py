@@ -26,7 +26,7 @@ from typing import Any
 
 from .actions import BUILDING_ACTIONS, FLAT_ACTIONS
 from .building import Building
-from .building_config import BuildingConfig
+from .config import BuildingConfig
 
 type FlatSelector = str | int | Sequence[int]
 """Which flats a step is for: ``"all"``, ``"wired"``, an index or a list of them.

@@ -42,7 +42,7 @@ from custom_components.local_vpp.diagnostics import (
 )
 from custom_components.local_vpp.grid_watch import GridState
 from custom_components.local_vpp.sidecar_link import async_check_sidecar
-from simulator.model.building_config import BuildingConfig
+from simulator.model.config import BuildingConfig
 from simulator.threaded import BuildingThread, FlatThread, run_building_in_thread
 
 from .conftest import set_up_linked, until

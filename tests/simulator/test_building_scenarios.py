@@ -12,7 +12,7 @@ from building_probe import building_config, connect
 from sim_probe import BASE, BATTERY
 
 from simulator.model.building import Building, UnknownFlatError
-from simulator.model.building_config import BuildingConfig
+from simulator.model.config import BuildingConfig
 from simulator.model.scenarios import (
     SCENARIOS,
     Scenario,
