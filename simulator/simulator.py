@@ -25,11 +25,10 @@ from .modbus.building_meter import BuildingMeterUnit
 from .modbus.server import ModbusTcpUnits
 from .modbus.units import FlatUnit
 from .model.building import Building
-from .model.building_state import BuildingState
 from .model.config import BuildingConfig, UnitRole
 from .model.faults import FaultKind, GlitchKind
 from .model.flat import LivingRoomSource
-from .model.state import FlatState
+from .model.state import BuildingState, FlatState
 
 METER_SERIAL = "LVPP-BLDG-MTR"
 

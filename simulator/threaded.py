@@ -16,11 +16,10 @@ from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
 from typing import Self
 
-from .model.building_state import BuildingState
 from .model.config import BuildingConfig, FlatConfig, UnitRole
 from .model.faults import FaultKind, GlitchKind
 from .model.scenarios import Scenario, apply_scenario
-from .model.state import FlatState
+from .model.state import BuildingState, FlatState
 from .simulator import Simulator
 
 _CALL_TIMEOUT_S = 30.0

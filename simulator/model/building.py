@@ -30,16 +30,17 @@ from ..physics.energy import EnergyCounter
 from ..physics.grid import Grid
 from ..physics.load import CommonLoad
 from ..physics.pv import PvShare, Rooftop
-from .building_state import (
-    BuildingBusState,
-    BuildingMeterState,
-    BuildingState,
-    ScheduledEvent,
-)
 from .config import BuildingConfig, UnitRole
 from .faults import FaultKind
 from .flat import Flat, LivingRoomSource
-from .state import FlatState, GridState
+from .state import (
+    BuildingBusState,
+    BuildingMeterState,
+    BuildingState,
+    FlatState,
+    GridState,
+    ScheduledEvent,
+)
 
 _EPSILON_S = 1e-9
 _LOGGER = logging.getLogger(__name__)
