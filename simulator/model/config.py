@@ -61,7 +61,9 @@ class UnitIds:
 class FlatConfig:
     """Everything that makes one simulated flat; defaults are a Fukuoka flat.
 
-    ``port`` 0 picks a free port (see ``FlatSimulator.port``). ``start`` is the
+    A flat knows its surroundings too (clock, grid, site): a building gives each of
+    its flats its own, and a flat on its own runs as ``BuildingConfig.of_flat``.
+    ``port`` 0 picks a free port (see ``Simulator.port``). ``start`` is the
     simulated time at start-up (naive local time at the site); ``None`` means now.
     A manual clock moves only when ``advance`` is called; otherwise simulated time
     runs ``speed`` times faster than real time.

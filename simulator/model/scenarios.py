@@ -2,7 +2,7 @@
 
 A scenario is data: the building's settings (start time, how full the batteries
 are, how much the households draw, …) and steps, each an action from
-``simulator.building_actions`` with its JSON body at a simulated second. The seed
+``simulator.model.actions`` with its JSON body at a simulated second. The seed
 decides everything else, so a scenario runs the same way every time.
 
     scenario = SCENARIOS["outage_uneven_soc"]
