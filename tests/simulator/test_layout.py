@@ -1,4 +1,10 @@
-"""The simulator's modules import each other without a loop, and none is too long."""
+"""The simulator's modules import each other without a loop, and none is too long.
+
+The packages are layers: ``physics`` (the world) knows nothing else of the
+simulator, ``model`` (flats and buildings) builds on physics, ``modbus`` serves the
+model as registers, and the top (command line, control API, threaded runner) ties
+them together.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,12 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "simulator"
 MAX_LINES = 600
+# What each layer may import, besides itself and the package root.
+LAYERS = {
+    "simulator.physics": (),
+    "simulator.model": ("simulator.physics",),
+    "simulator.modbus": ("simulator.physics", "simulator.model"),
+}
 
 
 def _module_name(path: Path) -> str:
@@ -92,3 +104,20 @@ def test_no_module_is_too_long() -> None:
         if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert not long, f"modules over {MAX_LINES} lines: {long}"
+
+
+def test_each_layer_imports_only_the_layers_below() -> None:
+    upward = []
+    for module, imported in sorted(_graph().items()):
+        for layer, below in LAYERS.items():
+            if module == layer or module.startswith(f"{layer}."):
+                allowed = (layer, *below)
+                upward += [
+                    f"{module} → {other}"
+                    for other in sorted(imported)
+                    if other != "simulator"
+                    and not any(
+                        other == ok or other.startswith(f"{ok}.") for ok in allowed
+                    )
+                ]
+    assert not upward, f"imports against the layers: {upward}"
