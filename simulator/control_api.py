@@ -25,11 +25,22 @@ SIMULATOR_KEY = web.AppKey("simulator", Simulator)
 # physics, a day of 50 flats ~25 s.
 MAX_ADVANCE_S_FLAT = 7 * 86400.0
 MAX_ADVANCE_S_BUILDING = 86400.0
-# What a flat on its own answers to besides ``advance``: the building-wide actions
-# that make sense for one flat, and what can be done to a flat.
-_LONE_FLAT_ACTIONS = ("outage", "sag", "frequency", "flapping", "clouds")
-_FLAT_REQUESTS = (*FLAT_ACTIONS, "disconnect", "glitch")
-_LONE_FLAT_REQUESTS = ("fault", "disconnect", "glitch")
+# What can be posted: to a building (``/<name>``), to one of its flats
+# (``/flats/<id>/<name>``), and to a flat on its own (``/<name>``): the
+# building-wide requests that make sense for one flat and what a flat can have done.
+_BUILDING_POSTS = (*BUILDING_ACTIONS, "advance")
+_FLAT_POSTS = (*FLAT_ACTIONS, "disconnect", "glitch")
+_LONE_FLAT_POSTS = (
+    "outage",
+    "sag",
+    "frequency",
+    "flapping",
+    "clouds",
+    "advance",
+    "fault",
+    "disconnect",
+    "glitch",
+)
 
 type Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -171,16 +182,16 @@ def build_control_app(sim: Simulator) -> web.Application:
     app[SIMULATOR_KEY] = sim
     app.router.add_get("/state", _get_state)
     if sim.config.lone_flat is not None:
-        for name in (*_LONE_FLAT_ACTIONS, *_LONE_FLAT_REQUESTS, "advance"):
+        for name in _LONE_FLAT_POSTS:
             app.router.add_post(
-                f"/{name}", _post(name, lambda sim, _: _lone_flat_response(sim))
+                f"/{name}", _post(name, lambda flat, _: _lone_flat_response(flat))
             )
         return app
     app.router.add_get("/flats/{flat}", _get_flat)
-    for name in (*BUILDING_ACTIONS, "advance"):
+    for name in _BUILDING_POSTS:
         app.router.add_post(
-            f"/{name}", _post(name, lambda sim, _: _building_response(sim))
+            f"/{name}", _post(name, lambda building, _: _building_response(building))
         )
-    for name in _FLAT_REQUESTS:
+    for name in _FLAT_POSTS:
         app.router.add_post(f"/flats/{{flat}}/{name}", _post(name, _flat_response))
     return app
