@@ -7,7 +7,8 @@ from datetime import datetime
 import pytest
 from sim_probe import lone, manual_config
 
-from simulator.model.config import UnitIds
+from simulator.model.building import UnknownFlatError
+from simulator.model.config import BuildingConfig, UnitIds
 from simulator.physics.battery import Battery, BatterySpec, cell_ocv
 from simulator.physics.pv import Site, sun_elevation_deg
 from simulator.simulator import Simulator
@@ -160,3 +161,21 @@ def test_config_rejects_impossible_flats() -> None:
         manual_config(area_hz=55)
     with pytest.raises(ValueError, match="unit ids"):
         UnitIds(pv=1, battery=1, meter=3)
+
+
+def test_a_lone_flat_is_a_building_of_one() -> None:
+    flat = manual_config(flat="305", seed=7)
+    config = BuildingConfig.of_flat(flat)
+    assert config.flats == 1
+    assert config.flat_configs() == [flat]
+    assert (config.seed, config.manual_clock, config.start) == (7, True, flat.start)
+    with pytest.raises(ValueError, match="lone flat"):
+        BuildingConfig(lone_flat=flat)  # ten flats, and another clock and seed
+    sim = lone(flat)
+    assert sim.meter_port is None
+    assert sim.flat_state().flat == sim.flat_state("305").flat == "305"
+    building = Simulator(BuildingConfig(flats=2, manual_clock=True))
+    with pytest.raises(ValueError, match="which"):
+        building.flat_state()
+    with pytest.raises(UnknownFlatError):
+        building.flat_state("999")
