@@ -18,16 +18,13 @@ from typing import Any
 
 from aiohttp import web
 
-from .battery import BatterySpec
-from .building import BuildingSimulator
-from .building_api import build_building_app
-from .building_config import BuildingConfig
-from .config import FlatConfig, UnitIds
 from .control_api import build_control_app
-from .faults import FaultKind, GlitchKind
-from .flat import FlatSimulator
-from .pv import Site
-from .scenarios import SCENARIOS, Scenario, apply_scenario, load_scenario
+from .model.config import BuildingConfig, FlatConfig, UnitIds
+from .model.faults import FaultKind, GlitchKind
+from .model.scenarios import SCENARIOS, Scenario, apply_scenario, load_scenario
+from .physics.battery import BatterySpec
+from .physics.pv import Site
+from .simulator import Simulator
 
 _DEFAULT_CONTROL_PORT = 5021
 _DEFAULT_BUILDING_PORT = 5100
@@ -66,8 +63,9 @@ def _flat_arguments(parser: argparse.ArgumentParser) -> None:
     add("--reconnect-delay", type=float, default=0.0, help="inverter, s after outage")
 
 
-def _config(args: argparse.Namespace) -> FlatConfig:
-    return FlatConfig(
+def _config(args: argparse.Namespace) -> BuildingConfig:
+    """A flat on its own, as the ``flat`` command's options describe it."""
+    flat = FlatConfig(
         flat=args.flat,
         host=args.host,
         port=args.port,
@@ -93,6 +91,7 @@ def _config(args: argparse.Namespace) -> FlatConfig:
         reserve_pct=args.reserve,
         reconnect_delay_s=args.reconnect_delay,
     )
+    return BuildingConfig.of_flat(flat)
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -106,30 +105,6 @@ def _stop_on_signals() -> asyncio.Event:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     return stop
-
-
-async def _run_flat(config: FlatConfig, control_port: int) -> None:
-    sim = FlatSimulator(config)
-    await sim.start()
-    runner = web.AppRunner(build_control_app(sim), access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, config.host, control_port)
-        await site.start()
-        actual_control_port = runner.addresses[0][1]
-        units = config.unit_ids
-        stop = _stop_on_signals()
-        print(
-            f"Flat {config.flat}: Modbus TCP on {sim.host}:{sim.port}"
-            f" (pv={units.pv} battery={units.battery} meter={units.meter});"
-            f" control API on http://{config.host}:{actual_control_port}",
-            flush=True,
-        )
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-        await sim.stop()
-    print(f"Flat {config.flat}: stopped", flush=True)
 
 
 def _building_arguments(parser: argparse.ArgumentParser) -> None:
@@ -199,35 +174,50 @@ def _building_config(
     return scenario.config(**settings), scenario
 
 
-def _ports_text(sim: BuildingSimulator) -> str:
+def _ports_text(sim: Simulator) -> str:
     ports = sorted(sim.ports.values())
     if ports == list(range(ports[0], ports[0] + len(ports))):
         return f"ports {ports[0]}–{ports[-1]}" if len(ports) > 1 else f"port {ports[0]}"
     return "ports " + ",".join(str(port) for port in sim.ports.values())
 
 
-async def _run_building(
+def _name(config: BuildingConfig) -> str:
+    lone = config.lone_flat
+    return "Building" if lone is None else f"Flat {lone.flat}"
+
+
+def _endpoints_text(sim: Simulator) -> str:
+    """Where the simulator's Modbus endpoints listen, for the ready line."""
+    config, units = sim.config, sim.config.unit_ids
+    unit_ids = f"(pv={units.pv} battery={units.battery} meter={units.meter})"
+    if config.lone_flat is not None:
+        return f"Modbus TCP on {sim.host}:{sim.port} {unit_ids}"
+    flat_ids = list(sim.ports)
+    return (
+        f"{config.flats} flats ({flat_ids[0]}–{flat_ids[-1]})"
+        f" on Modbus TCP {config.host} {_ports_text(sim)} {unit_ids};"
+        f" building meter on {config.host}:{sim.meter_port}"
+        f" (unit {config.meter_unit})"
+    )
+
+
+async def _serve(
     config: BuildingConfig, scenario: Scenario | None, control_port: int
 ) -> None:
-    sim = BuildingSimulator(config)
+    """Run the simulator and its control API until SIGINT or SIGTERM."""
+    sim = Simulator(config)
     if scenario is not None:
         apply_scenario(scenario, sim.model)
     await sim.start()
-    runner = web.AppRunner(build_building_app(sim), access_log=None)
+    runner = web.AppRunner(build_control_app(sim), access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, config.host, control_port)
         await site.start()
         actual_control_port = runner.addresses[0][1]
-        units = config.unit_ids
-        flat_ids = list(sim.ports)
         stop = _stop_on_signals()
         print(
-            f"Building: {config.flats} flats ({flat_ids[0]}–{flat_ids[-1]})"
-            f" on Modbus TCP {config.host} {_ports_text(sim)}"
-            f" (pv={units.pv} battery={units.battery} meter={units.meter});"
-            f" building meter on {config.host}:{sim.meter_port}"
-            f" (unit {config.meter_unit});"
+            f"{_name(config)}: {_endpoints_text(sim)};"
             f" control API on http://{config.host}:{actual_control_port}",
             flush=True,
         )
@@ -237,7 +227,7 @@ async def _run_building(
     finally:
         await runner.cleanup()
         await sim.stop()
-    print("Building: stopped", flush=True)
+    print(f"{_name(config)}: stopped", flush=True)
 
 
 # ctl commands that act on one flat of a building (with --flat).
@@ -380,23 +370,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ctl(args)
         except ValueError as err:
             parser.error(str(err))
-    if args.command == "building":
-        try:
-            building, scenario = _building_config(args)
-        except ValueError as err:
-            parser.error(str(err))
-        try:
-            asyncio.run(_run_building(building, scenario, args.control_port))
-        except OSError as err:
-            print(f"cannot start: {err}", file=sys.stderr)
-            return 1
-        return 0
+    scenario = None
     try:
-        config = _config(args)
+        if args.command == "building":
+            config, scenario = _building_config(args)
+        else:
+            config = _config(args)
     except ValueError as err:
         parser.error(str(err))
     try:
-        asyncio.run(_run_flat(config, args.control_port))
+        asyncio.run(_serve(config, scenario, args.control_port))
     except OSError as err:
         print(f"cannot start: {err}", file=sys.stderr)
         return 1

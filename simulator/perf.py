@@ -23,8 +23,9 @@ from typing import Any
 
 from pymodbus.client import AsyncModbusTcpClient
 
-from .building import BuildingConfig, BuildingSimulator
-from .building_model import Building
+from .model.building import Building
+from .model.config import BuildingConfig
+from .simulator import Simulator
 
 _START = datetime(2025, 1, 15, 18, 0)
 # What one poll of a flat reads: (unit, address, count), five requests.
@@ -55,7 +56,7 @@ def physics_seconds(flats: int, seconds: float = 3600.0) -> float:
 async def real_time(flats: int, seconds: float, poll: bool) -> tuple[float, float, int]:
     """(CPU share, clock lag s, polls) of a building at speed 1 for ``seconds``."""
     config = BuildingConfig(flats=flats, base_port=0, start=_START, tick_s=0.1)
-    async with BuildingSimulator(config) as sim:
+    async with Simulator(config) as sim:
         poller = None
         if poll:
             ports = ",".join(str(port) for port in sim.ports.values())

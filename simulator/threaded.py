@@ -1,8 +1,10 @@
-"""A flat or a building simulator in a background thread with its own event loop.
+"""A simulator in a background thread with its own event loop.
 
 Tests whose own event loop must stay clean (Home Assistant's test harness checks for
-lingering tasks and timers) run the flat here and talk to it over 127.0.0.1. Every
-method is thread-safe: it runs the call in the simulator's loop and waits for it.
+lingering tasks and timers) run the simulator here and talk to it over 127.0.0.1.
+Every method is thread-safe: it runs the call in the simulator's loop and waits for
+it. ``run_flat_in_thread`` starts a flat on its own, ``run_building_in_thread`` a
+building; both are a ``SimulatorThread`` and differ only in what ``state`` shows.
 """
 
 from __future__ import annotations
@@ -12,33 +14,33 @@ import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
-from typing import Protocol, Self
+from typing import Self
 
-from .building import BuildingSimulator
-from .building_config import BuildingConfig
-from .building_state import BuildingState
-from .config import FlatConfig, UnitRole
-from .faults import FaultKind, GlitchKind
-from .flat import FlatSimulator
-from .scenarios import Scenario, apply_scenario
-from .state import FlatState
+from .model.config import BuildingConfig, FlatConfig, UnitRole
+from .model.faults import FaultKind, GlitchKind
+from .model.scenarios import Scenario, apply_scenario
+from .model.state import BuildingState, FlatState
+from .simulator import Simulator
 
 _CALL_TIMEOUT_S = 30.0
 
 
-class _Runnable(Protocol):
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
+class SimulatorThread:
+    """A ``Simulator`` in its own thread and event loop; ``close`` when done.
 
+    Every method runs in the simulator's loop and waits for it; ``call`` runs any
+    function of the ``Simulator`` there. As on the ``Simulator``, whatever is done
+    to one flat names it with ``flat_id``, which a building of one may leave out.
+    """
 
-class SimulatorThread[S: _Runnable]:
-    """A simulator of type ``S`` in its own thread and event loop."""
-
-    def __init__(self, make: Callable[[], S], name: str) -> None:
-        """Prepare; ``start`` builds the simulator with ``make`` in the new loop."""
-        self._make = make
+    def __init__(
+        self, config: BuildingConfig, scenario: Scenario | None, name: str
+    ) -> None:
+        """Prepare; ``start`` builds the simulator (with ``scenario``) in a new loop."""
+        self.config = config
+        self._scenario = scenario
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._simulator: S | None = None
+        self._simulator: Simulator | None = None
         self._started: Future[None] = Future()
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -50,7 +52,9 @@ class SimulatorThread[S: _Runnable]:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         try:
-            simulator = self._make()
+            simulator = Simulator(self.config)
+            if self._scenario is not None:
+                apply_scenario(self._scenario, simulator.model)
             await simulator.start()
         except BaseException as err:
             self._started.set_exception(err)
@@ -90,7 +94,7 @@ class SimulatorThread[S: _Runnable]:
         """Close."""
         self.close()
 
-    def call[T](self, action: Callable[[S], T]) -> T:
+    def call[T](self, action: Callable[[Simulator], T]) -> T:
         """Run ``action(simulator)`` in the simulator's loop and return its result."""
 
         async def run() -> T:
@@ -99,7 +103,7 @@ class SimulatorThread[S: _Runnable]:
 
         return self._await(run())
 
-    def call_async[T](self, action: Callable[[S], Awaitable[T]]) -> T:
+    def call_async[T](self, action: Callable[[Simulator], Awaitable[T]]) -> T:
         """Await ``action(simulator)`` in the simulator's loop; return its result."""
 
         async def run() -> T:
@@ -108,101 +112,12 @@ class SimulatorThread[S: _Runnable]:
 
         return self._await(run())
 
-    def _call[T](self, action: Callable[[S], T]) -> T:
-        return self.call(action)
-
     def _await[T](self, coroutine: Coroutine[None, None, T]) -> T:
         if self._loop is None or self._simulator is None:
             coroutine.close()
             raise RuntimeError("the simulator is not running")
         future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
         return future.result(_CALL_TIMEOUT_S)
-
-
-class FlatThread(SimulatorThread[FlatSimulator]):
-    """Handle on a flat simulator running in its own thread; ``close`` when done."""
-
-    def __init__(self, config: FlatConfig) -> None:
-        """Prepare; ``run_flat_in_thread`` starts it."""
-        super().__init__(lambda: FlatSimulator(config), f"flat-simulator-{config.flat}")
-        self.config = config
-
-    @property
-    def host(self) -> str:
-        """Address the Modbus server listens on."""
-        return self.config.host
-
-    @property
-    def port(self) -> int:
-        """The Modbus server's real port."""
-        return self._call(lambda sim: sim.port)
-
-    @property
-    def state(self) -> FlatState:
-        """A snapshot of the flat now."""
-        return self._call(lambda sim: sim.state)
-
-    def advance(self, seconds: float) -> None:
-        """Move simulated time on by ``seconds``."""
-        self._call(lambda sim: sim.advance(seconds))
-
-    def set_outage(self, on: bool) -> None:
-        """Grid outage on or off."""
-        self._call(lambda sim: sim.set_outage(on))
-
-    def inject_sag(self, fraction: float = 0.6, seconds: float = 0.2) -> None:
-        """Voltage falls to ``fraction`` of nominal for ``seconds``."""
-        self._call(lambda sim: sim.inject_sag(fraction, seconds))
-
-    def inject_frequency(self, offset_hz: float, seconds: float) -> None:
-        """Frequency moves by ``offset_hz`` for ``seconds``."""
-        self._call(lambda sim: sim.inject_frequency(offset_hz, seconds))
-
-    def set_flapping(self, up_seconds: float, down_seconds: float, cycles: int) -> None:
-        """The grid drops for ``down_seconds`` after each ``up_seconds``."""
-        self._call(lambda sim: sim.set_flapping(up_seconds, down_seconds, cycles))
-
-    def set_clouds(self, cover: float) -> None:
-        """Cloud cover from 0 to 1."""
-        self._call(lambda sim: sim.set_clouds(cover))
-
-    def set_fault(
-        self, kind: FaultKind | str, on: bool, role: UnitRole | str | None = None
-    ) -> None:
-        """Turn a fault on or off."""
-        self._call(lambda sim: sim.set_fault(kind, on, role))
-
-    def disconnect(self, seconds: float) -> None:
-        """Drop every Modbus client and refuse connections for ``seconds``."""
-        self.call_async(lambda sim: sim.disconnect(seconds))
-
-    def glitch_counter(
-        self, role: UnitRole | str, point: str, kind: GlitchKind | str
-    ) -> None:
-        """The next read of counter ``point`` on ``role`` shows a wrong value."""
-        self._call(lambda sim: sim.glitch_counter(role, point, kind))
-
-
-class BuildingThread(SimulatorThread[BuildingSimulator]):
-    """Handle on a building running in its own thread; ``close`` when done.
-
-    Every method runs in the building's loop and waits for it; ``call`` runs any
-    function of the ``BuildingSimulator`` there.
-    """
-
-    def __init__(
-        self, config: BuildingConfig, scenario: Scenario | None = None
-    ) -> None:
-        """Prepare; ``run_building_in_thread`` starts it."""
-
-        def make() -> BuildingSimulator:
-            simulator = BuildingSimulator(config)
-            if scenario is not None:
-                apply_scenario(scenario, simulator.model)
-            return simulator
-
-        super().__init__(make, "building-simulator")
-        self.config = config
 
     @property
     def host(self) -> str:
@@ -215,16 +130,16 @@ class BuildingThread(SimulatorThread[BuildingSimulator]):
         return self.call(lambda sim: sim.ports)
 
     @property
-    def meter_port(self) -> int:
-        """The building meter's real Modbus port."""
-        return self.call(lambda sim: sim.meter_port)
+    def port(self) -> int:
+        """The real Modbus port of the only flat of a building of one."""
+        return self.call(lambda sim: sim.port)
 
     @property
-    def state(self) -> BuildingState:
-        """A snapshot of the building now."""
-        return self.call(lambda sim: sim.state)
+    def meter_port(self) -> int | None:
+        """The building meter's real Modbus port; a flat on its own has none."""
+        return self.call(lambda sim: sim.meter_port)
 
-    def flat_state(self, flat_id: str) -> FlatState:
+    def flat_state(self, flat_id: str | None = None) -> FlatState:
         """A snapshot of flat ``flat_id``."""
         return self.call(lambda sim: sim.flat_state(flat_id))
 
@@ -256,47 +171,96 @@ class BuildingThread(SimulatorThread[BuildingSimulator]):
         """Every household and the common areas draw ``factor`` × their usual."""
         self.call(lambda sim: sim.set_load_scale(factor))
 
-    def set_bus_setpoint(
-        self, flat_id: str, setpoint_w: int, revert_s: int | None = None
-    ) -> None:
-        """Set flat ``flat_id``'s bus setpoint as a Modbus write would."""
-        self.call(lambda sim: sim.set_bus_setpoint(flat_id, setpoint_w, revert_s))
-
-    def set_living_room(self, flat_id: str, source: int) -> None:
-        """Switch flat ``flat_id``'s living room to grid (0) or battery (1)."""
-        self.call(lambda sim: sim.set_living_room(flat_id, source))
-
-    def glitch_counter(
-        self, flat_id: str, role: UnitRole | str, point: str, kind: GlitchKind | str
-    ) -> None:
-        """The next read of counter ``point`` on flat ``flat_id``'s ``role`` is off."""
-        self.call(lambda sim: sim.glitch_counter(flat_id, role, point, kind))
-
     def set_fault(
         self,
-        flat_id: str,
         kind: FaultKind | str,
         on: bool,
         role: UnitRole | str | None = None,
+        *,
+        flat_id: str | None = None,
     ) -> None:
-        """Turn a fault of flat ``flat_id`` on or off."""
-        self.call(lambda sim: sim.set_fault(flat_id, kind, on, role))
+        """Turn a fault of a flat on or off."""
+        self.call(lambda sim: sim.set_fault(kind, on, role, flat_id=flat_id))
 
-    def set_bus_available(self, flat_id: str, available: bool) -> None:
-        """Connect flat ``flat_id`` to the building bus, or cut it off."""
-        self.call(lambda sim: sim.set_bus_available(flat_id, available))
+    def glitch_counter(
+        self,
+        role: UnitRole | str,
+        point: str,
+        kind: GlitchKind | str,
+        *,
+        flat_id: str | None = None,
+    ) -> None:
+        """The next read of counter ``point`` on a flat's ``role`` is off."""
+        self.call(lambda sim: sim.glitch_counter(role, point, kind, flat_id=flat_id))
 
-    def vanish(self, flat_id: str) -> None:
+    def disconnect(self, seconds: float, *, flat_id: str | None = None) -> None:
+        """A flat drops its clients for ``seconds`` of real time."""
+        self.call_async(lambda sim: sim.disconnect(seconds, flat_id=flat_id))
+
+    def set_bus_available(self, available: bool, *, flat_id: str | None = None) -> None:
+        """Connect a flat to the building bus, or cut it off."""
+        self.call(lambda sim: sim.set_bus_available(available, flat_id=flat_id))
+
+    def set_bus_setpoint(
+        self,
+        setpoint_w: int,
+        revert_s: int | None = None,
+        *,
+        flat_id: str | None = None,
+    ) -> None:
+        """Set a flat's bus setpoint as a Modbus write would."""
+        self.call(
+            lambda sim: sim.set_bus_setpoint(setpoint_w, revert_s, flat_id=flat_id)
+        )
+
+    def set_living_room(self, source: int, *, flat_id: str | None = None) -> None:
+        """Switch a flat's living room to grid (0) or battery (1)."""
+        self.call(lambda sim: sim.set_living_room(source, flat_id=flat_id))
+
+    def vanish(self, flat_id: str | None = None) -> None:
         """Flat ``flat_id`` goes silent on the network."""
         self.call_async(lambda sim: sim.vanish(flat_id))
 
-    def return_flat(self, flat_id: str) -> None:
+    def return_flat(self, flat_id: str | None = None) -> None:
         """Flat ``flat_id`` answers again."""
         self.call_async(lambda sim: sim.return_flat(flat_id))
 
-    def disconnect(self, flat_id: str, seconds: float) -> None:
-        """Flat ``flat_id`` drops its clients for ``seconds`` of real time."""
-        self.call_async(lambda sim: sim.disconnect(flat_id, seconds))
+
+class FlatThread(SimulatorThread):
+    """A flat on its own in its own thread: ``state`` is the flat's."""
+
+    def __init__(self, config: FlatConfig) -> None:
+        """Prepare; ``run_flat_in_thread`` starts it."""
+        super().__init__(
+            BuildingConfig.of_flat(config), None, f"flat-simulator-{config.flat}"
+        )
+
+    @property
+    def state(self) -> FlatState:
+        """A snapshot of the flat now."""
+        return self.flat_state()
+
+
+class BuildingThread(SimulatorThread):
+    """A building in its own thread: ``state`` is the building's."""
+
+    def __init__(
+        self, config: BuildingConfig, scenario: Scenario | None = None
+    ) -> None:
+        """Prepare; ``run_building_in_thread`` starts it."""
+        super().__init__(config, scenario, "building-simulator")
+
+    @property
+    def state(self) -> BuildingState:
+        """A snapshot of the building now."""
+        return self.call(lambda sim: sim.state)
+
+
+def run_flat_in_thread(config: FlatConfig) -> FlatThread:
+    """Start a flat on its own in its own thread; returns once it listens."""
+    handle = FlatThread(config)
+    handle.start()
+    return handle
 
 
 def run_building_in_thread(
@@ -307,12 +271,5 @@ def run_building_in_thread(
     Returns once every endpoint listens.
     """
     handle = BuildingThread(config, scenario)
-    handle.start()
-    return handle
-
-
-def run_flat_in_thread(config: FlatConfig) -> FlatThread:
-    """Start a flat simulator in its own thread; returns once it listens."""
-    handle = FlatThread(config)
     handle.start()
     return handle

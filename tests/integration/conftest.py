@@ -23,7 +23,7 @@ from custom_components.local_vpp.const import (
     DOMAIN,
 )
 from custom_components.local_vpp.sidecar_link import SidecarLink
-from simulator.config import FlatConfig
+from simulator.model.config import FlatConfig
 from simulator.threaded import FlatThread, run_flat_in_thread
 
 from .scripted_sidecar import ScriptedSidecar

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 
-from simulator.modbus_server import ModbusTcpUnits
+from simulator.modbus.server import ModbusTcpUnits
 
 
 class ZeroRegisters:

@@ -31,7 +31,7 @@ from custom_components.local_vpp.const import (
 )
 from sidecar import canonical, cli, roster
 from sidecar.identity import Identity
-from simulator.building_config import BuildingConfig
+from simulator.model.config import BuildingConfig
 from simulator.threaded import BuildingThread, run_building_in_thread
 from tests.sidecar.mesh_support import newest_offers, offers_everywhere
 from tests.sidecar.support import bus_entries, read_rows

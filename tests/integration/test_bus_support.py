@@ -42,7 +42,7 @@ from custom_components.local_vpp.diagnostics import (
 )
 from custom_components.local_vpp.grid_watch import GridState
 from custom_components.local_vpp.sidecar_link import async_check_sidecar
-from simulator.building_config import BuildingConfig
+from simulator.model.config import BuildingConfig
 from simulator.threaded import BuildingThread, FlatThread, run_building_in_thread
 
 from .conftest import set_up_linked, until
@@ -232,18 +232,18 @@ async def test_bus_entities_only_on_bus_flats(
     assert bus_state.attributes["options"] == ["off", "standby", "active"]
 
     # Cut off by the building's wiring: the bus is off for this flat.
-    building.set_bus_available("102", False)
+    building.set_bus_available(False, flat_id="102")
     await on_bus.runtime_data.coordinator.async_refresh()
     await hass.async_block_till_done()
     assert state(hass, "102", "bus_state") == "off"
 
     # A battery unit that fails its read: totals unavailable, never 0.
-    building.set_fault("102", "device_failure", True, "battery")
+    building.set_fault("device_failure", True, "battery", flat_id="102")
     await on_bus.runtime_data.coordinator.async_refresh()
     await hass.async_block_till_done()
     for key in BUS_KEYS:
         assert state(hass, "102", key) == STATE_UNAVAILABLE, key
-    building.set_fault("102", "device_failure", False, "battery")
+    building.set_fault("device_failure", False, "battery", flat_id="102")
     await on_bus.runtime_data.coordinator.async_refresh()
     await hass.async_block_till_done()
     assert number(hass, "102", "bus_energy_exported") == 0
@@ -476,10 +476,10 @@ async def test_direction_change_and_diagnostics(
     await until(lambda: bus.last_write_error is None)
 
     # The building's wiring cuts the flat off the bus: 0 at the next poll.
-    building.set_bus_available("101", False)
+    building.set_bus_available(False, flat_id="101")
     await until(lambda: bus_setpoint_w(building, "101") == 0)
     await until(lambda: ended[-1].data["cause"] == "bus_open")
-    building.set_bus_available("101", True)
+    building.set_bus_available(True, flat_id="101")
     await sidecars["101"].push(bus_setpoint_message(w=-250, revert_s=20))
     await until(lambda: bus_setpoint_w(building, "101") == -250)
     # Unloading leaves the bus at 0.

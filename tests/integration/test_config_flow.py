@@ -23,7 +23,7 @@ from custom_components.local_vpp.const import (
     CONF_UNIT_PV,
     DOMAIN,
 )
-from simulator.config import FlatConfig
+from simulator.model.config import FlatConfig
 from simulator.threaded import FlatThread, run_flat_in_thread
 
 from .conftest import BATTERY_SERIAL, entry_data

@@ -10,8 +10,9 @@ from typing import Any
 from pymodbus.client import AsyncModbusTcpClient
 from sim_probe import Probe
 
-from simulator.building import BuildingConfig, BuildingSimulator
-from simulator.state import BusState, FlatState
+from simulator.model.config import BuildingConfig
+from simulator.model.state import BusState, FlatState
+from simulator.simulator import Simulator
 
 # A winter evening: no sun, living rooms at their evening draw.
 EVENING = datetime(2025, 1, 15, 19, 0)
@@ -50,9 +51,9 @@ async def connect(port: int, wait_s: float = 2.0) -> Probe:
 @asynccontextmanager
 async def running_building(
     config: BuildingConfig,
-) -> AsyncIterator[tuple[BuildingSimulator, dict[str, Probe], Probe]]:
+) -> AsyncIterator[tuple[Simulator, dict[str, Probe], Probe]]:
     """A started building, a client per flat and one for the building meter."""
-    async with BuildingSimulator(config) as sim, AsyncExitStack() as stack:
+    async with Simulator(config) as sim, AsyncExitStack() as stack:
         probes: dict[str, Probe] = {}
         for flat_id, port in sim.ports.items():
             probe = await connect(port)

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
-from sim_probe import Probe, manual_config
+from sim_probe import Probe, lone, manual_config
 
-from simulator.flat import FlatSimulator
+from simulator.simulator import Simulator
 
 
 @pytest.fixture(autouse=True)
@@ -17,8 +17,8 @@ def _loopback_sockets(socket_enabled: None) -> None:
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[FlatSimulator]:
-    simulator = FlatSimulator(manual_config())
+async def sim() -> AsyncIterator[Simulator]:
+    simulator = lone(manual_config())
     await simulator.start()
     try:
         yield simulator
@@ -27,7 +27,7 @@ async def sim() -> AsyncIterator[FlatSimulator]:
 
 
 @pytest.fixture
-async def probe(sim: FlatSimulator) -> AsyncIterator[Probe]:
+async def probe(sim: Simulator) -> AsyncIterator[Probe]:
     client = AsyncModbusTcpClient("127.0.0.1", port=sim.port, timeout=2, retries=0)
     assert await client.connect()
     try:

@@ -10,8 +10,8 @@ from typing import Any
 
 from pymodbus.client import AsyncModbusTcpClient
 
-from simulator.config import FlatConfig
-from simulator.flat import FlatSimulator
+from simulator.model.config import BuildingConfig, FlatConfig
+from simulator.simulator import Simulator
 
 # Midsummer noon in Fukuoka: plenty of sun, so every flow is non-zero.
 NOON = datetime(2025, 6, 21, 12, 0)
@@ -107,10 +107,15 @@ def manual_config(**changes: Any) -> FlatConfig:
     return FlatConfig(**settings)
 
 
+def lone(config: FlatConfig) -> Simulator:
+    """A flat on its own: a building of one."""
+    return Simulator(BuildingConfig.of_flat(config))
+
+
 @asynccontextmanager
-async def running(config: FlatConfig) -> AsyncIterator[tuple[FlatSimulator, Probe]]:
+async def running(config: FlatConfig) -> AsyncIterator[tuple[Simulator, Probe]]:
     """A started simulator and a connected client, both closed afterwards."""
-    async with FlatSimulator(config) as sim:
+    async with lone(config) as sim:
         client = AsyncModbusTcpClient("127.0.0.1", port=sim.port, timeout=2, retries=0)
         assert await client.connect()
         try:

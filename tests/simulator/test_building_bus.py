@@ -22,7 +22,7 @@ from building_probe import (
 )
 from sim_probe import BATTERY, ModbusError, Probe, decode
 
-from simulator.building import BuildingSimulator
+from simulator.simulator import Simulator
 
 LOSS = 0.03
 
@@ -40,7 +40,7 @@ def _int16(value: int) -> int:
     return value & 0xFFFF
 
 
-def _by_soc(sim: BuildingSimulator) -> list[str]:
+def _by_soc(sim: Simulator) -> list[str]:
     """Flat numbers from the fullest battery to the emptiest."""
     flats = sim.state.flats
     return [f.flat for f in sorted(flats, key=lambda f: -f.battery.soc_pct)]
@@ -128,7 +128,7 @@ async def test_the_bus_serves_only_flats_it_is_wired_to() -> None:
     config = building_config(flats=3, bus_wired_share=1.0)
     async with running_building(config) as (sim, probes, _):
         giver, taker, cut_off = probes
-        sim.set_bus_available(cut_off, False)
+        sim.set_bus_available(False, flat_id=cut_off)
         sim.set_outage(True)
         await _set(probes[giver], WSET, [600])
         await _set(probes[taker], WSET, [_int16(-200)])
@@ -141,7 +141,7 @@ async def test_the_bus_serves_only_flats_it_is_wired_to() -> None:
         assert decode((await _bus(probes[taker]))[W : W + 1], "i16") == -200
         assert (await _bus(probes[giver]))[W] == round(200 / (1 - LOSS))
         # Wired again, it takes its share.
-        sim.set_bus_available(cut_off, True)
+        sim.set_bus_available(True, flat_id=cut_off)
         sim.advance(1)
         assert decode((await _bus(probes[cut_off]))[W : W + 1], "i16") == -200
 
@@ -196,7 +196,7 @@ async def test_exporters_keep_their_reserve_and_importers_stay_lit() -> None:
     async with running_building(config) as (sim, probes, _):
         giver, taker = _by_soc(sim)
         sim.set_outage(True)
-        sim.set_living_room(taker, 1)  # the giver's own room stays dark
+        sim.set_living_room(1, flat_id=taker)  # the giver's own room stays dark
         sim.advance(5)
         assert sim.state.flat(taker).living_room.powered is False  # empty battery
         await _set(probes[giver], WSET, [1000])

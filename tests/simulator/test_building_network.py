@@ -18,8 +18,8 @@ from pymodbus.exceptions import ModbusException
 from sim_probe import BASE, BATTERY
 
 from bench.ports import free_port_block
-from simulator.building import BuildingSimulator
-from simulator.scenarios import SCENARIOS, apply_scenario
+from simulator.model.scenarios import SCENARIOS, apply_scenario
+from simulator.simulator import Simulator
 
 SUNS = [0x5375, 0x6E53]
 
@@ -34,7 +34,7 @@ async def _eventually(condition: Callable[[], bool], within_s: float) -> None:
 
 
 async def test_fifty_flats_start_and_answer_on_every_port() -> None:
-    async with BuildingSimulator(building_config(flats=50)) as sim:
+    async with Simulator(building_config(flats=50)) as sim:
         ports = sim.ports
         assert len(ports) == len(set(ports.values())) == 50
         assert list(ports)[:3] == ["101", "102", "103"]
@@ -64,7 +64,7 @@ def _free_base(flats: int) -> int:
 
 async def test_fixed_ports_put_the_meter_on_the_base_and_flats_after_it() -> None:
     base = _free_base(3)
-    async with BuildingSimulator(building_config(flats=3, base_port=base)) as sim:
+    async with Simulator(building_config(flats=3, base_port=base)) as sim:
         assert sim.meter_port == base
         assert sim.ports == {"101": base + 1, "102": base + 2, "103": base + 3}
         probe = await connect(base + 2)
@@ -79,7 +79,7 @@ async def test_a_taken_port_fails_the_start_and_leaves_nothing_open() -> None:
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", base + 2))
         blocker.listen()
-        sim = BuildingSimulator(building_config(flats=3, base_port=base))
+        sim = Simulator(building_config(flats=3, base_port=base))
         with pytest.raises(OSError, match="cannot listen"):
             await sim.start()
     for port in (base, base + 1):  # closed again: they can be bound
@@ -116,7 +116,7 @@ async def test_a_vanished_flat_is_silent_until_it_returns() -> None:
         sim.advance(31)
         assert sim.flat_state(vanishing).setpoint.enabled is False
         with pytest.raises(ValueError, match="vanished"):
-            await sim.disconnect(vanishing, 1)
+            await sim.disconnect(1, flat_id=vanishing)
 
         await sim.return_flat(vanishing)
         assert sim.state.vanished == ()
@@ -135,7 +135,7 @@ async def test_vanish_and_return_twice_and_a_disconnect_per_flat() -> None:
         await sim.return_flat("101")
         await sim.return_flat("101")
         assert sim.listening("101")
-        await sim.disconnect("102", 0.2)
+        await sim.disconnect(0.2, flat_id="102")
         assert not sim.listening("102")
         again = await connect(sim.ports["101"])  # the old connection was dropped
         try:
@@ -145,9 +145,9 @@ async def test_vanish_and_return_twice_and_a_disconnect_per_flat() -> None:
         # It listens again by itself (after 0.2 s; a busy machine may take longer).
         await _eventually(lambda: sim.listening("102"), within_s=10)
         # A building's flat counters can be glitched like a lone flat's.
-        sim.glitch_counter("101", "meter", "TotWhAbs", "zero")
+        sim.glitch_counter("meter", "TotWhAbs", "zero", flat_id="101")
         with pytest.raises(ValueError, match="no counter"):
-            sim.glitch_counter("101", "pv", "TotWhAbs", "zero")
+            sim.glitch_counter("pv", "TotWhAbs", "zero", flat_id="101")
 
 
 async def test_a_running_clock_carries_out_the_scenario_on_the_network() -> None:
@@ -157,7 +157,7 @@ async def test_a_running_clock_carries_out_the_scenario_on_the_network() -> None
     config = scenario.config(
         flats=3, base_port=0, speed=300.0, tick_s=0.02, start=EVENING
     )
-    async with BuildingSimulator(config) as sim:
+    async with Simulator(config) as sim:
         apply_scenario(scenario, sim.model)
 
         async def until(condition: Callable[[], bool]) -> None:
@@ -173,7 +173,7 @@ async def test_a_running_clock_carries_out_the_scenario_on_the_network() -> None
 
 
 async def test_settling_right_after_a_flat_followed_its_vanish_returns() -> None:
-    async with BuildingSimulator(building_config(flats=1)) as sim:
+    async with Simulator(building_config(flats=1)) as sim:
         # A follow that has just finished: done, but its done callback, which takes
         # it out of the pending set, has not run yet. Only a wait that yields lets
         # it run; one that does not would spin here for ever.

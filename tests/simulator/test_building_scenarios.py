@@ -11,9 +11,9 @@ import pytest
 from building_probe import building_config, connect
 from sim_probe import BASE, BATTERY
 
-from simulator.building_config import BuildingConfig
-from simulator.building_model import Building, UnknownFlatError
-from simulator.scenarios import (
+from simulator.model.building import Building, UnknownFlatError
+from simulator.model.config import BuildingConfig
+from simulator.model.scenarios import (
     SCENARIOS,
     Scenario,
     Step,
@@ -97,7 +97,9 @@ def test_an_outage_with_uneven_soc_darkens_the_empty_flats_unless_the_bus_helps(
     for flat in helped.state().flats:
         if not helped.flats[flat.flat].bus_wired:
             continue
-        helped.set_bus_setpoint(flat.flat, 300 if flat.battery.soc_pct > 30 else -300)
+        helped.set_bus_setpoint(
+            300 if flat.battery.soc_pct > 30 else -300, flat_id=flat.flat
+        )
     helped.advance(3600 - 2)
     state = helped.state()
     for flat in state.flats:
@@ -201,16 +203,16 @@ def test_a_building_in_its_own_thread() -> None:
         building.inject_frequency(0.2, 1)
         building.set_flapping(1, 1, 0)
         building.set_load_scale(1.1)
-        building.set_bus_setpoint("102", -100, revert_s=30)
-        building.set_living_room("102", 1)
-        building.glitch_counter("102", "meter", "TotWhAbs", "dip")
-        building.set_fault("101", "battery", True)
-        building.set_bus_available("102", False)
+        building.set_bus_setpoint(-100, revert_s=30, flat_id="102")
+        building.set_living_room(1, flat_id="102")
+        building.glitch_counter("meter", "TotWhAbs", "dip", flat_id="102")
+        building.set_fault("battery", True, flat_id="101")
+        building.set_bus_available(False, flat_id="102")
         assert building.flat_state("102").bus is not None
         assert not building.state.grid.up
         building.vanish("102")
         building.return_flat("102")
-        building.disconnect("101", 0.1)
+        building.disconnect(0.1, flat_id="101")
         assert building.call(lambda sim: sim.listening("103"))
 
         async def read() -> list[int]:

@@ -73,7 +73,7 @@ async def test_after_a_lost_link_the_timer_is_written_again() -> None:
         try:
             await flat.async_discover()
             await flat.async_set_power_setpoint(500, 5)
-            await sim.disconnect(FLAT_ID, 0.5)
+            await sim.disconnect(0.5, flat_id=FLAT_ID)
             with pytest.raises(errors.CannotConnectError):
                 await flat.async_set_power_setpoint(500, 5)
             await asyncio.sleep(0.7)

@@ -18,7 +18,7 @@ from sim_probe import (
     running,
 )
 
-from simulator.flat import FlatSimulator
+from simulator.simulator import Simulator
 
 
 async def _counter(probe: Probe, unit: int, model_id: int, offset: int) -> int:
@@ -27,7 +27,7 @@ async def _counter(probe: Probe, unit: int, model_id: int, offset: int) -> int:
 
 
 async def test_battery_fault_raises_the_alarm_and_stops_the_battery(
-    sim: FlatSimulator, probe: Probe
+    sim: Simulator, probe: Probe
 ) -> None:
     sim.set_fault("battery", True)
     sim.advance(5)
@@ -40,11 +40,11 @@ async def test_battery_fault_raises_the_alarm_and_stops_the_battery(
     sim.set_fault("battery", False)
     sim.advance(5)
     assert decode(await probe.read(BATTERY, battery_start + 26, 2), "u") == 0
-    assert sim.state.battery.w != 0
+    assert sim.flat_state().battery.w != 0
 
 
 async def test_a_failing_unit_answers_with_device_failure_alone(
-    sim: FlatSimulator, probe: Probe
+    sim: Simulator, probe: Probe
 ) -> None:
     sim.set_fault("device_failure", True, "meter")
     with pytest.raises(ModbusError) as refused:
@@ -56,7 +56,7 @@ async def test_a_failing_unit_answers_with_device_failure_alone(
     assert await probe.read(METER, 40000, 2) == [0x5375, 0x6E53]
 
 
-async def test_fault_input_is_checked(sim: FlatSimulator) -> None:
+async def test_fault_input_is_checked(sim: Simulator) -> None:
     with pytest.raises(ValueError, match="role"):
         sim.set_fault("device_failure", True)
     with pytest.raises(ValueError, match="is not a valid FaultKind"):
@@ -64,13 +64,13 @@ async def test_fault_input_is_checked(sim: FlatSimulator) -> None:
 
 
 async def test_disconnect_drops_clients_and_comes_back_on_the_same_port(
-    sim: FlatSimulator, probe: Probe
+    sim: Simulator, probe: Probe
 ) -> None:
     port = sim.port
     # Long enough that the refused connect below comes before the port reopens,
     # even on a busy machine.
     await sim.disconnect(2.0)
-    assert not sim.listening
+    assert not sim.listening()
     await asyncio.sleep(0.05)
     assert not probe.client.connected
     refused = AsyncModbusTcpClient("127.0.0.1", port=port, timeout=0.3, retries=0)
@@ -78,7 +78,7 @@ async def test_disconnect_drops_clients_and_comes_back_on_the_same_port(
     refused.close()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 10
-    while not sim.listening:
+    while not sim.listening():
         assert loop.time() < deadline, "not listening again after 10 s"
         await asyncio.sleep(0.05)
     assert sim.port == port
@@ -123,7 +123,7 @@ async def test_a_counter_glitch_lasts_one_read(
 
 
 async def test_a_glitch_waits_for_a_read_that_covers_the_counter(
-    sim: FlatSimulator, probe: Probe
+    sim: Simulator, probe: Probe
 ) -> None:
     sim.advance(3600)
     sim.glitch_counter("meter", "TotWhAbs", "zero")
@@ -132,7 +132,7 @@ async def test_a_glitch_waits_for_a_read_that_covers_the_counter(
     assert await _counter(probe, METER, 701, 23) == 0
 
 
-async def test_glitch_input_is_checked(sim: FlatSimulator) -> None:
+async def test_glitch_input_is_checked(sim: Simulator) -> None:
     with pytest.raises(ValueError, match="no counter"):
         sim.glitch_counter("pv", "TotWhAbs", "zero")
     with pytest.raises(ValueError, match="is not a valid GlitchKind"):

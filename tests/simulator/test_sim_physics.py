@@ -5,17 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from sim_probe import manual_config
+from sim_probe import lone, manual_config
 
-from simulator.battery import Battery, BatterySpec, cell_ocv
-from simulator.config import UnitIds
-from simulator.flat import FlatSimulator
-from simulator.pv import Site, sun_elevation_deg
+from simulator.model.building import UnknownFlatError
+from simulator.model.config import BuildingConfig, UnitIds
+from simulator.physics.battery import Battery, BatterySpec, cell_ocv
+from simulator.physics.pv import Site, sun_elevation_deg
+from simulator.simulator import Simulator
 
 
-def _sim(**changes: object) -> FlatSimulator:
+def _sim(**changes: object) -> Simulator:
     """A simulator that is never started: physics only."""
-    return FlatSimulator(manual_config(**changes))
+    return lone(manual_config(**changes))
 
 
 def test_sun_rises_and_sets_in_fukuoka_around_the_almanac_times() -> None:
@@ -34,7 +35,7 @@ def test_pv_follows_the_day_and_clouds_dim_it() -> None:
     hourly = []
     for _ in range(24):
         sim.advance(3600)
-        hourly.append(sim.state.pv.w)
+        hourly.append(sim.flat_state().pv.w)
     assert hourly[1] == hourly[3] == hourly[22] == 0  # night (01:00, 03:00, 22:00)
     peak_hour = max(range(24), key=hourly.__getitem__)
     assert 11 <= peak_hour + 1 <= 13  # index 11 is 12:00
@@ -44,14 +45,20 @@ def test_pv_follows_the_day_and_clouds_dim_it() -> None:
     cloudy = _sim()
     cloudy.set_clouds(1.0)
     cloudy.advance(60)
-    assert cloudy.state.pv.w == pytest.approx(clear.state.pv.w * 0.25, rel=0.01)
+    assert cloudy.flat_state().pv.w == pytest.approx(
+        clear.flat_state().pv.w * 0.25, rel=0.01
+    )
     broken = [_sim(seed=seed) for seed in (1, 2, 3)]
     outputs = set()
     for sim in broken:
         sim.set_clouds(0.5)
         sim.advance(600)
-        outputs.add(round(sim.state.pv.w))
-        assert clear.state.pv.w * 0.25 < sim.state.pv.w < clear.state.pv.w
+        outputs.add(round(sim.flat_state().pv.w))
+        assert (
+            clear.flat_state().pv.w * 0.25
+            < sim.flat_state().pv.w
+            < clear.flat_state().pv.w
+        )
     assert len(outputs) == 3  # seeded variation
 
 
@@ -61,7 +68,7 @@ def test_the_same_seed_gives_the_same_day() -> None:
     second.set_clouds(0.4)
     first.advance(7200)
     second.advance(7200)
-    assert first.state == second.state
+    assert first.flat_state() == second.flat_state()
 
 
 def test_living_room_stays_in_its_band_and_the_evening_peaks() -> None:
@@ -69,8 +76,8 @@ def test_living_room_stays_in_its_band_and_the_evening_peaks() -> None:
     living, total = [], []
     for _ in range(24 * 4):
         sim.advance(900)
-        living.append(sim.state.living_room.w)
-        total.append(sim.state.load.total_w)
+        living.append(sim.flat_state().living_room.w)
+        total.append(sim.flat_state().load.total_w)
     assert all(40 <= w <= 250 for w in living)
     evening = sum(total[19 * 4 : 21 * 4]) / 8
     afternoon = sum(total[14 * 4 : 16 * 4]) / 8
@@ -80,12 +87,13 @@ def test_living_room_stays_in_its_band_and_the_evening_peaks() -> None:
 def test_energy_balances_over_a_day() -> None:
     sim = _sim(start=datetime(2025, 6, 21, 0, 0), max_step_s=10.0)
     sim.set_clouds(0.3)
-    start_wh = sim.flat.battery.stored_wh
+    start_wh = sim.model.flat().battery.stored_wh
     consumed_wh = 0.0
     for _ in range(24 * 60):
         sim.advance(60)
-        consumed_wh += sim.state.load.total_w * 60 / 3600  # sampled, for a sanity check
-    state = sim.state
+        # Sampled, for a sanity check.
+        consumed_wh += sim.flat_state().load.total_w * 60 / 3600
+    state = sim.flat_state()
     supplied = (
         state.pv.produced_wh + state.meter.imported_wh + state.battery.discharged_wh
     )
@@ -94,7 +102,7 @@ def test_energy_balances_over_a_day() -> None:
     assert load_wh == pytest.approx(consumed_wh, rel=0.02)
     assert load_wh > 5000
     # What went into the cells, less conversion losses and self-discharge.
-    stored_wh = sim.flat.battery.stored_wh
+    stored_wh = sim.model.flat().battery.stored_wh
     expected = (
         start_wh + state.battery.charged_wh * 0.95 - state.battery.discharged_wh / 0.95
     )
@@ -133,17 +141,17 @@ def test_cell_voltages_follow_soc() -> None:
 
 def test_self_discharge_is_a_few_percent_a_month() -> None:
     sim = _sim(pv_peak_w=0.0, load_scale=0.0, soc_pct=80.0, max_step_s=3600.0)
-    sim.flat.battery_fault = True  # keep the battery idle: only self-discharge
+    sim.model.flat().battery_fault = True  # keep the battery idle: only self-discharge
     sim.advance(30 * 86400)
-    assert sim.state.battery.soc_pct == pytest.approx(80.0 * 0.97, abs=0.2)
+    assert sim.flat_state().battery.soc_pct == pytest.approx(80.0 * 0.97, abs=0.2)
 
 
 def test_heartbeat_counts_simulated_seconds() -> None:
     sim = _sim(max_step_s=100.0)
     sim.advance(65535.5)
-    assert sim.state.battery.heartbeat == 65535
+    assert sim.flat_state().battery.heartbeat == 65535
     sim.advance(1)
-    assert sim.state.battery.heartbeat == 0
+    assert sim.flat_state().battery.heartbeat == 0
 
 
 def test_config_rejects_impossible_flats() -> None:
@@ -153,3 +161,21 @@ def test_config_rejects_impossible_flats() -> None:
         manual_config(area_hz=55)
     with pytest.raises(ValueError, match="unit ids"):
         UnitIds(pv=1, battery=1, meter=3)
+
+
+def test_a_lone_flat_is_a_building_of_one() -> None:
+    flat = manual_config(flat="305", seed=7)
+    config = BuildingConfig.of_flat(flat)
+    assert config.flats == 1
+    assert config.flat_configs() == [flat]
+    assert (config.seed, config.manual_clock, config.start) == (7, True, flat.start)
+    with pytest.raises(ValueError, match="lone flat"):
+        BuildingConfig(lone_flat=flat)  # ten flats, and another clock and seed
+    sim = lone(flat)
+    assert sim.meter_port is None
+    assert sim.flat_state().flat == sim.flat_state("305").flat == "305"
+    building = Simulator(BuildingConfig(flats=2, manual_clock=True))
+    with pytest.raises(ValueError, match="which"):
+        building.flat_state()
+    with pytest.raises(UnknownFlatError):
+        building.flat_state("999")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from sim_probe import BATTERY, METER, PV, Probe, decode, manual_config, running
+from sim_probe import BATTERY, METER, PV, Probe, decode, lone, manual_config, running
 
-from simulator.flat import FlatSimulator
+from simulator.simulator import Simulator
 
 
 async def _model(probe: Probe, unit: int, model_id: int) -> list[int]:
@@ -24,10 +24,10 @@ def _i(words: list[int], offset: int, size: int = 1) -> int:
 
 
 async def test_ac_measurement_points_match_the_state(
-    sim: FlatSimulator, probe: Probe
+    sim: Simulator, probe: Probe
 ) -> None:
     sim.advance(30)
-    state = sim.state
+    state = sim.flat_state()
     for unit, power_w, connected, injected, absorbed in (
         (PV, state.pv.w, state.pv.connected, state.pv.tot_wh_inj, 0),
         (
@@ -60,9 +60,9 @@ async def test_ac_measurement_points_match_the_state(
     assert battery_ac[4] == state.battery.inverter_state == 3
 
 
-async def test_battery_models_match_the_state(sim: FlatSimulator, probe: Probe) -> None:
+async def test_battery_models_match_the_state(sim: Simulator, probe: Probe) -> None:
     sim.advance(30)
-    battery = sim.state.battery
+    battery = sim.flat_state().battery
     storage = await _model(probe, BATTERY, 713)
     assert (_i(storage, 7), _i(storage, 8)) == (0, -1)
     assert _u(storage, 2) == battery.rated_wh == 2000
@@ -90,10 +90,10 @@ async def test_battery_models_match_the_state(sim: FlatSimulator, probe: Probe) 
 
 
 async def test_controls_and_living_room_match_the_state(
-    sim: FlatSimulator, probe: Probe
+    sim: Simulator, probe: Probe
 ) -> None:
     sim.advance(30)
-    state = sim.state
+    state = sim.flat_state()
     controls = await _model(probe, BATTERY, 704)
     assert (controls[22], controls[23]) == (0, 1)  # WSetEna off, WSetMod watts
     assert _i(controls, 24, 2) == state.setpoint.setpoint_w == 0
@@ -113,28 +113,29 @@ async def test_signs_at_sunny_noon_and_at_night() -> None:
     # A full battery at noon cannot take the surplus: the meter exports.
     noon = manual_config(soc_pct=100.0)
     night = manual_config(start=datetime(2025, 6, 21, 2, 0), soc_pct=60.0)
-    async with FlatSimulator(noon) as sim:
+    async with lone(noon) as sim:
         sim.advance(10)
-        state = sim.state
+        state = sim.flat_state()
         assert state.pv.w > 1000
         assert state.meter.w > 0  # + export
     async with running(manual_config(soc_pct=40.0)) as (sim, probe):
         sim.advance(10)
-        assert sim.state.battery.w < 0  # − charging from the surplus
+        assert sim.flat_state().battery.w < 0  # − charging from the surplus
         assert (await _model(probe, BATTERY, 701))[10] >= 0x8000  # negative int16
-    async with FlatSimulator(night) as sim:
+    async with lone(night) as sim:
         sim.advance(10)
-        state = sim.state
+        state = sim.flat_state()
         assert state.pv.w == 0
         assert state.battery.w > 0  # + discharging to cover the night load
         assert abs(state.meter.w) < 1  # self-consumption: nothing drawn
-        sim.flat.reserve_pct = 60.0  # the reserve is reached: the grid takes over
+        # The reserve is reached: the grid takes over.
+        sim.model.flat().reserve_pct = 60.0
         sim.advance(10)
-        assert sim.state.meter.w < 0  # − import
-        assert sim.state.battery.w == 0
+        assert sim.flat_state().meter.w < 0  # − import
+        assert sim.flat_state().battery.w == 0
 
 
-async def test_counters_only_grow_over_a_day(sim: FlatSimulator, probe: Probe) -> None:
+async def test_counters_only_grow_over_a_day(sim: Simulator, probe: Probe) -> None:
     previous: dict[tuple[int, int], int] = {}
     for _ in range(24):
         sim.advance(3600)

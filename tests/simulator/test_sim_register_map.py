@@ -15,7 +15,7 @@ from sim_probe import (
     text,
 )
 
-from simulator.config import UnitIds
+from simulator.model.config import UnitIds
 
 LENGTHS = {1: 66, 701: 153, 713: 7, 802: 62, 704: 65, 64900: 8}
 CHAINS = {

@@ -7,9 +7,9 @@ import threading
 
 import pytest
 from pymodbus.client import ModbusTcpClient
-from sim_probe import UNIT_KEYWORD, manual_config
+from sim_probe import UNIT_KEYWORD, lone, manual_config
 
-from simulator.flat import FlatSimulator
+from simulator.simulator import Simulator
 from simulator.threaded import run_flat_in_thread
 
 
@@ -63,25 +63,25 @@ def test_a_port_in_use_fails_at_start() -> None:
         run_flat_in_thread(manual_config(port=flat.port))
 
 
-async def _next_tick(sim: FlatSimulator) -> tuple[float, float, float]:
+async def _next_tick(sim: Simulator) -> tuple[float, float, float]:
     """Wait for the clock's next tick.
 
     Returns the real (loop) time before and after the tick and the simulated
     elapsed seconds it reached: the tick itself happened between the two times.
     """
     loop = asyncio.get_running_loop()
-    before, elapsed = loop.time(), sim.state.elapsed_s
+    before, elapsed = loop.time(), sim.flat_state().elapsed_s
     deadline = before + 10
-    while sim.state.elapsed_s == elapsed:
+    while sim.flat_state().elapsed_s == elapsed:
         assert loop.time() < deadline, "the clock does not run"
         await asyncio.sleep(0.001)
-    return before, loop.time(), sim.state.elapsed_s
+    return before, loop.time(), sim.flat_state().elapsed_s
 
 
 async def test_the_clock_runs_by_itself_at_the_chosen_speed() -> None:
     speed = 600.0
     config = manual_config(manual_clock=False, speed=speed, tick_s=0.02)
-    async with FlatSimulator(config) as sim:
+    async with lone(config) as sim:
         first_before, first_after, first = await _next_tick(sim)
         await asyncio.sleep(0.5)
         last_before, last_after, last = await _next_tick(sim)

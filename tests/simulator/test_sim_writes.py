@@ -16,7 +16,7 @@ from sim_probe import (
     running,
 )
 
-from simulator.flat import FlatSimulator
+from simulator.simulator import Simulator
 
 
 async def _address(probe: Probe, unit: int, model_id: int, offset: int) -> int:
@@ -29,24 +29,22 @@ def _int32(value: int) -> list[int]:
     return [raw >> 16, raw & 0xFFFF]
 
 
-async def test_reserve_is_written_and_read_back(
-    sim: FlatSimulator, probe: Probe
-) -> None:
+async def test_reserve_is_written_and_read_back(sim: Simulator, probe: Probe) -> None:
     reserve = await _address(probe, BATTERY, 802, 10)
     await probe.write(BATTERY, reserve, [355])
     assert await probe.read(BATTERY, reserve, 1) == [355]
-    assert sim.state.battery.reserve_pct == 35.5
+    assert sim.flat_state().battery.reserve_pct == 35.5
 
 
 @pytest.mark.parametrize("value", [1001, 0xFFFF])
 async def test_reserve_above_100_percent_is_an_illegal_value(
-    sim: FlatSimulator, probe: Probe, value: int
+    sim: Simulator, probe: Probe, value: int
 ) -> None:
     reserve = await _address(probe, BATTERY, 802, 10)
     with pytest.raises(ModbusError) as refused:
         await probe.write(BATTERY, reserve, [value])
     assert refused.value.code == 3
-    assert sim.state.battery.reserve_pct == 20.0
+    assert sim.flat_state().battery.reserve_pct == 20.0
 
 
 async def test_living_room_source_switches_and_refuses_other_values() -> None:
@@ -56,10 +54,10 @@ async def test_living_room_source_switches_and_refuses_other_values() -> None:
     async with running(config) as (sim, probe):
         source = await _address(probe, BATTERY, 64900, 2)
         sim.advance(10)
-        assert sim.state.battery.w == 0
+        assert sim.flat_state().battery.w == 0
         await probe.write(BATTERY, source, [1])
         assert await probe.read(BATTERY, source, 1) == [1]
-        state = sim.state
+        state = sim.flat_state()
         assert state.living_room.on_battery
         assert state.battery.w == pytest.approx(state.living_room.w)
         assert state.meter.w == pytest.approx(-state.load.rest_w)
@@ -67,8 +65,8 @@ async def test_living_room_source_switches_and_refuses_other_values() -> None:
             await probe.write(BATTERY, source, [2])
         assert refused.value.code == 3
         await probe.write(BATTERY, source, [0])
-        assert not sim.state.living_room.on_battery
-        assert sim.state.battery.w == 0
+        assert not sim.flat_state().living_room.on_battery
+        assert sim.flat_state().battery.w == 0
 
 
 @pytest.mark.parametrize(
@@ -96,17 +94,17 @@ async def test_read_only_registers_refuse_writes(
 
 
 async def test_a_write_spanning_a_read_only_register_changes_nothing(
-    sim: FlatSimulator, probe: Probe
+    sim: Simulator, probe: Probe
 ) -> None:
     reserve = await _address(probe, BATTERY, 802, 10)
     with pytest.raises(ModbusError) as refused:
         await probe.write(BATTERY, reserve, [300, 500])  # SoCRsvMin, SoC
     assert refused.value.code == 2
-    assert sim.state.battery.reserve_pct == 20.0
+    assert sim.flat_state().battery.reserve_pct == 20.0
 
 
 async def test_setpoint_is_followed_then_reverts_when_the_timer_runs_out(
-    sim: FlatSimulator, probe: Probe
+    sim: Simulator, probe: Probe
 ) -> None:
     base = await _address(probe, BATTERY, 704, 0)
     await probe.write(BATTERY, base + 31, [0, 60])  # WSetRvrtTms 60 s
@@ -117,43 +115,43 @@ async def test_setpoint_is_followed_then_reverts_when_the_timer_runs_out(
     assert decode(controls[24:26], "i") == -400
     assert decode(controls[33:35], "u") == 60
     sim.advance(1)
-    assert sim.state.battery.w == pytest.approx(-400)
-    assert sim.state.setpoint.revert_remaining_s == 59
+    assert sim.flat_state().battery.w == pytest.approx(-400)
+    assert sim.flat_state().setpoint.revert_remaining_s == 59
     sim.advance(30)
     await probe.write(BATTERY, base + 24, _int32(300))  # re-arms the timer
     sim.advance(59)
-    assert sim.state.setpoint.enabled
-    assert sim.state.battery.w == pytest.approx(300)
+    assert sim.flat_state().setpoint.enabled
+    assert sim.flat_state().battery.w == pytest.approx(300)
     sim.advance(1)
     controls = await probe.read(BATTERY, base, 67)
     assert controls[22] == 0  # WSetEnaRvrt
     assert decode(controls[24:26], "i") == 0  # WSetRvrt
     assert decode(controls[33:35], "u") == 0
-    assert not sim.state.setpoint.enabled
+    assert not sim.flat_state().setpoint.enabled
 
 
 async def test_without_a_revert_time_the_setpoint_stays(
-    sim: FlatSimulator, probe: Probe
+    sim: Simulator, probe: Probe
 ) -> None:
     base = await _address(probe, BATTERY, 704, 0)
     # WSet and WSetRvrt in one write, then enable; WSetRvrtTms stays 0.
     await probe.write(BATTERY, base + 24, [*_int32(200), *_int32(0)])
     await probe.write(BATTERY, base + 22, [1])
     sim.advance(3600)
-    assert sim.state.setpoint.enabled
-    assert sim.state.setpoint.revert_remaining_s == 0
+    assert sim.flat_state().setpoint.enabled
+    assert sim.flat_state().setpoint.revert_remaining_s == 0
 
 
 async def test_setpoint_is_clipped_to_power_limit_and_reserve(
-    sim: FlatSimulator, probe: Probe
+    sim: Simulator, probe: Probe
 ) -> None:
     base = await _address(probe, BATTERY, 704, 0)
     await probe.write(BATTERY, base + 24, _int32(5000))
     await probe.write(BATTERY, base + 22, [1])
     sim.advance(1)
-    assert sim.state.battery.w == pytest.approx(1000)  # WDisChaRteMax
+    assert sim.flat_state().battery.w == pytest.approx(1000)  # WDisChaRteMax
     sim.advance(2 * 3600)  # 50 % → reserve 20 % takes ~35 min at 1 kW
-    state = sim.state
+    state = sim.flat_state()
     assert state.battery.soc_pct == pytest.approx(20.0, abs=0.2)
     assert state.battery.w < 50
 

@@ -5,6 +5,12 @@ takes its half-step (``Flat.prepare``), the building bus is settled across all f
 (``share_bus``), each flat finishes, and the building meter adds everything up with
 the common areas. Events can be scheduled on the simulated clock; steps stop exactly
 where one is due, as they do for the grid's disturbances and the revert timers.
+
+A flat on its own (``BuildingConfig.lone_flat``) is a building of one without a
+roof or common areas: the flat has its own PV array and sky.
+
+Whatever is done to one flat names it with ``flat_id``; in a building of one it may
+be left out.
 """
 
 from __future__ import annotations
@@ -16,27 +22,34 @@ import math
 import random
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Protocol
 
-from .building_config import BuildingConfig
-from .building_state import (
+from ..physics.bus import BusFlows, share_bus
+from ..physics.clock import SimClock
+from ..physics.energy import EnergyCounter
+from ..physics.grid import Grid
+from ..physics.load import CommonLoad
+from ..physics.pv import PvShare, Rooftop
+from .config import BuildingConfig, UnitRole
+from .faults import FaultKind
+from .flat import Flat, LivingRoomSource
+from .state import (
     BuildingBusState,
     BuildingMeterState,
     BuildingState,
+    FlatState,
+    GridState,
     ScheduledEvent,
 )
-from .bus import BusFlows, share_bus
-from .clock import SimClock
-from .config import UnitRole
-from .energy import EnergyCounter
-from .faults import FaultKind
-from .flat_model import Flat, LivingRoomSource
-from .grid import Grid
-from .load import CommonLoad
-from .pv import PvShare, Rooftop
-from .state import FlatState, GridState
 
 _EPSILON_S = 1e-9
 _LOGGER = logging.getLogger(__name__)
+
+
+class _Sky(Protocol):
+    """What the clouds are set on: the building's roof, or a lone flat's panels."""
+
+    cloud_cover: float
 
 
 class UnknownFlatError(LookupError):
@@ -60,18 +73,29 @@ class Building:
         self.grid = Grid(
             config.nominal_v, float(config.area_hz), random.Random(f"{seed}:grid")
         )
-        self.roof = Rooftop(config.site, random.Random(f"{seed}:roof"))
-        self.roof.cloud_cover = config.cloud_cover
+        lone = config.lone_flat is not None
+        # A lone flat has its own panels (``Flat`` makes them); a building a roof.
+        self.roof = (
+            None if lone else Rooftop(config.site, random.Random(f"{seed}:roof"))
+        )
         self.flats: dict[str, Flat] = {}
         for flat_config in config.flat_configs():
-            share = PvShare(flat_config.pv_peak_w, self.roof)
+            share = (
+                None if self.roof is None else PvShare(flat_config.pv_peak_w, self.roof)
+            )
             self.flats[flat_config.flat] = Flat(flat_config, start, share)
         self._order = tuple(self.flats.values())
+        self._sky: _Sky = self._order[0].pv if self.roof is None else self.roof
+        self._sky.cloud_cover = config.cloud_cover
         self._load_scales = {
             flat_id: flat.load.scale for flat_id, flat in self.flats.items()
         }
-        self.common = CommonLoad(
-            config.flats, config.common_base_w, random.Random(f"{seed}:common")
+        self.common = (
+            None
+            if lone
+            else CommonLoad(
+                config.flats, config.common_base_w, random.Random(f"{seed}:common")
+            )
         )
         self._loss = config.bus_loss_pct / 100.0
         self.common_w = 0.0
@@ -170,7 +194,8 @@ class Building:
         elapsed, now = clock.elapsed_s, clock.now
         sample = grid.step(elapsed, dt)
         grid_up_s = elapsed - grid.last_change_s
-        self.roof.step(now, dt)
+        if self.roof is not None:
+            self.roof.step(now, dt)
         for flat in self._order:
             flat.prepare(now, elapsed, dt, sample, grid_up_s)
         exporters = [flat for flat in self._order if flat.bus_offer_w > 0]
@@ -200,7 +225,7 @@ class Building:
                 flat.finish(0.0)
         self.bus_exported.add(self.bus.exported_w, dt)
         self.bus_imported.add(self.bus.imported_w, dt)
-        common_w = self.common.step(now, dt)
+        common_w = 0.0 if self.common is None else self.common.step(now, dt)
         self.common_w = common_w if sample.up else 0.0
         self.flats_w = math.fsum(flat.meter_w for flat in self._order)
         self.meter_w = self.flats_w - self.common_w if sample.up else 0.0
@@ -215,14 +240,22 @@ class Building:
 
     # Looking -----------------------------------------------------------------
 
-    def flat(self, flat_id: str) -> Flat:
-        """Flat ``flat_id``; ``UnknownFlatError`` if there is none."""
+    def flat(self, flat_id: str | None = None) -> Flat:
+        """Flat ``flat_id``; ``UnknownFlatError`` if there is none.
+
+        ``None`` is the only flat of a building of one; a building of more flats
+        needs the number.
+        """
+        if flat_id is None:
+            if len(self._order) != 1:
+                raise ValueError(f"a building of {len(self._order)} flats: which?")
+            return self._order[0]
         try:
             return self.flats[flat_id]
         except KeyError:
             raise UnknownFlatError(flat_id) from None
 
-    def flat_state(self, flat_id: str) -> FlatState:
+    def flat_state(self, flat_id: str | None = None) -> FlatState:
         """A snapshot of flat ``flat_id``."""
         return self.flat(flat_id).state()
 
@@ -249,7 +282,7 @@ class Building:
         return BuildingState(
             time=self.clock.now,
             elapsed_s=self.clock.elapsed_s,
-            cloud_cover=self.roof.cloud_cover,
+            cloud_cover=self._sky.cloud_cover,
             grid=GridState(
                 up=sample.up,
                 voltage_v=sample.voltage_v,
@@ -310,7 +343,7 @@ class Building:
         """Cloud cover over the roof, from 0 (clear) to 1 (overcast)."""
         if not 0 <= cover <= 1:
             raise ValueError("cloud cover must be within 0–1")
-        self.roof.cloud_cover = cover
+        self._sky.cloud_cover = cover
         self.settle()
 
     def set_load_scale(self, factor: float) -> None:
@@ -319,19 +352,25 @@ class Building:
             raise ValueError("load factor must be within 0–5")
         for flat_id, flat in self.flats.items():
             flat.load.scale = self._load_scales[flat_id] * factor
-        self.common.scale = factor
+        if self.common is not None:
+            self.common.scale = factor
         self.settle()
 
     # One flat ----------------------------------------------------------------
 
     def set_fault(
         self,
-        flat_id: str,
         kind: FaultKind | str,
         on: bool,
         role: UnitRole | str | None = None,
+        *,
+        flat_id: str | None = None,
     ) -> None:
-        """Turn a fault of flat ``flat_id`` on or off (see ``FlatSimulator``)."""
+        """Turn a fault of a flat on or off; ``device_failure`` needs a ``role``.
+
+        ``battery``: the battery trips. ``device_failure``: unit ``role`` answers
+        every request with Modbus exception 4.
+        """
         flat = self.flat(flat_id)
         kind = FaultKind(kind)
         if kind is FaultKind.BATTERY:
@@ -346,13 +385,17 @@ class Building:
                 flat.failing_units.discard(unit_role)
         self.settle()
 
-    def set_bus_available(self, flat_id: str, available: bool) -> None:
-        """Connect flat ``flat_id`` to the building bus, or cut it off."""
+    def set_bus_available(self, available: bool, *, flat_id: str | None = None) -> None:
+        """Connect a flat to the building bus, or cut it off."""
         self.flat(flat_id).bus_wired = available
         self.settle()
 
     def set_bus_setpoint(
-        self, flat_id: str, setpoint_w: int, revert_s: int | None = None
+        self,
+        setpoint_w: int,
+        revert_s: int | None = None,
+        *,
+        flat_id: str | None = None,
     ) -> None:
         """What a Modbus write of 64901 ``WSet`` (and ``WSetRvrtTms``) does."""
         if not -10000 <= setpoint_w <= 10000:
@@ -366,27 +409,29 @@ class Building:
         control.rearm()
         self.settle()
 
-    def set_living_room(self, flat_id: str, source: LivingRoomSource | int) -> None:
+    def set_living_room(
+        self, source: LivingRoomSource | int, *, flat_id: str | None = None
+    ) -> None:
         """What a Modbus write of 64900 ``Src`` does: 0 grid, 1 battery."""
         self.flat(flat_id).source = LivingRoomSource(source)
         self.settle()
 
-    def vanish(self, flat_id: str) -> None:
+    def vanish(self, flat_id: str | None = None) -> None:
         """Flat ``flat_id``'s Modbus endpoint goes silent until ``return_flat``.
 
         Only the network goes: the flat's devices keep running on their last
         setpoints until the revert timers end them.
         """
-        self.flat(flat_id)
+        flat_id = self.flat(flat_id).config.flat
         if flat_id not in self.vanished:
             self.vanished.add(flat_id)
             self.revision += 1
             if self.on_vanish is not None:
                 self.on_vanish(flat_id, True)
 
-    def return_flat(self, flat_id: str) -> None:
+    def return_flat(self, flat_id: str | None = None) -> None:
         """Flat ``flat_id`` answers again."""
-        self.flat(flat_id)
+        flat_id = self.flat(flat_id).config.flat
         if flat_id in self.vanished:
             self.vanished.discard(flat_id)
             self.revision += 1

@@ -1,48 +1,48 @@
-"""A simulated building in one event loop: N flats, each its own Modbus endpoint.
+"""A simulated building in one event loop: N ≥ 1 flats, each its own Modbus endpoint.
 
 All flats share one clock, one grid, one roof and a building bus; the building
-meter (the point of connection for bulk supply) is an endpoint of its own. Typical
-use in a test::
+meter (the point of connection for bulk supply) is an endpoint of its own. A flat
+on its own is a building of one (``BuildingConfig.of_flat``): its one endpoint,
+no building meter. Typical use in a test::
 
     config = BuildingConfig(flats=5, base_port=0, manual_clock=True, start=evening)
-    async with BuildingSimulator(config) as sim:
+    async with Simulator(config) as sim:
         sim.ports["101"], sim.meter_port   # Modbus on 127.0.0.1
         sim.set_outage(True)
         sim.advance(60)
+
+    async with Simulator(BuildingConfig.of_flat(FlatConfig(port=0))) as sim:
+        sim.port                            # the flat's Modbus port
+        sim.set_fault("device_failure", True, "meter")
+        sim.flat_state().meter.connected    # False
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from .building_config import BuildingConfig
-from .building_meter import BuildingMeterUnit
-from .building_model import Building, UnknownFlatError
-from .building_state import BuildingState
-from .config import UnitRole
-from .faults import FaultKind, GlitchKind
-from .flat_model import LivingRoomSource
-from .modbus_server import ModbusTcpUnits
-from .register_device import RegisterDevice
-from .state import FlatState
-from .units import FlatUnit
-
-__all__ = [
-    "BuildingConfig",
-    "BuildingSimulator",
-    "BuildingState",
-    "UnknownFlatError",
-]
+from .modbus.building_meter import BuildingMeterUnit
+from .modbus.server import ModbusTcpUnits
+from .modbus.units import FlatUnit
+from .model.building import Building
+from .model.config import BuildingConfig, UnitRole
+from .model.faults import FaultKind, GlitchKind
+from .model.flat import LivingRoomSource
+from .model.state import BuildingState, FlatState
 
 METER_SERIAL = "LVPP-BLDG-MTR"
 
 
-class BuildingSimulator:
+class Simulator:
     """A building's physics, its simulated clock and all its Modbus endpoints.
 
     Everything runs in the event loop that calls ``start``; the methods are not
-    thread-safe (see ``simulator.threaded.run_building_in_thread``). A Modbus write
-    to any flat settles the whole building at once, since the bus links them.
+    thread-safe (see ``simulator.threaded`` for a simulator in its own thread). A
+    Modbus write to any flat settles the whole building at once, since the bus
+    links them. Whatever is done to one flat names it with ``flat_id``; in a
+    building of one it may be left out. Durations of grid disturbances are
+    simulated seconds; ``disconnect`` is real seconds, because it is about the
+    network, not the physics.
     """
 
     def __init__(self, config: BuildingConfig) -> None:
@@ -57,16 +57,19 @@ class BuildingSimulator:
                 for role, unit_id in flat.config.unit_ids.by_role().items()
             }
             self.units[flat_id] = units
-            devices: dict[int, RegisterDevice] = {
-                unit.unit_id: unit for unit in units.values()
-            }
             self._endpoints[flat_id] = ModbusTcpUnits(
-                devices, config.host, flat.config.port
+                {unit.unit_id: unit for unit in units.values()},
+                config.host,
+                flat.config.port,
             )
-        self.meter = BuildingMeterUnit(building, config.meter_unit, METER_SERIAL)
-        self._meter_endpoint = ModbusTcpUnits(
-            {config.meter_unit: self.meter}, config.host, config.base_port
-        )
+        # A flat on its own has no building around it, so no building meter.
+        self.meter: BuildingMeterUnit | None = None
+        self._meter_endpoint: ModbusTcpUnits | None = None
+        if config.lone_flat is None:
+            self.meter = BuildingMeterUnit(building, config.meter_unit, METER_SERIAL)
+            self._meter_endpoint = ModbusTcpUnits(
+                {config.meter_unit: self.meter}, config.host, config.base_port
+            )
         self._ticker: asyncio.Task[None] | None = None
         self._started = False
         self._network_tasks: set[asyncio.Task[None]] = set()
@@ -86,25 +89,31 @@ class BuildingSimulator:
         return {flat_id: ep.port for flat_id, ep in self._endpoints.items()}
 
     @property
-    def meter_port(self) -> int:
-        """The building meter's Modbus port."""
-        return self._meter_endpoint.port
+    def port(self) -> int:
+        """The Modbus port of the only flat of a building of one."""
+        return self._endpoint(None).port
 
-    def listening(self, flat_id: str) -> bool:
+    @property
+    def meter_port(self) -> int | None:
+        """The building meter's Modbus port; a flat on its own has none."""
+        return None if self._meter_endpoint is None else self._meter_endpoint.port
+
+    def listening(self, flat_id: str | None = None) -> bool:
         """Whether flat ``flat_id`` answers Modbus now."""
         return self._endpoint(flat_id).listening
 
-    def _endpoint(self, flat_id: str) -> ModbusTcpUnits:
-        self.model.flat(flat_id)  # UnknownFlatError for a bad number
-        return self._endpoints[flat_id]
+    def _endpoint(self, flat_id: str | None) -> ModbusTcpUnits:
+        # UnknownFlatError for a bad number.
+        return self._endpoints[self.model.flat(flat_id).config.flat]
 
     async def start(self) -> None:
         """Open every endpoint and, unless the clock is manual, run time.
 
-        With a fixed base port, a port already taken fails the whole start.
+        With a fixed port, a port already taken fails the whole start.
         """
         try:
-            await self._meter_endpoint.start()
+            if self._meter_endpoint is not None:
+                await self._meter_endpoint.start()
             for flat_id, endpoint in self._endpoints.items():
                 if flat_id in self.model.vanished:
                     await endpoint.go_silent()
@@ -130,13 +139,13 @@ class BuildingSimulator:
         await self._stop_endpoints()
 
     async def _stop_endpoints(self) -> None:
-        await asyncio.gather(
-            self._meter_endpoint.stop(),
-            *(endpoint.stop() for endpoint in self._endpoints.values()),
-        )
+        endpoints = list(self._endpoints.values())
+        if self._meter_endpoint is not None:
+            endpoints.insert(0, self._meter_endpoint)
+        await asyncio.gather(*(endpoint.stop() for endpoint in endpoints))
 
-    async def __aenter__(self) -> BuildingSimulator:
-        """Start; the building stops when the ``async with`` block ends."""
+    async def __aenter__(self) -> Simulator:
+        """Start; the simulator stops when the ``async with`` block ends."""
         await self.start()
         return self
 
@@ -181,28 +190,36 @@ class BuildingSimulator:
         while pending := [task for task in self._network_tasks if not task.done()]:
             await asyncio.gather(*pending)
 
-    async def disconnect(self, flat_id: str, seconds: float) -> None:
-        """Flat ``flat_id`` drops its clients and refuses them ``seconds`` (real)."""
+    async def disconnect(self, seconds: float, *, flat_id: str | None = None) -> None:
+        """A flat drops its clients and refuses them for ``seconds`` (real time).
+
+        Then it listens again on the same port, as a device does after a reboot.
+        """
         if seconds <= 0:
             raise ValueError("seconds must be positive")
-        endpoint = self._endpoint(flat_id)
+        flat_id = self.model.flat(flat_id).config.flat
         if flat_id in self.model.vanished:
             raise ValueError(f"flat {flat_id} has vanished; let it return first")
-        await endpoint.disconnect(seconds)
+        await self._endpoints[flat_id].disconnect(seconds)
 
     def glitch_counter(
-        self, flat_id: str, role: UnitRole | str, point: str, kind: GlitchKind | str
+        self,
+        role: UnitRole | str,
+        point: str,
+        kind: GlitchKind | str,
+        *,
+        flat_id: str | None = None,
     ) -> None:
-        """The next read of counter ``point`` on flat ``flat_id``'s ``role`` is off."""
-        self.model.flat(flat_id)
+        """The next read of energy counter ``point`` on a flat's ``role`` is off."""
+        flat_id = self.model.flat(flat_id).config.flat
         self.units[flat_id][UnitRole(role)].glitch(point, GlitchKind(kind))
 
-    async def vanish(self, flat_id: str) -> None:
+    async def vanish(self, flat_id: str | None = None) -> None:
         """Flat ``flat_id`` goes silent on the network until ``return_flat``."""
         self.model.vanish(flat_id)
         await self.network_settled()
 
-    async def return_flat(self, flat_id: str) -> None:
+    async def return_flat(self, flat_id: str | None = None) -> None:
         """Flat ``flat_id`` answers again."""
         self.model.return_flat(flat_id)
         await self.network_settled()
@@ -214,7 +231,7 @@ class BuildingSimulator:
         """A snapshot of the building now."""
         return self.model.state()
 
-    def flat_state(self, flat_id: str) -> FlatState:
+    def flat_state(self, flat_id: str | None = None) -> FlatState:
         """A snapshot of flat ``flat_id``."""
         return self.model.flat_state(flat_id)
 
@@ -248,24 +265,31 @@ class BuildingSimulator:
 
     def set_fault(
         self,
-        flat_id: str,
         kind: FaultKind | str,
         on: bool,
         role: UnitRole | str | None = None,
+        *,
+        flat_id: str | None = None,
     ) -> None:
-        """Turn a fault of flat ``flat_id`` on or off."""
-        self.model.set_fault(flat_id, kind, on, role)
+        """Turn a fault of a flat on or off (see ``Building.set_fault``)."""
+        self.model.set_fault(kind, on, role, flat_id=flat_id)
 
-    def set_bus_available(self, flat_id: str, available: bool) -> None:
-        """Connect flat ``flat_id`` to the building bus, or cut it off."""
-        self.model.set_bus_available(flat_id, available)
+    def set_bus_available(self, available: bool, *, flat_id: str | None = None) -> None:
+        """Connect a flat to the building bus, or cut it off."""
+        self.model.set_bus_available(available, flat_id=flat_id)
 
     def set_bus_setpoint(
-        self, flat_id: str, setpoint_w: int, revert_s: int | None = None
+        self,
+        setpoint_w: int,
+        revert_s: int | None = None,
+        *,
+        flat_id: str | None = None,
     ) -> None:
-        """Set flat ``flat_id``'s bus setpoint as a Modbus write would."""
-        self.model.set_bus_setpoint(flat_id, setpoint_w, revert_s)
+        """Set a flat's bus setpoint as a Modbus write would."""
+        self.model.set_bus_setpoint(setpoint_w, revert_s, flat_id=flat_id)
 
-    def set_living_room(self, flat_id: str, source: LivingRoomSource | int) -> None:
-        """Switch flat ``flat_id``'s living room to grid (0) or battery (1)."""
-        self.model.set_living_room(flat_id, source)
+    def set_living_room(
+        self, source: LivingRoomSource | int, *, flat_id: str | None = None
+    ) -> None:
+        """Switch a flat's living room to grid (0) or battery (1)."""
+        self.model.set_living_room(source, flat_id=flat_id)

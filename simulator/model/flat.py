@@ -1,9 +1,9 @@
 """One flat's physics and device logic, without any networking.
 
-A ``Flat`` is stepped through time by its owner, who also owns the grid: a building
-of many flats shares one grid and steps every flat with the same sample. A step has
-two halves, ``prepare`` and ``finish``, so that a building can settle its bus in
-between (see ``simulator.bus``); a flat on its own just calls ``step``.
+A ``Flat`` is stepped through time by its building, which owns the grid and steps
+every flat with the same sample (a flat on its own is a building of one). A step has
+two halves, ``prepare`` and ``finish``, so that the building can settle its bus in
+between (see ``simulator.physics.bus``).
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Protocol
 
-from .battery import Battery
-from .bus import BusControl, BusStatus
+from ..physics.battery import Battery
+from ..physics.energy import EnergyCounter
+from ..physics.grid import GridSample
+from ..physics.load import Demand, HouseholdLoad
+from ..physics.pv import PvArray
 from .config import FlatConfig, UnitRole
-from .controls import ENABLED, SetpointControl
-from .energy import EnergyCounter
-from .grid import GridSample
-from .load import Demand, HouseholdLoad
-from .pv import PvArray
+from .controls import ENABLED, BusControl, BusStatus, SetpointControl
 from .state import (
     BatteryState,
     BusState,
@@ -144,23 +143,6 @@ class Flat:
         ]
         return min(events) if events else None
 
-    def step(
-        self,
-        now: datetime,
-        elapsed_s: float,
-        dt: float,
-        grid: GridSample,
-        grid_up_s: float,
-    ) -> None:
-        """Move on by ``dt`` seconds to ``now``, under ``grid`` all that time.
-
-        ``grid_up_s`` is how long the grid has been back; inverters reconnect only
-        after the configured delay. ``dt`` 0 just settles the flat into a changed
-        situation (a new fault, an outage) without moving time.
-        """
-        self.prepare(now, elapsed_s, dt, grid, grid_up_s)
-        self.finish(0.0)
-
     def prepare(
         self,
         now: datetime,
@@ -171,8 +153,12 @@ class Flat:
     ) -> None:
         """First half of a step: time, sun, loads; what the flat offers the bus.
 
-        Afterwards ``bus_offer_w`` (what it could export) or ``bus_want_w`` (what
-        it asks to import) is set, both 0 unless the bus is active for this flat.
+        The step moves on by ``dt`` seconds to ``now``, under ``grid`` all that
+        time; ``dt`` 0 just settles the flat into a changed situation (a new fault,
+        an outage). ``grid_up_s`` is how long the grid has been back; inverters
+        reconnect only after the configured delay. Afterwards ``bus_offer_w`` (what
+        it could export) or ``bus_want_w`` (what it asks to import) is set, both 0
+        unless the bus is active for this flat.
         """
         self.time = now
         self.elapsed_s = elapsed_s

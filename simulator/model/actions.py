@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .building_model import Building
+from .building import Building
 from .json_input import BadRequestError, flag, integer, number, optional_text, text
 
 type Command = Callable[[Building], None]
-type FlatCommand = Callable[[Building, str], None]
+# Acts on the flat with that number (``None``: the only flat of a building of one).
+type FlatCommand = Callable[[Building, str | None], None]
 # An action reads its JSON body first (raising ``BadRequestError`` for bad input),
 # then gives the command that acts; so a scenario's steps are checked when read.
 type BuildingAction = Callable[[Mapping[str, Any]], Command]
@@ -54,19 +55,21 @@ def _loads(body: Mapping[str, Any]) -> Command:
 
 def _fault(body: Mapping[str, Any]) -> FlatCommand:
     kind, on, role = text(body, "kind"), flag(body, "on"), optional_text(body, "role")
-    return lambda building, flat_id: building.set_fault(flat_id, kind, on, role)
+    return lambda building, flat_id: building.set_fault(kind, on, role, flat_id=flat_id)
 
 
 def _bus(body: Mapping[str, Any]) -> FlatCommand:
     available = flag(body, "available")
-    return lambda building, flat_id: building.set_bus_available(flat_id, available)
+    return lambda building, flat_id: building.set_bus_available(
+        available, flat_id=flat_id
+    )
 
 
 def _bus_setpoint(body: Mapping[str, Any]) -> FlatCommand:
     revert_s = None if body.get("revert_s") is None else integer(body, "revert_s")
     setpoint_w = integer(body, "w")
     return lambda building, flat_id: building.set_bus_setpoint(
-        flat_id, setpoint_w, revert_s
+        setpoint_w, revert_s, flat_id=flat_id
     )
 
 
@@ -74,7 +77,7 @@ def _living_room(body: Mapping[str, Any]) -> FlatCommand:
     source = integer(body, "source")
     if source not in (0, 1):
         raise BadRequestError("'source' must be 0 (grid) or 1 (battery)")
-    return lambda building, flat_id: building.set_living_room(flat_id, source)
+    return lambda building, flat_id: building.set_living_room(source, flat_id=flat_id)
 
 
 def _vanish(body: Mapping[str, Any]) -> FlatCommand:

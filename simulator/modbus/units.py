@@ -10,13 +10,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from . import __version__
-from .config import UnitRole
-from .controls import ENABLED, MODE_WATTS
-from .faults import GlitchKind, glitched_wh
-from .flat_model import Flat, LivingRoomSource
+from .. import __version__
+from ..model.config import UnitRole
+from ..model.controls import ENABLED, MODE_WATTS
+from ..model.faults import GlitchKind, glitched_wh
+from ..model.flat import Flat, LivingRoomSource
+from ..model.state import FlatState
 from .register_device import ExceptionCode, ModbusRefusal
-from .state import FlatState
 from .sunspec_map import (
     MODEL_BATTERY,
     MODEL_BUILDING_BUS,

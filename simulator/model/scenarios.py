@@ -2,7 +2,7 @@
 
 A scenario is data: the building's settings (start time, how full the batteries
 are, how much the households draw, …) and steps, each an action from
-``simulator.building_actions`` with its JSON body at a simulated second. The seed
+``simulator.model.actions`` with its JSON body at a simulated second. The seed
 decides everything else, so a scenario runs the same way every time.
 
     scenario = SCENARIOS["outage_uneven_soc"]
@@ -24,9 +24,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from .building_actions import BUILDING_ACTIONS, FLAT_ACTIONS
-from .building_config import BuildingConfig
-from .building_model import Building
+from .actions import BUILDING_ACTIONS, FLAT_ACTIONS
+from .building import Building
+from .config import BuildingConfig
 
 type FlatSelector = str | int | Sequence[int]
 """Which flats a step is for: ``"all"``, ``"wired"``, an index or a list of them.

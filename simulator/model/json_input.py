@@ -1,13 +1,10 @@
-"""Checking JSON input from a control API or a scenario: one message per mistake."""
+"""Checking JSON values from a control API or a scenario: one message per mistake."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from typing import Any
-
-from aiohttp import web
 
 
 class BadRequestError(ValueError):
@@ -53,17 +50,3 @@ def text(body: Mapping[str, Any], key: str) -> str:
 def optional_text(body: Mapping[str, Any], key: str) -> str | None:
     """``body[key]`` as a string, or ``None`` when missing or null."""
     return None if body.get(key) is None else text(body, key)
-
-
-async def json_body(request: web.Request) -> Mapping[str, Any]:
-    """The request's JSON object; an empty body is ``{}``."""
-    raw = await request.text()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except json.JSONDecodeError as err:
-        raise BadRequestError(f"body is not JSON: {err.msg}") from err
-    if not isinstance(body, dict):
-        raise BadRequestError("body must be a JSON object")
-    return body

@@ -6,60 +6,14 @@ to the bus or imports from it, as its model 64901 setpoint asks. The bus balance
 what the importing flats take is what the exporting flats give, less the bus's
 losses.
 
-``BusControl`` is one flat's setpoint with its revert timer; ``share_bus`` decides
-the flows of one physics step for the whole building.
+``share_bus`` decides the flows of one physics step for the whole building; each
+flat's setpoint and its revert timer are ``simulator.model.controls.BusControl``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from enum import IntEnum
-
-
-class BusStatus(IntEnum):
-    """Model 64901 ``St``."""
-
-    OFF = 0  # not wired to the bus, or the inverter has tripped
-    STANDBY = 1  # wired, but the grid is up: the bus stays open
-    ACTIVE = 2  # grid out: the bus is closed and the setpoint is followed
-
-
-@dataclass(slots=True)
-class BusControl:
-    """The bus setpoint a coordinator asked for, and until when.
-
-    ``setpoint_w`` is + export to the bus, − import from it. Each write re-arms the
-    revert timer with ``revert_s``; when it runs out the setpoint falls back to 0, so
-    a coordinator that goes silent cannot leave a battery draining into the bus.
-    ``revert_s`` 0 means no timer.
-    """
-
-    setpoint_w: int = 0
-    revert_s: int = 0
-    remaining_s: float = 0.0
-
-    def rearm(self) -> None:
-        """Start the revert timer afresh (after a write of the setpoint)."""
-        self.remaining_s = float(self.revert_s)
-
-    @property
-    def remaining_register_s(self) -> int:
-        """Whole seconds left, rounded up; 0 when the timer has fired or is off."""
-        return math.ceil(self.remaining_s)
-
-    def tick(self, dt: float) -> None:
-        """Let ``dt`` seconds pass; fall back to 0 W when the timer runs out."""
-        if self.remaining_s <= 0:
-            return
-        self.remaining_s = max(0.0, self.remaining_s - dt)
-        if self.remaining_s == 0:
-            self.setpoint_w = 0
-
-    def next_event_in(self) -> float | None:
-        """Seconds until the timer fires, if it runs."""
-        return self.remaining_s if self.remaining_s > 0 else None
 
 
 @dataclass(frozen=True, slots=True)

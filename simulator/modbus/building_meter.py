@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from . import __version__
-from .building_model import Building
+from .. import __version__
+from ..model.building import Building
 from .register_device import ExceptionCode, ModbusRefusal
 from .sunspec_map import MODEL_COMMON, MODEL_DER_MEASUREMENT, ChainLayout, PointValue
 
