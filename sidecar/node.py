@@ -21,40 +21,34 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from sidecar import (
-    __version__,
-    canonical,
-    coordination_kinds,
-    etp,
-    kinds,
-    merkle,
-    retention,
-    store,
-)
-from sidecar import roster as roster_module
-from sidecar.announce import Announcer
-from sidecar.bus_ledger import BusLedger
+from sidecar import __version__
+from sidecar.api.server import LocalApi
 from sidecar.config import DAY_MS, HOUR_MS, Config
-from sidecar.coordination_view import CoordinationView
-from sidecar.coordinator import (
+from sidecar.coordination import kinds as coordination_kinds
+from sidecar.coordination.bus.ledger import BusLedger
+from sidecar.coordination.planner import (
     AvailabilityRejected,
     Coordinator,
     DispatchRejected,
     Settings,
     dispatch_content,
 )
-from sidecar.errors import InvalidData
-from sidecar.etp import Entry, Statement
-from sidecar.feed import Feed
-from sidecar.flows import FlowBuilder
-from sidecar.identity import Identity, KeyRing
-from sidecar.local_api import LocalApi
-from sidecar.mesh import Limits, Mesh
-from sidecar.replica import Replica
-from sidecar.roster import Member, Roster, RosterError
-from sidecar.samples import Rejection, SampleChecker, SampleRejected
-from sidecar.witness import TreeHead, Witness
-from sidecar.writer import StorageError, Writer
+from sidecar.coordination.view import CoordinationView
+from sidecar.ledger import canonical, etp, kinds, merkle
+from sidecar.ledger.errors import InvalidData
+from sidecar.ledger.etp import Entry, Statement
+from sidecar.ledger.flows import FlowBuilder
+from sidecar.ledger.identity import Identity, KeyRing
+from sidecar.ledger.samples import Rejection, SampleChecker, SampleRejected
+from sidecar.mesh import roster as roster_module
+from sidecar.mesh.announce import Announcer
+from sidecar.mesh.mesh import Limits, Mesh
+from sidecar.mesh.replica import Replica
+from sidecar.mesh.roster import Member, Roster, RosterError
+from sidecar.mesh.witness import TreeHead, Witness
+from sidecar.storage import retention, store
+from sidecar.storage.feed import Feed
+from sidecar.storage.writer import StorageError, Writer
 
 _LOGGER = logging.getLogger(__name__)
 TICK_S: Final = 0.5

@@ -1,0 +1,297 @@
+"""Members' feeds as this node holds them: verify, chain, store, remember heads.
+
+Every entry that arrives from the mesh passes through :meth:`Replica.accept`: building,
+signature, clock window, and its place in its author's chain. What passes is queued to
+the writer; what does not raises :class:`~sidecar.ledger.errors.InvalidData` with a
+reason the mesh counts. Two validly signed entries with one author and seq are
+equivocation: the second is kept as evidence, never stored in place of the first.
+"""
+
+from __future__ import annotations
+
+import enum
+import sqlite3
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Final
+
+from sidecar.ledger import etp, kinds, merkle
+from sidecar.ledger.errors import InvalidData
+from sidecar.ledger.etp import Entry
+from sidecar.ledger.identity import KeyRing
+from sidecar.storage import store
+from sidecar.storage.writer import Writer
+
+RECENT: Final = 1024  # ids and roots remembered per author, for quick comparisons
+
+
+class Outcome(enum.Enum):
+    """What became of an accepted entry."""
+
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+    GAP = "gap"
+    HISTORY = "history"  # a kept entry of pruned history, stored without a chain
+
+
+class Equivocation(InvalidData):
+    """An entry that conflicts with the one held for its author and seq."""
+
+    def __init__(self, held: Entry, other: Entry) -> None:
+        super().__init__(
+            "equivocation",
+            f"author {held.author.hex()[:16]}… signed two entries with seq {held.seq}",
+        )
+        self.held = held
+        self.other = other
+
+
+@dataclass(slots=True)
+class Head:
+    """An author's feed as held here."""
+
+    number: int
+    seq: int = 0
+    id: bytes = etp.ZERO_ID
+    ts: int = 0
+    pruned: int = 0
+    tree: merkle.Frontier = field(default_factory=merkle.Frontier)
+    ids: OrderedDict[int, bytes] = field(default_factory=OrderedDict)
+    roots: OrderedDict[int, bytes] = field(default_factory=OrderedDict)
+
+    def advance(self, entry: Entry) -> None:
+        """Take ``entry`` as the new head."""
+        self.seq, self.id, self.ts = entry.seq, entry.id, entry.ts
+        self.tree.append(merkle.leaf_hash(entry.id))
+        _remember(self.ids, entry.seq, entry.id)
+        _remember(self.roots, entry.seq, self.tree.root())
+
+
+class Replica:
+    """The feeds of every author this node holds, its own included."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        writer: Writer,
+        building: str,
+        keys: KeyRing,
+        max_skew_ms: int,
+    ) -> None:
+        self.conn = conn
+        self.writer = writer
+        self.building = building
+        self.keys = keys
+        self.max_skew_ms = max_skew_ms
+        self.heads: dict[bytes, Head] = {}
+
+    def load(self, author: bytes, number: int) -> Head:
+        """Read an author's head and Merkle frontier from the database."""
+        pruned = store.pruned(self.conn, number).frontier
+        head = Head(number, seq=pruned.size, pruned=pruned.size, tree=pruned.copy())
+        for seq, _kind, eid, _prev, _refs, body, sig in store.iter_entries(
+            self.conn, number, pruned.size
+        ):
+            head.tree.append(merkle.leaf_hash(bytes(eid)))
+            head.seq, head.id = seq, bytes(eid)
+            _remember(head.ids, seq, head.id)
+            del body, sig
+        if head.seq > pruned.size:
+            last = store.last_entry(self.conn, number)
+            assert last is not None
+            head.ts = store.load_entry(author, last).ts
+            head.roots[head.seq] = head.tree.root()
+        self.heads[author] = head
+        return head
+
+    def vector(self) -> dict[str, list[object]]:
+        """``{author: [seq, head id]}`` for every author held (anti-entropy)."""
+        return {
+            author.hex(): [head.seq, head.id.hex()]
+            for author, head in self.heads.items()
+        }
+
+    def root_at(self, author: bytes, size: int) -> bytes | None:
+        """The root of an author's tree at ``size`` if it is still remembered."""
+        head = self.heads.get(author)
+        return None if head is None else head.roots.get(size)
+
+    def id_at(self, author: bytes, seq: int) -> bytes | None:
+        """The id of an author's entry ``seq`` (recent ones from memory)."""
+        head = self.heads.get(author)
+        if head is None:
+            return None
+        if (found := head.ids.get(seq)) is not None:
+            return found
+        row = self.conn.execute(
+            "SELECT id FROM entries WHERE author = ? AND seq = ?", (head.number, seq)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def held(self, author: bytes, seq: int) -> Entry | None:
+        """A stored entry, read back from the database."""
+        head = self.heads.get(author)
+        if head is None:
+            return None
+        row = self.conn.execute(
+            "SELECT seq, prev, refs, body, sig FROM entries "
+            "WHERE author = ? AND seq = ?",
+            (head.number, seq),
+        ).fetchone()
+        if row is None:
+            return None
+        return store.load_entry(author, (int(row[0]), *map(bytes, row[1:])))
+
+    def check(self, item: Entry | etp.Statement, now_ms: int) -> None:
+        """Building, clock window and signature of anything a peer sends."""
+        if item.content["building"] != self.building:
+            raise InvalidData(
+                "wrong_building", "signed for another building (replayed?)"
+            )
+        ts = item.content["ts"]
+        assert isinstance(ts, int)
+        if ts > now_ms + self.max_skew_ms:
+            raise InvalidData(
+                "clock_skew", f"made {ts - now_ms} ms in the future of this clock"
+            )
+        try:
+            etp.check_signature(item, self.keys)
+        except etp.EtpError as err:
+            reason = "non_member" if err.reason == "unknown_author" else "forged"
+            raise InvalidData(reason, err.detail) from err
+
+    def accept(self, entry: Entry, now_ms: int) -> tuple[Outcome, int]:
+        """Verify and queue one entry; returns the outcome and the writer's ticket."""
+        head = self.heads.get(entry.author)
+        if head is None:
+            raise InvalidData("non_member", f"{entry.author.hex()[:16]}… is unknown")
+        if entry.seq <= head.seq:
+            known = self.id_at(entry.author, entry.seq)
+            if known is None and entry.seq <= head.pruned:
+                return self._history(head, entry, now_ms)
+            if known == entry.id:
+                return Outcome.DUPLICATE, 0
+            self.check(entry, now_ms)
+            held = self.held(entry.author, entry.seq)
+            if held is None:  # still in the writer's queue: it is the head's chain
+                return Outcome.DUPLICATE, 0
+            self.writer.add_conflict(head.number, entry)
+            raise Equivocation(held, entry)
+        if entry.seq > head.seq + 1:
+            return Outcome.GAP, 0
+        self.check(entry, now_ms)
+        if entry.prev != head.id and not (head.seq == head.pruned and head.seq):
+            raise InvalidData("broken_chain", f"seq {entry.seq}: prev is not seq - 1")
+        if entry.ts < head.ts:
+            raise InvalidData("time_backwards", f"seq {entry.seq} is older than before")
+        ticket = self.writer.add_entry(head.number, entry)
+        head.advance(entry)
+        return Outcome.STORED, ticket
+
+    def _history(self, head: Head, entry: Entry, now_ms: int) -> tuple[Outcome, int]:
+        """An entry below the pruned frontier: what retention keeps is stored."""
+        if entry.key in kinds.FOLDED_KINDS:
+            return Outcome.DUPLICATE, 0  # pruned here, or never wanted below P
+        self.check(entry, now_ms)
+        if self.held(entry.author, entry.seq) is not None:
+            return Outcome.DUPLICATE, 0
+        # Nothing below the frontier to chain to; a verifier checks it against the
+        # rollups, as for an imported feed.
+        return Outcome.HISTORY, self.writer.add_entry(head.number, entry)
+
+    def pruned_frontier(self, author: bytes) -> merkle.Frontier:
+        """How far this node has pruned an author's feed (empty if not at all)."""
+        head = self.heads.get(author)
+        if head is None:
+            return merkle.Frontier()
+        return store.pruned(self.conn, head.number).frontier
+
+    def adopt_frontier(
+        self, author: bytes, frontier: merkle.Frontier, anchor: Entry, now_ms: int
+    ) -> bool:
+        """Start an author's feed at a peer's pruned frontier; False if not needed.
+
+        ``anchor`` is the author's level-1 rollup right after the frontier: it signs
+        the root of the tree at the frontier's size, so a peer cannot hand over a
+        made-up past. What this node held below the frontier stays as it is.
+        """
+        head = self.heads.get(author)
+        if head is None:
+            raise InvalidData("non_member", f"{author.hex()[:16]}… is unknown")
+        if head.seq >= frontier.size:
+            return False
+        if anchor.author != author or anchor.seq != frontier.size + 1:
+            raise InvalidData(
+                "malformed", "the anchor is not the entry after the frontier"
+            )
+        self.check(anchor, now_ms)
+        if anchor.key != kinds.rollup_key(1) or anchor.content.get("root") != (
+            frontier.root().hex()
+        ):
+            raise InvalidData(
+                "broken_chain",
+                "the frontier does not match the root its anchoring rollup signs",
+            )
+        number, size, nodes = head.number, frontier.size, frontier.to_bytes()
+
+        def store_frontier(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO frontiers (author, size, nodes, folded) "
+                "VALUES (?, ?, ?, 0) "
+                "ON CONFLICT (author) DO UPDATE SET size = excluded.size, "
+                "nodes = excluded.nodes",
+                (number, size, nodes),
+            )
+
+        self.writer.call(store_frontier)
+        head.seq = head.pruned = size
+        head.id = anchor.prev
+        head.tree = frontier.copy()
+        head.ids.clear()
+        head.roots.clear()
+        head.roots[size] = frontier.root()
+        return True
+
+    def evidence(self, first: Entry, second: Entry, now_ms: int) -> bool:
+        """Check a reported equivocation pair; True if it is new proof.
+
+        Both must be validly signed by one author for one seq and differ. The one that
+        is not the entry held here is kept as evidence.
+        """
+        if first.author != second.author or first.seq != second.seq:
+            raise InvalidData("malformed", "evidence is two entries of one author/seq")
+        if first.id == second.id:
+            raise InvalidData("malformed", "the two entries of evidence are the same")
+        self.check(first, now_ms)
+        self.check(second, now_ms)
+        head = self.heads[first.author]
+        held = self.id_at(first.author, first.seq)
+        is_new = False
+        for entry in (first, second):
+            if entry.id != held:
+                self.writer.add_conflict(head.number, entry)
+                is_new = True
+        return is_new
+
+    def read_after(
+        self, author: bytes, after: int, limit: int
+    ) -> list[tuple[int, str, bytes, bytes, bytes, bytes, bytes]]:
+        """Up to ``limit`` stored rows of an author after ``after`` (for a fetch)."""
+        head = self.heads.get(author)
+        if head is None:
+            return []
+        rows = self.conn.execute(
+            "SELECT seq, kind, id, prev, refs, body, sig FROM entries "
+            "WHERE author = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (head.number, after, limit),
+        ).fetchall()
+        return [
+            (int(r[0]), str(r[1]), *(bytes(value) for value in r[2:]))  # type: ignore[misc]
+            for r in rows
+        ]
+
+
+def _remember(cache: OrderedDict[int, bytes], seq: int, value: bytes) -> None:
+    cache[seq] = value
+    if len(cache) > RECENT:
+        cache.popitem(last=False)

@@ -1,0 +1,202 @@
+"""Taking in ledger data from elsewhere (exchange-format lines): verify, then store.
+
+Used by ``python -m sidecar import``; the same checks will guard entries arriving from
+other flats. Every line is checked on its own — signature, body, building, and its
+place in the author's chain — and a bad line is refused with a reason, never stored.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass
+
+from sidecar.ledger import etp, merkle
+from sidecar.ledger.errors import InvalidData
+from sidecar.ledger.identity import KeyRing, PublicKeyError
+from sidecar.storage import store
+from sidecar.storage.writer import Writer
+
+
+@dataclass(slots=True)
+class _Head:
+    number: int
+    seq: int  # the highest seq the feed holds, or the pruned size if higher
+    id: bytes | None  # id of entry ``seq`` if it is stored
+    ts: int
+    pruned: int  # frontier size: entries up to here may be historic kept entries
+
+
+class Ingestor:
+    """Checks and stores exchange-format lines for one database."""
+
+    def __init__(self, conn: sqlite3.Connection, writer: Writer) -> None:
+        self.conn = conn
+        self.writer = writer
+        self.building = store.meta(conn).get("building", "")
+        self.keys = KeyRing()
+        self.numbers: dict[bytes, int] = {}
+        for number, aid, key in store.authors(conn):
+            self.keys.add(key)
+            self.numbers[aid] = number
+        self.heads: dict[bytes, _Head] = {}
+        self.accepted: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
+
+    def line(self, text: str) -> str | None:
+        """Take one line; returns the reason it was refused, or None."""
+        try:
+            obj = json.loads(text)
+            if not isinstance(obj, dict):
+                raise InvalidData("malformed", "a line is a JSON object")
+            self.add(obj)
+        except ValueError as err:  # InvalidData is a ValueError, as are JSON errors
+            reason = err.reason if isinstance(err, InvalidData) else "malformed"
+            self.rejected[reason] += 1
+            return reason
+        return None
+
+    def add(self, obj: dict[str, object]) -> None:
+        """Take one parsed line; raises :class:`InvalidData` if it is refused."""
+        kind = obj.get("type")
+        if kind == "author":
+            self._author(obj)
+        elif kind == "frontier":
+            self._frontier(obj)
+        elif kind == "entry":
+            self._entry(etp.entry_from_wire(obj))
+        elif kind == "equivocation":
+            self._evidence(etp.entry_from_wire(obj))
+        elif kind in ("checkpoint", "cosign"):
+            self._statement(etp.statement_from_wire(obj))
+        else:
+            raise InvalidData("unknown_type", f"unknown line type {kind!r}")
+        self.accepted[str(kind)] += 1
+
+    def finish(self) -> None:
+        """Wait until everything taken is durable."""
+        self.writer.flush()
+
+    def _author(self, obj: dict[str, object]) -> None:
+        key_hex = obj.get("key")
+        try:
+            key = bytes.fromhex(key_hex) if isinstance(key_hex, str) else b""
+            aid = self.keys.add(key)
+        except (ValueError, PublicKeyError) as err:
+            raise InvalidData("bad_key", str(err)) from err
+        if aid not in self.numbers:
+            self.numbers[aid] = self.writer.call(
+                lambda conn: store.add_author(conn, key)
+            ).result()
+
+    def _frontier(self, obj: dict[str, object]) -> None:
+        author = self._known(obj.get("author"))
+        size, nodes = obj.get("size"), obj.get("nodes")
+        if not isinstance(size, int) or not isinstance(nodes, list):
+            raise InvalidData("malformed", "a frontier has a size and a list of nodes")
+        try:
+            frontier = merkle.Frontier(
+                size, [bytes.fromhex(str(node)) for node in nodes]
+            )
+        except ValueError as err:
+            raise InvalidData("malformed", str(err)) from err
+        head = self._head(author)
+        if head.seq or head.pruned:
+            raise InvalidData(
+                "conflict", "a frontier can only start a feed this node lacks"
+            )
+        self._store_frontier(head.number, frontier)
+        head.seq = head.pruned = size
+
+    def _store_frontier(self, number: int, frontier: merkle.Frontier) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO frontiers (author, size, nodes, folded) "
+                "VALUES (?, ?, ?, 0)",
+                (number, frontier.size, frontier.to_bytes()),
+            )
+
+        self.writer.call(write).result()
+
+    def _entry(self, entry: etp.Entry) -> None:
+        self._check(entry.author, entry)
+        head = self._head(entry.author)
+        if entry.seq == head.seq + 1:
+            if head.id is not None and entry.prev != head.id:
+                raise InvalidData(
+                    "broken_chain", f"seq {entry.seq}: prev is not seq - 1's id"
+                )
+            if entry.ts < head.ts:
+                raise InvalidData(
+                    "time_backwards", f"seq {entry.seq} is older than seq - 1"
+                )
+        elif entry.seq > head.seq:
+            raise InvalidData("gap", f"expected seq {head.seq + 1}, got {entry.seq}")
+        else:
+            self.finish()  # an earlier line of this run may hold the same seq
+            stored = self.conn.execute(
+                "SELECT id FROM entries WHERE author = ? AND seq = ?",
+                (head.number, entry.seq),
+            ).fetchone()
+            if stored is not None and bytes(stored[0]) == entry.id:
+                raise InvalidData("duplicate", f"seq {entry.seq} is already stored")
+            if stored is not None or entry.seq > head.pruned:
+                self.writer.add_conflict(head.number, entry)
+                raise InvalidData(
+                    "equivocation",
+                    f"seq {entry.seq} differs from the stored entry; kept as evidence",
+                )
+            # A kept entry of pruned history (below the frontier): nothing to chain to.
+            self.writer.add_entry(head.number, entry)
+            return
+        self.writer.add_entry(head.number, entry)
+        head.seq, head.id, head.ts = entry.seq, entry.id, entry.ts
+
+    def _evidence(self, entry: etp.Entry) -> None:
+        self._check(entry.author, entry)
+        self.writer.add_conflict(self._head(entry.author).number, entry)
+
+    def _statement(self, statement: etp.Statement) -> None:
+        self._check(statement.author, statement)
+        number = self._head(statement.author).number
+        log = number
+        if statement.kind == "cosign":
+            log = self._head(bytes.fromhex(str(statement.content["log"]))).number
+        self.writer.add_statement(number, log, statement)
+
+    def _check(self, author: bytes, item: etp.Entry | etp.Statement) -> None:
+        if item.content["building"] != self.building:
+            raise InvalidData(
+                "wrong_building",
+                f"from building {item.content['building']!r}, not ours",
+            )
+        etp.check_signature(item, self.keys)
+
+    def _known(self, author_hex: object) -> bytes:
+        try:
+            author = bytes.fromhex(author_hex) if isinstance(author_hex, str) else b""
+        except ValueError as err:
+            raise InvalidData("bad_hex", "author must be hex") from err
+        if author not in self.numbers:
+            raise InvalidData("unknown_author", f"no public key for {author.hex()}")
+        return author
+
+    def _head(self, author: bytes) -> _Head:
+        head = self.heads.get(author)
+        if head is not None:
+            return head
+        number = self.numbers.get(author)
+        if number is None:
+            raise InvalidData("unknown_author", f"no public key for {author.hex()}")
+        pruned = store.pruned(self.conn, number).frontier.size
+        last = store.last_entry(self.conn, number)
+        if last is None:
+            head = _Head(number, pruned, None, 0, pruned)
+        else:
+            entry = store.load_entry(author, last)
+            head = _Head(number, max(entry.seq, pruned), entry.id, entry.ts, pruned)
+            if pruned > entry.seq:
+                head.id = None
+        self.heads[author] = head
+        return head
