@@ -676,25 +676,11 @@ class Node:
 
     def _conflicts(self) -> list[tuple[str, int]]:
         assert self._reader is not None
-        return [
-            (bytes(aid).hex(), int(seq))
-            for aid, seq in self._reader.execute(
-                "SELECT DISTINCT a.id, c.seq FROM conflicts c "
-                "JOIN authors a ON a.no = c.author"
-            )
-        ]
+        return [(aid.hex(), seq) for aid, seq in store.conflicted(self._reader)]
 
     def _stored_rosters(self) -> list[Entry]:
         assert self._reader is not None
-        found: list[Entry] = []
-        for aid, seq, prev, refs, body, sig in self._reader.execute(
-            "SELECT a.id, e.seq, e.prev, e.refs, e.body, e.sig FROM entries e "
-            "JOIN authors a ON a.no = e.author WHERE e.kind = ?",
-            (roster_module.ROSTER,),
-        ):
-            found.append(
-                store.load_entry(bytes(aid), (int(seq), prev, refs, body, sig))
-            )
+        found = store.entries_of_kinds(self._reader, (roster_module.ROSTER,))
         return sorted(found, key=lambda entry: int(str(entry.content["version"])))
 
     def _roster_entry(self, entry: Entry) -> None:
@@ -1003,28 +989,19 @@ class Node:
 def _prove(
     conn: sqlite3.Connection, author: int, request: dict[str, object]
 ) -> dict[str, Any]:
-    row = conn.execute(
-        "SELECT body, sig FROM statements WHERE author = ? AND kind = ? "
-        "ORDER BY size DESC, rowid DESC LIMIT 1",
-        (author, kinds.CHECKPOINT),
-    ).fetchone()
+    row = store.latest_checkpoint(conn, author)
     if row is None:
         return {
             "reason": "no_checkpoint",
             "detail": "no checkpoint has been signed yet",
         }
-    aid = conn.execute("SELECT id FROM authors WHERE no = ?", (author,)).fetchone()[0]
-    checkpoint = etp.open_statement(bytes(aid), bytes(row[0]), bytes(row[1]))
+    checkpoint = etp.open_statement(store.author_id_of(conn, author), *row)
     size = checkpoint.content["size"]
     assert isinstance(size, int)
     pruned = store.pruned(conn, author)
     leaves = [
-        merkle.leaf_hash(bytes(eid))
-        for (eid,) in conn.execute(
-            "SELECT id FROM entries WHERE author = ? AND seq > ? AND seq <= ? "
-            "ORDER BY seq",
-            (author, pruned.frontier.size, size),
-        )
+        merkle.leaf_hash(eid)
+        for _seq, eid in store.entry_ids(conn, author, pruned.frontier.size, size)
     ]
     tree = merkle.Tree(leaves, pruned.frontier)
     base: dict[str, Any] = {

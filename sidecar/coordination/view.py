@@ -40,12 +40,10 @@ class CoordinationView:
 
     def load(self, conn: sqlite3.Connection) -> None:
         """Index the dispatches and cancels stored before a restart."""
-        for aid, seq, prev, refs, body, sig in conn.execute(
-            "SELECT a.id, e.seq, e.prev, e.refs, e.body, e.sig FROM entries e "
-            "JOIN authors a ON a.no = e.author WHERE e.kind IN (?, ?)",
-            (coordination_kinds.DISPATCH, coordination_kinds.DISPATCH_CANCEL),
+        for entry in store.entries_of_kinds(
+            conn, (coordination_kinds.DISPATCH, coordination_kinds.DISPATCH_CANCEL)
         ):
-            self.add(store.load_entry(bytes(aid), (int(seq), prev, refs, body, sig)))
+            self.add(entry)
 
     def add(self, entry: Entry) -> None:
         """Index one entry (other kinds are ignored)."""

@@ -123,24 +123,15 @@ class Replica:
             return None
         if (found := head.ids.get(seq)) is not None:
             return found
-        row = self.conn.execute(
-            "SELECT id FROM entries WHERE author = ? AND seq = ?", (head.number, seq)
-        ).fetchone()
-        return None if row is None else bytes(row[0])
+        return store.entry_id(self.conn, head.number, seq)
 
     def held(self, author: bytes, seq: int) -> Entry | None:
         """A stored entry, read back from the database."""
         head = self.heads.get(author)
         if head is None:
             return None
-        row = self.conn.execute(
-            "SELECT seq, prev, refs, body, sig FROM entries "
-            "WHERE author = ? AND seq = ?",
-            (head.number, seq),
-        ).fetchone()
-        if row is None:
-            return None
-        return store.load_entry(author, (int(row[0]), *map(bytes, row[1:])))
+        row = store.entry_at(self.conn, head.number, seq)
+        return None if row is None else store.load_entry(author, row)
 
     def check(self, item: Entry | etp.Statement, now_ms: int) -> None:
         """Building, clock window and signature of anything a peer sends."""
@@ -232,18 +223,8 @@ class Replica:
                 "broken_chain",
                 "the frontier does not match the root its anchoring rollup signs",
             )
-        number, size, nodes = head.number, frontier.size, frontier.to_bytes()
-
-        def store_frontier(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO frontiers (author, size, nodes, folded) "
-                "VALUES (?, ?, ?, 0) "
-                "ON CONFLICT (author) DO UPDATE SET size = excluded.size, "
-                "nodes = excluded.nodes",
-                (number, size, nodes),
-            )
-
-        self.writer.call(store_frontier)
+        number, size, stored = head.number, frontier.size, frontier.copy()
+        self.writer.call(lambda conn: store.adopt_frontier(conn, number, stored))
         head.seq = head.pruned = size
         head.id = anchor.prev
         head.tree = frontier.copy()
@@ -280,11 +261,7 @@ class Replica:
         head = self.heads.get(author)
         if head is None:
             return []
-        rows = self.conn.execute(
-            "SELECT seq, kind, id, prev, refs, body, sig FROM entries "
-            "WHERE author = ? AND seq > ? ORDER BY seq LIMIT ?",
-            (head.number, after, limit),
-        ).fetchall()
+        rows = store.iter_entries(self.conn, head.number, after, limit=limit)
         return [
             (int(r[0]), str(r[1]), *(bytes(value) for value in r[2:]))  # type: ignore[misc]
             for r in rows

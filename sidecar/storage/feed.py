@@ -104,11 +104,7 @@ class Feed:
         found_flow = store.last_entry(conn, author_no, kinds.FLOW)
         if found_flow is not None:
             feed.last_flow = store.load_entry(author, found_flow).content
-        row = conn.execute(
-            "SELECT max(size) FROM statements WHERE author = ? AND kind = ?",
-            (author_no, kinds.CHECKPOINT),
-        ).fetchone()
-        feed.checkpoint_size = int(row[0] or 0)
+        feed.checkpoint_size = store.checkpoint_size(conn, author_no)
         return feed
 
     def append(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from sidecar.ledger import etp, merkle
+from sidecar.ledger import etp, kinds, merkle
 from sidecar.ledger.etp import Entry, Statement
 from sidecar.ledger.identity import author_id
 
@@ -256,7 +256,12 @@ def load_entry(author: bytes, row: tuple[object, ...]) -> Entry:
 
 
 def iter_entries(
-    conn: sqlite3.Connection, author: int, after: int = 0, *, skip_flows: bool = False
+    conn: sqlite3.Connection,
+    author: int,
+    after: int = 0,
+    *,
+    skip_flows: bool = False,
+    limit: int | None = None,
 ) -> Iterator[tuple[int, str, bytes, bytes, bytes, bytes, bytes]]:
     """Rows ``(seq, kind, id, prev, refs, body, sig)`` of an author in seq order."""
     query = (
@@ -265,7 +270,10 @@ def iter_entries(
     )
     if skip_flows:
         query += " AND kind != 'flow'"
-    yield from conn.execute(query + " ORDER BY seq", (author, after))
+    if limit is None:
+        yield from conn.execute(query + " ORDER BY seq", (author, after))
+    else:
+        yield from conn.execute(query + " ORDER BY seq LIMIT ?", (author, after, limit))
 
 
 def last_entry(
@@ -285,3 +293,204 @@ def last_entry(
             (author, kind),
         ).fetchone()
     return None if row is None else (int(row[0]), row[1], row[2], row[3], row[4])
+
+
+def entry_at(
+    conn: sqlite3.Connection, author: int, seq: int
+) -> tuple[int, bytes, bytes, bytes, bytes] | None:
+    """The stored ``(seq, prev, refs, body, sig)`` of an author's entry ``seq``."""
+    row = conn.execute(
+        "SELECT seq, prev, refs, body, sig FROM entries WHERE author = ? AND seq = ?",
+        (author, seq),
+    ).fetchone()
+    if row is None:
+        return None
+    seq, prev, refs, body, sig = row
+    return int(seq), bytes(prev), bytes(refs), bytes(body), bytes(sig)
+
+
+def entry_id(conn: sqlite3.Connection, author: int, seq: int) -> bytes | None:
+    """The id of an author's stored entry ``seq``, if it is stored."""
+    row = conn.execute(
+        "SELECT id FROM entries WHERE author = ? AND seq = ?", (author, seq)
+    ).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def entry_ids(
+    conn: sqlite3.Connection, author: int, after: int, last: int
+) -> Iterator[tuple[int, bytes]]:
+    """``(seq, id)`` of an author's stored entries ``after`` < seq ≤ ``last``."""
+    for seq, eid in conn.execute(
+        "SELECT seq, id FROM entries WHERE author = ? AND seq > ? AND seq <= ? "
+        "ORDER BY seq",
+        (author, after, last),
+    ):
+        yield int(seq), bytes(eid)
+
+
+def entries_of_kinds(
+    conn: sqlite3.Connection, keys: tuple[str, ...]
+) -> Iterator[Entry]:
+    """Every stored entry, of any author, whose count key is one of ``keys``."""
+    marks = ", ".join("?" * len(keys))
+    for aid, seq, prev, refs, body, sig in conn.execute(
+        "SELECT a.id, e.seq, e.prev, e.refs, e.body, e.sig FROM entries e "
+        f"JOIN authors a ON a.no = e.author WHERE e.kind IN ({marks})",
+        keys,
+    ):
+        yield load_entry(bytes(aid), (int(seq), prev, refs, body, sig))
+
+
+def kind_counts(
+    conn: sqlite3.Connection,
+    author: int,
+    first: int | None = None,
+    last: int | None = None,
+) -> dict[str, int]:
+    """How many entries of each count key an author has stored (within a seq range)."""
+    if first is None or last is None:
+        rows = conn.execute(
+            "SELECT kind, count(*) FROM entries WHERE author = ? GROUP BY kind",
+            (author,),
+        )
+    else:
+        rows = conn.execute(
+            "SELECT kind, count(*) FROM entries WHERE author = ? "
+            "AND seq BETWEEN ? AND ? GROUP BY kind",
+            (author, first, last),
+        )
+    return dict(rows.fetchall())
+
+
+def entry_span(
+    conn: sqlite3.Connection, author: int
+) -> tuple[int, int | None, int | None]:
+    """How many entries an author has stored, and their lowest and highest seq."""
+    count, low, high = conn.execute(
+        "SELECT count(*), min(seq), max(seq) FROM entries WHERE author = ?",
+        (author,),
+    ).fetchone()
+    return int(count), low, high
+
+
+def checkpoint_size(conn: sqlite3.Connection, author: int) -> int:
+    """The size of the largest checkpoint an author has signed (0 if none)."""
+    row = conn.execute(
+        "SELECT max(size) FROM statements WHERE author = ? AND kind = ?",
+        (author, kinds.CHECKPOINT),
+    ).fetchone()
+    return int(row[0] or 0)
+
+
+def checkpoint_summary(conn: sqlite3.Connection, author: int) -> tuple[int | None, int]:
+    """The largest checkpoint size an author has signed (None if none) and how many."""
+    size, count = conn.execute(
+        "SELECT max(size), count(*) FROM statements WHERE author = ? AND kind = ?",
+        (author, kinds.CHECKPOINT),
+    ).fetchone()
+    return size, int(count)
+
+
+def latest_checkpoint(
+    conn: sqlite3.Connection, author: int
+) -> tuple[bytes, bytes] | None:
+    """``(body, sig)`` of an author's checkpoint of the largest size, if any."""
+    row = conn.execute(
+        "SELECT body, sig FROM statements WHERE author = ? AND kind = ? "
+        "ORDER BY size DESC, rowid DESC LIMIT 1",
+        (author, kinds.CHECKPOINT),
+    ).fetchone()
+    return None if row is None else (bytes(row[0]), bytes(row[1]))
+
+
+def statements_of(conn: sqlite3.Connection, author: int) -> list[tuple[bytes, bytes]]:
+    """``(body, sig)`` of every statement an author signed, in the order stored."""
+    return [
+        (bytes(body), bytes(sig))
+        for body, sig in conn.execute(
+            "SELECT body, sig FROM statements WHERE author = ? ORDER BY rowid",
+            (author,),
+        )
+    ]
+
+
+def all_statements(
+    conn: sqlite3.Connection,
+) -> Iterator[tuple[int, str, int, int, bytes, bytes, bytes]]:
+    """Rows ``(author, kind, log, size, id, body, sig)`` of all statements, in order."""
+    for number, kind, log, size, sid, body, sig in conn.execute(
+        "SELECT author, kind, log, size, id, body, sig FROM statements ORDER BY rowid"
+    ):
+        yield number, kind, log, size, bytes(sid), bytes(body), bytes(sig)
+
+
+def conflicts(
+    conn: sqlite3.Connection, author: int
+) -> list[tuple[int, bytes, bytes, bytes, bytes]]:
+    """An author's kept evidence ``(seq, prev, refs, body, sig)``, in the order kept."""
+    return [
+        (int(seq), bytes(prev), bytes(refs), bytes(body), bytes(sig))
+        for seq, prev, refs, body, sig in conn.execute(
+            "SELECT seq, prev, refs, body, sig FROM conflicts WHERE author = ? "
+            "ORDER BY rowid",
+            (author,),
+        )
+    ]
+
+
+def conflict_count(conn: sqlite3.Connection, author: int) -> int:
+    """How many pieces of evidence against an author are kept."""
+    row = conn.execute(
+        "SELECT count(*) FROM conflicts WHERE author = ?", (author,)
+    ).fetchone()
+    return int(row[0])
+
+
+def conflicted(conn: sqlite3.Connection) -> list[tuple[bytes, int]]:
+    """Every ``(author id, seq)`` for which evidence of equivocation is kept."""
+    return [
+        (bytes(aid), int(seq))
+        for aid, seq in conn.execute(
+            "SELECT DISTINCT a.id, c.seq FROM conflicts c "
+            "JOIN authors a ON a.no = c.author"
+        )
+    ]
+
+
+def author_id_of(conn: sqlite3.Connection, author: int) -> bytes:
+    """The author id of a known author number."""
+    row = conn.execute("SELECT id FROM authors WHERE no = ?", (author,)).fetchone()
+    return bytes(row[0])
+
+
+def rows_per_author(conn: sqlite3.Connection, table: str) -> list[tuple[int, int]]:
+    """``(author number, rows)`` of one of the tables that rows of authors go in."""
+    if table not in {"entries", "statements", "conflicts"}:
+        raise ValueError(f"{table} holds no rows of authors")
+    return [
+        (int(number), int(count))
+        for number, count in conn.execute(
+            f"SELECT author, count(*) FROM {table} GROUP BY author"
+        )
+    ]
+
+
+def quick_check(conn: sqlite3.Connection) -> str:
+    """SQLite's own consistency check of the file: ``ok`` or the first problem."""
+    return str(conn.execute("PRAGMA quick_check").fetchone()[0])
+
+
+def adopt_frontier(
+    conn: sqlite3.Connection, author: int, frontier: merkle.Frontier
+) -> None:
+    """Start an author's stored feed at ``frontier`` (inside the writer's transaction).
+
+    A frontier already stored for the author is moved; its folded mark stays.
+    """
+    conn.execute(
+        "INSERT INTO frontiers (author, size, nodes, folded) VALUES (?, ?, ?, 0) "
+        "ON CONFLICT (author) DO UPDATE SET size = excluded.size, "
+        "nodes = excluded.nodes",
+        (author, frontier.size, frontier.to_bytes()),
+    )

@@ -41,18 +41,11 @@ def export_lines(
             )
         for seq, _kind, _id, prev, refs, body, sig in store.iter_entries(conn, number):
             yield etp.wire_json(_entry(aid, (seq, prev, refs, body, sig), "entry"))
-        for row in conn.execute(
-            "SELECT seq, prev, refs, body, sig FROM conflicts WHERE author = ? "
-            "ORDER BY seq",
-            (number,),
-        ):
+        for row in sorted(store.conflicts(conn, number), key=lambda row: row[0]):
             yield etp.wire_json(_entry(aid, row, "equivocation"))
-        for body, sig in conn.execute(
-            "SELECT body, sig FROM statements WHERE author = ? ORDER BY rowid",
-            (number,),
-        ):
+        for body, sig in store.statements_of(conn, number):
             try:
-                statement = etp.open_statement(aid, bytes(body), bytes(sig))
+                statement = etp.open_statement(aid, body, sig)
             except InvalidData as err:
                 raise ExportError(
                     f"a statement of {aid.hex()} is damaged: {err}"

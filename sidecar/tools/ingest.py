@@ -110,14 +110,9 @@ class Ingestor:
         head.seq = head.pruned = size
 
     def _store_frontier(self, number: int, frontier: merkle.Frontier) -> None:
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO frontiers (author, size, nodes, folded) "
-                "VALUES (?, ?, ?, 0)",
-                (number, frontier.size, frontier.to_bytes()),
-            )
-
-        self.writer.call(write).result()
+        self.writer.call(
+            lambda conn: store.adopt_frontier(conn, number, frontier)
+        ).result()
 
     def _entry(self, entry: etp.Entry) -> None:
         self._check(entry.author, entry)
@@ -135,11 +130,8 @@ class Ingestor:
             raise InvalidData("gap", f"expected seq {head.seq + 1}, got {entry.seq}")
         else:
             self.finish()  # an earlier line of this run may hold the same seq
-            stored = self.conn.execute(
-                "SELECT id FROM entries WHERE author = ? AND seq = ?",
-                (head.number, entry.seq),
-            ).fetchone()
-            if stored is not None and bytes(stored[0]) == entry.id:
+            stored = store.entry_id(self.conn, head.number, entry.seq)
+            if stored == entry.id:
                 raise InvalidData("duplicate", f"seq {entry.seq} is already stored")
             if stored is not None or entry.seq > head.pruned:
                 self.writer.add_conflict(head.number, entry)

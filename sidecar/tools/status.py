@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sidecar.ledger import canonical, kinds
+from sidecar.ledger import canonical
 from sidecar.storage import store
 
 
@@ -15,28 +15,15 @@ def summarize(conn: sqlite3.Connection, db_path: Path) -> dict[str, Any]:
     meta = store.meta(conn)
     authors: list[dict[str, Any]] = []
     for number, aid, _key in store.authors(conn):
-        count, low, high = conn.execute(
-            "SELECT count(*), min(seq), max(seq) FROM entries WHERE author = ?",
-            (number,),
-        ).fetchone()
-        by_kind = dict(
-            conn.execute(
-                "SELECT kind, count(*) FROM entries WHERE author = ? GROUP BY kind",
-                (number,),
-            ).fetchall()
-        )
+        count, low, high = store.entry_span(conn, number)
+        by_kind = store.kind_counts(conn, number)
         last = store.last_entry(conn, number)
         last_ts = None
         if last is not None:
             ts = canonical.decode(bytes(last[3])).get("ts")
             last_ts = ts if isinstance(ts, int) else None
-        checkpoint = conn.execute(
-            "SELECT max(size), count(*) FROM statements WHERE author = ? AND kind = ?",
-            (number, kinds.CHECKPOINT),
-        ).fetchone()
-        conflicts = conn.execute(
-            "SELECT count(*) FROM conflicts WHERE author = ?", (number,)
-        ).fetchone()[0]
+        checkpoint = store.checkpoint_summary(conn, number)
+        conflicts = store.conflict_count(conn, number)
         authors.append(
             {
                 "author": aid.hex(),

@@ -82,7 +82,7 @@ class _Verifier:
         self.building = ""
 
     def run(self) -> Report:
-        problem = self.conn.execute("PRAGMA quick_check").fetchone()[0]
+        problem = store.quick_check(self.conn)
         if problem != "ok":
             self._find("database_corrupt", "", "file", str(problem))
             return self.report
@@ -116,9 +116,7 @@ class _Verifier:
 
     def _unknown_authors(self, known: dict[int, bytes]) -> None:
         for table in ("entries", "statements", "conflicts"):
-            for number, count in self.conn.execute(
-                f"SELECT author, count(*) FROM {table} GROUP BY author"
-            ):
+            for number, count in store.rows_per_author(self.conn, table):
                 if number not in known:
                     self._find(
                         "unknown_author",
@@ -131,17 +129,14 @@ class _Verifier:
         """Check every statement; return the valid checkpoints per log author."""
         checkpoints: dict[bytes, list[Statement]] = {}
         cosigned: list[Statement] = []
-        for number, kind, log, size, sid, body, sig in self.conn.execute(
-            "SELECT author, kind, log, size, id, body, sig FROM statements "
-            "ORDER BY rowid"
-        ):
+        for number, kind, log, size, sid, body, sig in store.all_statements(self.conn):
             self.report.statements += 1
             aid = known.get(number)
             if aid is None:
                 continue
             where = f"{kind} of size {size}"
             try:
-                statement = etp.open_statement(aid, bytes(body), bytes(sig))
+                statement = etp.open_statement(aid, body, sig)
                 etp.check_signature(statement, self.keys)
             except InvalidData as err:
                 self._find(err.reason, aid.hex(), where, err.detail)
@@ -152,7 +147,7 @@ class _Verifier:
             problems = [
                 name
                 for name, stored, actual in (
-                    ("id", bytes(sid), statement.id),
+                    ("id", sid, statement.id),
                     ("kind", kind, statement.kind),
                     ("size", size, statement.content["size"]),
                     ("log", known.get(log), log_id),
@@ -178,12 +173,12 @@ class _Verifier:
             roots: dict[object, set[object]] = {}
             for item in items:
                 roots.setdefault(item.content["size"], set()).add(item.content["root"])
-            for size, distinct in roots.items():
+            for stated, distinct in roots.items():
                 if len(distinct) > 1:
                     self._find(
                         "equivocation",
                         log_id.hex(),
-                        f"checkpoint of size {size}",
+                        f"checkpoint of size {stated}",
                         f"{len(distinct)} different roots signed for one size",
                     )
         for item in cosigned:
@@ -200,10 +195,7 @@ class _Verifier:
         return checkpoints
 
     def _conflicts(self, number: int, aid: bytes) -> None:
-        for seq, prev, refs, body, sig in self.conn.execute(
-            "SELECT seq, prev, refs, body, sig FROM conflicts WHERE author = ?",
-            (number,),
-        ):
+        for seq, prev, refs, body, sig in store.conflicts(self.conn, number):
             where = f"seq {seq} (evidence)"
             try:
                 evidence = store.load_entry(aid, (seq, prev, refs, body, sig))
@@ -211,10 +203,8 @@ class _Verifier:
             except InvalidData as err:
                 self._find("bad_evidence", aid.hex(), where, err.detail)
                 continue
-            row = self.conn.execute(
-                "SELECT id FROM entries WHERE author = ? AND seq = ?", (number, seq)
-            ).fetchone()
-            kept = "pruned" if row is None else bytes(row[0]).hex()[:16]
+            held = store.entry_id(self.conn, number, seq)
+            kept = "pruned" if held is None else held.hex()[:16]
             self._find(
                 "equivocation",
                 aid.hex(),
@@ -387,13 +377,7 @@ class _FeedCheck:
         stated = content["counts"]
         assert isinstance(stated, dict)
         present = Counter(
-            dict(
-                self.parent.conn.execute(
-                    "SELECT kind, count(*) FROM entries WHERE author = ? "
-                    "AND seq BETWEEN ? AND ? GROUP BY kind",
-                    (self.number, first, seq - 1),
-                ).fetchall()
-            )
+            store.kind_counts(self.parent.conn, self.number, first, seq - 1)
         )
         for key in set(stated) | set(present):
             counted = stated.get(key, 0)
