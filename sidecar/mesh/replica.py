@@ -15,7 +15,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Final
 
-from sidecar.ledger import etp, kinds, merkle
+from sidecar.ledger import chain, etp, kinds, merkle
+from sidecar.ledger.chain import Place
 from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.etp import Entry
 from sidecar.ledger.identity import KeyRing
@@ -58,6 +59,16 @@ class Head:
     tree: merkle.Frontier = field(default_factory=merkle.Frontier)
     ids: OrderedDict[int, bytes] = field(default_factory=OrderedDict)
     roots: OrderedDict[int, bytes] = field(default_factory=OrderedDict)
+
+    def tip(self) -> chain.Tip:
+        """The end of the feed, for the chain rule.
+
+        Right at a pruned frontier this node holds no id to link the next entry to.
+        """
+        at_frontier = self.seq == self.pruned and self.seq
+        return chain.Tip(
+            self.seq, None if at_frontier else self.id, self.ts, self.pruned
+        )
 
     def advance(self, entry: Entry) -> None:
         """Take ``entry`` as the new head."""
@@ -152,43 +163,40 @@ class Replica:
             raise InvalidData(reason, err.detail) from err
 
     def accept(self, entry: Entry, now_ms: int) -> tuple[Outcome, int]:
-        """Verify and queue one entry; returns the outcome and the writer's ticket."""
+        """Verify and queue one entry; returns the outcome and the writer's ticket.
+
+        The chain rule places it (:func:`sidecar.ledger.chain.place`); the entry is
+        checked only where the outcome depends on it being genuine.
+        """
         head = self.heads.get(entry.author)
         if head is None:
             raise InvalidData("non_member", f"{entry.author.hex()[:16]}… is unknown")
-        if entry.seq <= head.seq:
-            known = self.id_at(entry.author, entry.seq)
-            if known is None and entry.seq <= head.pruned:
-                return self._history(head, entry, now_ms)
-            if known == entry.id:
-                return Outcome.DUPLICATE, 0
-            self.check(entry, now_ms)
-            held = self.held(entry.author, entry.seq)
-            if held is None:  # still in the writer's queue: it is the head's chain
-                return Outcome.DUPLICATE, 0
-            self.writer.add_conflict(head.number, entry)
-            raise Equivocation(held, entry)
-        if entry.seq > head.seq + 1:
+        place = chain.place(
+            head.tip(),
+            entry,
+            lambda seq: self.id_at(entry.author, seq),
+            lambda item: self.check(item, now_ms),
+            keep_folded_history=False,
+        )
+        if place is Place.NEXT:
+            ticket = self.writer.add_entry(head.number, entry)
+            head.advance(entry)
+            return Outcome.STORED, ticket
+        if place is Place.GAP:
             return Outcome.GAP, 0
-        self.check(entry, now_ms)
-        if entry.prev != head.id and not (head.seq == head.pruned and head.seq):
-            raise InvalidData("broken_chain", f"seq {entry.seq}: prev is not seq - 1")
-        if entry.ts < head.ts:
-            raise InvalidData("time_backwards", f"seq {entry.seq} is older than before")
-        ticket = self.writer.add_entry(head.number, entry)
-        head.advance(entry)
-        return Outcome.STORED, ticket
-
-    def _history(self, head: Head, entry: Entry, now_ms: int) -> tuple[Outcome, int]:
-        """An entry below the pruned frontier: what retention keeps is stored."""
-        if entry.key in kinds.FOLDED_KINDS:
-            return Outcome.DUPLICATE, 0  # pruned here, or never wanted below P
-        self.check(entry, now_ms)
-        if self.held(entry.author, entry.seq) is not None:
+        if place is Place.DUPLICATE:
             return Outcome.DUPLICATE, 0
-        # Nothing below the frontier to chain to; a verifier checks it against the
-        # rollups, as for an imported feed.
-        return Outcome.HISTORY, self.writer.add_entry(head.number, entry)
+        held = self.held(entry.author, entry.seq)
+        if place is Place.HISTORY:
+            if held is not None:
+                return Outcome.DUPLICATE, 0
+            # Nothing below the frontier to chain to; a verifier checks it against
+            # the rollups, as for an imported feed.
+            return Outcome.HISTORY, self.writer.add_entry(head.number, entry)
+        if held is None:  # still in the writer's queue: it is the head's chain
+            return Outcome.DUPLICATE, 0
+        self.writer.add_conflict(head.number, entry)
+        raise Equivocation(held, entry)
 
     def pruned_frontier(self, author: bytes) -> merkle.Frontier:
         """How far this node has pruned an author's feed (empty if not at all)."""

@@ -1,8 +1,9 @@
 """Taking in ledger data from elsewhere (exchange-format lines): verify, then store.
 
-Used by ``python -m sidecar import``; the same checks will guard entries arriving from
-other flats. Every line is checked on its own — signature, body, building, and its
-place in the author's chain — and a bad line is refused with a reason, never stored.
+Used by ``python -m sidecar import``. Every line is checked on its own — signature,
+body, building — and placed in its author's chain by the rule entries from other flats
+also pass (:mod:`sidecar.ledger.chain`); a bad line is refused with a reason, never
+stored.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sidecar.ledger import etp, merkle
+from sidecar.ledger import chain, etp, merkle
+from sidecar.ledger.chain import Place
 from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.identity import KeyRing, PublicKeyError
 from sidecar.storage import store
@@ -22,10 +25,7 @@ from sidecar.storage.writer import Writer
 @dataclass(slots=True)
 class _Head:
     number: int
-    seq: int  # the highest seq the feed holds, or the pruned size if higher
-    id: bytes | None  # id of entry ``seq`` if it is stored
-    ts: int
-    pruned: int  # frontier size: entries up to here may be historic kept entries
+    tip: chain.Tip  # its id is None unless entry ``seq`` is stored
 
 
 class Ingestor:
@@ -102,12 +102,12 @@ class Ingestor:
         except ValueError as err:
             raise InvalidData("malformed", str(err)) from err
         head = self._head(author)
-        if head.seq or head.pruned:
+        if head.tip.seq or head.tip.pruned:
             raise InvalidData(
                 "conflict", "a frontier can only start a feed this node lacks"
             )
         self._store_frontier(head.number, frontier)
-        head.seq = head.pruned = size
+        head.tip.seq = head.tip.pruned = size
 
     def _store_frontier(self, number: int, frontier: merkle.Frontier) -> None:
         self.writer.call(
@@ -117,33 +117,31 @@ class Ingestor:
     def _entry(self, entry: etp.Entry) -> None:
         self._check(entry.author, entry)
         head = self._head(entry.author)
-        if entry.seq == head.seq + 1:
-            if head.id is not None and entry.prev != head.id:
-                raise InvalidData(
-                    "broken_chain", f"seq {entry.seq}: prev is not seq - 1's id"
-                )
-            if entry.ts < head.ts:
-                raise InvalidData(
-                    "time_backwards", f"seq {entry.seq} is older than seq - 1"
-                )
-        elif entry.seq > head.seq:
-            raise InvalidData("gap", f"expected seq {head.seq + 1}, got {entry.seq}")
-        else:
-            self.finish()  # an earlier line of this run may hold the same seq
-            stored = store.entry_id(self.conn, head.number, entry.seq)
-            if stored == entry.id:
-                raise InvalidData("duplicate", f"seq {entry.seq} is already stored")
-            if stored is not None or entry.seq > head.pruned:
-                self.writer.add_conflict(head.number, entry)
-                raise InvalidData(
-                    "equivocation",
-                    f"seq {entry.seq} differs from the stored entry; kept as evidence",
-                )
-            # A kept entry of pruned history (below the frontier): nothing to chain to.
-            self.writer.add_entry(head.number, entry)
-            return
+        tip = head.tip
+        place = chain.place(
+            tip, entry, self._stored_id(head.number), None, keep_folded_history=True
+        )
+        if place is Place.GAP:
+            raise InvalidData("gap", f"expected seq {tip.seq + 1}, got {entry.seq}")
+        if place is Place.DUPLICATE:
+            raise InvalidData("duplicate", f"seq {entry.seq} is already stored")
+        if place is Place.CONFLICT:
+            self.writer.add_conflict(head.number, entry)
+            raise InvalidData(
+                "equivocation",
+                f"seq {entry.seq} differs from the stored entry; kept as evidence",
+            )
+        # A kept entry of pruned history (below the frontier): nothing to chain to.
         self.writer.add_entry(head.number, entry)
-        head.seq, head.id, head.ts = entry.seq, entry.id, entry.ts
+        if place is Place.NEXT:
+            tip.seq, tip.id, tip.ts = entry.seq, entry.id, entry.ts
+
+    def _stored_id(self, number: int) -> Callable[[int], bytes | None]:
+        def stored_id(seq: int) -> bytes | None:
+            self.finish()  # an earlier line of this run may hold the same seq
+            return store.entry_id(self.conn, number, seq)
+
+        return stored_id
 
     def _evidence(self, entry: etp.Entry) -> None:
         self._check(entry.author, entry)
@@ -184,11 +182,11 @@ class Ingestor:
         pruned = store.pruned(self.conn, number).frontier.size
         last = store.last_entry(self.conn, number)
         if last is None:
-            head = _Head(number, pruned, None, 0, pruned)
+            head = _Head(number, chain.Tip(pruned, None, 0, pruned))
         else:
             entry = store.load_entry(author, last)
-            head = _Head(number, max(entry.seq, pruned), entry.id, entry.ts, pruned)
-            if pruned > entry.seq:
-                head.id = None
+            held = None if pruned > entry.seq else entry.id
+            tip = chain.Tip(max(entry.seq, pruned), held, entry.ts, pruned)
+            head = _Head(number, tip)
         self.heads[author] = head
         return head

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sidecar.ledger import canonical, etp, kinds, merkle, rollup
+from sidecar.ledger import canonical, chain, etp, kinds, merkle, rollup
 from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.etp import Entry, Statement
 from sidecar.ledger.identity import KeyRing, PublicKeyError, author_id
@@ -256,12 +256,9 @@ class _FeedCheck:
                 previous = None
             entry = self._open(seq, key, bytes(eid), (seq, prev, refs, body, sig))
             if entry is not None and previous is not None:
-                if entry.prev != previous.id:
-                    self.find(
-                        "broken_chain", f"seq {seq}", "prev is not the id of seq - 1"
-                    )
-                if entry.ts < previous.ts:
-                    self.find("time_backwards", f"seq {seq}", "ts is before seq - 1's")
+                tip = chain.Tip(previous.seq, previous.id, previous.ts)
+                for code, detail in chain.link_problems(tip, entry):
+                    self.find(code, f"seq {seq}", detail)
             self._merkle(seq, entry, bytes(eid))
             self._accumulate(seq, entry)
             previous, previous_seq = entry, seq
