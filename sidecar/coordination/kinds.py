@@ -5,14 +5,15 @@ every member is named, typed and bounded; anything else is refused with a
 :class:`BodyError` carrying the same reason codes as :mod:`sidecar.ledger.kinds`
 (``missing_member``, ``unknown_member``, ``bad_member``, ``bad_kind``).
 
-This module imports nothing from :mod:`sidecar.ledger.kinds`, so ``kinds`` can import
-it.
+The ledger format does not know these kinds: :func:`register` gives it their schemas,
+and the sidecar registers them when it is imported.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+from sidecar.ledger import kinds as ledger_kinds
 from sidecar.ledger.canonical import MAX_INT, JsonObject
 from sidecar.ledger.schema import BodyError
 from sidecar.ledger.schema import exact_keys as _exact_keys
@@ -26,8 +27,8 @@ DISPATCH_CANCEL: Final = "dispatch_cancel"
 RECEIPT: Final = "receipt"
 TRANSFER: Final = "transfer"
 KINDS: Final = frozenset({AVAILABILITY, DISPATCH, DISPATCH_CANCEL, RECEIPT, TRANSFER})
-# Every member of these kinds is type-checked here, so they may join
-# kinds.FULLY_CHECKED_KINDS.
+# Every member of these kinds is type-checked here, so the ledger may skip its generic
+# walk over their values.
 FULLY_CHECKED: Final = KINDS
 
 DISCHARGE: Final = "discharge"
@@ -70,6 +71,20 @@ _DISPATCH_MODE_KEYS: Final = {
 _CANCEL_KEYS: Final = _COMMON | {"event"}
 _RECEIPT_KEYS: Final = _COMMON | {"from", "mwh", "start", "end"}
 _TRANSFER_KEYS: Final = _COMMON | {"to", "mwh", "start", "end"}
+
+
+def register() -> None:
+    """Give the ledger format the schemas of the coordination kinds.
+
+    Availabilities are routine: retention deletes them once a rollup counts them.
+    """
+    for kind in sorted(KINDS):
+        ledger_kinds.register(
+            kind,
+            check_body,
+            fully_checked=kind in FULLY_CHECKED,
+            folded=kind == AVAILABILITY,
+        )
 
 
 def check_body(body: JsonObject, refs: int) -> None:

@@ -92,7 +92,7 @@ def place(
     if known == entry.id:
         return Place.DUPLICATE
     if known is None and entry.seq <= tip.pruned:
-        if not keep_folded_history and entry.key in kinds.FOLDED_KINDS:
+        if not keep_folded_history and kinds.folded(entry.key):
             return Place.DUPLICATE  # pruned here, or never wanted below the frontier
         if authenticate is not None:
             authenticate(entry)

@@ -272,7 +272,7 @@ def _body(
     if not isinstance(value, dict):
         raise EtpError("bad_body", "body must be a JSON object")
     content = cast(JsonObject, value)
-    if content.get("kind") in kinds.FULLY_CHECKED_KINDS:
+    if kinds.fully_checked(content.get("kind")):
         # The schema checks every member's type, so the generic walk over all values
         # (a third of the cost of taking in an entry) would only repeat it.
         check(content)

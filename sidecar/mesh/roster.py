@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, cast
 
-from sidecar.ledger import canonical
+from sidecar.ledger import canonical, kinds
 from sidecar.ledger.canonical import JsonObject, JsonValue
 from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.identity import (
@@ -26,6 +26,7 @@ from sidecar.ledger.identity import (
     load_public_key,
     signature_problem,
 )
+from sidecar.ledger.schema import BodyError
 
 ROSTER: Final = "roster"
 TAG_ROSTER: Final = b"lvpp-roster-v1\x00"
@@ -218,8 +219,19 @@ def from_entry_body(body: JsonObject) -> tuple[Roster, list[tuple[bytes, bytes]]
     return proposed, approvals
 
 
+def register() -> None:
+    """Give the ledger format the schema of ``roster`` entries (kept for good)."""
+    kinds.register(ROSTER, _check_entry, fully_checked=False, folded=False)
+
+
+def _check_entry(body: JsonObject, refs: int) -> None:
+    if refs:
+        raise BodyError("bad_refs", f"a {ROSTER} entry has no refs")
+    check_entry_body(body)
+
+
 def check_entry_body(body: JsonObject) -> None:
-    """Schema check of a ``roster`` entry body (kinds.check_entry_body calls it)."""
+    """Schema check of a ``roster`` entry body, without its refs."""
     allowed = {"v", "kind", "building", "ts", "approvals"} | (_DOC_KEYS - {"building"})
     unknown = set(body) - allowed
     if unknown:

@@ -35,9 +35,6 @@ class Pruning:
     statements: int = 0
 
 
-_FOLDED = ", ".join("?" * len(kinds.FOLDED_KINDS))
-
-
 def prune(conn: sqlite3.Connection, now_ms: int, policy: Policy) -> Pruning:
     """Prune every author's feed; call inside a write transaction."""
     result = Pruning()
@@ -55,6 +52,8 @@ def _prune_author(
         raise RetentionError(f"{err}; not pruning (run verify)") from err
     frontier = state.frontier.copy()
     folded = state.folded
+    routine = sorted(kinds.folded_kinds())
+    marks = ", ".join("?" * len(routine))
     for seq, body in _rollups(conn, author, kinds.rollup_key(1), frontier.size + 1):
         if _int(body, "end") > now_ms - policy.flows_ms:
             break
@@ -66,19 +65,19 @@ def _prune_author(
                 f"signed in rollup {seq}; not pruning (run verify)"
             )
         result.entries += conn.execute(
-            f"DELETE FROM entries WHERE author = ? AND kind IN ({_FOLDED}) "
+            f"DELETE FROM entries WHERE author = ? AND kind IN ({marks}) "
             "AND seq > ? AND seq <= ?",
-            (author, *sorted(kinds.FOLDED_KINDS), state.frontier.size, last),
+            (author, *routine, state.frontier.size, last),
         ).rowcount
     for seq, body in _rollups(conn, author, kinds.rollup_key(2), folded):
         if _int(body, "end") > now_ms - policy.hourly_ms or seq - 1 > frontier.size:
             break
         result.entries += conn.execute(
-            f"DELETE FROM entries WHERE author = ? AND kind IN ({_FOLDED}, ?) "
+            f"DELETE FROM entries WHERE author = ? AND kind IN ({marks}, ?) "
             "AND seq >= ? AND seq < ?",
             (
                 author,
-                *sorted(kinds.FOLDED_KINDS),
+                *routine,
                 kinds.rollup_key(1),
                 _int(body, "first"),
                 seq,

@@ -7,6 +7,10 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from sidecar.coordination import kinds as coordination_kinds
+from sidecar.ledger import kinds
+from sidecar.mesh import roster
+
 ROOT = Path(__file__).resolve().parents[2]
 SIDECAR = ROOT / "sidecar"
 MAX_LINES = 600
@@ -98,6 +102,30 @@ def test_the_loop_finder_finds_a_loop() -> None:
     assert loop is not None
     assert loop[0] == loop[-1]
     assert "sidecar.ledger.canonical" in loop
+
+
+def test_the_ledger_format_imports_only_itself() -> None:
+    """Nothing of coordination, the roster, storage or the node reaches the format."""
+    outside = {
+        (name, target)
+        for name, targets in GRAPH.items()
+        if _in(name, "sidecar.ledger")
+        for target in targets
+        if not _in(target, "sidecar.ledger")
+    }
+    assert outside == set()
+
+
+def test_the_kinds_defined_above_the_ledger_are_registered_with_it() -> None:
+    """Importing the sidecar gives the format the schemas of every other kind."""
+    assert kinds.registered_kinds() == coordination_kinds.KINDS | {roster.ROSTER}
+    assert kinds.folded_kinds() == {
+        kinds.FLOW,
+        kinds.WITNESSED,
+        coordination_kinds.AVAILABILITY,
+    }
+    assert all(kinds.fully_checked(kind) for kind in coordination_kinds.KINDS)
+    assert not kinds.fully_checked(roster.ROSTER)
 
 
 def test_storage_builds_on_the_ledger_format_only() -> None:

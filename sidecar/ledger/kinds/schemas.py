@@ -1,53 +1,47 @@
-"""Body schemas of every kind, with the arithmetic the schemas impose.
+"""Body schemas of every kind: the format's own, and those registered from above.
 
-PROTOCOL.md section 7: the common members, ``flow`` (balance and allocation rules),
-``rollup``, and the statements ``checkpoint`` and ``cosign``.
+PROTOCOL.md section 7: the common members, ``flow`` (with the arithmetic of
+:mod:`.energy`), ``rollup``, ``witnessed``, and the statements ``checkpoint`` and
+``cosign``. Kinds defined by the parts built on the ledger (roster changes,
+coordination) bring their own schema with :func:`register`; the ledger checks them
+without knowing them. A kind nobody registered is only checked for the common members.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from json.encoder import encode_basestring
-from typing import Any, Final, cast
+from collections.abc import Callable
+from typing import Final
 
-from sidecar.coordination import kinds as coordination_kinds
-from sidecar.ledger.canonical import MAX_INT, CanonicalError, JsonObject
+from sidecar.ledger.canonical import MAX_INT, JsonObject
+from sidecar.ledger.kinds import folding
+from sidecar.ledger.kinds.energy import PPM, Totals, allocate, balance
+from sidecar.ledger.kinds.names import (
+    CHECKPOINT,
+    COSIGN,
+    FLOW,
+    ROLLUP,
+    ROLLUP_PERIODS_MS,
+    STATEMENT_KINDS,
+    TOP_LEVEL,
+    VERSION,
+    WITNESSED,
+    rollup_level,
+)
 from sidecar.ledger.schema import BodyError
 from sidecar.ledger.schema import exact_keys as _exact_keys
 from sidecar.ledger.schema import hex32 as _hex32
 from sidecar.ledger.schema import integer as _int
 from sidecar.ledger.schema import member_object as _object
 from sidecar.ledger.schema import text as _str
-from sidecar.mesh import roster
 
-VERSION: Final = 1
-PPM: Final = 1_000_000
-FLOW: Final = "flow"
-ROLLUP: Final = "rollup"
-CHECKPOINT: Final = "checkpoint"
-COSIGN: Final = "cosign"
-WITNESSED: Final = "witnessed"
-# Routine entries that retention deletes once a rollup counts them; the others
-# (rosters, dispatches, receipts) are kept for good.
-FOLDED_KINDS: Final = frozenset({FLOW, WITNESSED, coordination_kinds.AVAILABILITY})
+type BodyCheck = Callable[[JsonObject, int], None]
+"""Raises unless a body (given with its number of refs) is valid for its kind."""
+
 MAX_WITNESSED: Final = 64
-STATEMENT_KINDS: Final = frozenset({CHECKPOINT, COSIGN})
-# Kinds whose schema checks the type of every member, so a body that passes is already
-# known to hold only values canonical JSON allows.
-FULLY_CHECKED_KINDS: Final = (
-    frozenset({FLOW, ROLLUP, CHECKPOINT, COSIGN, WITNESSED})
-    | coordination_kinds.FULLY_CHECKED
-)
-ROLLUP_PERIODS_MS: Final = {1: 3_600_000, 2: 86_400_000}
-TOP_LEVEL: Final = max(ROLLUP_PERIODS_MS)
-ENDPOINTS: Final = ("pv", "battery", "grid", "home")
 MAX_TRANSFERS: Final = 16
-TOLERANCE_MIN_MWH: Final = 10
-TOLERANCE_PPM: Final = 20_000
 
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
-_ROLLUP_KEY = re.compile(r"rollup_[0-9]+\Z")
 _BUILDING = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")
 _COMMON = frozenset({"v", "kind", "building", "ts"})
 _FLOW_KEYS = _COMMON | {
@@ -88,112 +82,36 @@ _CHECKPOINT_KEYS = _COMMON | {"size", "root"}
 _COSIGN_KEYS = _COMMON | {"log", "size", "root"}
 _WITNESSED_KEYS = _COMMON | {"logs"}
 _WITNESSED_LOG_KEYS = frozenset({"log", "size", "root"})
+_OWN_KINDS: Final = frozenset({FLOW, ROLLUP, WITNESSED}) | STATEMENT_KINDS
+_registered: dict[str, BodyCheck] = {}
+# Kinds whose schema checks the type of every member, so a body that passes is already
+# known to hold only values canonical JSON allows.
+_fully_checked: set[str] = set(_OWN_KINDS)
 
 
-@dataclass(frozen=True, slots=True)
-class Totals:
-    """The six energy totals of one interval, mWh."""
+def register(kind: str, check: BodyCheck, *, fully_checked: bool, folded: bool) -> None:
+    """Give the ledger the schema of a kind defined above it.
 
-    pv: int
-    grid_in: int
-    bat_out: int
-    home: int
-    bat_in: int
-    grid_out: int
-
-    @property
-    def supplied(self) -> int:
-        """Energy made available in the interval: PV, import and discharge."""
-        return self.pv + self.grid_in + self.bat_out
-
-    @property
-    def error(self) -> int:
-        """In − out − storage change."""
-        return self.supplied - self.home - self.bat_in - self.grid_out
-
-
-def tolerance(totals: Totals) -> int:
-    """The balance tolerance: 10 mWh or 2 % of the energy supplied."""
-    return max(TOLERANCE_MIN_MWH, totals.supplied * TOLERANCE_PPM // PPM)
-
-
-def balance(totals: Totals, *, metered: bool) -> JsonObject:
-    """The ``balance`` member of a flow for these totals."""
-    err = totals.error
-    tol = tolerance(totals)
-    return {
-        "pv": totals.pv,
-        "grid_in": totals.grid_in,
-        "bat_out": totals.bat_out,
-        "home": totals.home,
-        "bat_in": totals.bat_in,
-        "grid_out": totals.grid_out,
-        "err": err,
-        "tol": tol,
-        "ok": 1 if abs(err) <= tol else 0,
-        "metered": 1 if metered else 0,
-    }
-
-
-def allocate(totals: Totals) -> list[tuple[str, str, int]]:
-    """Split the totals into (from, to, mWh) transfers.
-
-    PV goes first to the home, then to the battery, then to the grid; the battery to
-    the home, then the grid; the grid to the home, then the battery. Renewable energy
-    is credited to consumption first.
+    ``fully_checked``: ``check`` checks the type of every member. ``folded``: the kind
+    is routine, and retention deletes it once a rollup counts it.
     """
-    home, battery, grid = totals.home, totals.bat_in, totals.grid_out
-    result: list[tuple[str, str, int]] = []
-    # Written out step by step: this runs for every interval of every flat.
-    left = totals.pv
-    if left:
-        if moved := min(left, home):
-            result.append(("pv", "home", moved))
-            left -= moved
-            home -= moved
-        if moved := min(left, battery):
-            result.append(("pv", "battery", moved))
-            left -= moved
-            battery -= moved
-        if moved := min(left, grid):
-            result.append(("pv", "grid", moved))
-            grid -= moved
-    left = totals.bat_out
-    if left:
-        if moved := min(left, home):
-            result.append(("battery", "home", moved))
-            left -= moved
-            home -= moved
-        if moved := min(left, grid):
-            result.append(("battery", "grid", moved))
-    left = totals.grid_in
-    if left:
-        if moved := min(left, home):
-            result.append(("grid", "home", moved))
-            left -= moved
-        if moved := min(left, battery):
-            result.append(("grid", "battery", moved))
-    return result
+    if kind in _OWN_KINDS or not _KIND.match(kind) or rollup_level(kind) is not None:
+        raise ValueError(f"{kind!r} cannot be registered")
+    _registered[kind] = check
+    if fully_checked:
+        _fully_checked.add(kind)
+    if folded:
+        folding.fold(kind)
 
 
-def rollup_key(level: object) -> str:
-    """The count key of a rollup of ``level`` (1 hourly, 2 daily): ``rollup_1``."""
-    return f"{ROLLUP}_{level}"
+def registered_kinds() -> frozenset[str]:
+    """The kinds registered from above the ledger format."""
+    return frozenset(_registered)
 
 
-def count_key(kind: str, body: JsonObject) -> str:
-    """How an entry is counted in rollups and stored: its kind, rollups with level."""
-    if kind == ROLLUP:
-        return rollup_key(body["level"])
-    return kind
-
-
-def foldable(rollup_level: int, key: str) -> bool:
-    """Whether a rollup of this level may stand in for entries of this count key."""
-    if key in FOLDED_KINDS:
-        return True
-    match = _ROLLUP_KEY.match(key)
-    return match is not None and int(key[7:]) < rollup_level
+def fully_checked(kind: object) -> bool:
+    """Whether the schema of ``kind`` checks the type of every member of a body."""
+    return kind in _fully_checked
 
 
 def check_statement_body(body: JsonObject) -> None:
@@ -217,21 +135,18 @@ def check_entry_body(body: JsonObject, seq: int, refs: int) -> None:
     kind = _common(body)
     if kind in STATEMENT_KINDS:
         raise BodyError("bad_kind", f"{kind!r} is a statement kind, not an entry kind")
-    if _ROLLUP_KEY.match(kind):
+    if rollup_level(kind) is not None:
         raise BodyError("bad_kind", f"{kind!r} is reserved for counting rollups")
     if kind == FLOW:
         check_flow(body)
     elif kind == ROLLUP:
         check_rollup(body, seq, refs)
-    elif kind in {WITNESSED, roster.ROSTER}:
+    elif kind == WITNESSED:
         if refs:
             raise BodyError("bad_refs", f"a {kind} entry has no refs")
-        if kind == WITNESSED:
-            check_witnessed(body)
-        else:
-            roster.check_entry_body(body)
-    elif kind in coordination_kinds.KINDS:
-        coordination_kinds.check_body(body, refs)
+        check_witnessed(body)
+    elif (check := _registered.get(kind)) is not None:
+        check(body, refs)
 
 
 def check_witnessed(body: JsonObject) -> None:
@@ -391,67 +306,3 @@ def check_rollup(body: JsonObject, seq: int, refs: int) -> None:
         pairs.append((_str(item, "from", 64), _str(item, "to", 64)))
     if pairs != sorted(set(pairs)):
         raise BodyError("bad_member", "totals are sorted by from, to and unique")
-
-
-def encode_flow(body: JsonObject) -> bytes:
-    """Canonical bytes of a flow body built by this node, without the generic encoder.
-
-    A node writes one flow per interval per flat and a building replays them at tens of
-    thousands per second, so the generic encoder's sorting and per-value dispatch show
-    up next to the signature. The members and their order are fixed by the schema, so a
-    template writes the same bytes in a third of the time; the tests compare the two on
-    generated bodies.
-    """
-    b = cast(dict[str, Any], body)
-    text = _quoted
-    bal = b["balance"]
-    parts = [
-        f'{{"balance":{{"bat_in":{bal["bat_in"]},"bat_out":{bal["bat_out"]},'
-        f'"err":{bal["err"]},"grid_in":{bal["grid_in"]},"grid_out":{bal["grid_out"]},'
-        f'"home":{bal["home"]},"metered":{bal["metered"]},"ok":{bal["ok"]},'
-        f'"pv":{bal["pv"]},"tol":{bal["tol"]}}}'
-    ]
-    if "bat_ren" in b:
-        parts.append(f',"bat_ren":{b["bat_ren"]}')
-    parts.append(f',"building":{text(b["building"])},"end":{b["end"]}')
-    if "gap" in b:
-        parts.append(f',"gap":{b["gap"]}')
-    parts.append(',"kind":"flow"')
-    if "living" in b:
-        parts.append(f',"living":{b["living"]}')
-    loc = b["loc"]
-    parts.append(f',"loc":{{"flat":{text(loc["flat"])},"floor":{text(loc["floor"])}}}')
-    if "mhz" in b:
-        parts.append(f',"mhz":{b["mhz"]}')
-    if "mv" in b:
-        parts.append(f',"mv":{b["mv"]}')
-    parts.append(f',"samples":{b["samples"]}')
-    if "serial" in b:
-        parts.append(f',"serial":{text(b["serial"])}')
-    if "soc" in b:
-        parts.append(f',"soc":{b["soc"]}')
-    parts.append(f',"start":{b["start"]},"transfers":[')
-    parts.append(
-        ",".join(
-            [
-                f'{{"from":{text(t["from"])},"mwh":{t["mwh"]},"ren":{t["ren"]},'
-                f'"to":{text(t["to"])}}}'
-                for t in b["transfers"]
-            ]
-        )
-    )
-    parts.append(f'],"ts":{b["ts"]},"v":{b["v"]}}}')
-    try:
-        return "".join(parts).encode()
-    except UnicodeEncodeError as err:
-        raise CanonicalError(
-            "lone_surrogate", "a string holds an unpaired surrogate"
-        ) from err
-
-
-# The endpoint names recur in every flow; their JSON text never changes.
-_QUOTED_ENDPOINTS: Final = {name: encode_basestring(name) for name in ENDPOINTS}
-
-
-def _quoted(value: str) -> str:
-    return _QUOTED_ENDPOINTS.get(value) or encode_basestring(value)
