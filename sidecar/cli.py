@@ -21,8 +21,9 @@ from typing import TextIO
 from sidecar import config as config_module
 from sidecar.config import Config, ConfigError
 from sidecar.ledger.identity import Identity, KeyFileError
+from sidecar.mesh.membership import MembershipError
 from sidecar.mesh.roster import RosterError
-from sidecar.node import ListenError, MembershipError, Node
+from sidecar.node import ListenError, Node
 from sidecar.storage import store
 from sidecar.storage.feed import FeedStateError
 from sidecar.storage.writer import StorageError, Writer

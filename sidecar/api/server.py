@@ -2,7 +2,7 @@
 
 This module speaks the protocol of PROTOCOL.md section 12 (authentication, hello,
 message dispatch, replies, and the read-only status over plain HTTP); what a message
-does is up to the :class:`Services` it is given, so the ledger logic stays in node.py.
+does is up to the :class:`Services` it is given (:mod:`sidecar.api.services`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Peer links between the building's sidecars: authenticate, push, catch up, gossip.
 
 One WebSocket per pair of members (the member with the smaller author id dials).
-After the signed-challenge handshake both sides exchange vectors of
+After the signed-challenge handshake (:mod:`.handshake`) both sides exchange vectors of
 ``{author: [seq, head id]}``; whoever is behind fetches in batches. New entries are
 pushed as they are made. Every frame is size- and rate-limited, and anything refused is
 counted by reason; a misbehaving peer never stops the node. PROTOCOL.md section 14.
@@ -15,9 +15,8 @@ import json
 import logging
 import random
 import time
-from collections import Counter, OrderedDict, deque
-from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from collections import Counter, deque
+from typing import Any, Final
 
 import aiohttp
 from aiohttp import WSMsgType, web
@@ -25,21 +24,29 @@ from aiohttp import WSMsgType, web
 from sidecar.ledger import etp, merkle
 from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.etp import Entry, Statement
-from sidecar.ledger.identity import Identity
-from sidecar.mesh import peer_auth
-from sidecar.mesh.replica import Equivocation, Outcome, Replica
-from sidecar.mesh.roster import Member, Roster
+from sidecar.mesh import handshake
+from sidecar.mesh.host import MeshHost
+from sidecar.mesh.link import (
+    HANDSHAKE_TIMEOUT_S,
+    Bucket,
+    Limits,
+    Link,
+    PeerRefused,
+    counted_reason,
+    encode_frame,
+    hex_value,
+)
+from sidecar.mesh.replica import Equivocation, Outcome
+from sidecar.mesh.roster import Member
+from sidecar.storage import store
 
 _LOGGER = logging.getLogger(__name__)
 PATH: Final = "/api/v1/mesh"
-PROTOCOL_VERSION: Final = 1
-HANDSHAKE_TIMEOUT_S: Final = 5.0
 # A busy peer may not answer a ping at once; vectors every few seconds show it lives.
 HEARTBEAT_S: Final = 20.0
 VECTOR_EVERY_S: Final = 5.0  # pushes carry the news; vectors repair and expose forks
 FETCH_LIMIT: Final = 500
 FETCH_TIMEOUT_S: Final = 5.0
-SEND_QUEUE: Final = 256  # frames; a peer that falls further behind catches up later
 GAP_BUFFER: Final = 4096  # early entries kept per author while the gap is fetched
 BACKOFF_MIN_S: Final = 0.5
 BACKOFF_MAX_S: Final = 30.0
@@ -47,107 +54,6 @@ NOT_YET_MEMBER_RETRY_S: Final = 2.0
 LATENCIES_KEPT: Final = 20_000
 CLOSE_REFUSED: Final = 4003
 CLOSE_TIMEOUT_S: Final = 1.0
-NONCES_KEPT: Final = 10_000  # hellos remembered, to refuse a replayed one
-
-
-class MeshHost(Protocol):
-    """What the mesh needs from the node around it."""
-
-    @property
-    def identity(self) -> Identity:
-        """The node's key."""
-
-    @property
-    def replica(self) -> Replica:
-        """Every member's feed as held here."""
-
-    def roster(self) -> Roster:
-        """The roster in force now."""
-
-    def now_ms(self) -> int:
-        """The node's clock."""
-
-    def count_rejection(self, reason: str) -> None:
-        """Count refused input by reason."""
-
-    def stored(self, entries: list[Entry], ticket: int, pushed: bool) -> None:
-        """Entries from peers were queued for storage (``ticket`` is the last)."""
-
-    def statement(self, statement: Statement, peer: bytes) -> None:
-        """A verified checkpoint or cosignature from a peer."""
-
-    def equivocation(self, held: Entry, other: Entry) -> None:
-        """Proof that a member signed two entries with one seq."""
-
-    def links_changed(self) -> None:
-        """A peer came or went."""
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """What a peer may send."""
-
-    max_frame_bytes: int = 1 << 20
-    frames_per_s: float = 100.0
-    burst: float = 400.0
-    max_skew_ms: int = 30_000
-
-
-class _Refused(InvalidData):
-    """The handshake failed; the link is closed."""
-
-
-class _PeerRefused(Exception):
-    """The peer refused our handshake (its reason, from its ``refused`` frame)."""
-
-    def __init__(self, reply: dict[str, Any]) -> None:
-        super().__init__(str(reply.get("detail", "no detail")))
-        self.reason = str(reply.get("reason", "unknown"))
-
-
-@dataclass(slots=True)
-class _Bucket:
-    rate: float
-    burst: float
-    tokens: float
-    at: float = field(default_factory=time.monotonic)
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
-
-class Link:
-    """An authenticated connection to one peer."""
-
-    def __init__(
-        self, peer: Member, ws: web.WebSocketResponse | aiohttp.ClientWebSocketResponse
-    ) -> None:
-        self.peer = peer
-        self.ws = ws
-        self.queue: asyncio.Queue[str] = asyncio.Queue(SEND_QUEUE)
-        self.dropped = 0
-
-    def send(self, frame: str) -> None:
-        """Queue a frame without waiting: a slow peer must not slow the others."""
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            self.dropped += 1
-
-    async def pump(self) -> None:
-        """Send queued frames until the connection closes."""
-        while not self.ws.closed:
-            frame = await self.queue.get()
-            try:
-                await self.ws.send_str(frame)
-            except (ConnectionError, RuntimeError):
-                return
 
 
 class Mesh:
@@ -174,7 +80,7 @@ class Mesh:
         self._session: aiohttp.ClientSession | None = None
         self._seen_evidence: set[tuple[bytes, int]] = set()
         self._closing: set[asyncio.Task[bool]] = set()
-        self._nonces: OrderedDict[bytes, None] = OrderedDict()
+        self._nonces = handshake.Nonces()
 
     # -- life cycle --------------------------------------------------------------------
 
@@ -236,7 +142,9 @@ class Mesh:
     def broadcast_statement(self, statement: Statement) -> None:
         """Send a checkpoint to every peer."""
         self._broadcast(
-            _frame({"type": "statements", "items": [etp.statement_to_wire(statement)]})
+            encode_frame(
+                {"type": "statements", "items": [etp.statement_to_wire(statement)]}
+            )
         )
 
     def send_statement(self, author: bytes, statement: Statement) -> None:
@@ -244,7 +152,7 @@ class Mesh:
         link = self.links.get(author)
         if link is not None:
             link.send(
-                _frame(
+                encode_frame(
                     {"type": "statements", "items": [etp.statement_to_wire(statement)]}
                 )
             )
@@ -256,7 +164,7 @@ class Mesh:
             return
         self._seen_evidence.add(key)
         self._broadcast(
-            _frame(
+            encode_frame(
                 {
                     "type": "evidence",
                     "entries": [etp.entry_to_wire(held), etp.entry_to_wire(other)],
@@ -275,7 +183,7 @@ class Mesh:
         if not self._outgoing:
             return
         entries, self._outgoing = self._outgoing, []
-        self._broadcast(_frame({"type": "entries", "entries": entries}))
+        self._broadcast(encode_frame({"type": "entries", "entries": entries}))
 
     def _broadcast(self, frame: str) -> None:
         for link in self.links.values():
@@ -291,7 +199,7 @@ class Mesh:
                 await self._dial_once(member)
             except (aiohttp.ClientError, OSError, TimeoutError) as err:
                 _LOGGER.debug("Link to flat %s: %s", member.flat, err)
-            except _PeerRefused as err:
+            except PeerRefused as err:
                 self.counters[f"refused_by_peer_{err.reason}"] += 1
                 _LOGGER.warning(
                     "Flat %s refused the link: %s (%s)", member.flat, err.reason, err
@@ -311,44 +219,20 @@ class Mesh:
     async def _dial_once(self, member: Member) -> None:
         assert self._session is not None
         address = self.dial_overrides.get(member.flat, member.address)
-        me = self.host.identity
         roster = self.host.roster()
-        nonce = peer_auth.new_nonce()
         async with self._session.ws_connect(
             f"http://{address}{PATH}",
             heartbeat=HEARTBEAT_S,
             max_msg_size=self.limits.max_frame_bytes,
         ) as ws:
-            await ws.send_str(
-                _frame(
-                    {
-                        "type": "hello",
-                        "protocol": PROTOCOL_VERSION,
-                        "building": roster.building,
-                        "author": me.author.hex(),
-                        "nonce": nonce.hex(),
-                        "ts": self.host.now_ms(),
-                        "roster": roster.version,
-                    }
-                )
+            await handshake.dial(
+                ws,
+                me=self.host.identity,
+                roster=roster,
+                member=member,
+                keys=self.host.replica.keys,
+                now_ms=self.host.now_ms,
             )
-            reply = await _receive_json(ws)
-            if reply.get("type") != "challenge":
-                raise _PeerRefused(reply)
-            peer_nonce = _hex_field(reply, "nonce", 32)
-            proof = _hex_field(reply, "proof", 64)
-            if _hex_field(reply, "author", 32) != member.author:
-                raise _Refused("forged", "the listener is not the member dialed")
-            exchange = peer_auth.Exchange(
-                roster.building, nonce, peer_nonce, me.author, member.author
-            )
-            if not peer_auth.check(self.host.replica.keys, "listener", exchange, proof):
-                raise _Refused("forged", "the listener's proof does not verify")
-            mine = peer_auth.prove(me, "dialer", exchange)
-            await ws.send_str(_frame({"type": "auth", "proof": mine.hex()}))
-            ready = await _receive_json(ws)
-            if ready.get("type") != "ready":
-                raise _PeerRefused(ready)
             await self._serve_link(Link(member, ws))
 
     async def _accept(self, request: web.Request) -> web.StreamResponse:
@@ -357,7 +241,18 @@ class Mesh:
         )
         await ws.prepare(request)
         try:
-            member = await asyncio.wait_for(self._handshake(ws), HANDSHAKE_TIMEOUT_S)
+            member = await asyncio.wait_for(
+                handshake.answer(
+                    ws,
+                    me=self.host.identity,
+                    roster_now=self.host.roster,
+                    keys=self.host.replica.keys,
+                    now_ms=self.host.now_ms,
+                    max_skew_ms=self.limits.max_skew_ms,
+                    nonces=self._nonces,
+                ),
+                HANDSHAKE_TIMEOUT_S,
+            )
         except (TimeoutError, InvalidData, ValueError) as err:
             reason = err.reason if isinstance(err, InvalidData) else "malformed"
             if isinstance(err, TimeoutError):
@@ -367,59 +262,14 @@ class Mesh:
             _LOGGER.info("Refused a peer from %s: %s", request.remote, reason)
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await ws.send_str(
-                    _frame({"type": "refused", "reason": reason, "detail": detail})
+                    encode_frame(
+                        {"type": "refused", "reason": reason, "detail": detail}
+                    )
                 )
             await ws.close(code=CLOSE_REFUSED)
             return ws
         await self._serve_link(Link(member, ws))
         return ws
-
-    async def _handshake(self, ws: web.WebSocketResponse) -> Member:
-        hello = await _receive_json(ws)
-        roster = self.host.roster()
-        if hello.get("type") != "hello" or hello.get("protocol") != PROTOCOL_VERSION:
-            raise _Refused("malformed", "expected hello with protocol 1")
-        if hello.get("building") != roster.building:
-            raise _Refused("wrong_building", "another building's node")
-        ts = hello.get("ts")
-        if not isinstance(ts, int) or abs(ts - self.host.now_ms()) > (
-            self.limits.max_skew_ms
-        ):
-            raise _Refused("stale", "the hello's time is outside the clock window")
-        author = _hex_field(hello, "author", 32)
-        nonce = _hex_field(hello, "nonce", 32)
-        if nonce in self._nonces:
-            raise _Refused("replayed", "this hello was seen before")
-        self._nonces[nonce] = None
-        if len(self._nonces) > NONCES_KEPT:
-            self._nonces.popitem(last=False)
-        member = roster.member(author)
-        if member is None or author == self.host.identity.author:
-            raise _Refused("non_member", f"{author.hex()[:16]}… is not in the roster")
-        mine = peer_auth.new_nonce()
-        me = self.host.identity
-        exchange = peer_auth.Exchange(roster.building, nonce, mine, author, me.author)
-        proof = peer_auth.prove(me, "listener", exchange)
-        await ws.send_str(
-            _frame(
-                {
-                    "type": "challenge",
-                    "author": me.author.hex(),
-                    "nonce": mine.hex(),
-                    "proof": proof.hex(),
-                    "roster": roster.version,
-                }
-            )
-        )
-        auth = await _receive_json(ws)
-        if auth.get("type") != "auth":
-            raise _Refused("malformed", "expected auth")
-        if not peer_auth.check(
-            self.host.replica.keys, "dialer", exchange, _hex_field(auth, "proof", 64)
-        ):
-            raise _Refused("forged", "the dialer's proof does not verify")
-        await ws.send_str(_frame({"type": "ready"}))
-        return member
 
     async def _serve_link(self, link: Link) -> None:
         author = link.peer.author
@@ -430,7 +280,7 @@ class Mesh:
         _LOGGER.info("Linked with flat %s", link.peer.flat)
         self.host.links_changed()
         pump = asyncio.create_task(link.pump())
-        bucket = _Bucket(self.limits.frames_per_s, self.limits.burst, self.limits.burst)
+        bucket = Bucket(self.limits.frames_per_s, self.limits.burst, self.limits.burst)
         link.send(self._vector_frame())
         try:
             async for message in link.ws:
@@ -479,7 +329,7 @@ class Mesh:
             else:
                 raise InvalidData("malformed", f"unknown frame type {kind!r}")
         except InvalidData as err:
-            self.host.count_rejection(_reason(err))
+            self.host.count_rejection(counted_reason(err))
         except ValueError:
             self.host.count_rejection("malformed")
 
@@ -501,7 +351,7 @@ class Mesh:
                 self.host.count_rejection("equivocation")
                 self.host.equivocation(err.held, err.other)
             except InvalidData as err:
-                self.host.count_rejection(_reason(err))
+                self.host.count_rejection(counted_reason(err))
         if stored:
             self.host.stored(stored, ticket, pushed)
         if not pushed:
@@ -550,7 +400,7 @@ class Mesh:
         head = self.host.replica.heads[author]
         self._fetching[author] = (link.peer.author, now + FETCH_TIMEOUT_S)
         link.send(
-            _frame(
+            encode_frame(
                 {
                     "type": "fetch",
                     "author": author.hex(),
@@ -566,7 +416,7 @@ class Mesh:
             raise InvalidData("malformed", "heads is an object")
         replica = self.host.replica
         for author_hex, value in heads.items():
-            author = _hex_value(author_hex, 32)
+            author = hex_value(author_hex, 32)
             head = replica.heads.get(author)
             if (
                 head is None
@@ -575,7 +425,7 @@ class Mesh:
                 or not isinstance(value[0], int)
             ):
                 continue
-            seq, their_id = value[0], _hex_value(value[1], 32)
+            seq, their_id = value[0], hex_value(value[1], 32)
             if seq > head.seq:
                 self._request(link, author)
             elif seq > 0 and replica.id_at(author, seq) not in (None, their_id):
@@ -583,7 +433,7 @@ class Mesh:
                 held = replica.held(author, seq)
                 if held is not None:
                     link.send(
-                        _frame(
+                        encode_frame(
                             {
                                 "type": "entries",
                                 "catchup": 1,
@@ -592,7 +442,7 @@ class Mesh:
                         )
                     )
                 link.send(
-                    _frame(
+                    encode_frame(
                         {
                             "type": "fetch",
                             "author": author.hex(),
@@ -605,7 +455,7 @@ class Mesh:
                 self._fetching.pop(author, None)
 
     def _fetch(self, link: Link, message: dict[str, Any]) -> None:
-        author = _hex_value(message.get("author"), 32)
+        author = hex_value(message.get("author"), 32)
         after, limit = message.get("after"), message.get("limit")
         if not isinstance(after, int) or not isinstance(limit, int) or limit < 1:
             raise InvalidData("malformed", "fetch needs integer after and limit")
@@ -618,7 +468,7 @@ class Mesh:
             # The asker lacks history this node has pruned: hand over the frontier
             # with the rollup that anchors it, then all that is kept below it.
             link.send(
-                _frame(
+                encode_frame(
                     {
                         "type": "frontier",
                         "author": author.hex(),
@@ -649,14 +499,16 @@ class Mesh:
         rows: list[tuple[int, str, bytes, bytes, bytes, bytes, bytes]],
     ) -> None:
         entries = [
-            etp.entry_to_wire(etp.open_entry(author, seq, prev, _refs(refs), body, sig))
+            etp.entry_to_wire(
+                etp.open_entry(author, seq, prev, store.split_refs(refs), body, sig)
+            )
             for seq, _kind, _eid, prev, refs, body, sig in rows
         ]
-        link.send(_frame({"type": "entries", "catchup": 1, "entries": entries}))
+        link.send(encode_frame({"type": "entries", "catchup": 1, "entries": entries}))
         self.counters["served"] += len(entries)
 
     def _frontier(self, link: Link, message: dict[str, Any]) -> None:
-        author = _hex_value(message.get("author"), 32)
+        author = hex_value(message.get("author"), 32)
         size, nodes, anchor = (
             message.get("size"),
             message.get("nodes"),
@@ -669,7 +521,7 @@ class Mesh:
             or not isinstance(anchor, dict)
         ):
             raise InvalidData("malformed", "a frontier has size, nodes and anchor")
-        frontier = merkle.Frontier(size, [_hex_value(node, 32) for node in nodes])
+        frontier = merkle.Frontier(size, [hex_value(node, 32) for node in nodes])
         entry = etp.entry_from_wire(anchor)
         now = self.host.now_ms()
         if not self.host.replica.adopt_frontier(author, frontier, entry, now):
@@ -694,7 +546,7 @@ class Mesh:
                 self.host.replica.check(statement, now)
                 self.host.statement(statement, link.peer.author)
             except InvalidData as err:
-                self.host.count_rejection(_reason(err))
+                self.host.count_rejection(counted_reason(err))
 
     def _evidence(self, message: dict[str, Any]) -> None:
         items = message.get("entries")
@@ -711,7 +563,7 @@ class Mesh:
     # -- anti-entropy ------------------------------------------------------------------
 
     def _vector_frame(self) -> str:
-        return _frame({"type": "vector", "heads": self.host.replica.vector()})
+        return encode_frame({"type": "vector", "heads": self.host.replica.vector()})
 
     async def _anti_entropy(self) -> None:
         while True:
@@ -727,55 +579,3 @@ class Mesh:
         """Record how long pushed entries took from signing to durable here."""
         now = self.host.now_ms()
         self.latencies.extend(float(now - entry.ts) for entry in entries)
-
-
-def _frame(message: dict[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"))
-
-
-async def _receive_json(
-    ws: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-) -> dict[str, Any]:
-    message = await ws.receive(timeout=HANDSHAKE_TIMEOUT_S)
-    if message.type is not WSMsgType.TEXT:
-        raise _Refused("closed", "the peer closed the connection during the handshake")
-    value = json.loads(message.data)
-    if not isinstance(value, dict):
-        raise _Refused("malformed", "a frame is a JSON object")
-    return value
-
-
-def _hex_field(message: dict[str, Any], name: str, size: int) -> bytes:
-    try:
-        return _hex_value(message.get(name), size)
-    except InvalidData as err:
-        raise _Refused("malformed", f"{name}: {err.detail}") from err
-
-
-def _hex_value(value: object, size: int) -> bytes:
-    if not isinstance(value, str) or len(value) != 2 * size or value != value.lower():
-        raise InvalidData("malformed", f"expected {size} bytes of lowercase hex")
-    try:
-        return bytes.fromhex(value)
-    except ValueError as err:
-        raise InvalidData("malformed", "not hex") from err
-
-
-def _refs(blob: bytes) -> tuple[bytes, ...]:
-    return tuple(blob[i : i + 32] for i in range(0, len(blob), 32))
-
-
-def _reason(err: InvalidData) -> str:
-    """Mesh counters group the protocol's many schema codes as ``malformed``."""
-    if err.reason in {
-        "forged",
-        "non_member",
-        "wrong_building",
-        "clock_skew",
-        "broken_chain",
-        "time_backwards",
-        "stale",
-        "too_large",
-    }:
-        return "oversized" if err.reason == "too_large" else err.reason
-    return "malformed"

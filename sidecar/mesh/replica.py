@@ -13,6 +13,7 @@ import enum
 import sqlite3
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Final
 
 from sidecar.ledger import chain, etp, kinds, merkle
@@ -114,6 +115,14 @@ class Replica:
             head.roots[head.seq] = head.tree.root()
         self.heads[author] = head
         return head
+
+    def admit(self, keys: list[bytes]) -> None:
+        """Hold the feeds of members with these keys, registering the new ones."""
+        numbers = self.writer.call(partial(store.add_authors, keys=keys)).result()
+        for key, number in zip(keys, numbers, strict=True):
+            author = self.keys.add(key)
+            if author not in self.heads:
+                self.load(author, number)
 
     def vector(self) -> dict[str, list[object]]:
         """``{author: [seq, head id]}`` for every author held (anti-entropy)."""

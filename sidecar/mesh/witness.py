@@ -16,7 +16,7 @@ from typing import Final
 
 from sidecar.ledger import etp, kinds
 from sidecar.ledger.canonical import JsonObject, JsonValue
-from sidecar.ledger.etp import Statement
+from sidecar.ledger.etp import Entry, Statement
 from sidecar.ledger.identity import Identity
 from sidecar.mesh.replica import Replica
 
@@ -119,6 +119,34 @@ class Witness:
             known = self.witnessed.get(head.log)
             if known is None or head.size > known.size:
                 self.witnessed[head.log] = head
+
+    def declared(self, entry: Entry) -> None:
+        """A member's ``witnessed`` entry: learn the heads it may vouch for."""
+        if entry.kind != kinds.WITNESSED:
+            return
+        logs = entry.content["logs"]
+        assert isinstance(logs, list)
+        heads = []
+        for item in logs:
+            assert isinstance(item, dict)
+            heads.append(
+                TreeHead(
+                    bytes.fromhex(str(item["log"])),
+                    int(str(item["size"])),
+                    bytes.fromhex(str(item["root"])),
+                    entry.ts,
+                )
+            )
+        # Only what an author says of its own log, and only if it matches the copy
+        # held here: nobody can spread a made-up head of someone else's log.
+        self.learn(
+            [
+                head
+                for head in heads
+                if head.log == entry.author
+                and self.replica.root_at(head.log, head.size) in (None, head.root)
+            ]
+        )
 
     def declaration(self) -> JsonObject:
         """The body members of a ``witnessed`` entry: every witnessed head known."""

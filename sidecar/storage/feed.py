@@ -54,8 +54,8 @@ class Feed:
         self.last_flow: JsonObject | None = None
         self.checkpoint_size = 0
         self._next_roll: int | None = None
-        # Told of every new entry (the mesh pushes them to peers).
-        self.on_append: Callable[[Entry], None] | None = None
+        # Told of every new entry, in order (the mesh pushes them to peers).
+        self.listeners: list[Callable[[Entry], None]] = []
 
     @classmethod
     def load(
@@ -180,8 +180,8 @@ class Feed:
         self.head = entry.id
         self.last_ts = cast(int, body["ts"])
         self.tree.append(merkle.leaf_hash(entry.id))
-        if self.on_append is not None:
-            self.on_append(entry)
+        for listener in self.listeners:
+            listener(entry)
         if body["kind"] == kinds.FLOW:
             # The hot path, once per interval: only level 1 sums flows directly.
             self.last_flow = body

@@ -164,6 +164,11 @@ def add_author(conn: sqlite3.Connection, public_key: bytes) -> int:
     return cursor.lastrowid
 
 
+def add_authors(conn: sqlite3.Connection, keys: list[bytes]) -> list[int]:
+    """Register several authors' keys inside the caller's transaction; their numbers."""
+    return [add_author(conn, key) for key in keys]
+
+
 def authors(conn: sqlite3.Connection) -> list[tuple[int, bytes, bytes]]:
     """Every (number, author id, public key)."""
     return [

@@ -11,15 +11,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sidecar.coordination.allocation import Availability
-from sidecar.coordination.kinds import check_body
-from sidecar.coordination.planner import (
+from sidecar.coordination.intake import (
     AvailabilityRejected,
-    Coordinator,
     DispatchRejected,
-    Settings,
-    SignedEntry,
     availability_content,
     dispatch_content,
+)
+from sidecar.coordination.kinds import check_body
+from sidecar.coordination.planner import (
+    Coordinator,
+    Settings,
+    SignedEntry,
     local_discharge_w,
 )
 from sidecar.ledger import etp
