@@ -174,3 +174,17 @@ def test_the_sql_pattern_knows_sql_from_prose() -> None:
     assert SQL.search("BEGIN IMMEDIATE")
     assert not SQL.search("Select the members that are online from the roster")
     assert not SQL.search("each write is one multi-row INSERT of a chunk")
+
+
+def test_no_sidecar_module_is_over_600_lines() -> None:
+    long = {
+        name: lines
+        for name, path in MODULES.items()
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert long == {}
+
+
+def test_the_node_is_wiring_only() -> None:
+    lines = len((SIDECAR / "node.py").read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_NODE_LINES
