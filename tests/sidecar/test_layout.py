@@ -23,6 +23,18 @@ SQL = re.compile(
     re.DOTALL,
 )
 EXECUTE = frozenset({"execute", "executemany", "executescript"})
+# docs/SIDECAR.md, "How the code is laid out": each imports only those before it.
+LAYERS = (
+    "sidecar.ledger",
+    "sidecar.storage",
+    "sidecar.mesh",
+    "sidecar.coordination",
+    "sidecar.api",
+    "sidecar.tools",
+    "sidecar.apps",
+)
+# What the layers may use from the top: the version, and the configuration file.
+OUTSIDE_LAYERS = frozenset({"sidecar", "sidecar.config"})
 
 
 def _modules() -> dict[str, Path]:
@@ -128,15 +140,25 @@ def test_the_kinds_defined_above_the_ledger_are_registered_with_it() -> None:
     assert not kinds.fully_checked(roster.ROSTER)
 
 
-def test_storage_builds_on_the_ledger_format_only() -> None:
-    outside = {
-        (name, target)
-        for name, targets in GRAPH.items()
-        if _in(name, "sidecar.storage")
-        for target in targets
-        if not (_in(target, "sidecar.storage") or _in(target, "sidecar.ledger"))
-    }
-    assert outside == set()
+def _layer(name: str) -> int | None:
+    for index, package in enumerate(LAYERS):
+        if _in(name, package):
+            return index
+    return None
+
+
+def test_each_layer_imports_only_the_layers_before_it() -> None:
+    wrong = set()
+    for name, targets in GRAPH.items():
+        layer = _layer(name)
+        if layer is None:
+            continue
+        for target in targets:
+            other = _layer(target)
+            allowed = target in OUTSIDE_LAYERS if other is None else other <= layer
+            if not allowed:
+                wrong.add((name, target))
+    assert wrong == set()
 
 
 def _strings(tree: ast.AST) -> Iterator[tuple[int, str]]:
