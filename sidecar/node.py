@@ -409,4 +409,4 @@ class Node:
             await asyncio.sleep(MESH_REPORT_MIN_S)
             self._apply_due_roster()
             if self.reports.take():
-                await self.parts.api.notify(self.parts.peers.report())
+                await self.parts.api.notify(self.parts.services.mesh_report())

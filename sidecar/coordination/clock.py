@@ -18,11 +18,10 @@ from sidecar.coordination import kinds as coordination_kinds
 from sidecar.coordination.bus.ledger import BusLedger
 from sidecar.coordination.intake import (
     AvailabilityRejected,
-    DispatchRejected,
-    dispatch_content,
 )
 from sidecar.coordination.planner import Coordinator, Settings
 from sidecar.coordination.view import CoordinationView
+from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.etp import Entry
 from sidecar.ledger.samples import Sample
 from sidecar.storage.gate import Gate
@@ -52,7 +51,6 @@ class CoordinationClock:
         self.round_ms = settings.round_ms
         self.gate = gate
         self.clock = clock
-        self.connected = connected
         self.notify = notify
         self.count_rejection = count_rejection
         self.view = CoordinationView(
@@ -96,46 +94,24 @@ class CoordinationClock:
         ):
             self.bus_ledger.transfer_in(entry)
 
-    def take_availability(self, message: dict[str, object]) -> None:
-        """Keep Home Assistant's newest availability for the next round's entry."""
-        self.coordinator.availability_content(message)  # refuse bad input now
+    def keep_availability(self, message: dict[str, object]) -> None:
+        """Keep Home Assistant's newest usable availability for the next round."""
         self._availability = message
 
-    async def request(self, message: dict[str, object]) -> dict[str, Any]:
-        """Record a group discharge (or charge) request; the ``dispatch`` reply."""
-        if not self.connected():
-            raise DispatchRejected(
-                "no_mesh", "no other flat is reachable; the request would reach no one"
-            )
-        now = self.clock()
-        content = dispatch_content(
-            message, now_ms=now, group_w=self.coordinator.group_w(now)
-        )
-        entry, ticket = self.gate.append(coordination_kinds.DISPATCH, content, now)
+    async def dispatch(self, content: JsonObject, now_ms: int) -> Entry:
+        """Record a group request made at ``now_ms`` and act on it at once."""
+        entry, ticket = self.gate.append(coordination_kinds.DISPATCH, content, now_ms)
         await self.gate.durable(ticket)
         self._dispatch_arrived(entry)
-        return {"type": "dispatch", "event": entry.id.hex(), "until": content["end"]}
+        return entry
 
-    async def cancel(self, message: dict[str, object]) -> dict[str, Any]:
-        """Cancel the named (or the running) group event; the reply."""
-        named = message.get("event")
-        if named is None:
-            event = self.coordinator.running_event()
-            if event is None:
-                return {"type": "dispatch_cancelled", "event": None}
-        elif isinstance(named, str) and len(named) == 64:
-            try:
-                event = bytes.fromhex(named)
-            except ValueError as err:
-                raise DispatchRejected("bad_request", "event is hex") from err
-        else:
-            raise DispatchRejected("bad_request", "event is a 64-hex id or null")
+    async def cancel(self, event: bytes) -> None:
+        """Record the cancellation of a group event and act on it at once."""
         _, ticket = self.gate.append(
             coordination_kinds.DISPATCH_CANCEL, {"event": event.hex()}, self.clock()
         )
         await self.gate.durable(ticket)
         await self._step()
-        return {"type": "dispatch_cancelled", "event": event.hex()}
 
     async def run(self) -> None:
         """Each round: publish availability early, hand the setpoint over mid-round."""

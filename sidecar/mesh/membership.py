@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from sidecar.ledger.canonical import JsonObject
+from sidecar.ledger.canonical import JsonObject, JsonValue
 from sidecar.ledger.etp import Entry
 from sidecar.mesh import roster as roster_module
 from sidecar.mesh.roster import Roster, RosterError
@@ -63,12 +64,9 @@ class Membership:
         return self.pending if self.pending is not None else self.roster
 
     def proposal(
-        self, message: dict[str, object], now_ms: int
+        self, proposal: dict[str, Any], approvals: list[JsonValue], now_ms: int
     ) -> tuple[Roster, JsonObject]:
         """Check a change Home Assistant submits; the roster and its entry's members."""
-        proposal, approvals = message.get("proposal"), message.get("approvals")
-        if not isinstance(proposal, dict) or not isinstance(approvals, list):
-            raise RosterError("bad_request", "send proposal and approvals")
         proposed = roster_module.parse(proposal)
         body = roster_module.entry_body(proposed, approvals)
         body["building"] = proposed.building

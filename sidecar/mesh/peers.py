@@ -14,7 +14,6 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 from sidecar.ledger import kinds
 from sidecar.ledger.errors import InvalidData
@@ -24,13 +23,7 @@ from sidecar.mesh.link import Limits
 from sidecar.mesh.membership import Membership
 from sidecar.mesh.mesh import Mesh
 from sidecar.mesh.replica import Replica
-from sidecar.mesh.report import (
-    EQUIVOCATION,
-    VERIFICATION_FAILED,
-    Integrity,
-    Schedule,
-    mesh_message,
-)
+from sidecar.mesh.report import EQUIVOCATION, VERIFICATION_FAILED, Integrity, Schedule
 from sidecar.mesh.roster import Roster
 from sidecar.mesh.witness import Witness
 from sidecar.storage.gate import Gate
@@ -148,28 +141,6 @@ class Peers:
     def connected(self) -> bool:
         """Whether this node reaches its group: a peer is linked, or it is alone."""
         return len(self.membership.roster.members) < 2 or bool(self.mesh.links)
-
-    def report(self) -> dict[str, Any]:
-        """The ``mesh`` message for Home Assistant."""
-        me = self.identity.author
-        return mesh_message(
-            self.membership.roster,
-            me=me,
-            online=self.mesh.online(),
-            witnessed=self.witness.witnessed.get(me),
-            now_ms=self.clock(),
-            integrity=self.integrity,
-        )
-
-    def status(self) -> dict[str, Any]:
-        """The ``mesh`` member of the ``status`` reply."""
-        return {
-            **self.report(),
-            "heads": self.replica.vector(),
-            "counters": dict(self.mesh.counters),
-            "cosigned": self.witness.cosigned,
-            "dropped_frames": sum(link.dropped for link in self.mesh.links.values()),
-        }
 
     def stop(self) -> None:
         """Leave what arrived to the writer, which stores all that is queued."""

@@ -124,10 +124,10 @@ class Replica:
             if author not in self.heads:
                 self.load(author, number)
 
-    def vector(self) -> dict[str, list[object]]:
-        """``{author: [seq, head id]}`` for every author held (anti-entropy)."""
+    def vector(self) -> dict[str, tuple[int, str]]:
+        """``{author: (seq, head id)}`` for every author held (anti-entropy)."""
         return {
-            author.hex(): [head.seq, head.id.hex()]
+            author.hex(): (head.seq, head.id.hex())
             for author, head in self.heads.items()
         }
 

@@ -1,21 +1,33 @@
-"""What Home Assistant is told of the mesh (PROTOCOL.md 12.6), integrity included.
+"""What the node reports of the mesh: integrity problems, and when to report.
 
 An integrity problem is evidence that a member broke the protocol: two entries signed
 with one seq (equivocation), or a checkpoint whose root is not the root of the entries
-it signs (verification failed). Each is listed once, for as long as the node runs.
+it signs (verification failed). Each is listed once, for as long as the node runs, in
+the ``mesh`` message (PROTOCOL.md 12.6) that :mod:`sidecar.api.services` builds.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Final
 
 from sidecar.mesh.roster import Roster
-from sidecar.mesh.witness import TreeHead
 
 EQUIVOCATION: Final = "equivocation"
 VERIFICATION_FAILED: Final = "verification_failed"
 REPORT_EVERY_S: Final = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Evidence against a member: the seq it equivocated at, or what failed."""
+
+    kind: str
+    author: bytes
+    flat: str  # empty if the author is not in the roster
+    seq: int | None = None
+    detail: str | None = None
 
 
 def problem(
@@ -25,26 +37,20 @@ def problem(
     *,
     seq: int = 0,
     detail: str | None = None,
-) -> dict[str, Any]:
-    """One integrity problem as the ``mesh`` message lists it."""
+) -> Problem:
+    """One integrity problem: ``seq`` for an equivocation, else ``detail``."""
     member = roster.member(author)
-    found: dict[str, Any] = {
-        "kind": kind,
-        "author": author.hex(),
-        "flat": member.flat if member else "",
-    }
+    flat = member.flat if member else ""
     if detail is None:
-        found["seq"] = seq
-    else:
-        found["detail"] = detail
-    return found
+        return Problem(kind, author, flat, seq=seq)
+    return Problem(kind, author, flat, detail=detail)
 
 
 class Integrity:
     """The integrity problems found so far, each once."""
 
     def __init__(self) -> None:
-        self.problems: dict[tuple[str, str, int], dict[str, Any]] = {}
+        self.problems: dict[tuple[str, str, int], Problem] = {}
 
     def add(
         self,
@@ -64,7 +70,7 @@ class Integrity:
 
     def verdict(self) -> str:
         """The worst problem's kind: equivocation, verification_failed, else ok."""
-        found = {item["kind"] for item in self.problems.values()}
+        found = {item.kind for item in self.problems.values()}
         if EQUIVOCATION in found:
             return EQUIVOCATION
         if VERIFICATION_FAILED in found:
@@ -90,40 +96,3 @@ class Schedule:
             self._sent_at = time.monotonic()
             return True
         return False
-
-
-def mesh_message(
-    roster: Roster,
-    *,
-    me: bytes,
-    online: set[bytes],
-    witnessed: TreeHead | None,
-    now_ms: int,
-    integrity: Integrity,
-) -> dict[str, Any]:
-    """The ``mesh`` message: members online, this node's witnessed head, integrity."""
-    return {
-        "type": "mesh",
-        "roster_version": roster.version,
-        "roster_size": len(roster.members),
-        "peers_online": len(online),
-        "peers": [
-            {
-                "flat": member.flat,
-                "floor": member.floor,
-                "author": member.author.hex(),
-                "online": member.author in online,
-            }
-            for member in roster.members
-            if member.author != me
-        ],
-        "witnessed": None
-        if witnessed is None
-        else {
-            "size": witnessed.size,
-            "ts": witnessed.ts,
-            "age_ms": max(0, now_ms - witnessed.ts),
-        },
-        "integrity": integrity.verdict(),
-        "problems": list(integrity.problems.values()),
-    }

@@ -7,6 +7,7 @@ from sidecar.mesh.report import (
     EQUIVOCATION,
     VERIFICATION_FAILED,
     Integrity,
+    Problem,
     problem,
 )
 from sidecar.mesh.roster import Member, Roster
@@ -19,22 +20,16 @@ ROSTER = Roster(
 
 
 def test_an_equivocation_names_the_flat_and_the_seq() -> None:
-    assert problem(EQUIVOCATION, MEMBER.author, ROSTER, seq=12) == {
-        "kind": "equivocation",
-        "author": MEMBER.author.hex(),
-        "flat": "301",
-        "seq": 12,
-    }
+    assert problem(EQUIVOCATION, MEMBER.author, ROSTER, seq=12) == Problem(
+        "equivocation", MEMBER.author, "301", seq=12
+    )
 
 
 def test_a_failed_verification_says_what_failed() -> None:
     found = problem(VERIFICATION_FAILED, STRANGER.author, ROSTER, detail="bad root")
-    assert found == {
-        "kind": "verification_failed",
-        "author": STRANGER.author.hex(),
-        "flat": "",
-        "detail": "bad root",
-    }
+    assert found == Problem(
+        "verification_failed", STRANGER.author, "", detail="bad root"
+    )
 
 
 def test_each_problem_is_listed_once() -> None:
