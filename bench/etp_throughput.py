@@ -34,14 +34,15 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sidecar import kinds, store  # noqa: E402
-from sidecar.canonical import JsonObject  # noqa: E402
 from sidecar.config import DAY_MS  # noqa: E402
-from sidecar.export import export_lines  # noqa: E402
-from sidecar.feed import Feed  # noqa: E402
-from sidecar.identity import Identity  # noqa: E402
-from sidecar.ingest import Ingestor  # noqa: E402
-from sidecar.writer import Writer  # noqa: E402
+from sidecar.ledger import kinds  # noqa: E402
+from sidecar.ledger.canonical import JsonObject  # noqa: E402
+from sidecar.ledger.identity import Identity  # noqa: E402
+from sidecar.storage import store  # noqa: E402
+from sidecar.storage.feed import Feed  # noqa: E402
+from sidecar.storage.writer import Writer  # noqa: E402
+from sidecar.tools.export import export_lines  # noqa: E402
+from sidecar.tools.ingest import Ingestor  # noqa: E402
 
 BUILDING = "bldg-01"
 T0 = 1_781_913_600_000

@@ -72,8 +72,8 @@ from custom_components.local_vpp.ledger_sample import (  # noqa: E402
     sample_from_reading,
 )
 from sidecar import config as config_module  # noqa: E402
-from sidecar import roster  # noqa: E402
-from sidecar.identity import Identity  # noqa: E402
+from sidecar.ledger.identity import Identity  # noqa: E402
+from sidecar.mesh import roster  # noqa: E402
 
 BUILDING = "bldg-bench"
 # The sidecar's [coordination] defaults, which the nodes run with.

@@ -52,9 +52,9 @@ from bench.measure import (  # noqa: E402
 )
 from bench.ports import free_port  # noqa: E402
 from sidecar import config as config_module  # noqa: E402
-from sidecar import roster  # noqa: E402
-from sidecar.identity import Identity, KeyRing  # noqa: E402
-from sidecar.mesh import LATENCIES_KEPT  # noqa: E402
+from sidecar.ledger.identity import Identity, KeyRing  # noqa: E402
+from sidecar.mesh import roster  # noqa: E402
+from sidecar.mesh.mesh import LATENCIES_KEPT  # noqa: E402
 
 BUILDING = "bldg-bench"
 TARGET_P99_MS = 100.0

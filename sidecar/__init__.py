@@ -4,4 +4,13 @@ The sidecar is its own program: it never imports the Home Assistant integration 
 simulator. The protocol it implements is specified in docs/PROTOCOL.md.
 """
 
+from sidecar.coordination import kinds as _coordination_kinds
+from sidecar.mesh import roster as _roster
+
 __version__ = "0.1.0"
+
+# The ledger format checks the kinds defined above it with the schemas they register.
+# Registering them here, where every use of the sidecar starts, makes the node and every
+# tool check all kinds alike.
+_coordination_kinds.register()
+_roster.register()

@@ -19,18 +19,20 @@ from pathlib import Path
 from typing import TextIO
 
 from sidecar import config as config_module
-from sidecar import roster_cli, store
 from sidecar.config import Config, ConfigError
-from sidecar.export import ExportError, export_lines
-from sidecar.feed import FeedStateError
-from sidecar.identity import Identity, KeyFileError
-from sidecar.ingest import Ingestor
-from sidecar.node import ListenError, MembershipError, Node
-from sidecar.roster import RosterError
-from sidecar.roster_cli import RosterUsageError
-from sidecar.status import summarize
-from sidecar.verify import verify_database
-from sidecar.writer import StorageError, Writer
+from sidecar.ledger.identity import Identity, KeyFileError
+from sidecar.mesh.membership import MembershipError
+from sidecar.mesh.roster import RosterError
+from sidecar.node import ListenError, Node
+from sidecar.storage import store
+from sidecar.storage.feed import FeedStateError
+from sidecar.storage.writer import StorageError, Writer
+from sidecar.tools import roster_cli
+from sidecar.tools.export import ExportError, export_lines
+from sidecar.tools.ingest import Ingestor
+from sidecar.tools.roster_cli import RosterUsageError
+from sidecar.tools.status import summarize
+from sidecar.tools.verify import verify_database
 
 DEFAULT_CONFIG = "sidecar.toml"
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from sidecar.store import SYNC_MODES
+from sidecar.storage.store import SYNC_MODES
 
 DEFAULT_PORT: Final = 8765
 MIN_TOKEN_CHARS: Final = 32

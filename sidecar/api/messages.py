@@ -2,11 +2,12 @@
 
 The one typed definition of the local API on the sidecar's side: a :class:`MessageType`
 per message type and a frozen dataclass per message. ``parse_*`` read what clients send
-and raise an :class:`~sidecar.errors.InvalidData` with the ``error`` reply's reason (a
-sample: :class:`~sidecar.samples.SampleRejected`); rules that need the node's clock and
-limits stay in :mod:`sidecar.samples` and :mod:`sidecar.coordinator`, called with the
-context given. :func:`build` writes what the sidecar sends. ``tests/vectors/local_api/``
-holds the vectors both sides' tests check this against.
+and raise an :class:`~sidecar.ledger.errors.InvalidData` with the ``error`` reply's
+reason (a sample: :class:`~sidecar.ledger.samples.SampleRejected`); rules that need the
+node's clock and limits stay in :mod:`sidecar.ledger.samples` and
+:mod:`sidecar.coordination`, called with the context given. :func:`build` writes what
+the sidecar sends. ``tests/vectors/local_api/`` holds the vectors both sides' tests
+check this against.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, Final, cast
 
-from sidecar.canonical import JsonObject
-from sidecar.coordinator import Coordinator, DispatchRejected, dispatch_content
-from sidecar.errors import InvalidData
-from sidecar.etp import Entry
-from sidecar.roster import RosterError
-from sidecar.samples import Rejection, Sample, SampleChecker
+from sidecar.coordination.intake import DispatchRejected, dispatch_content
+from sidecar.coordination.planner import Coordinator
+from sidecar.ledger.canonical import JsonObject
+from sidecar.ledger.errors import InvalidData
+from sidecar.ledger.etp import Entry
+from sidecar.ledger.samples import Rejection, Sample, SampleChecker
+from sidecar.mesh.roster import RosterError
 
 PROTOCOL_VERSION: Final = 1
 PATH: Final = "/api/v1/ws"
@@ -222,7 +224,7 @@ def parse_proof(message: Mapping[str, object]) -> ProofRequest:
 
 @dataclass(frozen=True, slots=True)
 class RosterSubmit:
-    """``roster_submit``: a roster change, checked later by :mod:`sidecar.roster`."""
+    """``roster_submit``: a roster change, for :mod:`sidecar.mesh.roster` to check."""
 
     proposal: dict[str, Any]
     approvals: tuple[Any, ...]
@@ -248,7 +250,7 @@ def parse_availability(
 ) -> Availability:
     """Read an ``availability`` by the coordinator's clock and limits.
 
-    Raises :class:`~sidecar.coordinator.AvailabilityRejected` if it is unusable.
+    Raises :class:`~sidecar.coordination.intake.AvailabilityRejected` if unusable.
     """
     return Availability(coordinator.availability_content(message))
 

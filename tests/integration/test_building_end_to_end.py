@@ -29,8 +29,10 @@ from custom_components.local_vpp.const import (
     CONF_UNIT_PV,
     DOMAIN,
 )
-from sidecar import canonical, cli, roster
-from sidecar.identity import Identity
+from sidecar import cli
+from sidecar.ledger import canonical
+from sidecar.ledger.identity import Identity
+from sidecar.mesh import roster
 from simulator.model.config import BuildingConfig
 from simulator.threaded import BuildingThread, run_building_in_thread
 from tests.sidecar.mesh_support import newest_offers, offers_everywhere

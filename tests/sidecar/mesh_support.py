@@ -19,8 +19,10 @@ import aiohttp
 
 from bench.measure import now_ms
 from bench.ports import free_port
-from sidecar import canonical, cli, peer_auth, roster
-from sidecar.identity import Identity
+from sidecar import cli
+from sidecar.ledger import canonical
+from sidecar.ledger.identity import Identity
+from sidecar.mesh import peer_auth, roster
 from tests.sidecar.support import BUILDING, RunningSidecar, read_rows, start_sidecar
 
 

@@ -16,11 +16,12 @@ from typing import Any
 
 import aiohttp
 
-from sidecar import canonical, kinds, store
-from sidecar.canonical import JsonObject
-from sidecar.feed import Feed
-from sidecar.identity import Identity
-from sidecar.writer import Writer
+from sidecar.ledger import canonical, kinds
+from sidecar.ledger.canonical import JsonObject
+from sidecar.ledger.identity import Identity
+from sidecar.storage import store
+from sidecar.storage.feed import Feed
+from sidecar.storage.writer import Writer
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILDING = "bldg-01"

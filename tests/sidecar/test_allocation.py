@@ -11,11 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sidecar import allocation, canonical, coordination_kinds, etp
-from sidecar.allocation import Availability, Cancel, Dispatch, allocate
-from sidecar.canonical import JsonObject
-from sidecar.coordination_kinds import BodyError, check_body
-from sidecar.identity import Identity
+from sidecar.coordination import allocation
+from sidecar.coordination import kinds as coordination_kinds
+from sidecar.coordination.allocation import Availability, Cancel, Dispatch, allocate
+from sidecar.coordination.kinds import BodyError, check_body
+from sidecar.ledger import canonical, etp
+from sidecar.ledger.canonical import JsonObject
+from sidecar.ledger.identity import Identity
 
 PPM = 1_000_000
 T0 = 1_781_913_600_000

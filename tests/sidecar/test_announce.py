@@ -8,7 +8,7 @@ from pathlib import Path
 from zeroconf import ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
-from sidecar.announce import SERVICE_TYPE
+from sidecar.mesh.announce import SERVICE_TYPE
 from tests.sidecar.mesh_support import Building
 
 

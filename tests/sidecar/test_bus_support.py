@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sidecar.allocation import Availability
-from sidecar.bus_ledger import KEPT_INTERVALS, RECEIPT_GRACE_MS, BusLedger
-from sidecar.bus_support import plan_support
-from sidecar.etp import Entry, make_entry
-from sidecar.identity import Identity
+from sidecar.coordination.allocation import Availability
+from sidecar.coordination.bus.ledger import KEPT_INTERVALS, RECEIPT_GRACE_MS, BusLedger
+from sidecar.coordination.bus.support import plan_support
+from sidecar.ledger.etp import Entry, make_entry
+from sidecar.ledger.identity import Identity
 from tests.sidecar.mesh_support import Building, now_ms
 from tests.sidecar.support import bus_entries, read_rows
 

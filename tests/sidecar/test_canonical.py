@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sidecar import canonical, kinds
-from sidecar.canonical import CanonicalError, JsonObject, JsonValue
-from sidecar.errors import InvalidData
+from sidecar.ledger import canonical, kinds
+from sidecar.ledger.canonical import CanonicalError, JsonObject, JsonValue
+from sidecar.ledger.errors import InvalidData
 from tests.sidecar.support import flow_content
 
 KEYS = st.from_regex(r"[a-z][a-z0-9_]{0,5}", fullmatch=True)

@@ -10,22 +10,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sidecar import etp
-from sidecar.allocation import Availability
-from sidecar.canonical import JsonObject
-from sidecar.coordination_kinds import check_body
-from sidecar.coordinator import (
+from sidecar.coordination.allocation import Availability
+from sidecar.coordination.intake import (
     AvailabilityRejected,
-    Coordinator,
     DispatchRejected,
-    Settings,
-    SignedEntry,
     availability_content,
     dispatch_content,
+)
+from sidecar.coordination.kinds import check_body
+from sidecar.coordination.planner import (
+    Coordinator,
+    Settings,
+    SignedEntry,
     local_discharge_w,
 )
-from sidecar.etp import Entry
-from sidecar.identity import Identity
+from sidecar.ledger import etp
+from sidecar.ledger.canonical import JsonObject
+from sidecar.ledger.etp import Entry
+from sidecar.ledger.identity import Identity
 
 T0 = 1_781_913_600_000
 PPM = 1_000_000

@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from sidecar.verify import verify_database
+from sidecar.tools.verify import verify_database
 from tests.sidecar.support import (
     ROOT,
     init_site,

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from sidecar import etp, kinds
-from sidecar.canonical import JsonObject
-from sidecar.errors import InvalidData
-from sidecar.etp import Entry
-from sidecar.identity import Identity, KeyRing
+from sidecar.ledger import etp, kinds
+from sidecar.ledger.canonical import JsonObject
+from sidecar.ledger.errors import InvalidData
+from sidecar.ledger.etp import Entry
+from sidecar.ledger.identity import Identity, KeyRing
 from tests.sidecar.support import BUILDING, flow_content
 
 KEY = Identity.from_scalar(0x5EED)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sidecar import identity
-from sidecar.identity import (
+from sidecar.ledger import identity
+from sidecar.ledger.identity import (
     CURVE_ORDER,
     Identity,
     KeyFileError,

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from sidecar import etp, retention, store
-from sidecar.canonical import JsonObject
-from sidecar.export import export_lines
-from sidecar.identity import Identity
-from sidecar.ingest import Ingestor
-from sidecar.verify import verify_database
+from sidecar.ledger import etp
+from sidecar.ledger.canonical import JsonObject
+from sidecar.ledger.identity import Identity
+from sidecar.storage import retention, store
+from sidecar.tools.export import export_lines
+from sidecar.tools.ingest import Ingestor
+from sidecar.tools.verify import verify_database
 from tests.sidecar.support import (
     BUILDING,
     DAY,

@@ -16,11 +16,12 @@ import pytest
 
 from sidecar.api import messages
 from sidecar.api.messages import MessageType
-from sidecar.canonical import JsonObject
-from sidecar.coordinator import Coordinator, DispatchRejected, LedgerView, Settings
-from sidecar.errors import InvalidData
-from sidecar.etp import Entry
-from sidecar.samples import Rejection, SampleChecker, SampleRejected
+from sidecar.coordination.intake import DispatchRejected
+from sidecar.coordination.planner import Coordinator, LedgerView, Settings
+from sidecar.ledger.canonical import JsonObject
+from sidecar.ledger.errors import InvalidData
+from sidecar.ledger.etp import Entry
+from sidecar.ledger.samples import Rejection, SampleChecker, SampleRejected
 from tests.vectors import local_api
 
 VECTORS = local_api.vectors()

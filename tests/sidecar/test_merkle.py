@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from sidecar import merkle
+from sidecar.ledger import merkle
 
 
 def _reference_root(data: list[bytes]) -> bytes:

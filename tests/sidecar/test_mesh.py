@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sidecar import retention
-from sidecar.verify import verify_database
+from sidecar.storage import retention
+from sidecar.tools.verify import verify_database
 from tests.sidecar.mesh_support import Building, Flat, Switchboard, stored_ids
 from tests.sidecar.support import DAY, HOUR, T0, open_ledger, read_rows
 

@@ -8,10 +8,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sidecar import etp, kinds, store
-from sidecar.canonical import JsonObject
-from sidecar.identity import Identity
-from sidecar.verify import verify_database
+from sidecar.ledger import etp, kinds
+from sidecar.ledger.canonical import JsonObject
+from sidecar.ledger.identity import Identity
+from sidecar.storage import store
+from sidecar.tools.verify import verify_database
 from tests.sidecar.mesh_support import Building, Flat, now_ms, peer_connect
 from tests.sidecar.support import (
     BUILDING,

@@ -10,8 +10,8 @@ from typing import Any
 
 import aiohttp
 
-from sidecar import merkle
-from sidecar.verify import verify_database
+from sidecar.ledger import merkle
+from sidecar.tools.verify import verify_database
 from tests.sidecar.support import RunningSidecar, start_sidecar
 
 

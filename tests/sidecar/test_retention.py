@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from sidecar import canonical, retention, store
-from sidecar.canonical import JsonObject
-from sidecar.verify import verify_database
+from sidecar.ledger import canonical
+from sidecar.ledger.canonical import JsonObject
+from sidecar.storage import retention, store
+from sidecar.tools.verify import verify_database
 from tests.sidecar.support import DAY, HOUR, T0, Ledger
 
 MINUTE = 60_000

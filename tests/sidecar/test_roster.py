@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from sidecar import cli, roster
-from sidecar.identity import Identity
-from sidecar.roster import Roster, RosterError
+from sidecar import cli
+from sidecar.ledger.identity import Identity
+from sidecar.mesh import roster
+from sidecar.mesh.roster import Roster, RosterError
 from tests.sidecar.mesh_support import Building, make_flat, member_of, write_roster
 from tests.sidecar.support import BUILDING
 

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sidecar import canonical, kinds
-from sidecar.canonical import JsonObject
-from sidecar.flows import FlowBuilder
-from sidecar.samples import Sample, SampleChecker, SampleRejected
+from sidecar.ledger import canonical, kinds
+from sidecar.ledger.canonical import JsonObject
+from sidecar.ledger.flows import FlowBuilder
+from sidecar.ledger.samples import Sample, SampleChecker, SampleRejected
 
 NOW = 1_781_913_600_000
 

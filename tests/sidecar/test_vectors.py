@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
-from sidecar import canonical, etp, kinds, merkle, peer_auth, roster, store
-from sidecar.errors import InvalidData
-from sidecar.identity import Identity, KeyRing, author_id
-from sidecar.verify import verify_database
+from sidecar.ledger import canonical, etp, kinds, merkle
+from sidecar.ledger.errors import InvalidData
+from sidecar.ledger.identity import Identity, KeyRing, author_id
+from sidecar.mesh import peer_auth, roster
+from sidecar.storage import store
+from sidecar.tools.verify import verify_database
 from tests.vectors import generate
 
 VECTORS = Path(generate.__file__).parent

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from sidecar import etp, kinds, store
-from sidecar.canonical import JsonObject
-from sidecar.identity import Identity
-from sidecar.verify import Report, verify_database
+from sidecar.ledger import etp, kinds
+from sidecar.ledger.canonical import JsonObject
+from sidecar.ledger.identity import Identity
+from sidecar.storage import store
+from sidecar.tools.verify import Report, verify_database
 from tests.sidecar.support import BUILDING, HOUR, T0, Ledger, flow_content
 
 

@@ -12,9 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sidecar import canonical, etp, kinds, merkle, peer_auth, rollup, roster
-from sidecar.canonical import JsonObject, JsonValue
-from sidecar.identity import CURVE_ORDER, Identity
+from sidecar.ledger import canonical, etp, kinds, merkle, rollup
+from sidecar.ledger.canonical import JsonObject, JsonValue
+from sidecar.ledger.identity import CURVE_ORDER, Identity
+from sidecar.mesh import peer_auth, roster
 
 HERE = Path(__file__).resolve().parent
 SCALAR = (

@@ -1,0 +1,1 @@
+"""Leaderless group discharge and outage support, computed alike on every node."""

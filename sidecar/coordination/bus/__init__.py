@@ -1,0 +1,1 @@
+"""Outage support over the building bus: the plan, and the transfers it leaves."""

@@ -1,0 +1,102 @@
+"""The one rule for taking an entry into an author's feed: its place, link and time.
+
+A feed is a hash chain (PROTOCOL.md section 5): entry ``seq`` names the id of entry
+``seq - 1`` as its ``prev`` and is not older than it; two entries with one seq are
+equivocation. Everything that takes entries in asks this module: the replica (entries
+from peers), the importer (exchange-format lines) and the verifier (a whole database).
+
+Where they differ, the difference is a parameter, not another copy of the rule:
+
+* What each holds of the feed's end, its :class:`Tip`. A replica that started an
+  author's feed at a pruned frontier does not know the id of the entry at the frontier,
+  so the entry after it is not linked; the importer links it to the last entry it has
+  stored, if any.
+* ``authenticate``: the replica checks an entry (building, clock, signature) only when
+  the verdict depends on it being genuine, so duplicates and early entries, which peers
+  send a lot, cost no signature check. The importer checks every line before placing
+  it and passes None.
+* ``keep_folded_history``: below the pruned frontier the replica does not take the kinds
+  retention folds into rollups (it pruned them itself); the importer stores what the
+  exporting node kept.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sidecar.ledger import kinds
+from sidecar.ledger.errors import InvalidData
+from sidecar.ledger.etp import Entry
+
+
+class Place(enum.Enum):
+    """Where an entry falls against the feed held."""
+
+    NEXT = "next"  # right after the tip, and linked to it: it extends the feed
+    GAP = "gap"  # entries are missing between the tip and it
+    DUPLICATE = "duplicate"  # the entry held at its seq, or one not wanted
+    HISTORY = "history"  # below the pruned frontier and not held: nothing to link to
+    CONFLICT = "conflict"  # another entry is held at its seq: equivocation
+
+
+@dataclass(slots=True)
+class Tip:
+    """What a taker holds of the end of an author's feed."""
+
+    seq: int  # the highest seq held, or the pruned frontier's size if that is higher
+    id: bytes | None  # the id of entry ``seq``; None if nothing can be linked to it
+    ts: int  # the time the next entry may not be older than
+    pruned: int = 0  # the pruned frontier's size: entries up to it may be history
+
+
+def link_problems(tip: Tip, entry: Entry) -> list[tuple[str, str]]:
+    """Every way ``entry`` fails to follow ``tip``: ``(reason, detail)`` pairs."""
+    problems: list[tuple[str, str]] = []
+    if tip.id is not None and entry.prev != tip.id:
+        problems.append(("broken_chain", "prev is not the id of seq - 1"))
+    if entry.ts < tip.ts:
+        problems.append(("time_backwards", "ts is before seq - 1's"))
+    return problems
+
+
+def check_link(tip: Tip, entry: Entry) -> None:
+    """Raise :class:`InvalidData` unless ``entry`` follows ``tip`` in chain and time."""
+    for reason, detail in link_problems(tip, entry):
+        raise InvalidData(reason, f"seq {entry.seq}: {detail}")
+
+
+def place(
+    tip: Tip,
+    entry: Entry,
+    held_id: Callable[[int], bytes | None],
+    authenticate: Callable[[Entry], None] | None,
+    *,
+    keep_folded_history: bool,
+) -> Place:
+    """Where ``entry`` falls in its author's feed, held up to ``tip``.
+
+    ``held_id(seq)`` is the id of the entry held at ``seq`` (None if none);
+    ``authenticate`` raises if the entry is not genuine. An entry that does not link
+    to the tip raises :class:`InvalidData` (``broken_chain``, ``time_backwards``).
+    """
+    if entry.seq > tip.seq + 1:
+        return Place.GAP
+    if entry.seq == tip.seq + 1:
+        if authenticate is not None:
+            authenticate(entry)
+        check_link(tip, entry)
+        return Place.NEXT
+    known = held_id(entry.seq)
+    if known == entry.id:
+        return Place.DUPLICATE
+    if known is None and entry.seq <= tip.pruned:
+        if not keep_folded_history and kinds.folded(entry.key):
+            return Place.DUPLICATE  # pruned here, or never wanted below the frontier
+        if authenticate is not None:
+            authenticate(entry)
+        return Place.HISTORY
+    if authenticate is not None:
+        authenticate(entry)
+    return Place.CONFLICT

@@ -1,0 +1,181 @@
+"""Rollups: what a level-L rollup says about the entries since the previous one.
+
+The same accumulator serves the feed (which writes rollups at hour and day boundaries)
+and the verifier (which recomputes them from the entries it still has). A level-1
+rollup sums flows; a level-2 rollup sums the level-1 rollups in its range, so it can be
+written, and checked, long after the flows are gone (PROTOCOL.md, section 7.2).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Final, cast
+
+from sidecar.ledger import kinds
+from sidecar.ledger.canonical import JsonObject, JsonValue
+
+_SUMMARY_KEYS: Final = ("counts", "totals", "unbalanced", "flows_start", "flows_end")
+
+
+class Accumulator:
+    """Running counts and energy totals for one rollup level."""
+
+    def __init__(self, level: int) -> None:
+        self.level = level
+        self.period = kinds.ROLLUP_PERIODS_MS[level]
+        self.counts: Counter[str] = Counter()
+        self.totals: dict[tuple[str, str], list[int]] = {}
+        self.unbalanced = 0
+        self.flows_start: int | None = None
+        self.flows_end: int | None = None
+        self.opened_at: int | None = None
+
+    def add(self, key: str, content: JsonObject) -> bool:
+        """Account for one appended entry (count key ``key``, body ``content``).
+
+        Returns True if this entry opened the range (so :meth:`due_at` changed).
+        """
+        was_open = self.opened_at is not None
+        if key == kinds.FLOW:
+            if self.level == 1:
+                self._add_flow(content)
+        else:
+            self._add_other(key, content)
+        return not was_open and self.opened_at is not None
+
+    def _add_other(self, key: str, content: JsonObject) -> None:
+        self.counts[key] += 1
+        if key == f"rollup_{self.level - 1}":
+            self._add_rollup(content)
+        elif not key.startswith("rollup_"):
+            self._open(_int(content, "ts"))
+
+    def due_at(self) -> int | None:
+        """When the next period boundary after the range's first content passes.
+
+        None while the range holds nothing but rollups: then no rollup is written.
+        """
+        if self.opened_at is None:
+            return None
+        return (self.opened_at // self.period + 1) * self.period
+
+    def summary(self) -> JsonObject:
+        """The members of a rollup body that follow from the entries."""
+        result: JsonObject = {
+            "counts": {key: self.counts[key] for key in sorted(self.counts)},
+            "totals": [
+                {"from": sender, "to": receiver, "mwh": mwh, "ren_mwh": ren}
+                for (sender, receiver), (mwh, ren) in sorted(self.totals.items())
+            ],
+            "unbalanced": self.unbalanced,
+        }
+        if self.flows_start is not None and self.flows_end is not None:
+            result["flows_start"] = self.flows_start
+            result["flows_end"] = self.flows_end
+        return result
+
+    def body(
+        self,
+        *,
+        building: str,
+        ts: int,
+        seq: int,
+        first: int,
+        start: int | None,
+        root: bytes,
+        now_ms: int,
+    ) -> JsonObject:
+        """The rollup body to append as entry ``seq``.
+
+        ``start`` is the previous same-level rollup's end (None for the first).
+        """
+        assert self.opened_at is not None
+        begin = (
+            start if start is not None else self.opened_at // self.period * self.period
+        )
+        body: JsonObject = {
+            "v": kinds.VERSION,
+            "kind": kinds.ROLLUP,
+            "building": building,
+            "ts": ts,
+            "level": self.level,
+            "start": begin,
+            "end": now_ms // self.period * self.period,
+            "first": first,
+            "last": seq - 1,
+            "root": root.hex(),
+        }
+        body.update(self.summary())
+        return body
+
+    def _open(self, at: int) -> None:
+        if self.opened_at is None:
+            self.opened_at = at
+
+    def _add_flow(self, content: JsonObject) -> None:
+        # Runs for every appended flow, so it reads the schema-checked body directly.
+        self.counts[kinds.FLOW] += 1
+        totals = self.totals
+        for item in cast(list[dict[str, Any]], content["transfers"]):
+            mwh: int = item["mwh"]
+            pair = (item["from"], item["to"])
+            entry = totals.get(pair)
+            if entry is None:
+                entry = totals[pair] = [0, 0]
+            entry[0] += mwh
+            entry[1] += mwh * item["ren"] // kinds.PPM
+        if cast(dict[str, int], content["balance"])["ok"] == 0:
+            self.unbalanced += 1
+        start = cast(int, content["start"])
+        end = cast(int, content["end"])
+        if self.flows_start is None or self.flows_end is None:
+            self.flows_start, self.flows_end = start, end
+            self.opened_at = cast(int, content["ts"])
+        else:
+            self.flows_start = min(self.flows_start, start)
+            self.flows_end = max(self.flows_end, end)
+            if self.opened_at is None:
+                self.opened_at = cast(int, content["ts"])
+
+    def _add_rollup(self, content: JsonObject) -> None:
+        counts = content["counts"]
+        assert isinstance(counts, dict)
+        flows = counts.get(kinds.FLOW, 0)
+        assert isinstance(flows, int)
+        if flows:
+            self.counts[kinds.FLOW] += flows
+            self._span(_int(content, "flows_start"), _int(content, "flows_end"))
+            self._open(_int(content, "start"))
+        totals = content["totals"]
+        assert isinstance(totals, list)
+        for item in totals:
+            assert isinstance(item, dict)
+            self._add_total(
+                str(item["from"]),
+                str(item["to"]),
+                _int(item, "mwh"),
+                _int(item, "ren_mwh"),
+            )
+        self.unbalanced += _int(content, "unbalanced")
+
+    def _add_total(self, sender: str, receiver: str, mwh: int, ren: int) -> None:
+        entry = self.totals.setdefault((sender, receiver), [0, 0])
+        entry[0] += mwh
+        entry[1] += ren
+
+    def _span(self, start: int, end: int) -> None:
+        self.flows_start = (
+            start if self.flows_start is None else min(self.flows_start, start)
+        )
+        self.flows_end = end if self.flows_end is None else max(self.flows_end, end)
+
+
+def differences(stated: JsonObject, computed: JsonObject) -> list[str]:
+    """Which summary members of a rollup differ from the recomputed ones."""
+    return [key for key in _SUMMARY_KEYS if stated.get(key) != computed.get(key)]
+
+
+def _int(obj: dict[str, JsonValue], key: str) -> int:
+    value = obj[key]
+    assert isinstance(value, int)  # bodies are schema-checked before they get here
+    return value

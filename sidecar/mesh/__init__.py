@@ -1,0 +1,1 @@
+"""The building's members and the links between their nodes: roster, peers, replicas."""

@@ -1,0 +1,1 @@
+"""The SQLite ledger database: every SQL statement, the writer thread, retention."""

@@ -1,0 +1,192 @@
+"""Taking in ledger data from elsewhere (exchange-format lines): verify, then store.
+
+Used by ``python -m sidecar import``. Every line is checked on its own — signature,
+body, building — and placed in its author's chain by the rule entries from other flats
+also pass (:mod:`sidecar.ledger.chain`); a bad line is refused with a reason, never
+stored.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sidecar.ledger import chain, etp, merkle
+from sidecar.ledger.chain import Place
+from sidecar.ledger.errors import InvalidData
+from sidecar.ledger.identity import KeyRing, PublicKeyError
+from sidecar.storage import store
+from sidecar.storage.writer import Writer
+
+
+@dataclass(slots=True)
+class _Head:
+    number: int
+    tip: chain.Tip  # its id is None unless entry ``seq`` is stored
+
+
+class Ingestor:
+    """Checks and stores exchange-format lines for one database."""
+
+    def __init__(self, conn: sqlite3.Connection, writer: Writer) -> None:
+        self.conn = conn
+        self.writer = writer
+        self.building = store.meta(conn).get("building", "")
+        self.keys = KeyRing()
+        self.numbers: dict[bytes, int] = {}
+        for number, aid, key in store.authors(conn):
+            self.keys.add(key)
+            self.numbers[aid] = number
+        self.heads: dict[bytes, _Head] = {}
+        self.accepted: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
+
+    def line(self, text: str) -> str | None:
+        """Take one line; returns the reason it was refused, or None."""
+        try:
+            obj = json.loads(text)
+            if not isinstance(obj, dict):
+                raise InvalidData("malformed", "a line is a JSON object")
+            self.add(obj)
+        except ValueError as err:  # InvalidData is a ValueError, as are JSON errors
+            reason = err.reason if isinstance(err, InvalidData) else "malformed"
+            self.rejected[reason] += 1
+            return reason
+        return None
+
+    def add(self, obj: dict[str, object]) -> None:
+        """Take one parsed line; raises :class:`InvalidData` if it is refused."""
+        kind = obj.get("type")
+        if kind == "author":
+            self._author(obj)
+        elif kind == "frontier":
+            self._frontier(obj)
+        elif kind == "entry":
+            self._entry(etp.entry_from_wire(obj))
+        elif kind == "equivocation":
+            self._evidence(etp.entry_from_wire(obj))
+        elif kind in ("checkpoint", "cosign"):
+            self._statement(etp.statement_from_wire(obj))
+        else:
+            raise InvalidData("unknown_type", f"unknown line type {kind!r}")
+        self.accepted[str(kind)] += 1
+
+    def finish(self) -> None:
+        """Wait until everything taken is durable."""
+        self.writer.flush()
+
+    def _author(self, obj: dict[str, object]) -> None:
+        key_hex = obj.get("key")
+        try:
+            key = bytes.fromhex(key_hex) if isinstance(key_hex, str) else b""
+            aid = self.keys.add(key)
+        except (ValueError, PublicKeyError) as err:
+            raise InvalidData("bad_key", str(err)) from err
+        if aid not in self.numbers:
+            self.numbers[aid] = self.writer.call(
+                lambda conn: store.add_author(conn, key)
+            ).result()
+
+    def _frontier(self, obj: dict[str, object]) -> None:
+        author = self._known(obj.get("author"))
+        size, nodes = obj.get("size"), obj.get("nodes")
+        if not isinstance(size, int) or not isinstance(nodes, list):
+            raise InvalidData("malformed", "a frontier has a size and a list of nodes")
+        try:
+            frontier = merkle.Frontier(
+                size, [bytes.fromhex(str(node)) for node in nodes]
+            )
+        except ValueError as err:
+            raise InvalidData("malformed", str(err)) from err
+        head = self._head(author)
+        if head.tip.seq or head.tip.pruned:
+            raise InvalidData(
+                "conflict", "a frontier can only start a feed this node lacks"
+            )
+        self._store_frontier(head.number, frontier)
+        head.tip.seq = head.tip.pruned = size
+
+    def _store_frontier(self, number: int, frontier: merkle.Frontier) -> None:
+        self.writer.call(
+            lambda conn: store.adopt_frontier(conn, number, frontier)
+        ).result()
+
+    def _entry(self, entry: etp.Entry) -> None:
+        self._check(entry.author, entry)
+        head = self._head(entry.author)
+        tip = head.tip
+        place = chain.place(
+            tip, entry, self._stored_id(head.number), None, keep_folded_history=True
+        )
+        if place is Place.GAP:
+            raise InvalidData("gap", f"expected seq {tip.seq + 1}, got {entry.seq}")
+        if place is Place.DUPLICATE:
+            raise InvalidData("duplicate", f"seq {entry.seq} is already stored")
+        if place is Place.CONFLICT:
+            self.writer.add_conflict(head.number, entry)
+            raise InvalidData(
+                "equivocation",
+                f"seq {entry.seq} differs from the stored entry; kept as evidence",
+            )
+        # A kept entry of pruned history (below the frontier): nothing to chain to.
+        self.writer.add_entry(head.number, entry)
+        if place is Place.NEXT:
+            tip.seq, tip.id, tip.ts = entry.seq, entry.id, entry.ts
+
+    def _stored_id(self, number: int) -> Callable[[int], bytes | None]:
+        def stored_id(seq: int) -> bytes | None:
+            self.finish()  # an earlier line of this run may hold the same seq
+            return store.entry_id(self.conn, number, seq)
+
+        return stored_id
+
+    def _evidence(self, entry: etp.Entry) -> None:
+        self._check(entry.author, entry)
+        self.writer.add_conflict(self._head(entry.author).number, entry)
+
+    def _statement(self, statement: etp.Statement) -> None:
+        self._check(statement.author, statement)
+        number = self._head(statement.author).number
+        log = number
+        if statement.kind == "cosign":
+            log = self._head(bytes.fromhex(str(statement.content["log"]))).number
+        self.writer.add_statement(number, log, statement)
+
+    def _check(self, author: bytes, item: etp.Entry | etp.Statement) -> None:
+        if item.content["building"] != self.building:
+            raise InvalidData(
+                "wrong_building",
+                f"from building {item.content['building']!r}, not ours",
+            )
+        etp.check_signature(item, self.keys)
+
+    def _known(self, author_hex: object) -> bytes:
+        try:
+            author = bytes.fromhex(author_hex) if isinstance(author_hex, str) else b""
+        except ValueError as err:
+            raise InvalidData("bad_hex", "author must be hex") from err
+        if author not in self.numbers:
+            raise InvalidData("unknown_author", f"no public key for {author.hex()}")
+        return author
+
+    def _head(self, author: bytes) -> _Head:
+        head = self.heads.get(author)
+        if head is not None:
+            return head
+        number = self.numbers.get(author)
+        if number is None:
+            raise InvalidData("unknown_author", f"no public key for {author.hex()}")
+        pruned = store.pruned(self.conn, number).frontier.size
+        last = store.last_entry(self.conn, number)
+        if last is None:
+            head = _Head(number, chain.Tip(pruned, None, 0, pruned))
+        else:
+            entry = store.load_entry(author, last)
+            held = None if pruned > entry.seq else entry.id
+            tip = chain.Tip(max(entry.seq, pruned), held, entry.ts, pruned)
+            head = _Head(number, tip)
+        self.heads[author] = head
+        return head
