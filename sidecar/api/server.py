@@ -189,7 +189,7 @@ class _Session:
         except MessageRejected as err:
             await self.refuse(err)
             return
-        await _HANDLERS[kind](self, message)
+        await HANDLERS[kind](self, message)
 
     async def hello(self, message: dict[str, object]) -> None:
         try:
@@ -275,7 +275,7 @@ class _Session:
 type _Handler = Callable[[_Session, dict[str, object]], Awaitable[None]]
 
 # One handler for each message type a client may send.
-_HANDLERS: Final[dict[MessageType, _Handler]] = {
+HANDLERS: Final[dict[MessageType, _Handler]] = {
     MessageType.HELLO: _Session.hello,
     MessageType.SAMPLE: _Session.sample,
     MessageType.CHECKPOINT: _Session.checkpoint,

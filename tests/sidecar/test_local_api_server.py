@@ -6,4 +6,4 @@ from sidecar.api import messages, server
 
 
 def test_every_received_message_type_has_one_handler() -> None:
-    assert set(server._HANDLERS) == messages.RECEIVED
+    assert set(server.HANDLERS) == messages.RECEIVED
