@@ -16,6 +16,7 @@ from homeassistant.helpers.typing import ConfigType
 from homeassistant.loader import async_get_integration
 
 from .backup import BackupController
+from .battery_control import BatteryControl
 from .bus_support import BusSupport
 from .const import (
     CONF_SIDECAR_TOKEN,
@@ -69,27 +70,38 @@ def device_from_entry_data(data: Mapping[str, Any]) -> FlatDevice:
 async def async_setup_entry(hass: HomeAssistant, entry: LocalVppConfigEntry) -> bool:
     """Connect to the flat, poll once, then set up the platforms."""
     device = device_from_entry_data(entry.data)
-    coordinator = LocalVppCoordinator(hass, entry, device)
+    control = BatteryControl(device)
+    coordinator = LocalVppCoordinator(
+        hass, entry, device, after_poll=control.async_keep_alive
+    )
     try:
         await coordinator.async_config_entry_first_refresh()
     except Exception:
         await device.async_close()
         raise
-    backup = BackupController(hass, entry, coordinator)
+    backup = BackupController(hass, entry, coordinator, control)
     await backup.async_start()
     link = await _async_start_sidecar_link(hass, entry, coordinator)
     entry.runtime_data = LocalVppData(
-        device=device, coordinator=coordinator, backup=backup, sidecar=link
+        device=device,
+        control=control,
+        coordinator=coordinator,
+        backup=backup,
+        sidecar=link,
     )
     if link is not None:
-        group = GroupDischarge(hass, entry, coordinator, backup, link)
+        group = GroupDischarge(
+            hass, entry, coordinator, control=control, backup=backup, link=link
+        )
         group.async_start()
         mesh_issues = MeshIssueReporter(hass, entry.entry_id, link)
         entry.async_on_unload(mesh_issues.async_start())
         entry.runtime_data.group = group
         entry.runtime_data.mesh_issues = mesh_issues
         if device.has_bus:
-            bus = BusSupport(hass, entry, coordinator, backup, link)
+            bus = BusSupport(
+                hass, entry, coordinator, control=control, backup=backup, link=link
+            )
             bus.async_start()
             entry.runtime_data.bus = bus
     # The PV inverter and meter hang off the hybrid inverter: it must exist first.

@@ -24,6 +24,7 @@ from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
 
 from .backup_runtime import BackupEnergyUse, LoadAverage, runtime_left_min
+from .battery_control import BatteryControl, Party
 from .const import (
     BACKUP_MODE_AUTO,
     BACKUP_MODE_OFF,
@@ -84,11 +85,13 @@ class BackupController:
         hass: HomeAssistant,
         entry: LocalVppConfigEntry,
         coordinator: LocalVppCoordinator,
+        control: BatteryControl,
     ) -> None:
         """Prepare; ``async_start`` restores the saved state and begins watching."""
         self.hass = hass
         self._entry = entry
         self._coordinator = coordinator
+        self._control = control
         options = dict(entry.options)
         self._settings = grid_watch_settings(options)
         self._normal_poll_s: float = options.get(
@@ -106,7 +109,6 @@ class BackupController:
         )
         self.mode = BACKUP_MODE_AUTO
         self.watch = GridWatch(self._settings)
-        self.engaged = False
         self.energy_use: BackupEnergyUse | None = None
         self.last_outage_duration_s: float | None = None
         # When the grid came back in the current outage (restoring), on our clock.
@@ -147,7 +149,9 @@ class BackupController:
             )
             if restored is not None:
                 self.watch = restored
-        self.engaged = bool(saved.get("engaged", False)) and self.watch.backup_wanted
+        self._control.restore_power_cut(
+            bool(saved.get("engaged", False)) and self.watch.backup_wanted
+        )
         if (plan := saved.get("shed_plan")) is not None:
             self._plan = ShedPlan.from_dict(plan) or ShedPlan()
         if (use := saved.get("energy_use")) is not None:
@@ -186,6 +190,11 @@ class BackupController:
     def _notify_listeners(self) -> None:
         for listener in list(self._listeners):
             listener()
+
+    @property
+    def engaged(self) -> bool:
+        """Whether the living room is on the battery because of an outage."""
+        return self._control.power_cut
 
     @property
     def armed(self) -> bool:
@@ -339,18 +348,14 @@ class BackupController:
     async def _async_engage(self) -> None:
         """Living room to battery, battery to backup, shed the chosen loads."""
         coordinator = self._coordinator
+        room = coordinator.data.living_room
         try:
-            room = coordinator.data.living_room
-            if room is None or not room.on_battery:
-                await coordinator.device.async_set_living_room_on_battery(True)
-            # A charge or discharge setpoint would spend the reserve: drop it.
-            coordinator.requested_setpoint_w = None
-            coordinator.group_setpoint_w = None
-            await coordinator.device.async_clear_power_setpoint()
+            await self._control.async_start_power_cut(
+                room_on_battery=None if room is None else room.on_battery
+            )
         except DeviceError as err:
             _LOGGER.error("Could not switch the living room to the battery: %s", err)
             return
-        self.engaged = True
         self._plan = ShedPlan.from_states(self._shed_entities, self._states())
         if shed := list(self._plan.entity_ids):
             await self.hass.services.async_call(
@@ -387,14 +392,17 @@ class BackupController:
             self.hass.bus.async_fire(
                 EVENT_BACKUP_RELEASED, self._event_data(restored_entities=restored)
             )
-        self.engaged = False
+        try:
+            await self._control.async_end_power_cut()
+        except DeviceError as err:
+            _LOGGER.warning("Could not hand the battery back after the outage: %s", err)
         self._save()
         self._notify_listeners()
 
     async def _async_release(self) -> list[str]:
         """Living room back to the grid; shed loads back one by one."""
         try:
-            await self._coordinator.device.async_set_living_room_on_battery(False)
+            await self._control.async_move_living_room(Party.POWER_CUT, False)
         except DeviceError as err:
             _LOGGER.error("Could not move the living room back to the grid: %s", err)
         restore = self._plan.without_manual(self._states()).restore(

@@ -20,6 +20,7 @@ from typing import Any, Final
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 
 from .backup import BackupController
+from .battery_control import BatteryControl
 from .const import (
     DEFAULT_GROUP_REVERT_S,
     EVENT_BUS_SUPPORT_ENDED,
@@ -98,6 +99,8 @@ class BusSupport:
         hass: HomeAssistant,
         entry: LocalVppConfigEntry,
         coordinator: LocalVppCoordinator,
+        *,
+        control: BatteryControl,
         backup: BackupController,
         link: SidecarLink,
     ) -> None:
@@ -105,6 +108,7 @@ class BusSupport:
         self.hass = hass
         self._entry = entry
         self._coordinator = coordinator
+        self._control = control
         self._backup = backup
         self.link = link
         # The newest active bus setpoint from the sidecar.
@@ -209,17 +213,16 @@ class BusSupport:
         wanted = self.wanted_w()
         held = self.holding_w
         current = self.current
-        device = self._coordinator.device
         try:
             if wanted is not None and current is not None:
                 if self._rearm or held != wanted:
                     self._rearm = False
-                    await device.async_set_bus_setpoint(wanted, current.revert_s)
+                    await self._control.async_hold_bus(wanted, current.revert_s)
                     self.holding_w = wanted
                     self._announce(held, wanted, current)
             elif held is not None:
                 cause = self._why_not()
-                await device.async_clear_bus_setpoint()
+                await self._control.async_release_bus()
                 self.holding_w = None
                 self._fire_ended(held, cause)
         except DeviceError as err:

@@ -19,6 +19,7 @@ from typing import Any, Final
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 
 from .backup import BackupController
+from .battery_control import BatteryControl, Party
 from .const import (
     DEFAULT_GROUP_REVERT_S,
     EVENT_GROUP_DISCHARGE_ENDED,
@@ -111,6 +112,8 @@ class GroupDischarge:
         hass: HomeAssistant,
         entry: LocalVppConfigEntry,
         coordinator: LocalVppCoordinator,
+        *,
+        control: BatteryControl,
         backup: BackupController,
         link: SidecarLink,
     ) -> None:
@@ -118,6 +121,7 @@ class GroupDischarge:
         self.hass = hass
         self._entry = entry
         self._coordinator = coordinator
+        self._control = control
         self._backup = backup
         self.link = link
         self.participate = True
@@ -173,7 +177,12 @@ class GroupDischarge:
     @property
     def holding(self) -> bool:
         """Whether the battery holds a group setpoint written by us."""
-        return self._coordinator.group_setpoint_w is not None
+        return self._control.claims.group is not None
+
+    @property
+    def busy(self) -> bool:
+        """Whether a write to the battery is under way."""
+        return self._writes.busy
 
     def wanted_w(self) -> float | None:
         """The power to hold now, or ``None`` to hold nothing."""
@@ -183,7 +192,7 @@ class GroupDischarge:
             or current.w is None
             or not self.participate
             or self.max_share_pct <= 0
-            or self._backup.engaged
+            or self._control.outranked(Party.GROUP)
         ):
             return None
         power = current.w
@@ -275,11 +284,9 @@ class GroupDischarge:
         current = self.current
         try:
             if wanted is not None and current is not None:
-                await self._coordinator.async_hold_group_setpoint(
-                    wanted, current.revert_s
-                )
+                await self._control.async_hold_group(wanted, current.revert_s)
             elif self.holding:
-                await self._coordinator.async_release_group_setpoint()
+                await self._control.async_release_group()
         except DeviceError as err:
             self.last_write_error = str(err)
             _LOGGER.warning("Could not write the group setpoint: %s", err)
@@ -307,7 +314,10 @@ class GroupDischarge:
         self.hass.bus.async_fire(
             EVENT_GROUP_DISCHARGE_STARTED,
             self._event_data(setpoint)
-            | {"participating": self.participate and not self._backup.engaged},
+            | {
+                "participating": self.participate
+                and not self._control.outranked(Party.GROUP)
+            },
         )
 
     def _fire_ended(
@@ -325,7 +335,9 @@ class GroupDischarge:
             "participate": self.participate,
             "max_share_pct": self.max_share_pct,
             "active": self.active,
-            "holding_w": self._coordinator.group_setpoint_w,
+            "holding_w": None
+            if (held := self._control.claims.group) is None
+            else held.w,
             "wanted_w": self.wanted_w(),
             "last_write_error": self.last_write_error,
             "current": None
