@@ -16,8 +16,10 @@ from datetime import timedelta
 from typing import Any
 
 from homeassistant.components import persistent_notification
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.translation import async_get_translations
@@ -48,10 +50,11 @@ from .const import (
     EVENT_OUTAGE_ENDED,
     EVENT_OUTAGE_STARTED,
 )
-from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
+from .coordinator import LocalVppCoordinator
 from .device import DeviceError, FlatReading
 from .grid_watch import GridState, GridWatch, GridWatchSettings, Transition
 from .load_shedding import ShedPlan
+from .signals import BACKUP_CHANGED
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -83,7 +86,7 @@ class BackupController:
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: LocalVppConfigEntry,
+        entry: ConfigEntry,
         coordinator: LocalVppCoordinator,
         control: BatteryControl,
     ) -> None:
@@ -117,7 +120,6 @@ class BackupController:
         self._plan = ShedPlan()
         self._unsubscribers: list[CALLBACK_TYPE] = []
         self._timers: set[CALLBACK_TYPE] = set()
-        self._listeners: list[Callable[[], None]] = []
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -181,15 +183,9 @@ class BackupController:
 
     # -- what entities read ------------------------------------------------------
 
-    @callback
-    def async_add_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:
-        """Call ``listener`` whenever the mode or the backup state changes."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
-
     def _notify_listeners(self) -> None:
-        for listener in list(self._listeners):
-            listener()
+        """Signal ``BACKUP_CHANGED``: the mode or the backup state changed."""
+        async_dispatcher_send(self.hass, BACKUP_CHANGED.format(self._entry.entry_id))
 
     @property
     def engaged(self) -> bool:

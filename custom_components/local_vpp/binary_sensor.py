@@ -15,7 +15,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .backup_entities import BACKUP_ACTIVE, BackupActiveSensor
-from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
+from .coordinator import LocalVppCoordinator
 from .device import ROLE_BATTERY, ROLE_METER, FlatReading
 from .entity import LocalVppEntity
 from .group_entities import GROUP_ACTIVE, GroupActiveSensor
@@ -25,6 +25,7 @@ from .ledger_entities import (
     LedgerIntegritySensor,
     SidecarConnectedSensor,
 )
+from .runtime import LocalVppConfigEntry
 
 PARALLEL_UPDATES = 0
 

@@ -17,7 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
 from .backup import BackupController
 from .battery_control import BatteryControl
@@ -27,12 +29,13 @@ from .const import (
     EVENT_BUS_SUPPORT_STARTED,
     MAX_GROUP_REVERT_S,
 )
-from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
+from .coordinator import LocalVppCoordinator
 from .device import DeviceError
 from .device.flat import MAX_BUS_SETPOINT_W
 from .grid_watch import GridState
 from .serial_apply import SerialApply
 from .sidecar_link import SidecarLink
+from .signals import BUS_SETPOINT_RECEIVED, LINK_CHANGED
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -97,7 +100,7 @@ class BusSupport:
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: LocalVppConfigEntry,
+        entry: ConfigEntry,
         coordinator: LocalVppCoordinator,
         *,
         control: BatteryControl,
@@ -129,9 +132,16 @@ class BusSupport:
     @callback
     def async_start(self) -> None:
         """Follow bus setpoints, the link and every poll."""
+        entry_id = self._entry.entry_id
         self._unsubscribers += [
-            self.link.add_bus_setpoint_listener(self._handle_setpoint),
-            self.link.add_listener(self._handle_link_change),
+            async_dispatcher_connect(
+                self.hass,
+                BUS_SETPOINT_RECEIVED.format(entry_id),
+                self._handle_setpoint,
+            ),
+            async_dispatcher_connect(
+                self.hass, LINK_CHANGED.format(entry_id), self._handle_link_change
+            ),
             self._coordinator.async_add_listener(self._handle_poll),
         ]
 

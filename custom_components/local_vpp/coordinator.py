@@ -6,8 +6,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST, CONF_PORT
@@ -25,42 +23,18 @@ from .const import (
 )
 from .device import DeviceError, FlatDevice, FlatReading
 
-if TYPE_CHECKING:
-    from .backup import BackupController
-    from .battery_control import BatteryControl
-    from .bus_support import BusSupport
-    from .group_discharge import GroupDischarge
-    from .ledger_mesh import MeshIssueReporter
-    from .sidecar_link import SidecarLink
-
 _LOGGER = logging.getLogger(__name__)
-
-type LocalVppConfigEntry = ConfigEntry[LocalVppData]
-
-
-@dataclass(slots=True)
-class LocalVppData:
-    """What a loaded entry keeps at runtime."""
-
-    device: FlatDevice
-    control: BatteryControl
-    coordinator: LocalVppCoordinator
-    backup: BackupController
-    sidecar: SidecarLink | None
-    group: GroupDischarge | None = None
-    mesh_issues: MeshIssueReporter | None = None
-    bus: BusSupport | None = None
 
 
 class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):
     """Poll the flat at the configured cadence; one poll feeds every entity."""
 
-    config_entry: LocalVppConfigEntry
+    config_entry: ConfigEntry
 
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: LocalVppConfigEntry,
+        entry: ConfigEntry,
         device: FlatDevice,
         after_poll: Callable[[FlatReading], Awaitable[None]] | None = None,
     ) -> None:

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.dispatcher import (
+    async_dispatcher_connect,
+    async_dispatcher_send,
+)
 
 from .backup import BackupController
 from .battery_control import BatteryControl, Party
@@ -26,12 +31,13 @@ from .const import (
     EVENT_GROUP_DISCHARGE_STARTED,
     MAX_GROUP_REVERT_S,
 )
-from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
+from .coordinator import LocalVppCoordinator
 from .device import DeviceError
 from .grid_watch import GridState
 from .ledger_sample import availability_from_reading
 from .serial_apply import SerialApply
 from .sidecar_link import SidecarLink
+from .signals import BACKUP_CHANGED, GROUP_CHANGED, LINK_CHANGED, SETPOINT_RECEIVED
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -110,7 +116,7 @@ class GroupDischarge:
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: LocalVppConfigEntry,
+        entry: ConfigEntry,
         coordinator: LocalVppCoordinator,
         *,
         control: BatteryControl,
@@ -129,7 +135,6 @@ class GroupDischarge:
         # The group event under way for this flat, from its newest setpoint message.
         self.current: GroupSetpoint | None = None
         self.last_write_error: str | None = None
-        self._listeners: list[Callable[[], None]] = []
         self._unsubscribers: list[CALLBACK_TYPE] = []
         self._writes = SerialApply(
             hass, entry, "local_vpp group setpoint", self._apply_once, self._notify
@@ -141,11 +146,18 @@ class GroupDischarge:
     @callback
     def async_start(self) -> None:
         """Follow setpoints, the link and every poll."""
+        entry_id = self._entry.entry_id
         self._unsubscribers += [
-            self.link.add_setpoint_listener(self._handle_setpoint),
-            self.link.add_listener(self._handle_link_change),
+            async_dispatcher_connect(
+                self.hass, SETPOINT_RECEIVED.format(entry_id), self._handle_setpoint
+            ),
+            async_dispatcher_connect(
+                self.hass, LINK_CHANGED.format(entry_id), self._handle_link_change
+            ),
             self._coordinator.async_add_listener(self._send_availability),
-            self._backup.async_add_listener(self._reconsider),
+            async_dispatcher_connect(
+                self.hass, BACKUP_CHANGED.format(entry_id), self._reconsider
+            ),
         ]
 
     async def async_stop(self) -> None:
@@ -160,14 +172,9 @@ class GroupDischarge:
     # -- what entities read ------------------------------------------------------
 
     @callback
-    def async_add_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:
-        """Call ``listener`` whenever the group state changes."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
-
     def _notify(self) -> None:
-        for listener in list(self._listeners):
-            listener()
+        """Tell the others (signal ``GROUP_CHANGED``) that the group state changed."""
+        async_dispatcher_send(self.hass, GROUP_CHANGED.format(self._entry.entry_id))
 
     @property
     def active(self) -> bool:

@@ -12,9 +12,11 @@ from typing import Any, Final
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
 from .const import DOMAIN
 from .sidecar_link import SidecarLink
+from .signals import LINK_CHANGED
 
 INTEGRITY_OK: Final = "ok"
 INTEGRITY_EQUIVOCATION: Final = "equivocation"
@@ -134,6 +136,7 @@ class MeshIssueReporter:
     def __init__(self, hass: HomeAssistant, entry_id: str, link: SidecarLink) -> None:
         """Follow ``link`` for the entry ``entry_id``."""
         self._hass = hass
+        self._entry_id = entry_id
         self._link = link
         self.issue_id = f"{ISSUE_LEDGER_INTEGRITY}_{entry_id}"
         self._raised: tuple[str, dict[str, str]] | None = None
@@ -141,7 +144,9 @@ class MeshIssueReporter:
     @callback
     def async_start(self) -> CALLBACK_TYPE:
         """Start following the link; returns the function that stops it."""
-        return self._link.add_listener(self._update)
+        return async_dispatcher_connect(
+            self._hass, LINK_CHANGED.format(self._entry_id), self._update
+        )
 
     @callback
     def _update(self) -> None:

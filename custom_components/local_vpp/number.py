@@ -13,10 +13,11 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .battery_control import BatteryControl
-from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
+from .coordinator import LocalVppCoordinator
 from .device import ROLE_BATTERY
 from .entity import LocalVppEntity
 from .group_entities import GROUP_MAX_SHARE, GroupMaxShareNumber
+from .runtime import LocalVppConfigEntry
 
 PARALLEL_UPDATES = 1
 

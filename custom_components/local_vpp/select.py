@@ -9,7 +9,8 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .backup import BackupController
 from .backup_entities import BackupEntity
 from .const import BACKUP_MODES
-from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
+from .coordinator import LocalVppCoordinator
+from .runtime import LocalVppConfigEntry
 
 PARALLEL_UPDATES = 1
 

@@ -28,7 +28,7 @@ from .const import (
     SERVICE_CANCEL_GROUP_DISCHARGE,
     SERVICE_REQUEST_GROUP_DISCHARGE,
 )
-from .coordinator import LocalVppConfigEntry
+from .runtime import LocalVppConfigEntry
 from .sidecar_link import SidecarLink, SidecarNotConnectedError, SidecarRequestError
 
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"

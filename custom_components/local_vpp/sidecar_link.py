@@ -137,8 +137,15 @@ class SidecarLink:
         serial: str | None = None,
         buffer: int = DEFAULT_BUFFER,
         on_change: Callable[[], None] | None = None,
+        on_setpoint: Callable[[dict[str, Any]], None] | None = None,
+        on_bus_setpoint: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
-        """Prepare a link to ``url`` (``ws://host:port/api/v1/ws``) with ``token``."""
+        """Prepare a link to ``url`` (``ws://host:port/api/v1/ws``) with ``token``.
+
+        ``on_change`` is called when the link goes up or down or the sidecar reports
+        the mesh or an entry; ``on_setpoint`` and ``on_bus_setpoint`` with every
+        message of that type.
+        """
         self._session = session
         self._url = url
         self._token = token
@@ -147,6 +154,10 @@ class SidecarLink:
         self._pending: deque[dict[str, Any]] = deque(maxlen=buffer)
         self._wake = asyncio.Event()
         self._on_change = on_change
+        self._on_message: dict[str, Callable[[dict[str, Any]], None] | None] = {
+            "setpoint": on_setpoint,
+            "bus_setpoint": on_bus_setpoint,
+        }
         self.connected = False
         self.entries_acknowledged = 0
         self.last_seq: int | None = None
@@ -163,35 +174,6 @@ class SidecarLink:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._next_id = 1
         self._requests: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._listeners: list[Callable[[], None]] = []
-        self._message_listeners: dict[str, list[Callable[[dict[str, Any]], None]]] = {
-            "setpoint": [],
-            "bus_setpoint": [],
-        }
-
-    def add_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
-        """Call ``listener`` when the link goes up or down or the mesh changes."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
-
-    def add_setpoint_listener(
-        self, listener: Callable[[dict[str, Any]], None]
-    ) -> Callable[[], None]:
-        """Call ``listener`` with every ``setpoint`` message."""
-        return self._add_message_listener("setpoint", listener)
-
-    def add_bus_setpoint_listener(
-        self, listener: Callable[[dict[str, Any]], None]
-    ) -> Callable[[], None]:
-        """Call ``listener`` with every ``bus_setpoint`` message."""
-        return self._add_message_listener("bus_setpoint", listener)
-
-    def _add_message_listener(
-        self, kind: str, listener: Callable[[dict[str, Any]], None]
-    ) -> Callable[[], None]:
-        listeners = self._message_listeners[kind]
-        listeners.append(listener)
-        return lambda: listeners.remove(listener)
 
     def offer_availability(self, message: dict[str, Any]) -> None:
         """Send ``message`` soon if the link is up; a newer one replaces it."""
@@ -322,8 +304,8 @@ class SidecarLink:
                 self.mesh_received_at = time.monotonic()
                 self._changed()
             case "setpoint" | "bus_setpoint" as kind:
-                for listener in list(self._message_listeners[kind]):
-                    listener(message)
+                if (handler := self._on_message[kind]) is not None:
+                    handler(message)
             case "entry":
                 self.entries_acknowledged += 1
                 self.last_seq = message.get("seq")
@@ -353,5 +335,3 @@ class SidecarLink:
     def _changed(self) -> None:
         if self._on_change is not None:
             self._on_change()
-        for listener in list(self._listeners):
-            listener()

@@ -9,10 +9,11 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .battery_control import BatteryControl, Party
-from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
+from .coordinator import LocalVppCoordinator
 from .device import ROLE_BATTERY
 from .entity import LocalVppEntity
 from .group_entities import GROUP_PARTICIPATION, GroupParticipationSwitch
+from .runtime import LocalVppConfigEntry
 
 PARALLEL_UPDATES = 1
 
