@@ -67,7 +67,7 @@ from custom_components.local_vpp.device import (  # noqa: E402
     FlatReading,
     UnitIds,
 )
-from custom_components.local_vpp.ledger_sample import (  # noqa: E402
+from custom_components.local_vpp.ledger.sample import (  # noqa: E402
     availability_from_reading,
     sample_from_reading,
 )

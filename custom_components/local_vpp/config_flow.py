@@ -51,8 +51,8 @@ from .const import (
     SHEDDABLE_DOMAINS,
 )
 from .device import CannotConnectError, MissingModelsError, NotSunSpecError
+from .ledger.sidecar_link import async_check_sidecar
 from .runtime import LocalVppConfigEntry, device_from_entry_data
-from .sidecar_link import async_check_sidecar
 
 LEDGER_PATH = "/api/v1/ws"
 

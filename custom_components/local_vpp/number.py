@@ -16,7 +16,7 @@ from .battery_control import BatteryControl
 from .coordinator import LocalVppCoordinator
 from .device import ROLE_BATTERY
 from .entity import LocalVppEntity
-from .group_entities import GROUP_MAX_SHARE, GroupMaxShareNumber
+from .group.entities import GROUP_MAX_SHARE, GroupMaxShareNumber
 from .runtime import LocalVppConfigEntry
 
 PARALLEL_UPDATES = 1

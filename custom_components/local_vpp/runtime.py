@@ -20,9 +20,8 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.loader import async_get_integration
 
-from .backup import BackupController
+from .backup.controller import BackupController
 from .battery_control import BatteryControl
-from .bus_support import BusSupport
 from .const import (
     CONF_SIDECAR_TOKEN,
     CONF_SIDECAR_URL,
@@ -34,10 +33,11 @@ from .const import (
 )
 from .coordinator import LocalVppCoordinator
 from .device import FlatDevice, UnitIds
-from .group_discharge import GroupDischarge
-from .ledger_mesh import MeshIssueReporter
-from .ledger_sample import sample_from_reading
-from .sidecar_link import SidecarLink
+from .group.bus_support import BusSupport
+from .group.discharge import GroupDischarge
+from .ledger.mesh import MeshIssueReporter
+from .ledger.sample import sample_from_reading
+from .ledger.sidecar_link import SidecarLink
 from .signals import BUS_SETPOINT_RECEIVED, LINK_CHANGED, SETPOINT_RECEIVED
 
 type LocalVppConfigEntry = ConfigEntry[LocalVppData]

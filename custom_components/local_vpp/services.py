@@ -28,8 +28,12 @@ from .const import (
     SERVICE_CANCEL_GROUP_DISCHARGE,
     SERVICE_REQUEST_GROUP_DISCHARGE,
 )
+from .ledger.sidecar_link import (
+    SidecarLink,
+    SidecarNotConnectedError,
+    SidecarRequestError,
+)
 from .runtime import LocalVppConfigEntry
-from .sidecar_link import SidecarLink, SidecarNotConnectedError, SidecarRequestError
 
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
 ATTR_DEVICE: Final = "device"

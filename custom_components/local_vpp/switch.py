@@ -12,7 +12,7 @@ from .battery_control import BatteryControl, Party
 from .coordinator import LocalVppCoordinator
 from .device import ROLE_BATTERY
 from .entity import LocalVppEntity
-from .group_entities import GROUP_PARTICIPATION, GroupParticipationSwitch
+from .group.entities import GROUP_PARTICIPATION, GroupParticipationSwitch
 from .runtime import LocalVppConfigEntry
 
 PARALLEL_UPDATES = 1

@@ -28,6 +28,7 @@ from pytest_homeassistant_custom_component.common import (
     mock_restore_cache_with_extra_data,
 )
 
+from custom_components.local_vpp.backup.grid_watch import GridState
 from custom_components.local_vpp.const import (
     CONF_UNIT_BATTERY,
     CONF_UNIT_METER,
@@ -40,8 +41,7 @@ from custom_components.local_vpp.device import DeviceRejectedError
 from custom_components.local_vpp.diagnostics import (
     async_get_config_entry_diagnostics,
 )
-from custom_components.local_vpp.grid_watch import GridState
-from custom_components.local_vpp.sidecar_link import async_check_sidecar
+from custom_components.local_vpp.ledger.sidecar_link import async_check_sidecar
 from simulator.building_config import BuildingConfig
 from simulator.threaded import BuildingThread, FlatThread, run_building_in_thread
 

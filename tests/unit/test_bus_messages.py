@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-from custom_components.local_vpp.bus_support import (
-    DIRECTION_EXPORT,
-    DIRECTION_IMPORT,
-    direction,
-    parse_bus_setpoint,
-)
 from custom_components.local_vpp.const import DEFAULT_GROUP_REVERT_S
 from custom_components.local_vpp.device import (
     BUS_ACTIVE,
@@ -16,7 +10,13 @@ from custom_components.local_vpp.device import (
     FlatReading,
     LivingRoomReading,
 )
-from custom_components.local_vpp.ledger_sample import (
+from custom_components.local_vpp.group.bus_support import (
+    DIRECTION_EXPORT,
+    DIRECTION_IMPORT,
+    direction,
+    parse_bus_setpoint,
+)
+from custom_components.local_vpp.ledger.sample import (
     availability_from_reading,
     sample_from_reading,
 )

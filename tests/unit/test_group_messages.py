@@ -10,9 +10,9 @@ import pytest
 from homeassistant.exceptions import ServiceValidationError
 
 from custom_components.local_vpp.device import BatteryReading, FlatReading
-from custom_components.local_vpp.group_discharge import parse_setpoint
-from custom_components.local_vpp.ledger_mesh import issue_placeholders, parse_mesh
-from custom_components.local_vpp.ledger_sample import (
+from custom_components.local_vpp.group.discharge import parse_setpoint
+from custom_components.local_vpp.ledger.mesh import issue_placeholders, parse_mesh
+from custom_components.local_vpp.ledger.sample import (
     availability_from_reading,
     energy_above_reserve_wh,
 )

@@ -11,8 +11,8 @@ from custom_components.local_vpp.device import (
     LivingRoomReading,
     MeterReading,
 )
-from custom_components.local_vpp.ledger_sample import sample_from_reading
-from custom_components.local_vpp.sidecar_link import SidecarLink
+from custom_components.local_vpp.ledger.sample import sample_from_reading
+from custom_components.local_vpp.ledger.sidecar_link import SidecarLink
 
 
 def test_meter_only_reading() -> None:

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from custom_components.local_vpp.sidecar_link import (
+from custom_components.local_vpp.ledger.sidecar_link import (
     CHECK_CANNOT_CONNECT,
     SidecarLink,
     SidecarNotConnectedError,

@@ -25,12 +25,12 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.event import async_track_time_interval
 
-from .coordinator import LocalVppCoordinator
-from .device import ROLE_BATTERY
-from .entity import LocalVppEntity
-from .ledger_mesh import MeshStatus, mesh_of
+from ..coordinator import LocalVppCoordinator
+from ..device import ROLE_BATTERY
+from ..entity import LocalVppEntity
+from ..signals import LINK_CHANGED
+from .mesh import MeshStatus, mesh_of
 from .sidecar_link import SidecarLink
-from .signals import LINK_CHANGED
 
 # The checkpoint age grows between mesh messages; it is shown afresh this often.
 AGE_REFRESH = timedelta(seconds=2)

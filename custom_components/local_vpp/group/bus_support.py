@@ -21,21 +21,21 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
-from .backup import BackupController
-from .battery_control import BatteryControl
-from .const import (
+from ..backup.controller import BackupController
+from ..backup.grid_watch import GridState
+from ..battery_control import BatteryControl
+from ..const import (
     DEFAULT_GROUP_REVERT_S,
     EVENT_BUS_SUPPORT_ENDED,
     EVENT_BUS_SUPPORT_STARTED,
     MAX_GROUP_REVERT_S,
 )
-from .coordinator import LocalVppCoordinator
-from .device import DeviceError
-from .device.flat import MAX_BUS_SETPOINT_W
-from .grid_watch import GridState
+from ..coordinator import LocalVppCoordinator
+from ..device import DeviceError
+from ..device.flat import MAX_BUS_SETPOINT_W
+from ..ledger.sidecar_link import SidecarLink
+from ..signals import BUS_SETPOINT_RECEIVED, LINK_CHANGED
 from .serial_apply import SerialApply
-from .sidecar_link import SidecarLink
-from .signals import BUS_SETPOINT_RECEIVED, LINK_CHANGED
 
 _LOGGER = logging.getLogger(__name__)
 

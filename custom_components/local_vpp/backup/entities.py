@@ -18,12 +18,12 @@ from homeassistant.const import UnitOfEnergy, UnitOfTime
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import EntityDescription
 
-from .backup import BackupController
-from .coordinator import LocalVppCoordinator
-from .device import ROLE_BATTERY
-from .entity import LocalVppEntity
+from ..coordinator import LocalVppCoordinator
+from ..device import ROLE_BATTERY
+from ..entity import LocalVppEntity
+from ..signals import BACKUP_CHANGED
+from .controller import BackupController
 from .grid_watch import GridState
-from .signals import BACKUP_CHANGED
 
 
 @dataclass(frozen=True, kw_only=True)

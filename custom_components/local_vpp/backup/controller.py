@@ -25,9 +25,8 @@ from homeassistant.helpers.storage import Store
 from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
 
-from .backup_runtime import BackupEnergyUse, LoadAverage, runtime_left_min
-from .battery_control import BatteryControl, Party
-from .const import (
+from ..battery_control import BatteryControl, Party
+from ..const import (
     BACKUP_MODE_AUTO,
     BACKUP_MODE_OFF,
     BACKUP_MODES,
@@ -50,11 +49,12 @@ from .const import (
     EVENT_OUTAGE_ENDED,
     EVENT_OUTAGE_STARTED,
 )
-from .coordinator import LocalVppCoordinator
-from .device import DeviceError, FlatReading
+from ..coordinator import LocalVppCoordinator
+from ..device import DeviceError, FlatReading
+from ..signals import BACKUP_CHANGED
+from .battery_runtime import BackupEnergyUse, LoadAverage, runtime_left_min
 from .grid_watch import GridState, GridWatch, GridWatchSettings, Transition
 from .load_shedding import ShedPlan
-from .signals import BACKUP_CHANGED
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -23,21 +23,21 @@ from homeassistant.helpers.dispatcher import (
     async_dispatcher_send,
 )
 
-from .backup import BackupController
-from .battery_control import BatteryControl, Party
-from .const import (
+from ..backup.controller import BackupController
+from ..backup.grid_watch import GridState
+from ..battery_control import BatteryControl, Party
+from ..const import (
     DEFAULT_GROUP_REVERT_S,
     EVENT_GROUP_DISCHARGE_ENDED,
     EVENT_GROUP_DISCHARGE_STARTED,
     MAX_GROUP_REVERT_S,
 )
-from .coordinator import LocalVppCoordinator
-from .device import DeviceError
-from .grid_watch import GridState
-from .ledger_sample import availability_from_reading
+from ..coordinator import LocalVppCoordinator
+from ..device import DeviceError
+from ..ledger.sample import availability_from_reading
+from ..ledger.sidecar_link import SidecarLink
+from ..signals import BACKUP_CHANGED, GROUP_CHANGED, LINK_CHANGED, SETPOINT_RECEIVED
 from .serial_apply import SerialApply
-from .sidecar_link import SidecarLink
-from .signals import BACKUP_CHANGED, GROUP_CHANGED, LINK_CHANGED, SETPOINT_RECEIVED
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .device import BatteryReading, FlatReading
+from ..device import BatteryReading, FlatReading
 
 
 def sample_from_reading(reading: FlatReading, ts_ms: int) -> dict[str, Any]:

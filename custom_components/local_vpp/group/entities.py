@@ -28,11 +28,11 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.restore_state import RestoreEntity
 
-from .coordinator import LocalVppCoordinator
-from .device import ROLE_BATTERY
-from .entity import LocalVppEntity
-from .group_discharge import GroupDischarge, GroupSetpoint
-from .signals import GROUP_CHANGED
+from ..coordinator import LocalVppCoordinator
+from ..device import ROLE_BATTERY
+from ..entity import LocalVppEntity
+from ..signals import GROUP_CHANGED
+from .discharge import GroupDischarge, GroupSetpoint
 
 GROUP_PARTICIPATION = SwitchEntityDescription(
     key="group_participation",

@@ -14,9 +14,9 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
-from .const import DOMAIN
+from ..const import DOMAIN
+from ..signals import LINK_CHANGED
 from .sidecar_link import SidecarLink
-from .signals import LINK_CHANGED
 
 INTEGRITY_OK: Final = "ok"
 INTEGRITY_EQUIVOCATION: Final = "equivocation"

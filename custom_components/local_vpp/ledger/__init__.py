@@ -1,0 +1,1 @@
+"""The flat's link to its ledger sidecar and what the sidecar reports."""
