@@ -13,9 +13,9 @@ devices hold is decided by ``PRECEDENCE``, one table, highest row first.
   allowed to give it asks, and never imposed again: the last command stands. The
   resident's switch therefore still moves the living room during a power cut.
 
-The bus setpoint sits in its own register: no other row claims it, so "bus before
-group" orders rows that never compete for one output today. The power cut keeps charge
-of the changeover; the bus only adds power to the flat or takes it away.
+The bus row holds only the bus setpoint, a register of its own: the bus never moves
+the living room (the power cut and the resident do) and never competes with the group
+for one output; it only adds power to the flat or takes it away.
 
 No Home Assistant imports: the table and the writes are testable alone.
 """

@@ -1,9 +1,10 @@
 """The living-room backup in Home Assistant: watch the grid, act, announce.
 
 The decisions live in plain-Python modules (``grid_watch``, ``load_shedding``,
-``backup_runtime``); this module feeds them each poll and carries out what they decide:
-the living room to the battery, loads shed, residents told, events fired, and all of it
-undone once the grid has been stable for the reconnection delay. It keeps its state in
+``battery_runtime``); this module feeds them each poll and carries out what they
+decide: the living room to the battery (through ``battery_control``, where the power
+cut is the first claim), loads shed, residents told, events fired, and all of it undone
+once the grid has been stable for the reconnection delay. It keeps its state in
 Home Assistant's storage, so a restart during a power cut resumes without flapping.
 """
 

@@ -3,11 +3,11 @@
 During a power cut the building bus (vendor model 64901) lets flats with energy to
 spare carry the living rooms of neighbours that are running low. The sidecar decides
 who gives and who takes and sends this flat a ``bus_setpoint`` every round; Home
-Assistant writes it to the bus with the short revert timer the sidecar asks for, so a
-sidecar or a Home Assistant that goes silent leaves the bus to fall back to 0 by
-itself. When the sidecar ends the support, the link drops or the grid returns, the
-setpoint is written back to 0. The living-room backup keeps charge of the relay: the
-bus only adds power to the flat or takes it away.
+Assistant writes it to the bus (through ``battery_control``) with the short revert
+timer the sidecar asks for, so a sidecar or a Home Assistant that goes silent leaves
+the bus to fall back to 0 by itself. When the sidecar ends the support, the link drops
+or the grid returns, the setpoint is written back to 0. The living-room backup keeps
+charge of the relay: the bus only adds power to the flat or takes it away.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 The sidecar works out every flat's share from the signed ``availability`` of all of
 them and sends this flat a ``setpoint`` each coordination round. Home Assistant writes
-it to the battery (model 704) with the short revert timer the sidecar asks for, so a
-sidecar or a Home Assistant that stops leaves the battery to revert by itself. The
-living-room backup always wins: no group setpoint is written while it is engaged.
+it to the battery (model 704, through ``battery_control``) with the short revert timer
+the sidecar asks for, so a sidecar or a Home Assistant that stops leaves the battery to
+revert by itself. The living-room backup always wins (``battery_control.PRECEDENCE``):
+no group setpoint is written while it is engaged.
 """
 
 from __future__ import annotations
