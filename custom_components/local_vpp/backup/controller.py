@@ -184,7 +184,7 @@ class BackupController:
 
     # -- what entities read ------------------------------------------------------
 
-    def _notify_listeners(self) -> None:
+    def _announce_change(self) -> None:
         """Signal ``BACKUP_CHANGED``: the mode or the backup state changed."""
         async_dispatcher_send(self.hass, BACKUP_CHANGED.format(self._entry.entry_id))
 
@@ -229,7 +229,7 @@ class BackupController:
         if mode == BACKUP_MODE_AUTO and self.watch.backup_wanted and not self.engaged:
             await self._async_engage()
         self._save()
-        self._notify_listeners()
+        self._announce_change()
 
     def _apply_poll_cadence(self) -> None:
         # Armed: poll fast so a grid loss is noticed within half a second.
@@ -291,7 +291,7 @@ class BackupController:
                 "local_vpp outage ended",
             )
         self._save()
-        self._notify_listeners()
+        self._announce_change()
 
     def _later(self, delay_s: float, action: Callable[[Any], Any]) -> None:
         """Run ``action`` after ``delay_s``; cancelled if the entry unloads first."""
@@ -340,7 +340,7 @@ class BackupController:
             shed=self._plan.entity_ids,
         )
         self._save()
-        self._notify_listeners()
+        self._announce_change()
 
     async def _async_engage(self) -> None:
         """Living room to battery, battery to backup, shed the chosen loads."""
@@ -394,7 +394,7 @@ class BackupController:
         except DeviceError as err:
             _LOGGER.warning("Could not hand the battery back after the outage: %s", err)
         self._save()
-        self._notify_listeners()
+        self._announce_change()
 
     async def _async_release(self) -> list[str]:
         """Living room back to the grid; shed loads back one by one."""
