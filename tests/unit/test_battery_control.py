@@ -52,6 +52,7 @@ def test_row_power_cut_releases_the_power_and_moves_the_living_room() -> None:
     # It leaves the bus to the bus.
     assert decide(EVERYONE, Output.BUS) == Target(Party.BUS, BUS)
     assert decide(Claims(power_cut=True), Output.BUS) == RELEASED
+    assert EVERYONE.hold_of(Party.POWER_CUT) is None
     assert may_command(Party.POWER_CUT, Output.CHANGEOVER)
     assert not may_command(Party.POWER_CUT, Output.RESERVE)
 
