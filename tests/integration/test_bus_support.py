@@ -7,6 +7,7 @@ exchanged after Home Assistant wrote the sidecar's setpoints.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
@@ -487,6 +488,33 @@ async def test_direction_change_and_diagnostics(
     await hass.async_block_till_done()
     assert bus_setpoint_w(building, "101") == 0
     assert ended[-1].data["cause"] == "stopped"
+
+
+async def test_unload_during_a_write_still_leaves_the_bus_at_0(
+    hass: HomeAssistant,
+    building: BuildingThread,
+    sidecars: dict[str, ScriptedSidecar],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    entries = await link_flats(hass, building, sidecars)
+    await grid_out(hass, building, entries)
+    device = entries["101"].runtime_data.device
+    write = device.async_set_bus_setpoint
+    written = asyncio.Event()
+
+    async def write_then_wait(power_w: float, revert_s: int) -> None:
+        # The bus holds the setpoint; the answer is slow to come back.
+        await write(power_w, revert_s)
+        written.set()
+        await asyncio.sleep(30)
+
+    monkeypatch.setattr(device, "async_set_bus_setpoint", write_then_wait)
+    await sidecars["101"].push(bus_setpoint_message(w=-250, revert_s=20))
+    await asyncio.wait_for(written.wait(), 10)
+    assert bus_setpoint_w(building, "101") == -250
+    assert await hass.config_entries.async_unload(entries["101"].entry_id)
+    await hass.async_block_till_done()
+    assert bus_setpoint_w(building, "101") == 0
 
 
 async def test_older_sidecar_without_bus_setpoint(

@@ -154,6 +154,12 @@ class BusSupport:
         self.current = None
         self._stop_cause = CAUSE_STOPPED
         await self._apply_once()
+        if self._control.claims.bus is not None:
+            # A write cancelled above may already have reached the bus.
+            try:
+                await self._control.async_release_bus()
+            except DeviceError as err:
+                _LOGGER.warning("Could not leave the bus at 0: %s", err)
 
     # -- the decision ------------------------------------------------------------
 
