@@ -1,1 +1,1 @@
-"""The flat's link to its ledger sidecar and what the sidecar reports."""
+"""The flat's link to its ledger sidecar and the messages spoken over it."""
