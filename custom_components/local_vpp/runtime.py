@@ -36,6 +36,7 @@ from .device import FlatDevice, UnitIds
 from .group.bus_support import BusSupport
 from .group.discharge import GroupDischarge
 from .ledger.mesh import MeshIssueReporter
+from .ledger.messages import BusSetpoint, GroupSetpoint
 from .ledger.sample import sample_from_reading
 from .ledger.sidecar_link import SidecarLink
 from .signals import BUS_SETPOINT_RECEIVED, LINK_CHANGED, SETPOINT_RECEIVED
@@ -140,12 +141,12 @@ async def _async_start_sidecar_link(
         async_dispatcher_send(hass, LINK_CHANGED.format(entry_id))
 
     @callback
-    def setpoint(message: dict[str, Any]) -> None:
-        async_dispatcher_send(hass, SETPOINT_RECEIVED.format(entry_id), message)
+    def setpoint(setpoint: GroupSetpoint) -> None:
+        async_dispatcher_send(hass, SETPOINT_RECEIVED.format(entry_id), setpoint)
 
     @callback
-    def bus_setpoint(message: dict[str, Any]) -> None:
-        async_dispatcher_send(hass, BUS_SETPOINT_RECEIVED.format(entry_id), message)
+    def bus_setpoint(setpoint: BusSetpoint) -> None:
+        async_dispatcher_send(hass, BUS_SETPOINT_RECEIVED.format(entry_id), setpoint)
 
     link = SidecarLink(
         async_get_clientsession(hass),

@@ -7,9 +7,11 @@ connected, like a direct call.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
 from homeassistant.util.signal_type import SignalTypeFormat
+
+from .ledger.messages import BusSetpoint, GroupSetpoint
 
 # The living-room backup's mode or state changed.
 BACKUP_CHANGED: Final[SignalTypeFormat[()]] = SignalTypeFormat(
@@ -23,11 +25,11 @@ GROUP_CHANGED: Final[SignalTypeFormat[()]] = SignalTypeFormat(
 LINK_CHANGED: Final[SignalTypeFormat[()]] = SignalTypeFormat(
     "local_vpp_{}_link_changed"
 )
-# The sidecar sent a ``setpoint`` message (the flat's part in a group discharge).
-SETPOINT_RECEIVED: Final[SignalTypeFormat[dict[str, Any]]] = SignalTypeFormat(
+# The sidecar sent a ``setpoint`` (the flat's part in a group discharge), read.
+SETPOINT_RECEIVED: Final[SignalTypeFormat[GroupSetpoint]] = SignalTypeFormat(
     "local_vpp_{}_setpoint"
 )
-# The sidecar sent a ``bus_setpoint`` message (outage support over the bus).
-BUS_SETPOINT_RECEIVED: Final[SignalTypeFormat[dict[str, Any]]] = SignalTypeFormat(
+# The sidecar sent a ``bus_setpoint`` (outage support over the bus), read.
+BUS_SETPOINT_RECEIVED: Final[SignalTypeFormat[BusSetpoint]] = SignalTypeFormat(
     "local_vpp_{}_bus_setpoint"
 )

@@ -25,6 +25,7 @@ HA_FREE = (
     f"{PACKAGE}.backup.battery_runtime",
     f"{PACKAGE}.backup.grid_watch",
     f"{PACKAGE}.backup.load_shedding",
+    f"{PACKAGE}.ledger.messages",
     f"{PACKAGE}.ledger.sample",
     f"{PACKAGE}.ledger.sidecar_link",
 )

@@ -13,8 +13,6 @@ charge of the relay: the bus only adds power to the flat or takes it away.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry
@@ -25,14 +23,12 @@ from ..backup.controller import BackupController
 from ..backup.grid_watch import GridState
 from ..battery_control import BatteryControl
 from ..const import (
-    DEFAULT_GROUP_REVERT_S,
     EVENT_BUS_SUPPORT_ENDED,
     EVENT_BUS_SUPPORT_STARTED,
-    MAX_GROUP_REVERT_S,
 )
 from ..coordinator import LocalVppCoordinator
 from ..device import DeviceError
-from ..device.flat import MAX_BUS_SETPOINT_W
+from ..ledger.messages import BusSetpoint
 from ..ledger.sidecar_link import SidecarLink
 from ..signals import BUS_SETPOINT_RECEIVED, LINK_CHANGED
 from .serial_apply import SerialApply
@@ -52,41 +48,6 @@ CAUSE_STOPPED: Final = "stopped"
 
 # Grid states in which the grid is back: the bus is open and must carry nothing.
 _GRID_BACK: Final = (GridState.GRID_OK, GridState.RESTORING)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class BusSetpoint:
-    """One ``bus_setpoint`` message, read defensively (+ export, − import)."""
-
-    active: bool
-    w: float | None
-    revert_s: int
-    reason: str | None
-    event: str | None
-
-
-def parse_bus_setpoint(message: Mapping[str, Any]) -> BusSetpoint:
-    """Read a ``bus_setpoint`` message; a malformed value is ``None``."""
-    revert = _number(message.get("revert_s"))
-    w = _number(message.get("w"))
-    reason, event = message.get("reason"), message.get("event")
-    return BusSetpoint(
-        active=message.get("active") is True,
-        w=None
-        if w is None
-        else max(-MAX_BUS_SETPOINT_W, min(MAX_BUS_SETPOINT_W, round(w))),
-        revert_s=DEFAULT_GROUP_REVERT_S
-        if revert is None
-        else int(min(MAX_GROUP_REVERT_S, max(1, revert))),
-        reason=reason if isinstance(reason, str) else None,
-        event=event if isinstance(event, str) else None,
-    )
 
 
 def direction(power_w: float) -> str:
@@ -192,8 +153,7 @@ class BusSupport:
     # -- the sidecar and the polls ----------------------------------------------------
 
     @callback
-    def _handle_setpoint(self, message: dict[str, Any]) -> None:
-        setpoint = parse_bus_setpoint(message)
+    def _handle_setpoint(self, setpoint: BusSetpoint) -> None:
         if setpoint.active:
             self.current = setpoint
             self._stop_cause = None

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry
@@ -28,13 +25,12 @@ from ..backup.controller import BackupController
 from ..backup.grid_watch import GridState
 from ..battery_control import BatteryControl, Party
 from ..const import (
-    DEFAULT_GROUP_REVERT_S,
     EVENT_GROUP_DISCHARGE_ENDED,
     EVENT_GROUP_DISCHARGE_STARTED,
-    MAX_GROUP_REVERT_S,
 )
 from ..coordinator import LocalVppCoordinator
 from ..device import DeviceError
+from ..ledger.messages import GroupSetpoint
 from ..ledger.sample import availability_from_reading
 from ..ledger.sidecar_link import SidecarLink
 from ..signals import BACKUP_CHANGED, GROUP_CHANGED, LINK_CHANGED, SETPOINT_RECEIVED
@@ -49,66 +45,6 @@ MODE_LOCAL_FALLBACK: Final = "local_fallback"
 CAUSE_ENDED: Final = "ended"
 CAUSE_REPLACED: Final = "replaced"
 CAUSE_LINK_LOST: Final = "link_lost"
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-@dataclass(frozen=True, slots=True)
-class GroupSetpoint:
-    """One ``setpoint`` message, read defensively."""
-
-    active: bool
-    event: str | None
-    mode: str | None
-    w: float | None
-    revert_s: int
-    share_ppm: float | None
-    target_w: float | None
-    achieved_w: float | None
-    participants: int | None
-    reason: str | None
-    until_ms: float | None
-
-    @property
-    def share_pct(self) -> float | None:
-        """The flat's share of the building target, in percent."""
-        return None if self.share_ppm is None else self.share_ppm / 10_000
-
-    @property
-    def until(self) -> datetime | None:
-        """When the event is due to end."""
-        if self.until_ms is None:
-            return None
-        return datetime.fromtimestamp(self.until_ms / 1000, tz=UTC)
-
-
-def parse_setpoint(message: Mapping[str, Any]) -> GroupSetpoint:
-    """Read a ``setpoint`` message; a malformed value is ``None``."""
-    revert = _number(message.get("revert_s"))
-    participants = _number(message.get("participants"))
-    return GroupSetpoint(
-        active=message.get("active") is True,
-        event=_text(message.get("event")),
-        mode=_text(message.get("mode")),
-        w=_number(message.get("w")),
-        revert_s=DEFAULT_GROUP_REVERT_S
-        if revert is None
-        else int(min(MAX_GROUP_REVERT_S, max(1, revert))),
-        share_ppm=_number(message.get("share_ppm")),
-        target_w=_number(message.get("target_w")),
-        achieved_w=_number(message.get("achieved_w")),
-        participants=None if participants is None else int(participants),
-        reason=_text(message.get("reason")),
-        until_ms=_number(message.get("until")),
-    )
 
 
 class GroupDischarge:
@@ -229,8 +165,7 @@ class GroupDischarge:
     # -- the sidecar --------------------------------------------------------------
 
     @callback
-    def _handle_setpoint(self, message: dict[str, Any]) -> None:
-        setpoint = parse_setpoint(message)
+    def _handle_setpoint(self, setpoint: GroupSetpoint) -> None:
         previous = self.current
         if not setpoint.active:
             self.current = None

@@ -31,8 +31,9 @@ from homeassistant.helpers.restore_state import RestoreEntity
 from ..coordinator import LocalVppCoordinator
 from ..device import ROLE_BATTERY
 from ..entity import LocalVppEntity
+from ..ledger.messages import GroupSetpoint
 from ..signals import GROUP_CHANGED
-from .discharge import GroupDischarge, GroupSetpoint
+from .discharge import GroupDischarge
 
 GROUP_PARTICIPATION = SwitchEntityDescription(
     key="group_participation",

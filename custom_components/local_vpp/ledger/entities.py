@@ -29,7 +29,8 @@ from ..coordinator import LocalVppCoordinator
 from ..device import ROLE_BATTERY
 from ..entity import LocalVppEntity
 from ..signals import LINK_CHANGED
-from .mesh import MeshStatus, mesh_of
+from .mesh import mesh_of
+from .messages import MeshStatus
 from .sidecar_link import SidecarLink
 
 # The checkpoint age grows between mesh messages; it is shown afresh this often.
