@@ -67,7 +67,8 @@ from custom_components.local_vpp.device import (  # noqa: E402
     FlatReading,
     UnitIds,
 )
-from custom_components.local_vpp.ledger_sample import (  # noqa: E402
+from custom_components.local_vpp.ledger.messages import build  # noqa: E402
+from custom_components.local_vpp.ledger.sample import (  # noqa: E402
     availability_from_reading,
     sample_from_reading,
 )
@@ -448,11 +449,13 @@ class Building:
             else:
                 flat.reading = reading
                 ts = now_ms()
-                offer = availability_from_reading(
-                    reading, ts, participate=True, max_share_pct=100.0
+                offer = build(
+                    availability_from_reading(
+                        reading, ts, participate=True, max_share_pct=100.0
+                    )
                 )
                 with contextlib.suppress(ConnectionError, RuntimeError):
-                    await flat.ws.send_json(sample_from_reading(reading, ts))
+                    await flat.ws.send_json(build(sample_from_reading(reading, ts)))
                     await flat.ws.send_json(offer)
                 flat.offer = offer
             next_at = max(next_at + POLL_S, time.monotonic())

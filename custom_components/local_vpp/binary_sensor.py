@@ -14,17 +14,18 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .backup_entities import BACKUP_ACTIVE, BackupActiveSensor
-from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
+from .backup.entities import BACKUP_ACTIVE, BackupActiveSensor
+from .coordinator import LocalVppCoordinator
 from .device import ROLE_BATTERY, ROLE_METER, FlatReading
 from .entity import LocalVppEntity
-from .group_entities import GROUP_ACTIVE, GroupActiveSensor
-from .ledger_entities import (
+from .group.entities import GROUP_ACTIVE, GroupActiveSensor
+from .ledger.entities import (
     LEDGER_INTEGRITY,
     SIDECAR_CONNECTED,
     LedgerIntegritySensor,
     SidecarConnectedSensor,
 )
+from .runtime import LocalVppConfigEntry
 
 PARALLEL_UPDATES = 0
 

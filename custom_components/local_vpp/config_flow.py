@@ -20,7 +20,6 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.loader import async_get_integration
 
-from . import device_from_entry_data
 from .const import (
     CONF_FAST_POLL_INTERVAL,
     CONF_GRID_AREA,
@@ -51,9 +50,9 @@ from .const import (
     MIN_RECONNECT_DELAY_S,
     SHEDDABLE_DOMAINS,
 )
-from .coordinator import LocalVppConfigEntry
 from .device import CannotConnectError, MissingModelsError, NotSunSpecError
-from .sidecar_link import async_check_sidecar
+from .ledger.sidecar_link import async_check_sidecar
+from .runtime import LocalVppConfigEntry, device_from_entry_data
 
 LEDGER_PATH = "/api/v1/ws"
 

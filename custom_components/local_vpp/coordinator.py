@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
@@ -23,51 +20,28 @@ from .const import (
     ISSUE_CONNECTION_FAILING,
     REPAIR_AFTER_FAILURES,
     REPAIR_AFTER_S,
-    SETPOINT_REARM_BELOW_S,
-    SETPOINT_REVERT_S,
 )
-from .device import (
-    CannotConnectError,
-    DeviceError,
-    DeviceRejectedError,
-    FlatDevice,
-    FlatReading,
-)
-
-if TYPE_CHECKING:
-    from .backup import BackupController
-    from .bus_support import BusSupport
-    from .group_discharge import GroupDischarge
-    from .ledger_mesh import MeshIssueReporter
-    from .sidecar_link import SidecarLink
+from .device import DeviceError, FlatDevice, FlatReading
 
 _LOGGER = logging.getLogger(__name__)
-
-type LocalVppConfigEntry = ConfigEntry[LocalVppData]
-
-
-@dataclass(slots=True)
-class LocalVppData:
-    """What a loaded entry keeps at runtime."""
-
-    device: FlatDevice
-    coordinator: LocalVppCoordinator
-    backup: BackupController
-    sidecar: SidecarLink | None
-    group: GroupDischarge | None = None
-    mesh_issues: MeshIssueReporter | None = None
-    bus: BusSupport | None = None
 
 
 class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):
     """Poll the flat at the configured cadence; one poll feeds every entity."""
 
-    config_entry: LocalVppConfigEntry
+    config_entry: ConfigEntry
 
     def __init__(
-        self, hass: HomeAssistant, entry: LocalVppConfigEntry, device: FlatDevice
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        device: FlatDevice,
+        after_poll: Callable[[FlatReading], Awaitable[None]] | None = None,
     ) -> None:
-        """Set up polling for ``device`` at the entry's poll interval."""
+        """Set up polling for ``device`` at the entry's poll interval.
+
+        ``after_poll`` is awaited with every good reading before the entities see it.
+        """
         super().__init__(
             hass,
             _LOGGER,
@@ -82,10 +56,7 @@ class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):
             CONF_POLL_INTERVAL, DEFAULT_POLL_INTERVAL_S
         )
         self.device = device
-        self.requested_setpoint_w: float | None = None
-        # A group discharge's setpoint, re-written by its own cadence: while it is
-        # held, the requested setpoint above waits.
-        self.group_setpoint_w: float | None = None
+        self._after_poll = after_poll
         self._failures = 0
         self._failing_since: float | None = None
 
@@ -120,7 +91,8 @@ class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):
                 translation_placeholders={"error": str(err)},
             ) from err
         self._record_success()
-        await self._keep_setpoint_alive(reading)
+        if self._after_poll is not None:
+            await self._after_poll(reading)
         return reading
 
     def _record_failure(self) -> None:
@@ -151,77 +123,3 @@ class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):
             ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
         self._failures = 0
         self._failing_since = None
-
-    async def _keep_setpoint_alive(self, reading: FlatReading) -> None:
-        """Re-arm the revert timer of a setpoint the user still wants."""
-        wanted = self.requested_setpoint_w
-        battery = reading.battery
-        if wanted is None or battery is None or self.group_setpoint_w is not None:
-            return
-        remaining = battery.setpoint_revert_remaining_s
-        if (
-            battery.setpoint_enabled
-            and remaining is not None
-            and remaining >= SETPOINT_REARM_BELOW_S
-        ):
-            return
-        try:
-            await self.device.async_set_power_setpoint(wanted, SETPOINT_REVERT_S)
-        except DeviceError as err:
-            _LOGGER.warning("Could not re-arm the battery setpoint: %s", err)
-
-    async def async_set_setpoint(self, power_w: float) -> None:
-        """Hold ``power_w`` (+ discharge, − charge); 0 hands control back."""
-        if power_w == 0:
-            self.requested_setpoint_w = None
-            await self._write(self.device.async_clear_power_setpoint())
-        else:
-            self.requested_setpoint_w = power_w
-            await self._write(
-                self.device.async_set_power_setpoint(power_w, SETPOINT_REVERT_S)
-            )
-        await self.async_refresh()
-
-    async def async_hold_group_setpoint(self, power_w: float, revert_s: int) -> None:
-        """Hold ``power_w`` for a group discharge; it reverts after ``revert_s``.
-
-        Raises ``DeviceError``: the caller writes again on the next round.
-        """
-        # Marked first: a write that fails half-way is still cleared at the end.
-        self.group_setpoint_w = power_w
-        await self.device.async_set_power_setpoint(power_w, revert_s)
-
-    async def async_release_group_setpoint(self) -> None:
-        """End the group's hold: back to the requested setpoint, or to the battery."""
-        self.group_setpoint_w = None
-        if (wanted := self.requested_setpoint_w) is not None:
-            await self.device.async_set_power_setpoint(wanted, SETPOINT_REVERT_S)
-        else:
-            await self.device.async_clear_power_setpoint()
-
-    async def async_set_reserve(self, pct: float) -> None:
-        """Set the backup reserve SoC."""
-        await self._write(self.device.async_set_reserve_soc(pct))
-        await self.async_refresh()
-
-    async def async_set_living_room_on_battery(self, on_battery: bool) -> None:
-        """Feed the living-room circuit from the battery (True) or the grid."""
-        await self._write(self.device.async_set_living_room_on_battery(on_battery))
-        await self.async_refresh()
-
-    async def _write(self, write: Awaitable[None]) -> None:
-        """Await a device write, turning device errors into translated HA errors."""
-        try:
-            await write
-        except DeviceRejectedError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="write_rejected",
-                translation_placeholders={"error": str(err)},
-            ) from err
-        except CannotConnectError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="write_failed",
-                translation_placeholders={"error": str(err)},
-            ) from err

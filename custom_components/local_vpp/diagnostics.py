@@ -9,9 +9,9 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_SIDECAR_TOKEN
-from .coordinator import LocalVppConfigEntry
 from .device import DeviceError
 from .device.models import MODEL_COMMON
+from .runtime import LocalVppConfigEntry
 
 REDACTED = "**REDACTED**"
 # Model 1's serial number: 16 registers from offset 50 (docs/REGISTERS.md).

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
 from .coordinator import LocalVppCoordinator
-from .device import ROLE_BATTERY
+from .device import ROLE_BATTERY, CannotConnectError, DeviceRejectedError
 
 
 def device_info(coordinator: LocalVppCoordinator, role: str) -> DeviceInfo:
@@ -44,3 +47,21 @@ class LocalVppEntity(CoordinatorEntity[LocalVppCoordinator]):
         self.entity_description = description
         self._attr_unique_id = f"{coordinator.device.serial}_{description.key}"
         self._attr_device_info = device_info(coordinator, role)
+
+    async def _async_command(self, write: Awaitable[None]) -> None:
+        """Await a resident's write, then poll; device errors become HA errors."""
+        try:
+            await write
+        except DeviceRejectedError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="write_rejected",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        except CannotConnectError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="write_failed",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        await self.coordinator.async_refresh()

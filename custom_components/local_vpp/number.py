@@ -12,10 +12,12 @@ from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfPower
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
+from .battery_control import BatteryControl
+from .coordinator import LocalVppCoordinator
 from .device import ROLE_BATTERY
 from .entity import LocalVppEntity
-from .group_entities import GROUP_MAX_SHARE, GroupMaxShareNumber
+from .group.entities import GROUP_MAX_SHARE, GroupMaxShareNumber
+from .runtime import LocalVppConfigEntry
 
 PARALLEL_UPDATES = 1
 
@@ -48,9 +50,10 @@ async def async_setup_entry(
 ) -> None:
     """Add the battery's controls (and the group share limit with a sidecar)."""
     coordinator = entry.runtime_data.coordinator
+    control = entry.runtime_data.control
     entities: list[NumberEntity] = [
-        BackupReserveNumber(coordinator),
-        BatterySetpointNumber(coordinator),
+        BackupReserveNumber(coordinator, control),
+        BatterySetpointNumber(coordinator, control),
     ]
     if (group := entry.runtime_data.group) is not None:
         entities.append(GroupMaxShareNumber(coordinator, group, GROUP_MAX_SHARE))
@@ -60,9 +63,12 @@ async def async_setup_entry(
 class BackupReserveNumber(LocalVppEntity, NumberEntity):
     """The SoC the battery keeps back for an outage."""
 
-    def __init__(self, coordinator: LocalVppCoordinator) -> None:
+    def __init__(
+        self, coordinator: LocalVppCoordinator, control: BatteryControl
+    ) -> None:
         """Attach to the battery."""
         super().__init__(coordinator, BACKUP_RESERVE, ROLE_BATTERY)
+        self._control = control
 
     @property
     def available(self) -> bool:
@@ -85,15 +91,18 @@ class BackupReserveNumber(LocalVppEntity, NumberEntity):
 
     async def async_set_native_value(self, value: float) -> None:
         """Write the new reserve."""
-        await self.coordinator.async_set_reserve(value)
+        await self._async_command(self._control.async_set_reserve(value))
 
 
 class BatterySetpointNumber(LocalVppEntity, NumberEntity):
     """Battery power on request: + discharge, − charge, 0 = the battery decides."""
 
-    def __init__(self, coordinator: LocalVppCoordinator) -> None:
+    def __init__(
+        self, coordinator: LocalVppCoordinator, control: BatteryControl
+    ) -> None:
         """Attach to the battery."""
         super().__init__(coordinator, BATTERY_SETPOINT, ROLE_BATTERY)
+        self._control = control
 
     @property
     def available(self) -> bool:
@@ -127,5 +136,8 @@ class BatterySetpointNumber(LocalVppEntity, NumberEntity):
         return (battery.setpoint_w or 0.0) if battery.setpoint_enabled else 0.0
 
     async def async_set_native_value(self, value: float) -> None:
-        """Ask for ``value`` watts and keep asking while Home Assistant runs."""
-        await self.coordinator.async_set_setpoint(value)
+        """Ask for ``value`` watts and keep asking while Home Assistant runs.
+
+        While the backup or a group discharge holds the battery, the wish waits.
+        """
+        await self._async_command(self._control.async_set_resident_setpoint(value))

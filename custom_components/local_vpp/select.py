@@ -6,10 +6,11 @@ from homeassistant.components.select import SelectEntity, SelectEntityDescriptio
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .backup import BackupController
-from .backup_entities import BackupEntity
+from .backup.controller import BackupController
+from .backup.entities import BackupEntity
 from .const import BACKUP_MODES
-from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
+from .coordinator import LocalVppCoordinator
+from .runtime import LocalVppConfigEntry
 
 PARALLEL_UPDATES = 1
 

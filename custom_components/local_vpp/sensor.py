@@ -26,13 +26,13 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .backup_entities import BACKUP_SENSORS, BackupSensor
-from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
+from .backup.entities import BACKUP_SENSORS, BackupSensor
+from .coordinator import LocalVppCoordinator
 from .device import BUS_STATES, ROLE_BATTERY, ROLE_METER, ROLE_PV, FlatReading
 from .energy_total import EnergyTotal, EnergyTotalState
 from .entity import LocalVppEntity
-from .group_entities import GROUP_SENSORS, GroupSensor
-from .ledger_entities import (
+from .group.entities import GROUP_SENSORS, GroupSensor
+from .ledger.entities import (
     LEDGER_ENTRIES,
     MESH_SENSORS,
     WITNESSED_AGE,
@@ -40,6 +40,7 @@ from .ledger_entities import (
     MeshSensor,
     WitnessedAgeSensor,
 )
+from .runtime import LocalVppConfigEntry
 
 PARALLEL_UPDATES = 0
 

@@ -28,8 +28,18 @@ from .const import (
     SERVICE_CANCEL_GROUP_DISCHARGE,
     SERVICE_REQUEST_GROUP_DISCHARGE,
 )
-from .coordinator import LocalVppConfigEntry
-from .sidecar_link import SidecarLink, SidecarNotConnectedError, SidecarRequestError
+from .ledger.messages import (
+    DispatchCancel,
+    DispatchRequest,
+    parse_dispatch,
+    parse_dispatch_cancelled,
+)
+from .ledger.sidecar_link import (
+    SidecarLink,
+    SidecarNotConnectedError,
+    SidecarRequestError,
+)
+from .runtime import LocalVppConfigEntry
 
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
 ATTR_DEVICE: Final = "device"
@@ -142,10 +152,12 @@ def _link_of(entry: LocalVppConfigEntry) -> SidecarLink:
 
 
 async def _ask(
-    link: SidecarLink, entry: LocalVppConfigEntry, message: dict[str, Any]
+    link: SidecarLink,
+    entry: LocalVppConfigEntry,
+    request: DispatchRequest | DispatchCancel,
 ) -> dict[str, Any]:
     try:
-        return await link.async_request(message)
+        return await link.async_request(request)
     except SidecarNotConnectedError as err:
         raise _failed("sidecar_not_connected", flat=entry.title) from err
     except SidecarRequestError as err:
@@ -156,7 +168,7 @@ async def _ask(
         raise _failed("sidecar_timeout", flat=entry.title) from err
 
 
-def dispatch_request(call_data: dict[str, Any]) -> dict[str, Any]:
+def dispatch_request(call_data: dict[str, Any]) -> DispatchRequest:
     """The ``dispatch_request`` message for validated call data (without ``id``).
 
     Raises ``ServiceValidationError`` for combinations the schema cannot express.
@@ -172,55 +184,48 @@ def dispatch_request(call_data: dict[str, Any]) -> dict[str, Any]:
     reason = str(call_data[ATTR_REASON]).strip()
     if not 1 <= len(reason) <= MAX_REASON:
         raise _invalid("reason_length", max=str(MAX_REASON))
-    message: dict[str, Any] = {
-        "type": "dispatch_request",
-        "direction": call_data[ATTR_DIRECTION],
-    }
+    direction: str = call_data[ATTR_DIRECTION]
+    duration_s = int(duration.total_seconds())
     if power is not None:
         if demand is not None:
             raise _invalid("demand_only_with_meter_limit")
         if power <= 0:
             raise _invalid("power_positive")
-        message |= {"mode": "power", "target_w": round(power * 1000)}
-    else:
-        assert limit is not None
-        if demand is None:
-            raise _invalid("demand_required")
-        message |= {
-            "mode": "meter_limit",
-            "limit_w": round(limit * 1000),
-            "meter_w": round(demand * 1000),
-        }
-    return message | {
-        "duration_s": int(duration.total_seconds()),
-        "reason": reason,
-    }
+        return DispatchRequest(
+            direction, "power", duration_s, reason, target_w=round(power * 1000)
+        )
+    assert limit is not None
+    if demand is None:
+        raise _invalid("demand_required")
+    return DispatchRequest(
+        direction,
+        "meter_limit",
+        duration_s,
+        reason,
+        limit_w=round(limit * 1000),
+        meter_w=round(demand * 1000),
+    )
 
 
-def _until(reply: dict[str, Any]) -> str | None:
-    until = reply.get("until")
-    if not isinstance(until, int | float) or isinstance(until, bool):
+def _until(until_ms: float | None) -> str | None:
+    if until_ms is None:
         return None
-    return dt_util.utc_from_timestamp(until / 1000).isoformat()
+    return dt_util.utc_from_timestamp(until_ms / 1000).isoformat()
 
 
 async def _async_request(call: ServiceCall) -> ServiceResponse:
     message = dispatch_request(dict(call.data))
     entry = _entry_of(call.hass, call)
     link = _link_of(entry)
-    reply = await _ask(link, entry, message)
-    return {"event": reply.get("event"), "until": _until(reply)}
+    dispatched = parse_dispatch(await _ask(link, entry, message))
+    return {"event": dispatched.event, "until": _until(dispatched.until_ms)}
 
 
 async def _async_cancel(call: ServiceCall) -> ServiceResponse:
     entry = _entry_of(call.hass, call)
     link = _link_of(entry)
-    reply = await _ask(
-        link,
-        entry,
-        {"type": "dispatch_cancel", "event": call.data.get(ATTR_EVENT)},
-    )
-    return {"event": reply.get("event")}
+    reply = await _ask(link, entry, DispatchCancel(call.data.get(ATTR_EVENT)))
+    return {"event": parse_dispatch_cancelled(reply).event}
 
 
 @callback

@@ -8,10 +8,12 @@ from homeassistant.components.switch import SwitchEntity, SwitchEntityDescriptio
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
+from .battery_control import BatteryControl, Party
+from .coordinator import LocalVppCoordinator
 from .device import ROLE_BATTERY
 from .entity import LocalVppEntity
-from .group_entities import GROUP_PARTICIPATION, GroupParticipationSwitch
+from .group.entities import GROUP_PARTICIPATION, GroupParticipationSwitch
+from .runtime import LocalVppConfigEntry
 
 PARALLEL_UPDATES = 1
 
@@ -27,7 +29,9 @@ async def async_setup_entry(
 ) -> None:
     """Add the living-room circuit switch (and group participation with a sidecar)."""
     coordinator = entry.runtime_data.coordinator
-    entities: list[SwitchEntity] = [LivingRoomSwitch(coordinator)]
+    entities: list[SwitchEntity] = [
+        LivingRoomSwitch(coordinator, entry.runtime_data.control)
+    ]
     if (group := entry.runtime_data.group) is not None:
         entities.append(
             GroupParticipationSwitch(coordinator, group, GROUP_PARTICIPATION)
@@ -38,9 +42,12 @@ async def async_setup_entry(
 class LivingRoomSwitch(LocalVppEntity, SwitchEntity):
     """On: the living room runs from the battery. Off: from the grid."""
 
-    def __init__(self, coordinator: LocalVppCoordinator) -> None:
+    def __init__(
+        self, coordinator: LocalVppCoordinator, control: BatteryControl
+    ) -> None:
         """Attach to the hybrid inverter, which owns the circuit."""
         super().__init__(coordinator, LIVING_ROOM_ON_BATTERY, ROLE_BATTERY)
+        self._control = control
 
     @property
     def available(self) -> bool:
@@ -55,8 +62,12 @@ class LivingRoomSwitch(LocalVppEntity, SwitchEntity):
 
     async def async_turn_on(self, **kwargs: Any) -> None:
         """Move the living room to the battery."""
-        await self.coordinator.async_set_living_room_on_battery(True)
+        await self._async_command(
+            self._control.async_move_living_room(Party.RESIDENT, True)
+        )
 
     async def async_turn_off(self, **kwargs: Any) -> None:
         """Move the living room back to the grid."""
-        await self.coordinator.async_set_living_room_on_battery(False)
+        await self._async_command(
+            self._control.async_move_living_room(Party.RESIDENT, False)
+        )

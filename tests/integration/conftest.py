@@ -22,7 +22,7 @@ from custom_components.local_vpp.const import (
     CONF_UNIT_PV,
     DOMAIN,
 )
-from custom_components.local_vpp.sidecar_link import SidecarLink
+from custom_components.local_vpp.ledger.sidecar_link import SidecarLink
 from simulator.model.config import FlatConfig
 from simulator.threaded import FlatThread, run_flat_in_thread
 

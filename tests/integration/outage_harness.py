@@ -16,7 +16,7 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
-from custom_components.local_vpp import backup as backup_module
+from custom_components.local_vpp.backup import controller as backup_module
 from custom_components.local_vpp.const import (
     CONF_RESTORE_STAGGER,
     CONF_SHED_ENTITIES,

@@ -6,71 +6,70 @@ with ``welcome``, records what Home Assistant sends, answers ``dispatch_request`
 ``dispatch_cancel``, and pushes whatever ``mesh``, ``setpoint`` or ``bus_setpoint`` the
 test gives it. Told to, it refuses subscriptions it does not know with ``bad_request``
 as a sidecar from before the building bus does.
+
+What it answers, and the messages the tests start from, are the shared local-API
+vectors (tests/vectors/local_api), replayed with this flat's id and the request's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from custom_components.local_vpp.ledger.messages import PROTOCOL_VERSION, MessageType
+from tests.vectors import local_api
+
 TOKEN = "t" * 43
-AUTHOR = "ab" * 32
 EVENT = "e1" * 32
 SUBSCRIBABLE = frozenset({"mesh", "setpoint", "bus_setpoint"})
+# Who this sidecar says it is in its welcome.
+FLAT = {"floor": "1", "flat": "101"}
+
+_VECTORS = dict(local_api.vectors())
+# The author key the welcome names.
+AUTHOR: str = _VECTORS["hello:welcome"]["message"]["author"]
+
+
+def vector(name: str) -> dict[str, Any]:
+    """A fresh copy of the message of the shared vector ``file:name``."""
+    message: dict[str, Any] = copy.deepcopy(_VECTORS[name]["message"])
+    return message
+
+
+def refusal(name: str) -> dict[str, Any]:
+    """The ``error`` the sidecar answers the shared vector ``file:name`` with."""
+    return {"type": MessageType.ERROR.value} | _VECTORS[name]["rejected"]
 
 
 def mesh_message(**overrides: Any) -> dict[str, Any]:
     """A ``mesh`` message for a five-flat roster, everything healthy."""
-    message: dict[str, Any] = {
-        "type": "mesh",
-        "roster_version": 1,
+    five_flats = {
         "roster_size": 5,
         "peers_online": 4,
         "peers": [
             {"flat": flat, "floor": flat[0], "author": "cd" * 32, "online": True}
             for flat in ("102", "201", "202", "301")
         ],
-        "witnessed": None,
-        "integrity": "ok",
-        "problems": [],
     }
-    return message | overrides
+    building_of_one = vector("mesh:mesh: a building of one, nothing witnessed yet")
+    return building_of_one | five_flats | overrides
 
 
 def setpoint_message(**overrides: Any) -> dict[str, Any]:
     """An active ``setpoint`` message: this flat discharges 1200 W for the group."""
-    message: dict[str, Any] = {
-        "type": "setpoint",
-        "active": True,
-        "event": EVENT,
-        "mode": "group",
-        "w": 1200,
-        "revert_s": 5,
-        "share_ppm": 250_000,
-        "target_w": 5000,
-        "achieved_w": 4800,
-        "participants": 4,
-        "reason": "evening peak",
-        "until": 1_781_913_901_000,
-    }
-    return message | overrides
+    name = "coordination:setpoint: this flat discharges 1200 W for the group"
+    return vector(name) | overrides
 
 
 def bus_setpoint_message(**overrides: Any) -> dict[str, Any]:
     """An active ``bus_setpoint`` message: this flat takes 400 W from the bus."""
-    message: dict[str, Any] = {
-        "type": "bus_setpoint",
-        "active": True,
-        "w": -400,
-        "revert_s": 5,
-        "reason": "outage_support",
-        "event": None,
-    }
-    return message | overrides
+    name = "coordination:bus_setpoint: this flat takes 400 W from the bus"
+    return vector(name) | overrides
 
 
 class ScriptedSidecar:
@@ -126,18 +125,13 @@ class ScriptedSidecar:
         return [m for m in self.received if m.get("type") == kind]
 
     def _dispatch(self, request: dict[str, Any]) -> dict[str, Any]:
-        if request["type"] == "dispatch_cancel":
-            return {
-                "type": "dispatch_cancelled",
-                "id": request["id"],
-                "event": request.get("event") or EVENT,
-            }
-        return {
-            "type": "dispatch",
-            "id": request["id"],
-            "event": EVENT,
-            "until": 1_781_913_901_000,
-        }
+        if request["type"] == MessageType.DISPATCH_CANCEL:
+            # Without an event named, the one running (EVENT) is cancelled.
+            cancelled = vector("coordination:dispatch_cancelled: a named event")
+            event = request.get("event") or cancelled["event"]
+            return cancelled | {"id": request["id"], "event": event}
+        recorded = vector("coordination:dispatch: the request is recorded")
+        return recorded | {"id": request["id"]}
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
@@ -145,38 +139,23 @@ class ScriptedSidecar:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         first = await ws.receive_json(timeout=10)
-        if first.get("type") != "hello" or first.get("protocol") != 1:
-            await ws.send_json({"type": "error", "reason": "hello_required"})
+        if (
+            first.get("type") != MessageType.HELLO
+            or first.get("protocol") != PROTOCOL_VERSION
+        ):
+            await ws.send_json(refusal("envelope:a sample before the hello"))
             await ws.close()
             return ws
         self.received.append(first)
         while not set(first.get("subscribe") or []) <= self.subscribable:
-            await ws.send_json(
-                {
-                    "type": "error",
-                    "reason": "bad_request",
-                    "detail": f"subscribe: one of {sorted(self.subscribable)}",
-                }
-            )
+            await ws.send_json(refusal("hello:an unknown subscription"))
             first = await ws.receive_json(timeout=10)
             self.received.append(first)
         self.hellos += 1
         if self._ws is not None and not self._ws.closed:
             await self._ws.close(code=4001, message=b"replaced")
         self._ws = ws
-        await ws.send_json(
-            {
-                "type": "welcome",
-                "protocol": 1,
-                "author": AUTHOR,
-                "building": "bldg-test",
-                "floor": "1",
-                "flat": "101",
-                "interval_ms": 1000,
-                "next_seq": 1,
-                "sidecar": "scripted",
-            }
-        )
+        await ws.send_json(vector("hello:welcome") | FLAT)
         subscribed = first.get("subscribe") or []
         for message in self.greet_with:
             if message["type"] in subscribed:
@@ -187,7 +166,10 @@ class ScriptedSidecar:
                 continue
             message = json.loads(frame.data)
             self.received.append(message)
-            if message.get("type") in {"dispatch_request", "dispatch_cancel"}:
+            if message.get("type") in {
+                MessageType.DISPATCH_REQUEST,
+                MessageType.DISPATCH_CANCEL,
+            }:
                 answer = self.reply(message)
                 if answer is not None:
                     await ws.send_json(answer)

@@ -7,6 +7,7 @@ exchanged after Home Assistant wrote the sidecar's setpoints.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
@@ -28,6 +29,7 @@ from pytest_homeassistant_custom_component.common import (
     mock_restore_cache_with_extra_data,
 )
 
+from custom_components.local_vpp.backup.grid_watch import GridState
 from custom_components.local_vpp.const import (
     CONF_UNIT_BATTERY,
     CONF_UNIT_METER,
@@ -40,8 +42,7 @@ from custom_components.local_vpp.device import DeviceRejectedError
 from custom_components.local_vpp.diagnostics import (
     async_get_config_entry_diagnostics,
 )
-from custom_components.local_vpp.grid_watch import GridState
-from custom_components.local_vpp.sidecar_link import async_check_sidecar
+from custom_components.local_vpp.ledger.sidecar_link import async_check_sidecar
 from simulator.model.config import BuildingConfig
 from simulator.threaded import BuildingThread, FlatThread, run_building_in_thread
 
@@ -487,6 +488,33 @@ async def test_direction_change_and_diagnostics(
     await hass.async_block_till_done()
     assert bus_setpoint_w(building, "101") == 0
     assert ended[-1].data["cause"] == "stopped"
+
+
+async def test_unload_during_a_write_still_leaves_the_bus_at_0(
+    hass: HomeAssistant,
+    building: BuildingThread,
+    sidecars: dict[str, ScriptedSidecar],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    entries = await link_flats(hass, building, sidecars)
+    await grid_out(hass, building, entries)
+    device = entries["101"].runtime_data.device
+    write = device.async_set_bus_setpoint
+    written = asyncio.Event()
+
+    async def write_then_wait(power_w: float, revert_s: int) -> None:
+        # The bus holds the setpoint; the answer is slow to come back.
+        await write(power_w, revert_s)
+        written.set()
+        await asyncio.sleep(30)
+
+    monkeypatch.setattr(device, "async_set_bus_setpoint", write_then_wait)
+    await sidecars["101"].push(bus_setpoint_message(w=-250, revert_s=20))
+    await asyncio.wait_for(written.wait(), 10)
+    assert bus_setpoint_w(building, "101") == -250
+    assert await hass.config_entries.async_unload(entries["101"].entry_id)
+    await hass.async_block_till_done()
+    assert bus_setpoint_w(building, "101") == 0
 
 
 async def test_older_sidecar_without_bus_setpoint(

@@ -51,7 +51,7 @@ async def _settled(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     """Wait for the group's writes to the battery to finish."""
     group = entry.runtime_data.group
     assert group is not None
-    await until(lambda: not group._writes.busy)
+    await until(lambda: not group.busy)
     await hass.async_block_till_done()
 
 

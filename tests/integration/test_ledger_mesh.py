@@ -15,8 +15,8 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
-from custom_components.local_vpp import ledger_entities
 from custom_components.local_vpp.const import DOMAIN
+from custom_components.local_vpp.ledger import entities as ledger_entities
 from simulator.threaded import FlatThread
 
 from .conftest import assert_starts_disabled, entity_id, set_up_linked, until

@@ -18,7 +18,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from bench.ports import free_port
 from custom_components.local_vpp.const import CONF_SIDECAR_TOKEN, CONF_SIDECAR_URL
-from custom_components.local_vpp.sidecar_link import SidecarLink
+from custom_components.local_vpp.ledger.sidecar_link import SidecarLink
 from simulator.threaded import FlatThread
 
 from .conftest import entity_id

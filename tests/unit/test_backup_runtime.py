@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from custom_components.local_vpp.backup_runtime import (
+from custom_components.local_vpp.backup.battery_runtime import (
     DEFAULT_DISCHARGE_EFFICIENCY,
     BackupEnergyUse,
     LoadAverage,

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from custom_components.local_vpp.bus_support import (
-    DIRECTION_EXPORT,
-    DIRECTION_IMPORT,
-    direction,
-    parse_bus_setpoint,
-)
+from typing import Any
+
 from custom_components.local_vpp.const import DEFAULT_GROUP_REVERT_S
 from custom_components.local_vpp.device import (
     BUS_ACTIVE,
@@ -16,10 +12,25 @@ from custom_components.local_vpp.device import (
     FlatReading,
     LivingRoomReading,
 )
-from custom_components.local_vpp.ledger_sample import (
-    availability_from_reading,
-    sample_from_reading,
+from custom_components.local_vpp.group.bus_support import (
+    DIRECTION_EXPORT,
+    DIRECTION_IMPORT,
+    direction,
 )
+from custom_components.local_vpp.ledger import sample as ledger_sample
+from custom_components.local_vpp.ledger.messages import build, parse_bus_setpoint
+
+
+def sample_from_reading(reading: FlatReading, ts_ms: int) -> dict[str, Any]:
+    """The wire object of the reading's sample."""
+    return build(ledger_sample.sample_from_reading(reading, ts_ms))
+
+
+def availability_from_reading(
+    reading: FlatReading, ts_ms: int, **settings: Any
+) -> dict[str, Any]:
+    """The wire object of the reading's availability."""
+    return build(ledger_sample.availability_from_reading(reading, ts_ms, **settings))
 
 
 def _bus(**overrides: object) -> BusReading:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from custom_components.local_vpp.grid_watch import (
+from custom_components.local_vpp.backup.grid_watch import (
     GridState,
     GridWatch,
     GridWatchSettings,

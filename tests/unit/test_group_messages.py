@@ -10,12 +10,14 @@ import pytest
 from homeassistant.exceptions import ServiceValidationError
 
 from custom_components.local_vpp.device import BatteryReading, FlatReading
-from custom_components.local_vpp.group_discharge import parse_setpoint
-from custom_components.local_vpp.ledger_mesh import issue_placeholders, parse_mesh
-from custom_components.local_vpp.ledger_sample import (
-    availability_from_reading,
-    energy_above_reserve_wh,
+from custom_components.local_vpp.ledger import sample as ledger_sample
+from custom_components.local_vpp.ledger.mesh import issue_placeholders
+from custom_components.local_vpp.ledger.messages import (
+    build,
+    parse_mesh,
+    parse_setpoint,
 )
+from custom_components.local_vpp.ledger.sample import energy_above_reserve_wh
 from custom_components.local_vpp.services import REQUEST_SCHEMA, dispatch_request
 
 BATTERY = BatteryReading(
@@ -41,6 +43,13 @@ BATTERY = BatteryReading(
     setpoint_w=None,
     setpoint_revert_remaining_s=None,
 )
+
+
+def availability_from_reading(
+    reading: FlatReading, ts_ms: int, **settings: Any
+) -> dict[str, Any]:
+    """The wire object of the reading's availability."""
+    return build(ledger_sample.availability_from_reading(reading, ts_ms, **settings))
 
 
 def test_energy_above_the_reserve() -> None:
@@ -180,7 +189,7 @@ def test_setpoint_is_read_defensively() -> None:
 
 def _request(**data: Any) -> dict[str, Any]:
     validated: dict[str, Any] = REQUEST_SCHEMA(data)
-    return dispatch_request(validated)
+    return build(dispatch_request(validated))
 
 
 def test_dispatch_request_shapes() -> None:

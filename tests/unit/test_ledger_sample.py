@@ -11,8 +11,9 @@ from custom_components.local_vpp.device import (
     LivingRoomReading,
     MeterReading,
 )
-from custom_components.local_vpp.ledger_sample import sample_from_reading
-from custom_components.local_vpp.sidecar_link import SidecarLink
+from custom_components.local_vpp.ledger.messages import Sample, build
+from custom_components.local_vpp.ledger.sample import sample_from_reading
+from custom_components.local_vpp.ledger.sidecar_link import SidecarLink
 
 
 def test_meter_only_reading() -> None:
@@ -31,7 +32,7 @@ def test_meter_only_reading() -> None:
             on_battery=False, power_w=None, energy_wh=55.0, powered=True
         ),
     )
-    sample = sample_from_reading(reading, 1_781_913_600_000)
+    sample = build(sample_from_reading(reading, 1_781_913_600_000))
     assert sample == {
         "type": "sample",
         "ts": 1_781_913_600_000,
@@ -46,14 +47,14 @@ def test_meter_only_reading() -> None:
 
 def test_nothing_known_is_just_a_timestamp() -> None:
     reading = FlatReading(pv=None, battery=None, meter=None, living_room=None)
-    assert sample_from_reading(reading, 5) == {"type": "sample", "ts": 5}
+    assert build(sample_from_reading(reading, 5)) == {"type": "sample", "ts": 5}
 
 
 async def test_full_buffer_drops_the_oldest() -> None:
     async with aiohttp.ClientSession() as session:
         link = SidecarLink(session, "ws://127.0.0.1:1/", "t", client="x", buffer=3)
         for ts in range(5):
-            link.submit({"type": "sample", "ts": ts})
+            link.submit(Sample(ts=ts))
         assert link.pending == 3
         assert link.samples_dropped == 2
         await asyncio.sleep(0)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from custom_components.local_vpp.load_shedding import (
+from custom_components.local_vpp.backup.load_shedding import (
     RestoreStep,
     ShedLoad,
     ShedPlan,

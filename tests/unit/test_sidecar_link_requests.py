@@ -11,7 +11,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from custom_components.local_vpp.sidecar_link import (
+from custom_components.local_vpp.ledger.messages import (
+    Availability,
+    DispatchCancel,
+    DispatchRequest,
+    Sample,
+)
+from custom_components.local_vpp.ledger.sidecar_link import (
     CHECK_CANNOT_CONNECT,
     SidecarLink,
     SidecarNotConnectedError,
@@ -20,6 +26,9 @@ from custom_components.local_vpp.sidecar_link import (
 )
 
 type Script = Callable[[web.WebSocketResponse, dict[str, Any]], Any]
+
+REQUEST = DispatchRequest("discharge", "power", 900, "test", target_w=5000)
+AVAILABILITY = Availability(ts=1, participate=True, max_share_pct=100.0)
 
 
 class Server:
@@ -97,10 +106,10 @@ async def test_replies_are_matched_by_id_and_odd_frames_ignored(
     async with running(server) as link:
         # Without a serial the hello says nothing about one.
         assert "serial" not in server.hellos[0]
-        reply = await link.async_request({"type": "dispatch_request"})
+        reply = await link.async_request(REQUEST)
         assert reply["event"] == "e"
         with pytest.raises(SidecarRequestError) as raised:
-            await link.async_request({"type": "dispatch_cancel"})
+            await link.async_request(DispatchCancel(None))
         assert raised.value.reason == "bad_request"
         assert raised.value.detail == ""
         assert str(raised.value) == "bad_request"
@@ -109,19 +118,19 @@ async def test_replies_are_matched_by_id_and_odd_frames_ignored(
 
 async def test_silence_times_out_and_a_drop_fails_the_request(server: Server) -> None:
     async def silent(ws: web.WebSocketResponse, message: dict[str, Any]) -> None:
-        if message.get("type") == "drop":
+        if message.get("event") == "drop":
             await ws.close()
 
     server.script = silent
     async with running(server) as link:
         with pytest.raises(TimeoutError):
-            await link.async_request({"type": "dispatch_request"}, 0.1)
+            await link.async_request(REQUEST, 0.1)
         with pytest.raises(SidecarNotConnectedError):
-            await link.async_request({"type": "drop"}, 5)
+            await link.async_request(DispatchCancel("drop"), 5)
     with pytest.raises(SidecarNotConnectedError):
-        await link.async_request({"type": "dispatch_request"})
+        await link.async_request(REQUEST)
     # Offered while down: nothing is kept for later.
-    link.offer_availability({"type": "availability", "ts": 1})
+    link.offer_availability(AVAILABILITY)
     assert link._availability is None
 
 
@@ -162,9 +171,9 @@ async def test_a_sample_queued_during_a_slow_send_goes_without_another_wake(
             await send(message)
 
         monkeypatch.setattr(socket, "send_json", backed_up)
-        link.offer_availability({"type": "availability", "ts": 1})
+        link.offer_availability(AVAILABILITY)
         await asyncio.sleep(0.05)  # the availability's send is waiting
-        link.submit({"type": "sample", "ts": 2})
+        link.submit(Sample(ts=2))
         peer_reading.set()
         for _ in range(100):
             if len(received) == 2:

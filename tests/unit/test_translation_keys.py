@@ -6,12 +6,12 @@ import json
 import re
 from pathlib import Path
 
-from custom_components.local_vpp.ledger_mesh import (
+from custom_components.local_vpp.ledger.mesh import (
     INTEGRITY_EQUIVOCATION,
     INTEGRITY_VERIFICATION_FAILED,
     ISSUE_LEDGER_INTEGRITY,
 )
-from custom_components.local_vpp.sidecar_link import (
+from custom_components.local_vpp.ledger.sidecar_link import (
     CHECK_CANNOT_CONNECT,
     CHECK_INVALID_AUTH,
     CHECK_REFUSED,

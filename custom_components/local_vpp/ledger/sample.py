@@ -1,17 +1,16 @@
 """A poll's reading as a measurement sample for the ledger sidecar's local API.
 
 Field names and signs are those of docs/PROTOCOL.md section 12.2; a value the devices
-did not give is left out, never sent as 0.
+did not give stays ``None``, which the wire leaves out, never sends as 0.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from ..device import BatteryReading, FlatReading
+from .messages import Availability, Sample
 
-from .device import BatteryReading, FlatReading
 
-
-def sample_from_reading(reading: FlatReading, ts_ms: int) -> dict[str, Any]:
+def sample_from_reading(reading: FlatReading, ts_ms: int) -> Sample:
     """The ``sample`` message for ``reading``, read at ``ts_ms`` (Unix ms)."""
     values: dict[str, float | None] = {}
     if (pv := reading.pv) is not None:
@@ -44,9 +43,7 @@ def sample_from_reading(reading: FlatReading, ts_ms: int) -> dict[str, Any]:
             "bus_out_wh": bus.exported_wh,
             "bus_in_wh": bus.imported_wh,
         }
-    sample: dict[str, Any] = {"type": "sample", "ts": ts_ms}
-    sample.update({key: value for key, value in values.items() if value is not None})
-    return sample
+    return Sample(ts=ts_ms, **values)
 
 
 def energy_above_reserve_wh(battery: BatteryReading) -> float | None:
@@ -84,28 +81,26 @@ def availability_from_reading(
     participate: bool,
     max_share_pct: float,
     outage: bool | None = None,
-) -> dict[str, Any]:
+) -> Availability:
     """The ``availability`` message: what this flat could give a group discharge.
 
     For outage support it also says whether the grid is out (``outage``, left out
     while the grid state is unknown), whether the flat's bus is closed (``bus``, only
     on a flat with one) and what its living room draws (``living_w``).
     """
-    values: dict[str, float | bool | None] = {}
-    if (battery := reading.battery) is not None:
-        values = {
-            "soc_pct": battery.soc_pct,
-            "energy_wh": energy_above_reserve_wh(battery),
-            "max_discharge_w": battery.max_discharge_w,
-            "max_charge_w": battery.max_charge_w,
-            "battery_w": battery.power_w,
-        }
-    values["outage"] = outage
-    if (bus := reading.bus) is not None:
-        values["bus"] = None if bus.wired is None or bus.state is None else bus.active
-    if (room := reading.living_room) is not None:
-        values["living_w"] = room.power_w
-    message: dict[str, Any] = {"type": "availability", "ts": ts_ms}
-    message.update({key: value for key, value in values.items() if value is not None})
-    message |= {"participate": participate, "max_share_pct": float(max_share_pct)}
-    return message
+    battery, bus, room = reading.battery, reading.bus, reading.living_room
+    return Availability(
+        ts=ts_ms,
+        participate=participate,
+        max_share_pct=float(max_share_pct),
+        soc_pct=None if battery is None else battery.soc_pct,
+        energy_wh=None if battery is None else energy_above_reserve_wh(battery),
+        max_discharge_w=None if battery is None else battery.max_discharge_w,
+        max_charge_w=None if battery is None else battery.max_charge_w,
+        battery_w=None if battery is None else battery.power_w,
+        outage=outage,
+        bus=None
+        if bus is None or bus.wired is None or bus.state is None
+        else bus.active,
+        living_w=None if room is None else room.power_w,
+    )

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .const import DEFAULT_RESTORE_STAGGER_S, SHEDDABLE_DOMAINS
+from ..const import DEFAULT_RESTORE_STAGGER_S, SHEDDABLE_DOMAINS
 
 # Climate, water heaters and media players report a mode or activity rather than "on";
 # these are the states that mean "not drawing power". A media player in standby is

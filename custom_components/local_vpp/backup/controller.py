@@ -1,9 +1,10 @@
 """The living-room backup in Home Assistant: watch the grid, act, announce.
 
 The decisions live in plain-Python modules (``grid_watch``, ``load_shedding``,
-``backup_runtime``); this module feeds them each poll and carries out what they decide:
-the living room to the battery, loads shed, residents told, events fired, and all of it
-undone once the grid has been stable for the reconnection delay. It keeps its state in
+``battery_runtime``); this module feeds them each poll and carries out what they
+decide: the living room to the battery (through ``battery_control``, where the power
+cut is the first claim), loads shed, residents told, events fired, and all of it undone
+once the grid has been stable for the reconnection delay. It keeps its state in
 Home Assistant's storage, so a restart during a power cut resumes without flapping.
 """
 
@@ -16,15 +17,17 @@ from datetime import timedelta
 from typing import Any
 
 from homeassistant.components import persistent_notification
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.storage import Store
 from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
 
-from .backup_runtime import BackupEnergyUse, LoadAverage, runtime_left_min
-from .const import (
+from ..battery_control import BatteryControl, Party
+from ..const import (
     BACKUP_MODE_AUTO,
     BACKUP_MODE_OFF,
     BACKUP_MODES,
@@ -47,8 +50,10 @@ from .const import (
     EVENT_OUTAGE_ENDED,
     EVENT_OUTAGE_STARTED,
 )
-from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
-from .device import DeviceError, FlatReading
+from ..coordinator import LocalVppCoordinator
+from ..device import DeviceError, FlatReading
+from ..signals import BACKUP_CHANGED
+from .battery_runtime import BackupEnergyUse, LoadAverage, runtime_left_min
 from .grid_watch import GridState, GridWatch, GridWatchSettings, Transition
 from .load_shedding import ShedPlan
 
@@ -82,13 +87,15 @@ class BackupController:
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: LocalVppConfigEntry,
+        entry: ConfigEntry,
         coordinator: LocalVppCoordinator,
+        control: BatteryControl,
     ) -> None:
         """Prepare; ``async_start`` restores the saved state and begins watching."""
         self.hass = hass
         self._entry = entry
         self._coordinator = coordinator
+        self._control = control
         options = dict(entry.options)
         self._settings = grid_watch_settings(options)
         self._normal_poll_s: float = options.get(
@@ -106,7 +113,6 @@ class BackupController:
         )
         self.mode = BACKUP_MODE_AUTO
         self.watch = GridWatch(self._settings)
-        self.engaged = False
         self.energy_use: BackupEnergyUse | None = None
         self.last_outage_duration_s: float | None = None
         # When the grid came back in the current outage (restoring), on our clock.
@@ -115,7 +121,6 @@ class BackupController:
         self._plan = ShedPlan()
         self._unsubscribers: list[CALLBACK_TYPE] = []
         self._timers: set[CALLBACK_TYPE] = set()
-        self._listeners: list[Callable[[], None]] = []
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -147,7 +152,9 @@ class BackupController:
             )
             if restored is not None:
                 self.watch = restored
-        self.engaged = bool(saved.get("engaged", False)) and self.watch.backup_wanted
+        self._control.restore_power_cut(
+            bool(saved.get("engaged", False)) and self.watch.backup_wanted
+        )
         if (plan := saved.get("shed_plan")) is not None:
             self._plan = ShedPlan.from_dict(plan) or ShedPlan()
         if (use := saved.get("energy_use")) is not None:
@@ -177,15 +184,14 @@ class BackupController:
 
     # -- what entities read ------------------------------------------------------
 
-    @callback
-    def async_add_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:
-        """Call ``listener`` whenever the mode or the backup state changes."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+    def _announce_change(self) -> None:
+        """Signal ``BACKUP_CHANGED``: the mode or the backup state changed."""
+        async_dispatcher_send(self.hass, BACKUP_CHANGED.format(self._entry.entry_id))
 
-    def _notify_listeners(self) -> None:
-        for listener in list(self._listeners):
-            listener()
+    @property
+    def engaged(self) -> bool:
+        """Whether the living room is on the battery because of an outage."""
+        return self._control.power_cut
 
     @property
     def armed(self) -> bool:
@@ -223,7 +229,7 @@ class BackupController:
         if mode == BACKUP_MODE_AUTO and self.watch.backup_wanted and not self.engaged:
             await self._async_engage()
         self._save()
-        self._notify_listeners()
+        self._announce_change()
 
     def _apply_poll_cadence(self) -> None:
         # Armed: poll fast so a grid loss is noticed within half a second.
@@ -285,7 +291,7 @@ class BackupController:
                 "local_vpp outage ended",
             )
         self._save()
-        self._notify_listeners()
+        self._announce_change()
 
     def _later(self, delay_s: float, action: Callable[[Any], Any]) -> None:
         """Run ``action`` after ``delay_s``; cancelled if the entry unloads first."""
@@ -334,23 +340,19 @@ class BackupController:
             shed=self._plan.entity_ids,
         )
         self._save()
-        self._notify_listeners()
+        self._announce_change()
 
     async def _async_engage(self) -> None:
         """Living room to battery, battery to backup, shed the chosen loads."""
         coordinator = self._coordinator
+        room = coordinator.data.living_room
         try:
-            room = coordinator.data.living_room
-            if room is None or not room.on_battery:
-                await coordinator.device.async_set_living_room_on_battery(True)
-            # A charge or discharge setpoint would spend the reserve: drop it.
-            coordinator.requested_setpoint_w = None
-            coordinator.group_setpoint_w = None
-            await coordinator.device.async_clear_power_setpoint()
+            await self._control.async_start_power_cut(
+                room_on_battery=None if room is None else room.on_battery
+            )
         except DeviceError as err:
             _LOGGER.error("Could not switch the living room to the battery: %s", err)
             return
-        self.engaged = True
         self._plan = ShedPlan.from_states(self._shed_entities, self._states())
         if shed := list(self._plan.entity_ids):
             await self.hass.services.async_call(
@@ -387,14 +389,17 @@ class BackupController:
             self.hass.bus.async_fire(
                 EVENT_BACKUP_RELEASED, self._event_data(restored_entities=restored)
             )
-        self.engaged = False
+        try:
+            await self._control.async_end_power_cut()
+        except DeviceError as err:
+            _LOGGER.warning("Could not hand the battery back after the outage: %s", err)
         self._save()
-        self._notify_listeners()
+        self._announce_change()
 
     async def _async_release(self) -> list[str]:
         """Living room back to the grid; shed loads back one by one."""
         try:
-            await self._coordinator.device.async_set_living_room_on_battery(False)
+            await self._control.async_move_living_room(Party.POWER_CUT, False)
         except DeviceError as err:
             _LOGGER.error("Could not move the living room back to the grid: %s", err)
         restore = self._plan.without_manual(self._states()).restore(

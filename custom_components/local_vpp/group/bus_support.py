@@ -3,35 +3,35 @@
 During a power cut the building bus (vendor model 64901) lets flats with energy to
 spare carry the living rooms of neighbours that are running low. The sidecar decides
 who gives and who takes and sends this flat a ``bus_setpoint`` every round; Home
-Assistant writes it to the bus with the short revert timer the sidecar asks for, so a
-sidecar or a Home Assistant that goes silent leaves the bus to fall back to 0 by
-itself. When the sidecar ends the support, the link drops or the grid returns, the
-setpoint is written back to 0. The living-room backup keeps charge of the relay: the
-bus only adds power to the flat or takes it away.
+Assistant writes it to the bus (through ``battery_control``) with the short revert
+timer the sidecar asks for, so a sidecar or a Home Assistant that goes silent leaves
+the bus to fall back to 0 by itself. When the sidecar ends the support, the link drops
+or the grid returns, the setpoint is written back to 0. The living-room backup keeps
+charge of the relay: the bus only adds power to the flat or takes it away.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
-from .backup import BackupController
-from .const import (
-    DEFAULT_GROUP_REVERT_S,
+from ..backup.controller import BackupController
+from ..backup.grid_watch import GridState
+from ..battery_control import BatteryControl
+from ..const import (
     EVENT_BUS_SUPPORT_ENDED,
     EVENT_BUS_SUPPORT_STARTED,
-    MAX_GROUP_REVERT_S,
 )
-from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
-from .device import DeviceError
-from .device.flat import MAX_BUS_SETPOINT_W
-from .grid_watch import GridState
+from ..coordinator import LocalVppCoordinator
+from ..device import DeviceError
+from ..ledger.messages import BusSetpoint
+from ..ledger.sidecar_link import SidecarLink
+from ..signals import BUS_SETPOINT_RECEIVED, LINK_CHANGED
 from .serial_apply import SerialApply
-from .sidecar_link import SidecarLink
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -50,41 +50,6 @@ CAUSE_STOPPED: Final = "stopped"
 _GRID_BACK: Final = (GridState.GRID_OK, GridState.RESTORING)
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class BusSetpoint:
-    """One ``bus_setpoint`` message, read defensively (+ export, − import)."""
-
-    active: bool
-    w: float | None
-    revert_s: int
-    reason: str | None
-    event: str | None
-
-
-def parse_bus_setpoint(message: Mapping[str, Any]) -> BusSetpoint:
-    """Read a ``bus_setpoint`` message; a malformed value is ``None``."""
-    revert = _number(message.get("revert_s"))
-    w = _number(message.get("w"))
-    reason, event = message.get("reason"), message.get("event")
-    return BusSetpoint(
-        active=message.get("active") is True,
-        w=None
-        if w is None
-        else max(-MAX_BUS_SETPOINT_W, min(MAX_BUS_SETPOINT_W, round(w))),
-        revert_s=DEFAULT_GROUP_REVERT_S
-        if revert is None
-        else int(min(MAX_GROUP_REVERT_S, max(1, revert))),
-        reason=reason if isinstance(reason, str) else None,
-        event=event if isinstance(event, str) else None,
-    )
-
-
 def direction(power_w: float) -> str:
     """``export`` for power given to the bus, ``import`` for power taken from it."""
     return DIRECTION_EXPORT if power_w > 0 else DIRECTION_IMPORT
@@ -96,8 +61,10 @@ class BusSupport:
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: LocalVppConfigEntry,
+        entry: ConfigEntry,
         coordinator: LocalVppCoordinator,
+        *,
+        control: BatteryControl,
         backup: BackupController,
         link: SidecarLink,
     ) -> None:
@@ -105,6 +72,7 @@ class BusSupport:
         self.hass = hass
         self._entry = entry
         self._coordinator = coordinator
+        self._control = control
         self._backup = backup
         self.link = link
         # The newest active bus setpoint from the sidecar.
@@ -125,9 +93,16 @@ class BusSupport:
     @callback
     def async_start(self) -> None:
         """Follow bus setpoints, the link and every poll."""
+        entry_id = self._entry.entry_id
         self._unsubscribers += [
-            self.link.add_bus_setpoint_listener(self._handle_setpoint),
-            self.link.add_listener(self._handle_link_change),
+            async_dispatcher_connect(
+                self.hass,
+                BUS_SETPOINT_RECEIVED.format(entry_id),
+                self._handle_setpoint,
+            ),
+            async_dispatcher_connect(
+                self.hass, LINK_CHANGED.format(entry_id), self._handle_link_change
+            ),
             self._coordinator.async_add_listener(self._handle_poll),
         ]
 
@@ -140,6 +115,12 @@ class BusSupport:
         self.current = None
         self._stop_cause = CAUSE_STOPPED
         await self._apply_once()
+        if self._control.claims.bus is not None:
+            # A write cancelled above may already have reached the bus.
+            try:
+                await self._control.async_release_bus()
+            except DeviceError as err:
+                _LOGGER.warning("Could not leave the bus at 0: %s", err)
 
     # -- the decision ------------------------------------------------------------
 
@@ -172,8 +153,7 @@ class BusSupport:
     # -- the sidecar and the polls ----------------------------------------------------
 
     @callback
-    def _handle_setpoint(self, message: dict[str, Any]) -> None:
-        setpoint = parse_bus_setpoint(message)
+    def _handle_setpoint(self, setpoint: BusSetpoint) -> None:
         if setpoint.active:
             self.current = setpoint
             self._stop_cause = None
@@ -209,17 +189,16 @@ class BusSupport:
         wanted = self.wanted_w()
         held = self.holding_w
         current = self.current
-        device = self._coordinator.device
         try:
             if wanted is not None and current is not None:
                 if self._rearm or held != wanted:
                     self._rearm = False
-                    await device.async_set_bus_setpoint(wanted, current.revert_s)
+                    await self._control.async_hold_bus(wanted, current.revert_s)
                     self.holding_w = wanted
                     self._announce(held, wanted, current)
             elif held is not None:
                 cause = self._why_not()
-                await device.async_clear_bus_setpoint()
+                await self._control.async_release_bus()
                 self.holding_w = None
                 self._fire_ended(held, cause)
         except DeviceError as err:

@@ -15,12 +15,14 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
 )
 from homeassistant.const import UnitOfEnergy, UnitOfTime
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import EntityDescription
 
-from .backup import BackupController
-from .coordinator import LocalVppCoordinator
-from .device import ROLE_BATTERY
-from .entity import LocalVppEntity
+from ..coordinator import LocalVppCoordinator
+from ..device import ROLE_BATTERY
+from ..entity import LocalVppEntity
+from ..signals import BACKUP_CHANGED
+from .controller import BackupController
 from .grid_watch import GridState
 
 
@@ -111,7 +113,13 @@ class BackupEntity(LocalVppEntity):
     async def async_added_to_hass(self) -> None:
         """Also follow the backup's own changes between polls."""
         await super().async_added_to_hass()
-        self.async_on_remove(self._backup.async_add_listener(self.async_write_ha_state))
+        self.async_on_remove(
+            async_dispatcher_connect(
+                self.hass,
+                BACKUP_CHANGED.format(self.coordinator.config_entry.entry_id),
+                self.async_write_ha_state,
+            )
+        )
 
     @property
     def available(self) -> bool:

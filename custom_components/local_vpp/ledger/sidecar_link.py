@@ -22,29 +22,47 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from http import HTTPStatus
 from typing import Any, Final
 
 import aiohttp
 
+from .messages import (
+    SUBSCRIBE,
+    SUBSCRIBE_WITHOUT_BUS,
+    Availability,
+    BusSetpoint,
+    DispatchCancel,
+    DispatchRequest,
+    GroupSetpoint,
+    Hello,
+    HelloRefusedError,
+    MessageType,
+    Sample,
+    build,
+    is_bad_request,
+    message_type,
+    parse_bus_setpoint,
+    parse_entry,
+    parse_error,
+    parse_setpoint,
+    parse_welcome,
+    reply_id,
+)
+
 _LOGGER = logging.getLogger(__name__)
 
-PROTOCOL_VERSION: Final = 1
 DEFAULT_BUFFER = 900  # a quarter of an hour at one sample a second
 _MIN_BACKOFF_S: Final = 1.0
 _MAX_BACKOFF_S: Final = 60.0
 _WELCOME_TIMEOUT_S: Final = 10.0
-# The unsolicited messages this client handles, asked for in the hello. A sidecar
-# from before the building bus refuses ``bus_setpoint`` with ``bad_request``: the
-# hello is then said once more without it.
-SUBSCRIBE: Final = ("mesh", "setpoint", "bus_setpoint")
-SUBSCRIBE_WITHOUT_BUS: Final = ("mesh", "setpoint")
 REQUEST_TIMEOUT_S: Final = 10.0
 
 # What ``async_check_sidecar`` reports (the keys of the config flows' errors).
 CHECK_CANNOT_CONNECT: Final = "sidecar_cannot_connect"
 CHECK_INVALID_AUTH: Final = "sidecar_invalid_auth"
-CHECK_REFUSED: Final = "sidecar_refused"
+CHECK_REFUSED: Final = HelloRefusedError.reason
 
 
 class SidecarNotConnectedError(ConnectionError):
@@ -61,20 +79,6 @@ class SidecarRequestError(Exception):
         self.detail = detail
 
 
-def _hello(
-    client: str, serial: str | None, subscribe: tuple[str, ...] = SUBSCRIBE
-) -> dict[str, Any]:
-    hello: dict[str, Any] = {
-        "type": "hello",
-        "protocol": PROTOCOL_VERSION,
-        "client": client,
-        "subscribe": list(subscribe),
-    }
-    if serial:
-        hello["serial"] = serial
-    return hello
-
-
 async def _greet(
     ws: aiohttp.ClientWebSocketResponse, client: str, serial: str | None
 ) -> tuple[Any, tuple[str, ...]]:
@@ -83,14 +87,10 @@ async def _greet(
     An older sidecar that does not know every subscription answers ``bad_request``:
     the hello is repeated once with the subscriptions every sidecar knows.
     """
-    await ws.send_json(_hello(client, serial))
+    await ws.send_json(build(Hello(client, serial)))
     answer = await ws.receive_json(timeout=_WELCOME_TIMEOUT_S)
-    if (
-        isinstance(answer, dict)
-        and answer.get("type") == "error"
-        and answer.get("reason") == "bad_request"
-    ):
-        await ws.send_json(_hello(client, serial, SUBSCRIBE_WITHOUT_BUS))
+    if is_bad_request(answer):
+        await ws.send_json(build(Hello(client, serial, SUBSCRIBE_WITHOUT_BUS)))
         answer = await ws.receive_json(timeout=_WELCOME_TIMEOUT_S)
         return answer, SUBSCRIBE_WITHOUT_BUS
     return answer, SUBSCRIBE
@@ -119,7 +119,9 @@ async def async_check_sidecar(
         return CHECK_CANNOT_CONNECT
     except (aiohttp.ClientError, OSError, TimeoutError, ValueError, TypeError):
         return CHECK_CANNOT_CONNECT
-    if not isinstance(welcome, dict) or welcome.get("type") != "welcome":
+    try:
+        parse_welcome(welcome)
+    except HelloRefusedError:
         return CHECK_REFUSED
     return None
 
@@ -137,8 +139,15 @@ class SidecarLink:
         serial: str | None = None,
         buffer: int = DEFAULT_BUFFER,
         on_change: Callable[[], None] | None = None,
+        on_setpoint: Callable[[GroupSetpoint], None] | None = None,
+        on_bus_setpoint: Callable[[BusSetpoint], None] | None = None,
     ) -> None:
-        """Prepare a link to ``url`` (``ws://host:port/api/v1/ws``) with ``token``."""
+        """Prepare a link to ``url`` (``ws://host:port/api/v1/ws``) with ``token``.
+
+        ``on_change`` is called when the link goes up or down or the sidecar reports
+        the mesh or an entry; ``on_setpoint`` and ``on_bus_setpoint`` with every
+        message of that type, read.
+        """
         self._session = session
         self._url = url
         self._token = token
@@ -147,6 +156,17 @@ class SidecarLink:
         self._pending: deque[dict[str, Any]] = deque(maxlen=buffer)
         self._wake = asyncio.Event()
         self._on_change = on_change
+        self._on_setpoint = on_setpoint
+        self._on_bus_setpoint = on_bus_setpoint
+        # What each unsolicited message does; other types are ignored.
+        self._handlers: dict[MessageType, Callable[[dict[str, Any]], None]] = {
+            MessageType.MESH: self._handle_mesh,
+            MessageType.SETPOINT: self._handle_setpoint,
+            MessageType.BUS_SETPOINT: self._handle_bus_setpoint,
+            MessageType.ENTRY: self._handle_entry,
+            MessageType.REJECTED: self._handle_rejected,
+            MessageType.ERROR: self._handle_error,
+        }
         self.connected = False
         self.entries_acknowledged = 0
         self.last_seq: int | None = None
@@ -163,47 +183,20 @@ class SidecarLink:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._next_id = 1
         self._requests: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._listeners: list[Callable[[], None]] = []
-        self._message_listeners: dict[str, list[Callable[[dict[str, Any]], None]]] = {
-            "setpoint": [],
-            "bus_setpoint": [],
-        }
 
-    def add_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
-        """Call ``listener`` when the link goes up or down or the mesh changes."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
-
-    def add_setpoint_listener(
-        self, listener: Callable[[dict[str, Any]], None]
-    ) -> Callable[[], None]:
-        """Call ``listener`` with every ``setpoint`` message."""
-        return self._add_message_listener("setpoint", listener)
-
-    def add_bus_setpoint_listener(
-        self, listener: Callable[[dict[str, Any]], None]
-    ) -> Callable[[], None]:
-        """Call ``listener`` with every ``bus_setpoint`` message."""
-        return self._add_message_listener("bus_setpoint", listener)
-
-    def _add_message_listener(
-        self, kind: str, listener: Callable[[dict[str, Any]], None]
-    ) -> Callable[[], None]:
-        listeners = self._message_listeners[kind]
-        listeners.append(listener)
-        return lambda: listeners.remove(listener)
-
-    def offer_availability(self, message: dict[str, Any]) -> None:
-        """Send ``message`` soon if the link is up; a newer one replaces it."""
+    def offer_availability(self, availability: Availability) -> None:
+        """Send ``availability`` soon if the link is up; a newer one replaces it."""
         if not self.connected:
             return
-        self._availability = message
+        self._availability = build(availability)
         self._wake.set()
 
     async def async_request(
-        self, message: dict[str, Any], wait_s: float = REQUEST_TIMEOUT_S
+        self,
+        request: DispatchRequest | DispatchCancel,
+        wait_s: float = REQUEST_TIMEOUT_S,
     ) -> dict[str, Any]:
-        """Send ``message`` with a fresh ``id`` and return the reply with that id.
+        """Send ``request`` with a fresh ``id`` and return the reply with that id.
 
         Raises ``SidecarNotConnectedError`` when the link is down or drops before the
         answer, ``SidecarRequestError`` for an ``error`` reply, ``TimeoutError``.
@@ -219,24 +212,23 @@ class SidecarLink:
         self._requests[request_id] = future
         try:
             try:
-                await ws.send_json(message | {"id": request_id})
+                await ws.send_json(build(replace(request, id=request_id)))
             except (aiohttp.ClientError, OSError, RuntimeError) as err:
                 raise SidecarNotConnectedError(str(err)) from err
             async with asyncio.timeout(wait_s):
                 reply = await future
         finally:
             self._requests.pop(request_id, None)
-        if reply.get("type") == "error":
-            raise SidecarRequestError(
-                str(reply.get("reason") or "error"), str(reply.get("detail") or "")
-            )
+        if message_type(reply) is MessageType.ERROR:
+            error = parse_error(reply)
+            raise SidecarRequestError(error.reason, error.detail)
         return reply
 
-    def submit(self, sample: dict[str, Any]) -> None:
+    def submit(self, sample: Sample) -> None:
         """Queue a sample; never blocks. A full buffer drops its oldest sample."""
         if len(self._pending) == self._pending.maxlen:
             self.samples_dropped += 1
-        self._pending.append(sample)
+        self._pending.append(build(sample))
         self._wake.set()
 
     @property
@@ -266,8 +258,8 @@ class SidecarLink:
             heartbeat=30,
         ) as ws:
             welcome, subscriptions = await _greet(ws, self._client, self._serial)
-            if not isinstance(welcome, dict) or welcome.get("type") != "welcome":
-                raise ValueError(f"sidecar refused the hello: {welcome}")
+            # A refusal is a ValueError: the link retries later.
+            parse_welcome(welcome)
             self.welcome = welcome
             self.subscriptions = subscriptions
             self.last_error = None
@@ -310,30 +302,42 @@ class SidecarLink:
             self._handle(message)
 
     def _handle(self, message: dict[str, Any]) -> None:
-        request_id = message.get("id")
-        if isinstance(request_id, int) and request_id in self._requests:
+        request_id = reply_id(message)
+        if request_id is not None and request_id in self._requests:
             future = self._requests[request_id]
             if not future.done():
                 future.set_result(message)
             return
-        match message.get("type"):
-            case "mesh":
-                self.mesh = message
-                self.mesh_received_at = time.monotonic()
-                self._changed()
-            case "setpoint" | "bus_setpoint" as kind:
-                for listener in list(self._message_listeners[kind]):
-                    listener(message)
-            case "entry":
-                self.entries_acknowledged += 1
-                self.last_seq = message.get("seq")
-                self._changed()
-            case "rejected":
-                self.rejections += 1
-                _LOGGER.debug("Sidecar rejected a sample: %s", message)
-            case "error":
-                self.last_error = f"{message.get('reason')}: {message.get('detail')}"
-                _LOGGER.warning("Sidecar error: %s", self.last_error)
+        kind = message_type(message)
+        if kind is not None and (handler := self._handlers.get(kind)) is not None:
+            handler(message)
+
+    def _handle_mesh(self, message: dict[str, Any]) -> None:
+        self.mesh = message
+        self.mesh_received_at = time.monotonic()
+        self._changed()
+
+    def _handle_setpoint(self, message: dict[str, Any]) -> None:
+        if self._on_setpoint is not None:
+            self._on_setpoint(parse_setpoint(message))
+
+    def _handle_bus_setpoint(self, message: dict[str, Any]) -> None:
+        if self._on_bus_setpoint is not None:
+            self._on_bus_setpoint(parse_bus_setpoint(message))
+
+    def _handle_entry(self, message: dict[str, Any]) -> None:
+        self.entries_acknowledged += 1
+        self.last_seq = parse_entry(message).seq
+        self._changed()
+
+    def _handle_rejected(self, message: dict[str, Any]) -> None:
+        self.rejections += 1
+        _LOGGER.debug("Sidecar rejected a sample: %s", message)
+
+    def _handle_error(self, message: dict[str, Any]) -> None:
+        error = parse_error(message)
+        self.last_error = f"{error.reason}: {error.detail}"
+        _LOGGER.warning("Sidecar error: %s", self.last_error)
 
     def _set_connected(self, connected: bool) -> None:
         if not connected:
@@ -353,5 +357,3 @@ class SidecarLink:
     def _changed(self) -> None:
         if self._on_change is not None:
             self._on_change()
-        for listener in list(self._listeners):
-            listener()

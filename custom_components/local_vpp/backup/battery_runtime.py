@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any, Final
 
-from .energy_total import EnergyTotal, EnergyTotalState
+from ..energy_total import EnergyTotal, EnergyTotalState
 
 # Conversion losses from the battery's DC to the living room's AC. Hybrid inverters
 # reach 95 % at their rated power but far less at a living room's 100–300 W, so the

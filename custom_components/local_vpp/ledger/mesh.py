@@ -6,94 +6,20 @@ every 10 s. It is read defensively: a value of the wrong type counts as not said
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
-from .const import DOMAIN
+from ..const import DOMAIN
+from ..signals import LINK_CHANGED
+from .messages import INTEGRITY_OK, MeshProblem, MeshStatus, parse_mesh
 from .sidecar_link import SidecarLink
 
-INTEGRITY_OK: Final = "ok"
 INTEGRITY_EQUIVOCATION: Final = "equivocation"
 INTEGRITY_VERIFICATION_FAILED: Final = "verification_failed"
 ISSUE_LEDGER_INTEGRITY: Final = "ledger_integrity"
-
-
-def _int(value: Any) -> int | None:
-    # bool is an int to Python, never to the sidecar.
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return None
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-@dataclass(frozen=True, slots=True)
-class MeshProblem:
-    """One piece of evidence the sidecar keeps against a member."""
-
-    kind: str
-    flat: str | None
-    author: str | None
-    seq: int | None
-    detail: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class MeshStatus:
-    """What one ``mesh`` message says."""
-
-    roster_version: int | None
-    roster_size: int | None
-    peers_online: int | None
-    witnessed_ts_ms: int | None
-    witnessed_size: int | None
-    integrity: str | None
-    problems: tuple[MeshProblem, ...]
-    peers: tuple[dict[str, Any], ...]
-
-    @property
-    def integrity_ok(self) -> bool | None:
-        """Whether the ledger checks out; ``None`` when the sidecar did not say."""
-        return None if self.integrity is None else self.integrity == INTEGRITY_OK
-
-
-def parse_mesh(message: Mapping[str, Any]) -> MeshStatus:
-    """Read a ``mesh`` message; what is missing or malformed is ``None``."""
-    witnessed = message.get("witnessed")
-    if not isinstance(witnessed, Mapping):
-        witnessed = {}
-    problems = message.get("problems")
-    peers = message.get("peers")
-    return MeshStatus(
-        roster_version=_int(message.get("roster_version")),
-        roster_size=_int(message.get("roster_size")),
-        peers_online=_int(message.get("peers_online")),
-        witnessed_ts_ms=_int(witnessed.get("ts")),
-        witnessed_size=_int(witnessed.get("size")),
-        integrity=_str(message.get("integrity")),
-        problems=tuple(
-            MeshProblem(
-                kind=_str(problem.get("kind")) or "unknown",
-                flat=_str(problem.get("flat")),
-                author=_str(problem.get("author")),
-                seq=_int(problem.get("seq")),
-                detail=_str(problem.get("detail")),
-            )
-            for problem in (problems if isinstance(problems, list) else [])
-            if isinstance(problem, Mapping)
-        ),
-        peers=tuple(
-            dict(peer)
-            for peer in (peers if isinstance(peers, list) else [])
-            if isinstance(peer, Mapping)
-        ),
-    )
 
 
 def mesh_of(link: SidecarLink | None) -> MeshStatus | None:
@@ -134,6 +60,7 @@ class MeshIssueReporter:
     def __init__(self, hass: HomeAssistant, entry_id: str, link: SidecarLink) -> None:
         """Follow ``link`` for the entry ``entry_id``."""
         self._hass = hass
+        self._entry_id = entry_id
         self._link = link
         self.issue_id = f"{ISSUE_LEDGER_INTEGRITY}_{entry_id}"
         self._raised: tuple[str, dict[str, str]] | None = None
@@ -141,7 +68,9 @@ class MeshIssueReporter:
     @callback
     def async_start(self) -> CALLBACK_TYPE:
         """Start following the link; returns the function that stops it."""
-        return self._link.add_listener(self._update)
+        return async_dispatcher_connect(
+            self._hass, LINK_CHANGED.format(self._entry_id), self._update
+        )
 
     @callback
     def _update(self) -> None:

@@ -48,7 +48,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
-from .const import DEFAULT_GRID_AREA, DEFAULT_NOMINAL_VOLTAGE, DEFAULT_RECONNECT_DELAY_S
+from ..const import (
+    DEFAULT_GRID_AREA,
+    DEFAULT_NOMINAL_VOLTAGE,
+    DEFAULT_RECONNECT_DELAY_S,
+)
 
 
 class GridState(StrEnum):

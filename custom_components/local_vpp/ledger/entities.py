@@ -21,13 +21,16 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.const import EntityCategory, UnitOfTime
 from homeassistant.core import callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.event import async_track_time_interval
 
-from .coordinator import LocalVppCoordinator
-from .device import ROLE_BATTERY
-from .entity import LocalVppEntity
-from .ledger_mesh import MeshStatus, mesh_of
+from ..coordinator import LocalVppCoordinator
+from ..device import ROLE_BATTERY
+from ..entity import LocalVppEntity
+from ..signals import LINK_CHANGED
+from .mesh import mesh_of
+from .messages import MeshStatus
 from .sidecar_link import SidecarLink
 
 # The checkpoint age grows between mesh messages; it is shown afresh this often.
@@ -110,7 +113,13 @@ class LedgerEntity(LocalVppEntity):
     async def async_added_to_hass(self) -> None:
         """Follow the link as well as the polls."""
         await super().async_added_to_hass()
-        self.async_on_remove(self._link.add_listener(self._handle_link_change))
+        self.async_on_remove(
+            async_dispatcher_connect(
+                self.hass,
+                LINK_CHANGED.format(self.coordinator.config_entry.entry_id),
+                self._handle_link_change,
+            )
+        )
 
     @callback
     def _handle_link_change(self) -> None:

@@ -24,13 +24,16 @@ from homeassistant.components.sensor import (
 from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
 from homeassistant.const import PERCENTAGE, STATE_OFF, EntityCategory, UnitOfPower
 from homeassistant.core import callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.restore_state import RestoreEntity
 
-from .coordinator import LocalVppCoordinator
-from .device import ROLE_BATTERY
-from .entity import LocalVppEntity
-from .group_discharge import GroupDischarge, GroupSetpoint
+from ..coordinator import LocalVppCoordinator
+from ..device import ROLE_BATTERY
+from ..entity import LocalVppEntity
+from ..ledger.messages import GroupSetpoint
+from ..signals import GROUP_CHANGED
+from .discharge import GroupDischarge
 
 GROUP_PARTICIPATION = SwitchEntityDescription(
     key="group_participation",
@@ -111,7 +114,13 @@ class GroupEntity(LocalVppEntity):
     async def async_added_to_hass(self) -> None:
         """Write the state whenever the group state changes."""
         await super().async_added_to_hass()
-        self.async_on_remove(self._group.async_add_listener(self._handle_group))
+        self.async_on_remove(
+            async_dispatcher_connect(
+                self.hass,
+                GROUP_CHANGED.format(self.coordinator.config_entry.entry_id),
+                self._handle_group,
+            )
+        )
 
     @callback
     def _handle_group(self) -> None:

@@ -2,35 +2,39 @@
 
 The sidecar works out every flat's share from the signed ``availability`` of all of
 them and sends this flat a ``setpoint`` each coordination round. Home Assistant writes
-it to the battery (model 704) with the short revert timer the sidecar asks for, so a
-sidecar or a Home Assistant that stops leaves the battery to revert by itself. The
-living-room backup always wins: no group setpoint is written while it is engaged.
+it to the battery (model 704, through ``battery_control``) with the short revert timer
+the sidecar asks for, so a sidecar or a Home Assistant that stops leaves the battery to
+revert by itself. The living-room backup always wins (``battery_control.PRECEDENCE``):
+no group setpoint is written while it is engaged.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.dispatcher import (
+    async_dispatcher_connect,
+    async_dispatcher_send,
+)
 
-from .backup import BackupController
-from .const import (
-    DEFAULT_GROUP_REVERT_S,
+from ..backup.controller import BackupController
+from ..backup.grid_watch import GridState
+from ..battery_control import BatteryControl, Party
+from ..const import (
     EVENT_GROUP_DISCHARGE_ENDED,
     EVENT_GROUP_DISCHARGE_STARTED,
-    MAX_GROUP_REVERT_S,
 )
-from .coordinator import LocalVppConfigEntry, LocalVppCoordinator
-from .device import DeviceError
-from .grid_watch import GridState
-from .ledger_sample import availability_from_reading
+from ..coordinator import LocalVppCoordinator
+from ..device import DeviceError
+from ..ledger.messages import GroupSetpoint
+from ..ledger.sample import availability_from_reading
+from ..ledger.sidecar_link import SidecarLink
+from ..signals import BACKUP_CHANGED, GROUP_CHANGED, LINK_CHANGED, SETPOINT_RECEIVED
 from .serial_apply import SerialApply
-from .sidecar_link import SidecarLink
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -43,74 +47,16 @@ CAUSE_REPLACED: Final = "replaced"
 CAUSE_LINK_LOST: Final = "link_lost"
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-@dataclass(frozen=True, slots=True)
-class GroupSetpoint:
-    """One ``setpoint`` message, read defensively."""
-
-    active: bool
-    event: str | None
-    mode: str | None
-    w: float | None
-    revert_s: int
-    share_ppm: float | None
-    target_w: float | None
-    achieved_w: float | None
-    participants: int | None
-    reason: str | None
-    until_ms: float | None
-
-    @property
-    def share_pct(self) -> float | None:
-        """The flat's share of the building target, in percent."""
-        return None if self.share_ppm is None else self.share_ppm / 10_000
-
-    @property
-    def until(self) -> datetime | None:
-        """When the event is due to end."""
-        if self.until_ms is None:
-            return None
-        return datetime.fromtimestamp(self.until_ms / 1000, tz=UTC)
-
-
-def parse_setpoint(message: Mapping[str, Any]) -> GroupSetpoint:
-    """Read a ``setpoint`` message; a malformed value is ``None``."""
-    revert = _number(message.get("revert_s"))
-    participants = _number(message.get("participants"))
-    return GroupSetpoint(
-        active=message.get("active") is True,
-        event=_text(message.get("event")),
-        mode=_text(message.get("mode")),
-        w=_number(message.get("w")),
-        revert_s=DEFAULT_GROUP_REVERT_S
-        if revert is None
-        else int(min(MAX_GROUP_REVERT_S, max(1, revert))),
-        share_ppm=_number(message.get("share_ppm")),
-        target_w=_number(message.get("target_w")),
-        achieved_w=_number(message.get("achieved_w")),
-        participants=None if participants is None else int(participants),
-        reason=_text(message.get("reason")),
-        until_ms=_number(message.get("until")),
-    )
-
-
 class GroupDischarge:
     """Follow the sidecar's setpoints for one flat and tell the sidecar what it has."""
 
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: LocalVppConfigEntry,
+        entry: ConfigEntry,
         coordinator: LocalVppCoordinator,
+        *,
+        control: BatteryControl,
         backup: BackupController,
         link: SidecarLink,
     ) -> None:
@@ -118,6 +64,7 @@ class GroupDischarge:
         self.hass = hass
         self._entry = entry
         self._coordinator = coordinator
+        self._control = control
         self._backup = backup
         self.link = link
         self.participate = True
@@ -125,7 +72,6 @@ class GroupDischarge:
         # The group event under way for this flat, from its newest setpoint message.
         self.current: GroupSetpoint | None = None
         self.last_write_error: str | None = None
-        self._listeners: list[Callable[[], None]] = []
         self._unsubscribers: list[CALLBACK_TYPE] = []
         self._writes = SerialApply(
             hass, entry, "local_vpp group setpoint", self._apply_once, self._notify
@@ -137,11 +83,18 @@ class GroupDischarge:
     @callback
     def async_start(self) -> None:
         """Follow setpoints, the link and every poll."""
+        entry_id = self._entry.entry_id
         self._unsubscribers += [
-            self.link.add_setpoint_listener(self._handle_setpoint),
-            self.link.add_listener(self._handle_link_change),
+            async_dispatcher_connect(
+                self.hass, SETPOINT_RECEIVED.format(entry_id), self._handle_setpoint
+            ),
+            async_dispatcher_connect(
+                self.hass, LINK_CHANGED.format(entry_id), self._handle_link_change
+            ),
             self._coordinator.async_add_listener(self._send_availability),
-            self._backup.async_add_listener(self._reconsider),
+            async_dispatcher_connect(
+                self.hass, BACKUP_CHANGED.format(entry_id), self._reconsider
+            ),
         ]
 
     async def async_stop(self) -> None:
@@ -156,14 +109,9 @@ class GroupDischarge:
     # -- what entities read ------------------------------------------------------
 
     @callback
-    def async_add_listener(self, listener: Callable[[], None]) -> CALLBACK_TYPE:
-        """Call ``listener`` whenever the group state changes."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
-
     def _notify(self) -> None:
-        for listener in list(self._listeners):
-            listener()
+        """Tell the others (signal ``GROUP_CHANGED``) that the group state changed."""
+        async_dispatcher_send(self.hass, GROUP_CHANGED.format(self._entry.entry_id))
 
     @property
     def active(self) -> bool:
@@ -173,7 +121,12 @@ class GroupDischarge:
     @property
     def holding(self) -> bool:
         """Whether the battery holds a group setpoint written by us."""
-        return self._coordinator.group_setpoint_w is not None
+        return self._control.claims.group is not None
+
+    @property
+    def busy(self) -> bool:
+        """Whether a write to the battery is under way."""
+        return self._writes.busy
 
     def wanted_w(self) -> float | None:
         """The power to hold now, or ``None`` to hold nothing."""
@@ -183,7 +136,7 @@ class GroupDischarge:
             or current.w is None
             or not self.participate
             or self.max_share_pct <= 0
-            or self._backup.engaged
+            or self._control.outranked(Party.GROUP)
         ):
             return None
         power = current.w
@@ -212,8 +165,7 @@ class GroupDischarge:
     # -- the sidecar --------------------------------------------------------------
 
     @callback
-    def _handle_setpoint(self, message: dict[str, Any]) -> None:
-        setpoint = parse_setpoint(message)
+    def _handle_setpoint(self, setpoint: GroupSetpoint) -> None:
         previous = self.current
         if not setpoint.active:
             self.current = None
@@ -275,11 +227,9 @@ class GroupDischarge:
         current = self.current
         try:
             if wanted is not None and current is not None:
-                await self._coordinator.async_hold_group_setpoint(
-                    wanted, current.revert_s
-                )
+                await self._control.async_hold_group(wanted, current.revert_s)
             elif self.holding:
-                await self._coordinator.async_release_group_setpoint()
+                await self._control.async_release_group()
         except DeviceError as err:
             self.last_write_error = str(err)
             _LOGGER.warning("Could not write the group setpoint: %s", err)
@@ -307,7 +257,10 @@ class GroupDischarge:
         self.hass.bus.async_fire(
             EVENT_GROUP_DISCHARGE_STARTED,
             self._event_data(setpoint)
-            | {"participating": self.participate and not self._backup.engaged},
+            | {
+                "participating": self.participate
+                and not self._control.outranked(Party.GROUP)
+            },
         )
 
     def _fire_ended(
@@ -325,7 +278,9 @@ class GroupDischarge:
             "participate": self.participate,
             "max_share_pct": self.max_share_pct,
             "active": self.active,
-            "holding_w": self._coordinator.group_setpoint_w,
+            "holding_w": None
+            if (held := self._control.claims.group) is None
+            else held.w,
             "wanted_w": self.wanted_w(),
             "last_write_error": self.last_write_error,
             "current": None

@@ -1,0 +1,1 @@
+"""The flat's part in the building: group discharge and outage support over the bus."""

@@ -1,0 +1,169 @@
+"""A loaded entry's runtime data: every part of one flat, built whole and wired.
+
+The parts tell each other about changes through dispatcher signals (``signals``),
+so none of them needs to know who listens: the link's news go out as signals here,
+and the backup and the group send their own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_HOST, CONF_PORT
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.loader import async_get_integration
+
+from .backup.controller import BackupController
+from .battery_control import BatteryControl
+from .const import (
+    CONF_SIDECAR_TOKEN,
+    CONF_SIDECAR_URL,
+    CONF_UNIT_BATTERY,
+    CONF_UNIT_METER,
+    CONF_UNIT_PV,
+    DOMAIN,
+    MODBUS_TIMEOUT_S,
+)
+from .coordinator import LocalVppCoordinator
+from .device import FlatDevice, UnitIds
+from .group.bus_support import BusSupport
+from .group.discharge import GroupDischarge
+from .ledger.mesh import MeshIssueReporter
+from .ledger.messages import BusSetpoint, GroupSetpoint
+from .ledger.sample import sample_from_reading
+from .ledger.sidecar_link import SidecarLink
+from .signals import BUS_SETPOINT_RECEIVED, LINK_CHANGED, SETPOINT_RECEIVED
+
+type LocalVppConfigEntry = ConfigEntry[LocalVppData]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalVppData:
+    """What a loaded entry keeps at runtime.
+
+    The sidecar's parts exist only with a sidecar configured; the bus follower only
+    for a flat on a building bus.
+    """
+
+    device: FlatDevice
+    control: BatteryControl
+    coordinator: LocalVppCoordinator
+    backup: BackupController
+    sidecar: SidecarLink | None = None
+    group: GroupDischarge | None = None
+    mesh_issues: MeshIssueReporter | None = None
+    bus: BusSupport | None = None
+
+
+def device_from_entry_data(data: Mapping[str, Any]) -> FlatDevice:
+    """Build the flat's device object from config entry data."""
+    return FlatDevice.tcp(
+        data[CONF_HOST],
+        data[CONF_PORT],
+        UnitIds(
+            pv=data[CONF_UNIT_PV],
+            battery=data[CONF_UNIT_BATTERY],
+            meter=data[CONF_UNIT_METER],
+        ),
+        timeout=MODBUS_TIMEOUT_S,
+    )
+
+
+async def async_build_runtime(
+    hass: HomeAssistant, entry: LocalVppConfigEntry
+) -> LocalVppData:
+    """Connect, poll once, start the backup and, with a sidecar, its followers."""
+    device = device_from_entry_data(entry.data)
+    control = BatteryControl(device)
+    coordinator = LocalVppCoordinator(
+        hass, entry, device, after_poll=control.async_keep_alive
+    )
+    try:
+        await coordinator.async_config_entry_first_refresh()
+    except Exception:
+        await device.async_close()
+        raise
+    backup = BackupController(hass, entry, coordinator, control)
+    await backup.async_start()
+    link = await _async_start_sidecar_link(hass, entry, coordinator)
+    if link is None:
+        return LocalVppData(device, control, coordinator, backup)
+    group = GroupDischarge(
+        hass, entry, coordinator, control=control, backup=backup, link=link
+    )
+    group.async_start()
+    mesh_issues = MeshIssueReporter(hass, entry.entry_id, link)
+    entry.async_on_unload(mesh_issues.async_start())
+    bus = None
+    if device.has_bus:
+        bus = BusSupport(
+            hass, entry, coordinator, control=control, backup=backup, link=link
+        )
+        bus.async_start()
+    return LocalVppData(
+        device, control, coordinator, backup, link, group, mesh_issues, bus
+    )
+
+
+async def async_stop_runtime(hass: HomeAssistant, entry: LocalVppConfigEntry) -> None:
+    """Stop the followers and the backup, close the connection, drop the repair."""
+    data = entry.runtime_data
+    if data.group is not None:
+        await data.group.async_stop()
+    if data.bus is not None:
+        await data.bus.async_stop()
+    if data.mesh_issues is not None:
+        data.mesh_issues.async_clear()
+    await data.backup.async_stop()
+    await data.device.async_close()
+    ir.async_delete_issue(hass, DOMAIN, data.coordinator.issue_id)
+
+
+async def _async_start_sidecar_link(
+    hass: HomeAssistant, entry: ConfigEntry, coordinator: LocalVppCoordinator
+) -> SidecarLink | None:
+    """Stream every good poll to the flat's ledger sidecar, if one is configured."""
+    url = entry.options.get(CONF_SIDECAR_URL)
+    token = entry.options.get(CONF_SIDECAR_TOKEN)
+    if not url or not token:
+        return None
+    entry_id = entry.entry_id
+
+    @callback
+    def changed() -> None:
+        async_dispatcher_send(hass, LINK_CHANGED.format(entry_id))
+
+    @callback
+    def setpoint(setpoint: GroupSetpoint) -> None:
+        async_dispatcher_send(hass, SETPOINT_RECEIVED.format(entry_id), setpoint)
+
+    @callback
+    def bus_setpoint(setpoint: BusSetpoint) -> None:
+        async_dispatcher_send(hass, BUS_SETPOINT_RECEIVED.format(entry_id), setpoint)
+
+    link = SidecarLink(
+        async_get_clientsession(hass),
+        url,
+        token,
+        client=f"{DOMAIN} {(await async_get_integration(hass, DOMAIN)).version}",
+        serial=coordinator.device.serial,
+        on_change=changed,
+        on_setpoint=setpoint,
+        on_bus_setpoint=bus_setpoint,
+    )
+
+    @callback
+    def send_sample() -> None:
+        if coordinator.last_update_success:
+            link.submit(sample_from_reading(coordinator.data, int(time.time() * 1000)))
+
+    entry.async_on_unload(coordinator.async_add_listener(send_sample))
+    entry.async_create_background_task(hass, link.run(), f"{DOMAIN} sidecar link")
+    return link
