@@ -8,13 +8,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from devkit.clock import now_ms
+from devkit.node_db import bus_entries, read_rows
 from sidecar.allocation import Availability
 from sidecar.bus_ledger import KEPT_INTERVALS, RECEIPT_GRACE_MS, BusLedger
 from sidecar.bus_support import plan_support
 from sidecar.etp import Entry, make_entry
 from sidecar.identity import Identity
-from tests.sidecar.mesh_support import Building, now_ms
-from tests.sidecar.support import bus_entries, read_rows
+from tests.sidecar.mesh_support import Building
 
 A, B, C, D = (bytes([n]) * 32 for n in range(1, 5))
 

@@ -8,18 +8,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from devkit.clock import now_ms
+from devkit.node_db import read_rows
 from sidecar import etp, kinds, store
 from sidecar.canonical import JsonObject
 from sidecar.identity import Identity
 from sidecar.verify import verify_database
-from tests.sidecar.mesh_support import Building, Flat, now_ms, peer_connect
+from tests.sidecar.mesh_support import Building, Flat, peer_connect
 from tests.sidecar.support import (
     BUILDING,
     HOUR,
     T0,
     flow_content,
     open_ledger,
-    read_rows,
 )
 
 
