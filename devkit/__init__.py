@@ -12,5 +12,6 @@ the three programs, so it works the same whatever their insides look like.
 - :mod:`devkit.local_api`: a client of a node's local API (hello, samples, requests).
 - :mod:`devkit.building`: a building of sidecar nodes with one roster.
 - :mod:`devkit.node_db`: reading a node's ledger database beside the running node.
-- :mod:`devkit.simulator`: ``python -m simulator`` processes (a flat, a building).
+- :mod:`devkit.simulator_process`: a flat simulator in its own process.
+- :mod:`devkit.measure`: percentiles and CPU time, for the benchmarks.
 """

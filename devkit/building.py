@@ -52,15 +52,15 @@ class Flat(SidecarNode):
         return floor_of(self.name)
 
 
-def make_flat[F: Flat](
+def make_flat(
     directory: Path,
     name: str,
     *,
     building: str = BUILDING,
     settings: Mapping[str, ConfigValue] | None = None,
     port: int | None = None,
-    flat_type: type[F] = Flat,  # type: ignore[assignment]
-) -> F:
+    flat_type: type[Flat] = Flat,
+) -> Flat:
     """Set up one flat's node in ``directory`` (on a free port unless given)."""
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "sidecar.toml"
@@ -103,7 +103,9 @@ class Building:
         self.settings = {**(settings or {}), "roster": "roster.json"}
         self.subscribe = tuple(subscribe)
         self.flats = [self.make_flat(directory / name, name) for name in names]
-        self.roster_file = write_first_roster(building, [f.config for f in self.flats])
+        self.roster_file = write_first_roster(
+            building, [f.config for f in self.flats], directory
+        )
         self.session: aiohttp.ClientSession | None = None
         self.clients: dict[str, LocalApiClient] = {}  # by flat name
 

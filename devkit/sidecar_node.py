@@ -147,29 +147,27 @@ def floor_of(flat: str) -> str:
     return flat[:-2] if len(flat) > 2 else "1"
 
 
-def write_roster(building: str, configs: Iterable[Path]) -> Path:
-    """Make the first roster of these nodes and give it to each of them.
+def write_roster(building: str, configs: Iterable[Path], folder: Path) -> Path:
+    """Make the first roster of these nodes in ``folder`` and give it to each of them.
 
-    As an installer does it: every node's ``roster member`` line, one ``roster
-    init``, the file copied beside each configuration and named in it. Returns the
-    roster beside the first configuration.
+    As an installer does it: every node's ``roster member`` line (collected in
+    ``members.jsonl``), one ``roster init``, the file copied beside each configuration
+    and named in it. Returns the roster's path in ``folder``.
     """
     configs = list(configs)
     members = [
         sidecar_cli_here("roster", "member", "--config", str(config)).strip()
         for config in configs
     ]
-    first = configs[0].parent
-    lines = first / "members.jsonl"
+    lines = folder / "members.jsonl"
     lines.write_text("\n".join(members) + "\n")
-    roster = first / "roster.json"
+    roster = folder / "roster.json"
     sidecar_cli_here(
         "roster", "init", "--building", building, "--out", str(roster), str(lines)
     )
     text = roster.read_bytes()
     for config in configs:
-        if config.parent != first:
-            (config.parent / "roster.json").write_bytes(text)
+        (config.parent / "roster.json").write_bytes(text)
         configure(config, {"roster": "roster.json"})
     return roster
 
