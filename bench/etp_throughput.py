@@ -14,15 +14,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
-import signal
 import sqlite3
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +28,16 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from sidecar.config import DAY_MS  # noqa: E402
-from sidecar.ledger import kinds  # noqa: E402
-from sidecar.ledger.canonical import JsonObject  # noqa: E402
-from sidecar.ledger.identity import Identity  # noqa: E402
-from sidecar.storage import store  # noqa: E402
-from sidecar.storage.feed import Feed  # noqa: E402
-from sidecar.storage.writer import Writer  # noqa: E402
-from sidecar.tools.export import export_lines  # noqa: E402
-from sidecar.tools.ingest import Ingestor  # noqa: E402
+from devkit.sidecar_node import init_node, start_sidecar
+from sidecar.config import DAY_MS
+from sidecar.ledger import kinds
+from sidecar.ledger.canonical import JsonObject
+from sidecar.ledger.identity import Identity
+from sidecar.storage import store
+from sidecar.storage.feed import Feed
+from sidecar.storage.writer import Writer
+from sidecar.tools.export import export_lines
+from sidecar.tools.ingest import Ingestor
 
 BUILDING = "bldg-01"
 T0 = 1_781_913_600_000
@@ -235,34 +230,16 @@ async def measure_rss(seconds: float) -> dict[str, float]:
     """Resident memory of a real node process while it takes samples."""
     with tempfile.TemporaryDirectory() as folder:
         config = Path(folder) / "sidecar.toml"
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        init = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "sidecar", "init", "--config", str(config),
-            "--building", BUILDING, "--floor", "3", "--flat", "301",
-            "--listen", "127.0.0.1:0",
-            stdout=subprocess.DEVNULL, env=env,
-        )  # fmt: skip
-        if await init.wait() != 0:
-            raise SystemExit("sidecar init failed")
-        text = await asyncio.to_thread(config.read_text)
-        token = re.search(r'api_token = "([^"]+)"', text)
-        assert token is not None
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "sidecar", "run", "--config", str(config),
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
-        )  # fmt: skip
-        assert process.stdout is not None
-        ready = re.search(rb":(\d+) ", await process.stdout.readline())
-        assert ready is not None
-        url = f"http://127.0.0.1:{int(ready.group(1))}/api/v1/ws"
+        await asyncio.to_thread(
+            partial(init_node, config, building=BUILDING, floor="3", flat="301")
+        )
+        node = await start_sidecar(config)
+        assert node.process is not None
+        process = node.process
         entries = 0
         try:
             async with aiohttp.ClientSession() as session:
-                ws = await session.ws_connect(
-                    url, headers={"Authorization": f"Bearer {token.group(1)}"}
-                )
-                await ws.send_json({"type": "hello", "protocol": 1})
-                await ws.receive_json()
+                ws = await node.connect(session)
                 ts = time.time_ns() // 1_000_000 - 20 * 3_600_000
                 deadline = time.monotonic() + seconds
                 i = 0
@@ -280,8 +257,7 @@ async def measure_rss(seconds: float) -> dict[str, float]:
                 Path(f"/proc/{process.pid}/status").read_text
             )
         finally:
-            process.send_signal(signal.SIGTERM)
-            await process.wait()
+            await node.stop()
     fields = dict(re.findall(r"(VmRSS|VmHWM):\s+(\d+) kB", status))
     return {
         "rss_mb": int(fields["VmRSS"]) / 1024,

@@ -37,44 +37,37 @@ import logging
 import math
 import os
 import random
-import re
 import signal
 import statistics
 import sys
 import tempfile
 import time
-import tomllib
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.measure import (  # noqa: E402
-    cpu_seconds,
-    machine_ticks,
-    now_ms,
-    percentile,
-)
-from bench.ports import free_port  # noqa: E402
-from custom_components.local_vpp.device import (  # noqa: E402
+import devkit.building
+from custom_components.local_vpp.device import (
     DeviceError,
     FlatDevice,
     FlatReading,
     UnitIds,
 )
-from custom_components.local_vpp.ledger.messages import build  # noqa: E402
-from custom_components.local_vpp.ledger.sample import (  # noqa: E402
+from custom_components.local_vpp.ledger.messages import build
+from custom_components.local_vpp.ledger.sample import (
     availability_from_reading,
     sample_from_reading,
 )
-from sidecar import config as config_module  # noqa: E402
-from sidecar.ledger.identity import Identity  # noqa: E402
-from sidecar.mesh import roster  # noqa: E402
+from devkit import processes
+from devkit.clock import now_ms
+from devkit.local_api import LocalApiClient, hello
+from devkit.measure import cpu_seconds, machine_ticks, percentile
+from devkit.ports import free_port
+from devkit.waiting import port_answers
 
 BUILDING = "bldg-bench"
 # The sidecar's [coordination] defaults, which the nodes run with.
@@ -121,54 +114,17 @@ def percentile_s(samples: list[float], pct: float) -> float | None:
     return seconds(percentile(samples, pct)) if samples else None
 
 
-async def wait_for_port(
-    port: int, process: asyncio.subprocess.Process, within: float
-) -> None:
-    """Wait until something accepts connections on ``port``."""
-    deadline = time.monotonic() + within
-    while True:
-        if process.returncode is not None:
-            raise RuntimeError(f"process {process.pid} exited ({process.returncode})")
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"nothing listens on port {port}") from None
-            await asyncio.sleep(0.1)
-        else:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-            return
-
-
 async def spawn(args: list[str], log: Path) -> asyncio.subprocess.Process:
     """Start a Python module of the project, its output into ``log``."""
-    with log.open("ab") as handle:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *args,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=handle,
-            stderr=handle,
-        )
+    process = await processes.spawn([sys.executable, *args], log)
     _STARTED.append(process)
     return process
 
 
 async def reap(process: asyncio.subprocess.Process, within: float = 15) -> None:
     """SIGTERM, then SIGKILL after ``within`` s; wait for the end."""
-    if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), within)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
+    with contextlib.suppress(processes.StopFailed):
+        await processes.stop(process, within)
 
 
 def kill_leftovers() -> None:
@@ -184,20 +140,14 @@ def kill_leftovers() -> None:
 
 @dataclass
 class Flat:
-    """One flat: its sidecar's files and process, and the driver's view of it."""
+    """One flat: its sidecar node, and the driver's view of it."""
 
     name: str
-    directory: Path
-    api_port: int
     modbus_port: int
-    identity: Identity
-    token: str
-    process: asyncio.subprocess.Process | None = None
+    node: devkit.building.Flat
     device: FlatDevice | None = None
-    ws: aiohttp.ClientWebSocketResponse | None = None
+    client: LocalApiClient | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    replies: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     kick: asyncio.Event = field(default_factory=asyncio.Event)
     alive: bool = True
     reading: FlatReading | None = None
@@ -213,13 +163,7 @@ class Flat:
     write_ms: list[float] = field(default_factory=list)
     write_errors: int = 0
     poll_errors: int = 0
-    entries: int = 0
-    rejected: int = 0
     refused: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def config(self) -> Path:
-        return self.directory / "sidecar.toml"
 
     def offers_w(self) -> tuple[float, float]:
         """(energy above reserve Wh, max discharge W) from the newest availability."""
@@ -233,31 +177,6 @@ class Flat:
         """Whether the group allocation would give this flat a share of a discharge."""
         energy, power = self.offers_w()
         return self.alive and energy >= 1 and power >= 1
-
-
-def make_flat(directory: Path, name: str, modbus_port: int, sync: str) -> Flat:
-    """A flat's key and configuration, as ``sidecar init`` writes them."""
-    directory.mkdir(parents=True)
-    data = directory / "data"
-    data.mkdir()
-    identity = Identity.generate()
-    identity.save(data / "node.key")
-    port = free_port()
-    config = directory / "sidecar.toml"
-    config_module.write_new(
-        config,
-        building=BUILDING,
-        floor=name[:-2],
-        flat=name,
-        listen=f"127.0.0.1:{port}",
-        data_dir="data",
-    )
-    text = config.read_text()
-    text = text.replace('sync = "full"', f'sync = "{sync}"')
-    text = text.replace('roster = ""', 'roster = "roster.json"')
-    config.write_text(text)
-    token = tomllib.loads(text)["node"]["api_token"]
-    return Flat(name, directory, port, modbus_port, identity, token)
 
 
 @dataclass(frozen=True)
@@ -282,6 +201,7 @@ class Building:
         self.nodes = nodes
         self.settings = settings
         self.flats: list[Flat] = []
+        self.sidecars: devkit.building.Building | None = None
         self.simulator: asyncio.subprocess.Process | None = None
         self.control_url = ""
         self.session: aiohttp.ClientSession | None = None
@@ -314,63 +234,45 @@ class Building:
             ],
             self.directory / "simulator.log",
         )
-        await wait_for_port(control, self.simulator, 60)
-        state = await self.sim_state()
-        for summary in state["flats"]:
-            name = str(summary["flat"])
-            self.flats.append(
-                make_flat(
-                    self.directory / f"flat{name}",
-                    name,
-                    int(summary["modbus"]["port"]),
-                    self.settings.sync,
-                )
-            )
-        members = tuple(
-            roster.Member(
-                f.name, f.name[:-2], f.identity.public_key, f"127.0.0.1:{f.api_port}"
-            )
-            for f in self.flats
+        simulator = self.simulator
+        await port_answers(
+            control,
+            60,
+            alive=lambda: simulator.returncode is None,
+            what="the simulator",
         )
-        doc = roster.Roster(BUILDING, 1, members)
-        for flat in self.flats:
-            roster.save(doc, flat.directory / "roster.json")
+        state = await self.sim_state()
+        ports = {str(s["flat"]): int(s["modbus"]["port"]) for s in state["flats"]}
+        self.sidecars = devkit.building.Building(
+            self.directory,
+            list(ports),
+            building=BUILDING,
+            settings={"sync": self.settings.sync},
+        )
+        self.sidecars.session = aiohttp.ClientSession()
+        self.flats = [Flat(n.name, ports[n.name], n) for n in self.sidecars.flats]
+        try:
+            await self.sidecars.start(within=120)
+        finally:
+            _STARTED.extend(n.process for n in self.sidecars.flats if n.process)
         async with asyncio.TaskGroup() as group:
             for flat in self.flats:
-                group.create_task(self._start_flat(flat))
+                group.create_task(self._start_driver(flat))
 
-    async def _start_flat(self, flat: Flat) -> None:
-        flat.process = await spawn(
-            ["-m", "sidecar", "run", "--config", str(flat.config)],
-            flat.directory / "sidecar.log",
-        )
-        try:
-            await wait_for_port(flat.api_port, flat.process, 120)
-        except RuntimeError as err:
-            log = (flat.directory / "sidecar.log").read_text(errors="replace")
-            raise RuntimeError(f"flat {flat.name}: {err}: {log[-600:]}") from None
+    async def _start_driver(self, flat: Flat) -> None:
         flat.device = FlatDevice.tcp("127.0.0.1", flat.modbus_port, UnitIds())
         await flat.device.async_discover()
-        assert self.session is not None
-        flat.ws = await self.session.ws_connect(
-            f"http://127.0.0.1:{flat.api_port}/api/v1/ws",
-            headers={"Authorization": f"Bearer {flat.token}"},
-            max_msg_size=64 << 20,
+        assert self.sidecars is not None
+        flat.client = await self.sidecars.connect(
+            flat.node,
+            hello(
+                serial=flat.device.serial,
+                subscribe=["setpoint"],
+                client="group_discharge bench",
+            ),
+            partial(self._sort, flat),
         )
-        await flat.ws.send_json(
-            {
-                "type": "hello",
-                "protocol": 1,
-                "client": "group_discharge bench",
-                "serial": flat.device.serial,
-                "subscribe": ["setpoint"],
-            }
-        )
-        welcome = await flat.ws.receive_json(timeout=30)
-        if welcome.get("type") != "welcome":
-            raise RuntimeError(f"flat {flat.name}: no welcome: {welcome}")
         flat.tasks = [
-            asyncio.create_task(self._read(flat)),
             asyncio.create_task(self._poll(flat)),
             asyncio.create_task(self._write(flat)),
         ]
@@ -384,62 +286,54 @@ class Building:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         flat.tasks = []
-        if flat.ws is not None:
+        if flat.client is not None:
             with contextlib.suppress(Exception):
-                await flat.ws.close()
+                await flat.client.close()
         if flat.device is not None:
             with contextlib.suppress(Exception):
                 await flat.device.async_close()
 
     async def kill(self, flat: Flat) -> None:
         """kill -9 the flat's sidecar and stop feeding the flat."""
-        assert flat.process is not None
-        with contextlib.suppress(ProcessLookupError):
-            flat.process.kill()
+        assert self.sidecars is not None
+        flat.node.kill()
         await self.stop_driver(flat)
-        await flat.process.wait()
+        await self.sidecars.kill(flat.node)
 
     async def close(self) -> None:
         """Stop the drivers, the sidecars and the simulator."""
         await asyncio.gather(
             *(self.stop_driver(f) for f in self.flats), return_exceptions=True
         )
-        processes = [f.process for f in self.flats if f.process is not None]
+        if self.sidecars is not None:
+            await self.sidecars.close(within=15)
         if self.simulator is not None:
-            processes.append(self.simulator)
-        await asyncio.gather(*(reap(p) for p in processes), return_exceptions=True)
+            await reap(self.simulator)
         if self.session is not None:
             await self.session.close()
 
     # -- the flat's Home Assistant ----------------------------------------------------
 
-    async def _read(self, flat: Flat) -> None:
-        assert flat.ws is not None
-        async for message in flat.ws:
-            if message.type is not aiohttp.WSMsgType.TEXT:
-                continue
-            reply = json.loads(message.data)
-            kind = reply.get("type")
-            if kind == "setpoint":
-                now = time.monotonic()
-                reply["received"] = now
-                flat.latest = reply
-                flat.received.setdefault(reply.get("event"), now)
-                flat.wanted = reply
-                flat.kick.set()
-            elif kind == "entry":
-                flat.entries += 1
-            elif kind == "rejected":
-                flat.rejected += 1
-            elif kind == "error" and "id" not in reply:
-                flat.refused[str(reply.get("reason"))] += 1  # an availability
-            else:
-                flat.replies.put_nowait(reply)
+    def _sort(self, flat: Flat, message: dict[str, Any]) -> bool:
+        """Take the setpoints and refused availabilities; the client sorts the rest."""
+        kind = message.get("type")
+        if kind == "setpoint":
+            now = time.monotonic()
+            message["received"] = now
+            flat.latest = message
+            flat.received.setdefault(message.get("event"), now)
+            flat.wanted = message
+            flat.kick.set()
+            return True
+        if kind == "error" and "id" not in message:
+            flat.refused[str(message.get("reason"))] += 1  # an availability
+            return True
+        return False
 
     async def _poll(self, flat: Flat) -> None:
         """Poll the flat every second; send the sample and the availability."""
         assert flat.device is not None
-        assert flat.ws is not None
+        assert flat.client is not None
         next_at = time.monotonic()
         while True:
             try:
@@ -454,9 +348,8 @@ class Building:
                         reading, ts, participate=True, max_share_pct=100.0
                     )
                 )
-                with contextlib.suppress(ConnectionError, RuntimeError):
-                    await flat.ws.send_json(build(sample_from_reading(reading, ts)))
-                    await flat.ws.send_json(offer)
+                if await flat.client.send(build(sample_from_reading(reading, ts))):
+                    await flat.client.send(offer)
                 flat.offer = offer
             next_at = max(next_at + POLL_S, time.monotonic())
             await asyncio.sleep(next_at - time.monotonic())
@@ -499,18 +392,10 @@ class Building:
         self, flat: Flat, message: dict[str, Any], within: float = 30
     ) -> dict[str, Any] | None:
         """One request and its reply on the flat's connection (None: no reply)."""
-        assert flat.ws is not None
+        assert flat.client is not None
         self.request_id += 1
-        message = {**message, "id": self.request_id}
         try:
-            async with asyncio.timeout(within), flat.lock:
-                await flat.ws.send_json(message)
-                while True:
-                    reply = await flat.replies.get()
-                    if reply.get("id") == self.request_id or (
-                        "id" not in reply and reply.get("type") == message["type"]
-                    ):
-                        return reply
+            return await flat.client.ask({**message, "id": self.request_id}, within)
         except TimeoutError:
             return None
 
@@ -651,7 +536,7 @@ async def measure(directory: Path, nodes: int, settings: Settings) -> dict[str, 
         figures["link_s"] = round(link_s, 1)
         figures["peers_online_min"] = fewest
         await asyncio.sleep(settings.warmup_s)  # availabilities published everywhere
-        processes = [f.process for f in building.flats if f.process is not None]
+        processes = [f.node.process for f in building.flats if f.node.process]
         assert building.simulator is not None
         cpu0 = [cpu_seconds(p.pid) for p in processes]
         sim0 = cpu_seconds(building.simulator.pid)
@@ -708,11 +593,14 @@ async def measure(directory: Path, nodes: int, settings: Settings) -> dict[str, 
     for flat in building.flats:
         refused.update(flat.refused)
     figures["availability_refused"] = dict(refused)
-    figures["sample_rejections"] = sum(f.rejected for f in building.flats)
+    figures["sample_rejections"] = sum(
+        f.client.rejected for f in building.flats if f.client is not None
+    )
     figures["modbus_client_warnings"] = MODBUS_LOG.count - warnings0
-    figures["sidecar_log_warnings"] = sum(
-        len(re.findall(r"\b(WARNING|ERROR)\b", path.read_text(errors="replace")))
-        for path in building.directory.glob("flat*/sidecar.log")
+    figures["sidecar_log_warnings"] = (
+        0
+        if building.sidecars is None
+        else building.sidecars.log_count(r"\b(WARNING|ERROR)\b")
     )
     return figures
 

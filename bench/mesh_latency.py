@@ -33,28 +33,20 @@ import statistics
 import sys
 import tempfile
 import time
-import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.measure import (  # noqa: E402
-    cpu_seconds,
-    machine_ticks,
-    now_ms,
-    percentile,
-)
-from bench.ports import free_port  # noqa: E402
-from sidecar import config as config_module  # noqa: E402
-from sidecar.ledger.identity import Identity, KeyRing  # noqa: E402
-from sidecar.mesh import roster  # noqa: E402
-from sidecar.mesh.mesh import LATENCIES_KEPT  # noqa: E402
+from devkit.building import Building, Flat, flat_names
+from devkit.clock import now_ms
+from devkit.local_api import hello, sample
+from devkit.measure import cpu_seconds, machine_ticks, percentile
+from devkit.ports import free_port
+from sidecar.ledger.identity import Identity, KeyRing
+from sidecar.mesh.mesh import LATENCIES_KEPT
 
 BUILDING = "bldg-bench"
 TARGET_P99_MS = 100.0
@@ -171,253 +163,82 @@ async def ws_echo_ms(count: int = 300) -> float:
 # -- the building ----------------------------------------------------------------------
 
 
-@dataclass
-class Flat:
-    """One flat's sidecar: files, key and (while running) process and connection."""
-
-    name: str
-    directory: Path
-    port: int
-    identity: Identity
-    token: str
-    process: asyncio.subprocess.Process | None = None
-    ws: aiohttp.ClientWebSocketResponse | None = None
-    reader: asyncio.Task[None] | None = None
-    replies: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    entries: int = 0
-    rejected: int = 0
-    counter_wh: float = 1000.0
-
-    @property
-    def config(self) -> Path:
-        return self.directory / "sidecar.toml"
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-
-def make_flat(directory: Path, index: int, interval_ms: int, sync: str) -> Flat:
-    """A flat's key and configuration, as ``sidecar init`` writes them."""
-    directory.mkdir(parents=True)
-    floor = str(1 + index // 10)
-    name = f"{floor}{index % 10:02d}"
-    port = free_port()
-    data = directory / "data"
-    data.mkdir()
-    identity = Identity.generate()
-    identity.save(data / "node.key")
-    config = directory / "sidecar.toml"
-    config_module.write_new(
-        config,
-        building=BUILDING,
-        floor=floor,
-        flat=name,
-        listen=f"127.0.0.1:{port}",
-        data_dir="data",
-    )
-    text = config.read_text()
-    text = text.replace("interval_ms = 1000", f"interval_ms = {interval_ms}")
-    text = text.replace('sync = "full"', f'sync = "{sync}"')
-    text = text.replace('roster = ""', 'roster = "roster.json"')
-    config.write_text(text)
-    token = tomllib.loads(text)["node"]["api_token"]
-    return Flat(name, directory, port, identity, token)
-
-
-class Building:
-    """N sidecar processes with one roster, and a local API connection to each."""
+class BenchBuilding(Building):
+    """N sidecar processes with one roster, each fed samples over its local API."""
 
     def __init__(
         self, directory: Path, count: int, interval_ms: int, sync: str, profile: bool
     ) -> None:
-        self.flats = [
-            make_flat(directory / f"flat{i:02d}", i, interval_ms, sync)
-            for i in range(count)
-        ]
-        members = tuple(
-            roster.Member(
-                f.name, f.name[0], f.identity.public_key, f"127.0.0.1:{f.port}"
-            )
-            for f in self.flats
+        super().__init__(
+            directory,
+            flat_names(count),
+            building=BUILDING,
+            settings={"interval_ms": interval_ms, "sync": sync},
+            subscribe=(),
         )
-        doc = roster.Roster(BUILDING, 1, members)
-        for flat in self.flats:
-            roster.save(doc, flat.directory / "roster.json")
         self.profile = profile
-        self.session: aiohttp.ClientSession | None = None
 
-    async def start(self) -> None:
+    def _command(self, flat: Flat) -> list[str] | None:
+        """The first node runs under cProfile when asked to."""
+        if not self.profile or flat is not self.flats[0]:
+            return None
+        return [
+            sys.executable,
+            "-c",
+            _PROFILED,
+            str(flat.directory / "node.prof"),
+            "run",
+            "--config",
+            str(flat.config),
+        ]
+
+    async def start_all(self) -> None:
         """Start every node and connect to its local API."""
         self.session = aiohttp.ClientSession()
-        # A failed start cancels the others; close() then stops what did start.
-        async with asyncio.TaskGroup() as group:
-            for i, flat in enumerate(self.flats):
-                group.create_task(self._start(flat, i == 0))
-
-    async def _start(self, flat: Flat, first: bool) -> None:
-        command = [sys.executable, "-m", "sidecar"]
-        if first and self.profile:
-            command = [
-                sys.executable,
-                "-c",
-                _PROFILED,
-                str(flat.directory / "node.prof"),
-            ]
-        command += ["run", "--config", str(flat.config)]
-        with (flat.directory / "sidecar.log").open("ab") as log:
-            flat.process = await asyncio.create_subprocess_exec(
-                *command,
-                cwd=ROOT,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
-                stdout=asyncio.subprocess.PIPE,
-                stderr=log,
-            )
-        assert flat.process.stdout is not None
-        line = await asyncio.wait_for(flat.process.stdout.readline(), 120)
-        if os.environ.get("MESH_BENCH_DEBUG"):
-            print(
-                f"  flat {flat.name} ready at {time.monotonic():.1f}", file=sys.stderr
-            )
-        if _READY.search(line) is None:
-            raise SystemExit(f"flat {flat.name} did not start: {line!r}")
-        assert self.session is not None
-        flat.ws = await self.session.ws_connect(
-            f"http://127.0.0.1:{flat.port}/api/v1/ws",
-            headers={"Authorization": f"Bearer {flat.token}"},
-            max_msg_size=64 << 20,
+        await self.start(within=120, command=self._command)
+        await asyncio.gather(
+            *(self.connect(flat, hello(serial="BENCH")) for flat in self.flats)
         )
-        await flat.ws.send_json({"type": "hello", "protocol": 1, "serial": "BENCH"})
-        welcome = await flat.ws.receive_json(timeout=30)
-        if welcome.get("type") != "welcome":
-            raise SystemExit(f"flat {flat.name}: no welcome: {welcome}")
-        flat.reader = asyncio.create_task(self._read(flat))
 
-    async def _read(self, flat: Flat) -> None:
-        assert flat.ws is not None
-        async for message in flat.ws:
-            if message.type is not aiohttp.WSMsgType.TEXT:
-                continue
-            reply = json.loads(message.data)
-            kind = reply.get("type")
-            if kind == "entry":
-                flat.entries += 1
-            elif kind == "rejected":
-                flat.rejected += 1
-            else:
-                flat.replies.put_nowait(reply)
+    def pid(self, flat: Flat) -> int:
+        """The process id of a running flat's node."""
+        assert flat.process is not None
+        return flat.process.pid
 
-    async def ask(
-        self, flat: Flat, kind: str, within: float = 30
-    ) -> dict[str, Any] | None:
-        """One request and its reply on the flat's connection (None: no reply)."""
-        assert flat.ws is not None
-        try:
-            async with asyncio.timeout(within), flat.lock:
-                await flat.ws.send_json({"type": kind})
-                while True:
-                    reply = await flat.replies.get()
-                    if reply.get("type") == kind:
-                        return reply
-        except TimeoutError:
-            return None
-
-    async def ask_all(self, kind: str) -> list[dict[str, Any] | None]:
-        """The same request to every flat; None for a flat that did not answer."""
-        return list(await asyncio.gather(*(self.ask(f, kind) for f in self.flats)))
-
-    async def linked(self, within: float) -> tuple[float, int]:
-        """Wait until every node is linked with all the others, at most ``within`` s.
-
-        Returns the seconds waited and the fewest peers any node had online then; a
-        building that never links completely is measured as it is.
-        """
-        start = time.monotonic()
-        want = len(self.flats) - 1
-        while True:
-            online = await self.peers_online()
-            if min(online) >= want or time.monotonic() - start > within:
-                return time.monotonic() - start, min(online)
-            await asyncio.sleep(0.5)
-
-    async def peers_online(self) -> list[int]:
-        """Each node's count of linked peers (-1: it did not answer)."""
-        return [
-            -1 if s is None else s["mesh"]["peers_online"]
-            for s in await self.ask_all("status")
-        ]
-
-    def log_count(self, pattern: str) -> int:
-        """Lines of all the nodes' logs that match ``pattern``."""
-        count = 0
-        for flat in self.flats:
-            path = flat.directory / "sidecar.log"
-            if path.exists():
-                text = path.read_text(errors="replace")
-                count += len(re.findall(pattern, text))
-        return count
+    def acknowledged(self) -> list[int]:
+        """Each flat's samples acknowledged with an entry so far."""
+        return [self.clients[flat.name].entries for flat in self.flats]
 
     async def feed(self, flat: Flat, rate_hz: float, stop: asyncio.Event) -> None:
         """Send ``rate_hz`` samples a second until ``stop``, at a random phase."""
-        assert flat.ws is not None
+        client = self.clients[flat.name]
         period = 1.0 / rate_hz
         await asyncio.sleep(random.uniform(0, period))
         last = time.time()
         next_at = time.monotonic()
         while not stop.is_set():
             now = time.time()
-            flat.counter_wh += 1800 * (now - last) / 3600
+            flat.counter += 1800 * (now - last) / 3600
             last = now
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await flat.ws.send_json(
-                    {
-                        "type": "sample",
-                        "ts": now_ms(),
-                        "pv_wh": round(flat.counter_wh, 4),
-                        "pv_w": 1800,
-                        "grid_w": -600,
-                        "battery_w": -400,
-                        "soc_pct": 55,
-                    }
+            await client.send(
+                sample(
+                    now_ms(),
+                    pv_wh=round(flat.counter, 4),
+                    pv_w=1800,
+                    grid_w=-600,
+                    battery_w=-400,
+                    soc_pct=55,
                 )
+            )
             next_at += period
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     stop.wait(), max(0.0, next_at - time.monotonic())
                 )
 
-    async def close(self) -> None:
-        """Stop every node (SIGTERM, then SIGKILL) and close the connections."""
-        for flat in self.flats:
-            if flat.reader is not None:
-                flat.reader.cancel()
-            if flat.ws is not None:
-                with contextlib.suppress(Exception):
-                    await flat.ws.close()
-        running = [f.process for f in self.flats if f.process is not None]
-        for process in running:
-            if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.send_signal(signal.SIGTERM)
-        await asyncio.gather(*(_reap(process) for process in running))
-        if self.session is not None:
-            await self.session.close()
-
     def log_problems(self) -> int:
         """WARNING and ERROR lines in the nodes' logs."""
         return self.log_count(r"\b(WARNING|ERROR)\b")
-
-
-async def _reap(process: asyncio.subprocess.Process) -> None:
-    """Wait for a process told to stop; kill it if it takes more than 15 s."""
-    try:
-        await asyncio.wait_for(process.wait(), 15)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
 
 
 # -- one run ---------------------------------------------------------------------------
@@ -442,7 +263,7 @@ async def measure(
     verify_us = bare_verify_us()
     commit = commit_ms(directory, settings.sync)
     echo = await ws_echo_ms()
-    building = Building(
+    building = BenchBuilding(
         directory / f"b{nodes}x{rate_hz}",
         nodes,
         1000 // rate_hz,
@@ -453,14 +274,17 @@ async def measure(
     feeders: list[asyncio.Task[None]] = []
     try:
         started = time.monotonic()
-        await building.start()
+        await building.start_all()
         start_s = time.monotonic() - started
         link_s, linked_min = await building.linked(60 + nodes)
         # What a linked building costs before anyone produces anything.
-        idle0, idle_at = [cpu_seconds(f.pid) for f in building.flats], time.monotonic()
+        idle0, idle_at = (
+            [cpu_seconds(building.pid(f)) for f in building.flats],
+            time.monotonic(),
+        )
         await asyncio.sleep(settings.idle_s)
         idle1, idle_wall = (
-            [cpu_seconds(f.pid) for f in building.flats],
+            [cpu_seconds(building.pid(f)) for f in building.flats],
             time.monotonic(),
         )
         idle_pct = 100 * (sum(idle1) - sum(idle0)) / (idle_wall - idle_at) / nodes
@@ -470,27 +294,27 @@ async def measure(
         ]
         await asyncio.sleep(settings.warmup_s)
 
-        stats0 = await building.ask_all("mesh_stats")
-        signed0 = [flat.entries for flat in building.flats]
-        status0 = await building.ask_all("status")
+        stats0 = await building.ask_all({"type": "mesh_stats"})
+        signed0 = building.acknowledged()
+        status0 = await building.ask_all({"type": "status"})
         losses0 = building.log_count("Lost the link")
-        cpu0 = [cpu_seconds(f.pid) for f in building.flats]
+        cpu0 = [cpu_seconds(building.pid(f)) for f in building.flats]
         own0, machine0, wall0 = os.times(), machine_ticks(), time.monotonic()
         await asyncio.sleep(settings.window_s)
-        cpu1 = [cpu_seconds(f.pid) for f in building.flats]
+        cpu1 = [cpu_seconds(building.pid(f)) for f in building.flats]
         own1, machine1, wall1 = os.times(), machine_ticks(), time.monotonic()
         stop.set()
         await asyncio.gather(*feeders)
         await asyncio.sleep(settings.drain_s)
-        signed1 = [flat.entries for flat in building.flats]
+        signed1 = building.acknowledged()
         losses1 = building.log_count("Lost the link")
-        stats1 = await building.ask_all("mesh_stats")
-        answered = await building.ask_all("status")
+        stats1 = await building.ask_all({"type": "mesh_stats"})
+        answered = await building.ask_all({"type": "status"})
     finally:
         stop.set()
         for task in feeders:
             task.cancel()
-        await building.close()
+        await building.close(within=15)
 
     wall = wall1 - wall0
     latencies: list[float] = []
@@ -567,7 +391,7 @@ async def measure(
         "links_lost_in_window": (losses1 - losses0) // 2,
         "dropped_frames": sum(s["mesh"]["dropped_frames"] for s in status1),
         "rejected": rejected,
-        "sample_rejections": sum(f.rejected for f in building.flats),
+        "sample_rejections": sum(c.rejected for c in building.clients.values()),
         "log_warnings": building.log_problems(),
         "unresponsive_nodes": sum(
             None in (a, b, c) for a, b, c in zip(stats0, stats1, answered, strict=True)

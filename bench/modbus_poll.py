@@ -12,16 +12,11 @@ import argparse
 import asyncio
 import json
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.measure import percentile  # noqa: E402
-from bench.sim_process import flat_simulator  # noqa: E402
-from custom_components.local_vpp.device import FlatDevice, UnitIds  # noqa: E402
+from custom_components.local_vpp.device import FlatDevice, UnitIds
+from devkit.measure import percentile
+from devkit.simulator_process import flat_simulator
 
 
 async def _measure(port: int, rounds: int) -> dict[str, float]:

@@ -20,28 +20,20 @@ import asyncio
 import json
 import random
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from homeassistant import loader  # noqa: E402
-from homeassistant.core import Event, HomeAssistant  # noqa: E402
-from homeassistant.setup import async_setup_component  # noqa: E402
-from pytest_homeassistant_custom_component.common import (  # noqa: E402
+from homeassistant import loader
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_test_home_assistant,
 )
 
-from bench.measure import percentile  # noqa: E402
-from bench.sim_process import flat_simulator  # noqa: E402
-from custom_components.local_vpp.const import (  # noqa: E402
+from custom_components.local_vpp.const import (
     CONF_FAST_POLL_INTERVAL,
     CONF_POLL_INTERVAL,
     CONF_RECONNECT_DELAY,
@@ -49,6 +41,8 @@ from custom_components.local_vpp.const import (  # noqa: E402
     EVENT_BACKUP_ENGAGED,
     EVENT_BACKUP_RELEASED,
 )
+from devkit.measure import percentile
+from devkit.simulator_process import flat_simulator
 
 
 async def _next(queue: asyncio.Queue[float]) -> float:

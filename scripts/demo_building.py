@@ -1,9 +1,8 @@
 """The demo building's ledger sidecars: set them up, wait for them, show their state.
 
 ``sidecars``: one sidecar per flat of the running building simulator, made with the
-sidecar's own commands (``init``, ``roster member``, ``roster init``, run in this
-process), every one on a free 127.0.0.1 port and all in one roster; writes a manifest
-for the other steps.
+sidecar's own commands (``init``, ``roster member``, ``roster init``), every one on a
+free 127.0.0.1 port and all in one roster; writes a manifest for the other steps.
 ``wait``: until every sidecar listens (or one of them has died).
 ``wait-http URL``: until a URL answers (or the process that should serve it has died).
 ``status``: what each running sidecar reports over its local API.
@@ -13,24 +12,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import importlib
-import io
 import json
-import os
 import shutil
-import socket
 import sys
-import time
-import tomllib
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parent.parent
-WS_PATH = "/api/v1/ws"
+from devkit.building import Building
+from devkit.waiting import NotInTime, pid_alive, port_answers, url_answers
 
 
 def _simulated_flats(control_port: int) -> list[tuple[str, int]]:
@@ -41,104 +33,36 @@ def _simulated_flats(control_port: int) -> list[tuple[str, int]]:
     return [(flat["flat"], int(flat["modbus"]["port"])) for flat in state["flats"]]
 
 
-def _free_ports(count: int) -> list[int]:
-    """Ports nobody listens on right now (all held open together, so all distinct)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def _sidecar(*args: str) -> str:
-    """Run one ``python -m sidecar`` command in this process; its output, or exit."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    cli = importlib.import_module("sidecar.cli")
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli.main(list(args))
-    if code != 0:
-        sys.exit(
-            f"python -m sidecar {' '.join(args)} failed:\n{err.getvalue().strip()}"
-        )
-    return out.getvalue()
-
-
-def _init_sidecar(
-    directory: Path, building: str, flat: str, modbus_port: int, port: int
-) -> tuple[dict[str, Any], str]:
-    """One flat's sidecar configuration and key; its manifest entry and member line."""
-    floor = str(int(flat) // 100) if flat.isdigit() and len(flat) > 2 else "1"
-    config = directory / flat / "sidecar.toml"
-    config.parent.mkdir()
-    _sidecar(
-        "init",
-        "--config",
-        str(config),
-        "--building",
-        building,
-        "--floor",
-        floor,
-        "--flat",
-        flat,
-        "--listen",
-        f"127.0.0.1:{port}",
-    )
-    member = _sidecar("roster", "member", "--config", str(config)).strip()
-    token = tomllib.loads(config.read_text(encoding="utf-8"))["node"]["api_token"]
-    entry = {
-        "flat": flat,
-        "floor": floor,
-        "modbus_port": modbus_port,
-        "sidecar_port": port,
-        "sidecar_url": f"ws://127.0.0.1:{port}{WS_PATH}",
-        "token": token,
-        "config": str(config),
-    }
-    return entry, member
-
-
 def make_sidecars(directory: Path, control_port: int, building: str) -> None:
     """Initialise one sidecar per flat, make the roster, write the manifest."""
-    flats = _simulated_flats(control_port)
+    flats = dict(_simulated_flats(control_port))
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
-    ports = _free_ports(len(flats))
-    done = [
-        _init_sidecar(directory, building, flat, modbus_port, port)
-        for (flat, modbus_port), port in zip(flats, ports, strict=True)
+    try:
+        made = Building(directory, list(flats), building=building)
+    except AssertionError as err:  # a sidecar command failed; it said why
+        sys.exit(str(err))
+    entries = [
+        {
+            "flat": flat.name,
+            "floor": flat.floor,
+            "modbus_port": flats[flat.name],
+            "sidecar_port": flat.port,
+            "sidecar_url": flat.ws_url,
+            "token": flat.token,
+            "config": str(flat.config),
+        }
+        for flat in made.flats
     ]
-    made = [flat for flat, _ in done]
-    members = [member for _, member in done]
-    member_file = directory / "members.jsonl"
-    member_file.write_text("\n".join(members) + "\n", encoding="utf-8")
-    roster = directory / "roster.json"
-    _sidecar(
-        "roster", "init", "--building", building, "--out", str(roster), str(member_file)
-    )
-    for flat in made:
-        config = Path(flat["config"])
-        shutil.copyfile(roster, config.parent / "roster.json")
-        text = config.read_text(encoding="utf-8")
-        linked = text.replace('roster = ""', 'roster = "roster.json"', 1)
-        if linked == text:
-            sys.exit(f"{config}: no empty [mesh] roster key to fill in")
-        config.write_text(linked, encoding="utf-8")
-    manifest = {"building": building, "control_port": control_port, "flats": made}
+    manifest = {"building": building, "control_port": control_port, "flats": entries}
     (directory / "manifest.json").touch(mode=0o600)  # it holds the tokens
     (directory / "manifest.json").write_text(
         json.dumps(manifest, indent=2) + "\n", encoding="utf-8"
     )
     print(
-        f"Building {building}: {len(made)} sidecar(s) in one roster, "
-        f"listening on 127.0.0.1 ports {', '.join(str(p) for p in ports)}"
+        f"Building {building}: {len(entries)} sidecar(s) in one roster, "
+        f"listening on 127.0.0.1 ports {', '.join(str(f.port) for f in made.flats)}"
     )
 
 
@@ -148,53 +72,44 @@ def load_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def wait_for_sidecars(
     manifest: dict[str, Any], pids: list[int], timeout: float
 ) -> None:
     """Return once every sidecar listens; exit if one died or none came in time."""
-    waiting = {flat["flat"]: int(flat["sidecar_port"]) for flat in manifest["flats"]}
-    deadline = time.monotonic() + timeout
-    while waiting:
-        for pid in pids:
-            if not _alive(pid):
-                sys.exit(f"a sidecar (pid {pid}) stopped while starting")
-        waiting = {flat: port for flat, port in waiting.items() if not _listening(port)}
-        if not waiting:
-            break
-        if time.monotonic() > deadline:
-            sys.exit(f"sidecars of flat(s) {', '.join(sorted(waiting))} did not start")
-        time.sleep(0.2)
+
+    def alive() -> bool:
+        return all(pid_alive(pid) for pid in pids)
+
+    async def every_port() -> None:
+        await asyncio.gather(
+            *(
+                port_answers(
+                    int(flat["sidecar_port"]),
+                    timeout,
+                    alive=alive,
+                    what=f"the sidecar of flat {flat['flat']}",
+                )
+                for flat in manifest["flats"]
+            )
+        )
+
+    try:
+        asyncio.run(every_port())
+    except NotInTime as err:
+        sys.exit(str(err))
 
 
 def wait_for_url(url: str, pid: int | None, timeout: float, what: str) -> None:
     """Return once ``url`` answers; exit if ``pid`` died or it takes too long."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if pid is not None and not _alive(pid):
-            sys.exit(f"{what} stopped while starting")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                sys.exit(f"{what} did not answer within {timeout:.0f} s")
-            time.sleep(0.25)
+    try:
+        url_answers(
+            url,
+            timeout,
+            alive=None if pid is None else lambda: pid_alive(pid),
+            what=what,
+        )
+    except NotInTime as err:
+        sys.exit(str(err))
 
 
 async def _ask_status(url: str, token: str) -> dict[str, Any]:

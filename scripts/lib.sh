@@ -1,4 +1,5 @@
-# Shared set-up for the project's scripts: find Python >= 3.13, make .venv, install pins.
+# Shared set-up for the project's scripts: find Python >= 3.13, make .venv, install pins
+# and the project itself.
 # Sourced, not run: callers get $VENV_PY pointing at the project's interpreter.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -51,6 +52,23 @@ ensure_venv() {
     fi
     # Reinstall only when the pins changed since the last install.
     install_pins "$ROOT/requirements_test.txt"
+    install_project
+}
+
+# install_project: the project into .venv, editable (so it runs from this folder), unless
+# pyproject.toml and this folder are what they were at the last install.
+install_project() {
+    local stamp="$VENV/.project.sha256" want
+    want="$({ echo "$ROOT"; cat "$ROOT/pyproject.toml"; } | sha256sum | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        return 0
+    fi
+    echo "Installing the project into .venv (editable)"
+    if ! quiet_pip install --no-deps --editable "$ROOT"; then
+        echo "error: pip could not install the project into .venv (see above)" >&2
+        exit 1
+    fi
+    echo "$want" >"$stamp"
 }
 
 # install_pins FILE: pip-install FILE into .venv unless it is unchanged since last time.

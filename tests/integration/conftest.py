@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
 from unittest.mock import PropertyMock, patch
@@ -23,6 +22,7 @@ from custom_components.local_vpp.const import (
     DOMAIN,
 )
 from custom_components.local_vpp.ledger.sidecar_link import SidecarLink
+from devkit.waiting import until
 from simulator.model.config import FlatConfig
 from simulator.threaded import FlatThread, run_flat_in_thread
 
@@ -136,21 +136,6 @@ async def scripted_sidecar(socket_enabled: None) -> AsyncIterator[ScriptedSideca
         yield sidecar
     finally:
         await sidecar.stop()
-
-
-async def until(
-    condition: Callable[[], bool],
-    seconds: float = 10,
-    tick: Callable[[], None] | None = None,
-) -> None:
-    """Wait until ``condition()`` holds, calling ``tick()`` between looks."""
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
-        if tick is not None:
-            tick()
-        await asyncio.sleep(0.05)
-    pytest.fail("timed out waiting")
 
 
 async def set_up_linked(

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-import tomllib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from bench.ports import free_port
+import devkit.building
 from custom_components.local_vpp.const import (
     CONF_SIDECAR_TOKEN,
     CONF_SIDECAR_URL,
@@ -29,17 +29,13 @@ from custom_components.local_vpp.const import (
     CONF_UNIT_PV,
     DOMAIN,
 )
-from sidecar import cli
+from devkit.node_db import bus_entries, newest_offers, offers_everywhere, read_rows
+from devkit.sidecar_node import SidecarNode
+from devkit.waiting import until
 from sidecar.ledger import canonical
 from sidecar.ledger.identity import Identity
-from sidecar.mesh import roster
 from simulator.model.config import BuildingConfig
 from simulator.threaded import BuildingThread, run_building_in_thread
-from tests.sidecar.mesh_support import newest_offers, offers_everywhere
-from tests.sidecar.support import bus_entries, read_rows
-
-from .conftest import until
-from .test_sidecar_link import Sidecar, _start, _stop
 
 BUILDING = "bldg-e2e"
 REVERT_S = 5  # the sidecar's default revert timer
@@ -54,7 +50,7 @@ class Flat:
 
     name: str
     port: int
-    sidecar: Sidecar
+    sidecar: SidecarNode
     identity: Identity
     entry: MockConfigEntry | None = None
 
@@ -84,70 +80,25 @@ async def flats(
     hass: HomeAssistant, building: BuildingThread, tmp_path: Path
 ) -> AsyncIterator[list[Flat]]:
     """Each flat's sidecar initialised, in one roster, and running."""
-    made: list[Flat] = []
-    for name, modbus_port in sorted(building.ports.items()):
-        directory = tmp_path / name
-        directory.mkdir()
-        config = directory / "sidecar.toml"
-        port = free_port()
-        code = await hass.async_add_executor_job(
-            cli.main,
-            [
-                "init",
-                "--config",
-                str(config),
-                "--building",
-                BUILDING,
-                "--floor",
-                name[0],
-                "--flat",
-                name,
-                "--listen",
-                f"127.0.0.1:{port}",
-            ],
-        )
-        assert code == 0
-        text = config.read_text().replace('roster = ""', 'roster = "roster.json"')
-        config.write_text(text)
-        token = tomllib.loads(text)["node"]["api_token"]
-        identity = Identity.load(directory / "data" / "node.key")
-        made.append(
-            Flat(
-                name,
-                modbus_port,
-                Sidecar(
-                    url=f"ws://127.0.0.1:{port}/api/v1/ws",
-                    token=token,
-                    db=directory / "data" / "ledger.db",
-                    config=config,
-                ),
-                identity,
-            )
-        )
-    members = tuple(
-        roster.Member(
-            flat.name,
-            flat.name[0],
-            flat.identity.public_key,
-            flat.sidecar.url.removeprefix("ws://").removesuffix("/api/v1/ws"),
-        )
-        for flat in made
+    ports = dict(sorted(building.ports.items()))
+    sidecars = await hass.async_add_executor_job(
+        partial(devkit.building.Building, tmp_path, list(ports), building=BUILDING)
     )
-    for flat in made:
-        roster.save(
-            roster.Roster(BUILDING, 1, members),
-            flat.sidecar.config.parent / "roster.json",
-        )
-        await _start(hass, flat.sidecar)
+    made = [
+        Flat(node.name, ports[node.name], node, Identity.load(node.key_file))
+        for node in sidecars.flats
+    ]
     try:
+        await sidecars.start()
         yield made
     finally:
         for flat in made:
             if flat.entry is not None:
                 await hass.config_entries.async_unload(flat.entry.entry_id)
         await hass.async_block_till_done()
-        for flat in made:
-            await _stop(hass, flat.sidecar)
+        failures = await sidecars.close()
+        if failures:
+            raise failures[0]
 
 
 async def test_a_group_discharge_is_shared_delivered_and_recorded(
@@ -223,7 +174,7 @@ async def test_a_group_discharge_is_shared_delivered_and_recorded(
         await hass.config_entries.async_unload(flat.entry.entry_id)
     await hass.async_block_till_done()
     for flat in flats:
-        await _stop(hass, flat.sidecar)
+        await flat.sidecar.stop()
     recorded = {
         f.name: _battery_out_wh(
             f.sidecar.db, f.identity.author, before_ms(started), measured_until
@@ -252,7 +203,7 @@ async def _set_up(hass: HomeAssistant, flats: list[Flat]) -> None:
             },
             options={
                 "poll_interval": 1.0,
-                CONF_SIDECAR_URL: flat.sidecar.url,
+                CONF_SIDECAR_URL: flat.sidecar.ws_url,
                 CONF_SIDECAR_TOKEN: flat.sidecar.token,
             },
         )

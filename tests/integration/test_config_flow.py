@@ -13,7 +13,6 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from bench.ports import free_port
 from custom_components.local_vpp.const import (
     CONF_FAST_POLL_INTERVAL,
     CONF_POLL_INTERVAL,
@@ -23,6 +22,7 @@ from custom_components.local_vpp.const import (
     CONF_UNIT_PV,
     DOMAIN,
 )
+from devkit.ports import free_port
 from simulator.model.config import FlatConfig
 from simulator.threaded import FlatThread, run_flat_in_thread
 

@@ -7,13 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.sidecar.support import (
-    Ledger,
-    RunningSidecar,
-    init_site,
-    open_ledger,
-    start_sidecar,
-)
+from devkit.sidecar_node import SidecarNode as RunningSidecar
+from devkit.sidecar_node import start_sidecar
+from tests.sidecar.support import Ledger, init_site, open_ledger
 
 
 @pytest.fixture(autouse=True)

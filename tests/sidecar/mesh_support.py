@@ -1,88 +1,61 @@
-"""A building of real sidecar processes on 127.0.0.1 for the mesh tests.
+"""A building of real sidecar processes for the mesh tests, and ways to disturb it.
 
-Every flat gets its own directory, key, configuration and port; the roster lists them
-all. Links can be routed through a :class:`Switchboard` of tiny TCP relays, one per
-pair, so a test can cut the mesh in two and heal it again.
+The building itself is devkit's, with settings that make tests quick; its flats know
+their identity. Links can be routed through a :class:`Switchboard` of tiny TCP
+relays, one per pair, so a test can cut the mesh in two and heal it again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench.measure import now_ms
-from bench.ports import free_port
-from sidecar import cli
-from sidecar.ledger import canonical
+from devkit import building as devkit_building
+from devkit.clock import now_ms
+from devkit.ports import free_port
 from sidecar.ledger.identity import Identity
 from sidecar.mesh import peer_auth, roster
-from tests.sidecar.support import BUILDING, RunningSidecar, read_rows, start_sidecar
+from tests.sidecar.support import BUILDING
+
+# Short intervals and checkpoints, and commits that need not survive a power cut.
+QUICK = {
+    "interval_ms": 200,
+    "checkpoint_interval_s": 1,
+    "sync": "normal",
+    "roster": "roster.json",
+}
 
 
-@dataclass
-class Flat:
-    """One flat's sidecar: files, identity and (while running) its process."""
+class Flat(devkit_building.Flat):
+    """One flat's sidecar, which also knows its key pair."""
 
-    name: str
-    directory: Path
-    port: int
-    identity: Identity
-    process: RunningSidecar | None = None
-    counter: float = 1000.0
+    @cached_property
+    def identity(self) -> Identity:
+        return Identity.load(self.key_file)
 
-    @property
-    def config(self) -> Path:
-        return self.directory / "sidecar.toml"
 
-    @property
-    def db(self) -> Path:
-        return self.directory / "data" / "ledger.db"
+class Building(devkit_building.Building):
+    """N flats with one roster, named 100, 201, 302, … on floors 1, 2, 3, …"""
 
-    @property
-    def author(self) -> bytes:
-        return self.identity.author
+    flat_type = Flat
+    flats: list[Flat]
 
-    @property
-    def running(self) -> RunningSidecar:
-        assert self.process is not None, f"flat {self.name} is not running"
-        return self.process
+    def __init__(self, directory: Path, count: int) -> None:
+        names = [f"{index + 1}0{index % 10}" for index in range(count)]
+        super().__init__(directory, names, building=BUILDING, settings=QUICK)
 
 
 def make_flat(directory: Path, name: str, port: int | None = None) -> Flat:
     """``sidecar init`` for one flat, with settings that make tests quick."""
-    directory.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
-    code = cli.main(
-        [
-            "init",
-            "--config",
-            str(directory / "sidecar.toml"),
-            "--building",
-            BUILDING,
-            "--floor",
-            name[0],
-            "--flat",
-            name,
-            "--listen",
-            f"127.0.0.1:{port}",
-        ]
+    return devkit_building.make_flat(
+        directory, name, building=BUILDING, settings=QUICK, port=port, flat_type=Flat
     )
-    assert code == 0
-    text = (directory / "sidecar.toml").read_text()
-    text = text.replace("interval_ms = 1000", "interval_ms = 200")
-    text = text.replace("checkpoint_interval_s = 5", "checkpoint_interval_s = 1")
-    text = text.replace('sync = "full"', 'sync = "normal"')
-    text = text.replace('roster = ""', 'roster = "roster.json"')
-    (directory / "sidecar.toml").write_text(text)
-    identity = Identity.load(directory / "data" / "node.key")
-    return Flat(name, directory, port, identity)
 
 
 def member_of(flat: Flat) -> roster.Member:
@@ -92,9 +65,8 @@ def member_of(flat: Flat) -> roster.Member:
     )
 
 
-def write_roster(flats: list[Flat], doc: roster.Roster | None = None) -> roster.Roster:
-    """Give every flat the same roster file (by default: all of them, version 1)."""
-    doc = doc or roster.Roster(BUILDING, 1, tuple(member_of(flat) for flat in flats))
+def write_roster(flats: list[Flat], doc: roster.Roster) -> roster.Roster:
+    """Give every flat the same roster file."""
     for flat in flats:
         roster.save(doc, flat.directory / "roster.json")
     return doc
@@ -105,194 +77,6 @@ def set_dial(flat: Flat, dial: dict[str, int]) -> None:
     text = flat.config.read_text().split("\n[mesh.dial]")[0]
     lines = "".join(f'"{name}" = "127.0.0.1:{port}"\n' for name, port in dial.items())
     flat.config.write_text(text.rstrip("\n") + "\n\n[mesh.dial]\n" + lines)
-
-
-class _Client:
-    """A local API connection whose replies a background task collects."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-        self.lock = asyncio.Lock()
-        self.replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.pushed: list[dict[str, Any]] = []  # mesh and setpoint messages
-        self.reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        async for message in self.ws:
-            if message.type is aiohttp.WSMsgType.TEXT:
-                reply = message.json()
-                kind = reply.get("type")
-                if kind in {"mesh", "setpoint", "bus_setpoint"}:
-                    reply["received_ms"] = now_ms()
-                    self.pushed.append(reply)
-                elif kind not in {"entry", "rejected"}:
-                    self.replies.put_nowait(reply)
-
-    def setpoints(self) -> list[dict[str, Any]]:
-        """The setpoint messages received so far."""
-        return [m for m in self.pushed if m["type"] == "setpoint"]
-
-    async def close(self) -> None:
-        self.reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.reader
-        await self.ws.close()
-
-
-class Building:
-    """N flats with one roster."""
-
-    def __init__(self, directory: Path, count: int) -> None:
-        self.flats = [
-            make_flat(directory / f"flat{index}", f"{index + 1}0{index % 10}")
-            for index in range(count)
-        ]
-        self.roster = write_roster(self.flats)
-        self.session: aiohttp.ClientSession | None = None
-        self._feeds: dict[str, _Client] = {}
-
-    async def __aenter__(self) -> Building:
-        self.session = aiohttp.ClientSession()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        for client in self._feeds.values():
-            await client.close()
-        stopped = await asyncio.gather(
-            *(self.stop(flat) for flat in self.flats if flat.process is not None),
-            return_exceptions=True,
-        )
-        assert self.session is not None
-        await self.session.close()
-        failures = [result for result in stopped if isinstance(result, BaseException)]
-        if failures and exc[0] is None:
-            raise failures[0]
-
-    async def start(self, *flats: Flat) -> None:
-        """Start these flats (all if none given) as processes."""
-        chosen = flats or tuple(self.flats)
-        started = await asyncio.gather(
-            *(start_sidecar(f.config) for f in chosen), return_exceptions=True
-        )
-        for flat, process in zip(chosen, started, strict=True):
-            if isinstance(process, RunningSidecar):
-                flat.process = process  # stopped on exit even if another failed
-        for failure in started:
-            if isinstance(failure, BaseException):
-                raise failure
-
-    async def stop(self, flat: Flat) -> None:
-        """Stop one flat cleanly."""
-        client = self._feeds.pop(flat.name, None)
-        if client is not None:
-            await client.close()
-        assert flat.process is not None
-        await flat.process.stop()
-        flat.process = None
-
-    async def kill(self, flat: Flat) -> None:
-        """kill -9 one flat."""
-        assert flat.process is not None
-        flat.process.kill()
-        await flat.process.process.wait()
-        flat.process = None
-        client = self._feeds.pop(flat.name, None)
-        if client is not None:
-            await client.close()
-
-    async def ask(self, flat: Flat, message: dict[str, Any]) -> dict[str, Any]:
-        """One request/reply on the flat's local API connection."""
-        client = await self.client(flat)
-        async with client.lock:
-            await client.ws.send_json(message)
-            while True:
-                reply = await asyncio.wait_for(client.replies.get(), 15)
-                if reply.get("type") not in {"entry", "rejected"}:
-                    return reply
-
-    async def client(self, flat: Flat) -> _Client:
-        # The node serves one local client at a time: samples and requests share it.
-        client = self._feeds.get(flat.name)
-        if client is None or client.ws.closed:
-            assert self.session is not None
-            client = _Client(
-                await flat.running.connect(
-                    self.session, subscribe=("mesh", "setpoint", "bus_setpoint")
-                )
-            )
-            self._feeds[flat.name] = client
-        return client
-
-    async def status(self, flat: Flat) -> dict[str, Any]:
-        """The flat's ``status`` reply."""
-        return await self.ask(flat, {"type": "status"})
-
-    async def produce(self, seconds: float, *flats: Flat) -> None:
-        """Feed samples to these flats (all running ones if none) for a while."""
-        chosen = flats or tuple(f for f in self.flats if f.process is not None)
-        assert self.session is not None
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            for flat in chosen:
-                client = await self.client(flat)
-                flat.counter += 0.3
-                with contextlib.suppress(ConnectionError, RuntimeError):
-                    await client.ws.send_json(
-                        {
-                            "type": "sample",
-                            "ts": now_ms(),
-                            "pv_wh": flat.counter,
-                            "pv_w": 5400,
-                        }
-                    )
-            await asyncio.sleep(0.1)
-
-    async def converged(
-        self, flats: list[Flat] | None = None, within: float = 60
-    ) -> dict[str, Any]:
-        """Wait until the flats hold identical heads for every author; those heads."""
-        chosen = flats or [f for f in self.flats if f.process is not None]
-        deadline = time.monotonic() + within
-        while True:
-            heads = [(await self.status(flat))["mesh"]["heads"] for flat in chosen]
-            if all(h == heads[0] for h in heads):
-                return heads[0]
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no convergence: {json.dumps(heads)[:2000]}")
-            await asyncio.sleep(0.3)
-
-
-def stored_ids(db: Path) -> dict[str, list[str]]:
-    """Every author's entry ids in seq order, read from a database file."""
-    result: dict[str, list[str]] = {}
-    for aid, eid in read_rows(
-        db,
-        "SELECT a.id, e.id FROM entries e JOIN authors a ON a.no = e.author "
-        "ORDER BY a.id, e.seq",
-    ):
-        result.setdefault(bytes(aid).hex(), []).append(bytes(eid).hex())
-    return result
-
-
-def newest_offers(db: Path) -> dict[bytes, dict[str, object]]:
-    """Each author's newest ``availability`` body held in a database file."""
-    rows = read_rows(
-        db,
-        "SELECT a.id, e.body FROM entries e JOIN authors a ON a.no = e.author "
-        "WHERE e.kind = 'availability' ORDER BY e.seq",
-    )
-    return {bytes(author): dict(canonical.decode(bytes(body))) for author, body in rows}
-
-
-def offers_everywhere(dbs: list[Path], authors: set[bytes], since_ms: float) -> bool:
-    """Whether every database holds an availability from every author since then."""
-    for db in dbs:
-        newest = newest_offers(db)
-        if set(newest) != authors:
-            return False
-        if any(int(str(offer["ts"])) < since_ms for offer in newest.values()):
-            return False
-    return True
 
 
 @dataclass

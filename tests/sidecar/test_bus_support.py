@@ -8,13 +8,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from devkit.clock import now_ms
+from devkit.node_db import bus_entries, read_rows
 from sidecar.coordination.allocation import Availability
 from sidecar.coordination.bus.ledger import KEPT_INTERVALS, RECEIPT_GRACE_MS, BusLedger
 from sidecar.coordination.bus.support import plan_support
 from sidecar.ledger.etp import Entry, make_entry
 from sidecar.ledger.identity import Identity
-from tests.sidecar.mesh_support import Building, now_ms
-from tests.sidecar.support import bus_entries, read_rows
+from tests.sidecar.mesh_support import Building
 
 A, B, C, D = (bytes([n]) * 32 for n in range(1, 5))
 

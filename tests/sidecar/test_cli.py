@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from devkit.sidecar_node import sidecar_cli as run_cli
 from sidecar import config
 from sidecar.config import ConfigError
-from tests.sidecar.support import BUILDING, T0, init_site, open_ledger, run_cli
+from tests.sidecar.support import BUILDING, T0, init_site, open_ledger
 
 
 def test_init_creates_a_private_key_and_config_and_never_overwrites(
@@ -152,7 +153,7 @@ def test_run_on_a_taken_port_says_so_and_exits(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        path = init_site(tmp_path, listen=f'"127.0.0.1:{port}"')
+        path = init_site(tmp_path, listen=f"127.0.0.1:{port}")
         result = run_cli("run", "--config", str(path))
     assert result.returncode == 1
     assert f"error: cannot listen on 127.0.0.1:{port} (Address already in use)" in (

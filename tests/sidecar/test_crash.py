@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import time
 from pathlib import Path
@@ -12,15 +11,12 @@ from typing import Any
 
 import aiohttp
 
+from devkit.node_db import read_rows
+from devkit.processes import module_command
+from devkit.sidecar_node import sidecar_cli as run_cli
+from devkit.sidecar_node import start_sidecar
 from sidecar.tools.verify import verify_database
-from tests.sidecar.support import (
-    ROOT,
-    init_site,
-    read_rows,
-    run_cli,
-    sidecar_command,
-    start_sidecar,
-)
+from tests.sidecar.support import init_site
 
 KILLS = 20
 
@@ -136,8 +132,7 @@ async def test_kill_9_during_a_bulk_import_leaves_a_verifiable_database(
     rng = random.Random(9)
     for _ in range(3):
         process = await asyncio.create_subprocess_exec(
-            *sidecar_command("import", str(export), "--db", str(db)),
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            *module_command("sidecar", "import", str(export), "--db", str(db)),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )

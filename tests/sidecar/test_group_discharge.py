@@ -11,13 +11,9 @@ from typing import Any
 
 import aiohttp
 
-from tests.sidecar.mesh_support import (
-    Building,
-    Flat,
-    newest_offers,
-    now_ms,
-    offers_everywhere,
-)
+from devkit.clock import now_ms
+from devkit.node_db import newest_offers, offers_everywhere
+from tests.sidecar.mesh_support import Building, Flat
 
 ROUND_S = 1.0
 STALE_S = 3.0

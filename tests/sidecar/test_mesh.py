@@ -8,10 +8,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from devkit.node_db import read_rows, stored_ids
 from sidecar.storage import retention
 from sidecar.tools.verify import verify_database
-from tests.sidecar.mesh_support import Building, Flat, Switchboard, stored_ids
-from tests.sidecar.support import DAY, HOUR, T0, open_ledger, read_rows
+from tests.sidecar.mesh_support import Building, Flat, Switchboard
+from tests.sidecar.support import DAY, HOUR, T0, open_ledger
 
 
 async def _mesh_report(building: Building, index: int) -> dict[str, object]:

@@ -8,19 +8,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+from devkit.clock import now_ms
+from devkit.node_db import read_rows
 from sidecar.ledger import etp, kinds
 from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.identity import Identity
 from sidecar.storage import store
 from sidecar.tools.verify import verify_database
-from tests.sidecar.mesh_support import Building, Flat, now_ms, peer_connect
+from tests.sidecar.mesh_support import Building, Flat, peer_connect
 from tests.sidecar.support import (
     BUILDING,
     HOUR,
     T0,
     flow_content,
     open_ledger,
-    read_rows,
 )
 
 

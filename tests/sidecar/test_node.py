@@ -10,9 +10,10 @@ from typing import Any
 
 import aiohttp
 
+from devkit.sidecar_node import SidecarNode as RunningSidecar
+from devkit.sidecar_node import start_sidecar
 from sidecar.ledger import merkle
 from sidecar.tools.verify import verify_database
-from tests.sidecar.support import RunningSidecar, start_sidecar
 
 
 def _now_ms() -> int:

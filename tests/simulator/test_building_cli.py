@@ -15,7 +15,8 @@ from typing import Any
 import aiohttp
 from building_probe import METER_UNIT, connect
 from sim_probe import BASE, BATTERY
-from test_sim_cli import ROOT
+
+from devkit.processes import ROOT
 
 _READY = re.compile(
     r"Building: (\d+) flats .* building meter on [\d.]+:(\d+) \(unit \d+\);"

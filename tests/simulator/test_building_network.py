@@ -17,7 +17,7 @@ from building_probe import (
 from pymodbus.exceptions import ModbusException
 from sim_probe import BASE, BATTERY
 
-from bench.ports import free_port_block
+from devkit.ports import free_port_block
 from simulator.model.scenarios import SCENARIOS, apply_scenario
 from simulator.simulator import Simulator
 

@@ -1,4 +1,4 @@
-"""Free TCP ports on 127.0.0.1 for processes started by benchmarks and tests."""
+"""Free TCP ports on 127.0.0.1 for the processes that devkit's users start."""
 
 from __future__ import annotations
 

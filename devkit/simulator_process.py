@@ -1,4 +1,4 @@
-"""Run a flat simulator in its own process for a benchmark, like a real device."""
+"""A flat simulator in its own process (``python -m simulator flat``), like a device."""
 
 from __future__ import annotations
 
@@ -9,11 +9,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
-from bench.ports import free_port
-
-ROOT = Path(__file__).resolve().parent.parent
+from devkit.ports import free_port
+from devkit.processes import ROOT
 
 
 @dataclass(frozen=True)

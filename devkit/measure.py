@@ -1,17 +1,11 @@
-"""What the benchmarks measure with: the signing clock, percentiles, CPU from /proc."""
+"""What the benchmarks measure with: percentiles, and CPU time from /proc."""
 
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def now_ms() -> int:
-    """Wall-clock ms, the clock the sidecars sign with."""
-    return time.time_ns() // 1_000_000
 
 
 def percentile(samples: list[float], pct: float) -> float:
@@ -26,7 +20,7 @@ def percentile(samples: list[float], pct: float) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), seconds; 0 once it is gone."""
+    """CPU seconds (user + system, all threads) of a process; 0 once it is gone."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
