@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from pymodbus.client import AsyncModbusTcpClient
-from sim_probe import Probe
 
 from simulator.model.config import BuildingConfig
 from simulator.model.state import BusState, FlatState
 from simulator.simulator import Simulator
+from tests.simulator.sim_probe import Probe
 
 # A winter evening: no sun, living rooms at their evening draw.
 EVENING = datetime(2025, 1, 15, 19, 0)

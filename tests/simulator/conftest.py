@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
-from sim_probe import Probe, lone, manual_config
 
 from simulator.simulator import Simulator
+from tests.simulator.sim_probe import Probe, lone, manual_config
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
-from building_probe import (
+
+from simulator.simulator import Simulator
+from tests.simulator.building_probe import (
     AVAIL,
     BUS_MODEL,
     RVRT_REM,
@@ -20,9 +22,7 @@ from building_probe import (
     bus_of,
     running_building,
 )
-from sim_probe import BATTERY, ModbusError, Probe, decode
-
-from simulator.simulator import Simulator
+from tests.simulator.sim_probe import BATTERY, ModbusError, Probe, decode
 
 LOSS = 0.03
 

@@ -13,10 +13,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
-from building_probe import METER_UNIT, connect
-from sim_probe import BASE, BATTERY
 
 from devkit.processes import ROOT
+from tests.simulator.building_probe import METER_UNIT, connect
+from tests.simulator.sim_probe import BASE, BATTERY
 
 _READY = re.compile(
     r"Building: (\d+) flats .* building meter on [\d.]+:(\d+) \(unit \d+\);"

@@ -7,7 +7,8 @@ still needs five requests, and the living-room switch and setpoints still work.
 from __future__ import annotations
 
 import pytest
-from building_probe import building_config, running_building
+
+from tests.simulator.building_probe import building_config, running_building
 
 device = pytest.importorskip("custom_components.local_vpp.device")
 FlatDevice, UnitIds = device.FlatDevice, device.UnitIds

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
-from building_probe import METER_UNIT, building_config, running_building
-from sim_probe import METER, decode, text
+
+from tests.simulator.building_probe import METER_UNIT, building_config, running_building
+from tests.simulator.sim_probe import METER, decode, text
 
 # Model 701 offsets (docs/REGISTERS.md).
 CONN_ST, W, LNV, HZ, TOT_WH_INJ, TOT_WH_ABS, W_SF = 5, 10, 16, 17, 19, 23, 116

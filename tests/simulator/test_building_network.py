@@ -7,19 +7,19 @@ import socket
 from collections.abc import Callable
 
 import pytest
-from building_probe import (
+from pymodbus.exceptions import ModbusException
+
+from devkit.ports import free_port_block
+from simulator.model.scenarios import SCENARIOS, apply_scenario
+from simulator.simulator import Simulator
+from tests.simulator.building_probe import (
     EVENING,
     METER_UNIT,
     building_config,
     connect,
     running_building,
 )
-from pymodbus.exceptions import ModbusException
-from sim_probe import BASE, BATTERY
-
-from devkit.ports import free_port_block
-from simulator.model.scenarios import SCENARIOS, apply_scenario
-from simulator.simulator import Simulator
+from tests.simulator.sim_probe import BASE, BATTERY
 
 SUNS = [0x5375, 0x6E53]
 

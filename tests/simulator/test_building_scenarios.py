@@ -8,8 +8,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from building_probe import building_config, connect
-from sim_probe import BASE, BATTERY
 
 from simulator.model.building import Building, UnknownFlatError
 from simulator.model.config import BuildingConfig
@@ -21,6 +19,8 @@ from simulator.model.scenarios import (
     load_scenario,
 )
 from simulator.threaded import run_building_in_thread
+from tests.simulator.building_probe import building_config, connect
+from tests.simulator.sim_probe import BASE, BATTERY
 
 
 def _run(name: str, flats: int, seed: int, seconds: float) -> Building:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from building_probe import building_config, bus_of, running_building
 from modbus_connection import ModbusTcpParams
 from modbus_connection.pymodbus import ModbusConnection
 
@@ -22,6 +21,7 @@ from custom_components.local_vpp.device import (
     models,
 )
 from custom_components.local_vpp.device import counting_unit as counting
+from tests.simulator.building_probe import building_config, bus_of, running_building
 
 FLAT_ID = "101"
 

@@ -15,7 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
-from sim_probe import BATTERY, ModbusError, Probe
+
+from tests.simulator.sim_probe import BATTERY, ModbusError, Probe
 
 ROOT = Path(__file__).resolve().parents[2]
 _READY = re.compile(r"Modbus TCP on [\d.]+:(\d+) .* control API on http://[\d.]+:(\d+)")

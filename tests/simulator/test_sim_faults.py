@@ -7,7 +7,9 @@ from datetime import datetime
 
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
-from sim_probe import (
+
+from simulator.simulator import Simulator
+from tests.simulator.sim_probe import (
     BATTERY,
     METER,
     PV,
@@ -17,8 +19,6 @@ from sim_probe import (
     manual_config,
     running,
 )
-
-from simulator.simulator import Simulator
 
 
 async def _counter(probe: Probe, unit: int, model_id: int, offset: int) -> int:

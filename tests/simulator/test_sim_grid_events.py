@@ -5,9 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from sim_probe import BATTERY, METER, PV, Probe, decode, lone, manual_config
 
 from simulator.simulator import Simulator
+from tests.simulator.sim_probe import (
+    BATTERY,
+    METER,
+    PV,
+    Probe,
+    decode,
+    lone,
+    manual_config,
+)
 
 
 async def _ac(probe: Probe, unit: int) -> list[int]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from sim_probe import lone, manual_config
 
 from simulator.model.building import UnknownFlatError
 from simulator.model.config import BuildingConfig, UnitIds
 from simulator.physics.battery import Battery, BatterySpec, cell_ocv
 from simulator.physics.pv import Site, sun_elevation_deg
 from simulator.simulator import Simulator
+from tests.simulator.sim_probe import lone, manual_config
 
 
 def _sim(**changes: object) -> Simulator:

@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from sim_probe import BATTERY, METER, PV, Probe, decode, lone, manual_config, running
 
 from simulator.simulator import Simulator
+from tests.simulator.sim_probe import (
+    BATTERY,
+    METER,
+    PV,
+    Probe,
+    decode,
+    lone,
+    manual_config,
+    running,
+)
 
 
 async def _model(probe: Probe, unit: int, model_id: int) -> list[int]:

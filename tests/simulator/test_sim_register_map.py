@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from sim_probe import (
+
+from simulator.model.config import UnitIds
+from tests.simulator.sim_probe import (
     BASE,
     BATTERY,
     METER,
@@ -14,8 +16,6 @@ from sim_probe import (
     running,
     text,
 )
-
-from simulator.model.config import UnitIds
 
 LENGTHS = {1: 66, 701: 153, 713: 7, 802: 62, 704: 65, 64900: 8}
 CHAINS = {

@@ -7,10 +7,10 @@ import threading
 
 import pytest
 from pymodbus.client import ModbusTcpClient
-from sim_probe import UNIT_KEYWORD, lone, manual_config
 
 from simulator.simulator import Simulator
 from simulator.threaded import run_flat_in_thread
+from tests.simulator.sim_probe import UNIT_KEYWORD, lone, manual_config
 
 
 def test_threaded_flat_serves_modbus_and_closes_cleanly() -> None:

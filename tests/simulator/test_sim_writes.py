@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from sim_probe import (
+
+from simulator.simulator import Simulator
+from tests.simulator.sim_probe import (
     BATTERY,
     METER,
     PV,
@@ -15,8 +17,6 @@ from sim_probe import (
     manual_config,
     running,
 )
-
-from simulator.simulator import Simulator
 
 
 async def _address(probe: Probe, unit: int, model_id: int, offset: int) -> int:

@@ -19,8 +19,7 @@ from devkit.sidecar_node import SidecarNode as Sidecar
 from devkit.sidecar_node import init_node, sidecar_cli
 from devkit.waiting import until
 from simulator.threaded import FlatThread
-
-from .conftest import entity_id
+from tests.integration.ha.support import entity_id
 
 
 @pytest.fixture

@@ -17,10 +17,14 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.local_vpp.const import DOMAIN
 from custom_components.local_vpp.ledger import entities as ledger_entities
+from devkit.waiting import until
 from simulator.threaded import FlatThread
-
-from .conftest import assert_starts_disabled, entity_id, set_up_linked, until
-from .scripted_sidecar import ScriptedSidecar, mesh_message
+from tests.integration.ha.scripted_sidecar import ScriptedSidecar, mesh_message
+from tests.integration.ha.support import (
+    assert_starts_disabled,
+    entity_id,
+    set_up_linked,
+)
 
 
 def _state(hass: HomeAssistant, platform: Platform, key: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from homeassistant.const import Platform
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 COMPONENT = ROOT / "custom_components" / "local_vpp"
 
 

@@ -25,9 +25,8 @@ from custom_components.local_vpp.const import (
 from devkit.ports import free_port
 from simulator.model.config import FlatConfig
 from simulator.threaded import FlatThread, run_flat_in_thread
-
-from .conftest import BATTERY_SERIAL, entry_data
-from .plain_modbus import plain_modbus_server
+from tests.integration.ha.plain_modbus import plain_modbus_server
+from tests.integration.ha.support import BATTERY_SERIAL, entry_data
 
 
 @pytest.fixture

@@ -18,8 +18,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.local_vpp.const import SETPOINT_REVERT_S
 from simulator.threaded import FlatThread
-
-from .conftest import entity_id, numeric_state
+from tests.integration.ha.support import entity_id, numeric_state
 
 
 async def _set_number(hass: HomeAssistant, key: str, value: float) -> None:

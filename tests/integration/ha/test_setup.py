@@ -11,8 +11,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.local_vpp.const import DOMAIN
 from simulator.threaded import FlatThread
-
-from .conftest import (
+from tests.integration.ha.support import (
     BATTERY_SERIAL,
     assert_starts_disabled,
     entity_id,

@@ -18,10 +18,9 @@ from pytest_homeassistant_custom_component.common import (
     async_mock_service,
 )
 
+from devkit.waiting import until
 from simulator.threaded import FlatThread
-
-from .conftest import entity_id, set_up_linked, until
-from .outage_harness import (
+from tests.integration.ha.outage_harness import (
     LOADS,
     FakeClock,
     Harness,
@@ -29,9 +28,10 @@ from .outage_harness import (
     setup_loads,
     use_fake_clock,
 )
-from .scripted_sidecar import ScriptedSidecar
+from tests.integration.ha.scripted_sidecar import ScriptedSidecar
+from tests.integration.ha.support import entity_id, set_up_linked
 
-BLUEPRINTS = Path(__file__).resolve().parents[2] / "blueprints"
+BLUEPRINTS = Path(__file__).resolve().parents[3] / "blueprints"
 
 
 async def _prepare(

@@ -25,9 +25,7 @@ from custom_components.local_vpp.const import (
     EVENT_OUTAGE_STARTED,
 )
 from simulator.threaded import FlatThread
-
-from .conftest import entity_id
-from .outage_harness import (
+from tests.integration.ha.outage_harness import (
     ALL_EVENTS,
     LOADS,
     FakeClock,
@@ -36,6 +34,7 @@ from .outage_harness import (
     setup_loads,
     use_fake_clock,
 )
+from tests.integration.ha.support import entity_id
 
 
 @pytest.fixture

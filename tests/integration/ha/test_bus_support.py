@@ -43,11 +43,11 @@ from custom_components.local_vpp.diagnostics import (
     async_get_config_entry_diagnostics,
 )
 from custom_components.local_vpp.ledger.sidecar_link import async_check_sidecar
+from devkit.waiting import until
 from simulator.model.config import BuildingConfig
 from simulator.threaded import BuildingThread, FlatThread, run_building_in_thread
-
-from .conftest import set_up_linked, until
-from .scripted_sidecar import ScriptedSidecar, bus_setpoint_message
+from tests.integration.ha.scripted_sidecar import ScriptedSidecar, bus_setpoint_message
+from tests.integration.ha.support import set_up_linked
 
 BUS_KEYS = (
     "bus_state",

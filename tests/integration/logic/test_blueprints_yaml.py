@@ -27,7 +27,7 @@ from custom_components.local_vpp.const import (
     SHEDDABLE_DOMAINS,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 FOLDER = ROOT / "blueprints" / "automation" / DOMAIN
 SOURCE_URL = "https://github.com/local-vpp/local-vpp/blob/main/blueprints/automation/local_vpp/{}"
 

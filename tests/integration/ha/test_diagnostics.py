@@ -12,10 +12,14 @@ from custom_components.local_vpp.diagnostics import (
     REDACTED,
     async_get_config_entry_diagnostics,
 )
+from devkit.waiting import until
 from simulator.threaded import FlatThread
-
-from .conftest import BATTERY_SERIAL, set_up_linked, until
-from .scripted_sidecar import TOKEN, ScriptedSidecar, setpoint_message
+from tests.integration.ha.scripted_sidecar import (
+    TOKEN,
+    ScriptedSidecar,
+    setpoint_message,
+)
+from tests.integration.ha.support import BATTERY_SERIAL, set_up_linked
 
 
 async def test_diagnostics_redact_serials(

@@ -19,8 +19,7 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.local_vpp import coordinator as coordinator_module
 from custom_components.local_vpp.const import DOMAIN
 from simulator.threaded import FlatThread
-
-from .conftest import BATTERY_SERIAL, entity_id, numeric_state
+from tests.integration.ha.support import BATTERY_SERIAL, entity_id, numeric_state
 
 ENERGY_KEYS = (
     "pv_energy",

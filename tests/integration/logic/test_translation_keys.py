@@ -17,7 +17,7 @@ from custom_components.local_vpp.ledger.sidecar_link import (
     CHECK_REFUSED,
 )
 
-COMPONENT = Path(__file__).resolve().parents[2] / "custom_components" / "local_vpp"
+COMPONENT = Path(__file__).resolve().parents[3] / "custom_components" / "local_vpp"
 STRINGS = json.loads((COMPONENT / "strings.json").read_text(encoding="utf-8"))
 
 

@@ -1,13 +1,9 @@
-"""Fixtures for the Home Assistant tests: a real simulated flat on 127.0.0.1."""
+"""Helpers for the Home Assistant tests: entry data, entity look-ups, linked set-up."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from datetime import datetime
 from typing import Any
-from unittest.mock import PropertyMock, patch
 
-import pytest
 from homeassistant.const import CONF_HOST, CONF_PORT, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
@@ -23,45 +19,10 @@ from custom_components.local_vpp.const import (
 )
 from custom_components.local_vpp.ledger.sidecar_link import SidecarLink
 from devkit.waiting import until
-from simulator.model.config import FlatConfig
-from simulator.threaded import FlatThread, run_flat_in_thread
-
-from .scripted_sidecar import ScriptedSidecar
+from simulator.threaded import FlatThread
+from tests.integration.ha.scripted_sidecar import ScriptedSidecar
 
 BATTERY_SERIAL = "LVPP-101-BAT"
-
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
-    """Let Home Assistant load the integration from custom_components/."""
-
-
-@pytest.fixture
-def entity_registry_enabled_by_default() -> Iterator[None]:
-    """Create every entity enabled, also those that start disabled for residents."""
-    with patch(
-        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
-        new_callable=PropertyMock,
-        return_value=True,
-    ):
-        yield
-
-
-@pytest.fixture
-def flat(socket_enabled: None) -> Iterator[FlatThread]:
-    """A simulated flat at midday, its clock stepped by the test.
-
-    The HA test plugin blocks sockets; the flat is a real server on 127.0.0.1.
-    """
-    handle = run_flat_in_thread(
-        FlatConfig(port=0, manual_clock=True, start=datetime(2026, 6, 21, 4, 0))
-    )
-    # A night on battery and a morning of sun: every counter has something in it.
-    handle.advance(8 * 3600)
-    try:
-        yield handle
-    finally:
-        handle.close()
 
 
 def entry_data(flat: FlatThread) -> dict[str, Any]:
@@ -73,29 +34,6 @@ def entry_data(flat: FlatThread) -> dict[str, Any]:
         CONF_UNIT_BATTERY: 2,
         CONF_UNIT_METER: 3,
     }
-
-
-@pytest.fixture
-def config_entry(flat: FlatThread) -> MockConfigEntry:
-    """An entry for the simulated flat, not yet set up."""
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title=f"Flat {BATTERY_SERIAL}",
-        unique_id=BATTERY_SERIAL,
-        data=entry_data(flat),
-        options={"poll_interval": 1.0},
-    )
-
-
-@pytest.fixture
-async def loaded_entry(
-    hass: HomeAssistant, config_entry: MockConfigEntry
-) -> MockConfigEntry:
-    """The entry, set up against the simulator."""
-    config_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
-    return config_entry
 
 
 def entity_id(hass: HomeAssistant, platform: Platform, key: str) -> str:
@@ -125,17 +63,6 @@ def numeric_state(hass: HomeAssistant, platform: Platform, key: str) -> float:
     if state.attributes.get("unit_of_measurement") == "kWh":
         value *= 1000
     return value
-
-
-@pytest.fixture
-async def scripted_sidecar(socket_enabled: None) -> AsyncIterator[ScriptedSidecar]:
-    """A scripted sidecar API on 127.0.0.1, stopped after the test."""
-    sidecar = ScriptedSidecar()
-    await sidecar.start()
-    try:
-        yield sidecar
-    finally:
-        await sidecar.stop()
 
 
 async def set_up_linked(

@@ -15,10 +15,10 @@ from custom_components.local_vpp.const import (
     SERVICE_CANCEL_GROUP_DISCHARGE,
     SERVICE_REQUEST_GROUP_DISCHARGE,
 )
+from devkit.waiting import until
 from simulator.threaded import FlatThread
-
-from .conftest import BATTERY_SERIAL, set_up_linked, until
-from .scripted_sidecar import EVENT, ScriptedSidecar
+from tests.integration.ha.scripted_sidecar import EVENT, ScriptedSidecar
+from tests.integration.ha.support import BATTERY_SERIAL, set_up_linked
 
 
 async def _request(hass: HomeAssistant, **data: Any) -> dict[str, Any]:

@@ -26,8 +26,7 @@ from custom_components.local_vpp.const import (
     EVENT_OUTAGE_STARTED,
 )
 from simulator.threaded import FlatThread
-
-from .conftest import entity_id
+from tests.integration.ha.support import entity_id
 
 LOADS = ["input_boolean.washer", "input_boolean.heater", "input_boolean.dryer"]
 ALL_EVENTS = (

@@ -18,10 +18,10 @@ from custom_components.local_vpp.const import (
     CONF_SIDECAR_URL,
     DOMAIN,
 )
+from devkit.waiting import until
 from simulator.threaded import FlatThread
-
-from .conftest import BATTERY_SERIAL, until
-from .scripted_sidecar import AUTHOR, TOKEN, ScriptedSidecar
+from tests.integration.ha.scripted_sidecar import AUTHOR, TOKEN, ScriptedSidecar
+from tests.integration.ha.support import BATTERY_SERIAL
 
 
 def _info(port: int, **txt: str) -> ZeroconfServiceInfo:

@@ -10,7 +10,7 @@ from pathlib import Path
 from custom_components.local_vpp.battery_control import DeviceWriter
 from custom_components.local_vpp.device import FlatDevice
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PACKAGE = "custom_components.local_vpp"
 COMPONENT = ROOT / "custom_components" / "local_vpp"
 WRITER = f"{PACKAGE}.battery_control"

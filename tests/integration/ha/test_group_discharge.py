@@ -29,11 +29,21 @@ from custom_components.local_vpp.const import (
     EVENT_GROUP_DISCHARGE_ENDED,
     EVENT_GROUP_DISCHARGE_STARTED,
 )
+from devkit.waiting import until
 from simulator.threaded import FlatThread
-
-from .conftest import entity_id, numeric_state, set_up_linked, until
-from .outage_harness import Harness, setup_backup_entry, setup_loads, use_fake_clock
-from .scripted_sidecar import EVENT, TOKEN, ScriptedSidecar, setpoint_message
+from tests.integration.ha.outage_harness import (
+    Harness,
+    setup_backup_entry,
+    setup_loads,
+    use_fake_clock,
+)
+from tests.integration.ha.scripted_sidecar import (
+    EVENT,
+    TOKEN,
+    ScriptedSidecar,
+    setpoint_message,
+)
+from tests.integration.ha.support import entity_id, numeric_state, set_up_linked
 
 
 def _last_availability(sidecar: ScriptedSidecar) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Home Assistant tests: the integration in a real Home Assistant, real simulator."""

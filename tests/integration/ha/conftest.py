@@ -1,0 +1,86 @@
+"""Fixtures for the Home Assistant tests: a real simulated flat on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from unittest.mock import PropertyMock, patch
+
+import pytest
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.local_vpp.const import (
+    DOMAIN,
+)
+from simulator.model.config import FlatConfig
+from simulator.threaded import FlatThread, run_flat_in_thread
+from tests.integration.ha.scripted_sidecar import ScriptedSidecar
+from tests.integration.ha.support import BATTERY_SERIAL, entry_data
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Let Home Assistant load the integration from custom_components/."""
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Iterator[None]:
+    """Create every entity enabled, also those that start disabled for residents."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield
+
+
+@pytest.fixture
+def flat(socket_enabled: None) -> Iterator[FlatThread]:
+    """A simulated flat at midday, its clock stepped by the test.
+
+    The HA test plugin blocks sockets; the flat is a real server on 127.0.0.1.
+    """
+    handle = run_flat_in_thread(
+        FlatConfig(port=0, manual_clock=True, start=datetime(2026, 6, 21, 4, 0))
+    )
+    # A night on battery and a morning of sun: every counter has something in it.
+    handle.advance(8 * 3600)
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+@pytest.fixture
+def config_entry(flat: FlatThread) -> MockConfigEntry:
+    """An entry for the simulated flat, not yet set up."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"Flat {BATTERY_SERIAL}",
+        unique_id=BATTERY_SERIAL,
+        data=entry_data(flat),
+        options={"poll_interval": 1.0},
+    )
+
+
+@pytest.fixture
+async def loaded_entry(
+    hass: HomeAssistant, config_entry: MockConfigEntry
+) -> MockConfigEntry:
+    """The entry, set up against the simulator."""
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    return config_entry
+
+
+@pytest.fixture
+async def scripted_sidecar(socket_enabled: None) -> AsyncIterator[ScriptedSidecar]:
+    """A scripted sidecar API on 127.0.0.1, stopped after the test."""
+    sidecar = ScriptedSidecar()
+    await sidecar.start()
+    try:
+        yield sidecar
+    finally:
+        await sidecar.stop()

@@ -1,0 +1,1 @@
+"""The integration's plain-Python logic, tested without Home Assistant or sockets."""

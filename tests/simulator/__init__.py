@@ -1,0 +1,1 @@
+"""Simulator tests: the real Modbus server, its physics, CLI and control API."""
