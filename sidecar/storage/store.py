@@ -507,3 +507,38 @@ def adopt_frontier(
         "nodes = excluded.nodes",
         (author, frontier.size, frontier.to_bytes()),
     )
+
+
+def save_bus_intervals(
+    conn: sqlite3.Connection, rows: list[tuple[int, str]], horizon: int
+) -> None:
+    """Store outage support's interval states; forget those before ``horizon``."""
+    conn.executemany(
+        "INSERT OR REPLACE INTO bus_intervals (start, state) VALUES (?, ?)", rows
+    )
+    conn.execute("DELETE FROM bus_intervals WHERE start < ?", (horizon,))
+
+
+def bus_intervals(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+    """Every stored ``(start, state)`` of outage support's intervals."""
+    return [
+        (int(start), str(state))
+        for start, state in conn.execute(
+            "SELECT start, state FROM bus_intervals ORDER BY start"
+        )
+    ]
+
+
+def recent_bodies(
+    conn: sqlite3.Connection, author: int, keys: tuple[str, ...], limit: int
+) -> list[bytes]:
+    """The bodies of an author's newest ``limit`` entries of these count keys."""
+    marks = ", ".join("?" * len(keys))
+    return [
+        bytes(body)
+        for (body,) in conn.execute(
+            f"SELECT body FROM entries WHERE author = ? AND kind IN ({marks}) "
+            "ORDER BY seq DESC LIMIT ?",
+            (author, *keys, limit),
+        )
+    ]
