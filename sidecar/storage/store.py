@@ -542,3 +542,13 @@ def recent_bodies(
             (author, *keys, limit),
         )
     ]
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    """Set a ``meta`` row inside the caller's transaction."""
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def delete_meta(conn: sqlite3.Connection, key: str) -> None:
+    """Remove a ``meta`` row inside the caller's transaction."""
+    conn.execute("DELETE FROM meta WHERE key = ?", (key,))
