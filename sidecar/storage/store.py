@@ -544,11 +544,33 @@ def recent_bodies(
     ]
 
 
-def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
-    """Set a ``meta`` row inside the caller's transaction."""
-    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+def snapshot(path: Path, target: Path) -> None:
+    """Copy the database at ``path`` to ``target`` while it may be written.
+
+    SQLite's online backup API in one step: one consistent read transaction. The copy
+    is a plain file without a write-ahead log.
+    """
+    source = connect(path, readonly=True)
+    copy = sqlite3.connect(target)
+    try:
+        source.backup(copy)
+        copy.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        copy.close()
+        source.close()
 
 
-def delete_meta(conn: sqlite3.Connection, key: str) -> None:
-    """Remove a ``meta`` row inside the caller's transaction."""
-    conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+def write_meta(path: Path, key: str, value: str | None) -> None:
+    """Set (or, with None, remove) one ``meta`` row of a database not in use."""
+    conn = connect(path)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        if value is None:
+            conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value)
+            )
+        conn.execute("COMMIT")
+    finally:
+        conn.close()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import os
-import sqlite3
 import tarfile
 import tempfile
 import time
@@ -47,14 +46,7 @@ def backup(config_path: Path, target: Path) -> int:
         raise BackupError(f"{config.db_path} does not exist; nothing to back up")
     with tempfile.TemporaryDirectory(dir=target.parent) as work:
         snapshot = Path(work) / DB
-        source = store.connect(config.db_path, readonly=True)
-        copy = sqlite3.connect(snapshot)
-        try:
-            source.backup(copy)  # one step: a single consistent read transaction
-            copy.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            copy.close()
-            source.close()
+        store.snapshot(config.db_path, snapshot)
         head = _own_head(snapshot)
         partial = target.with_name(target.name + ".part")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _PRIVATE)
@@ -102,13 +94,7 @@ def restore(config_path: Path, source: Path, *, force: bool = False) -> int:
         path.replace(path.with_name(path.name + ".before-restore"))
     _write_private(config.key_file, members[KEY])
     config.db_path.write_bytes(members[DB])
-    conn = store.connect(config.db_path)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        store.set_meta(conn, MARK, str(int(time.time())))
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
+    store.write_meta(config.db_path, MARK, str(int(time.time())))
     return _own_head(config.db_path)
 
 
@@ -132,13 +118,7 @@ def own_author(db: Path) -> bytes:
 
 def clear_mark(db: Path) -> None:
     """The node's own feed is back (or the operator vouched): it may sign again."""
-    conn = store.connect(db)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        store.delete_meta(conn, MARK)
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
+    store.write_meta(db, MARK, None)
 
 
 def _own_head(db: Path) -> int:
