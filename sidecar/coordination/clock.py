@@ -27,7 +27,7 @@ from sidecar.ledger import canonical
 from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.etp import Entry
 from sidecar.ledger.samples import Sample
-from sidecar.storage import store
+from sidecar.storage import node_state, store
 from sidecar.storage.gate import Gate
 from sidecar.storage.writer import StorageError
 
@@ -83,10 +83,10 @@ class CoordinationClock:
             return
         keys = (coordination_kinds.TRANSFER, coordination_kinds.RECEIPT)
         settled = []
-        for body in store.recent_bodies(conn, number, keys, _SETTLED_LOOKBACK):
+        for body in node_state.recent_bodies(conn, number, keys, _SETTLED_LOOKBACK):
             content = canonical.decode(body)
             settled.append((str(content["kind"]), int(str(content["start"]))))
-        self.bus_ledger.restore(store.bus_intervals(conn), settled)
+        self.bus_ledger.restore(node_state.bus_intervals(conn), settled)
 
     def grid_w(self) -> int | None:
         """The flat's grid power (+ import) from its newest sample, W."""
@@ -180,7 +180,7 @@ class CoordinationClock:
         if rows:
             stored = self.gate.guarded(
                 lambda: self.gate.writer.call(
-                    partial(store.save_bus_intervals, rows=rows, horizon=horizon)
+                    partial(node_state.save_bus_intervals, rows=rows, horizon=horizon)
                 )
             )
             try:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Final
 
 from sidecar import config as config_module
-from sidecar.storage import store
+from sidecar.storage import node_state, store
 
 KEY: Final = "node.key"
 DB: Final = "ledger.db"
@@ -46,7 +46,7 @@ def backup(config_path: Path, target: Path) -> int:
         raise BackupError(f"{config.db_path} does not exist; nothing to back up")
     with tempfile.TemporaryDirectory(dir=target.parent) as work:
         snapshot = Path(work) / DB
-        store.snapshot(config.db_path, snapshot)
+        node_state.snapshot(config.db_path, snapshot)
         head = _own_head(snapshot)
         partial = target.with_name(target.name + ".part")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _PRIVATE)
@@ -94,7 +94,7 @@ def restore(config_path: Path, source: Path, *, force: bool = False) -> int:
         path.replace(path.with_name(path.name + ".before-restore"))
     _write_private(config.key_file, members[KEY])
     config.db_path.write_bytes(members[DB])
-    store.write_meta(config.db_path, MARK, str(int(time.time())))
+    node_state.write_meta(config.db_path, MARK, str(int(time.time())))
     return _own_head(config.db_path)
 
 
@@ -118,7 +118,7 @@ def own_author(db: Path) -> bytes:
 
 def clear_mark(db: Path) -> None:
     """The node's own feed is back (or the operator vouched): it may sign again."""
-    store.write_meta(db, MARK, None)
+    node_state.write_meta(db, MARK, None)
 
 
 def _own_head(db: Path) -> int:
