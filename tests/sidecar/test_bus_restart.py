@@ -10,7 +10,9 @@ from typing import Any
 
 from devkit.clock import now_ms
 from devkit.node_db import bus_entries
-from sidecar.coordination.bus.ledger import INTERVAL_MS
+from sidecar.coordination.bus.ledger import INTERVAL_MS, RECEIPT_GRACE_MS, BusLedger
+from sidecar.ledger.etp import make_entry
+from sidecar.ledger.identity import Identity
 from tests.sidecar.mesh_support import Building, Flat
 
 FLOWS = {"100": -400.0, "201": 310.0}  # the low flat imports, the other gives
@@ -118,3 +120,43 @@ async def test_an_interval_cut_by_a_restart_is_still_settled(tmp_path: Path) -> 
     _, low_receipts = bus_entries(low.db)
     answered = [ref for body, ref in low_receipts if body["start"] == cut]
     assert len(answered) == 1
+
+
+def test_a_restored_bus_ledger_settles_what_is_left_once() -> None:
+    me = bytes([1]) * 32
+    giver = Identity.generate()
+    before = BusLedger(me, interval_ms=10_000)
+    for at in range(0, 6_001, 1000):
+        before.observe(at, -300.0)
+    sent = make_entry(
+        giver,
+        1,
+        bytes(32),
+        (),
+        {
+            "kind": "transfer",
+            "ts": 10_500,
+            "to": me.hex(),
+            "mwh": 900,
+            "start": 0,
+            "end": 10_000,
+        },
+    )
+    before.transfer_in(sent)
+    rows, horizon = before.changes(6_000)
+    assert horizon < 0 < len(rows)
+    assert before.changes(6_000)[0] == []  # nothing changed since
+    for at in range(7_000, 11_001, 1000):
+        before.observe(at, -300.0)
+    expected = before.receipts_due(10_000 + RECEIPT_GRACE_MS)
+    after = BusLedger(me, interval_ms=10_000)
+    after.restore(rows, [])
+    after.transfer_in(sent)  # a peer sends it again after the restart: kept once
+    for at in range(7_000, 11_001, 1000):
+        after.observe(at, -300.0)
+    # What was measured before the restart counts: 6 of the 10 s, then 4 more.
+    assert after.receipts_due(10_000 + RECEIPT_GRACE_MS) == expected
+    settled = BusLedger(me, interval_ms=10_000)
+    settled.restore(rows, [("receipt", 0)])
+    settled.observe(11_000, -300.0)
+    assert settled.receipts_due(10_000 + RECEIPT_GRACE_MS) == []
