@@ -27,6 +27,7 @@ from sidecar.node import ListenError, Node
 from sidecar.storage import store
 from sidecar.storage.feed import FeedStateError
 from sidecar.storage.writer import StorageError, Writer
+from sidecar.tools import backup as backup_module
 from sidecar.tools import roster_cli
 from sidecar.tools.export import ExportError, export_lines
 from sidecar.tools.ingest import Ingestor
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     ) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except (ExportError, StorageError, ListenError) as err:
+    except (ExportError, StorageError, ListenError, backup_module.BackupError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return code
@@ -87,7 +88,23 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the node")
     run.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG))
+    run.add_argument(
+        "--restored-ok",
+        action="store_true",
+        help="after a restore: no peer can hold entries signed after the backup",
+    )
     run.set_defaults(handler=_run)
+
+    save = commands.add_parser("backup", help="back up the key and ledger, running")
+    save.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG))
+    save.add_argument("--to", type=Path, required=True, help="the backup file")
+    save.set_defaults(handler=_backup)
+
+    back = commands.add_parser("restore", help="restore a backup (node stopped)")
+    back.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG))
+    back.add_argument("--from", dest="source", type=Path, required=True)
+    back.add_argument("--force", action="store_true", help="replace existing files")
+    back.set_defaults(handler=_restore)
 
     verify = commands.add_parser("verify", help="check a ledger database completely")
     verify.add_argument("db", type=Path)
@@ -166,6 +183,18 @@ def _init(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     config = config_module.load(args.config)
     identity = Identity.load(config.key_file)
+    if config.db_path.exists() and backup_module.restored(config.db_path):
+        if not args.restored_ok:
+            raise UsageError(
+                f"{config.db_path} was restored from a backup, and peers may hold "
+                "entries this node signed after it; signing those seqs again would "
+                "be equivocation. Take this node's feed back from a peer first: on "
+                f"the peer, 'python -m sidecar export --author "
+                f"{identity.author.hex()} --out own.jsonl', here 'python -m "
+                "sidecar import own.jsonl'. Only if no peer can have seen newer "
+                "entries, start with 'run --restored-ok'"
+            )
+        backup_module.clear_mark(config.db_path)
     return asyncio.run(_serve(config, identity))
 
 
@@ -263,11 +292,31 @@ def _import(args: argparse.Namespace) -> int:
         conn.close()
     accepted = sum(ingestor.accepted.values())
     refused = {k: v for k, v in ingestor.rejected.items() if k != "duplicate"}
+    own = backup_module.own_author(path)
+    if own in ingestor.heads and not refused and backup_module.restored(path):
+        backup_module.clear_mark(path)
+        print("This node's own feed is back from the peer: it may run again.")
     print(
         f"Stored {accepted} line(s); {ingestor.rejected['duplicate']} already present; "
         f"refused {sum(refused.values())} {dict(refused) if refused else ''}".rstrip()
     )
     return 1 if refused else 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    head = backup_module.backup(args.config, args.to)
+    print(f"Backed up the key and the ledger (own feed at seq {head}) to {args.to}.")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    head = backup_module.restore(args.config, args.source, force=args.force)
+    print(
+        f"Restored the key and the ledger (own feed at seq {head}). Before running, "
+        "take this node's newer entries back from a peer ('export --author' there, "
+        "'import' here); 'run' refuses until then."
+    )
+    return 0
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from sidecar.ledger.kinds import periods
 from sidecar.storage.store import SYNC_MODES
 
 DEFAULT_PORT: Final = 8765
+DEFAULT_TIMEZONE: Final = "Asia/Tokyo"
 MIN_TOKEN_CHARS: Final = 32
 _ID: Final = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")
 _SHORT: Final = re.compile(r"[A-Za-z0-9._-]{1,16}\Z")
@@ -65,6 +67,8 @@ class Config:
     stale_ms: int = 3000
     revert_s: int = 5
     local_peak_w: int | None = None
+    timezone: str = DEFAULT_TIMEZONE
+    daily_days: float = 400.0
 
     @property
     def db_path(self) -> Path:
@@ -88,6 +92,7 @@ data_dir = {data_dir}    # relative paths are relative to this file
 key_file = "node.key"    # relative to data_dir; mode 0600, never share it
 api_token = {token}    # Home Assistant sends this as a bearer token
 device_serial = ""    # used when Home Assistant sends no serial number
+timezone = "Asia/Tokyo"    # the building's IANA time zone: days and months of rollups
 
 [ledger]
 interval_ms = 1000    # one flow entry per interval: 200 to 60000, dividing 60000
@@ -102,6 +107,7 @@ max_sample_age_s = 86400    # how old a sample may be
 [retention]
 flow_hours = 4    # keep flow entries this long after their hourly rollup
 hourly_days = 35    # keep hourly rollups this long after their daily rollup
+daily_days = 400    # keep daily rollups this long after their monthly rollup
 
 [storage]
 sync = "full"    # "full": durable across power loss; "normal": across crashes only
@@ -129,10 +135,11 @@ _KNOWN: Final = {
         "key_file",
         "api_token",
         "device_serial",
+        "timezone",
     },
     "ledger": {"interval_ms", "checkpoint_interval_s", "grid_renewable_ppm"},
     "limits": {"max_power_w", "max_clock_skew_s", "max_sample_age_s"},
-    "retention": {"flow_hours", "hourly_days"},
+    "retention": {"flow_hours", "hourly_days", "daily_days"},
     "storage": {"sync"},
     "mesh": {"roster", "announce", "max_frame_kb", "peer_frames_per_s", "dial"},
     "coordination": {"round_ms", "stale_ms", "revert_s", "local_peak_w"},
@@ -301,6 +308,21 @@ def load(path: Path) -> Config:
             coordination, "local_peak_w", int, check=_between(0, config.max_power_w)
         ),
     )
+    config = dataclasses.replace(
+        config,
+        timezone=reader.get(
+            node, "timezone", str, default=DEFAULT_TIMEZONE, check=_zone
+        ),
+        daily_days=reader.get(
+            "retention", "daily_days", float, default=400.0, check=_between(32, 36_500)
+        ),
+    )
+    if config.daily_days <= config.hourly_days:
+        reader.fail(
+            "retention",
+            "daily_days",
+            "must keep daily rollups longer than hourly rollups are kept",
+        )
     if config.hourly_days * DAY_MS <= config.flow_hours * HOUR_MS + DAY_MS:
         reader.fail(
             "retention",
@@ -380,6 +402,14 @@ def _choice(options: dict[str, str]) -> Callable[[str], str | None]:
     return lambda value: (
         None if value in options else f"must be one of {sorted(options)}"
     )
+
+
+def _zone(value: str) -> str | None:
+    try:
+        periods.zone(value)
+    except periods.ZoneError:
+        return 'must be an IANA time zone name such as "Asia/Tokyo" or "UTC"'
+    return None
 
 
 def _token(value: str) -> str | None:

@@ -97,6 +97,7 @@ class Node:
         self.policy = retention.Policy(
             flows_ms=round(config.flow_hours * HOUR_MS),
             hourly_ms=round(config.hourly_days * DAY_MS),
+            daily_ms=round(config.daily_days * DAY_MS),
         )
         # Until a roster file says otherwise, the node is a building of one.
         own = Member(
@@ -232,7 +233,9 @@ class Node:
         config, identity, clock = self.config, self.identity, self.clock
         number = store.author_no(reader, identity.author)
         assert number is not None  # store.create registers the node's own key
-        feed = Feed.load(reader, identity, config.building, self.writer, number)
+        feed = Feed.load(
+            reader, identity, config.building, self.writer, number, tz=config.timezone
+        )
         gate = Gate(feed, self.failed)
         keys = [member.key for member in self.membership.roster.members]
         await asyncio.wrap_future(

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Collection
+from functools import partial
 from typing import Any, Final
 
 from sidecar.coordination import kinds as coordination_kinds
@@ -21,13 +23,20 @@ from sidecar.coordination.intake import (
 )
 from sidecar.coordination.planner import Coordinator, Settings
 from sidecar.coordination.view import CoordinationView
+from sidecar.ledger import canonical
 from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.etp import Entry
 from sidecar.ledger.samples import Sample
+from sidecar.storage import node_state, store
 from sidecar.storage.gate import Gate
 from sidecar.storage.writer import StorageError
 
+_LOGGER = logging.getLogger(__name__)
+
 PUBLISH_AFTER_S: Final = 0.02  # into a round: after the boundary, on every clock
+# Own transfers and receipts read back at a start: far more than the kept intervals
+# can hold (a few per interval).
+_SETTLED_LOOKBACK: Final = 4096
 
 type Notify = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -63,8 +72,21 @@ class CoordinationClock:
         self._background: set[asyncio.Task[None]] = set()
 
     def load(self, conn: sqlite3.Connection) -> None:
-        """Index the coordination entries stored before a restart."""
+        """Index the coordination entries stored before a restart.
+
+        Outage support takes back its open intervals, and which of them the feed
+        already settled.
+        """
         self.view.load(conn)
+        number = store.author_no(conn, self.author)
+        if number is None:
+            return
+        keys = (coordination_kinds.TRANSFER, coordination_kinds.RECEIPT)
+        settled = []
+        for body in node_state.recent_bodies(conn, number, keys, _SETTLED_LOOKBACK):
+            content = canonical.decode(body)
+            settled.append((str(content["kind"]), int(str(content["start"]))))
+        self.bus_ledger.restore(node_state.bus_intervals(conn), settled)
 
     def grid_w(self) -> int | None:
         """The flat's grid power (+ import) from its newest sample, W."""
@@ -154,6 +176,18 @@ class CoordinationClock:
             self.gate.append(coordination_kinds.RECEIPT, content, now, (transfer,))[1]
             for content, transfer in self.bus_ledger.receipts_due(now)
         ]
+        rows, horizon = self.bus_ledger.changes(now)
+        if rows:
+            stored = self.gate.guarded(
+                lambda: self.gate.writer.call(
+                    partial(node_state.save_bus_intervals, rows=rows, horizon=horizon)
+                )
+            )
+            try:
+                await asyncio.wrap_future(stored)
+            except (sqlite3.Error, StorageError) as err:
+                # The entries are what counts; the state only helps after a restart.
+                _LOGGER.warning("Outage support's intervals not stored: %s", err)
         if tickets:
             await self.gate.durable(tickets[-1])
 

@@ -1,9 +1,10 @@
 """Rollups: what a level-L rollup says about the entries since the previous one.
 
-The same accumulator serves the feed (which writes rollups at hour and day boundaries)
+The same accumulator serves the feed (which writes rollups at the hour, day and month
+boundaries of the building's time zone, see :mod:`sidecar.ledger.kinds.periods`)
 and the verifier (which recomputes them from the entries it still has). A level-1
-rollup sums flows; a level-2 rollup sums the level-1 rollups in its range, so it can be
-written, and checked, long after the flows are gone (PROTOCOL.md, section 7.2).
+rollup sums flows; a level-L rollup sums the level-(L-1) rollups in its range, so it can
+be written, and checked, long after what they sum is gone (PROTOCOL.md, section 7.2).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Final, cast
 
 from sidecar.ledger import kinds
 from sidecar.ledger.canonical import JsonObject, JsonValue
+from sidecar.ledger.kinds import periods
 
 _SUMMARY_KEYS: Final = ("counts", "totals", "unbalanced", "flows_start", "flows_end")
 
@@ -20,9 +22,9 @@ _SUMMARY_KEYS: Final = ("counts", "totals", "unbalanced", "flows_start", "flows_
 class Accumulator:
     """Running counts and energy totals for one rollup level."""
 
-    def __init__(self, level: int) -> None:
+    def __init__(self, level: int, tz: str = periods.UTC_NAME) -> None:
         self.level = level
-        self.period = kinds.ROLLUP_PERIODS_MS[level]
+        self.tz = tz
         self.counts: Counter[str] = Counter()
         self.totals: dict[tuple[str, str], list[int]] = {}
         self.unbalanced = 0
@@ -44,11 +46,16 @@ class Accumulator:
         return not was_open and self.opened_at is not None
 
     def _add_other(self, key: str, content: JsonObject) -> None:
-        self.counts[key] += 1
         if key == f"rollup_{self.level - 1}":
+            self.counts[key] += 1
             self._add_rollup(content)
-        elif not key.startswith("rollup_"):
+            return
+        if not key.startswith("rollup_"):
             self._open(_int(content, "ts"))
+        # What the rollups below may fold is counted from their counts, which stay
+        # when retention deletes the entries themselves.
+        if self.level == 1 or not kinds.foldable(self.level - 1, key):
+            self.counts[key] += 1
 
     def due_at(self) -> int | None:
         """When the next period boundary after the range's first content passes.
@@ -57,7 +64,7 @@ class Accumulator:
         """
         if self.opened_at is None:
             return None
-        return (self.opened_at // self.period + 1) * self.period
+        return periods.following(self.level, self.opened_at, self.tz)
 
     def summary(self) -> JsonObject:
         """The members of a rollup body that follow from the entries."""
@@ -91,7 +98,9 @@ class Accumulator:
         """
         assert self.opened_at is not None
         begin = (
-            start if start is not None else self.opened_at // self.period * self.period
+            start
+            if start is not None
+            else periods.floor(self.level, self.opened_at, self.tz)
         )
         body: JsonObject = {
             "v": kinds.VERSION,
@@ -100,11 +109,13 @@ class Accumulator:
             "ts": ts,
             "level": self.level,
             "start": begin,
-            "end": now_ms // self.period * self.period,
+            "end": periods.floor(self.level, now_ms, self.tz),
             "first": first,
             "last": seq - 1,
             "root": root.hex(),
         }
+        if self.tz != periods.UTC_NAME:
+            body["tz"] = self.tz
         body.update(self.summary())
         return body
 
@@ -143,9 +154,13 @@ class Accumulator:
         flows = counts.get(kinds.FLOW, 0)
         assert isinstance(flows, int)
         if flows:
-            self.counts[kinds.FLOW] += flows
             self._span(_int(content, "flows_start"), _int(content, "flows_end"))
-            self._open(_int(content, "start"))
+        for key, count in counts.items():
+            assert isinstance(count, int)
+            if kinds.foldable(self.level - 1, key):
+                self.counts[key] += count
+                if kinds.rollup_level(key) is None:
+                    self._open(_int(content, "start"))
         totals = content["totals"]
         assert isinstance(totals, list)
         for item in totals:

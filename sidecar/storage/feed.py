@@ -16,10 +16,11 @@ from sidecar.ledger import canonical, etp, kinds, merkle, rollup
 from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.etp import Entry, Statement
 from sidecar.ledger.identity import Identity
+from sidecar.ledger.kinds import periods
 from sidecar.storage import store
 from sidecar.storage.writer import Writer
 
-_ROLLUP_KEYS = {level: f"rollup_{level}" for level in kinds.ROLLUP_PERIODS_MS}
+_ROLLUP_KEYS = {level: f"rollup_{level}" for level in kinds.ROLLUP_LEVELS}
 
 
 class FeedStateError(Exception):
@@ -37,9 +38,15 @@ class Feed:
     """Appends to this node's feed."""
 
     def __init__(
-        self, identity: Identity, building: str, writer: Writer, author_no: int
+        self,
+        identity: Identity,
+        building: str,
+        writer: Writer,
+        author_no: int,
+        tz: str = periods.UTC_NAME,
     ) -> None:
         self.identity = identity
+        self.tz = tz
         self.building = building
         self.writer = writer
         self.author_no = author_no
@@ -48,7 +55,7 @@ class Feed:
         self.last_ts = 0
         self.tree = merkle.Frontier()
         self.accumulators = {
-            level: rollup.Accumulator(level) for level in kinds.ROLLUP_PERIODS_MS
+            level: rollup.Accumulator(level, tz) for level in kinds.ROLLUP_LEVELS
         }
         self.last_rollups: dict[int, _LastRollup] = {}
         self.last_flow: JsonObject | None = None
@@ -65,9 +72,14 @@ class Feed:
         building: str,
         writer: Writer,
         author_no: int,
+        *,
+        tz: str = periods.UTC_NAME,
     ) -> Feed:
-        """Rebuild the feed's state from the database after a start or a crash."""
-        feed = cls(identity, building, writer, author_no)
+        """Rebuild the feed's state from the database after a start or a crash.
+
+        ``tz`` is the building's time zone, whose hours, days and months rollups sum.
+        """
+        feed = cls(identity, building, writer, author_no, tz)
         author = identity.author
         feed.tree = store.pruned(conn, author_no).frontier
         for seq, _kind, eid, *_ in store.iter_entries(conn, author_no, feed.tree.size):
@@ -85,7 +97,7 @@ class Feed:
                 f"the feed ends at seq {feed.seq} but its tree has "
                 f"{feed.tree.size} leaves"
             )
-        for level in kinds.ROLLUP_PERIODS_MS:
+        for level in kinds.ROLLUP_LEVELS:
             found = store.last_entry(conn, author_no, f"rollup_{level}")
             after = 0
             if found is not None:
@@ -195,7 +207,7 @@ class Feed:
                 end = body["end"]
                 assert isinstance(end, int)
                 self.last_rollups[level] = _LastRollup(entry.seq, entry.id, end)
-                self.accumulators[level] = rollup.Accumulator(level)
+                self.accumulators[level] = rollup.Accumulator(level, self.tz)
                 rolled = True
             elif accumulator.add(key, body):
                 rolled = True  # a range opened: its boundary is now due at some time

@@ -1,7 +1,8 @@
 """Retention: delete what rollups stand in for, once it is old enough.
 
 Flows are deleted a few hours after the hourly rollup that sums them; hourly rollups
-weeks after the daily rollup that sums them. Before any flow goes, the Merkle frontier
+weeks after the daily rollup that sums them; daily rollups a year or so after the
+monthly rollup that sums them. Before any flow goes, the Merkle frontier
 is advanced over it and must reproduce the rollup's signed root, so the pruned part of
 the tree stays anchored (PROTOCOL.md, section 9). Runs on the writer thread.
 """
@@ -25,6 +26,7 @@ class Policy:
 
     flows_ms: int
     hourly_ms: int
+    daily_ms: int = 400 * 86_400_000
 
 
 @dataclass(slots=True)
@@ -84,6 +86,7 @@ def _prune_author(
             ),
         ).rowcount
         folded = seq
+    result.entries += _fold_days(conn, author, now_ms, policy, folded)
     if frontier.size == state.frontier.size and folded == state.folded:
         return
     result.statements += conn.execute(
@@ -94,6 +97,36 @@ def _prune_author(
         "VALUES (?, ?, ?, ?)",
         (author, frontier.size, frontier.to_bytes(), folded),
     )
+
+
+def _fold_days(
+    conn: sqlite3.Connection, author: int, now_ms: int, policy: Policy, folded: int
+) -> int:
+    """Delete what old monthly rollups stand in for: daily rollups and anything below.
+
+    Only ranges whose daily rollups have all been folded themselves (their hourly
+    rollups deleted, so wholly below the frontier) go.
+    """
+    deleted = 0
+    foldable = sorted({*kinds.folded_kinds(), kinds.rollup_key(1), kinds.rollup_key(2)})
+    marks = ", ".join("?" * len(foldable))
+    for seq, body in _rollups(conn, author, kinds.rollup_key(3), 0):
+        if _int(body, "end") > now_ms - policy.daily_ms:
+            break
+        first = _int(body, "first")
+        (last_day,) = conn.execute(
+            "SELECT max(seq) FROM entries WHERE author = ? AND kind = ? "
+            "AND seq >= ? AND seq < ?",
+            (author, kinds.rollup_key(2), first, seq),
+        ).fetchone()
+        if last_day is not None and last_day > folded:
+            break
+        deleted += conn.execute(
+            f"DELETE FROM entries WHERE author = ? AND kind IN ({marks}) "
+            "AND seq >= ? AND seq < ?",
+            (author, *foldable, first, seq),
+        ).rowcount
+    return deleted
 
 
 def _rollups(

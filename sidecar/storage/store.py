@@ -15,7 +15,9 @@ from typing import Final
 from sidecar.ledger import etp, kinds, merkle
 from sidecar.ledger.etp import Entry, Statement
 from sidecar.ledger.identity import author_id
+from sidecar.storage import migrations
 
+# The schema created below; sidecar.storage.migrations takes it to the current one.
 SCHEMA_VERSION: Final = 1
 SYNC_MODES: Final = {"full": "FULL", "normal": "NORMAL"}
 PAGE_SIZE: Final = 8192
@@ -111,7 +113,10 @@ def connect(
 
 
 def create(path: Path, building: str, public_key: bytes) -> None:
-    """Create the schema for a node (idempotent); the node's own key is author 1."""
+    """Create the schema for a node, or bring an older one up to date (idempotent).
+
+    The node's own key is author 1.
+    """
     conn = connect(path)
     try:
         conn.executescript(_SCHEMA)
@@ -139,6 +144,9 @@ def create(path: Path, building: str, public_key: bytes) -> None:
             )
             add_author(conn, public_key)
             conn.execute("COMMIT")
+        migrations.upgrade(conn)
+    except migrations.MigrationError as err:
+        raise StoreError(f"{path}: {err}") from err
     finally:
         conn.close()
 

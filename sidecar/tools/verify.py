@@ -235,10 +235,10 @@ class _FeedCheck:
         self.rollups: list[_Rollup] = []
         self.last_rollup: dict[int, _Rollup] = {}
         self.accumulators = {
-            level: rollup.Accumulator(level) for level in kinds.ROLLUP_PERIODS_MS
+            level: rollup.Accumulator(level) for level in kinds.ROLLUP_LEVELS
         }
-        self.acc_start = dict.fromkeys(kinds.ROLLUP_PERIODS_MS, 1)
-        self.acc_clean = dict.fromkeys(kinds.ROLLUP_PERIODS_MS, True)
+        self.acc_start = dict.fromkeys(kinds.ROLLUP_LEVELS, 1)
+        self.acc_clean = dict.fromkeys(kinds.ROLLUP_LEVELS, True)
 
     def find(self, code: str, where: str, detail: str) -> None:
         self.parent._find(code, self.hex, where, detail)
@@ -366,6 +366,13 @@ class _FeedCheck:
             )
         elif before is not None and entry.refs != (before.id,):
             self.find("broken_chain", where, "refs does not name the previous rollup")
+        elif before is not None and content["start"] != before.content["end"]:
+            self.find(
+                "rollup_mismatch",
+                where,
+                f"its start is not the end of the level-{level} rollup at seq "
+                f"{before.seq}",
+            )
         elif before is None and first > 1 and level == kinds.TOP_LEVEL:
             self.find(
                 "gap", where, f"the level-{level} rollup at seq {first - 1} is missing"

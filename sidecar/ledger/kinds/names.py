@@ -18,14 +18,15 @@ CHECKPOINT: Final = "checkpoint"
 COSIGN: Final = "cosign"
 WITNESSED: Final = "witnessed"
 STATEMENT_KINDS: Final = frozenset({CHECKPOINT, COSIGN})
-ROLLUP_PERIODS_MS: Final = {1: 3_600_000, 2: 86_400_000}
-TOP_LEVEL: Final = max(ROLLUP_PERIODS_MS)
+# Level 1 sums an hour, 2 a day, 3 a month of the building's time zone (see periods).
+ROLLUP_LEVELS: Final = (1, 2, 3)
+TOP_LEVEL: Final = max(ROLLUP_LEVELS)
 
 _ROLLUP_KEY: Final = re.compile(r"rollup_[0-9]+\Z")
 
 
 def rollup_key(level: object) -> str:
-    """The count key of a rollup of ``level`` (1 hourly, 2 daily): ``rollup_1``."""
+    """The count key of a rollup of ``level`` (1 hourly, 2 daily, 3 monthly)."""
     return f"{ROLLUP}_{level}"
 
 

@@ -14,14 +14,13 @@ from collections.abc import Callable
 from typing import Final
 
 from sidecar.ledger.canonical import MAX_INT, JsonObject
-from sidecar.ledger.kinds import folding
+from sidecar.ledger.kinds import folding, periods
 from sidecar.ledger.kinds.energy import PPM, Totals, allocate, balance
 from sidecar.ledger.kinds.names import (
     CHECKPOINT,
     COSIGN,
     FLOW,
     ROLLUP,
-    ROLLUP_PERIODS_MS,
     STATEMENT_KINDS,
     TOP_LEVEL,
     VERSION,
@@ -75,8 +74,9 @@ _ROLLUP_KEYS = _COMMON | {
     "unbalanced",
     "flows_start",
     "flows_end",
+    "tz",
 }
-_ROLLUP_REQUIRED = _ROLLUP_KEYS - {"flows_start", "flows_end"}
+_ROLLUP_REQUIRED = _ROLLUP_KEYS - {"flows_start", "flows_end", "tz"}
 _TOTAL_KEYS = frozenset({"from", "to", "mwh", "ren_mwh"})
 _CHECKPOINT_KEYS = _COMMON | {"size", "root"}
 _COSIGN_KEYS = _COMMON | {"log", "size", "root"}
@@ -249,13 +249,19 @@ def check_rollup(body: JsonObject, seq: int, refs: int) -> None:
     """Validate a ``rollup`` body and its place in the feed."""
     _exact_keys(body, _ROLLUP_KEYS, _ROLLUP_REQUIRED)
     level = _int(body, "level", 1, TOP_LEVEL)
-    period = ROLLUP_PERIODS_MS[level]
+    tz = _str(body, "tz", 64) if "tz" in body else periods.UTC_NAME
+    try:
+        periods.zone(tz)
+    except periods.ZoneError as err:
+        raise BodyError("bad_member", str(err)) from err
     start = _int(body, "start", 0, MAX_INT)
     end = _int(body, "end", 0, MAX_INT)
-    if start % period or end % period or start >= end:
-        raise BodyError(
-            "bad_member", f"start/end must be ordered multiples of {period} ms"
-        )
+    # start is the previous same-level rollup's end, perhaps from another time zone.
+    if start % periods.MINUTE_MS or start >= end:
+        raise BodyError("bad_member", "start must be a whole minute before end")
+    if not periods.is_boundary(level, end, tz):
+        name = periods.NAMES[level]
+        raise BodyError("bad_member", f"end must start a {name} in {tz}")
     if end > _int(body, "ts", 0, MAX_INT):
         raise BodyError(
             "bad_member", "a rollup cannot be written before its period ends"
