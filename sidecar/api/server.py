@@ -25,6 +25,7 @@ from sidecar.api.messages import MessageRejected, MessageType, Outgoing
 from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.etp import Entry
 from sidecar.ledger.samples import Rejection, SampleRejected
+from sidecar.mesh.guard import trust
 
 _LOGGER = logging.getLogger(__name__)
 CLOSE_TIMEOUT_S: Final = 1.0
@@ -120,6 +121,7 @@ class LocalApi:
     def _refusal(self, request: web.Request) -> web.Response | None:
         """The 401 answer for a request without the token, else None."""
         if self._authorized(request):
+            trust(request)  # the token holder's connection is no longer timed out
             return None
         _LOGGER.warning(
             "Refused a local API connection from %s: no valid token", request.remote

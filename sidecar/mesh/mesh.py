@@ -23,7 +23,7 @@ from aiohttp import WSMsgType, web
 from sidecar.ledger import bounds, etp, merkle
 from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.etp import Entry, Statement
-from sidecar.mesh import handshake
+from sidecar.mesh import guard, handshake
 from sidecar.mesh.host import MeshHost
 from sidecar.mesh.link import (
     HANDSHAKE_TIMEOUT_S,
@@ -267,6 +267,7 @@ class Mesh:
                 )
             await ws.close(code=CLOSE_REFUSED)
             return ws
+        guard.trust(request)  # a member: no longer timed out or capped
         await self._serve_link(Link(member, ws))
         return ws
 
