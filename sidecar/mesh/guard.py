@@ -29,6 +29,9 @@ _LOGGER = logging.getLogger(__name__)
 # A third of the file limit may be held by unauthenticated connections: the rest stays
 # for the database, the authenticated links and the guard's own headroom.
 FILE_SHARE: Final = 3
+# Refused connections half-closed at once, each for this long, so the 503 arrives.
+LINGER_MAX: Final = 64
+LINGER_S: Final = 1.0
 _TIMEOUT_REPLY: Final = (
     b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 )
@@ -69,6 +72,7 @@ class ConnectionGuard:
         self._count = count
         self._held: OrderedDict[asyncio.BaseTransport, _Held] = OrderedDict()
         self._sources: Counter[str] = Counter()
+        self._lingering = 0
 
     @property
     def held(self) -> int:
@@ -85,13 +89,15 @@ class ConnectionGuard:
         """Hold a new connection, or refuse it (False, after a ``503``)."""
         source = _source(transport)
         if self._sources[source] >= self.limits.per_source:
-            self._refuse(transport, "too_many_connections", source)
+            self._refuse(transport, source)
+            self._linger(transport)
             return False
         if len(self._held) >= self.limits.total:
             busiest = max(self._sources, key=self._sources.__getitem__)
             oldest = next(t for t, held in self._held.items() if held.source == busiest)
             self._release(oldest)
-            self._refuse(oldest, "too_many_connections", busiest)
+            self._refuse(oldest, busiest)
+            oldest.close()
         timer = asyncio.get_running_loop().call_later(
             self.limits.timeout_s, self._expire, transport
         )
@@ -123,14 +129,37 @@ class ConnectionGuard:
         self._release(transport)
         self._count("request_timeout")
         _LOGGER.debug("Closed an unauthenticated connection from %s", held.source)
-        _close(transport, _TIMEOUT_REPLY)
+        # aiohttp has read all that arrived, so the close is an orderly one.
+        _say(transport, _TIMEOUT_REPLY)
+        transport.close()
 
-    def _refuse(
-        self, transport: asyncio.BaseTransport, reason: str, source: str
-    ) -> None:
-        self._count(reason)
-        _LOGGER.debug("Refused a connection from %s: %s", source, reason)
-        _close(transport, _BUSY_REPLY)
+    def _refuse(self, transport: asyncio.BaseTransport, source: str) -> None:
+        self._count("too_many_connections")
+        _LOGGER.debug("Refused a connection from %s: too many", source)
+        _say(transport, _BUSY_REPLY)
+
+    def _linger(self, transport: asyncio.BaseTransport) -> None:
+        """Close a refused connection so that its client reads the ``503``.
+
+        Closing a socket with unread input sends a reset, which can overtake the
+        reply: half-close instead and abort a moment later — for a bounded number
+        of connections at once, so lingering never holds many descriptors.
+        """
+        if (
+            self._lingering >= LINGER_MAX
+            or not isinstance(transport, asyncio.WriteTransport)
+            or not transport.can_write_eof()
+        ):
+            transport.close()
+            return
+        self._lingering += 1
+        transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER_S, self._end_linger, transport)
+
+    def _end_linger(self, transport: asyncio.BaseTransport) -> None:
+        self._lingering -= 1
+        if isinstance(transport, asyncio.WriteTransport):
+            transport.abort()
 
 
 class _Guarded(asyncio.Protocol):
@@ -219,8 +248,7 @@ def _source(transport: asyncio.BaseTransport) -> str:
     return str(peer[0]) if isinstance(peer, tuple) and peer else "?"
 
 
-def _close(transport: asyncio.BaseTransport, reply: bytes) -> None:
-    """Say why, then close (the reply fits in the socket buffer: close is prompt)."""
+def _say(transport: asyncio.BaseTransport, reply: bytes) -> None:
+    """Tell the client why its connection ends (a few bytes: never waits)."""
     if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
         transport.write(reply)
-    transport.close()
