@@ -74,11 +74,6 @@ class ConnectionGuard:
         self._sources: Counter[str] = Counter()
         self._lingering = 0
 
-    @property
-    def held(self) -> int:
-        """Unauthenticated connections open now."""
-        return len(self._held)
-
     def protocol_factory(
         self, make: Callable[[], asyncio.Protocol]
     ) -> Callable[[], asyncio.Protocol]:
