@@ -69,6 +69,9 @@ class Config:
     local_peak_w: int | None = None
     timezone: str = DEFAULT_TIMEZONE
     daily_days: float = 400.0
+    unauthenticated_timeout_s: float = 10.0
+    max_unauthenticated_per_source: int = 64
+    max_unauthenticated: int = 512
 
     @property
     def db_path(self) -> Path:
@@ -103,6 +106,9 @@ grid_renewable_ppm = 0    # renewable share of grid energy, parts per million
 max_power_w = 20000    # larger powers, or counters growing faster, are refused
 max_clock_skew_s = 30    # how far ahead of this clock a sample may be
 max_sample_age_s = 86400    # how old a sample may be
+unauthenticated_timeout_s = 10    # a connection not authenticated by then is closed
+max_unauthenticated_per_source = 64    # such connections held per source address
+max_unauthenticated = 512    # and in all (at most a third of the file limit)
 
 [retention]
 flow_hours = 4    # keep flow entries this long after their hourly rollup
@@ -138,7 +144,14 @@ _KNOWN: Final = {
         "timezone",
     },
     "ledger": {"interval_ms", "checkpoint_interval_s", "grid_renewable_ppm"},
-    "limits": {"max_power_w", "max_clock_skew_s", "max_sample_age_s"},
+    "limits": {
+        "max_power_w",
+        "max_clock_skew_s",
+        "max_sample_age_s",
+        "unauthenticated_timeout_s",
+        "max_unauthenticated_per_source",
+        "max_unauthenticated",
+    },
     "retention": {"flow_hours", "hourly_days", "daily_days"},
     "storage": {"sync"},
     "mesh": {"roster", "announce", "max_frame_kb", "peer_frames_per_s", "dial"},
@@ -241,6 +254,23 @@ def load(path: Path) -> Config:
             int,
             default=86_400,
             check=_between(1, 30 * 86_400),
+        ),
+        unauthenticated_timeout_s=reader.get(
+            limits,
+            "unauthenticated_timeout_s",
+            float,
+            default=10.0,
+            check=_between(1, 300),
+        ),
+        max_unauthenticated_per_source=reader.get(
+            limits,
+            "max_unauthenticated_per_source",
+            int,
+            default=64,
+            check=_between(1, 65_536),
+        ),
+        max_unauthenticated=reader.get(
+            limits, "max_unauthenticated", int, default=512, check=_between(1, 65_536)
         ),
         flow_hours=reader.get(
             "retention", "flow_hours", float, default=4.0, check=_between(1, 24 * 365)

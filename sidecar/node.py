@@ -37,6 +37,13 @@ from sidecar.ledger.identity import Identity, KeyRing
 from sidecar.ledger.samples import SampleChecker
 from sidecar.mesh.announce import Announcer
 from sidecar.mesh.checkpoints import Checkpoints
+from sidecar.mesh.guard import (
+    GUARD,
+    ConnectionGuard,
+    GuardedSite,
+    GuardLimits,
+    file_bound,
+)
 from sidecar.mesh.link import Limits
 from sidecar.mesh.membership import Membership
 from sidecar.mesh.peers import Peers
@@ -54,6 +61,7 @@ TICK_S: Final = 0.5
 RETENTION_EVERY_S: Final = 60.0
 MESH_REPORT_MIN_S: Final = 1.0
 SHUTDOWN_TIMEOUT_S: Final = 2.0
+KEEPALIVE_S: Final = 15.0
 
 
 class ListenError(Exception):
@@ -331,12 +339,23 @@ class Node:
         app = web.Application(client_max_size=config.max_frame_bytes)
         parts.api.add_routes(app)
         parts.peers.mesh.add_routes(app)
-        # Handlers of links whose peer vanished must not hold a stop for a minute.
+        limits = GuardLimits(
+            config.unauthenticated_timeout_s,
+            config.max_unauthenticated_per_source,
+            file_bound(config.max_unauthenticated),
+        )
+        guard = ConnectionGuard(limits, self.count_rejection)
+        app[GUARD] = guard
+        # Handlers of links whose peer vanished must not hold a stop for a minute;
+        # an idle kept-alive connection (status readers) is closed after a while.
         self._runner = web.AppRunner(
-            app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+            app,
+            access_log=None,
+            shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+            keepalive_timeout=KEEPALIVE_S,
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, config.host, config.port)
+        site = GuardedSite(self._runner, config.host, config.port, guard)
         try:
             await site.start()
         except OSError as err:

@@ -12,7 +12,6 @@ check this against.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -21,6 +20,7 @@ from typing import Any, ClassVar, Final, cast
 
 from sidecar.coordination.intake import DispatchRejected, dispatch_content
 from sidecar.coordination.planner import Coordinator
+from sidecar.ledger import bounds
 from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.etp import Entry
@@ -97,11 +97,11 @@ class MessageRejected(InvalidData):
 
 # -- the envelope ----------------------------------------------------------------------
 def decode(text: str) -> dict[str, object]:
-    """A text frame as a message object; ``malformed`` if it is not one."""
+    """A text frame as a message object; ``malformed`` or ``too_deep`` if not one."""
     try:
-        message = json.loads(text)
-    except ValueError as err:
-        raise MessageRejected("malformed", "not JSON") from err
+        message = bounds.loads(text)
+    except InvalidData as err:
+        raise MessageRejected(err.reason, err.detail) from err
     if not isinstance(message, dict):
         raise MessageRejected("malformed", "a message is a JSON object")
     return message
@@ -214,12 +214,16 @@ class ProofRequest:
 
 def parse_proof(message: Mapping[str, object]) -> ProofRequest:
     """Read a ``proof`` request; never refuses (the reply says what was wrong)."""
-    seq, first, second = message.get("seq"), message.get("from"), message.get("to")
-    return ProofRequest(
-        seq=seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
-        first=first if isinstance(first, int) else None,
-        second=second if isinstance(second, int) else None,
-    )
+    seq, first, second = (_position(message.get(key)) for key in ("seq", "from", "to"))
+    return ProofRequest(seq, first, second)
+
+
+def _position(value: object) -> int | None:
+    """A tree position or size, ``None`` if it is not one (``bad_request`` then)."""
+    try:
+        return bounds.position(value, "position")
+    except InvalidData:
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,9 +25,12 @@ from sidecar.api.messages import MessageRejected, MessageType, Outgoing
 from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.etp import Entry
 from sidecar.ledger.samples import Rejection, SampleRejected
+from sidecar.mesh.guard import trust
 
 _LOGGER = logging.getLogger(__name__)
 CLOSE_TIMEOUT_S: Final = 1.0
+# aiohttp's close code for a frame beyond ``max_msg_size``.
+CLOSE_MESSAGE_TOO_BIG: Final = 1009
 
 
 class Services(Protocol):
@@ -118,6 +121,7 @@ class LocalApi:
     def _refusal(self, request: web.Request) -> web.Response | None:
         """The 401 answer for a request without the token, else None."""
         if self._authorized(request):
+            trust(request)  # the token holder's connection is no longer timed out
             return None
         _LOGGER.warning(
             "Refused a local API connection from %s: no valid token", request.remote
@@ -156,6 +160,14 @@ class LocalApi:
                     await session.handle(message.data)
                 elif message.type is WSMsgType.BINARY:
                     await session.refuse(messages.binary_frame())
+                elif message.type is WSMsgType.ERROR:
+                    # aiohttp closes the connection itself, with the code as reason.
+                    code = getattr(message.data, "code", None)
+                    too_big = code == CLOSE_MESSAGE_TOO_BIG
+                    self._services.count_rejection(
+                        "oversized" if too_big else "malformed"
+                    )
+                    _LOGGER.warning("Closed the local API connection: %s", message.data)
         finally:
             if self._current is ws:
                 self._current = None
@@ -189,7 +201,20 @@ class _Session:
         except MessageRejected as err:
             await self.refuse(err)
             return
-        await HANDLERS[kind](self, message)
+        try:
+            await HANDLERS[kind](self, message)
+        except InvalidData as err:
+            await self.refuse(err, message.get("id"))
+        except ConnectionError:
+            raise  # the connection is gone: nobody to answer
+        except Exception:
+            # A last line: whatever a message causes, the client gets a reason and
+            # the node a count and a traceback, instead of a dropped connection.
+            _LOGGER.exception("A %s message could not be handled", kind.value)
+            await self.refuse(
+                MessageRejected("internal_error", "the sidecar could not use this"),
+                message.get("id"),
+            )
 
     async def hello(self, message: dict[str, object]) -> None:
         try:

@@ -22,10 +22,14 @@ from sidecar.coordination.kinds import (
     MODE_METER_LIMIT,
     MODE_POWER,
 )
+from sidecar.ledger.bounds import OutOfBounds, number
 from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.errors import InvalidData
 
 PCT_TO_PPM: Final = 10_000
+# The widest number an availability member may hold before the checks for its field
+# (PROTOCOL.md §12.10): beyond it, ``out_of_range``.
+MAX_AVAILABILITY_NUMBER: Final = MAX_GROUP_W
 
 
 class AvailabilityRejected(InvalidData):
@@ -175,27 +179,22 @@ def dispatch_content(
 
 
 def _group_w(request: Mapping[str, object], key: str, low: int) -> int:
-    value = request.get(key)
-    if (
-        not isinstance(value, int | float)
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or not low <= value <= MAX_GROUP_W
-    ):
+    try:
+        return round(number(request.get(key), low, MAX_GROUP_W, key))
+    except OutOfBounds as err:
         raise DispatchRejected(
             "bad_request", f"{key!r} must be a number in {low}..{MAX_GROUP_W} W"
-        )
-    return round(value)
+        ) from err
 
 
 def _number(message: Mapping[str, object], key: str) -> float:
     if key not in message:
         raise AvailabilityRejected("missing_value", f"{key!r} is required")
-    value = message[key]
-    if (
-        not isinstance(value, int | float)
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-    ):
-        raise AvailabilityRejected("not_a_number", f"{key!r} must be a finite number")
-    return float(value)
+    bound = MAX_AVAILABILITY_NUMBER
+    try:
+        return number(message[key], -bound, bound, repr(key))
+    except OutOfBounds as err:
+        detail = f"{key!r} must be a finite number"
+        if err.reason == "out_of_range":
+            detail = f"{key!r} is beyond ±{bound}"
+        raise AvailabilityRejected(err.reason, detail) from err

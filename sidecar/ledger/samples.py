@@ -7,9 +7,10 @@ contains can raise anything but :class:`SampleRejected`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Final
+
+from sidecar.ledger.bounds import OutOfBounds, number
 
 COUNTERS: Final = {
     "pv_wh": "pv",
@@ -27,6 +28,12 @@ NEGATIVE_SLACK_W: Final = 50.0
 JUMP_MARGIN: Final = 1.25
 # ...plus this many Wh, the resolution of the coarsest counters.
 JUMP_SLACK_WH: Final = 2.0
+# No number in a sample may be larger than this, before any arithmetic (PROTOCOL.md
+# §12.10): a thousand times a flat's lifetime energy in Wh, with sub-mWh resolution
+# left in a float. Each field's own rules below are narrower.
+MAX_MAGNITUDE: Final = 1e12
+# A stored energy beyond any flat's battery (the coordination limit, 10 MWh).
+MAX_STORED_WH: Final = 1e7
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +97,10 @@ class SampleChecker:
         for key, value in message.items():
             if key in ("type", "ts") or not _known(key):
                 continue
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                dropped.append(Rejection("not_a_number", f"{key} is not a number", key))
-            elif not math.isfinite(value):
-                dropped.append(Rejection("not_a_number", f"{key} is not finite", key))
-            else:
-                numbers[key] = float(value)
+            try:
+                numbers[key] = number(value, -MAX_MAGNITUDE, MAX_MAGNITUDE, key)
+            except OutOfBounds as err:
+                dropped.append(Rejection(err.reason, err.detail, key))
         for key, quantity in COUNTERS.items():
             if key in numbers:
                 self._counter(sample, key, quantity, numbers[key], dropped)
@@ -212,7 +217,7 @@ class SampleChecker:
                 )
         stored = numbers.get("stored_wh")
         if stored is not None:
-            if stored >= 0:
+            if 0 <= stored <= MAX_STORED_WH:
                 sample.stored_wh = stored
             else:
                 dropped.append(

@@ -15,6 +15,7 @@ from typing import Any, Final
 import aiohttp
 from aiohttp import WSMsgType, web
 
+from sidecar.ledger import bounds
 from sidecar.ledger.errors import InvalidData
 from sidecar.mesh.roster import Member
 
@@ -104,7 +105,7 @@ async def receive_json(
     message = await ws.receive(timeout=HANDSHAKE_TIMEOUT_S)
     if message.type is not WSMsgType.TEXT:
         raise Refused("closed", "the peer closed the connection during the handshake")
-    value = json.loads(message.data)
+    value = bounds.loads(message.data)
     if not isinstance(value, dict):
         raise Refused("malformed", "a frame is a JSON object")
     return value
@@ -139,6 +140,8 @@ def counted_reason(err: InvalidData) -> str:
         "time_backwards",
         "stale",
         "too_large",
+        "too_deep",
+        "out_of_range",
     }:
         return "oversized" if err.reason == "too_large" else err.reason
     return "malformed"

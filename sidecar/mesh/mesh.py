@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
@@ -21,10 +20,10 @@ from typing import Any, Final
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from sidecar.ledger import etp, merkle
+from sidecar.ledger import bounds, etp, merkle
 from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.etp import Entry, Statement
-from sidecar.mesh import handshake
+from sidecar.mesh import guard, handshake
 from sidecar.mesh.host import MeshHost
 from sidecar.mesh.link import (
     HANDSHAKE_TIMEOUT_S,
@@ -268,6 +267,7 @@ class Mesh:
                 )
             await ws.close(code=CLOSE_REFUSED)
             return ws
+        guard.trust(request)  # a member: no longer timed out or capped
         await self._serve_link(Link(member, ws))
         return ws
 
@@ -310,7 +310,7 @@ class Mesh:
 
     def _frame_in(self, link: Link, text: str) -> None:
         try:
-            message = json.loads(text)
+            message = bounds.loads(text)
             if not isinstance(message, dict):
                 raise InvalidData("malformed", "a frame is a JSON object")
             kind = message.get("type")
@@ -332,6 +332,11 @@ class Mesh:
             self.host.count_rejection(counted_reason(err))
         except ValueError:
             self.host.count_rejection("malformed")
+        except Exception:
+            # A last line: a frame that breaks a handler is refused and counted, and
+            # the link stays up, rather than the member's link dropping unexplained.
+            self.host.count_rejection("internal_error")
+            _LOGGER.exception("A frame from flat %s could not be used", link.peer.flat)
 
     def _entries(self, link: Link, message: dict[str, Any]) -> None:
         items = message.get("entries")
@@ -418,14 +423,10 @@ class Mesh:
         for author_hex, value in heads.items():
             author = hex_value(author_hex, 32)
             head = replica.heads.get(author)
-            if (
-                head is None
-                or not isinstance(value, list)
-                or len(value) != 2
-                or not isinstance(value[0], int)
-            ):
+            if head is None or not isinstance(value, list) or len(value) != 2:
                 continue
-            seq, their_id = value[0], hex_value(value[1], 32)
+            seq = bounds.position(value[0], "a head's seq")
+            their_id = hex_value(value[1], 32)
             if seq > head.seq:
                 self._request(link, author)
             elif seq > 0 and replica.id_at(author, seq) not in (None, their_id):
@@ -456,9 +457,8 @@ class Mesh:
 
     def _fetch(self, link: Link, message: dict[str, Any]) -> None:
         author = hex_value(message.get("author"), 32)
-        after, limit = message.get("after"), message.get("limit")
-        if not isinstance(after, int) or not isinstance(limit, int) or limit < 1:
-            raise InvalidData("malformed", "fetch needs integer after and limit")
+        after = bounds.position(message.get("after"), "after")
+        limit = bounds.position(message.get("limit"), "limit", low=1)
         replica = self.host.replica
         frontier = replica.pruned_frontier(author)
         anchor = (
@@ -514,12 +514,8 @@ class Mesh:
             message.get("nodes"),
             message.get("anchor"),
         )
-        if (
-            not isinstance(size, int)
-            or size < 1
-            or not isinstance(nodes, list)
-            or not isinstance(anchor, dict)
-        ):
+        size = bounds.position(size, "size", low=1)
+        if not isinstance(nodes, list) or not isinstance(anchor, dict):
             raise InvalidData("malformed", "a frontier has size, nodes and anchor")
         frontier = merkle.Frontier(size, [hex_value(node, 32) for node in nodes])
         entry = etp.entry_from_wire(anchor)
