@@ -21,14 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import os
-import pstats
-import random
-import re
 import signal
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -37,39 +31,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-from aiohttp import web
-
-from devkit.building import Building, Flat, flat_names
-from devkit.clock import now_ms
-from devkit.local_api import hello, sample
-from devkit.measure import cpu_seconds, machine_ticks, percentile
-from devkit.ports import free_port
-from sidecar.ledger.identity import Identity, KeyRing
+from bench.baselines import bare_verify_us, commit_ms, ws_echo_ms
+from bench.mesh_building import FedBuilding
+from devkit.measure import (
+    CORES,
+    machine_busy_pct,
+    machine_ticks,
+    own_cpu_seconds,
+    percentile,
+)
 from sidecar.mesh.mesh import LATENCIES_KEPT
 
-BUILDING = "bldg-bench"
 TARGET_P99_MS = 100.0
 # (nodes, rate_hz) pairs the ticket's targets apply to.
 TARGETED = {(10, 1), (30, 1), (10, 5)}
 FULL_RUNS = [(10, 1), (10, 5), (30, 1), (30, 5), (50, 1), (50, 5)]
 QUICK_RUNS = [(10, 1), (10, 5)]
-CORES = os.cpu_count() or 1
-_READY = re.compile(rb"listening on http://[\d.]+:(\d+)")
-# Runs a node under cProfile counting the event loop thread's CPU time, not wall time,
-# so that waiting for a core on a busy machine is not charged to a function.
-_PROFILED = """
-import cProfile, sys, time
-from sidecar import cli
-profile = cProfile.Profile(time.thread_time)
-profile.enable()
-try:
-    code = cli.main(sys.argv[2:])
-finally:
-    profile.disable()
-    profile.dump_stats(sys.argv[1])
-sys.exit(code)
-"""
 
 
 def new_values(before: list[float], after: list[float]) -> list[float]:
@@ -82,163 +59,6 @@ def new_values(before: list[float], after: list[float]) -> list[float]:
         if kept <= len(after) and after[:kept] == before[dropped:]:
             return after[kept:]
     return after
-
-
-# -- baselines -------------------------------------------------------------------------
-
-
-def bare_verify_us(rounds: int = 5, per_round: int = 1000) -> float:
-    """One ECDSA P-256 verification through sidecar.identity with a cached key, µs."""
-    identity = Identity.generate()
-    ring = KeyRing()
-    author = ring.add(identity.public_key)
-    message = os.urandom(32)
-    sig = identity.sign(message)
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(per_round):
-            ring.verify(author, message, sig)
-        times.append((time.perf_counter() - start) / per_round * 1e6)
-    return statistics.median(times)
-
-
-def commit_ms(directory: Path, sync: str, count: int = 100) -> float:
-    """p50 of one single-row commit in WAL mode with the node's sync mode, ms."""
-    path = directory / "commit-baseline.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={sync.upper()}")
-        conn.execute("CREATE TABLE t (x BLOB)")
-        row = os.urandom(400)
-        times = []
-        for _ in range(count):
-            start = time.perf_counter()
-            conn.execute("BEGIN")
-            conn.execute("INSERT INTO t VALUES (?)", (row,))
-            conn.execute("COMMIT")
-            times.append((time.perf_counter() - start) * 1000)
-        return statistics.median(times)
-    finally:
-        conn.close()
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                Path(f"{path}{suffix}").unlink()
-
-
-async def ws_echo_ms(count: int = 300) -> float:
-    """p50 of a WebSocket echo on 127.0.0.1 (aiohttp server and client), ms."""
-
-    async def echo(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        async for message in ws:
-            await ws.send_str(message.data)
-        return ws
-
-    app = web.Application()
-    app.router.add_get("/", echo)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    times = []
-    try:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.ws_connect(f"http://127.0.0.1:{port}/") as ws,
-        ):
-            frame = json.dumps({"type": "entries", "entries": ["x" * 400]})
-            for _ in range(count):
-                start = time.perf_counter()
-                await ws.send_str(frame)
-                await ws.receive()
-                times.append((time.perf_counter() - start) * 1000)
-    finally:
-        await runner.cleanup()
-    return statistics.median(times[count // 10 :])
-
-
-# -- the building ----------------------------------------------------------------------
-
-
-class BenchBuilding(Building):
-    """N sidecar processes with one roster, each fed samples over its local API."""
-
-    def __init__(
-        self, directory: Path, count: int, interval_ms: int, sync: str, profile: bool
-    ) -> None:
-        super().__init__(
-            directory,
-            flat_names(count),
-            building=BUILDING,
-            settings={"interval_ms": interval_ms, "sync": sync},
-            subscribe=(),
-        )
-        self.profile = profile
-
-    def _command(self, flat: Flat) -> list[str] | None:
-        """The first node runs under cProfile when asked to."""
-        if not self.profile or flat is not self.flats[0]:
-            return None
-        return [
-            sys.executable,
-            "-c",
-            _PROFILED,
-            str(flat.directory / "node.prof"),
-            "run",
-            "--config",
-            str(flat.config),
-        ]
-
-    async def start_all(self) -> None:
-        """Start every node and connect to its local API."""
-        self.session = aiohttp.ClientSession()
-        await self.start(within=120, command=self._command)
-        await asyncio.gather(
-            *(self.connect(flat, hello(serial="BENCH")) for flat in self.flats)
-        )
-
-    def pid(self, flat: Flat) -> int:
-        """The process id of a running flat's node."""
-        assert flat.process is not None
-        return flat.process.pid
-
-    def acknowledged(self) -> list[int]:
-        """Each flat's samples acknowledged with an entry so far."""
-        return [self.clients[flat.name].entries for flat in self.flats]
-
-    async def feed(self, flat: Flat, rate_hz: float, stop: asyncio.Event) -> None:
-        """Send ``rate_hz`` samples a second until ``stop``, at a random phase."""
-        client = self.clients[flat.name]
-        period = 1.0 / rate_hz
-        await asyncio.sleep(random.uniform(0, period))
-        last = time.time()
-        next_at = time.monotonic()
-        while not stop.is_set():
-            now = time.time()
-            flat.counter += 1800 * (now - last) / 3600
-            last = now
-            await client.send(
-                sample(
-                    now_ms(),
-                    pv_wh=round(flat.counter, 4),
-                    pv_w=1800,
-                    grid_w=-600,
-                    battery_w=-400,
-                    soc_pct=55,
-                )
-            )
-            next_at += period
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    stop.wait(), max(0.0, next_at - time.monotonic())
-                )
-
-    def log_problems(self) -> int:
-        """WARNING and ERROR lines in the nodes' logs."""
-        return self.log_count(r"\b(WARNING|ERROR)\b")
 
 
 # -- one run ---------------------------------------------------------------------------
@@ -263,7 +83,7 @@ async def measure(
     verify_us = bare_verify_us()
     commit = commit_ms(directory, settings.sync)
     echo = await ws_echo_ms()
-    building = BenchBuilding(
+    building = FedBuilding(
         directory / f"b{nodes}x{rate_hz}",
         nodes,
         1000 // rate_hz,
@@ -278,15 +98,9 @@ async def measure(
         start_s = time.monotonic() - started
         link_s, linked_min = await building.linked(60 + nodes)
         # What a linked building costs before anyone produces anything.
-        idle0, idle_at = (
-            [cpu_seconds(building.pid(f)) for f in building.flats],
-            time.monotonic(),
-        )
+        idle0, idle_at = building.node_cpu_seconds(), time.monotonic()
         await asyncio.sleep(settings.idle_s)
-        idle1, idle_wall = (
-            [cpu_seconds(building.pid(f)) for f in building.flats],
-            time.monotonic(),
-        )
+        idle1, idle_wall = building.node_cpu_seconds(), time.monotonic()
         idle_pct = 100 * (sum(idle1) - sum(idle0)) / (idle_wall - idle_at) / nodes
         feeders = [
             asyncio.create_task(building.feed(flat, rate_hz, stop))
@@ -298,11 +112,11 @@ async def measure(
         signed0 = building.acknowledged()
         status0 = await building.ask_all({"type": "status"})
         losses0 = building.log_count("Lost the link")
-        cpu0 = [cpu_seconds(building.pid(f)) for f in building.flats]
-        own0, machine0, wall0 = os.times(), machine_ticks(), time.monotonic()
+        cpu0 = building.node_cpu_seconds()
+        own0, machine0, wall0 = own_cpu_seconds(), machine_ticks(), time.monotonic()
         await asyncio.sleep(settings.window_s)
-        cpu1 = [cpu_seconds(building.pid(f)) for f in building.flats]
-        own1, machine1, wall1 = os.times(), machine_ticks(), time.monotonic()
+        cpu1 = building.node_cpu_seconds()
+        own1, machine1, wall1 = own_cpu_seconds(), machine_ticks(), time.monotonic()
         stop.set()
         await asyncio.gather(*feeders)
         await asyncio.sleep(settings.drain_s)
@@ -345,7 +159,7 @@ async def measure(
     total_cpu_s = sum(b - a for a, b in zip(cpu0, cpu1, strict=True))
     handled = expected + sum(signed)  # entries verified+stored, and own ones signed
     idle_cpu_s = idle_pct / 100 * nodes * wall
-    total, idle, iowait = (b - a for a, b in zip(machine0, machine1, strict=True))
+    busy, iowait = machine_busy_pct(machine0, machine1)
     rejected: dict[str, int] = {}
     for s in status1:
         for reason, n in s["rejected"].items():
@@ -363,12 +177,10 @@ async def measure(
         "cpu_pct_per_node_max": round(100 * max(cpu), 1),
         "cpu_pct_all_nodes": round(100 * total_cpu_s / wall, 1),
         "cpu_pct_available": 100 * CORES,
-        "machine_busy_pct": round(100 * CORES * (total - idle - iowait) / total, 1),
-        "machine_iowait_pct": round(100 * CORES * iowait / total, 1),
+        "machine_busy_pct": round(busy, 1),
+        "machine_iowait_pct": round(iowait, 1),
         "other_cpu_pct": 0.0,
-        "driver_cpu_pct": round(
-            100 * (own1.user + own1.system - own0.user - own0.system) / wall, 1
-        ),
+        "driver_cpu_pct": round(100 * (own1 - own0) / wall, 1),
         "cpu_us_per_entry_handled": round(1e6 * total_cpu_s / max(1, handled), 1),
         "idle_cpu_pct_per_node": round(idle_pct, 1),
         "cpu_us_per_entry_above_idle": round(
@@ -407,28 +219,11 @@ async def measure(
         1,
     )
     if settings.profile:
-        figures["profile"] = profile_top(building.flats[0].directory / "node.prof")
+        figures["profile"] = building.profile()
     if (nodes, rate_hz) in TARGETED:
         p99 = figures["p99_ms"]
         figures["target_met"] = p99 is not None and p99 <= TARGET_P99_MS
     return figures
-
-
-def profile_top(path: Path, count: int = 15) -> list[str]:
-    """The functions one node spent most time in (own time), as readable lines."""
-    if not path.exists():
-        return []
-    stats = pstats.Stats(str(path))
-    rows = []
-    for (file, line, name), (_cc, calls, own, cumulative, _callers) in (
-        stats.stats.items()  # type: ignore[attr-defined]
-    ):
-        rows.append((own, cumulative, calls, f"{Path(file).name}:{line}({name})"))
-    rows.sort(reverse=True)
-    return [
-        f"{own:7.2f} s own {cum:7.2f} s cum {calls:9d} calls  {where}"
-        for own, cum, calls, where in rows[:count]
-    ]
 
 
 def report(run: dict[str, Any]) -> None:

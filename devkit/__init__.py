@@ -13,5 +13,6 @@ the three programs, so it works the same whatever their insides look like.
 - :mod:`devkit.building`: a building of sidecar nodes with one roster.
 - :mod:`devkit.node_db`: reading a node's ledger database beside the running node.
 - :mod:`devkit.simulator_process`: a flat simulator in its own process.
-- :mod:`devkit.measure`: percentiles and CPU time, for the benchmarks.
+- :mod:`devkit.measure`: percentiles and CPU time (of processes, of the machine), for
+  the benchmarks.
 """

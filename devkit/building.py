@@ -294,3 +294,7 @@ class Building:
                 text = flat.log.read_text(errors="replace")
                 count += len(re.findall(pattern, text))
         return count
+
+    def log_problems(self) -> int:
+        """WARNING and ERROR lines in all the nodes' logs."""
+        return self.log_count(r"\b(WARNING|ERROR)\b")
