@@ -8,7 +8,7 @@ the three programs, so it works the same whatever their insides look like.
 - :mod:`devkit.waiting`: wait until a condition holds or a port answers.
 - :mod:`devkit.clock`: the wall clock in ms that the sidecars sign with.
 - :mod:`devkit.processes`: start a program, wait for its ready line, stop it.
-- :mod:`devkit.sidecar`: one ``python -m sidecar`` node: its files and its process.
+- :mod:`devkit.sidecar_node`: one ``python -m sidecar`` node: its files and its process.
 - :mod:`devkit.local_api`: a client of a node's local API (hello, samples, requests).
 - :mod:`devkit.building`: a building of sidecar nodes with one roster.
 - :mod:`devkit.node_db`: reading a node's ledger database beside the running node.
