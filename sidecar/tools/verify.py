@@ -387,19 +387,46 @@ class _FeedCheck:
                     where,
                     f"counts {counted} {key} in {first}..{seq - 1}, {here} present",
                 )
-        complete_key = kinds.FLOW if level == 1 else f"rollup_{level - 1}"
-        if (
-            self.acc_start[level] == first
-            and self.acc_clean[level]
-            and present.get(complete_key, 0) == stated.get(complete_key, 0)
-        ):
-            wrong = rollup.differences(content, self.accumulators[level].summary())
-            if wrong:
-                self.find(
-                    "rollup_mismatch",
-                    where,
-                    f"{', '.join(wrong)} do not match the entries it covers",
-                )
+        wrong = self._recomputed_differences(level, first, content, present)
+        if wrong:
+            self.find(
+                "rollup_mismatch",
+                where,
+                f"{', '.join(wrong)} do not match the entries it covers",
+            )
+
+    def _recomputed_differences(
+        self,
+        level: int,
+        first: int,
+        content: canonical.JsonObject,
+        present: Counter[str],
+    ) -> list[str]:
+        """The summary members that differ from what the entries still held give.
+
+        Retention deletes routine entries, so a member is recomputed only when every
+        entry it is made of is still here (PROTOCOL.md section 9.3): the sums (totals,
+        unbalanced, flow span) need all the flows (level 1) or all the rollups one
+        level down (higher levels); the counts need every entry the level counts
+        itself, that is every key but the flows a higher level takes from the rollups
+        below it.
+        """
+        if self.acc_start[level] != first or not self.acc_clean[level]:
+            return []
+        stated = content["counts"]
+        assert isinstance(stated, dict)
+        source = kinds.FLOW if level == 1 else kinds.rollup_key(level - 1)
+        sums = present.get(source, 0) == stated.get(source, 0)
+        counts = all(
+            present.get(key, 0) == stated.get(key, 0)
+            for key in set(stated) | set(present)
+            if level == 1 or key != kinds.FLOW
+        )
+        return [
+            name
+            for name in rollup.differences(content, self.accumulators[level].summary())
+            if (counts if name == "counts" else sums)
+        ]
 
     def _coverage(self, last_seq: int) -> None:
         """Every missing seq must be pruned history: at most P, inside a rollup."""
