@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import pytest
 
+from sidecar.ledger.canonical import JsonObject
 from sidecar.storage import retention
 from sidecar.tools.verify import verify_database
 from tests.sidecar.support import DAY, HOUR, T0, Ledger
 
 MINUTE = 60_000
-WITNESSED = {"logs": [{"log": "ab" * 32, "size": 3, "root": "cd" * 32}]}
+WITNESSED: JsonObject = {"logs": [{"log": "ab" * 32, "size": 3, "root": "cd" * 32}]}
 
 
 @pytest.mark.parametrize(
