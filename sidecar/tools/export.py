@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
-from sidecar.ledger import etp
+from sidecar.ledger import etp, merkle
 from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.errors import InvalidData
 from sidecar.storage import store
@@ -31,14 +31,7 @@ def export_lines(
     for number, aid, _key in chosen:
         pruned = store.pruned(conn, number)
         if pruned.frontier.size:
-            yield etp.wire_json(
-                {
-                    "type": "frontier",
-                    "author": aid.hex(),
-                    "size": pruned.frontier.size,
-                    "nodes": [node.hex() for node in pruned.frontier.nodes],
-                }
-            )
+            yield etp.wire_json(_frontier(conn, number, aid, pruned.frontier))
         for seq, _kind, _id, prev, refs, body, sig in store.iter_entries(conn, number):
             yield etp.wire_json(_entry(aid, (seq, prev, refs, body, sig), "entry"))
         for row in sorted(store.conflicts(conn, number), key=lambda row: row[0]):
@@ -61,3 +54,21 @@ def _entry(author: bytes, row: tuple[object, ...], line_type: str) -> JsonObject
             f"entry {row[0]} of {author.hex()} is damaged ({err}); run verify"
         ) from err
     return etp.entry_to_wire(entry, line_type)
+
+
+def _frontier(
+    conn: sqlite3.Connection, number: int, aid: bytes, frontier: merkle.Frontier
+) -> JsonObject:
+    """The frontier line, with the rollup after it that signs its root."""
+    row = store.entry_at(conn, number, frontier.size + 1)
+    if row is None:
+        raise ExportError(
+            f"the rollup anchoring the frontier of {aid.hex()} is missing; run verify"
+        )
+    return {
+        "type": "frontier",
+        "author": aid.hex(),
+        "size": frontier.size,
+        "nodes": [node.hex() for node in frontier.nodes],
+        "anchor": _entry(aid, row, "entry"),
+    }

@@ -106,13 +106,28 @@ class Ingestor:
             raise InvalidData(
                 "conflict", "a frontier can only start a feed this node lacks"
             )
-        self._store_frontier(head.number, frontier)
-        head.tip.seq = head.tip.pruned = size
-
-    def _store_frontier(self, number: int, frontier: merkle.Frontier) -> None:
+        anchor = self._anchor(author, frontier, obj.get("anchor"))
+        number = head.number
         self.writer.call(
             lambda conn: store.adopt_frontier(conn, number, frontier)
         ).result()
+        head.tip.seq = head.tip.pruned = size
+        head.tip.id = anchor.prev  # the id of the entry at the frontier
+
+    def _anchor(
+        self, author: bytes, frontier: merkle.Frontier, wire: object
+    ) -> etp.Entry:
+        """The frontier line's anchor rollup, which must sign the frontier's root."""
+        if not isinstance(wire, dict):
+            raise InvalidData("bad_frontier", "a frontier line carries its anchor")
+        anchor = etp.entry_from_wire(wire)
+        if anchor.author != author:
+            raise InvalidData("bad_frontier", "the anchor is another author's entry")
+        self._check(author, anchor)
+        problem = chain.anchor_problem(frontier, anchor)
+        if problem is not None:
+            raise InvalidData("bad_frontier", problem)
+        return anchor
 
     def _entry(self, entry: etp.Entry) -> None:
         self._check(entry.author, entry)

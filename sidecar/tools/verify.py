@@ -302,7 +302,19 @@ class _FeedCheck:
         if seq != tree.size + 1:
             self.tree = None  # the gap is reported by the coverage check
             return
-        if (
+        anchor = self.pruned.frontier
+        if anchor.size and seq == anchor.size + 1:
+            problem = (
+                "the entry after it is missing"
+                if entry is None
+                else chain.anchor_problem(anchor, entry)
+            )
+            if problem is not None:
+                # Every later root is built on the frontier: report the cause once.
+                self.find("bad_frontier", "frontier", problem)
+                self.tree = None
+                return
+        elif (
             entry is not None
             and entry.kind == kinds.ROLLUP
             and entry.content["root"] != tree.root().hex()

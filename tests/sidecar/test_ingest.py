@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -130,3 +131,46 @@ def test_every_bad_line_is_refused_with_its_reason(
     ingestor.finish()
     findings = verify_database(other.path).findings
     assert [(f.code, f.where) for f in findings] == [("equivocation", "seq 2")]
+
+
+def _pruned_export(ledger: Ledger) -> list[str]:
+    end = ledger.flows(2 * 24 * 6, T0 + 600_000, 600_000)
+    ledger.feed.roll(end + DAY)
+    ledger.sync()
+    policy = retention.Policy(flows_ms=HOUR, hourly_ms=DAY + HOUR)
+    ledger.writer.call(
+        lambda conn: retention.prune(conn, end + 3 * DAY, policy)
+    ).result()
+    return _export(ledger)
+
+
+def test_a_frontier_that_its_anchor_rollup_does_not_sign_is_refused(
+    ledger: Ledger, target: tuple[Ledger, Ingestor]
+) -> None:
+    lines = _pruned_export(ledger)
+    frontier = json.loads(lines[1])
+    assert frontier["type"] == "frontier"
+    frontier["nodes"][0] = "00" * 32
+    lines[1] = json.dumps(frontier)
+    other, ingestor = target
+    results = _take(ingestor, lines)
+    assert results[1] == "bad_frontier"
+    assert None not in results[2:]  # nothing of the feed is placed on a false past
+    conn = store.connect(other.path, readonly=True)
+    try:
+        assert store.pruned(conn, 2).frontier.size == 0
+    finally:
+        conn.close()
+    assert verify_database(other.path).ok
+
+
+def test_verify_names_a_stored_frontier_its_anchor_does_not_sign(
+    ledger: Ledger,
+) -> None:
+    _pruned_export(ledger)
+    assert verify_database(ledger.path).ok
+    conn = sqlite3.connect(ledger.path, isolation_level=None)
+    conn.execute("UPDATE frontiers SET nodes = zeroblob(length(nodes))")
+    conn.close()
+    codes = [f.code for f in verify_database(ledger.path).findings]
+    assert codes == ["bad_frontier"]
