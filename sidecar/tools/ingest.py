@@ -14,12 +14,16 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sidecar.ledger import chain, etp, merkle
+from sidecar.ledger import chain, etp, kinds, merkle
 from sidecar.ledger.chain import Place
 from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.identity import KeyRing, PublicKeyError
+from sidecar.mesh import roster as roster_module
+from sidecar.mesh.roster import Roster
 from sidecar.storage import store
 from sidecar.storage.writer import Writer
+from sidecar.tools.export import FORMAT
+from sidecar.tools.members import RosterChain
 
 
 @dataclass(slots=True)
@@ -31,10 +35,19 @@ class _Head:
 class Ingestor:
     """Checks and stores exchange-format lines for one database."""
 
-    def __init__(self, conn: sqlite3.Connection, writer: Writer) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        writer: Writer,
+        roster: Roster | None = None,
+    ) -> None:
+        """``roster``: the building's first roster, if not taken from the lines."""
         self.conn = conn
         self.writer = writer
         self.building = store.meta(conn).get("building", "")
+        self.members: RosterChain | None = None
+        if roster is not None:
+            self._roster(roster)
         self.keys = KeyRing()
         self.numbers: dict[bytes, int] = {}
         for number, aid, key in store.authors(conn):
@@ -60,7 +73,11 @@ class Ingestor:
     def add(self, obj: dict[str, object]) -> None:
         """Take one parsed line; raises :class:`InvalidData` if it is refused."""
         kind = obj.get("type")
-        if kind == "author":
+        if kind == "ledger":
+            self._ledger(obj)
+        elif kind == "roster":
+            self._roster(roster_module.parse(obj.get("roster")))
+        elif kind == "author":
             self._author(obj)
         elif kind == "frontier":
             self._frontier(obj)
@@ -77,6 +94,28 @@ class Ingestor:
     def finish(self) -> None:
         """Wait until everything taken is durable."""
         self.writer.flush()
+
+    def _ledger(self, obj: dict[str, object]) -> None:
+        if obj.get("format") != FORMAT:
+            raise InvalidData(
+                "bad_version", f"exchange format {obj.get('format')!r}, not {FORMAT}"
+            )
+        if obj.get("building") != self.building:
+            raise InvalidData(
+                "wrong_building", f"an export of building {obj.get('building')!r}"
+            )
+
+    def _roster(self, roster: Roster) -> None:
+        if roster.building != self.building:
+            raise InvalidData(
+                "wrong_building", f"the roster of building {roster.building!r}"
+            )
+        if self.members is None:
+            self.members = RosterChain(roster)
+            for entry in store.entries_of_kinds(self.conn, (roster_module.ROSTER,)):
+                self.members.offer(entry)
+        elif self.members.versions[0].digest != roster.digest:
+            raise InvalidData("conflict", "another first roster than the one held")
 
     def _author(self, obj: dict[str, object]) -> None:
         key_hex = obj.get("key")
@@ -148,6 +187,8 @@ class Ingestor:
             )
         # A kept entry of pruned history (below the frontier): nothing to chain to.
         self.writer.add_entry(head.number, entry)
+        if self.members is not None:
+            self.members.offer(entry)
         if place is Place.NEXT:
             tip.seq, tip.id, tip.ts = entry.seq, entry.id, entry.ts
 
@@ -166,9 +207,25 @@ class Ingestor:
         self._check(statement.author, statement)
         number = self._head(statement.author).number
         log = number
-        if statement.kind == "cosign":
-            log = self._head(bytes.fromhex(str(statement.content["log"]))).number
+        if statement.kind == kinds.COSIGN:
+            log_id = bytes.fromhex(str(statement.content["log"]))
+            self._cosigner(statement, log_id)
+            log = self._head(log_id).number
         self.writer.add_statement(number, log, statement)
+
+    def _cosigner(self, statement: etp.Statement, log: bytes) -> None:
+        """A cosignature counts only by a member, of a member's log, at its time."""
+        if self.members is None:
+            raise InvalidData(
+                "non_member", "no roster to check the witness against (give --roster)"
+            )
+        ts = statement.content["ts"]
+        assert isinstance(ts, int)  # schema-checked
+        for who, role in ((statement.author, "witness"), (log, "log")):
+            if not self.members.member_at(who, ts):
+                raise InvalidData(
+                    "non_member", f"the {role} {who.hex()[:16]} is not a member at {ts}"
+                )
 
     def _check(self, author: bytes, item: etp.Entry | etp.Statement) -> None:
         if item.content["building"] != self.building:

@@ -16,7 +16,10 @@ from sidecar.ledger import canonical, chain, etp, kinds, merkle, rollup
 from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.etp import Entry, Statement
 from sidecar.ledger.identity import KeyRing, PublicKeyError, author_id
+from sidecar.mesh import roster as roster_module
+from sidecar.mesh.roster import Roster
 from sidecar.storage import store
+from sidecar.tools.members import RosterChain, chain_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +51,14 @@ class Report:
         return not self.findings
 
 
-def verify_database(path: Path) -> Report:
-    """Verify every feed, statement and piece of evidence in the database."""
+def verify_database(path: Path, roster: Roster | None = None) -> Report:
+    """Verify every feed, statement and piece of evidence in the database.
+
+    With the building's first ``roster``, every author and witness must also have
+    been a member when it signed (the later rosters are the feeds' roster entries).
+    """
     conn = store.connect(path, readonly=True)
-    verifier = _Verifier(conn)
+    verifier = _Verifier(conn, roster)
     try:
         return verifier.run()
     except sqlite3.DatabaseError as err:
@@ -75,11 +82,13 @@ class _Rollup:
 
 
 class _Verifier:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, roster: Roster | None) -> None:
         self.conn = conn
         self.report = Report()
         self.keys = KeyRing()
         self.building = ""
+        self.roster = roster
+        self.members: RosterChain | None = None
 
     def run(self) -> Report:
         problem = store.quick_check(self.conn)
@@ -105,11 +114,37 @@ class _Verifier:
                 self._find("bad_key", aid.hex(), "authors table", str(err))
             known[number] = aid
         self._unknown_authors(known)
+        self._roster_chain()
         checkpoints = self._statements(known)
         for number, aid in known.items():
             _FeedCheck(self, number, aid, checkpoints.get(aid, [])).run()
             self._conflicts(number, aid)
         return self.report
+
+    def _roster_chain(self) -> None:
+        """The roster versions from the first roster and the signed roster entries."""
+        if self.roster is None:
+            return
+        if self.roster.building != self.building:
+            self._find("wrong_building", "", "roster", "the roster is for another one")
+            return
+        genuine = []
+        for entry in store.entries_of_kinds(self.conn, (roster_module.ROSTER,)):
+            try:
+                etp.check_signature(entry, self.keys)
+            except InvalidData:
+                continue  # reported where the feed is walked
+            genuine.append(entry)
+        self.members = chain_of(sorted(genuine, key=lambda e: e.ts), self.roster)
+
+    def member_problem(self, author: bytes, ts: int) -> str | None:
+        """Why ``author`` could not sign at ``ts``; None if it was a member.
+
+        Always None when no roster was given.
+        """
+        if self.members is None or self.members.member_at(author, ts):
+            return None
+        return f"{author.hex()[:16]} is not on the roster in force at {ts}"
 
     def _find(self, code: str, author: str, where: str, detail: str) -> None:
         self.report.findings.append(Finding(code, author, where, detail))
@@ -165,6 +200,11 @@ class _Verifier:
                 self._find(
                     "wrong_building", aid.hex(), where, "another building's ledger"
                 )
+            ts = _int(statement.content, "ts")
+            for who in {aid, log_id}:
+                problem = self.member_problem(who, ts)
+                if problem is not None:
+                    self._find("non_member", who.hex(), where, problem)
             if statement.kind == kinds.CHECKPOINT:
                 checkpoints.setdefault(aid, []).append(statement)
             else:
@@ -239,6 +279,7 @@ class _FeedCheck:
         }
         self.acc_start = dict.fromkeys(kinds.ROLLUP_PERIODS_MS, 1)
         self.acc_clean = dict.fromkeys(kinds.ROLLUP_PERIODS_MS, True)
+        self.outsider: str | None = None  # reported once per feed, at its first entry
 
     def find(self, code: str, where: str, detail: str) -> None:
         self.parent._find(code, self.hex, where, detail)
@@ -293,6 +334,10 @@ class _FeedCheck:
             self.find(
                 "wrong_building", where, f"building {entry.content['building']!r}"
             )
+        if self.outsider is None:
+            self.outsider = self.parent.member_problem(self.aid, entry.ts)
+            if self.outsider is not None:
+                self.find("non_member", where, self.outsider)
         return entry
 
     def _merkle(self, seq: int, entry: Entry | None, stored_id: bytes) -> None:

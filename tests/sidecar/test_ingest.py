@@ -64,7 +64,7 @@ def test_an_exported_feed_imports_and_verifies(
     report = verify_database(other.path)
     assert report.ok, report.findings
     assert report.entries == 3 * 60 + 3  # the flows and three hourly rollups
-    assert _take(ingestor, lines[1:3]) == ["duplicate", "duplicate"]
+    assert _take(ingestor, lines[2:4]) == ["duplicate", "duplicate"]
 
 
 def test_a_pruned_feed_travels_with_its_frontier(
@@ -78,7 +78,7 @@ def test_a_pruned_feed_travels_with_its_frontier(
         lambda conn: retention.prune(conn, end + 3 * DAY, policy)
     ).result()
     lines = _export(ledger)
-    assert json.loads(lines[1])["type"] == "frontier"
+    assert json.loads(lines[2])["type"] == "frontier"
     other, ingestor = target
     assert set(_take(ingestor, lines)) == {None}
     report = verify_database(other.path)
@@ -97,7 +97,7 @@ def test_every_bad_line_is_refused_with_its_reason(
 ) -> None:
     ledger.flows(3, T0 + 1000)
     lines = _export(ledger)
-    author_line, first, second, third = lines
+    _header, author_line, first, second, third = lines
     entries = [json.loads(line) for line in (first, second, third)]
     other, ingestor = target
     key = ledger.identity
@@ -148,14 +148,14 @@ def test_a_frontier_that_its_anchor_rollup_does_not_sign_is_refused(
     ledger: Ledger, target: tuple[Ledger, Ingestor]
 ) -> None:
     lines = _pruned_export(ledger)
-    frontier = json.loads(lines[1])
+    frontier = json.loads(lines[2])
     assert frontier["type"] == "frontier"
     frontier["nodes"][0] = "00" * 32
-    lines[1] = json.dumps(frontier)
+    lines[2] = json.dumps(frontier)
     other, ingestor = target
     results = _take(ingestor, lines)
-    assert results[1] == "bad_frontier"
-    assert None not in results[2:]  # nothing of the feed is placed on a false past
+    assert results[2] == "bad_frontier"
+    assert None not in results[3:]  # nothing of the feed is placed on a false past
     conn = store.connect(other.path, readonly=True)
     try:
         assert store.pruned(conn, 2).frontier.size == 0

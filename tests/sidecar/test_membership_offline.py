@@ -1,0 +1,130 @@
+"""Membership checked offline: exports carry the roster, import and verify use it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from sidecar.ledger import canonical, etp
+from sidecar.ledger.canonical import JsonObject
+from sidecar.ledger.identity import Identity
+from sidecar.mesh.roster import Member, Roster, save
+from sidecar.storage import store
+from sidecar.tools.export import export_lines
+from sidecar.tools.ingest import Ingestor
+from sidecar.tools.members import first_roster
+from sidecar.tools.verify import verify_database
+from tests.sidecar.support import BUILDING, T0, Ledger, open_ledger
+
+
+def _roster(*identities: Identity) -> Roster:
+    members = tuple(
+        Member(str(301 + n), "3", who.public_key, f"127.0.0.1:{9000 + n}")
+        for n, who in enumerate(identities)
+    )
+    return Roster(BUILDING, 1, members)
+
+
+def _cosign(witness: Identity, log: Identity, size: int, root: str) -> etp.Statement:
+    body: JsonObject = {
+        "v": 1,
+        "kind": "cosign",
+        "building": BUILDING,
+        "ts": T0 + 70_000,
+        "log": log.author.hex(),
+        "size": size,
+        "root": root,
+    }
+    return etp.make_statement(witness, body)
+
+
+@pytest.fixture
+def witnessed(ledger: Ledger) -> tuple[Ledger, Identity, Identity]:
+    """A feed with a checkpoint cosigned by a member and by a stranger."""
+    member, stranger = Identity.generate(), Identity.generate()
+    now = ledger.flows(4, T0 + 10_000)
+    ledger.feed.checkpoint(now)
+    ledger.sync()
+    conn = store.connect(ledger.path, readonly=True)
+    try:
+        body = next(iter(store.all_statements(conn)))[5]
+    finally:
+        conn.close()
+    content = canonical.decode(body)
+    size, root = content["size"], content["root"]
+    assert isinstance(size, int)
+    assert isinstance(root, str)
+    for who in (member, stranger):
+        number = _add_author(ledger, who)
+        statement = _cosign(who, ledger.identity, size, root)
+        ledger.writer.wait(ledger.writer.add_statement(number, 1, statement))
+    ledger.sync()
+    return ledger, member, stranger
+
+
+def _add_author(ledger: Ledger, who: Identity) -> int:
+    conn = sqlite3.connect(ledger.path, isolation_level=None)
+    try:
+        return store.add_author(conn, who.public_key)
+    finally:
+        conn.close()
+
+
+def test_an_export_carries_its_building_and_roster(
+    witnessed: tuple[Ledger, Identity, Identity],
+) -> None:
+    ledger, member, _ = witnessed
+    roster = _roster(ledger.identity, member)
+    conn = store.connect(ledger.path, readonly=True)
+    try:
+        lines = [json.loads(line) for line in export_lines(conn, roster=roster)]
+    finally:
+        conn.close()
+    assert lines[0] == {"type": "ledger", "format": 2, "building": BUILDING}
+    assert lines[1] == {"type": "roster", "roster": roster.document()}
+    kinds = [line["type"] for line in lines]
+    # Statements follow every feed, so roster changes in any feed come first.
+    assert kinds.index("cosign") > max(i for i, k in enumerate(kinds) if k == "entry")
+
+
+def test_import_refuses_a_cosignature_by_a_non_member(
+    witnessed: tuple[Ledger, Identity, Identity], tmp_path: Path
+) -> None:
+    ledger, member, stranger = witnessed
+    conn = store.connect(ledger.path, readonly=True)
+    try:
+        lines = list(export_lines(conn, roster=_roster(ledger.identity, member)))
+    finally:
+        conn.close()
+    other = open_ledger(tmp_path / "other.db", ledger.identity)
+    reader = store.connect(other.path, readonly=True)
+    try:
+        ingestor = Ingestor(reader, other.writer)
+        refused = [
+            (json.loads(line).get("author"), reason)
+            for line in lines
+            if (reason := ingestor.line(line)) not in (None, "duplicate")
+        ]
+        ingestor.finish()
+    finally:
+        other.writer.close()
+        reader.close()
+    assert refused == [(stranger.author.hex(), "non_member")]
+
+
+def test_verify_with_the_roster_names_a_non_member_witness(
+    witnessed: tuple[Ledger, Identity, Identity], tmp_path: Path
+) -> None:
+    ledger, member, stranger = witnessed
+    roster_file = tmp_path / "roster.json"
+    save(_roster(ledger.identity, member), roster_file)
+    assert verify_database(ledger.path).ok  # without a roster nobody can tell
+    report = verify_database(ledger.path, first_roster(roster_file))
+    assert [(f.code, f.author) for f in report.findings] == [
+        ("non_member", stranger.author.hex())
+    ]
+    save(_roster(ledger.identity, member, stranger), roster_file)
+    assert verify_database(ledger.path, first_roster(roster_file)).ok
