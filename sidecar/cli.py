@@ -220,12 +220,23 @@ def _verify(args: argparse.Namespace) -> int:
                         }
                         for f in report.findings
                     ],
+                    "notices": [
+                        {
+                            "code": f.code,
+                            "author": f.author,
+                            "where": f.where,
+                            "detail": f.detail,
+                        }
+                        for f in report.notices
+                    ],
                 }
             )
         )
     else:
         for finding in report.findings:
             print(finding)
+        for notice in report.notices:
+            print(f"notice: {notice}")
         verdict = "OK" if report.ok else f"{len(report.findings)} problem(s)"
         print(
             f"{verdict}: {report.authors} author(s), {report.entries} entries, "
