@@ -114,8 +114,14 @@ class _Verifier:
             self.report.authors += 1
             try:
                 if author_id(key) != aid:
-                    raise PublicKeyError("the key does not hash to the author id")
-                self.keys.add(key)
+                    self._find(
+                        "key_mismatch",
+                        aid.hex(),
+                        "authors table",
+                        "the key does not hash to the author id",
+                    )
+                else:
+                    self.keys.add(key)
             except PublicKeyError as err:
                 self._find("bad_key", aid.hex(), "authors table", str(err))
             known[number] = aid

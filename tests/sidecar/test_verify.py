@@ -89,7 +89,8 @@ def test_flipping_any_byte_of_a_stored_entry_is_found(
         ("DELETE FROM entries WHERE seq = 3", {"gap"}),
         ("DELETE FROM entries WHERE seq = 6", {"gap"}),
         ("DELETE FROM authors", {"unknown_author"}),
-        ("UPDATE authors SET key = zeroblob(33)", {"bad_key", "unknown_author"}),
+        ("UPDATE authors SET key = zeroblob(33)", {"key_mismatch", "unknown_author"}),
+        ("UPDATE authors SET id = zeroblob(32)", {"key_mismatch", "unknown_author"}),
         ("UPDATE statements SET size = 5", {"bad_column"}),
         ("UPDATE statements SET body = CAST(body || ' ' AS BLOB)", {"not_canonical"}),
         (

@@ -65,7 +65,7 @@ def canonical_vectors() -> dict[str, Any]:
         (b'{"a":9007199254740992}', "int_range", "integer beyond 2^53-1"),
         (b'{"a":-0}', "not_canonical", "negative zero"),
         (b'{"a":1,"a":2}', "duplicate_key", "duplicate key"),
-        (b'{"Ab":1}', "bad_key", "uppercase key"),
+        (b'{"Ab":1}', "bad_name", "uppercase key"),
         (b'{"a":"\\ud83d"}', "lone_surrogate", "unpaired surrogate"),
         (b'{"a":"\xc3"}', "not_utf8", "truncated UTF-8"),
         (b"[]", "not_object", "top level is not an object"),
