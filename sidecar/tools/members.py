@@ -43,6 +43,9 @@ class RosterChain:
         self._extend()
 
     def _extend(self) -> None:
+        # Rebuilt from the first roster, so a change preferred over one already in the
+        # chain replaces it (and whatever was built on it).
+        del self.versions[1:]
         while True:
             current = self.versions[-1]
             valid = []
