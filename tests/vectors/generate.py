@@ -730,7 +730,7 @@ def _auth_vectors() -> dict[str, Any]:
         "frames": [
             {
                 "type": "hello",
-                "protocol": 1,
+                "protocol": 2,
                 "building": BUILDING,
                 "author": KEY.author.hex(),
                 "nonce": dialer_nonce.hex(),
