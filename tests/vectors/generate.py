@@ -51,6 +51,7 @@ def canonical_vectors() -> dict[str, Any]:
         {"s": 'quote " backslash \\ slash / tab \t newline \n nul \u0000 del \u007f'},
         {"s": "日本語 é 🔋"},
         {"a_1": [[["deep"]]], "a": "x"},
+        {"a": [[[[[[1]]]]]]},  # the 1 is at depth 8, the deepest allowed
     ]
     invalid = [
         (b'{"a": 1}', "not_canonical", "whitespace"),
@@ -69,6 +70,19 @@ def canonical_vectors() -> dict[str, Any]:
         (b'{"a":"\\ud83d"}', "lone_surrogate", "unpaired surrogate"),
         (b'{"a":"\xc3"}', "not_utf8", "truncated UTF-8"),
         (b"[]", "not_object", "top level is not an object"),
+        (b'{"a":', "not_json", "unparseable: truncated"),
+        (b'{"a":[[[[[[[1]]]]]]]}', "too_deep", "a value at depth 9"),
+        (
+            b'{"a":"' + b"x" * (canonical.MAX_BODY_BYTES - 7) + b'"}',
+            "too_large",
+            "16 385 bytes",
+        ),
+        # Which rule fires first (PROTOCOL.md section 3):
+        (b'{"A":1.5}', "float", "parsing comes before key names"),
+        (b'[{"A":1}]', "not_object", "the top level before anything inside it"),
+        (b'{"A":true}', "bad_name", "an object's key names before its values"),
+        (b'{"a" :[true]}', "boolean", "values before the byte comparison"),
+        (b'{"a":"\\ud83d","b" :1}', "lone_surrogate", "surrogates before bytes"),
     ]
     return {
         "description": "Canonical JSON bodies (PROTOCOL.md section 3). 'canonical' is "
