@@ -20,6 +20,8 @@ from sidecar.ledger.identity import KeyRing, PublicKeyError, author_id
 from sidecar.mesh import roster as roster_module
 from sidecar.mesh.roster import Roster
 from sidecar.storage import store
+from sidecar.tools import claims
+from sidecar.tools.claims import Claim
 from sidecar.tools.flow_order import FlowOrder, flat_problem
 from sidecar.tools.members import RosterChain, chain_of
 
@@ -128,8 +130,10 @@ class _Verifier:
         self._unknown_authors(known)
         self._roster_chain()
         checkpoints = self._statements(known)
+        witnessed = claims.of_witnessed(self.conn, self.keys, set(known.values()))
         for number, aid in known.items():
-            _FeedCheck(self, number, aid, checkpoints.get(aid, [])).run()
+            said = checkpoints.get(aid, []) + witnessed.get(aid, [])
+            _FeedCheck(self, number, aid, said).run()
             self._conflicts(number, aid)
         return self.report
 
@@ -172,8 +176,8 @@ class _Verifier:
                         f"{count} rows signed by an author with no public key",
                     )
 
-    def _statements(self, known: dict[int, bytes]) -> dict[bytes, list[Statement]]:
-        """Check every statement; return the valid checkpoints per log author."""
+    def _statements(self, known: dict[int, bytes]) -> dict[bytes, list[Claim]]:
+        """Check every statement; return the roots they sign per log author."""
         checkpoints: dict[bytes, list[Statement]] = {}
         cosigned: list[Statement] = []
         for number, kind, log, size, sid, body, sig in store.all_statements(self.conn):
@@ -219,6 +223,8 @@ class _Verifier:
                     self._find("non_member", who.hex(), where, problem)
             if statement.kind == kinds.CHECKPOINT:
                 checkpoints.setdefault(aid, []).append(statement)
+            elif log_id == aid:
+                self._find("self_cosign", aid.hex(), where, "a log cosigned by itself")
             else:
                 cosigned.append(statement)
         for log_id, items in checkpoints.items():
@@ -244,7 +250,11 @@ class _Verifier:
                         f"checkpoint of size {item.content['size']}",
                         f"witness {item.author.hex()[:16]} cosigned a different root",
                     )
-        return checkpoints
+        result: dict[bytes, list[Claim]] = {}
+        for item in [*(s for group in checkpoints.values() for s in group), *cosigned]:
+            log_id = item.author if item.kind == kinds.CHECKPOINT else _hex(item, "log")
+            result.setdefault(log_id, []).append(claims.of_statement(item))
+        return result
 
     def _conflicts(self, number: int, aid: bytes) -> None:
         for seq, prev, refs, body, sig in store.conflicts(self.conn, number):
@@ -269,7 +279,7 @@ class _FeedCheck:
     """One author's feed, walked once in seq order."""
 
     def __init__(
-        self, parent: _Verifier, number: int, aid: bytes, checkpoints: list[Statement]
+        self, parent: _Verifier, number: int, aid: bytes, checkpoints: list[Claim]
     ) -> None:
         self.parent = parent
         self.number = number
@@ -281,7 +291,7 @@ class _FeedCheck:
             self.find("bad_frontier", "frontier", str(err))
             self.pruned = store.Pruned(merkle.Frontier(), 0)
         self.tree: merkle.Frontier | None = self.pruned.frontier.copy()
-        self.checkpoints = sorted(checkpoints, key=_size)
+        self.checkpoints = sorted(checkpoints, key=lambda claim: claim.size)
         self.next_checkpoint = 0
         self.missing: list[tuple[int, int]] = []
         self.rollups: list[_Rollup] = []
@@ -327,12 +337,9 @@ class _FeedCheck:
             previous, previous_seq = entry, seq
         self._coverage(previous_seq)
         for item in self.checkpoints[self.next_checkpoint :]:
-            if _size(item) > previous_seq:
-                self.find(
-                    "gap",
-                    f"checkpoint of size {_size(item)}",
-                    f"the feed ends at seq {previous_seq}",
-                )
+            # A witness may hold a newer head than this copy of the log: no gap.
+            if item.is_checkpoint and item.size > previous_seq:
+                self.find("gap", item.where, f"the feed ends at seq {previous_seq}")
 
     def _open(
         self, seq: int, key: str, eid: bytes, row: tuple[object, ...]
@@ -407,14 +414,14 @@ class _FeedCheck:
             return
         while self.next_checkpoint < len(self.checkpoints):
             item = self.checkpoints[self.next_checkpoint]
-            size = _size(item)
-            if size > tree.size:
+            if item.size > tree.size:
                 return
-            if size == tree.size and item.content["root"] != tree.root().hex():
-                self.find(
-                    "checkpoint_mismatch",
-                    f"checkpoint of size {size}",
-                    "its root is not the root of the entries",
+            if item.size == tree.size and item.root != tree.root().hex():
+                self.parent._find(
+                    item.code,
+                    item.signer.hex(),
+                    item.where,
+                    f"its root is not the root of {self.hex[:16]}'s entries",
                 )
             self.next_checkpoint += 1
 
@@ -553,10 +560,6 @@ def _subtract(
     if low <= high:
         result.append((low, high))
     return result
-
-
-def _size(item: Statement) -> int:
-    return _int(item.content, "size")
 
 
 def _int(content: canonical.JsonObject, key: str) -> int:
