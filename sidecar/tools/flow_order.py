@@ -30,17 +30,35 @@ class FlowOrder:
             return []
         start, end = _int(entry, "start"), _int(entry, "end")
         before, self._end = self._end, end
+        found = _derived_home(entry)
         if before is None or start == before:
-            return []
+            return found
         if start < before:
-            return [
-                (
-                    "flow_overlap",
-                    f"starts at {start}, before the previous flow's end {before}: "
-                    f"{before - start} ms counted twice",
-                )
-            ]
-        return [("flow_hole", f"{start - before} ms after the previous flow's end")]
+            detail = (
+                f"starts at {start}, before the previous flow's end {before}: "
+                f"{before - start} ms counted twice"
+            )
+            return [("flow_overlap", detail), *found]
+        hole = f"{start - before} ms after the previous flow's end"
+        return [("flow_hole", hole), *found]
+
+
+def _derived_home(entry: Entry) -> list[tuple[str, str]]:
+    """An unmetered flow's ``home`` is what the other totals leave (section 7.1)."""
+    balance = entry.content["balance"]
+    assert isinstance(balance, dict)  # schema-checked
+    if balance["metered"] != 0:
+        return []
+    supplied = sum(_number(balance[key]) for key in ("pv", "grid_in", "bat_out"))
+    left = supplied - _number(balance["bat_in"]) - _number(balance["grid_out"])
+    if balance["home"] == max(0, left):
+        return []
+    return [("balance_mismatch", f"metered is 0 but home is not max(0, {left})")]
+
+
+def _number(value: object) -> int:
+    assert isinstance(value, int)  # schema-checked
+    return value
 
 
 def flat_problem(entry: Entry, member: Member | None) -> str | None:

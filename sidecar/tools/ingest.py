@@ -215,6 +215,8 @@ class Ingestor:
 
     def _cosigner(self, statement: etp.Statement, log: bytes) -> None:
         """A cosignature counts only by a member, of a member's log, at its time."""
+        if log == statement.author:
+            raise InvalidData("self_cosign", "a log cannot be cosigned by its author")
         if self.members is None:
             raise InvalidData(
                 "non_member", "no roster to check the witness against (give --roster)"

@@ -39,3 +39,21 @@ def test_a_flat_signs_flows_only_for_its_own_flat(ledger: Ledger) -> None:
     roster = Roster(BUILDING, 1, (own,))
     assert verify_database(ledger.path).ok  # the flat is known only from a roster
     assert _codes(verify_database(ledger.path, roster)) == [("wrong_flat", "seq 3")]
+
+
+def test_an_unmetered_flow_must_derive_home(ledger: Ledger) -> None:
+    now = ledger.flows(2, T0 + 1000)
+    assert verify_database(ledger.path).ok
+    # Unmetered, home must be 1393 - 500 - 474 = 419; it says 319 (and balances).
+    totals = kinds.Totals(
+        pv=1393, grid_in=0, bat_out=0, home=319, bat_in=500, grid_out=474
+    )
+    body = flow_content(now - 1000)
+    body["balance"] = kinds.balance(totals, metered=False)
+    body["transfers"] = [
+        {"from": a, "to": b, "mwh": m, "ren": 1_000_000}
+        for a, b, m in kinds.allocate(totals)
+    ]
+    ledger.feed.append(kinds.FLOW, body, now)
+    ledger.sync()
+    assert _codes(verify_database(ledger.path)) == [("balance_mismatch", "seq 3")]
