@@ -442,13 +442,41 @@ def feed_vectors() -> dict[str, Any]:
     lines.append(etp.statement_to_wire(checkpoint))
 
     def altered(
-        description: str, new_lines: list[JsonObject], findings: list[tuple[str, str]]
+        description: str,
+        new_lines: list[JsonObject],
+        findings: list[tuple[str, str]],
+        notices: tuple[tuple[str, str], ...] = (),
     ) -> dict[str, Any]:
         return {
             "description": description,
             "lines": new_lines,
             "findings": [{"code": code, "where": where} for code, where in findings],
+            "notices": [{"code": code, "where": where} for code, where in notices],
         }
+
+    def seventh(body: JsonObject) -> list[JsonObject]:
+        return [*copy.deepcopy(lines), _line(_sign(7, after.id, body))]
+
+    after_end = T0 + 3_601_000
+    replayed = seventh(_flow(T0 + 3_600_000, T0 + 3_601_100, 500, 500, 0))
+    holed = seventh(_flow(after_end + 60_000, after_end + 61_050, 500, 500, 0))
+    backwards = seventh(_flow(after_end, T0 + 3_601_040, 500, 500, 0))
+    elsewhere = seventh(
+        {**_flow(after_end, after_end + 1050, 500, 500, 0), "building": "bldg-02"}
+    )
+    frontier = merkle.Frontier()
+    for entry in entries[:4]:
+        frontier.append(merkle.leaf_hash(entry.id))
+    frontier_line: JsonObject = {
+        "type": "frontier",
+        "author": KEY.author.hex(),
+        "size": 4,
+        "nodes": [node.hex() for node in frontier.nodes],
+        "anchor": _line(summary),
+    }
+    pruned = [lines[0], frontier_line, *copy.deepcopy(lines[5:])]
+    unanchored = copy.deepcopy(pruned)
+    unanchored[1]["nodes"] = ["ab" * 32]
 
     tampered: list[dict[str, Any]] = copy.deepcopy(lines)
     tampered[3]["body"]["mhz"] = 59_990
@@ -474,7 +502,8 @@ def feed_vectors() -> dict[str, Any]:
         "description": "A feed in exchange format (PROTOCOL.md section 11): four flows "
         "in the last seconds of an hour, the hourly rollup, one flow after it, a "
         "checkpoint. Each altered copy lists findings (code and where) a verifier must "
-        "report; it may report further consequences of the same damage. Ids of "
+        "report; it may report further consequences of the same damage. A copy with "
+        "no findings must verify; 'notices' are reported but are no failure. Ids of "
         "entries are computed from their lines.",
         "building": BUILDING,
         "lines": lines,
@@ -501,6 +530,37 @@ def feed_vectors() -> dict[str, Any]:
                 "a checkpoint with a root the entries do not give",
                 bad_root,
                 [("checkpoint_mismatch", "checkpoint of size 6")],
+            ),
+            altered(
+                "pruned: flows 1-4 replaced by the frontier the rollup anchors",
+                pruned,
+                [],
+            ),
+            altered(
+                "pruned, with a frontier its anchoring rollup does not sign",
+                unanchored,
+                [("bad_frontier", "frontier")],
+            ),
+            altered(
+                "a flow signed again over an interval already signed (a replay)",
+                replayed,
+                [("flow_overlap", "seq 7")],
+            ),
+            altered(
+                "a minute without a flow: a notice, not a finding",
+                holed,
+                [],
+                (("flow_hole", "seq 7"),),
+            ),
+            altered(
+                "an entry stamped before its predecessor",
+                backwards,
+                [("time_backwards", "seq 7")],
+            ),
+            altered(
+                "an entry of another building",
+                elsewhere,
+                [("wrong_building", "seq 7")],
             ),
             altered(
                 "a rollup that misstates its flows",
