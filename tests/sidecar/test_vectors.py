@@ -137,6 +137,7 @@ def _load_unchecked(path: Path, building: str, lines: list[dict[str, Any]]) -> N
             number = store.add_author(conn, key) if author == author_id(key) else None
             body = canonical.encode(line.get("body", {}))
             if line["type"] == "frontier":
+                assert number is not None
                 nodes = [bytes.fromhex(node) for node in line["nodes"]]
                 frontier = merkle.Frontier(line["size"], nodes)
                 store.adopt_frontier(conn, number, frontier)
