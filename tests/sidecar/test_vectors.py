@@ -15,6 +15,8 @@ from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.identity import Identity, KeyRing, author_id
 from sidecar.mesh import peer_auth, roster
 from sidecar.storage import store
+from sidecar.storage.writer import Writer
+from sidecar.tools.ingest import Ingestor
 from sidecar.tools.verify import verify_database
 from tests.vectors import generate
 
@@ -305,3 +307,24 @@ def test_witnessed_and_invalid_mesh_entries() -> None:
         with pytest.raises(InvalidData) as caught:
             etp.check_signature(_open(case), ring)
         assert caught.value.reason == case["reason"], case["description"]
+
+
+def test_exchange_vectors(tmp_path: Path) -> None:
+    vectors = _load("exchange.json")
+    own = Identity.from_scalar(generate.SCALAR)
+    for number, case in enumerate(vectors["cases"]):
+        path = tmp_path / f"receiver{number}.db"
+        store.create(path, vectors["building"], own.public_key)
+        writer = Writer(path)
+        writer.start()
+        conn = store.connect(path, readonly=True)
+        try:
+            ingestor = Ingestor(conn, writer)
+            for line in vectors["context"]:
+                assert ingestor.line(json.dumps(line)) is None, line
+            text = case.get("text") or json.dumps(case["line"])
+            assert ingestor.line(text) == case["reason"], case["description"]
+            ingestor.finish()
+        finally:
+            writer.close()
+            conn.close()

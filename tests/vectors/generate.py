@@ -42,6 +42,13 @@ def _text(data: bytes) -> str:
     return data.decode()
 
 
+def _exchange_vectors() -> dict[str, Any]:
+    # Imported here: the exchange vectors build on this module's helpers.
+    from tests.vectors import exchange
+
+    return exchange.exchange_vectors()
+
+
 def canonical_vectors() -> dict[str, Any]:
     """Values with their canonical bytes, and byte strings that must be refused."""
     values: list[JsonObject] = [
@@ -962,6 +969,7 @@ FILES = {
     "merkle.json": merkle_vectors,
     "feed.json": feed_vectors,
     "mesh.json": mesh_vectors,
+    "exchange.json": _exchange_vectors,
 }
 
 
