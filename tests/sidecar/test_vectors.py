@@ -133,10 +133,15 @@ def _load_unchecked(path: Path, building: str, lines: list[dict[str, Any]]) -> N
     key = bytes.fromhex(lines[0]["key"])
     store.create(path, building, key)
     conn = sqlite3.connect(path, isolation_level=None)
+    numbers = {author_id(key): store.add_author(conn, key)}
     try:
         for line in lines[1:]:
+            if line["type"] == "author":
+                other = bytes.fromhex(line["key"])
+                numbers[author_id(other)] = store.add_author(conn, other)
+                continue
             author = bytes.fromhex(line["author"])
-            number = store.add_author(conn, key) if author == author_id(key) else None
+            number = numbers.get(author)
             body = canonical.encode(line.get("body", {}))
             if line["type"] == "frontier":
                 assert number is not None
@@ -162,12 +167,13 @@ def _load_unchecked(path: Path, building: str, lines: list[dict[str, Any]]) -> N
                     conn.execute(store.INSERT_CONFLICT, (*values, sig))
             else:
                 sid = etp.statement_id(author, etp.body_digest(body))
+                log = bytes.fromhex(line["body"].get("log", author.hex()))
                 conn.execute(
                     store.INSERT_STATEMENT,
                     (
                         number,
                         line["type"],
-                        number,
+                        numbers.get(log),
                         line["body"]["size"],
                         sid,
                         body,
@@ -186,7 +192,10 @@ def test_feed_vectors(tmp_path: Path) -> None:
     for number, case in enumerate(vectors["altered"]):
         path = tmp_path / f"altered{number}.db"
         _load_unchecked(path, vectors["building"], case["lines"])
-        report = verify_database(path)
+        members = case.get("roster")
+        report = verify_database(
+            path, None if members is None else roster.parse(members)
+        )
         found = {(f.code, f.where) for f in report.findings}
         expected = {(f["code"], f["where"]) for f in case["findings"]}
         assert expected <= found, (case["description"], found)

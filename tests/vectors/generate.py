@@ -453,13 +453,35 @@ def feed_vectors() -> dict[str, Any]:
         new_lines: list[JsonObject],
         findings: list[tuple[str, str]],
         notices: tuple[tuple[str, str], ...] = (),
+        members: roster.Roster | None = None,
     ) -> dict[str, Any]:
-        return {
+        case: dict[str, Any] = {
             "description": description,
             "lines": new_lines,
             "findings": [{"code": code, "where": where} for code, where in findings],
             "notices": [{"code": code, "where": where} for code, where in notices],
         }
+        if members is not None:
+            case["roster"] = members.document()
+        return case
+
+    flat_301 = roster.Member("301", "3", KEY.public_key, "10.0.3.1:8765")
+    flat_302 = roster.Member("302", "3", WITNESS.public_key, "10.0.3.2:8765")
+    both = roster.Roster(BUILDING, 1, (flat_301, flat_302))
+    only_302 = roster.Roster(BUILDING, 1, (flat_302,))
+    witness_line: JsonObject = {"type": "author", "key": WITNESS.public_key.hex()}
+
+    def statement(who: Identity, size: int, root: str) -> JsonObject:
+        body: JsonObject = {
+            "v": 1,
+            "kind": "cosign",
+            "building": BUILDING,
+            "ts": T0 + 3_603_000,
+            "log": KEY.author.hex(),
+            "size": size,
+            "root": root,
+        }
+        return etp.statement_to_wire(etp.make_statement(who, body, deterministic=True))
 
     def seventh(body: JsonObject) -> list[JsonObject]:
         return [*copy.deepcopy(lines), _line(_sign(7, after.id, body))]
@@ -482,6 +504,27 @@ def feed_vectors() -> dict[str, Any]:
         "anchor": _line(summary),
     }
     pruned = [lines[0], frontier_line, *copy.deepcopy(lines[5:])]
+    other_flat = seventh(
+        {
+            **_flow(after_end, after_end + 1050, 500, 500, 0),
+            "loc": {"floor": "9", "flat": "999"},
+        }
+    )
+    false_cosign = [
+        lines[0],
+        witness_line,
+        *lines[1:],
+        statement(WITNESS, 5, "ab" * 32),
+    ]
+    own_cosign = [*lines, statement(KEY, 6, str(checkpoint_body["root"]))]
+    false_head: JsonObject = {
+        "v": 1,
+        "kind": "witnessed",
+        "building": BUILDING,
+        "ts": T0 + 3_602_500,
+        "logs": [{"log": KEY.author.hex(), "size": 3, "root": "ab" * 32}],
+    }
+    declared = seventh(false_head)
     unanchored = copy.deepcopy(pruned)
     unanchored[1]["nodes"] = ["ab" * 32]
 
@@ -568,6 +611,46 @@ def feed_vectors() -> dict[str, Any]:
                 "an entry of another building",
                 elsewhere,
                 [("wrong_building", "seq 7")],
+            ),
+            altered("with the roster: every signer a member", lines, [], (), both),
+            altered(
+                "with a roster that does not list the flat",
+                lines,
+                [("non_member", "seq 1")],
+                (),
+                only_302,
+            ),
+            altered(
+                "with the roster: a flow for another flat",
+                other_flat,
+                [("wrong_flat", "seq 7")],
+                (),
+                both,
+            ),
+            altered(
+                "a witness's cosignature of a root the log does not have",
+                false_cosign,
+                [
+                    (
+                        "cosign_mismatch",
+                        f"cosign of size 5 by {WITNESS.author.hex()[:16]}",
+                    )
+                ],
+            ),
+            altered(
+                "a log cosigned by its own author",
+                own_cosign,
+                [("self_cosign", "cosign of size 6")],
+            ),
+            altered(
+                "a witnessed head the log contradicts",
+                declared,
+                [
+                    (
+                        "witnessed_mismatch",
+                        f"witnessed head of size 3 in seq 7 of {KEY.author.hex()[:16]}",
+                    )
+                ],
             ),
             altered(
                 "a rollup that misstates its flows",
