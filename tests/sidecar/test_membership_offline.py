@@ -128,3 +128,33 @@ def test_verify_with_the_roster_names_a_non_member_witness(
     ]
     save(_roster(ledger.identity, member, stranger), roster_file)
     assert verify_database(ledger.path, first_roster(roster_file)).ok
+
+
+def test_one_authors_export_holds_the_cosignatures_of_its_log(
+    witnessed: tuple[Ledger, Identity, Identity], tmp_path: Path
+) -> None:
+    ledger, member, stranger = witnessed
+    conn = store.connect(ledger.path, readonly=True)
+    try:
+        lines = [
+            json.loads(line) for line in export_lines(conn, ledger.identity.author)
+        ]
+    finally:
+        conn.close()
+    keys = {line["key"] for line in lines if line["type"] == "author"}
+    assert keys == {who.public_key.hex() for who in (ledger.identity, member, stranger)}
+    signers = sorted(
+        line["author"] for line in lines if line["type"] in ("checkpoint", "cosign")
+    )
+    assert signers == sorted(
+        who.author.hex() for who in (ledger.identity, member, stranger)
+    )
+    # A witness's own export holds no cosignature it made of another log.
+    conn = store.connect(ledger.path, readonly=True)
+    try:
+        theirs = [
+            json.loads(line)["type"] for line in export_lines(conn, member.author)
+        ]
+    finally:
+        conn.close()
+    assert "cosign" not in theirs
