@@ -174,3 +174,40 @@ def test_verify_names_a_stored_frontier_its_anchor_does_not_sign(
     conn.close()
     codes = [f.code for f in verify_database(ledger.path).findings]
     assert codes == ["bad_frontier"]
+
+
+def _import(ingestor: Ingestor, lines: list[str]) -> set[str | None]:
+    return set(_take(ingestor, lines))
+
+
+@pytest.mark.parametrize("order", ["a_first", "b_first"])
+def test_several_nodes_exports_merge_in_any_order(
+    ledger: Ledger, tmp_path: Path, order: str
+) -> None:
+    ledger.flows(5, T0 + 1000)
+    from_a = _export(ledger)
+    b = open_ledger(tmp_path / "b.db")
+    try:
+        reader = store.connect(b.path, readonly=True)
+        try:
+            assert _import(Ingestor(reader, b.writer), from_a) <= {None}
+        finally:
+            reader.close()
+        ledger.flows(3, T0 + 6000)  # A went on after B copied it
+        b.flows(4, T0 + 1000)
+        from_a, from_b = _export(ledger), _export(b)
+    finally:
+        b.writer.close()
+    target = open_ledger(tmp_path / "target.db")
+    reader = store.connect(target.path, readonly=True)
+    try:
+        ingestor = Ingestor(reader, target.writer)
+        files = [from_a, from_b] if order == "a_first" else [from_b, from_a]
+        for lines in files:
+            assert _import(ingestor, lines) <= {None, "duplicate"}
+    finally:
+        target.writer.close()
+        reader.close()
+    report = verify_database(target.path)
+    assert report.ok, report.findings
+    assert report.entries == 8 + 4
