@@ -107,8 +107,26 @@ def exchange_vectors() -> dict[str, Any]:
         WITNESS, 2, witness_one.id, _flow(T0 + 1000, T0 + 2040, 900, 319, 500)
     )
     other_roster = Roster(BUILDING, 1, first_roster.members[:1])
+    receipt: JsonObject = {
+        "v": 1,
+        "kind": "receipt",
+        "building": BUILDING,
+        "ts": T0 + 3100,
+        "from": WITNESS.author.hex(),
+        "mwh": 250,
+        "start": T0 + 2000,
+        "end": T0 + 3000,
+    }
+
+    def receipt_line(refs: tuple[bytes, ...]) -> JsonObject:
+        made = etp.make_entry(KEY, 3, two.id, refs, receipt, deterministic=True)
+        return etp.entry_to_wire(made)
+
     cases: list[tuple[str, JsonObject | str, str | None]] = [
         ("the next entry", line, None),
+        ("a receipt naming the transfer it answers", receipt_line((one.id,)), None),
+        ("a receipt without a ref", receipt_line(()), "bad_refs"),
+        ("a receipt with two refs", receipt_line((one.id, two.id)), "bad_refs"),
         (
             "a checkpoint",
             _statement(KEY, kind="checkpoint", size=2, root=head["root"]),
