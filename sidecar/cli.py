@@ -30,7 +30,7 @@ from sidecar.storage.writer import StorageError, Writer
 from sidecar.tools import roster_cli
 from sidecar.tools.export import ExportError, export_lines
 from sidecar.tools.ingest import Ingestor
-from sidecar.tools.members import first_roster
+from sidecar.tools.members import RosterChain, load_chain
 from sidecar.tools.roster_cli import RosterUsageError
 from sidecar.tools.status import summarize
 from sidecar.tools.verify import verify_database
@@ -201,7 +201,7 @@ async def _serve(config: Config, identity: Identity) -> int:
 def _verify(args: argparse.Namespace) -> int:
     if not args.db.exists():
         raise UsageError(f"{args.db} does not exist")
-    roster = None if args.roster is None else _first_roster(args.roster)
+    roster = None if args.roster is None else _roster_chain(args.roster)
     report = verify_database(args.db, roster)
     if args.json:
         print(
@@ -246,11 +246,15 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _first_roster(path: Path) -> Roster:
+def _roster_chain(path: Path) -> RosterChain:
     try:
-        return first_roster(path)
+        return load_chain(path)
     except RosterError as err:
         raise UsageError(f"--roster: {err}") from err
+
+
+def _first_roster(path: Path) -> Roster:
+    return _roster_chain(path).versions[0]
 
 
 def _export_roster(args: argparse.Namespace) -> Roster | None:

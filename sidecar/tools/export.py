@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from sidecar.ledger import etp, merkle
 from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.errors import InvalidData
+from sidecar.mesh import roster as roster_module
 from sidecar.mesh.roster import Roster
 from sidecar.storage import store
+from sidecar.tools import members
 
 
 class ExportError(Exception):
@@ -27,10 +29,10 @@ def export_lines(
 ) -> Iterator[str]:
     """Every line of the export, in the order a receiver needs them.
 
-    The ``ledger`` line (format, building), the building's first ``roster`` if known,
-    the authors, then per author its frontier, entries in seq order and evidence of
-    equivocation; the statements come last, once every feed (and so every roster
-    change) is in. One author's export holds the statements about its log.
+    The ``ledger`` line (format, building); the building's first ``roster`` if known,
+    then every later version with its approvals (the roster chain); the authors; per
+    author its frontier, entries in seq order and evidence of equivocation; the
+    statements last. One author's export holds the statements about its log.
     """
     building = store.meta(conn).get("building", "")
     if roster is not None and roster.building != building:
@@ -53,6 +55,11 @@ def export_lines(
     yield etp.wire_json({"type": "ledger", "format": FORMAT, "building": building})
     if roster is not None:
         yield etp.wire_json({"type": "roster", "roster": roster.document()})
+        chain = members.chain_of(
+            store.entries_of_kinds(conn, (roster_module.ROSTER,)), roster
+        )
+        for change in chain.changes():
+            yield etp.wire_json(members.change_line(change))
     for number, _aid, key in everyone:
         if number in signers:
             yield etp.wire_json({"type": "author", "key": key.hex()})

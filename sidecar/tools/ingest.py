@@ -23,7 +23,7 @@ from sidecar.mesh.roster import Roster
 from sidecar.storage import store
 from sidecar.storage.writer import Writer
 from sidecar.tools.export import FORMAT
-from sidecar.tools.members import RosterChain
+from sidecar.tools.members import RosterChain, parse_line
 
 
 @dataclass(slots=True)
@@ -76,7 +76,7 @@ class Ingestor:
         if kind == "ledger":
             self._ledger(obj)
         elif kind == "roster":
-            self._roster(roster_module.parse(obj.get("roster")))
+            self._roster_line(obj)
         elif kind == "author":
             self._author(obj)
         elif kind == "frontier":
@@ -103,6 +103,19 @@ class Ingestor:
         if obj.get("building") != self.building:
             raise InvalidData(
                 "wrong_building", f"an export of building {obj.get('building')!r}"
+            )
+
+    def _roster_line(self, obj: dict[str, object]) -> None:
+        item = parse_line(obj)
+        if isinstance(item, Roster):
+            self._roster(item)
+            return
+        if self.members is None:
+            raise InvalidData("bad_roster", "a roster change before the first roster")
+        self.members.add(item)
+        if item[0] not in self.members.versions:
+            raise InvalidData(
+                "roster_refused", f"version {item[0].version} is not a valid change"
             )
 
     def _roster(self, roster: Roster) -> None:

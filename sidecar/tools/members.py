@@ -13,9 +13,13 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.etp import Entry
 from sidecar.mesh import roster as roster_module
 from sidecar.mesh.roster import Roster, RosterError
+
+type Change = tuple[Roster, list[tuple[bytes, bytes]]]
+"""A proposed roster version with its (author, signature) approvals."""
 
 
 class RosterChain:
@@ -25,7 +29,7 @@ class RosterChain:
         if first.version != 1:
             raise RosterError("bad_roster", "the chain starts at roster version 1")
         self.versions = [first]
-        self._offers: list[tuple[Roster, list[tuple[bytes, bytes]]]] = []
+        self._offers: list[Change] = []
 
     @property
     def building(self) -> str:
@@ -37,10 +41,20 @@ class RosterChain:
         if entry.kind != roster_module.ROSTER:
             return
         try:
-            self._offers.append(roster_module.from_entry_body(entry.content))
+            change = roster_module.from_entry_body(entry.content)
         except RosterError:
             return  # an invalid change never takes effect; verify reports its body
+        self.add(change)
+
+    def add(self, change: Change) -> None:
+        """Take a proposed version with its approvals (from an entry or an export)."""
+        self._offers.append(change)
         self._extend()
+
+    def changes(self) -> list[Change]:
+        """The versions after the first, each with the approvals that made it valid."""
+        approvals = {proposed.digest: signed for proposed, signed in self._offers}
+        return [(item, approvals[item.digest]) for item in self.versions[1:]]
 
     def _extend(self) -> None:
         # Rebuilt from the first roster, so a change preferred over one already in the
@@ -84,6 +98,34 @@ def chain_of(entries: Iterable[Entry], first: Roster) -> RosterChain:
 
 def first_roster(path: Path) -> Roster:
     """The first roster in a roster file or in an export's ``roster`` line."""
+    return load_chain(path).versions[0]
+
+
+def change_line(change: Change) -> JsonObject:
+    """The export's ``roster`` line of a later version (PROTOCOL.md section 11)."""
+    proposed, approvals = change
+    return {
+        "type": "roster",
+        "roster": proposed.document(),
+        "approvals": [
+            {"author": author.hex(), "sig": sig.hex()} for author, sig in approvals
+        ],
+    }
+
+
+def parse_line(obj: dict[str, object]) -> Roster | Change:
+    """A ``roster`` line: the first roster, or a later version with its approvals."""
+    document = obj.get("roster")
+    if "approvals" not in obj:
+        return roster_module.parse(document)
+    if not isinstance(document, dict):
+        raise RosterError("bad_roster", "a roster line carries a roster document")
+    body: JsonObject = {**document, "approvals": obj["approvals"]}  # type: ignore[dict-item]
+    return roster_module.from_entry_body(body)
+
+
+def load_chain(path: Path) -> RosterChain:
+    """The roster chain of a roster file (its first version) or of an export."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
@@ -93,12 +135,22 @@ def first_roster(path: Path) -> Roster:
     except ValueError:
         document = None  # not one JSON document: an export, read line by line
     if document is not None:
-        return roster_module.parse(document)
+        return RosterChain(roster_module.parse(document))
+    chain: RosterChain | None = None
     for line in text.splitlines():
         try:
             obj = json.loads(line)
         except ValueError:
             continue
-        if isinstance(obj, dict) and obj.get("type") == "roster":
-            return roster_module.parse(obj.get("roster"))
-    raise RosterError("no_roster", f"{path} holds neither a roster nor a roster line")
+        if not isinstance(obj, dict) or obj.get("type") != "roster":
+            continue
+        item = parse_line(obj)
+        if isinstance(item, Roster):
+            chain = RosterChain(item)
+        elif chain is not None:
+            chain.add(item)
+    if chain is None:
+        raise RosterError(
+            "no_roster", f"{path} holds neither a roster nor a roster line"
+        )
+    return chain

@@ -23,7 +23,7 @@ from sidecar.storage import store
 from sidecar.tools import claims
 from sidecar.tools.claims import Claim
 from sidecar.tools.flow_order import FlowOrder, flat_problem
-from sidecar.tools.members import RosterChain, chain_of
+from sidecar.tools.members import RosterChain
 
 NOTICES: Final = frozenset({"flow_hole"})
 
@@ -59,7 +59,7 @@ class Report:
         return not self.findings
 
 
-def verify_database(path: Path, roster: Roster | None = None) -> Report:
+def verify_database(path: Path, roster: Roster | RosterChain | None = None) -> Report:
     """Verify every feed, statement and piece of evidence in the database.
 
     With the building's first ``roster``, every author and witness must also have
@@ -90,7 +90,9 @@ class _Rollup:
 
 
 class _Verifier:
-    def __init__(self, conn: sqlite3.Connection, roster: Roster | None) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, roster: Roster | RosterChain | None
+    ) -> None:
         self.conn = conn
         self.report = Report()
         self.keys = KeyRing()
@@ -141,7 +143,12 @@ class _Verifier:
         """The roster versions from the first roster and the signed roster entries."""
         if self.roster is None:
             return
-        if self.roster.building != self.building:
+        chain = (
+            self.roster
+            if isinstance(self.roster, RosterChain)
+            else RosterChain(self.roster)
+        )
+        if chain.building != self.building:
             self._find("wrong_building", "", "roster", "the roster is for another one")
             return
         genuine = []
@@ -151,7 +158,9 @@ class _Verifier:
             except InvalidData:
                 continue  # reported where the feed is walked
             genuine.append(entry)
-        self.members = chain_of(sorted(genuine, key=lambda e: e.ts), self.roster)
+        for entry in genuine:
+            chain.offer(entry)
+        self.members = chain
 
     def member_problem(self, author: bytes, ts: int) -> str | None:
         """Why ``author`` could not sign at ``ts``; None if it was a member.

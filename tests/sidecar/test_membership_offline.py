@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from sidecar.ledger import canonical, etp
-from sidecar.ledger.canonical import JsonObject
+from sidecar.ledger.canonical import JsonObject, JsonValue
 from sidecar.ledger.identity import Identity
-from sidecar.mesh.roster import Member, Roster, save
+from sidecar.mesh.roster import Member, Roster, approve, entry_body, save
 from sidecar.storage import store
 from sidecar.tools.export import export_lines
 from sidecar.tools.ingest import Ingestor
-from sidecar.tools.members import first_roster
+from sidecar.tools.members import first_roster, load_chain
 from sidecar.tools.verify import verify_database
 from tests.sidecar.support import BUILDING, T0, Ledger, open_ledger
 
@@ -158,3 +158,46 @@ def test_one_authors_export_holds_the_cosignatures_of_its_log(
     finally:
         conn.close()
     assert "cosign" not in theirs
+
+
+def test_the_export_carries_the_roster_chain_to_a_new_members_cosignature(
+    witnessed: tuple[Ledger, Identity, Identity], tmp_path: Path
+) -> None:
+    ledger, member, stranger = witnessed
+    first = _roster(ledger.identity, member)
+    # Version 2 admits the stranger from T0 + 20 s; the flat records it in its feed.
+    proposed = Roster(
+        BUILDING,
+        2,
+        (*first.members, Member("303", "3", stranger.public_key, "127.0.0.1:9002")),
+        first.digest,
+        T0 + 20_000,
+    )
+    approvals: list[JsonValue] = [
+        approve(who, proposed) for who in (ledger.identity, member)
+    ]
+    ledger.feed.append("roster", entry_body(proposed, approvals), T0 + 15_000)
+    ledger.sync()
+    roster_file = tmp_path / "roster.json"
+    save(first, roster_file)
+    assert verify_database(ledger.path, load_chain(roster_file)).ok
+    # The witness's own export has no roster entry, yet carries version 2.
+    conn = store.connect(ledger.path, readonly=True)
+    try:
+        lines = list(export_lines(conn, member.author, roster=first))
+        whole = list(export_lines(conn, roster=first))
+    finally:
+        conn.close()
+    export_file = tmp_path / "member.jsonl"
+    export_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert [v.version for v in load_chain(export_file).versions] == [1, 2]
+    other = open_ledger(tmp_path / "other.db", ledger.identity)
+    reader = store.connect(other.path, readonly=True)
+    try:
+        ingestor = Ingestor(reader, other.writer)
+        refused = {ingestor.line(line) for line in whole} - {None, "duplicate"}
+        ingestor.finish()
+    finally:
+        other.writer.close()
+        reader.close()
+    assert refused == set()  # the stranger is a member when it cosigned
