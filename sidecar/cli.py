@@ -22,7 +22,7 @@ from sidecar import config as config_module
 from sidecar.config import Config, ConfigError
 from sidecar.ledger.identity import Identity, KeyFileError
 from sidecar.mesh.membership import MembershipError
-from sidecar.mesh.roster import RosterError
+from sidecar.mesh.roster import Roster, RosterError
 from sidecar.node import ListenError, Node
 from sidecar.storage import store
 from sidecar.storage.feed import FeedStateError
@@ -31,6 +31,7 @@ from sidecar.tools import backup as backup_module
 from sidecar.tools import roster_cli
 from sidecar.tools.export import ExportError, export_lines
 from sidecar.tools.ingest import Ingestor
+from sidecar.tools.members import RosterChain, load_chain
 from sidecar.tools.roster_cli import RosterUsageError
 from sidecar.tools.status import summarize
 from sidecar.tools.verify import verify_database
@@ -109,17 +110,31 @@ def _parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="check a ledger database completely")
     verify.add_argument("db", type=Path)
     verify.add_argument("--json", action="store_true", help="one JSON object")
+    verify.add_argument(
+        "--roster",
+        type=Path,
+        help="the building's first roster (a roster file or an export): check that "
+        "every author and witness was a member when it signed",
+    )
     verify.set_defaults(handler=_verify)
 
     export = commands.add_parser("export", help="write the ledger as JSON lines")
     _database_arguments(export)
     export.add_argument("--author", help="only this author (hex id)")
     export.add_argument("--out", type=Path, help="file to write (default: stdout)")
+    export.add_argument(
+        "--roster",
+        type=Path,
+        help="the building's first roster (default: the config's)",
+    )
     export.set_defaults(handler=_export)
 
     load = commands.add_parser("import", help="verify and store exported JSON lines")
     load.add_argument("file", type=Path)
     _database_arguments(load)
+    load.add_argument(
+        "--roster", type=Path, help="the building's first roster, if the file has none"
+    )
     load.set_defaults(handler=_import)
 
     status = commands.add_parser("status", help="summarise the ledger database")
@@ -215,7 +230,8 @@ async def _serve(config: Config, identity: Identity) -> int:
 def _verify(args: argparse.Namespace) -> int:
     if not args.db.exists():
         raise UsageError(f"{args.db} does not exist")
-    report = verify_database(args.db)
+    roster = None if args.roster is None else _roster_chain(args.roster)
+    report = verify_database(args.db, roster)
     if args.json:
         print(
             json.dumps(
@@ -233,22 +249,56 @@ def _verify(args: argparse.Namespace) -> int:
                         }
                         for f in report.findings
                     ],
+                    "notices": [
+                        {
+                            "code": f.code,
+                            "author": f.author,
+                            "where": f.where,
+                            "detail": f.detail,
+                        }
+                        for f in report.notices
+                    ],
                 }
             )
         )
     else:
         for finding in report.findings:
             print(finding)
+        for notice in report.notices:
+            print(f"notice: {notice}")
         verdict = "OK" if report.ok else f"{len(report.findings)} problem(s)"
         print(
             f"{verdict}: {report.authors} author(s), {report.entries} entries, "
             f"{report.statements} statements checked"
+            + ("" if roster else "; membership not checked (no --roster)")
         )
     return 0 if report.ok else 1
 
 
+def _roster_chain(path: Path) -> RosterChain:
+    try:
+        return load_chain(path)
+    except RosterError as err:
+        raise UsageError(f"--roster: {err}") from err
+
+
+def _first_roster(path: Path) -> Roster:
+    return _roster_chain(path).versions[0]
+
+
+def _export_roster(args: argparse.Namespace) -> Roster | None:
+    """The first roster an export carries: --roster, else the config's roster file."""
+    if args.roster is not None:
+        return _first_roster(args.roster)
+    if args.db is not None:
+        return None
+    config = config_module.load(args.config or Path(DEFAULT_CONFIG))
+    return None if config.roster_file is None else _first_roster(config.roster_file)
+
+
 def _export(args: argparse.Namespace) -> int:
     path = _database(args)
+    roster = _export_roster(args)
     author = None
     if args.author is not None:
         try:
@@ -258,15 +308,20 @@ def _export(args: argparse.Namespace) -> int:
     conn = store.connect(path, readonly=True)
     try:
         if args.out is None:
-            return _write_lines(conn, author, sys.stdout)
+            return _write_lines(conn, author, roster, sys.stdout)
         with args.out.open("w", encoding="utf-8") as handle:
-            return _write_lines(conn, author, handle)
+            return _write_lines(conn, author, roster, handle)
     finally:
         conn.close()
 
 
-def _write_lines(conn: sqlite3.Connection, author: bytes | None, out: TextIO) -> int:
-    for line in export_lines(conn, author):
+def _write_lines(
+    conn: sqlite3.Connection,
+    author: bytes | None,
+    roster: Roster | None,
+    out: TextIO,
+) -> int:
+    for line in export_lines(conn, author, roster=roster):
         out.write(line + "\n")
     return 0
 
@@ -279,7 +334,8 @@ def _import(args: argparse.Namespace) -> int:
     writer.start()
     conn = store.connect(path, readonly=True)
     try:
-        ingestor = Ingestor(conn, writer)
+        roster = None if args.roster is None else _first_roster(args.roster)
+        ingestor = Ingestor(conn, writer, roster)
         with args.file.open(encoding="utf-8") as handle:
             for number, text in enumerate(handle, start=1):
                 if text.strip():

@@ -126,7 +126,7 @@ def _check(value: object, depth: int) -> None:
         for key, item in value.items():
             if not isinstance(key, str) or not _KEY.match(key):
                 raise CanonicalError(
-                    "bad_key", f"key {key!r} is not [a-z][a-z0-9_]{{0,31}}"
+                    "bad_name", f"key {key!r} is not [a-z][a-z0-9_]{{0,31}}"
                 )
             _check(item, depth + 1)
         return

@@ -26,7 +26,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sidecar.ledger import kinds
+from sidecar.ledger import kinds, merkle
 from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.etp import Entry
 
@@ -59,6 +59,22 @@ def link_problems(tip: Tip, entry: Entry) -> list[tuple[str, str]]:
     if entry.ts < tip.ts:
         problems.append(("time_backwards", "ts is before seq - 1's"))
     return problems
+
+
+def anchor_problem(frontier: merkle.Frontier, anchor: Entry) -> str | None:
+    """Why ``anchor`` does not anchor a feed that starts at ``frontier``, or None.
+
+    A pruned feed starts at a frontier; the entry right after it must be a level-1
+    rollup whose signed root is the frontier's root (PROTOCOL.md section 9.3), so
+    nobody can hand over a made-up past. Refused as ``bad_frontier``.
+    """
+    if anchor.seq != frontier.size + 1:
+        return f"the anchor is seq {anchor.seq}, not {frontier.size + 1}"
+    if anchor.key != kinds.rollup_key(1):
+        return f"seq {anchor.seq} after the frontier is not a level-1 rollup"
+    if anchor.content.get("root") != frontier.root().hex():
+        return "the frontier's root is not the root its anchoring rollup signs"
+    return None
 
 
 def check_link(tip: Tip, entry: Entry) -> None:

@@ -259,7 +259,7 @@ def statement_from_wire(obj: dict[str, object]) -> Statement:
     sig = _hex(obj.get("sig"), "sig", _HEX64)
     content, body = _body(obj.get("body"), kinds.check_statement_body)
     if obj.get("type") != content["kind"]:
-        raise EtpError("bad_type", "the line's type must equal the body's kind")
+        raise EtpError("type_mismatch", "the line's type must equal the body's kind")
     sid = statement_id(author, body_digest(body))
     _check_claimed_id(obj, sid)
     return Statement(author, body, sig, sid, content)

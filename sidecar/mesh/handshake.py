@@ -26,7 +26,7 @@ from sidecar.mesh.link import (
 )
 from sidecar.mesh.roster import Member, Roster
 
-PROTOCOL_VERSION: Final = 1
+PROTOCOL_VERSION: Final = 2  # 2: competing roster changes, anchored frontiers
 NONCES_KEPT: Final = 10_000  # hellos remembered, to refuse a replayed one
 
 

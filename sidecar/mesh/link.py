@@ -137,6 +137,7 @@ def counted_reason(err: InvalidData) -> str:
         "wrong_building",
         "clock_skew",
         "broken_chain",
+        "bad_frontier",
         "time_backwards",
         "stale",
         "too_large",

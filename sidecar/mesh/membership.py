@@ -86,7 +86,13 @@ class Membership:
         base = self.base
         try:
             proposed, approvals = roster_module.from_entry_body(entry.content)
-            if proposed.version <= base.version:
+            pending = self.pending
+            if pending is not None and proposed.version == pending.version:
+                # Two valid changes for one version: every node keeps the same one.
+                if roster_module.preferred([pending, proposed]) is pending:
+                    return
+                base = self.roster
+            elif proposed.version <= base.version:
                 return
             roster_module.check_change(base, proposed, approvals)
         except RosterError as err:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Final
 
-from sidecar.ledger import chain, etp, kinds, merkle
+from sidecar.ledger import chain, etp, merkle
 from sidecar.ledger.chain import Place
 from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.etp import Entry
@@ -233,13 +233,9 @@ class Replica:
                 "malformed", "the anchor is not the entry after the frontier"
             )
         self.check(anchor, now_ms)
-        if anchor.key != kinds.rollup_key(1) or anchor.content.get("root") != (
-            frontier.root().hex()
-        ):
-            raise InvalidData(
-                "broken_chain",
-                "the frontier does not match the root its anchoring rollup signs",
-            )
+        problem = chain.anchor_problem(frontier, anchor)
+        if problem is not None:
+            raise InvalidData("bad_frontier", problem)
         number, size, stored = head.number, frontier.size, frontier.copy()
         self.writer.call(lambda conn: store.adopt_frontier(conn, number, stored))
         head.seq = head.pruned = size

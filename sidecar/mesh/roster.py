@@ -277,6 +277,14 @@ def check_change(
         )
 
 
+def preferred(candidates: list[Roster]) -> Roster:
+    """Of valid changes competing for one version, the one every node takes.
+
+    The earliest ``effective`` wins; of those, the smallest digest (PROTOCOL.md 13.3).
+    """
+    return min(candidates, key=lambda item: (item.effective, item.digest))
+
+
 def member_from_json(obj: object) -> Member:
     """A member object (as ``roster member`` prints it)."""
     return _member(obj)

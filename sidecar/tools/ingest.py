@@ -14,12 +14,16 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sidecar.ledger import chain, etp, merkle
+from sidecar.ledger import chain, etp, kinds, merkle
 from sidecar.ledger.chain import Place
 from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.identity import KeyRing, PublicKeyError
+from sidecar.mesh import roster as roster_module
+from sidecar.mesh.roster import Roster
 from sidecar.storage import store
 from sidecar.storage.writer import Writer
+from sidecar.tools.export import FORMAT
+from sidecar.tools.members import RosterChain, parse_line
 
 
 @dataclass(slots=True)
@@ -31,10 +35,19 @@ class _Head:
 class Ingestor:
     """Checks and stores exchange-format lines for one database."""
 
-    def __init__(self, conn: sqlite3.Connection, writer: Writer) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        writer: Writer,
+        roster: Roster | None = None,
+    ) -> None:
+        """``roster``: the building's first roster, if not taken from the lines."""
         self.conn = conn
         self.writer = writer
         self.building = store.meta(conn).get("building", "")
+        self.members: RosterChain | None = None
+        if roster is not None:
+            self._roster(roster)
         self.keys = KeyRing()
         self.numbers: dict[bytes, int] = {}
         for number, aid, key in store.authors(conn):
@@ -60,7 +73,11 @@ class Ingestor:
     def add(self, obj: dict[str, object]) -> None:
         """Take one parsed line; raises :class:`InvalidData` if it is refused."""
         kind = obj.get("type")
-        if kind == "author":
+        if kind == "ledger":
+            self._ledger(obj)
+        elif kind == "roster":
+            self._roster_line(obj)
+        elif kind == "author":
             self._author(obj)
         elif kind == "frontier":
             self._frontier(obj)
@@ -77,6 +94,41 @@ class Ingestor:
     def finish(self) -> None:
         """Wait until everything taken is durable."""
         self.writer.flush()
+
+    def _ledger(self, obj: dict[str, object]) -> None:
+        if obj.get("format") != FORMAT:
+            raise InvalidData(
+                "bad_version", f"exchange format {obj.get('format')!r}, not {FORMAT}"
+            )
+        if obj.get("building") != self.building:
+            raise InvalidData(
+                "wrong_building", f"an export of building {obj.get('building')!r}"
+            )
+
+    def _roster_line(self, obj: dict[str, object]) -> None:
+        item = parse_line(obj)
+        if isinstance(item, Roster):
+            self._roster(item)
+            return
+        if self.members is None:
+            raise InvalidData("bad_roster", "a roster change before the first roster")
+        self.members.add(item)
+        if item[0] not in self.members.versions:
+            raise InvalidData(
+                "roster_refused", f"version {item[0].version} is not a valid change"
+            )
+
+    def _roster(self, roster: Roster) -> None:
+        if roster.building != self.building:
+            raise InvalidData(
+                "wrong_building", f"the roster of building {roster.building!r}"
+            )
+        if self.members is None:
+            self.members = RosterChain(roster)
+            for entry in store.entries_of_kinds(self.conn, (roster_module.ROSTER,)):
+                self.members.offer(entry)
+        elif self.members.versions[0].digest != roster.digest:
+            raise InvalidData("conflict", "another first roster than the one held")
 
     def _author(self, obj: dict[str, object]) -> None:
         key_hex = obj.get("key")
@@ -106,13 +158,28 @@ class Ingestor:
             raise InvalidData(
                 "conflict", "a frontier can only start a feed this node lacks"
             )
-        self._store_frontier(head.number, frontier)
-        head.tip.seq = head.tip.pruned = size
-
-    def _store_frontier(self, number: int, frontier: merkle.Frontier) -> None:
+        anchor = self._anchor(author, frontier, obj.get("anchor"))
+        number = head.number
         self.writer.call(
             lambda conn: store.adopt_frontier(conn, number, frontier)
         ).result()
+        head.tip.seq = head.tip.pruned = size
+        head.tip.id = anchor.prev  # the id of the entry at the frontier
+
+    def _anchor(
+        self, author: bytes, frontier: merkle.Frontier, wire: object
+    ) -> etp.Entry:
+        """The frontier line's anchor rollup, which must sign the frontier's root."""
+        if not isinstance(wire, dict):
+            raise InvalidData("bad_frontier", "a frontier line carries its anchor")
+        anchor = etp.entry_from_wire(wire)
+        if anchor.author != author:
+            raise InvalidData("bad_frontier", "the anchor is another author's entry")
+        self._check(author, anchor)
+        problem = chain.anchor_problem(frontier, anchor)
+        if problem is not None:
+            raise InvalidData("bad_frontier", problem)
+        return anchor
 
     def _entry(self, entry: etp.Entry) -> None:
         self._check(entry.author, entry)
@@ -133,6 +200,8 @@ class Ingestor:
             )
         # A kept entry of pruned history (below the frontier): nothing to chain to.
         self.writer.add_entry(head.number, entry)
+        if self.members is not None:
+            self.members.offer(entry)
         if place is Place.NEXT:
             tip.seq, tip.id, tip.ts = entry.seq, entry.id, entry.ts
 
@@ -151,9 +220,27 @@ class Ingestor:
         self._check(statement.author, statement)
         number = self._head(statement.author).number
         log = number
-        if statement.kind == "cosign":
-            log = self._head(bytes.fromhex(str(statement.content["log"]))).number
+        if statement.kind == kinds.COSIGN:
+            log_id = bytes.fromhex(str(statement.content["log"]))
+            self._cosigner(statement, log_id)
+            log = self._head(log_id).number
         self.writer.add_statement(number, log, statement)
+
+    def _cosigner(self, statement: etp.Statement, log: bytes) -> None:
+        """A cosignature counts only by a member, of a member's log, at its time."""
+        if log == statement.author:
+            raise InvalidData("self_cosign", "a log cannot be cosigned by its author")
+        if self.members is None:
+            raise InvalidData(
+                "non_member", "no roster to check the witness against (give --roster)"
+            )
+        ts = statement.content["ts"]
+        assert isinstance(ts, int)  # schema-checked
+        for who, role in ((statement.author, "witness"), (log, "log")):
+            if not self.members.member_at(who, ts):
+                raise InvalidData(
+                    "non_member", f"the {role} {who.hex()[:16]} is not a member at {ts}"
+                )
 
     def _check(self, author: bytes, item: etp.Entry | etp.Statement) -> None:
         if item.content["building"] != self.building:

@@ -20,7 +20,7 @@ from devkit import building as devkit_building
 from devkit.clock import now_ms
 from devkit.ports import free_port
 from sidecar.ledger.identity import Identity
-from sidecar.mesh import peer_auth, roster
+from sidecar.mesh import handshake, peer_auth, roster
 from tests.sidecar.support import BUILDING
 
 # Short intervals and checkpoints, and commits that need not survive a power cut.
@@ -180,7 +180,7 @@ async def peer_connect(
     await ws.send_json(
         {
             "type": "hello",
-            "protocol": 1,
+            "protocol": handshake.PROTOCOL_VERSION,
             "building": building,
             "author": identity.author.hex(),
             "nonce": nonce.hex(),

@@ -203,7 +203,7 @@ def test_verify_status_export_and_import_on_the_command_line(tmp_path: Path) -> 
     )
     assert exported.returncode == 0
     lines = (tmp_path / "a.jsonl").read_text().splitlines()
-    assert [json.loads(line)["type"] for line in lines] == ["author"] + [
+    assert [json.loads(line)["type"] for line in lines] == ["ledger", "author"] + [
         "entry"
     ] * 30 + ["checkpoint"]
 
@@ -213,7 +213,7 @@ def test_verify_status_export_and_import_on_the_command_line(tmp_path: Path) -> 
         "import", str(tmp_path / "a.jsonl"), "--db", str(tmp_path / "b.db")
     )
     assert imported.returncode == 0, imported.stderr
-    assert "Stored 32 line(s)" in imported.stdout
+    assert "Stored 33 line(s)" in imported.stdout
     again = run_cli("import", str(tmp_path / "a.jsonl"), "--db", str(tmp_path / "b.db"))
     assert "30 already present" in again.stdout
     assert run_cli("verify", str(tmp_path / "b.db"), "--json").returncode == 0

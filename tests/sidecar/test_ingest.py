@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def test_an_exported_feed_imports_and_verifies(
     report = verify_database(other.path)
     assert report.ok, report.findings
     assert report.entries == 3 * 60 + 3  # the flows and three hourly rollups
-    assert _take(ingestor, lines[1:3]) == ["duplicate", "duplicate"]
+    assert _take(ingestor, lines[2:4]) == ["duplicate", "duplicate"]
 
 
 def test_a_pruned_feed_travels_with_its_frontier(
@@ -77,7 +78,7 @@ def test_a_pruned_feed_travels_with_its_frontier(
         lambda conn: retention.prune(conn, end + 3 * DAY, policy)
     ).result()
     lines = _export(ledger)
-    assert json.loads(lines[1])["type"] == "frontier"
+    assert json.loads(lines[2])["type"] == "frontier"
     other, ingestor = target
     assert set(_take(ingestor, lines)) == {None}
     report = verify_database(other.path)
@@ -96,7 +97,7 @@ def test_every_bad_line_is_refused_with_its_reason(
 ) -> None:
     ledger.flows(3, T0 + 1000)
     lines = _export(ledger)
-    author_line, first, second, third = lines
+    _header, author_line, first, second, third = lines
     entries = [json.loads(line) for line in (first, second, third)]
     other, ingestor = target
     key = ledger.identity
@@ -130,3 +131,83 @@ def test_every_bad_line_is_refused_with_its_reason(
     ingestor.finish()
     findings = verify_database(other.path).findings
     assert [(f.code, f.where) for f in findings] == [("equivocation", "seq 2")]
+
+
+def _pruned_export(ledger: Ledger) -> list[str]:
+    end = ledger.flows(2 * 24 * 6, T0 + 600_000, 600_000)
+    ledger.feed.roll(end + DAY)
+    ledger.sync()
+    policy = retention.Policy(flows_ms=HOUR, hourly_ms=DAY + HOUR)
+    ledger.writer.call(
+        lambda conn: retention.prune(conn, end + 3 * DAY, policy)
+    ).result()
+    return _export(ledger)
+
+
+def test_a_frontier_that_its_anchor_rollup_does_not_sign_is_refused(
+    ledger: Ledger, target: tuple[Ledger, Ingestor]
+) -> None:
+    lines = _pruned_export(ledger)
+    frontier = json.loads(lines[2])
+    assert frontier["type"] == "frontier"
+    frontier["nodes"][0] = "00" * 32
+    lines[2] = json.dumps(frontier)
+    other, ingestor = target
+    results = _take(ingestor, lines)
+    assert results[2] == "bad_frontier"
+    assert None not in results[3:]  # nothing of the feed is placed on a false past
+    conn = store.connect(other.path, readonly=True)
+    try:
+        assert store.pruned(conn, 2).frontier.size == 0
+    finally:
+        conn.close()
+    assert verify_database(other.path).ok
+
+
+def test_verify_names_a_stored_frontier_its_anchor_does_not_sign(
+    ledger: Ledger,
+) -> None:
+    _pruned_export(ledger)
+    assert verify_database(ledger.path).ok
+    conn = sqlite3.connect(ledger.path, isolation_level=None)
+    conn.execute("UPDATE frontiers SET nodes = zeroblob(length(nodes))")
+    conn.close()
+    codes = [f.code for f in verify_database(ledger.path).findings]
+    assert codes == ["bad_frontier"]
+
+
+def _import(ingestor: Ingestor, lines: list[str]) -> set[str | None]:
+    return set(_take(ingestor, lines))
+
+
+@pytest.mark.parametrize("order", ["a_first", "b_first"])
+def test_several_nodes_exports_merge_in_any_order(
+    ledger: Ledger, tmp_path: Path, order: str
+) -> None:
+    ledger.flows(5, T0 + 1000)
+    from_a = _export(ledger)
+    b = open_ledger(tmp_path / "b.db")
+    try:
+        reader = store.connect(b.path, readonly=True)
+        try:
+            assert _import(Ingestor(reader, b.writer), from_a) <= {None}
+        finally:
+            reader.close()
+        ledger.flows(3, T0 + 6000)  # A went on after B copied it
+        b.flows(4, T0 + 1000)
+        from_a, from_b = _export(ledger), _export(b)
+    finally:
+        b.writer.close()
+    target = open_ledger(tmp_path / "target.db")
+    reader = store.connect(target.path, readonly=True)
+    try:
+        ingestor = Ingestor(reader, target.writer)
+        files = [from_a, from_b] if order == "a_first" else [from_b, from_a]
+        for lines in files:
+            assert _import(ingestor, lines) <= {None, "duplicate"}
+    finally:
+        target.writer.close()
+        reader.close()
+    report = verify_database(target.path)
+    assert report.ok, report.findings
+    assert report.entries == 8 + 4

@@ -230,7 +230,7 @@ async def test_a_made_up_past_is_refused(tmp_path: Path) -> None:
         while True:
             rejected = await _rejected(building, node)
             if (
-                rejected.get("broken_chain", 0) >= 2
+                rejected.get("bad_frontier", 0) >= 2
                 and rejected.get("malformed", 0) >= 2
             ):
                 break

@@ -161,7 +161,7 @@ def _kinds(path: Path) -> list[tuple[str]]:
 @pytest.mark.parametrize(
     ("sql", "code"),
     [
-        ("UPDATE frontiers SET nodes = zeroblob(length(nodes))", "rollup_mismatch"),
+        ("UPDATE frontiers SET nodes = zeroblob(length(nodes))", "bad_frontier"),
         ("UPDATE frontiers SET size = size + 1", "gap"),
         (
             "DELETE FROM entries WHERE kind = 'flow' "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.ledger import etp, kinds
+from sidecar.ledger import canonical, etp, kinds
 from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.identity import Identity
 from sidecar.storage import store
@@ -89,7 +89,8 @@ def test_flipping_any_byte_of_a_stored_entry_is_found(
         ("DELETE FROM entries WHERE seq = 3", {"gap"}),
         ("DELETE FROM entries WHERE seq = 6", {"gap"}),
         ("DELETE FROM authors", {"unknown_author"}),
-        ("UPDATE authors SET key = zeroblob(33)", {"bad_key", "unknown_author"}),
+        ("UPDATE authors SET key = zeroblob(33)", {"key_mismatch", "unknown_author"}),
+        ("UPDATE authors SET id = zeroblob(32)", {"key_mismatch", "unknown_author"}),
         ("UPDATE statements SET size = 5", {"bad_column"}),
         ("UPDATE statements SET body = CAST(body || ' ' AS BLOB)", {"not_canonical"}),
         (
@@ -303,3 +304,53 @@ def test_a_rollup_that_leaves_entries_out_of_its_range_is_named(ledger: Ledger) 
     assert ("rollup_mismatch", f"seq {seqs[1]}") in {
         (f.code, f.where) for f in _report(ledger.path).findings
     }
+
+
+def _statement(filled: Ledger, who: Identity, **content: object) -> None:
+    conn = sqlite3.connect(filled.path, isolation_level=None)
+    try:
+        number = store.author_no(conn, who.author) or store.add_author(
+            conn, who.public_key
+        )
+    finally:
+        conn.close()
+    body: JsonObject = {"v": 1, "building": BUILDING, "ts": T0 + 70_000}
+    body.update(content)  # type: ignore[arg-type]
+    filled.writer.wait(
+        filled.writer.add_statement(number, 1, etp.make_statement(who, body))
+    )
+
+
+def test_a_cosign_that_contradicts_the_log_names_the_witness(filled: Ledger) -> None:
+    witness = Identity.generate()
+    log = filled.identity.author.hex()
+    _statement(filled, witness, kind="cosign", log=log, size=3, root="ef" * 32)
+    findings = [(f.code, f.author) for f in _report(filled.path).findings]
+    assert findings == [("cosign_mismatch", witness.author.hex())]
+
+
+def test_a_log_cosigned_by_its_own_author_is_named(filled: Ledger) -> None:
+    log = filled.identity.author.hex()
+    conn = sqlite3.connect(filled.path)
+    root = conn.execute("SELECT body FROM statements").fetchone()[0]
+    conn.close()
+    head = canonical.decode(bytes(root))
+    _statement(
+        filled,
+        filled.identity,
+        kind="cosign",
+        log=log,
+        size=head["size"],
+        root=head["root"],
+    )
+    assert [f.code for f in _report(filled.path).findings] == ["self_cosign"]
+
+
+def test_a_witnessed_head_that_contradicts_the_log_is_named(filled: Ledger) -> None:
+    log = filled.identity.author.hex()
+    now = T0 + 80_000
+    filled.feed.append(
+        "witnessed", {"logs": [{"log": log, "size": 2, "root": "ab" * 32}]}, now
+    )
+    filled.sync()
+    assert [f.code for f in _report(filled.path).findings] == ["witnessed_mismatch"]

@@ -42,6 +42,13 @@ def _text(data: bytes) -> str:
     return data.decode()
 
 
+def _exchange_vectors() -> dict[str, Any]:
+    # Imported here: the exchange vectors build on this module's helpers.
+    from tests.vectors import exchange
+
+    return exchange.exchange_vectors()
+
+
 def canonical_vectors() -> dict[str, Any]:
     """Values with their canonical bytes, and byte strings that must be refused."""
     values: list[JsonObject] = [
@@ -51,6 +58,7 @@ def canonical_vectors() -> dict[str, Any]:
         {"s": 'quote " backslash \\ slash / tab \t newline \n nul \u0000 del \u007f'},
         {"s": "日本語 é 🔋"},
         {"a_1": [[["deep"]]], "a": "x"},
+        {"a": [[[[[[1]]]]]]},  # the 1 is at depth 8, the deepest allowed
     ]
     invalid = [
         (b'{"a": 1}', "not_canonical", "whitespace"),
@@ -65,10 +73,23 @@ def canonical_vectors() -> dict[str, Any]:
         (b'{"a":9007199254740992}', "int_range", "integer beyond 2^53-1"),
         (b'{"a":-0}', "not_canonical", "negative zero"),
         (b'{"a":1,"a":2}', "duplicate_key", "duplicate key"),
-        (b'{"Ab":1}', "bad_key", "uppercase key"),
+        (b'{"Ab":1}', "bad_name", "uppercase key"),
         (b'{"a":"\\ud83d"}', "lone_surrogate", "unpaired surrogate"),
         (b'{"a":"\xc3"}', "not_utf8", "truncated UTF-8"),
         (b"[]", "not_object", "top level is not an object"),
+        (b'{"a":', "not_json", "unparseable: truncated"),
+        (b'{"a":[[[[[[[1]]]]]]]}', "too_deep", "a value at depth 9"),
+        (
+            b'{"a":"' + b"x" * (canonical.MAX_BODY_BYTES - 7) + b'"}',
+            "too_large",
+            "16 385 bytes",
+        ),
+        # Which rule fires first (PROTOCOL.md section 3):
+        (b'{"A":1.5}', "float", "parsing comes before key names"),
+        (b'[{"A":1}]', "not_object", "the top level before anything inside it"),
+        (b'{"A":true}', "bad_name", "an object's key names before its values"),
+        (b'{"a" :[true]}', "boolean", "values before the byte comparison"),
+        (b'{"a":"\\ud83d","b" :1}', "lone_surrogate", "surrogates before bytes"),
     ]
     return {
         "description": "Canonical JSON bodies (PROTOCOL.md section 3). 'canonical' is "
@@ -428,13 +449,84 @@ def feed_vectors() -> dict[str, Any]:
     lines.append(etp.statement_to_wire(checkpoint))
 
     def altered(
-        description: str, new_lines: list[JsonObject], findings: list[tuple[str, str]]
+        description: str,
+        new_lines: list[JsonObject],
+        findings: list[tuple[str, str]],
+        notices: tuple[tuple[str, str], ...] = (),
+        members: roster.Roster | None = None,
     ) -> dict[str, Any]:
-        return {
+        case: dict[str, Any] = {
             "description": description,
             "lines": new_lines,
             "findings": [{"code": code, "where": where} for code, where in findings],
+            "notices": [{"code": code, "where": where} for code, where in notices],
         }
+        if members is not None:
+            case["roster"] = members.document()
+        return case
+
+    flat_301 = roster.Member("301", "3", KEY.public_key, "10.0.3.1:8765")
+    flat_302 = roster.Member("302", "3", WITNESS.public_key, "10.0.3.2:8765")
+    both = roster.Roster(BUILDING, 1, (flat_301, flat_302))
+    only_302 = roster.Roster(BUILDING, 1, (flat_302,))
+    witness_line: JsonObject = {"type": "author", "key": WITNESS.public_key.hex()}
+
+    def statement(who: Identity, size: int, root: str) -> JsonObject:
+        body: JsonObject = {
+            "v": 1,
+            "kind": "cosign",
+            "building": BUILDING,
+            "ts": T0 + 3_603_000,
+            "log": KEY.author.hex(),
+            "size": size,
+            "root": root,
+        }
+        return etp.statement_to_wire(etp.make_statement(who, body, deterministic=True))
+
+    def seventh(body: JsonObject) -> list[JsonObject]:
+        return [*copy.deepcopy(lines), _line(_sign(7, after.id, body))]
+
+    after_end = T0 + 3_601_000
+    replayed = seventh(_flow(T0 + 3_600_000, T0 + 3_601_100, 500, 500, 0))
+    holed = seventh(_flow(after_end + 60_000, after_end + 61_050, 500, 500, 0))
+    backwards = seventh(_flow(after_end, T0 + 3_601_040, 500, 500, 0))
+    elsewhere = seventh(
+        {**_flow(after_end, after_end + 1050, 500, 500, 0), "building": "bldg-02"}
+    )
+    frontier = merkle.Frontier()
+    for entry in entries[:4]:
+        frontier.append(merkle.leaf_hash(entry.id))
+    frontier_line: JsonObject = {
+        "type": "frontier",
+        "author": KEY.author.hex(),
+        "size": 4,
+        "nodes": [node.hex() for node in frontier.nodes],
+        "anchor": _line(summary),
+    }
+    pruned = [lines[0], frontier_line, *copy.deepcopy(lines[5:])]
+    other_flat = seventh(
+        {
+            **_flow(after_end, after_end + 1050, 500, 500, 0),
+            "loc": {"floor": "9", "flat": "999"},
+        }
+    )
+    false_cosign = [
+        lines[0],
+        witness_line,
+        *lines[1:],
+        statement(WITNESS, 5, "ab" * 32),
+    ]
+    own_cosign = [*lines, statement(KEY, 6, str(checkpoint_body["root"]))]
+    false_head: JsonObject = {
+        "v": 1,
+        "kind": "witnessed",
+        "building": BUILDING,
+        "ts": T0 + 3_602_500,
+        "logs": [{"log": KEY.author.hex(), "size": 3, "root": "ab" * 32}],
+    }
+    declared = seventh(false_head)
+    unanchored = copy.deepcopy(pruned)
+    unanchored[1]["nodes"] = ["ab" * 32]
 
     tampered: list[dict[str, Any]] = copy.deepcopy(lines)
     tampered[3]["body"]["mhz"] = 59_990
@@ -460,7 +552,8 @@ def feed_vectors() -> dict[str, Any]:
         "description": "A feed in exchange format (PROTOCOL.md section 11): four flows "
         "in the last seconds of an hour, the hourly rollup, one flow after it, a "
         "checkpoint. Each altered copy lists findings (code and where) a verifier must "
-        "report; it may report further consequences of the same damage. Ids of "
+        "report; it may report further consequences of the same damage. A copy with "
+        "no findings must verify; 'notices' are reported but are no failure. Ids of "
         "entries are computed from their lines.",
         "building": BUILDING,
         "lines": lines,
@@ -487,6 +580,77 @@ def feed_vectors() -> dict[str, Any]:
                 "a checkpoint with a root the entries do not give",
                 bad_root,
                 [("checkpoint_mismatch", "checkpoint of size 6")],
+            ),
+            altered(
+                "pruned: flows 1-4 replaced by the frontier the rollup anchors",
+                pruned,
+                [],
+            ),
+            altered(
+                "pruned, with a frontier its anchoring rollup does not sign",
+                unanchored,
+                [("bad_frontier", "frontier")],
+            ),
+            altered(
+                "a flow signed again over an interval already signed (a replay)",
+                replayed,
+                [("flow_overlap", "seq 7")],
+            ),
+            altered(
+                "a minute without a flow: a notice, not a finding",
+                holed,
+                [],
+                (("flow_hole", "seq 7"),),
+            ),
+            altered(
+                "an entry stamped before its predecessor",
+                backwards,
+                [("time_backwards", "seq 7")],
+            ),
+            altered(
+                "an entry of another building",
+                elsewhere,
+                [("wrong_building", "seq 7")],
+            ),
+            altered("with the roster: every signer a member", lines, [], (), both),
+            altered(
+                "with a roster that does not list the flat",
+                lines,
+                [("non_member", "seq 1")],
+                (),
+                only_302,
+            ),
+            altered(
+                "with the roster: a flow for another flat",
+                other_flat,
+                [("wrong_flat", "seq 7")],
+                (),
+                both,
+            ),
+            altered(
+                "a witness's cosignature of a root the log does not have",
+                false_cosign,
+                [
+                    (
+                        "cosign_mismatch",
+                        f"cosign of size 5 by {WITNESS.author.hex()[:16]}",
+                    )
+                ],
+            ),
+            altered(
+                "a log cosigned by its own author",
+                own_cosign,
+                [("self_cosign", "cosign of size 6")],
+            ),
+            altered(
+                "a witnessed head the log contradicts",
+                declared,
+                [
+                    (
+                        "witnessed_mismatch",
+                        f"witnessed head of size 3 in seq 7 of {KEY.author.hex()[:16]}",
+                    )
+                ],
             ),
             altered(
                 "a rollup that misstates its flows",
@@ -730,7 +894,7 @@ def _auth_vectors() -> dict[str, Any]:
         "frames": [
             {
                 "type": "hello",
-                "protocol": 1,
+                "protocol": 2,
                 "building": BUILDING,
                 "author": KEY.author.hex(),
                 "nonce": dialer_nonce.hex(),
@@ -888,6 +1052,7 @@ FILES = {
     "merkle.json": merkle_vectors,
     "feed.json": feed_vectors,
     "mesh.json": mesh_vectors,
+    "exchange.json": _exchange_vectors,
 }
 
 
