@@ -290,9 +290,11 @@ class Node:
             clock=clock,
             interval_s=config.checkpoint_interval_s,
         )
-        # Every new own entry: the replica's head of it, coordination, the peers.
+        # Every own entry, once durable: the replica's head of it, coordination, the
+        # peers. Before its commit no other part sees it.
         own = replica.heads[identity.author]
-        feed.listeners = [own.advance, coordination.appended, peers.mesh.publish]
+        replica.own = feed
+        gate.on_durable = [own.advance, coordination.appended, peers.mesh.publish]
         share = None if feed.last_flow is None else feed.last_flow.get("bat_ren")
         services = NodeServices(
             config=config,

@@ -107,7 +107,9 @@ class NodeServices:
             author=self.identity.author.hex(),
             next_seq=feed.seq + 1,
             samples_accepted=self.samples_accepted,
-            rejected=dict(self.rejected),
+            # The writer's refusals too (rows it left out); a copy taken at once,
+            # as the writer thread counts them.
+            rejected=dict(self.rejected + Counter(dict(self.gate.writer.rejected))),
             entries_written=self.entries_written,
             checkpoint_size=feed.checkpoint_size,
             mesh=messages.StatusMesh(

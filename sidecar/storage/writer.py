@@ -15,6 +15,10 @@ once.
 
 Rows, calls and waits come from one producer thread (the event loop, or the command
 line's main thread).
+
+One bad row never stops the writer: a chunk that breaks a constraint (a second copy of
+a stored entry, say) is written again row by row, the offending rows are left out and
+counted in :attr:`Writer.rejected`, and the rest commit.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import logging
 import queue
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -67,6 +72,8 @@ class Writer:
         self.committed = 0
         self.failed: BaseException | None = None
         self.batches = 0
+        # Rows left out because they broke a constraint, by reason (writer thread).
+        self.rejected: Counter[str] = Counter()
 
     def start(self) -> None:
         """Open the connection on the writer thread and start taking jobs."""
@@ -215,10 +222,7 @@ class Writer:
                 conn.execute("BEGIN IMMEDIATE")
                 for _ticket, code, what, payload in batch:
                     if code == _ROWS:
-                        conn.execute(
-                            _multi_row(what, len(payload)),
-                            [value for row in payload for value in row],
-                        )
+                        self._insert(conn, what, payload)
                     elif payload.set_running_or_notify_cancel():
                         # A caller that gave up (cancelled) gets no run and no answer.
                         calls.append((payload, *_isolated(conn, what)))
@@ -243,6 +247,26 @@ class Writer:
                     future.set_exception(error)
         self._publish(batch[-1][0])
 
+    def _insert(
+        self, conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]
+    ) -> None:
+        """Write a chunk; if a row breaks a constraint, write the others without it."""
+        conn.execute("SAVEPOINT chunk")
+        try:
+            conn.execute(
+                _multi_row(sql, len(rows)), [value for row in rows for value in row]
+            )
+        except sqlite3.IntegrityError:
+            conn.execute("ROLLBACK TO chunk")
+            for row in rows:
+                try:
+                    conn.execute(sql, row)
+                except sqlite3.IntegrityError as err:
+                    reason = _constraint_reason(err)
+                    self.rejected[reason] += 1
+                    _LOGGER.warning("Left out a row the ledger refuses: %s", err)
+        conn.execute("RELEASE chunk")
+
     def _publish(self, last_ticket: int) -> None:
         with self._committed_cond:
             if self.failed is None:
@@ -263,6 +287,11 @@ def _multi_row(sql: str, count: int) -> str:
     """``INSERT ... VALUES (...)`` for ``count`` rows in one statement."""
     head, _, values = sql.partition(" VALUES ")
     return f"{head} VALUES {', '.join([values] * count)}"
+
+
+def _constraint_reason(err: sqlite3.IntegrityError) -> str:
+    """The counted reason for a row that broke a constraint."""
+    return "duplicate_row" if "UNIQUE" in str(err) else "bad_row"
 
 
 def _settle(future: asyncio.Future[None]) -> None:
