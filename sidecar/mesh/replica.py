@@ -188,6 +188,9 @@ class Replica:
         head = self.heads.get(entry.author)
         if head is None:
             raise InvalidData("non_member", f"{entry.author.hex()[:16]}… is unknown")
+        if self.writer.fault is not None:
+            # Not taken while the disk cannot be written; anti-entropy brings it again.
+            raise InvalidData(self.writer.fault, "this node cannot store it now")
         own = self.own
         is_own = own is not None and entry.author == own.identity.author
         tip = head.tip()

@@ -9,7 +9,9 @@ own entry that a crash could take back, and a restarted node, whose next seq fol
 what is durable, never signs a seq a peer has seen (PROTOCOL.md, "Durability").
 
 A write that fails stops the node, whichever part of it met the failure: ``failed`` is
-set and the node shuts down.
+set and the node shuts down. A storage fault (a full or read-only disk) does not: what
+is queued waits for the disk, and :meth:`Gate.durable` waits with it unless its caller
+would rather be told (a sample, refused with the fault's reason).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Callable
 
 from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.etp import Entry
+from sidecar.storage.faults import StorageFault
 from sidecar.storage.feed import Feed
 from sidecar.storage.writer import StorageError
 
@@ -55,17 +58,29 @@ class Gate:
         """Sign and queue the next entry of the own feed; the entry and its ticket."""
         return self.guarded(lambda: self.feed.append(kind, content, now_ms, refs))
 
-    async def durable(self, ticket: int) -> None:
+    @property
+    def fault(self) -> str | None:
+        """``storage_full`` or ``storage_readonly`` while the disk cannot be written."""
+        return self.writer.fault
+
+    async def durable(self, ticket: int, *, tell_fault: bool = False) -> None:
         """Wait until ``ticket`` is committed; a storage failure stops the node.
 
-        Whoever hears of committed entries has heard of every entry up to ``ticket``
-        when this returns.
+        Through a storage fault this waits until the disk can be written again, or,
+        with ``tell_fault``, raises :class:`StorageFault` at once. Whoever hears of
+        committed entries has heard of every entry up to ``ticket`` when this returns.
         """
-        try:
-            await self.writer.durable(ticket)
-        except StorageError:
-            self.failed.set()
-            raise
+        while True:
+            try:
+                await self.writer.durable(ticket)
+                break
+            except StorageFault:
+                if tell_fault:
+                    raise
+                await self.writer.writable()
+            except StorageError:
+                self.failed.set()
+                raise
         self.release()
 
     def release(self) -> None:
@@ -86,8 +101,7 @@ class Gate:
     async def _release_when_durable(self) -> None:
         try:
             while self._waiting:
-                await self.writer.durable(self._waiting[-1][0])
-                self.release()
+                await self.durable(self._waiting[-1][0])
         except StorageError:
             self.failed.set()
         finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import subprocess
 import sys
@@ -106,11 +107,20 @@ class Stream:
     acked: dict[int, str] = field(default_factory=dict)
     errors: Counter[str] = field(default_factory=Counter)
     window: int = 64
+    statuses: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    ws: aiohttp.ClientWebSocketResponse | None = None
+
+    async def status(self, within: float = 10) -> dict[str, Any]:
+        """The node's ``status``, asked on the stream's own socket (one per node)."""
+        assert self.ws is not None
+        await self.ws.send_json({"type": "status"})
+        return await asyncio.wait_for(self.statuses.get(), within)
 
     async def run(
         self, ws: aiohttp.ClientWebSocketResponse, first: asyncio.Event
     ) -> None:
         """Send and receive until cancelled or the socket closes."""
+        self.ws = ws
         slots = asyncio.Semaphore(self.window)
 
         async def send() -> None:
@@ -130,6 +140,10 @@ class Stream:
         async def receive() -> None:
             async for message in ws:
                 reply: dict[str, Any] = message.json()
+                if reply.get("type") in ("status", "mesh"):
+                    if reply["type"] == "status":
+                        self.statuses.put_nowait(reply)
+                    continue
                 slots.release()
                 if reply.get("type") == "entry":
                     self.acked[int(reply["seq"])] = str(reply["id"])
@@ -183,32 +197,62 @@ def duplicated_flows(db: Path, author: bytes) -> int:
     return int(rows[0][0])
 
 
-@contextlib.contextmanager
-def small_tmpfs(folder: Path, size: str) -> Iterator[bool]:
-    """A tmpfs of ``size`` on ``folder``; yields False if mounting is refused."""
-    folder.mkdir(parents=True, exist_ok=True)
+def _mount(*args: str) -> bool:
     mount = shutil.which("mount")
     if mount is None:
-        yield False
-        return
-    done = subprocess.run(
-        [mount, "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(folder)],
-        capture_output=True,
-        check=False,
+        return False
+    return (
+        subprocess.run([mount, *args], capture_output=True, check=False).returncode == 0
     )
-    if done.returncode != 0:
-        yield False
-        return
+
+
+def _unmount(folder: Path) -> None:
+    subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
+
+
+@contextlib.contextmanager
+def on_small_tmpfs(folder: Path, size: str) -> Iterator[None]:
+    """Put ``folder`` (and what it holds) on a tmpfs of ``size`` for a while.
+
+    A real full disk, as an unprivileged user cannot make one: skips the test where
+    mounting is not allowed.
+    """
+    saved = folder.with_name(folder.name + ".saved")
+    shutil.copytree(folder, saved)
+    if not _mount("-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(folder)):
+        shutil.rmtree(saved)
+        pytest.skip("mounting a small tmpfs is not permitted here")
     try:
-        yield True
+        shutil.copytree(saved, folder, dirs_exist_ok=True)
+        yield
     finally:
-        subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
+        _unmount(folder)
+        shutil.rmtree(saved)
 
 
-def grow_tmpfs(folder: Path, size: str) -> None:
-    """Give a mounted tmpfs more room (space returns)."""
-    subprocess.run(
-        ["mount", "-o", f"remount,size={size}", str(folder)],
-        check=True,
-        capture_output=True,
-    )
+def fill(folder: Path) -> Path:
+    """Fill the file system of ``folder`` to the last block; the filler file."""
+    filler = folder / "filler"
+    descriptor = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (1 << 20, 1 << 16, 1 << 12, 1 << 9):
+            block = bytes(size)
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(descriptor, block)
+    finally:
+        os.close(descriptor)
+    return filler
+
+
+@contextlib.contextmanager
+def read_only(folder: Path) -> Iterator[None]:
+    """Make ``folder`` a read-only bind mount of itself until the block ends."""
+    if not _mount("--bind", str(folder), str(folder)):
+        pytest.skip("bind mounts are not permitted here")
+    try:
+        if not _mount("-o", "remount,bind,ro", str(folder)):
+            pytest.skip("remounting read-only is not permitted here")
+        yield
+    finally:
+        _unmount(folder)
