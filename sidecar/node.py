@@ -44,7 +44,7 @@ from sidecar.mesh.replica import Replica
 from sidecar.mesh.report import EQUIVOCATION, Integrity, Schedule
 from sidecar.mesh.roster import ROSTER, Member, Roster
 from sidecar.mesh.witness import Witness
-from sidecar.storage import retention, store
+from sidecar.storage import faults, retention, store
 from sidecar.storage.faults import StorageFault
 from sidecar.storage.feed import Feed
 from sidecar.storage.gate import Gate
@@ -432,6 +432,13 @@ class Node:
             if self.writer.fault != fault:
                 fault = self.writer.fault  # Home Assistant raises or clears a repair
                 self.reports.soon()
+            if fault == faults.READONLY and faults.writable_again(self.config.db_path):
+                _LOGGER.error(
+                    "Stopping: the store can be written again, but this process "
+                    "opened it read-only; started afresh, the node writes again"
+                )
+                self.failed.set()
+                return
             self._apply_due_roster()
             if self.reports.take():
                 await self.parts.api.notify(self.parts.services.mesh_report())

@@ -67,6 +67,16 @@ def fault_reason(err: sqlite3.Error, path: Path) -> str | None:
     return None
 
 
+def writable_again(path: Path) -> bool:
+    """Whether the store at ``path`` can be written now (its file system says so).
+
+    SQLite keeps a store it opened on a read-only file system read-only in that
+    process for as long as any connection to it is open; so a node that started on
+    one has to start afresh to write, once this is true.
+    """
+    return filesystem_fault(path) is None and os.access(path, os.W_OK)
+
+
 def filesystem_fault(path: Path) -> str | None:
     """What the file system holding ``path`` says: read-only, full, or fine (None)."""
     folder = path.parent

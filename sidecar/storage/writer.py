@@ -50,6 +50,13 @@ ROWS_PER_CHUNK: Final = 200
 CHUNKS_PER_TRANSACTION: Final = 20
 QUEUE_LIMIT: Final = 200  # chunks: back-pressure beyond ~40 000 rows
 _ROWS, _CALL, _STOP = 0, 1, 2
+# Errors of the disk rather than of a job (full, read-only, I/O): see faults.py.
+_DISK_CODES: Final = {
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_IOERR,
+}
 
 type _Job = tuple[int, int, Any, Any]  # (last ticket, code, sql or function, payload)
 
@@ -387,6 +394,12 @@ def _isolated(
     conn.execute("SAVEPOINT job")
     try:
         result = function(conn)
+    except sqlite3.OperationalError as err:
+        if err.sqlite_errorcode & 0xFF in _DISK_CODES:
+            raise  # the disk's fault, not the job's: the transaction is retried
+        conn.execute("ROLLBACK TO job")
+        conn.execute("RELEASE job")
+        return None, err
     except Exception as err:  # handed to the caller through its future
         conn.execute("ROLLBACK TO job")
         conn.execute("RELEASE job")

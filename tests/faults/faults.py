@@ -245,9 +245,18 @@ def fill(folder: Path) -> Path:
     return filler
 
 
+def writable_again(folder: Path) -> None:
+    """Let a :func:`read_only` folder be written again (the mount stays)."""
+    assert _mount("-o", "remount,bind,rw", str(folder))
+
+
 @contextlib.contextmanager
 def read_only(folder: Path) -> Iterator[None]:
-    """Make ``folder`` a read-only bind mount of itself until the block ends."""
+    """Make ``folder`` a read-only bind mount of itself until the block ends.
+
+    Files opened before stay writable through their old mount: so the node is
+    started on it, as after a restart onto a store that went read-only.
+    """
     if not _mount("--bind", str(folder), str(folder)):
         pytest.skip("bind mounts are not permitted here")
     try:
