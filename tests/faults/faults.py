@@ -144,12 +144,15 @@ class Stream:
                     if reply["type"] == "status":
                         self.statuses.put_nowait(reply)
                     continue
-                slots.release()
                 if reply.get("type") == "entry":
                     self.acked[int(reply["seq"])] = str(reply["id"])
                     first.set()
                 else:
                     self.errors[str(reply.get("reason") or reply.get("type"))] += 1
+                    # Refusals come fast; the samples' clock must not run ahead of
+                    # the node's meanwhile (they would be refused as in_future).
+                    await asyncio.sleep(0.01)
+                slots.release()
 
         sender = asyncio.create_task(send())
         try:
