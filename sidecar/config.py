@@ -12,6 +12,7 @@ import ipaddress
 import os
 import re
 import secrets
+import stat
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -182,9 +183,20 @@ def write_new(
         handle.write(text)
 
 
+def _check_private(path: Path) -> None:
+    """Refuse a file that group or others can read: it holds the API token."""
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"{path} has mode {stat.S_IMODE(mode):04o}; other users could read the "
+            f"API token in it and control this node. Run: chmod 600 {path}"
+        )
+
+
 def load(path: Path) -> Config:
-    """Read and validate the configuration file."""
+    """Read and validate the configuration file (refused if others may read it)."""
     try:
+        _check_private(path)
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
         raise ConfigError(

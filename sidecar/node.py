@@ -51,7 +51,8 @@ from sidecar.mesh.replica import Replica
 from sidecar.mesh.report import EQUIVOCATION, Integrity, Schedule
 from sidecar.mesh.roster import ROSTER, Member, Roster
 from sidecar.mesh.witness import Witness
-from sidecar.storage import retention, store
+from sidecar.storage import faults, retention, store
+from sidecar.storage.faults import StorageFault
 from sidecar.storage.feed import Feed
 from sidecar.storage.gate import Gate
 from sidecar.storage.writer import StorageError, Writer
@@ -62,6 +63,7 @@ RETENTION_EVERY_S: Final = 60.0
 MESH_REPORT_MIN_S: Final = 1.0
 SHUTDOWN_TIMEOUT_S: Final = 2.0
 KEEPALIVE_S: Final = 15.0
+START_WRITE_TIMEOUT_S: Final = 30.0
 
 
 class ListenError(Exception):
@@ -147,6 +149,7 @@ class Node:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         store.create(config.db_path, config.building, self.identity.public_key)
         self.writer.start()
+        self._check_writable()
         self._reader = reader = store.connect(config.db_path, readonly=True)
         if config.roster_file is not None:
             self.membership.load(config.roster_file)
@@ -183,6 +186,18 @@ class Node:
             self.feed.seq,
             self.identity.author.hex(),
         )
+
+    def _check_writable(self) -> None:
+        """Make one real write before listening, so a bad disk is known at once.
+
+        A full or read-only disk does not stop the node: it starts, serves reads and
+        the mesh, refuses samples, and writes again once the disk takes writes.
+        """
+        self.writer.call(partial(store.note_start, now_ms=self.clock()))
+        try:
+            self.writer.flush(timeout=START_WRITE_TIMEOUT_S)
+        except StorageFault as fault:
+            _LOGGER.error("Starting with a store that cannot be written: %s", fault)
 
     async def stop(self) -> None:
         """Stop listening, write what is queued and close the database.
@@ -246,9 +261,9 @@ class Node:
         )
         gate = Gate(feed, self.failed)
         keys = [member.key for member in self.membership.roster.members]
-        await asyncio.wrap_future(
-            self.writer.call(partial(store.add_authors, keys=keys))
-        )
+        registered = self.writer.call(partial(store.add_authors, keys=keys))
+        if self.writer.fault is None:  # else they are registered once it can write
+            await asyncio.wrap_future(registered)
         ring = KeyRing()
         replica = Replica(
             reader, self.writer, config.building, ring, config.max_clock_skew_s * 1000
@@ -301,9 +316,11 @@ class Node:
             clock=clock,
             interval_s=config.checkpoint_interval_s,
         )
-        # Every new own entry: the replica's head of it, coordination, the peers.
+        # Every own entry, once durable: the replica's head of it, coordination, the
+        # peers. Before its commit no other part sees it.
         own = replica.heads[identity.author]
-        feed.listeners = [own.advance, coordination.appended, peers.mesh.publish]
+        replica.own = feed
+        gate.on_durable = [own.advance, coordination.appended, peers.mesh.publish]
         share = None if feed.last_flow is None else feed.last_flow.get("bat_ren")
         services = NodeServices(
             config=config,
@@ -392,6 +409,8 @@ class Node:
         checkpoints.schedule(random.random())
         while True:
             await asyncio.sleep(TICK_S)
+            if self.writer.fault is not None:
+                continue  # rollups and checkpoints wait until the disk takes them
             try:
                 tickets = feed.roll(self.clock())
                 due = checkpoints.due()
@@ -400,7 +419,7 @@ class Node:
                 if due and feed.seq > feed.checkpoint_size:
                     await checkpoints.sign()
                 elif tickets:
-                    await self.writer.durable(tickets[-1])
+                    await self.parts.gate.durable(tickets[-1])
             except StorageError as err:
                 _LOGGER.error(
                     "Stopping: the ledger database cannot be written: %s", err
@@ -411,6 +430,8 @@ class Node:
     async def _retention(self) -> None:
         while True:
             await asyncio.sleep(RETENTION_EVERY_S)
+            if self.writer.fault is not None:
+                continue
             job = partial(retention.prune, now_ms=self.clock(), policy=self.policy)
             try:
                 pruned = await asyncio.wrap_future(self.writer.call(job))
@@ -427,8 +448,19 @@ class Node:
                 _LOGGER.info("Retention folded %d entries into rollups", pruned.entries)
 
     async def _mesh_reports(self) -> None:
+        fault = self.writer.fault
         while True:
             await asyncio.sleep(MESH_REPORT_MIN_S)
+            if self.writer.fault != fault:
+                fault = self.writer.fault  # Home Assistant raises or clears a repair
+                self.reports.soon()
+            if fault == faults.READONLY and faults.writable_again(self.config.db_path):
+                _LOGGER.error(
+                    "Stopping: the store can be written again, but this process "
+                    "opened it read-only; started afresh, the node writes again"
+                )
+                self.failed.set()
+                return
             self._apply_due_roster()
             if self.reports.take():
                 await self.parts.api.notify(self.parts.services.mesh_report())

@@ -465,6 +465,8 @@ class Mesh(Outgoing):
     witnessed: Witnessed | None
     integrity: str
     problems: tuple[Problem, ...]
+    # storage_full, storage_readonly: Home Assistant shows a repair (section 12.6)
+    storage: str | None = field(default=None, kw_only=True, metadata={_OMIT_NONE: 1})
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,6 +491,7 @@ class Status(Outgoing):
     entries_written: int
     checkpoint_size: int
     mesh: StatusMesh
+    storage: str | None = _optional()  # storage_full, storage_readonly while so
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from typing import NoReturn
 
 from sidecar import __version__
 from sidecar.api import messages
@@ -31,6 +32,7 @@ from sidecar.mesh.membership import Membership
 from sidecar.mesh.peers import Peers
 from sidecar.mesh.roster import RosterError
 from sidecar.storage import store
+from sidecar.storage.faults import StorageFault, describe
 from sidecar.storage.gate import Gate
 
 
@@ -69,8 +71,16 @@ class NodeServices:
     async def sample(
         self, message: dict[str, object]
     ) -> tuple[list[Rejection], list[Entry]]:
-        """Check a sample, append completed intervals as flows, wait until durable."""
+        """Check a sample, append completed intervals as flows, wait until durable.
+
+        While the disk cannot be written the sample is refused with the fault's
+        reason (``storage_full``, ``storage_readonly``). A sample whose flows were
+        queued when the fault began is refused too, but its flows are not lost:
+        they are written, and then served, once the disk takes them.
+        """
         now = self.clock()
+        if (fault := self.gate.fault) is not None:
+            self._refuse_for_storage(fault)
         try:
             accepted = messages.parse_sample(message, self.checker, now)
         except SampleRejected as refused:
@@ -86,9 +96,16 @@ class NodeServices:
             entry, ticket = self.gate.append(kinds.FLOW, content, now)
             entries.append(entry)
         if entries:
-            await self.gate.durable(ticket)
+            try:
+                await self.gate.durable(ticket, tell_fault=True)
+            except StorageFault as held:
+                self._refuse_for_storage(held.reason)
             self.entries_written += len(entries)
         return list(accepted.dropped), entries
+
+    def _refuse_for_storage(self, reason: str) -> NoReturn:
+        self.count_rejection(reason)
+        raise SampleRejected(Rejection(reason, describe(reason)))
 
     async def checkpoint(self) -> messages.CheckpointReply:
         """A signed checkpoint of the current tree; the same while it has not grown."""
@@ -107,9 +124,12 @@ class NodeServices:
             author=self.identity.author.hex(),
             next_seq=feed.seq + 1,
             samples_accepted=self.samples_accepted,
-            rejected=dict(self.rejected),
+            # The writer's refusals too (rows it left out); a copy taken at once,
+            # as the writer thread counts them.
+            rejected=dict(self.rejected + Counter(dict(self.gate.writer.rejected))),
             entries_written=self.entries_written,
             checkpoint_size=feed.checkpoint_size,
+            storage=self.gate.fault,
             mesh=messages.StatusMesh(
                 **{item.name: getattr(mesh, item.name) for item in fields(mesh)},
                 heads=peers.replica.vector(),
@@ -144,6 +164,7 @@ class NodeServices:
             if own is None
             else messages.Witnessed(own.size, own.ts, max(0, self.clock() - own.ts)),
             integrity=integrity.verdict(),
+            storage=self.gate.fault,
             problems=tuple(
                 messages.Problem(
                     item.kind, item.author.hex(), item.flat, item.seq, item.detail

@@ -375,6 +375,15 @@ class Mesh:
         if outcome is Outcome.HISTORY:
             self.counters["history"] += 1
             return ticket
+        if outcome is Outcome.ADOPTED:
+            # The gate tells the node's parts of it once it is durable again.
+            self.counters["adopted"] += 1
+            _LOGGER.warning(
+                "Took back own entry %d from flat %s: this store had lost it",
+                entry.seq,
+                link.peer.flat,
+            )
+            return ticket
         if outcome is Outcome.GAP:
             early = self._early.setdefault(entry.author, {})
             if len(early) < GAP_BUFFER:

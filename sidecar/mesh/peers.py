@@ -26,6 +26,7 @@ from sidecar.mesh.replica import Replica
 from sidecar.mesh.report import EQUIVOCATION, VERIFICATION_FAILED, Integrity, Schedule
 from sidecar.mesh.roster import Roster
 from sidecar.mesh.witness import Witness
+from sidecar.storage.faults import StorageFault
 from sidecar.storage.gate import Gate
 from sidecar.storage.writer import StorageError
 
@@ -188,7 +189,8 @@ class Peers:
 
     async def _durable(self, arrived: list[tuple[list[Entry], int]]) -> None:
         try:
-            with contextlib.suppress(StorageError):
+            # Held back by a full disk, they commit later: no latency to note then.
+            with contextlib.suppress(StorageError, StorageFault):
                 await self.gate.writer.durable(max(ticket for _, ticket in arrived))
                 for pushed, _ in arrived:
                     self.mesh.note_latency(pushed)

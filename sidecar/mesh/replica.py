@@ -22,6 +22,7 @@ from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.etp import Entry
 from sidecar.ledger.identity import KeyRing
 from sidecar.storage import store
+from sidecar.storage.feed import Feed
 from sidecar.storage.writer import Writer
 
 RECENT: Final = 1024  # ids and roots remembered per author, for quick comparisons
@@ -34,6 +35,7 @@ class Outcome(enum.Enum):
     DUPLICATE = "duplicate"
     GAP = "gap"
     HISTORY = "history"  # a kept entry of pruned history, stored without a chain
+    ADOPTED = "adopted"  # an own entry this node had lost, taken back from a peer
 
 
 class Equivocation(InvalidData):
@@ -96,6 +98,12 @@ class Replica:
         self.keys = keys
         self.max_skew_ms = max_skew_ms
         self.heads: dict[bytes, Head] = {}
+        # The node's own feed: its head here moves only once an entry is durable, but
+        # an own entry coming back from a peer is placed against what is signed.
+        self.own: Feed | None = None
+        # History entries queued but perhaps not yet committed, by (author, seq):
+        # a frame may carry one twice, and the database cannot tell yet.
+        self._history_queued: dict[tuple[bytes, int], int] = {}
 
     def load(self, author: bytes, number: int) -> Head:
         """Read an author's head and Merkle frontier from the database."""
@@ -180,13 +188,26 @@ class Replica:
         head = self.heads.get(entry.author)
         if head is None:
             raise InvalidData("non_member", f"{entry.author.hex()[:16]}… is unknown")
+        if self.writer.fault is not None:
+            # Not taken while the disk cannot be written; anti-entropy brings it again.
+            raise InvalidData(self.writer.fault, "this node cannot store it now")
+        own = self.own
+        is_own = own is not None and entry.author == own.identity.author
+        tip = head.tip()
+        if is_own:
+            assert own is not None
+            tip = chain.Tip(own.seq, own.head, own.last_ts, head.pruned)
         place = chain.place(
-            head.tip(),
+            tip,
             entry,
             lambda seq: self.id_at(entry.author, seq),
             lambda item: self.check(item, now_ms),
             keep_folded_history=False,
         )
+        if place is Place.NEXT and is_own:
+            assert own is not None
+            # A peer holds an own entry this node lost: take it back, never fork.
+            return Outcome.ADOPTED, own.adopt(entry)
         if place is Place.NEXT:
             ticket = self.writer.add_entry(head.number, entry)
             head.advance(entry)
@@ -197,15 +218,27 @@ class Replica:
             return Outcome.DUPLICATE, 0
         held = self.held(entry.author, entry.seq)
         if place is Place.HISTORY:
-            if held is not None:
+            key = (entry.author, entry.seq)
+            if held is not None or key in self._history_queued:
                 return Outcome.DUPLICATE, 0
             # Nothing below the frontier to chain to; a verifier checks it against
             # the rollups, as for an imported feed.
-            return Outcome.HISTORY, self.writer.add_entry(head.number, entry)
+            ticket = self.writer.add_entry(head.number, entry)
+            self._remember_history(key, ticket)
+            return Outcome.HISTORY, ticket
         if held is None:  # still in the writer's queue: it is the head's chain
             return Outcome.DUPLICATE, 0
         self.writer.add_conflict(head.number, entry)
         raise Equivocation(held, entry)
+
+    def _remember_history(self, key: tuple[bytes, int], ticket: int) -> None:
+        queued = self._history_queued
+        if len(queued) >= RECENT:
+            # Committed ones are in the database now, where ``held`` finds them.
+            committed = self.writer.committed
+            for old in [k for k, t in queued.items() if t <= committed]:
+                del queued[old]
+        queued[key] = ticket
 
     def pruned_frontier(self, author: bytes) -> merkle.Frontier:
         """How far this node has pruned an author's feed (empty if not at all)."""

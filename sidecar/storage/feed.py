@@ -61,8 +61,9 @@ class Feed:
         self.last_flow: JsonObject | None = None
         self.checkpoint_size = 0
         self._next_roll: int | None = None
-        # Told of every new entry, in order (the mesh pushes them to peers).
-        self.listeners: list[Callable[[Entry], None]] = []
+        # Told of every new entry and its ticket, in order, as it is queued (the
+        # durability gate, which passes it on once it is committed).
+        self.listeners: list[Callable[[Entry, int], None]] = []
 
     @classmethod
     def load(
@@ -187,19 +188,35 @@ class Feed:
                 f"a {body['kind']} body of {len(entry.body)} bytes is over "
                 f"{canonical.MAX_BODY_BYTES}",
             )
-        ticket = self.writer.add_entry(self.author_no, entry)
+        return entry, self._took(entry, self.writer.add_entry(self.author_no, entry))
+
+    def adopt(self, entry: Entry) -> int:
+        """Take a validly signed own entry that follows the head (a peer's copy).
+
+        A node whose store lost entries it had published (a restore from a backup, a
+        disk that dropped its last writes) gets them back from its peers: it stores
+        them as its own and continues after them, never signing those seqs again.
+        The caller has checked the signature and the link to the head.
+        """
+        if entry.author != self.identity.author or entry.seq != self.seq + 1:
+            raise FeedStateError(f"entry {entry.seq} does not follow seq {self.seq}")
+        return self._took(entry, self.writer.add_entry(self.author_no, entry))
+
+    def _took(self, entry: Entry, ticket: int) -> int:
+        """Bring the feed's state up to ``entry``, queued with ``ticket``."""
+        body = entry.content
         self.seq = entry.seq
         self.head = entry.id
-        self.last_ts = cast(int, body["ts"])
+        self.last_ts = max(self.last_ts, cast(int, body["ts"]))
         self.tree.append(merkle.leaf_hash(entry.id))
         for listener in self.listeners:
-            listener(entry)
+            listener(entry, ticket)
         if body["kind"] == kinds.FLOW:
             # The hot path, once per interval: only level 1 sums flows directly.
             self.last_flow = body
             if self.accumulators[1].add(kinds.FLOW, body):
                 self._next_roll = _next_roll(self.accumulators)
-            return entry, ticket
+            return ticket
         key = entry.key
         rolled = False  # whether any accumulator's due time changed
         for level, accumulator in self.accumulators.items():
@@ -213,7 +230,7 @@ class Feed:
                 rolled = True  # a range opened: its boundary is now due at some time
         if rolled:
             self._next_roll = _next_roll(self.accumulators)
-        return entry, ticket
+        return ticket
 
 
 def _next_roll(accumulators: dict[int, rollup.Accumulator]) -> int | None:

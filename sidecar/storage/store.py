@@ -151,6 +151,13 @@ def create(path: Path, building: str, public_key: bytes) -> None:
         conn.close()
 
 
+def note_start(conn: sqlite3.Connection, now_ms: int) -> None:
+    """Record when the node last started: a real write, to learn the disk takes one."""
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('started', ?)", (str(now_ms),)
+    )
+
+
 def meta(conn: sqlite3.Connection) -> dict[str, str]:
     """The meta table (schema, building, self)."""
     try:

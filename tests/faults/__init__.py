@@ -1,0 +1,1 @@
+"""Fault injection: crashes, slow and full disks, read-only stores, hostile peers."""

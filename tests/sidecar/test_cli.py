@@ -239,3 +239,17 @@ def test_commands_on_missing_files_say_so(tmp_path: Path) -> None:
         result = run_cli(*args)
         assert result.returncode == 2
         assert "does not exist" in result.stderr
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_a_configuration_others_can_read_is_refused(tmp_path: Path, mode: int) -> None:
+    path = init_site(tmp_path)
+    path.chmod(mode)
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    assert f"mode {mode:04o}" in str(caught.value)
+    assert f"chmod 600 {path}" in str(caught.value)
+    done = run_cli("run", "--config", str(path))
+    assert done.returncode != 0
+    assert "API token" in done.stderr
+    assert "listening" not in done.stdout

@@ -1,7 +1,9 @@
-"""The building's ledger mesh as the flat's sidecar reports it, and its repair issue.
+"""The building's ledger mesh as the flat's sidecar reports it, and its repair issues.
 
 The sidecar sends a ``mesh`` message after the welcome, on every change and at least
 every 10 s. It is read defensively: a value of the wrong type counts as not said.
+Besides the ledger's integrity it says whether the sidecar can write its store: a
+full or read-only disk is a repair issue of its own, gone once the sidecar writes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from .sidecar_link import SidecarLink
 INTEGRITY_EQUIVOCATION: Final = "equivocation"
 INTEGRITY_VERIFICATION_FAILED: Final = "verification_failed"
 ISSUE_LEDGER_INTEGRITY: Final = "ledger_integrity"
+ISSUE_LEDGER_STORAGE: Final = "ledger_storage"
+STORAGE_FAULTS: Final = ("storage_full", "storage_readonly")
 
 
 def mesh_of(link: SidecarLink | None) -> MeshStatus | None:
@@ -55,7 +59,7 @@ def issue_placeholders(status: MeshStatus) -> tuple[str, dict[str, str]]:
 
 
 class MeshIssueReporter:
-    """Raise a repair issue while the sidecar reports broken ledger integrity."""
+    """Raise repair issues while the sidecar reports broken integrity or storage."""
 
     def __init__(self, hass: HomeAssistant, entry_id: str, link: SidecarLink) -> None:
         """Follow ``link`` for the entry ``entry_id``."""
@@ -63,7 +67,9 @@ class MeshIssueReporter:
         self._entry_id = entry_id
         self._link = link
         self.issue_id = f"{ISSUE_LEDGER_INTEGRITY}_{entry_id}"
+        self.storage_issue_id = f"{ISSUE_LEDGER_STORAGE}_{entry_id}"
         self._raised: tuple[str, dict[str, str]] | None = None
+        self._storage: str | None = None
 
     @callback
     def async_start(self) -> CALLBACK_TYPE:
@@ -75,11 +81,13 @@ class MeshIssueReporter:
     @callback
     def _update(self) -> None:
         status = mesh_of(self._link)
-        if status is None or status.integrity is None:
-            # Link down or nothing said: the last verdict stands until the next one.
-            return
+        if status is None:
+            return  # link down: the last verdicts stand until the next message
+        self._update_storage(status.storage)
+        if status.integrity is None:
+            return  # nothing said: the last verdict stands until the next one
         if status.integrity == INTEGRITY_OK:
-            self.async_clear()
+            self._clear_integrity()
             return
         raised = issue_placeholders(status)
         if raised == self._raised:
@@ -97,7 +105,31 @@ class MeshIssueReporter:
         )
 
     @callback
-    def async_clear(self) -> None:
-        """Remove the issue (integrity is back, or the entry unloads)."""
+    def _update_storage(self, storage: str | None) -> None:
+        fault = storage if storage in STORAGE_FAULTS else None
+        if fault == self._storage:
+            return
+        self._storage = fault
+        if fault is None:
+            ir.async_delete_issue(self._hass, DOMAIN, self.storage_issue_id)
+            return
+        ir.async_create_issue(
+            self._hass,
+            DOMAIN,
+            self.storage_issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=f"{ISSUE_LEDGER_STORAGE}_{fault.removeprefix('storage_')}",
+        )
+
+    @callback
+    def _clear_integrity(self) -> None:
         self._raised = None
         ir.async_delete_issue(self._hass, DOMAIN, self.issue_id)
+
+    @callback
+    def async_clear(self) -> None:
+        """Remove the issues (the entry unloads)."""
+        self._clear_integrity()
+        self._storage = None
+        ir.async_delete_issue(self._hass, DOMAIN, self.storage_issue_id)

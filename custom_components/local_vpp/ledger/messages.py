@@ -420,6 +420,8 @@ class MeshStatus:
     integrity: str | None
     problems: tuple[MeshProblem, ...]
     peers: tuple[dict[str, Any], ...]
+    # ``storage_full`` or ``storage_readonly`` while the sidecar cannot write its store.
+    storage: str | None = None
 
     @property
     def integrity_ok(self) -> bool | None:
@@ -457,6 +459,7 @@ def parse_mesh(message: Mapping[str, Any]) -> MeshStatus:
             for peer in (peers if isinstance(peers, list) else [])
             if isinstance(peer, Mapping)
         ),
+        storage=_text(message.get("storage")),
     )
 
 
