@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import TextIO
 
 from sidecar import config as config_module
+from sidecar.api.listener import ListenError
 from sidecar.config import Config, ConfigError
 from sidecar.ledger.identity import Identity, KeyFileError
 from sidecar.mesh.membership import MembershipError
 from sidecar.mesh.roster import Roster, RosterError
-from sidecar.node import ListenError, Node
+from sidecar.node import Node
 from sidecar.storage import store
 from sidecar.storage.feed import FeedStateError
 from sidecar.storage.writer import StorageError, Writer

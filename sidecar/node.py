@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 import signal
 import sqlite3
@@ -26,6 +25,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from sidecar.api.listener import listen
 from sidecar.api.server import LocalApi
 from sidecar.api.services import NodeServices
 from sidecar.config import DAY_MS, HOUR_MS, Config
@@ -37,13 +37,6 @@ from sidecar.ledger.identity import Identity, KeyRing
 from sidecar.ledger.samples import SampleChecker
 from sidecar.mesh.announce import Announcer
 from sidecar.mesh.checkpoints import Checkpoints
-from sidecar.mesh.guard import (
-    GUARD,
-    ConnectionGuard,
-    GuardedSite,
-    GuardLimits,
-    file_bound,
-)
 from sidecar.mesh.link import Limits
 from sidecar.mesh.membership import Membership
 from sidecar.mesh.peers import Peers
@@ -61,13 +54,7 @@ _LOGGER = logging.getLogger(__name__)
 TICK_S: Final = 0.5
 RETENTION_EVERY_S: Final = 60.0
 MESH_REPORT_MIN_S: Final = 1.0
-SHUTDOWN_TIMEOUT_S: Final = 2.0
-KEEPALIVE_S: Final = 15.0
 START_WRITE_TIMEOUT_S: Final = 30.0
-
-
-class ListenError(Exception):
-    """The node cannot listen where its configuration says (port taken, bad host)."""
 
 
 def wall_clock_ms() -> int:
@@ -352,36 +339,9 @@ class Node:
         )
 
     async def _listen(self, parts: Parts) -> None:
-        config = self.config
-        app = web.Application(client_max_size=config.max_frame_bytes)
-        parts.api.add_routes(app)
-        parts.peers.mesh.add_routes(app)
-        limits = GuardLimits(
-            config.unauthenticated_timeout_s,
-            config.max_unauthenticated_per_source,
-            file_bound(config.max_unauthenticated),
+        self._runner, self.port = await listen(
+            self.config, parts.api, parts.peers.mesh, self.count_rejection
         )
-        guard = ConnectionGuard(limits, self.count_rejection)
-        app[GUARD] = guard
-        # Handlers of links whose peer vanished must not hold a stop for a minute;
-        # an idle kept-alive connection (status readers) is closed after a while.
-        self._runner = web.AppRunner(
-            app,
-            access_log=None,
-            shutdown_timeout=SHUTDOWN_TIMEOUT_S,
-            keepalive_timeout=KEEPALIVE_S,
-        )
-        await self._runner.setup()
-        site = GuardedSite(self._runner, config.host, config.port, guard)
-        try:
-            await site.start()
-        except OSError as err:
-            reason = os.strerror(err.errno) if err.errno else str(err)
-            raise ListenError(
-                f"cannot listen on {config.host}:{config.port} ({reason}); "
-                "is another sidecar running, or is [node] listen wrong?"
-            ) from err
-        self.port = int(self._runner.addresses[0][1])  # the real port when 0 was asked
 
     def _from_peer(self, entry: Entry) -> None:
         """An entry a peer sent, queued for storage: hand it to whoever acts on it."""
