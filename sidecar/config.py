@@ -65,6 +65,7 @@ class Config:
     stale_ms: int = 3000
     revert_s: int = 5
     local_peak_w: int | None = None
+    device_speed: float = 1.0
 
     @property
     def db_path(self) -> Path:
@@ -98,6 +99,7 @@ grid_renewable_ppm = 0    # renewable share of grid energy, parts per million
 max_power_w = 20000    # larger powers, or counters growing faster, are refused
 max_clock_skew_s = 30    # how far ahead of this clock a sample may be
 max_sample_age_s = 86400    # how old a sample may be
+device_speed = 1    # device seconds per second of sample time; a simulator's speed
 
 [retention]
 flow_hours = 4    # keep flow entries this long after their hourly rollup
@@ -131,7 +133,7 @@ _KNOWN: Final = {
         "device_serial",
     },
     "ledger": {"interval_ms", "checkpoint_interval_s", "grid_renewable_ppm"},
-    "limits": {"max_power_w", "max_clock_skew_s", "max_sample_age_s"},
+    "limits": {"max_power_w", "max_clock_skew_s", "max_sample_age_s", "device_speed"},
     "retention": {"flow_hours", "hourly_days"},
     "storage": {"sync"},
     "mesh": {"roster", "announce", "max_frame_kb", "peer_frames_per_s", "dial"},
@@ -234,6 +236,9 @@ def load(path: Path) -> Config:
             int,
             default=86_400,
             check=_between(1, 30 * 86_400),
+        ),
+        device_speed=reader.get(
+            limits, "device_speed", float, default=1.0, check=_between(1, 3600)
         ),
         flow_hours=reader.get(
             "retention", "flow_hours", float, default=4.0, check=_between(1, 24 * 365)

@@ -9,6 +9,7 @@ are appended to it, and the state of the mesh is reported.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -19,7 +20,7 @@ from sidecar.api.proofs import prove
 from sidecar.config import Config
 from sidecar.coordination.clock import CoordinationClock
 from sidecar.coordination.intake import DispatchRejected
-from sidecar.ledger import kinds
+from sidecar.ledger import kinds, resume
 from sidecar.ledger.canonical import CanonicalError
 from sidecar.ledger.etp import Entry
 from sidecar.ledger.flows import FlowBuilder
@@ -32,6 +33,8 @@ from sidecar.mesh.peers import Peers
 from sidecar.mesh.roster import RosterError
 from sidecar.storage import store
 from sidecar.storage.gate import Gate
+
+_LOG = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -88,7 +91,20 @@ class NodeServices:
         if entries:
             await self.gate.durable(ticket)
             self.entries_written += len(entries)
+            self._keep_position()
         return list(accepted.dropped), entries
+
+    def _keep_position(self) -> None:
+        """Remember where the durable flows end, for the next start (ledger.resume)."""
+        closed = self.builder.closed
+        if closed is None:
+            return
+        try:
+            resume.save(resume.path_in(self.config.data_dir), closed)
+        except OSError as err:
+            # Without it a restart books the time until the next sample as unknown.
+            self.count_rejection("position_not_saved")
+            _LOG.warning("cannot keep the flow position: %s", err)
 
     async def checkpoint(self) -> messages.CheckpointReply:
         """A signed checkpoint of the current tree; the same while it has not grown."""
