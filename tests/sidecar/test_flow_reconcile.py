@@ -15,7 +15,6 @@ from itertools import pairwise
 from typing import Any
 
 from sidecar.ledger import canonical, kinds
-from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.flows import FlowBuilder
 from sidecar.ledger.samples import SampleChecker, SampleRejected
 
