@@ -24,6 +24,7 @@ from sidecar.coordination.planner import Coordinator
 from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.etp import Entry
+from sidecar.ledger.quality import FlowQuality
 from sidecar.ledger.samples import Rejection, Sample, SampleChecker
 from sidecar.mesh.roster import RosterError
 
@@ -343,27 +344,27 @@ class EntryAck(Outgoing):
     ok: int
     transfers: int
     samples: int
+    quality: str | None = _optional()
+    today: FlowQuality | None = field(default=None, metadata={_OMIT_NONE: True})
 
 
-def entry_ack(entry: Entry) -> EntryAck:
-    """The ``entry`` acknowledgement of a durable flow entry."""
+def entry_ack(entry: Entry, today: FlowQuality | None = None) -> EntryAck:
+    """The ``entry`` acknowledgement of a durable flow entry; ``today``'s tally."""
     content = entry.content
     balance, transfers = content["balance"], content["transfers"]
     assert isinstance(balance, dict)
     assert isinstance(transfers, list)
-    # The flow schema the entry was checked against makes these integers.
-    start, end, ok, samples = (
-        cast(int, value)
-        for value in (
-            content["start"],
-            content["end"],
-            balance["ok"],
-            content["samples"],
-        )
+    # The flow schema the entry was checked against makes these integers (quality a
+    # string, when there is one).
+    got = cast(dict[str, Any], content)
+    head = (entry.seq, entry.id.hex(), entry.kind, got["start"], got["end"])
+    tail = (
+        cast(int, balance["ok"]),
+        len(transfers),
+        got["samples"],
+        got.get("quality"),
     )
-    return EntryAck(
-        entry.seq, entry.id.hex(), entry.kind, start, end, ok, len(transfers), samples
-    )
+    return EntryAck(*head, *tail, today)
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,6 +486,7 @@ class Status(Outgoing):
     entries_written: int
     checkpoint_size: int
     mesh: StatusMesh
+    flow_quality: FlowQuality | None = field(default=None, metadata={_OMIT_NONE: True})
 
 
 @dataclass(frozen=True, slots=True)

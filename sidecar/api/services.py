@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from sidecar import __version__
 from sidecar.api import messages
@@ -25,6 +25,7 @@ from sidecar.ledger.canonical import CanonicalError
 from sidecar.ledger.etp import Entry
 from sidecar.ledger.flows import FlowBuilder
 from sidecar.ledger.identity import Identity
+from sidecar.ledger.quality import FlowQuality, QualityTally
 from sidecar.ledger.samples import Rejection, SampleChecker, SampleRejected
 from sidecar.mesh import roster as roster_module
 from sidecar.mesh.checkpoints import Checkpoints
@@ -54,6 +55,7 @@ class NodeServices:
     coordination: CoordinationClock
     samples_accepted: int = 0
     entries_written: int = 0
+    tally: QualityTally = field(default_factory=QualityTally)
 
     def welcome(self, hello: messages.Hello) -> messages.Welcome:
         """The ``welcome`` reply; remembers the device serial the hello names."""
@@ -88,6 +90,7 @@ class NodeServices:
         for content in self.builder.add(accepted.sample):
             entry, ticket = self.gate.append(kinds.FLOW, content, now)
             entries.append(entry)
+            self.tally.note(content)
         if entries:
             await self.gate.durable(ticket)
             self.entries_written += len(entries)
@@ -126,6 +129,7 @@ class NodeServices:
             rejected=dict(self.rejected),
             entries_written=self.entries_written,
             checkpoint_size=feed.checkpoint_size,
+            flow_quality=self.flow_quality(),
             mesh=messages.StatusMesh(
                 **{item.name: getattr(mesh, item.name) for item in fields(mesh)},
                 heads=peers.replica.vector(),
@@ -134,6 +138,10 @@ class NodeServices:
                 dropped_frames=sum(link.dropped for link in peers.mesh.links.values()),
             ),
         )
+
+    def flow_quality(self) -> FlowQuality:
+        """Today's flows by quality, and since when the flat's ledger estimates."""
+        return self.tally.report()
 
     def mesh_report(self) -> messages.Mesh:
         """The ``mesh`` message: members online, the witnessed head, integrity."""
