@@ -16,8 +16,10 @@ import aiohttp
 from devkit import local_api
 from devkit.sidecar_node import SidecarNode as RunningSidecar
 from devkit.sidecar_node import start_sidecar
+from sidecar.ledger import kinds
 from sidecar.tools.verify import verify_database
 from tests.sidecar.flow_checks import overlaps_and_holes, own_flows, totals_mwh
+from tests.sidecar.support import T0, Ledger, flow_content
 
 # Watts of one steady afternoon: PV feeds the home, the battery and the grid.
 PV_W, HOME_W, CHARGE_W, EXPORT_W = 5400, 1800, 1200, 2400
@@ -78,3 +80,15 @@ async def test_replayed_samples_after_a_restart_are_not_signed_again(
         assert abs(sums[key] - watts * hours * 1000) <= 1, (key, sums[key])
     assert sums["grid_in"] == sums["bat_out"] == 0
     assert verify_database(again.db).ok
+
+
+def test_verify_names_flows_that_cover_a_second_twice(ledger: Ledger) -> None:
+    ledger.flows(3, T0 + 1000)
+    # A flow signed again for the second the last one covered (the old restart).
+    ledger.feed.append(kinds.FLOW, flow_content(T0 + 2000), T0 + 4000)
+    ledger.flows(2, T0 + 5000)
+    ledger.sync()
+    report = verify_database(ledger.path)
+    overlaps = [f for f in report.findings if f.code == "flow_overlap"]
+    assert [f.where for f in overlaps] == ["seq 4"]
+    assert "before the last flow's end" in overlaps[0].detail
