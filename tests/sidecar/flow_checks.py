@@ -18,14 +18,20 @@ BALANCE_COUNTERS = {
 }
 
 
-def own_flows(db: Path) -> list[Body]:
-    """Every ``flow`` body in the node's database, in feed order."""
-    return [
-        body(data)
-        for (data,) in read_rows(
+def own_flows(db: Path, author: bytes | None = None) -> list[Body]:
+    """The ``flow`` bodies of ``author`` (default: of every author) in feed order."""
+    if author is None:
+        rows = read_rows(
             db, "SELECT body FROM entries WHERE kind = 'flow' ORDER BY seq"
         )
-    ]
+    else:
+        rows = read_rows(
+            db,
+            "SELECT e.body FROM entries e JOIN authors a ON a.no = e.author "
+            "WHERE a.id = ? AND e.kind = 'flow' ORDER BY e.seq",
+            (author,),
+        )
+    return [body(data) for (data,) in rows]
 
 
 def overlaps_and_holes(flows: list[Body]) -> list[str]:
