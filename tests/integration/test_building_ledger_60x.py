@@ -43,9 +43,9 @@ from tests.sidecar.flow_checks import overlaps_and_holes, own_flows, totals_mwh
 BUILDING = "bldg-60x"
 SPEED = 60
 SIMULATED_S = 2 * 3600
-# 04:30 on a June day in Fukuoka: the sun rises a little after five.
-START = datetime(2025, 6, 21, 4, 30)
-OUTAGE_S = (45 * 60, 65 * 60)  # the grid fails at 05:15 for twenty minutes
+# 04:50 on a June day in Fukuoka: the sun rises a little after five.
+START = datetime(2025, 6, 21, 4, 50)
+OUTAGE_S = (55 * 60, 75 * 60)  # the grid fails at 05:45 for twenty minutes
 MAX_STEP_S = 30.0
 SIDECAR_SETTINGS: dict[str, int] = {"device_speed": SPEED}
 
@@ -83,7 +83,10 @@ def building(socket_enabled: None) -> Iterator[BuildingThread]:
             manual_clock=True,
             start=START,
             seed=7,
-            pv_kwp=(2.0, 3.0),
+            # Large households and roofs: kilowatts, so a counter can move tens of
+            # Wh between two samples a real second apart.
+            pv_kwp=(5.0, 6.0),
+            load_scale=(3.0, 4.0),
             # Near the reserve: the grid carries the night, PV then charges.
             soc_bands=((1.0, 24.0, 28.0),),
             bus_wired_share=0.0,
