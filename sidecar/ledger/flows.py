@@ -76,6 +76,8 @@ class FlowBuilder:
         self._marks: dict[str, str] = {}  # quantity → its quality in the open interval
         self._reconciles: int | None = None
         self.closed: Resume | None = None  # where the last returned flow ended
+        # Resumed without positions: the first stretch's energy is unknown.
+        self._blind_from: int | None = None
         if resume is not None:
             self._resume(resume)
 
@@ -86,6 +88,8 @@ class FlowBuilder:
         self._prev = Sample(resume.end)
         self._open(resume.end)
         self.closed = resume
+        if not resume.position:
+            self._blind_from = resume.end
 
     def add(self, sample: Sample) -> list[JsonObject]:
         """Take the next accepted sample; return the intervals it completed."""
@@ -98,6 +102,7 @@ class FlowBuilder:
             return []
         span = sample.ts - before.ts
         done: list[JsonObject] = []
+        blind = before.ts == self._blind_from
         if span > self.max_gap_ms:
             if before.ts > self._start:
                 done.append(self._close(before.ts))
@@ -107,6 +112,8 @@ class FlowBuilder:
                 before, sample, span, True
             ).items():
                 self._add(quantity, spread + at_end, how, last=True)
+            if blind:
+                self._marks[""] = ESTIMATED
             self._observe(sample)
             done.append(self._close(sample.ts, gap=True))
             self._open(sample.ts)
@@ -122,6 +129,8 @@ class FlowBuilder:
             for quantity, (spread, at_end, how) in energies.items():
                 energy = spread * share + (at_end if last else 0.0)
                 self._add(quantity, energy, how, last=last)
+            if blind:
+                self._marks[""] = ESTIMATED  # nothing is known of this stretch
             at = until
             if until == self._end:
                 if last:

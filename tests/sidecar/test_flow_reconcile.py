@@ -16,6 +16,7 @@ from typing import Any
 
 from sidecar.ledger import canonical, kinds
 from sidecar.ledger.flows import FlowBuilder
+from sidecar.ledger.resume import Resume
 from sidecar.ledger.samples import SampleChecker, SampleRejected
 
 NOW = 1_781_913_600_000
@@ -225,3 +226,26 @@ def test_a_building_at_60x_is_counted_when_the_speed_is_declared() -> None:
     flows, reasons = _flows({}, 120, speed=60)
     assert "counter_jump" in reasons
     assert all(f.get("quality") == "estimated" for f in flows[1:])
+
+
+def test_a_restart_without_positions_marks_the_unknown_stretch() -> None:
+    builder = FlowBuilder(
+        interval_ms=1000,
+        grid_ren_ppm=0,
+        floor="3",
+        flat="301",
+        resume=Resume(START),
+    )
+    checker = SampleChecker(max_power_w=20_000, max_skew_ms=30_000, max_age_ms=10**8)
+    flows: list[dict[str, Any]] = []
+    for second in (20, 21, 22):
+        message = {"type": "sample", "ts": START + second * 1000, "pv_wh": 100 + second}
+        sample, _dropped = checker.check(message, NOW)
+        flows += builder.add(sample)
+    assert [(f["start"], f.get("gap"), f.get("quality")) for f in flows] == [
+        (START, 1, "estimated"),
+        (START + 20_000, None, None),
+        (START + 21_000, None, None),
+    ]
+    assert flows[0]["balance"]["pv"] == 0
+    assert [f["balance"]["pv"] for f in flows[1:]] == [1000, 1000]
