@@ -13,32 +13,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 
 import pytest
-from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-import devkit.building
-from custom_components.local_vpp.const import (
-    CONF_SIDECAR_TOKEN,
-    CONF_SIDECAR_URL,
-    CONF_UNIT_BATTERY,
-    CONF_UNIT_METER,
-    CONF_UNIT_PV,
-    DOMAIN,
-)
-from devkit.sidecar_node import SidecarNode
 from devkit.waiting import until
-from sidecar.ledger.identity import Identity
 from simulator.model.config import BuildingConfig
-from simulator.model.state import FlatState
 from simulator.threaded import BuildingThread, run_building_in_thread
 from tests.sidecar.flow_checks import overlaps_and_holes, own_flows, totals_mwh
+
+from .building_ledger import Flat, counters, last_end, linked_flats, unload
 
 BUILDING = "bldg-60x"
 SPEED = 60
@@ -48,29 +34,6 @@ START = datetime(2025, 6, 21, 4, 50)
 OUTAGE_S = (55 * 60, 75 * 60)  # the grid fails at 05:45 for twenty minutes
 MAX_STEP_S = 30.0
 SIDECAR_SETTINGS: dict[str, int] = {"device_speed": SPEED}
-
-
-@dataclass
-class Flat:
-    """One simulated flat with its sidecar and its config entry."""
-
-    name: str
-    port: int
-    sidecar: SidecarNode
-    author: bytes
-    entry: MockConfigEntry | None = None
-
-
-def _counters(state: FlatState) -> dict[str, int]:
-    """The registers Home Assistant reads, by the flow total they become (Wh)."""
-    return {
-        "pv": state.pv.tot_wh_inj,
-        "grid_in": state.meter.tot_wh_abs,
-        "grid_out": state.meter.tot_wh_inj,
-        "bat_in": state.battery.tot_wh_abs,
-        "bat_out": state.battery.tot_wh_inj,
-        "living": state.living_room.tot_wh,
-    }
 
 
 @pytest.fixture
@@ -102,61 +65,11 @@ def building(socket_enabled: None) -> Iterator[BuildingThread]:
 async def flats(
     hass: HomeAssistant, building: BuildingThread, tmp_path: Path
 ) -> AsyncIterator[list[Flat]]:
-    """Each flat's sidecar, told the building's speed, in one roster and running."""
-    ports = dict(sorted(building.ports.items()))
-    sidecars = await hass.async_add_executor_job(
-        partial(
-            devkit.building.Building,
-            tmp_path,
-            list(ports),
-            building=BUILDING,
-            settings=SIDECAR_SETTINGS,
-        )
-    )
-    made = [
-        Flat(node.name, ports[node.name], node, Identity.load(node.key_file).author)
-        for node in sidecars.flats
-    ]
-    try:
-        await sidecars.start()
+    """Each flat's sidecar, told the building's speed, linked to Home Assistant."""
+    async with linked_flats(
+        hass, building, tmp_path, BUILDING, SIDECAR_SETTINGS
+    ) as made:
         yield made
-    finally:
-        for flat in made:
-            if flat.entry is not None and flat.entry.state.recoverable:
-                await hass.config_entries.async_unload(flat.entry.entry_id)
-        await hass.async_block_till_done()
-        failures = await sidecars.close()
-        if failures:
-            raise failures[0]
-
-
-async def _set_up(hass: HomeAssistant, flats: list[Flat]) -> None:
-    for flat in flats:
-        flat.entry = MockConfigEntry(
-            domain=DOMAIN,
-            title=f"Flat {flat.name}",
-            unique_id=f"fast-{flat.name}",
-            data={
-                CONF_HOST: "127.0.0.1",
-                CONF_PORT: flat.port,
-                CONF_UNIT_PV: 1,
-                CONF_UNIT_BATTERY: 2,
-                CONF_UNIT_METER: 3,
-            },
-            options={
-                "poll_interval": 1.0,
-                CONF_SIDECAR_URL: flat.sidecar.ws_url,
-                CONF_SIDECAR_TOKEN: flat.sidecar.token,
-            },
-        )
-        flat.entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(flat.entry.entry_id)
-    await hass.async_block_till_done()
-
-
-def _last_end(flat: Flat) -> int:
-    flows = own_flows(flat.sidecar.db, flat.author)
-    return int(flows[-1]["end"]) if flows else 0
 
 
 async def _run_clock(hass: HomeAssistant, building: BuildingThread) -> None:
@@ -182,20 +95,16 @@ async def _run_clock(hass: HomeAssistant, building: BuildingThread) -> None:
 async def test_every_flats_ledger_equals_its_meters_at_60x(
     hass: HomeAssistant, building: BuildingThread, flats: list[Flat]
 ) -> None:
-    await _set_up(hass, flats)
     # The clock stands still: the first flows are written, with nothing in them.
-    await until(lambda: all(_last_end(flat) > 0 for flat in flats), 30)
-    before = {f.name: _counters(building.flat_state(f.name)) for f in flats}
+    await until(lambda: all(last_end(flat) > 0 for flat in flats), 30)
+    before = {f.name: counters(building.flat_state(f.name)) for f in flats}
 
     await _run_clock(hass, building)
     stopped_ms = time.time_ns() // 1_000_000
     # The meters stand still again; the flows catch up with the last samples.
-    await until(lambda: all(_last_end(flat) > stopped_ms + 2000 for flat in flats), 30)
-    after = {f.name: _counters(building.flat_state(f.name)) for f in flats}
-    for flat in flats:
-        assert flat.entry is not None
-        await hass.config_entries.async_unload(flat.entry.entry_id)
-    await hass.async_block_till_done()
+    await until(lambda: all(last_end(flat) > stopped_ms + 2000 for flat in flats), 30)
+    after = {f.name: counters(building.flat_state(f.name)) for f in flats}
+    await unload(hass, flats)
 
     report = {}
     for flat in flats:
