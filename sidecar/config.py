@@ -73,6 +73,7 @@ class Config:
     unauthenticated_timeout_s: float = 10.0
     max_unauthenticated_per_source: int = 64
     max_unauthenticated: int = 512
+    device_speed: float = 1.0
 
     @property
     def db_path(self) -> Path:
@@ -110,6 +111,7 @@ max_sample_age_s = 86400    # how old a sample may be
 unauthenticated_timeout_s = 10    # a connection not authenticated by then is closed
 max_unauthenticated_per_source = 64    # such connections held per source address
 max_unauthenticated = 512    # and in all (at most a third of the file limit)
+device_speed = 1    # device seconds per second of sample time; a simulator's speed
 
 [retention]
 flow_hours = 4    # keep flow entries this long after their hourly rollup
@@ -152,6 +154,7 @@ _KNOWN: Final = {
         "unauthenticated_timeout_s",
         "max_unauthenticated_per_source",
         "max_unauthenticated",
+        "device_speed",
     },
     "retention": {"flow_hours", "hourly_days", "daily_days"},
     "storage": {"sync"},
@@ -266,6 +269,9 @@ def load(path: Path) -> Config:
             int,
             default=86_400,
             check=_between(1, 30 * 86_400),
+        ),
+        device_speed=reader.get(
+            limits, "device_speed", float, default=1.0, check=_between(1, 3600)
         ),
         unauthenticated_timeout_s=reader.get(
             limits,

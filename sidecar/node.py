@@ -31,6 +31,7 @@ from sidecar.api.services import NodeServices
 from sidecar.config import DAY_MS, HOUR_MS, Config
 from sidecar.coordination.clock import CoordinationClock
 from sidecar.coordination.planner import Settings
+from sidecar.ledger import resume
 from sidecar.ledger.etp import Entry
 from sidecar.ledger.flows import FlowBuilder
 from sidecar.ledger.identity import Identity, KeyRing
@@ -309,6 +310,12 @@ class Node:
         replica.own = feed
         gate.on_durable = [own.advance, coordination.appended, peers.mesh.publish]
         share = None if feed.last_flow is None else feed.last_flow.get("bat_ren")
+        last_end = None if feed.last_flow is None else feed.last_flow.get("end")
+        resumed = (
+            resume.load(resume.path_in(config.data_dir), last_end)
+            if isinstance(last_end, int)
+            else None
+        )
         services = NodeServices(
             config=config,
             identity=identity,
@@ -318,6 +325,8 @@ class Node:
                 max_power_w=config.max_power_w,
                 max_skew_ms=config.max_clock_skew_s * 1000,
                 max_age_ms=config.max_sample_age_s * 1000,
+                device_speed=config.device_speed,
+                signed_until=None if resumed is None else resumed.end,
             ),
             builder=FlowBuilder(
                 interval_ms=config.interval_ms,
@@ -326,6 +335,7 @@ class Node:
                 flat=config.flat,
                 serial=config.device_serial,
                 battery_share_ppm=share if isinstance(share, int) else None,
+                resume=resumed,
             ),
             rejected=self.rejected,
             membership=self.membership,

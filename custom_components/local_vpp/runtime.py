@@ -35,6 +35,7 @@ from .coordinator import LocalVppCoordinator
 from .device import FlatDevice, UnitIds
 from .group.bus_support import BusSupport
 from .group.discharge import GroupDischarge
+from .ledger.estimating import EstimatingIssueReporter
 from .ledger.mesh import MeshIssueReporter
 from .ledger.messages import BusSetpoint, GroupSetpoint
 from .ledger.sample import sample_from_reading
@@ -101,6 +102,9 @@ async def async_build_runtime(
     group.async_start()
     mesh_issues = MeshIssueReporter(hass, entry.entry_id, link)
     entry.async_on_unload(mesh_issues.async_start())
+    entry.async_on_unload(
+        EstimatingIssueReporter(hass, entry.entry_id, link).async_start()
+    )
     bus = None
     if device.has_bus:
         bus = BusSupport(

@@ -34,9 +34,11 @@ from .entity import LocalVppEntity
 from .group.entities import GROUP_SENSORS, GroupSensor
 from .ledger.entities import (
     LEDGER_ENTRIES,
+    LEDGER_ESTIMATED,
     MESH_SENSORS,
     WITNESSED_AGE,
     LedgerEntriesSensor,
+    LedgerEstimatedSensor,
     MeshSensor,
     WitnessedAgeSensor,
 )
@@ -256,6 +258,7 @@ async def async_setup_entry(
     ]
     if (link := entry.runtime_data.sidecar) is not None:
         entities.append(LedgerEntriesSensor(coordinator, link, LEDGER_ENTRIES))
+        entities.append(LedgerEstimatedSensor(coordinator, link, LEDGER_ESTIMATED))
         entities += [MeshSensor(coordinator, link, d) for d in MESH_SENSORS]
         entities.append(WitnessedAgeSensor(coordinator, link, WITNESSED_AGE))
     if (group := entry.runtime_data.group) is not None:

@@ -24,6 +24,7 @@ from sidecar.api import messages
 from sidecar.api.messages import MessageRejected, MessageType, Outgoing
 from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.etp import Entry
+from sidecar.ledger.quality import FlowQuality
 from sidecar.ledger.samples import Rejection, SampleRejected
 from sidecar.mesh.guard import trust
 
@@ -52,6 +53,9 @@ class Services(Protocol):
 
     def status(self) -> messages.Status:
         """The ``status`` reply."""
+
+    def flow_quality(self) -> FlowQuality:
+        """Today's flows by quality, sent with each ``entry``."""
 
     def count_rejection(self, reason: str) -> None:
         """Count a refused message or value by reason."""
@@ -243,7 +247,7 @@ class _Session:
         for rejection in dropped:
             await self.reply(messages.rejected(ts, rejection))
         for entry in entries:
-            await self.reply(messages.entry_ack(entry))
+            await self.reply(messages.entry_ack(entry, self.services.flow_quality()))
 
     async def checkpoint(self, message: dict[str, object]) -> None:
         del message  # a request without members

@@ -9,9 +9,10 @@ are appended to it, and the state of the mesh is reported.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import NoReturn
 
 from sidecar import __version__
@@ -20,11 +21,12 @@ from sidecar.api.proofs import prove
 from sidecar.config import Config
 from sidecar.coordination.clock import CoordinationClock
 from sidecar.coordination.intake import DispatchRejected
-from sidecar.ledger import kinds
+from sidecar.ledger import kinds, resume
 from sidecar.ledger.canonical import CanonicalError
 from sidecar.ledger.etp import Entry
 from sidecar.ledger.flows import FlowBuilder
 from sidecar.ledger.identity import Identity
+from sidecar.ledger.quality import FlowQuality, QualityTally
 from sidecar.ledger.samples import Rejection, SampleChecker, SampleRejected
 from sidecar.mesh import roster as roster_module
 from sidecar.mesh.checkpoints import Checkpoints
@@ -34,6 +36,8 @@ from sidecar.mesh.roster import RosterError
 from sidecar.storage import store
 from sidecar.storage.faults import StorageFault, describe
 from sidecar.storage.gate import Gate
+
+_LOG = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -53,6 +57,7 @@ class NodeServices:
     coordination: CoordinationClock
     samples_accepted: int = 0
     entries_written: int = 0
+    tally: QualityTally = field(default_factory=QualityTally)
 
     def welcome(self, hello: messages.Hello) -> messages.Welcome:
         """The ``welcome`` reply; remembers the device serial the hello names."""
@@ -95,17 +100,31 @@ class NodeServices:
         for content in self.builder.add(accepted.sample):
             entry, ticket = self.gate.append(kinds.FLOW, content, now)
             entries.append(entry)
+            self.tally.note(content)
         if entries:
             try:
                 await self.gate.durable(ticket, tell_fault=True)
             except StorageFault as held:
                 self._refuse_for_storage(held.reason)
             self.entries_written += len(entries)
+            self._keep_position()
         return list(accepted.dropped), entries
 
     def _refuse_for_storage(self, reason: str) -> NoReturn:
         self.count_rejection(reason)
         raise SampleRejected(Rejection(reason, describe(reason)))
+
+    def _keep_position(self) -> None:
+        """Remember where the durable flows end, for the next start (ledger.resume)."""
+        closed = self.builder.closed
+        if closed is None:
+            return
+        try:
+            resume.save(resume.path_in(self.config.data_dir), closed)
+        except OSError as err:
+            # Without it a restart books the time until the next sample as unknown.
+            self.count_rejection("position_not_saved")
+            _LOG.warning("cannot keep the flow position: %s", err)
 
     async def checkpoint(self) -> messages.CheckpointReply:
         """A signed checkpoint of the current tree; the same while it has not grown."""
@@ -130,6 +149,7 @@ class NodeServices:
             entries_written=self.entries_written,
             checkpoint_size=feed.checkpoint_size,
             storage=self.gate.fault,
+            flow_quality=self.flow_quality(),
             mesh=messages.StatusMesh(
                 **{item.name: getattr(mesh, item.name) for item in fields(mesh)},
                 heads=peers.replica.vector(),
@@ -138,6 +158,10 @@ class NodeServices:
                 dropped_frames=sum(link.dropped for link in peers.mesh.links.values()),
             ),
         )
+
+    def flow_quality(self) -> FlowQuality:
+        """Today's flows by quality, and since when the flat's ledger estimates."""
+        return self.tally.report()
 
     def mesh_report(self) -> messages.Mesh:
         """The ``mesh`` message: members online, the witnessed head, integrity."""

@@ -70,21 +70,41 @@ class Sample:
     mhz: int | None = None
     mv: int | None = None
     bus_w: float | None = None  # + exporting to the building bus, − importing
+    # Counters that start from a new base here (a reset or a replaced meter): the
+    # energy since their previous reading is unknown and must not be reconciled.
+    rebased: tuple[str, ...] = ()
 
 
 class SampleChecker:
-    """Checks samples in arrival order against each other and against physics."""
+    """Checks samples in arrival order against each other and against physics.
+
+    ``device_speed`` is how many of the devices' seconds pass in one second of the
+    samples' ``ts`` (1 for real devices; N for a simulated building at N× speed): a
+    counter's allowed rise scales with it. ``signed_until`` is the end of the last
+    durable flow: samples at or before it were signed already and are refused.
+    """
 
     def __init__(
-        self, *, max_power_w: float, max_skew_ms: int, max_age_ms: int
+        self,
+        *,
+        max_power_w: float,
+        max_skew_ms: int,
+        max_age_ms: int,
+        device_speed: float = 1.0,
+        signed_until: int | None = None,
     ) -> None:
         self.max_power_w = max_power_w
         self.max_skew_ms = max_skew_ms
         self.max_age_ms = max_age_ms
+        self.device_speed = device_speed
+        self.signed_until = signed_until
         self.last_ts: int | None = None
-        # The last value each counter reported, used or not: a meter that was reset
-        # continues after one rejection instead of being refused for ever.
+        # The last reading of each counter that was used: the next one is checked
+        # against it, however many readings were refused in between.
         self.last_counters: dict[str, tuple[float, int]] = {}
+        # The last refused reading: a second reading consistent with it (a meter that
+        # was reset or replaced) becomes the counter's new base.
+        self.refused_counters: dict[str, tuple[float, int]] = {}
 
     def check(
         self, message: dict[str, object], now_ms: int
@@ -124,6 +144,14 @@ class SampleChecker:
             raise SampleRejected(
                 Rejection("too_old", f"ts is {(now_ms - ts) // 1000} s old")
             )
+        if self.signed_until is not None and ts <= self.signed_until:
+            raise SampleRejected(
+                Rejection(
+                    "already_signed",
+                    f"ts is {self.signed_until - ts} ms before the end of the last "
+                    "signed flow",
+                )
+            )
         if self.last_ts is not None and ts == self.last_ts:
             raise SampleRejected(
                 Rejection("duplicate", "same ts as the previous sample")
@@ -148,30 +176,54 @@ class SampleChecker:
             dropped.append(Rejection("negative_counter", f"{key} is {value}", key))
             return
         last = self.last_counters.get(key)
-        self.last_counters[key] = (value, sample.ts)
         if last is None:
-            sample.counters[quantity] = value
+            self._use(sample, key, quantity, value)
             return
-        before, dt_ms = last[0], sample.ts - last[1]
-        if value < before:
-            dropped.append(
-                Rejection(
-                    "counter_backwards", f"{key} fell from {before} to {value}", key
-                )
-            )
+        refusal = self._implausible(key, value, sample.ts, last)
+        if refusal is None:
+            self._use(sample, key, quantity, value)
             return
-        allowed = self.max_power_w * dt_ms / 3_600_000 * JUMP_MARGIN + JUMP_SLACK_WH
-        if value - before > allowed:
-            dropped.append(
-                Rejection(
-                    "counter_jump",
-                    f"{key} grew {value - before:.1f} Wh in {dt_ms} ms; "
-                    f"at most {allowed:.1f} Wh is possible",
-                    key,
-                )
-            )
+        refused = self.refused_counters.get(key)
+        self.refused_counters[key] = (value, sample.ts)
+        if (
+            refused is not None
+            and refused[1] > last[1]
+            and self._implausible(key, value, sample.ts, refused) is None
+        ):
+            # Two readings agree with each other and not with the old base: the
+            # meter was reset or replaced.
+            self._use(sample, key, quantity, value)
+            sample.rebased += (quantity,)
             return
+        dropped.append(refusal)
+
+    def _use(self, sample: Sample, key: str, quantity: str, value: float) -> None:
         sample.counters[quantity] = value
+        self.last_counters[key] = (value, sample.ts)
+        self.refused_counters.pop(key, None)
+
+    def allowed_rise_wh(self, dt_ms: int) -> float:
+        """The most a counter may grow in ``dt_ms`` of sample time (PROTOCOL 12.4)."""
+        device_ms = dt_ms * self.device_speed
+        return self.max_power_w * device_ms / 3_600_000 * JUMP_MARGIN + JUMP_SLACK_WH
+
+    def _implausible(
+        self, key: str, value: float, ts: int, base: tuple[float, int]
+    ) -> Rejection | None:
+        before, dt_ms = base[0], ts - base[1]
+        if value < before:
+            return Rejection(
+                "counter_backwards", f"{key} fell from {before} to {value}", key
+            )
+        allowed = self.allowed_rise_wh(dt_ms)
+        if value - before > allowed:
+            return Rejection(
+                "counter_jump",
+                f"{key} grew {value - before:.1f} Wh in {dt_ms} ms; "
+                f"at most {allowed:.1f} Wh is possible",
+                key,
+            )
+        return None
 
     def _powers(
         self, sample: Sample, numbers: dict[str, float], dropped: list[Rejection]

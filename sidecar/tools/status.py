@@ -6,7 +6,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sidecar.ledger import canonical
+from sidecar.ledger import canonical, kinds
+from sidecar.ledger.quality import QualityTally
 from sidecar.storage import store
 
 
@@ -37,6 +38,7 @@ def summarize(conn: sqlite3.Connection, db_path: Path) -> dict[str, Any]:
                 "checkpoints": checkpoint[1],
                 "checkpoint_size": checkpoint[0],
                 "equivocations": conflicts,
+                "flow_quality": flow_quality_by_day(conn, number),
             }
         )
     files = {
@@ -52,4 +54,34 @@ def summarize(conn: sqlite3.Connection, db_path: Path) -> dict[str, Any]:
         "self": meta.get("self"),
         "authors": authors,
         "bytes": files,
+    }
+
+
+def flow_quality_by_day(
+    conn: sqlite3.Connection, author: int
+) -> dict[str, dict[str, int]]:
+    """The author's stored flows per building day, by quality (PROTOCOL.md 7.1).
+
+    Only flows retention has kept are counted; the rollups keep the energy, not this.
+    """
+    days: dict[str, QualityTally] = {}
+    for _seq, kind, _id, _prev, _refs, body, _sig in store.iter_entries(conn, author):
+        if kind != kinds.FLOW:
+            continue
+        try:
+            content = canonical.decode(bytes(body))
+        except canonical.CanonicalError:
+            continue  # verify names it; a summary counts what it can read
+        tally = QualityTally()
+        tally.note(content)
+        counted = days.setdefault(tally.day, tally)
+        if counted is not tally:
+            counted.note(content)
+    return {
+        day: {
+            "measured": tally.measured,
+            "estimated": tally.estimated,
+            "reconciled": tally.reconciled,
+        }
+        for day, tally in sorted(days.items())
     }

@@ -189,6 +189,14 @@ def etp_vectors() -> dict[str, Any]:
         "x": 1,
     }
     third = _sign(3, second.id, token, (first.id,))
+    # A refused counter reading: an estimated interval, then the one that reconciles.
+    estimated = _flow(T0 + 2000, T0 + 3040, 1402, 330, 500) | {"quality": "estimated"}
+    reconciled = _flow(T0 + 3000, T0 + 4040, 1371, 322, 500) | {
+        "quality": "reconciled",
+        "reconciles": T0 + 2000,
+    }
+    fourth = _sign(4, third.id, estimated)
+    fifth = _sign(5, fourth.id, reconciled)
     checkpoint_body: JsonObject = {
         "v": 1,
         "kind": "checkpoint",
@@ -225,6 +233,11 @@ def etp_vectors() -> dict[str, Any]:
     floaty = second.body.replace(b'"mhz":60012', b'"mhz":60012.0')
     extra = second.body.replace(b'"v":1}', b'"v":1,"zz":1}')
     v2 = second.body.replace(b'"v":1}', b'"v":2}')
+    measured = fourth.body.replace(b'"estimated"', b'"measured"')
+    unreferenced = fifth.body.replace(b'"reconciles":1781913602000,', b"")
+    later = fifth.body.replace(
+        b'"reconciles":1781913602000', b'"reconciles":1781913603001'
+    )
 
     def re_signed(body: bytes, seq: int = 2, prev: bytes = first.id) -> str:
         eid = etp.entry_id(KEY.author, seq, prev, etp.body_digest(body), ())
@@ -288,6 +301,21 @@ def etp_vectors() -> dict[str, Any]:
             "bad_version",
             **{**base, "body": _text(v2), "sig": re_signed(v2)},
         ),
+        _stored(
+            "quality 'measured' is never written (a measured flow has no quality)",
+            "bad_member",
+            **{**base, "body": _text(measured), "sig": re_signed(measured)},
+        ),
+        _stored(
+            "a reconciled flow that does not say what it reconciles",
+            "missing_member",
+            **{**base, "body": _text(unreferenced), "sig": re_signed(unreferenced)},
+        ),
+        _stored(
+            "reconciles is after the flow's start",
+            "bad_member",
+            **{**base, "body": _text(later), "sig": re_signed(later)},
+        ),
     ]
     return {
         "description": "Entries and statements (PROTOCOL.md sections 2, 4-7). Test "
@@ -312,6 +340,8 @@ def etp_vectors() -> dict[str, Any]:
             _entry_vector("the first flow of a feed", first),
             _entry_vector("the second flow", second),
             _entry_vector("an entry of a reserved kind with one ref", third),
+            _entry_vector("an estimated flow (a counter reading was refused)", fourth),
+            _entry_vector("the flow whose counter reading reconciles it", fifth),
         ],
         "statements": [
             {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from homeassistant.components.binary_sensor import (
@@ -55,6 +55,12 @@ LEDGER_ENTRIES = SensorEntityDescription(
     entity_category=EntityCategory.DIAGNOSTIC,
     # Changes with every record (every 10 s): history for few who look at it.
     entity_registry_enabled_default=False,
+)
+LEDGER_ESTIMATED = SensorEntityDescription(
+    key="ledger_estimated_today",
+    translation_key="ledger_estimated_today",
+    state_class=SensorStateClass.MEASUREMENT,
+    entity_category=EntityCategory.DIAGNOSTIC,
 )
 LEDGER_INTEGRITY = BinarySensorEntityDescription(
     key="ledger_integrity",
@@ -147,6 +153,40 @@ class LedgerEntriesSensor(LedgerEntity, SensorEntity):
     def native_value(self) -> int | None:
         """Last acknowledged entry's sequence number (durable on the sidecar)."""
         return self._link.last_seq
+
+
+class LedgerEstimatedSensor(LedgerEntity, SensorEntity):
+    """Today's intervals the flat's ledger could only estimate (the sidecar's tally).
+
+    Unavailable until the sidecar has acknowledged a flow with its tally.
+    """
+
+    @property
+    def available(self) -> bool:
+        """Only once a flow's acknowledgement carried the tally."""
+        entry = self._link.last_entry
+        return entry is not None and entry.estimated_today is not None
+
+    @property
+    def native_value(self) -> int | None:
+        """Estimated intervals today."""
+        entry = self._link.last_entry
+        return None if entry is None else entry.estimated_today
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Reconciled intervals today, the newest flow's quality, estimating since."""
+        entry = self._link.last_entry
+        if entry is None:
+            return None
+        since = entry.estimating_since
+        return {
+            "reconciled_today": entry.reconciled_today,
+            "latest_quality": entry.quality,
+            "estimating_since": None
+            if since is None
+            else datetime.fromtimestamp(since / 1000, UTC).isoformat(),
+        }
 
 
 class MeshEntity(LedgerEntity):

@@ -359,11 +359,21 @@ class EntryAck:
     ok: int | None
     transfers: int | None
     samples: int | None
+    quality: str  # measured, estimated or reconciled
+    estimated_today: int | None  # the sidecar's tally of today's flows
+    reconciled_today: int | None
+    estimating_since: int | None  # ms; set while the flat's ledger estimates
 
 
 def parse_entry(message: Mapping[str, Any]) -> EntryAck:
     """Read an ``entry`` acknowledgement."""
+    today = message.get("today")
+    today = today if isinstance(today, Mapping) else {}
     return EntryAck(
+        quality=_text(message.get("quality")) or "measured",
+        estimated_today=_int(today.get("estimated")),
+        reconciled_today=_int(today.get("reconciled")),
+        estimating_since=_int(today.get("estimating_since")),
         seq=_int(message.get("seq")),
         id=_text(message.get("id")),
         kind=_text(message.get("kind")),

@@ -35,6 +35,7 @@ from .messages import (
     BusSetpoint,
     DispatchCancel,
     DispatchRequest,
+    EntryAck,
     GroupSetpoint,
     Hello,
     HelloRefusedError,
@@ -170,6 +171,7 @@ class SidecarLink:
         self.connected = False
         self.entries_acknowledged = 0
         self.last_seq: int | None = None
+        self.last_entry: EntryAck | None = None  # with today's flow quality tally
         self.rejections = 0
         self.samples_dropped = 0
         self.last_error: str | None = None
@@ -327,7 +329,8 @@ class SidecarLink:
 
     def _handle_entry(self, message: dict[str, Any]) -> None:
         self.entries_acknowledged += 1
-        self.last_seq = parse_entry(message).seq
+        self.last_entry = parse_entry(message)
+        self.last_seq = self.last_entry.seq
         self._changed()
 
     def _handle_rejected(self, message: dict[str, Any]) -> None:

@@ -45,6 +45,10 @@ def encode_flow(body: JsonObject) -> bytes:
         parts.append(f',"mhz":{b["mhz"]}')
     if "mv" in b:
         parts.append(f',"mv":{b["mv"]}')
+    if "quality" in b:
+        parts.append(f',"quality":{text(b["quality"])}')
+    if "reconciles" in b:
+        parts.append(f',"reconciles":{b["reconciles"]}')
     parts.append(f',"samples":{b["samples"]}')
     if "serial" in b:
         parts.append(f',"serial":{text(b["serial"])}')

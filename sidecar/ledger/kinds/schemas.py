@@ -55,9 +55,13 @@ _FLOW_KEYS = _COMMON | {
     "living",
     "samples",
     "gap",
+    "quality",
+    "reconciles",
     "balance",
     "transfers",
 }
+# A flow without ``quality`` is measured; "measured" itself is never written.
+FLOW_QUALITIES: Final = ("estimated", "reconciled")
 _FLOW_REQUIRED = frozenset({"start", "end", "loc", "samples", "balance", "transfers"})
 _BALANCE_TOTALS = ("pv", "grid_in", "bat_out", "home", "bat_in", "grid_out")
 _BALANCE_KEYS = frozenset({*_BALANCE_TOTALS, "err", "tol", "ok", "metered"})
@@ -211,6 +215,12 @@ def check_flow(body: JsonObject) -> None:
     _int(body, "samples", 0, MAX_INT)
     if "gap" in body:
         _int(body, "gap", 1, 1)
+    if "quality" in body and body["quality"] not in FLOW_QUALITIES:
+        raise BodyError("bad_member", f"quality is one of {', '.join(FLOW_QUALITIES)}")
+    if "reconciles" in body and _int(body, "reconciles", 0, MAX_INT) > start:
+        raise BodyError("bad_member", "reconciles is a time not after the flow's start")
+    if body.get("quality") == "reconciled" and "reconciles" not in body:
+        raise BodyError("missing_member", "a reconciled flow says what it reconciles")
     bal = _object(body, "balance")
     _exact_keys(bal, _BALANCE_KEYS, _BALANCE_KEYS)
     values = [_int(bal, key, 0, MAX_INT) for key in _BALANCE_TOTALS]
