@@ -1,0 +1,1 @@
+"""Fault-injection tests: real processes under clock, key, network and device faults."""
