@@ -139,3 +139,29 @@ async def audit(
             problems.append({"seen_by": holder.name, **problem})
     false = sum(1 for p in problems if p.get("author") in honest_ids)
     return Audit(acknowledged, lost, duplicated, false, problems)
+
+
+def missing(feeder: Feeder, building: Building, holders: list[Flat]) -> int:
+    """Acknowledged entries some holder does not (yet) have, counted per holder."""
+    count = 0
+    for name, acks in feeder.acks.items():
+        author = next(f for f in building.flats if f.name == name).author
+        for holder in holders:
+            held = held_ids(holder, author)
+            count += sum(1 for seq, eid in acks.entries.items() if held.get(seq) != eid)
+    return count
+
+
+async def replicated(
+    feeder: Feeder, building: Building, holders: list[Flat], within: float
+) -> float:
+    """Wait until every holder has every acknowledged entry; the seconds it took."""
+    started = time.monotonic()
+    while missing(feeder, building, holders):
+        if time.monotonic() - started > within:
+            raise AssertionError(
+                f"{missing(feeder, building, holders)} acknowledged entries "
+                f"still missing after {within} s"
+            )
+        await asyncio.sleep(0.2)
+    return time.monotonic() - started
