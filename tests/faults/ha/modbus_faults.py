@@ -2,7 +2,8 @@
 
 The relay passes requests through and, by :attr:`ModbusFaults.mode`, does to each
 response frame what a sick device or gateway does: pass it, answer garbage (the
-right transaction header around random bytes), answer too late, or send half of it
+right transaction header around random bytes), answer well-formed reads with
+random register values, answer too late, or send half of it
 and drop the connection.
 """
 
@@ -22,6 +23,7 @@ class Mode(StrEnum):
 
     PASS = "pass"
     GARBAGE = "garbage"
+    WRONG_VALUES = "wrong_values"  # well-formed reads of random register values
     SLOW = "slow"
     DROP = "drop"
 
@@ -96,6 +98,9 @@ class ModbusFaults:
                 if mode is Mode.GARBAGE:
                     noise = bytes(self._random.randrange(256) for _ in body)
                     frame = header + noise
+                elif mode is Mode.WRONG_VALUES and body[1] == 3 and len(body) > 3:
+                    noise = bytes(self._random.randrange(256) for _ in body[3:])
+                    frame = header + body[:3] + noise
                 elif mode is Mode.SLOW:
                     await asyncio.sleep(self.slow_s)
                 elif mode is Mode.DROP:
