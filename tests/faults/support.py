@@ -80,6 +80,14 @@ class Audit:
     duplicated: int  # acknowledged twice, or one interval in two flow entries
     false_equivocations: int  # problems the nodes report against honest flats
     problems: list[Message]
+    log_lines: int  # WARNING and worse in the nodes' logs
+
+    def __str__(self) -> str:
+        return (
+            f"acknowledged {self.acknowledged}, lost {self.lost}, duplicated "
+            f"{self.duplicated}, false equivocations {self.false_equivocations}, "
+            f"{self.log_lines} warning/error log lines"
+        )
 
 
 def flow_intervals(flat: Flat, author: bytes) -> list[tuple[int, int]]:
@@ -138,7 +146,8 @@ async def audit(
         for problem in status["mesh"].get("problems", []):
             problems.append({"seen_by": holder.name, **problem})
     false = sum(1 for p in problems if p.get("author") in honest_ids)
-    return Audit(acknowledged, lost, duplicated, false, problems)
+    loud = building.log_count(r" (WARNING|ERROR|CRITICAL) ")
+    return Audit(acknowledged, lost, duplicated, false, problems, loud)
 
 
 def missing(feeder: Feeder, building: Building, holders: list[Flat]) -> int:

@@ -64,8 +64,7 @@ async def test_a_lossy_slow_network_and_a_healed_partition_lose_nothing(
             assert result.duplicated == 0, result
             assert result.false_equivocations == 0, result.problems
             print(
-                f"network faults: acknowledged {result.acknowledged}, lost "
-                f"{result.lost}, duplicated {result.duplicated}, false equivocations "
-                f"{result.false_equivocations}, recovered in {recovered:.1f} s; "
+                f"network faults: {result}, "
+                f"recovered in {recovered:.1f} s; "
                 f"network {dict(network.stats)}; refused by nodes {refused}"
             )

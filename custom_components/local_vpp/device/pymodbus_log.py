@@ -19,16 +19,30 @@ _PER_REQUEST = (
     "ERROR: request ask for transaction_id=",
     "ERROR: request ask for id=",
 )
+_REPEATED = "Repeating...."
 
 
 class DemotePerRequestErrors(logging.Filter):
-    """Turn pymodbus's per-request error records into DEBUG records."""
+    """Turn pymodbus's per-request error records into DEBUG records.
+
+    pymodbus logs a message that repeats the one before as ``Repeating....``, once:
+    that follows the fate of the record it repeats.
+    """
+
+    def __init__(self) -> None:
+        """Start with no record seen."""
+        super().__init__()
+        self._last_demoted = False
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Demote the record if it is one of pymodbus's per-request failures."""
-        if record.levelno >= logging.WARNING and str(record.msg).startswith(
-            _PER_REQUEST
-        ):
+        text = str(record.msg)
+        if text.startswith(_REPEATED):
+            demote = self._last_demoted
+        else:
+            demote = text.startswith(_PER_REQUEST)
+            self._last_demoted = demote
+        if demote and record.levelno >= logging.WARNING:
             record.levelno = logging.DEBUG
             record.levelname = logging.getLevelName(logging.DEBUG)
         return True

@@ -134,9 +134,7 @@ async def test_a_key_used_twice_is_exposed_on_every_node_and_in_home_assistant(
             print(
                 f"stolen key: evidence on {exposed} honest nodes in "
                 f"{seen_by_nodes:.1f} s, in Home Assistant in {seen_by_ha:.1f} s; "
-                f"acknowledged {result.acknowledged}, lost {result.lost}, "
-                f"duplicated {result.duplicated}, false equivocations "
-                f"{result.false_equivocations}"
+                f"{result}"
             )
         finally:
             await twin.stop()
