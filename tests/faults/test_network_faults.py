@@ -50,6 +50,8 @@ async def test_a_lossy_slow_network_and_a_healed_partition_lose_nothing(
             recovered = await replicated(feeder, building, building.flats, within=40)
             await feeder.produce(2, *building.flats)  # and on it goes
             await replicated(feeder, building, building.flats, within=20)
+            # Not only the flows: every node holds the same head of every feed.
+            await building.converged(within=20)
 
             result = await audit(building, feeder)
             statuses = [await building.status(flat) for flat in building.flats]
