@@ -1,1 +1,2 @@
-"""Fault injection: crashes, slow and full disks, read-only stores, hostile peers."""
+"""Fault injection: crashes, full and read-only disks, hostile input, clock jumps, a stolen
+key, network faults and misbehaving devices, each against real processes."""

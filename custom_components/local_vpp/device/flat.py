@@ -25,6 +25,7 @@ from modbus_connection.model.sunspec import (
 )
 from modbus_connection.pymodbus import ModbusConnection
 
+from .checked_unit import checked_unit
 from .counting_unit import RequestCounter, counting_requests, counting_unit
 from .errors import (
     CannotConnectError,
@@ -51,6 +52,7 @@ from .models import (
     LivingRoomModel,
     StorageCapacityModel,
 )
+from .pymodbus_log import demote_per_request_errors
 from .reading import (
     BatteryReading,
     BusReading,
@@ -229,7 +231,9 @@ class FlatDevice:
         self.counter = RequestCounter()
         self.last_poll_requests = 0
         self._units = {
-            role: counting_unit(connection.for_unit(unit_id), self.counter)
+            role: counting_unit(
+                checked_unit(connection.for_unit(unit_id)), self.counter
+            )
             for role, unit_id in unit_ids.by_role().items()
         }
         self.identities: dict[str, UnitIdentity] = {}
@@ -243,6 +247,7 @@ class FlatDevice:
         cls, host: str, port: int, unit_ids: UnitIds, *, timeout: float = 3.0
     ) -> FlatDevice:
         """Build a flat on a new Modbus TCP connection (opened on first use)."""
+        demote_per_request_errors()
         return cls(
             ModbusConnection(ModbusTcpParams(host=host, port=port), timeout=timeout),
             unit_ids,

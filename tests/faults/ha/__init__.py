@@ -1,0 +1,1 @@
+"""Fault cases that need Home Assistant."""
