@@ -8,10 +8,10 @@ from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.local_vpp.const import DOMAIN
+from devkit.waiting import until
 from simulator.threaded import FlatThread
-
-from .conftest import set_up_linked, until
-from .scripted_sidecar import ScriptedSidecar, mesh_message
+from tests.integration.ha.scripted_sidecar import ScriptedSidecar, mesh_message
+from tests.integration.ha.support import set_up_linked
 
 
 @pytest.mark.parametrize("fault", ["storage_full", "storage_readonly"])
