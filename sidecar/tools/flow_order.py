@@ -44,7 +44,7 @@ class FlowOrder:
 
 
 def _derived_home(entry: Entry) -> list[tuple[str, str]]:
-    """An unmetered flow's ``home`` is what the other totals leave (section 7.1)."""
+    """An unmetered flow's ``home``: what the other totals leave (0 across a gap)."""
     balance = entry.content["balance"]
     assert isinstance(balance, dict)  # schema-checked
     if balance["metered"] != 0:
@@ -52,6 +52,9 @@ def _derived_home(entry: Entry) -> list[tuple[str, str]]:
     supplied = sum(_number(balance[key]) for key in ("pv", "grid_in", "bat_out"))
     left = supplied - _number(balance["bat_in"]) - _number(balance["grid_out"])
     if balance["home"] == max(0, left):
+        return []
+    # Across a gap a quantity without counters leaves the home's share unknown: 0.
+    if entry.content.get("gap") == 1 and balance["home"] == 0:
         return []
     return [("balance_mismatch", f"metered is 0 but home is not max(0, {left})")]
 

@@ -345,8 +345,6 @@ class _FeedCheck:
             self._accumulate(seq, entry)
             previous, previous_seq = entry, seq
         self._coverage(previous_seq)
-        for where, detail in overlapping_flows(self.parent.conn, self.number):
-            self.find("flow_overlap", where, detail)
         for item in self.checkpoints[self.next_checkpoint :]:
             # A witness may hold a newer head than this copy of the log: no gap.
             if item.is_checkpoint and item.size > previous_seq:
@@ -559,32 +557,6 @@ class _FeedCheck:
             self.find(
                 "gap", f"frontier of size {limit}", f"the feed ends at seq {last_seq}"
             )
-
-
-def overlapping_flows(conn: sqlite3.Connection, author: int) -> list[tuple[str, str]]:
-    """Flows of one author that start before an earlier flow ended (PROTOCOL.md 7.1).
-
-    A second counts energy once: an author's flows, in seq order, never cover the
-    same time twice. Entries that do not decode are left to the other checks.
-    """
-    found: list[tuple[str, str]] = []
-    end: int | None = None
-    for seq, kind, _id, _prev, _refs, body, _sig in store.iter_entries(conn, author):
-        if kind != kinds.FLOW:
-            continue
-        try:
-            content = canonical.decode(bytes(body))
-        except canonical.CanonicalError:
-            continue
-        start, stop = content.get("start"), content.get("end")
-        if not isinstance(start, int) or not isinstance(stop, int):
-            continue
-        if end is not None and start < end:
-            found.append(
-                (f"seq {seq}", f"starts at {start}, before the last flow's end {end}")
-            )
-        end = stop if end is None else max(end, stop)
-    return found
 
 
 def _subtract(

@@ -91,4 +91,4 @@ def test_verify_names_flows_that_cover_a_second_twice(ledger: Ledger) -> None:
     report = verify_database(ledger.path)
     overlaps = [f for f in report.findings if f.code == "flow_overlap"]
     assert [f.where for f in overlaps] == ["seq 4"]
-    assert "before the last flow's end" in overlaps[0].detail
+    assert "before the previous flow's end" in overlaps[0].detail

@@ -57,3 +57,25 @@ def test_an_unmetered_flow_must_derive_home(ledger: Ledger) -> None:
     ledger.feed.append(kinds.FLOW, body, now)
     ledger.sync()
     assert _codes(verify_database(ledger.path)) == [("balance_mismatch", "seq 3")]
+
+
+def test_a_gap_flow_may_leave_an_unmetered_home_unknown(ledger: Ledger) -> None:
+    # Across a break, a quantity without counters leaves the home's share unknown: the
+    # node writes home 0 and lets the balance state the difference (section 7.1).
+    now = ledger.flows(2, T0 + 1000)
+    totals = kinds.Totals(pv=1393, grid_in=0, bat_out=0, home=0, bat_in=500, grid_out=0)
+    body = flow_content(now - 1000)
+    body["gap"] = 1
+    body["balance"] = kinds.balance(totals, metered=False)
+    body["transfers"] = [
+        {"from": a, "to": b, "mwh": m, "ren": 1_000_000}
+        for a, b, m in kinds.allocate(totals)
+    ]
+    ledger.feed.append(kinds.FLOW, body, now)
+    ledger.sync()
+    assert verify_database(ledger.path).ok
+    # Outside a gap the same flow is a mismatch.
+    del body["gap"]
+    ledger.feed.append(kinds.FLOW, body | {"start": now, "end": now + 1000}, now + 1000)
+    ledger.sync()
+    assert _codes(verify_database(ledger.path)) == [("balance_mismatch", "seq 4")]
