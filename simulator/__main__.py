@@ -233,7 +233,9 @@ async def _serve(
 # ctl commands that act on one flat of a building (with --flat).
 _FLAT_COMMANDS = frozenset({"vanish", "return", "bus", "bus-setpoint", "living-room"})
 # ctl commands that a flat understands directly and a building per flat.
-_EITHER_COMMANDS = frozenset({"fault", "disconnect", "glitch", "state"})
+_EITHER_COMMANDS = frozenset(
+    {"fault", "disconnect", "glitch", "reset-counter", "state"}
+)
 
 
 def _ctl_arguments(parser: argparse.ArgumentParser) -> None:
@@ -268,6 +270,9 @@ def _ctl_arguments(parser: argparse.ArgumentParser) -> None:
     glitch.add_argument("role", choices=("pv", "battery", "meter"))
     glitch.add_argument("point", help="TotWhInj, TotWhAbs or (battery) TotWh")
     glitch.add_argument("kind", choices=[kind.value for kind in GlitchKind])
+    reset = commands.add_parser("reset-counter", help="a counter restarts from 0")
+    reset.add_argument("role", choices=("pv", "battery", "meter"))
+    reset.add_argument("point", help="TotWhInj, TotWhAbs or (battery) TotWh")
     advance = commands.add_parser("advance", help="move simulated time on")
     advance.add_argument("seconds", type=float)
     loads = commands.add_parser("loads", help="building: every household × factor")
@@ -320,6 +325,8 @@ def _ctl_command(args: argparse.Namespace) -> tuple[str, dict[str, Any] | None]:
             return "disconnect", {"seconds": args.seconds}
         case "glitch":
             return "glitch", {"role": args.role, "point": args.point, "kind": args.kind}
+        case "reset-counter":
+            return "reset_counter", {"role": args.role, "point": args.point}
         case "loads":
             return "loads", {"factor": args.factor}
         case "vanish" | "return":

@@ -40,6 +40,7 @@ _LONE_FLAT_POSTS = (
     "fault",
     "disconnect",
     "glitch",
+    "reset_counter",
 )
 
 type Handler = Callable[[web.Request], Awaitable[web.Response]]

@@ -214,6 +214,12 @@ class Simulator:
         flat_id = self.model.flat(flat_id).config.flat
         self.units[flat_id][UnitRole(role)].glitch(point, GlitchKind(kind))
 
+    def reset_counter(
+        self, role: UnitRole | str, point: str, *, flat_id: str | None = None
+    ) -> int:
+        """Counter ``point`` of a flat's ``role`` restarts from 0; what it showed."""
+        return self.model.reset_counter(role, point, flat_id=flat_id)
+
     async def vanish(self, flat_id: str | None = None) -> None:
         """Flat ``flat_id`` goes silent on the network until ``return_flat``."""
         self.model.vanish(flat_id)

@@ -193,6 +193,12 @@ class SimulatorThread:
         """The next read of counter ``point`` on a flat's ``role`` is off."""
         self.call(lambda sim: sim.glitch_counter(role, point, kind, flat_id=flat_id))
 
+    def reset_counter(
+        self, role: UnitRole | str, point: str, *, flat_id: str | None = None
+    ) -> int:
+        """Counter ``point`` of a flat's ``role`` restarts from 0; what it showed."""
+        return self.call(lambda sim: sim.reset_counter(role, point, flat_id=flat_id))
+
     def disconnect(self, seconds: float, *, flat_id: str | None = None) -> None:
         """A flat drops its clients for ``seconds`` of real time."""
         self.call_async(lambda sim: sim.disconnect(seconds, flat_id=flat_id))

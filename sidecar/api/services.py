@@ -26,6 +26,7 @@ from sidecar.ledger.canonical import CanonicalError
 from sidecar.ledger.etp import Entry
 from sidecar.ledger.flows import FlowBuilder
 from sidecar.ledger.identity import Identity
+from sidecar.ledger.kinds.periods import zone
 from sidecar.ledger.quality import FlowQuality, QualityTally
 from sidecar.ledger.samples import Rejection, SampleChecker, SampleRejected
 from sidecar.mesh import roster as roster_module
@@ -57,7 +58,12 @@ class NodeServices:
     coordination: CoordinationClock
     samples_accepted: int = 0
     entries_written: int = 0
-    tally: QualityTally = field(default_factory=QualityTally)
+    # Days of the building's time zone (``[node] timezone``), set from the config.
+    tally: QualityTally = field(init=False)
+
+    def __post_init__(self) -> None:
+        """Count flow quality per day of the configured time zone."""
+        self.tally = QualityTally(zone=zone(self.config.timezone))
 
     def welcome(self, hello: messages.Hello) -> messages.Welcome:
         """The ``welcome`` reply; remembers the device serial the hello names."""

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sidecar.ledger.flows import ESTIMATED, MEASURED, RECONCILED
 
-# The building's days (DESIGN: default Asia/Tokyo).
+# The building's days when no zone is configured (DESIGN: default Asia/Tokyo).
 DAY_ZONE: Final = ZoneInfo("Asia/Tokyo")
 
 
@@ -34,8 +34,13 @@ class FlowQuality:
 
 @dataclass(slots=True)
 class QualityTally:
-    """Flows of one day by quality, and the open run of estimated flows."""
+    """Flows of one day by quality, and the open run of estimated flows.
 
+    ``zone`` is the building's time zone (the node's ``timezone`` setting): a day
+    begins at its midnight.
+    """
+
+    zone: ZoneInfo = DAY_ZONE
     day: str = ""
     measured: int = 0
     estimated: int = 0
@@ -48,7 +53,7 @@ class QualityTally:
         # The flow schema makes both integers.
         assert isinstance(end, int)
         assert isinstance(start, int)
-        day = datetime.fromtimestamp(end / 1000, UTC).astimezone(DAY_ZONE)
+        day = datetime.fromtimestamp(end / 1000, UTC).astimezone(self.zone)
         text = day.date().isoformat()
         if text != self.day:
             self.day, self.measured, self.estimated, self.reconciled = text, 0, 0, 0

@@ -58,6 +58,15 @@ def _fault(body: Mapping[str, Any]) -> FlatCommand:
     return lambda building, flat_id: building.set_fault(kind, on, role, flat_id=flat_id)
 
 
+def _reset_counter(body: Mapping[str, Any]) -> FlatCommand:
+    role, point = text(body, "role"), text(body, "point")
+
+    def reset(building: Building, flat_id: str | None) -> None:
+        building.reset_counter(role, point, flat_id=flat_id)
+
+    return reset
+
+
 def _bus(body: Mapping[str, Any]) -> FlatCommand:
     available = flag(body, "available")
     return lambda building, flat_id: building.set_bus_available(
@@ -99,6 +108,7 @@ BUILDING_ACTIONS: dict[str, BuildingAction] = {
 
 FLAT_ACTIONS: dict[str, FlatAction] = {
     "fault": _fault,
+    "reset_counter": _reset_counter,
     "bus": _bus,
     "bus_setpoint": _bus_setpoint,
     "living_room": _living_room,

@@ -358,6 +358,19 @@ class Building:
 
     # One flat ----------------------------------------------------------------
 
+    def reset_counter(
+        self, role: UnitRole | str, point: str, *, flat_id: str | None = None
+    ) -> int:
+        """Energy counter ``point`` of a flat's unit ``role`` starts again from 0.
+
+        As a reset or replaced meter: the register restarts while the flat's energy
+        (``imported_wh`` …) goes on. Returns what the register showed before.
+        """
+        flat = self.flat(flat_id)
+        shown = flat.energy_counter(UnitRole(role), point).restart_register()
+        self.settle()
+        return shown
+
     def set_fault(
         self,
         kind: FaultKind | str,

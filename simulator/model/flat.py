@@ -298,6 +298,31 @@ class Flat:
             return ChargeState.EMPTY
         return ChargeState.HOLDING
 
+    def energy_counter(self, role: UnitRole, point: str) -> EnergyCounter:
+        """The counter behind register ``point`` of ``role``; ``ValueError`` if none."""
+        counters: dict[str, EnergyCounter]
+        match role:
+            case UnitRole.PV:
+                counters = {"TotWhInj": self.pv_produced}
+            case UnitRole.METER:
+                counters = {"TotWhInj": self.exported, "TotWhAbs": self.imported}
+            case _:
+                counters = {
+                    "TotWhInj": self.battery.discharged,
+                    "TotWhAbs": self.battery.charged,
+                    "TotWh": self.living_room_energy,
+                }
+                if self.config.building_bus:
+                    counters |= {
+                        "TotWhExp": self.bus_exported,
+                        "TotWhImp": self.bus_imported,
+                    }
+        if point not in counters:
+            raise ValueError(
+                f"{role} has no counter {point!r}; choose from {sorted(counters)}"
+            )
+        return counters[point]
+
     def state(self) -> FlatState:
         """A snapshot of everything, in engineering units."""
         battery, spec, controls = self.battery, self.config.battery, self.controls

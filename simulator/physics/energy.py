@@ -14,6 +14,8 @@ class EnergyCounter:
     def __init__(self, wh: float = 0.0) -> None:
         """Start at ``wh``."""
         self.wh = wh
+        # Where the register last started from 0 (a reset or replaced meter).
+        self._register_zero = 0.0
 
     def add(self, power_w: float, seconds: float) -> None:
         """Count ``power_w`` over ``seconds``; negative power counts elsewhere."""
@@ -23,4 +25,15 @@ class EnergyCounter:
     @property
     def register_wh(self) -> int:
         """Whole Wh, rounded down so the register never runs ahead of the truth."""
-        return math.floor(self.wh)
+        return math.floor(self.wh - self._register_zero)
+
+    def restart_register(self) -> int:
+        """The register starts again from 0, as a reset or replaced meter's does.
+
+        ``wh`` goes on counting all the energy, so the energy measured across the
+        reset is what the register showed before plus what it shows after. Returns
+        what it showed before.
+        """
+        shown = self.register_wh
+        self._register_zero = self.wh
+        return shown

@@ -109,6 +109,7 @@ BAD_INPUT = [
     ("flats/102/living_room", {"source": 3}, 400, "source"),
     ("flats/102/disconnect", {"seconds": -1}, 400, "positive"),
     ("flats/102/glitch", {"role": "pv", "point": "X", "kind": "zero"}, 400, "counter"),
+    ("flats/102/reset_counter", {"role": "pv", "point": "X"}, 400, "counter"),
     ("flats/999/vanish", {}, 404, "no flat"),
     ("flats/999/fault", {"kind": "battery", "on": True}, 404, "no flat"),
 ]
@@ -195,6 +196,11 @@ async def test_building_process_over_http_modbus_and_ctl() -> None:
         assert json.loads(out)["modbus"]["vanished"] is True
         code, out, _ = await building.ctl("--flat", "103", "return")
         assert json.loads(out)["modbus"]["vanished"] is False
+        code, out, _ = await building.ctl(
+            "--flat", "102", "reset-counter", "meter", "TotWhAbs"
+        )
+        assert code == 0
+        assert json.loads(out)["state"]["meter"]["tot_wh_abs"] == 0
         code, out, _ = await building.ctl("--flat", "101", "bus-setpoint", "300")
         assert json.loads(out)["state"]["bus"]["setpoint_w"] == 300
         code, out, _ = await building.ctl("--flat", "101", "living-room", "battery")
