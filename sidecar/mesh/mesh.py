@@ -357,7 +357,9 @@ class Mesh:
                 self.host.equivocation(err.held, err.other)
             except InvalidData as err:
                 self.host.count_rejection(counted_reason(err))
-        if stored:
+        if stored or ticket:
+            # History entries are queued without being stored as the head: they
+            # are committed too, not left waiting for the next write.
             self.host.stored(stored, ticket, pushed)
         if not pushed:
             # A fetch was answered: ask for the next batch at once while behind.

@@ -80,5 +80,8 @@ async def test_a_history_entry_twice_in_one_frame_is_a_counted_duplicate(
         status = await building.status(victim)
         assert victim.running.process is not None
         assert victim.running.process.returncode is None, victim.log.read_text()
-        assert held.get(history.seq) == history.id.hex()
+        assert held.get(history.seq) == history.id.hex(), (
+            status["rejected"],
+            status["mesh"]["counters"],
+        )
         assert status["mesh"]["counters"].get("duplicate", 0) >= 1, status
