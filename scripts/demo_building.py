@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import shutil
 import sys
 import urllib.request
@@ -33,14 +34,26 @@ def _simulated_flats(control_port: int) -> list[tuple[str, int]]:
     return [(flat["flat"], int(flat["modbus"]["port"])) for flat in state["flats"]]
 
 
-def make_sidecars(directory: Path, control_port: int, building: str) -> None:
-    """Initialise one sidecar per flat, make the roster, write the manifest."""
+def make_sidecars(
+    directory: Path, control_port: int, building: str, device_speed: float
+) -> None:
+    """Initialise one sidecar per flat, make the roster, write the manifest.
+
+    ``device_speed`` is the simulator's clock speed: the sidecars scale their bound on
+    a counter's rise with it, so an accelerated building's readings are not refused.
+    """
     flats = dict(_simulated_flats(control_port))
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
     try:
-        made = Building(directory, list(flats), building=building)
+        made = Building(
+            directory,
+            list(flats),
+            building=building,
+            # Whole seconds, rounded up: the bound must grow at least as fast.
+            settings={"device_speed": max(1, math.ceil(device_speed))},
+        )
     except AssertionError as err:  # a sidecar command failed; it said why
         sys.exit(str(err))
     entries = [
@@ -170,6 +183,7 @@ def main() -> None:
     make.add_argument("directory", type=Path)
     make.add_argument("--control-port", type=int, required=True)
     make.add_argument("--building", default="demo")
+    make.add_argument("--device-speed", type=float, default=1.0)
     wait = steps.add_parser("wait")
     wait.add_argument("manifest", type=Path)
     wait.add_argument("--pid", type=int, action="append", default=[])
@@ -184,7 +198,9 @@ def main() -> None:
     status.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.step == "sidecars":
-        make_sidecars(args.directory, args.control_port, args.building)
+        make_sidecars(
+            args.directory, args.control_port, args.building, args.device_speed
+        )
     elif args.step == "wait":
         wait_for_sidecars(load_manifest(args.manifest), args.pid, args.timeout)
     elif args.step == "wait-http":
