@@ -7,11 +7,12 @@ becomes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
@@ -81,7 +82,7 @@ async def linked_flats(
     ]
     try:
         await sidecars.start()
-        await _set_up(hass, made)
+        await set_up_entries(hass, made, "ledger")
         yield made
     finally:
         await unload(hass, made)
@@ -98,12 +99,24 @@ async def unload(hass: HomeAssistant, flats: list[Flat]) -> None:
     await hass.async_block_till_done()
 
 
-async def _set_up(hass: HomeAssistant, flats: list[Flat]) -> None:
+class LinkedFlat(Protocol):
+    """A simulated flat the end-to-end tests add to Home Assistant with its sidecar."""
+
+    name: str
+    port: int
+    sidecar: SidecarNode
+    entry: MockConfigEntry | None
+
+
+async def set_up_entries(
+    hass: HomeAssistant, flats: Sequence[LinkedFlat], unique_prefix: str
+) -> None:
+    """Add every flat to Home Assistant, linked to its own sidecar."""
     for flat in flats:
         flat.entry = MockConfigEntry(
             domain=DOMAIN,
             title=f"Flat {flat.name}",
-            unique_id=f"ledger-{flat.name}",
+            unique_id=f"{unique_prefix}-{flat.name}",
             data={
                 CONF_HOST: "127.0.0.1",
                 CONF_PORT: flat.port,

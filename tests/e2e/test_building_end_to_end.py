@@ -16,17 +16,11 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 import devkit.building
 from custom_components.local_vpp.const import (
-    CONF_SIDECAR_TOKEN,
-    CONF_SIDECAR_URL,
-    CONF_UNIT_BATTERY,
-    CONF_UNIT_METER,
-    CONF_UNIT_PV,
     DOMAIN,
 )
 from devkit.node_db import bus_entries, newest_offers, offers_everywhere, read_rows
@@ -36,6 +30,7 @@ from sidecar.ledger import canonical
 from sidecar.ledger.identity import Identity
 from simulator.model.config import BuildingConfig
 from simulator.threaded import BuildingThread, run_building_in_thread
+from tests.e2e.building_ledger import set_up_entries
 
 BUILDING = "bldg-e2e"
 REVERT_S = 5  # the sidecar's default revert timer
@@ -104,7 +99,7 @@ async def flats(
 async def test_a_group_discharge_is_shared_delivered_and_recorded(
     hass: HomeAssistant, building: BuildingThread, flats: list[Flat]
 ) -> None:
-    await _set_up(hass, flats)
+    await set_up_entries(hass, flats, "e2e")
     await until(lambda: _mesh_up(flats), 30)
     # Every sidecar must hold every flat's offer before the request, or the first
     # plan rightly leaves out the flat it has not heard from yet.
@@ -187,31 +182,6 @@ async def test_a_group_discharge_is_shared_delivered_and_recorded(
         assert abs(recorded[name] - wh) <= 1.5 + 0.03 * wh, (recorded, delivered)
 
 
-async def _set_up(hass: HomeAssistant, flats: list[Flat]) -> None:
-    """Add every flat to Home Assistant, linked to its own sidecar."""
-    for flat in flats:
-        flat.entry = MockConfigEntry(
-            domain=DOMAIN,
-            title=f"Flat {flat.name}",
-            unique_id=f"e2e-{flat.name}",
-            data={
-                CONF_HOST: "127.0.0.1",
-                CONF_PORT: flat.port,
-                CONF_UNIT_PV: 1,
-                CONF_UNIT_BATTERY: 2,
-                CONF_UNIT_METER: 3,
-            },
-            options={
-                "poll_interval": 1.0,
-                CONF_SIDECAR_URL: flat.sidecar.ws_url,
-                CONF_SIDECAR_TOKEN: flat.sidecar.token,
-            },
-        )
-        flat.entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(flat.entry.entry_id)
-    await hass.async_block_till_done()
-
-
 def _mesh_up(flats: list[Flat]) -> bool:
     """Whether every flat's Home Assistant sees its sidecar linked to the other."""
     for flat in flats:
@@ -232,7 +202,7 @@ def _mesh_up(flats: list[Flat]) -> bool:
 async def test_in_a_power_cut_a_full_flat_carries_an_empty_neighbour(
     hass: HomeAssistant, building: BuildingThread, flats: list[Flat]
 ) -> None:
-    await _set_up(hass, flats)
+    await set_up_entries(hass, flats, "e2e")
     await until(lambda: _mesh_up(flats), 30)
     building.set_outage(True)
 
