@@ -22,9 +22,13 @@ _SUMMARY_KEYS: Final = ("counts", "totals", "unbalanced", "flows_start", "flows_
 class Accumulator:
     """Running counts and energy totals for one rollup level."""
 
-    def __init__(self, level: int, tz: str = periods.UTC_NAME) -> None:
+    def __init__(
+        self, level: int, tz: str = periods.UTC_NAME, after: int | None = None
+    ) -> None:
+        """``after`` is the previous same-level rollup's ``end``, if there is one."""
         self.level = level
         self.tz = tz
+        self.after = after
         self.counts: Counter[str] = Counter()
         self.totals: dict[tuple[str, str], list[int]] = {}
         self.unbalanced = 0
@@ -120,8 +124,10 @@ class Accumulator:
         return body
 
     def _open(self, at: int) -> None:
+        # A lower rollup that spans several periods may start before this level's
+        # range; its entries are not older than the previous rollup's end.
         if self.opened_at is None:
-            self.opened_at = at
+            self.opened_at = at if self.after is None else max(at, self.after)
 
     def _add_flow(self, content: JsonObject) -> None:
         # Runs for every appended flow, so it reads the schema-checked body directly.

@@ -106,6 +106,7 @@ class Feed:
                 end = entry.content["end"]
                 assert isinstance(end, int)
                 feed.last_rollups[level] = _LastRollup(entry.seq, entry.id, end)
+                feed.accumulators[level] = rollup.Accumulator(level, tz, end)
                 after = entry.seq
             # Level 1 needs its flows; higher levels only the rollups below them.
             accumulator = feed.accumulators[level]
@@ -224,7 +225,7 @@ class Feed:
                 end = body["end"]
                 assert isinstance(end, int)
                 self.last_rollups[level] = _LastRollup(entry.seq, entry.id, end)
-                self.accumulators[level] = rollup.Accumulator(level, self.tz)
+                self.accumulators[level] = rollup.Accumulator(level, self.tz, end)
                 rolled = True
             elif accumulator.add(key, body):
                 rolled = True  # a range opened: its boundary is now due at some time

@@ -24,6 +24,7 @@ from sidecar.tools import claims
 from sidecar.tools.claims import Claim
 from sidecar.tools.flow_order import FlowOrder, flat_problem
 from sidecar.tools.members import RosterChain
+from sidecar.tools.rollup_checks import Placement, uncovered
 
 NOTICES: Final = frozenset({"flow_hole"})
 
@@ -312,6 +313,7 @@ class _FeedCheck:
         self.acc_clean = dict.fromkeys(kinds.ROLLUP_LEVELS, True)
         self.outsider: str | None = None  # reported once per feed, at its first entry
         self.flows = FlowOrder()
+        self.placement = Placement()
 
     def find(self, code: str, where: str, detail: str) -> None:
         if code in NOTICES:
@@ -361,6 +363,7 @@ class _FeedCheck:
             self.find(err.reason, where, err.detail)
             for level in self.acc_clean:
                 self.acc_clean[level] = False
+            self.placement.damaged()
             return None
         if entry.id != eid:
             self.find("bad_column", where, "the stored id is not the recomputed id")
@@ -440,9 +443,11 @@ class _FeedCheck:
         key = entry.key
         if entry.kind == kinds.ROLLUP:
             self._check_rollup(seq, entry)
+        self.placement.see(entry)
         for level, accumulator in self.accumulators.items():
             if key == f"rollup_{level}":
-                self.accumulators[level] = rollup.Accumulator(level)
+                end = _int(entry.content, "end")
+                self.accumulators[level] = rollup.Accumulator(level, after=end)
                 self.acc_start[level] = seq + 1
                 self.acc_clean[level] = True
             else:
@@ -478,6 +483,11 @@ class _FeedCheck:
                 "gap", where, f"the level-{level} rollup at seq {first - 1} is missing"
             )
         self.last_rollup[level] = item
+        adjacent = before is not None and before.seq == first - 1
+        opened = self.accumulators[level].opened_at
+        previous = before.content if before is not None and adjacent else None
+        for code, detail in self.placement.close(entry, opened, previous):
+            self.find(code, where, detail)
         stated = content["counts"]
         assert isinstance(stated, dict)
         present = Counter(
@@ -547,7 +557,7 @@ class _FeedCheck:
                     "entries missing after the point retention has pruned to",
                 )
             if low <= limit:
-                for a, b in _subtract((low, min(high, limit)), spans):
+                for a, b in uncovered((low, min(high, limit)), spans):
                     self.find(
                         "gap",
                         f"seq {a}..{b}",
@@ -557,25 +567,6 @@ class _FeedCheck:
             self.find(
                 "gap", f"frontier of size {limit}", f"the feed ends at seq {last_seq}"
             )
-
-
-def _subtract(
-    span: tuple[int, int], covers: list[tuple[int, int]]
-) -> list[tuple[int, int]]:
-    """The parts of ``span`` no cover reaches (covers sorted by start)."""
-    low, high = span
-    result: list[tuple[int, int]] = []
-    for start, end in covers:
-        if end < low or start > high:
-            continue
-        if start > low:
-            result.append((low, start - 1))
-        low = max(low, end + 1)
-        if low > high:
-            return result
-    if low <= high:
-        result.append((low, high))
-    return result
 
 
 def _int(content: canonical.JsonObject, key: str) -> int:

@@ -575,6 +575,7 @@ def feed_vectors() -> dict[str, Any]:
     bad_root[-1] = etp.statement_to_wire(
         etp.make_statement(KEY, wrong_checkpoint, deterministic=True)
     )
+    next_hour, misplaced, unrolled = _placement_copies(lines, entries, tree)
     bad_rollup = copy.deepcopy(lines)
     lying = dict(rollup_body, unbalanced=1)
     bad_rollup[5] = _line(_sign(5, entries[3].id, lying))
@@ -682,6 +683,17 @@ def feed_vectors() -> dict[str, Any]:
                     )
                 ],
             ),
+            altered("the next hourly rollup, at the next boundary", next_hour, []),
+            altered(
+                "a flow past the next boundary, in a rollup of two hours",
+                unrolled,
+                [("rollup_missing", "seq 8")],
+            ),
+            altered(
+                "a flow past the next boundary, in the rollup before it",
+                misplaced,
+                [("rollup_period", "seq 8"), ("rollup_missing", "seq 8")],
+            ),
             altered(
                 "a rollup that misstates its flows",
                 bad_rollup,
@@ -693,6 +705,48 @@ def feed_vectors() -> dict[str, Any]:
             ),
         ],
     }
+
+
+def _placement_copies(
+    lines: list[JsonObject], entries: list[etp.Entry], tree: merkle.Frontier
+) -> tuple[list[JsonObject], ...]:
+    """Copies of the feed with a second hourly rollup, placed well and badly.
+
+    Entry 6 opens the second hour's range at ``T0 + 1 h + 1.05 s``; its rollup is due
+    once the clock passes ``T0 + 2 h``. Entry 7 is a flow stamped after that boundary.
+    """
+    summary, after = entries[4], entries[5]
+    hour = 3_600_000
+
+    def hourly(
+        seq: int, covered: list[etp.Entry], size: merkle.Frontier, now: int
+    ) -> etp.Entry:
+        accumulator = rollup.Accumulator(1, after=T0 + hour)
+        for entry in covered:
+            accumulator.add(entry.key, entry.content)
+        body = accumulator.body(
+            building=BUILDING,
+            ts=now,
+            seq=seq,
+            first=6,
+            start=T0 + hour,
+            root=size.root(),
+            now_ms=now,
+        )
+        return _sign(seq, covered[-1].id, body, (summary.id,))
+
+    good = hourly(7, [after], tree, T0 + 2 * hour + 200)
+    late = _sign(7, after.id, _flow(T0 + hour + 1000, T0 + 2 * hour + 500, 500, 500, 0))
+    longer = tree.copy()
+    longer.append(merkle.leaf_hash(late.id))
+    early = hourly(8, [after, late], longer, T0 + 2 * hour + 600)
+    overdue = hourly(8, [after, late], longer, T0 + 3 * hour + 200)
+    base = copy.deepcopy(lines)
+    return (
+        [*base, _line(good)],
+        [*base, _line(late), _line(early)],
+        [*base, _line(late), _line(overdue)],
+    )
 
 
 def _key_vector(identity: Identity, scalar: int) -> dict[str, str]:
