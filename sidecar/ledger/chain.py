@@ -15,6 +15,8 @@ Where they differ, the difference is a parameter, not another copy of the rule:
   the verdict depends on it being genuine, so duplicates and early entries, which peers
   send a lot, cost no signature check. The importer checks every line before placing
   it and passes None.
+* The rule a flow's schema cannot state alone: an unmetered flow's ``home``
+  (:func:`home_problem`), which every taker checks once the entry is genuine.
 * ``keep_folded_history``: below the pruned frontier the replica does not take the kinds
   retention folds into rollups (it pruned them itself); the importer stores what the
   exporting node kept.
@@ -23,7 +25,7 @@ Where they differ, the difference is a parameter, not another copy of the rule:
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from sidecar.ledger import kinds, merkle
@@ -77,6 +79,43 @@ def anchor_problem(frontier: merkle.Frontier, anchor: Entry) -> str | None:
     return None
 
 
+def home_problem(entry: Entry) -> str | None:
+    """Why an unmetered flow's ``home`` is not what its totals leave; None if it is.
+
+    PROTOCOL.md section 7.1: with ``metered = 0`` the node derived ``home`` as
+    ``max(0, pv + grid_in + bat_out - bat_in - grid_out)``; a ``gap`` flow may state 0
+    instead (a counter not read across the break leaves the home's share unknown).
+    Reported as ``balance_mismatch``.
+    """
+    if entry.kind != kinds.FLOW:
+        return None
+    balance = entry.content["balance"]
+    assert isinstance(balance, dict)  # schema-checked
+    if balance["metered"] != 0:
+        return None
+    supplied = sum(_mwh(balance, key) for key in ("pv", "grid_in", "bat_out"))
+    left = supplied - _mwh(balance, "bat_in") - _mwh(balance, "grid_out")
+    home = balance["home"]
+    if home == max(0, left) or (entry.content.get("gap") == 1 and home == 0):
+        return None
+    return f"metered is 0 but home is {home}, not max(0, {left})"
+
+
+def _mwh(balance: Mapping[str, object], key: str) -> int:
+    value = balance[key]
+    assert isinstance(value, int)  # schema-checked
+    return value
+
+
+def _genuine(entry: Entry, authenticate: Callable[[Entry], None] | None) -> None:
+    """Authenticate ``entry`` if asked to, then apply the unmetered-home rule."""
+    if authenticate is not None:
+        authenticate(entry)
+    problem = home_problem(entry)
+    if problem is not None:
+        raise InvalidData("balance_mismatch", f"seq {entry.seq}: {problem}")
+
+
 def check_link(tip: Tip, entry: Entry) -> None:
     """Raise :class:`InvalidData` unless ``entry`` follows ``tip`` in chain and time."""
     for reason, detail in link_problems(tip, entry):
@@ -94,14 +133,15 @@ def place(
     """Where ``entry`` falls in its author's feed, held up to ``tip``.
 
     ``held_id(seq)`` is the id of the entry held at ``seq`` (None if none);
-    ``authenticate`` raises if the entry is not genuine. An entry that does not link
-    to the tip raises :class:`InvalidData` (``broken_chain``, ``time_backwards``).
+    ``authenticate`` raises if the entry is not genuine. An entry taken or kept as
+    evidence must also pass :func:`home_problem` (``balance_mismatch``); one that
+    does not link to the tip raises :class:`InvalidData` (``broken_chain``,
+    ``time_backwards``).
     """
     if entry.seq > tip.seq + 1:
         return Place.GAP
     if entry.seq == tip.seq + 1:
-        if authenticate is not None:
-            authenticate(entry)
+        _genuine(entry, authenticate)
         check_link(tip, entry)
         return Place.NEXT
     known = held_id(entry.seq)
@@ -110,9 +150,7 @@ def place(
     if known is None and entry.seq <= tip.pruned:
         if not keep_folded_history and kinds.folded(entry.key):
             return Place.DUPLICATE  # pruned here, or never wanted below the frontier
-        if authenticate is not None:
-            authenticate(entry)
+        _genuine(entry, authenticate)
         return Place.HISTORY
-    if authenticate is not None:
-        authenticate(entry)
+    _genuine(entry, authenticate)
     return Place.CONFLICT

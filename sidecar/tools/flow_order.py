@@ -9,7 +9,7 @@ with nothing missing between them are compared, since retention deletes flows.
 
 from __future__ import annotations
 
-from sidecar.ledger import kinds
+from sidecar.ledger import chain, kinds
 from sidecar.ledger.etp import Entry
 from sidecar.mesh.roster import Member
 
@@ -30,7 +30,8 @@ class FlowOrder:
             return []
         start, end = _int(entry, "start"), _int(entry, "end")
         before, self._end = self._end, end
-        found = _derived_home(entry)
+        home = chain.home_problem(entry)
+        found = [] if home is None else [("balance_mismatch", home)]
         if before is None or start == before:
             return found
         if start < before:
@@ -41,27 +42,6 @@ class FlowOrder:
             return [("flow_overlap", detail), *found]
         hole = f"{start - before} ms after the previous flow's end"
         return [("flow_hole", hole), *found]
-
-
-def _derived_home(entry: Entry) -> list[tuple[str, str]]:
-    """An unmetered flow's ``home``: what the other totals leave (0 across a gap)."""
-    balance = entry.content["balance"]
-    assert isinstance(balance, dict)  # schema-checked
-    if balance["metered"] != 0:
-        return []
-    supplied = sum(_number(balance[key]) for key in ("pv", "grid_in", "bat_out"))
-    left = supplied - _number(balance["bat_in"]) - _number(balance["grid_out"])
-    if balance["home"] == max(0, left):
-        return []
-    # Across a gap a quantity without counters leaves the home's share unknown: 0.
-    if entry.content.get("gap") == 1 and balance["home"] == 0:
-        return []
-    return [("balance_mismatch", f"metered is 0 but home is not max(0, {left})")]
-
-
-def _number(value: object) -> int:
-    assert isinstance(value, int)  # schema-checked
-    return value
 
 
 def flat_problem(entry: Entry, member: Member | None) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from sidecar.ledger import etp, merkle, rollup
+from sidecar.ledger import etp, kinds, merkle, rollup
 from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.identity import Identity
 from sidecar.mesh.roster import Member, Roster
@@ -118,6 +118,22 @@ def exchange_vectors() -> dict[str, Any]:
         "end": T0 + 3000,
     }
 
+    def unmetered(home: int, **extra: int) -> JsonObject:
+        """Seq 3 as an unmetered flow stating ``home`` (the totals leave 100)."""
+        totals = kinds.Totals(
+            pv=800, grid_in=0, bat_out=0, home=home, bat_in=400, grid_out=300
+        )
+        flow: JsonObject = {
+            **copy.deepcopy(body),
+            **extra,
+            "balance": kinds.balance(totals, metered=False),
+            "transfers": [
+                {"from": a, "to": b, "mwh": m, "ren": 1_000_000}
+                for a, b, m in kinds.allocate(totals)
+            ],
+        }
+        return etp.entry_to_wire(_signed(KEY, 3, two.id, flow))
+
     def receipt_line(refs: tuple[bytes, ...]) -> JsonObject:
         made = etp.make_entry(KEY, 3, two.id, refs, receipt, deterministic=True)
         return etp.entry_to_wire(made)
@@ -166,6 +182,14 @@ def exchange_vectors() -> dict[str, Any]:
         ("kind in upper case", body_of(kind="Flow"), "bad_kind"),
         ("version 2", body_of(v=2), "bad_version"),
         ("gap 0", body_of(gap=0), "bad_member"),
+        ("an unmetered flow whose home is what the totals leave", unmetered(100), None),
+        (
+            "an unmetered flow whose home is not what the totals leave",
+            unmetered(50),
+            "balance_mismatch",
+        ),
+        ("an unmetered gap flow with home 0 (unknown)", unmetered(0, gap=1), None),
+        ("an unmetered flow with home 0 and no gap", unmetered(0), "balance_mismatch"),
         (
             "a float where a flow has an integer: the schema first",
             body_of(mhz=60012.5),
