@@ -153,9 +153,7 @@ class SampleChecker:
                 )
             )
         if self.last_ts is not None and ts == self.last_ts:
-            raise SampleRejected(
-                Rejection("duplicate", "same ts as the previous sample")
-            )
+            raise SampleRejected(Rejection("same_ts", "same ts as the previous sample"))
         if self.last_ts is not None and ts < self.last_ts:
             raise SampleRejected(
                 Rejection(

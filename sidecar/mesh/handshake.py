@@ -108,7 +108,7 @@ async def answer(
         raise Refused("wrong_building", "another building's node")
     ts = hello.get("ts")
     if not isinstance(ts, int) or abs(ts - now_ms()) > (max_skew_ms):
-        raise Refused("stale", "the hello's time is outside the clock window")
+        raise Refused("clock_window", "the hello's time is outside the clock window")
     author = hex_field(hello, "author", 32)
     nonce = hex_field(hello, "nonce", 32)
     if not nonces.fresh(nonce):

@@ -139,7 +139,7 @@ def counted_reason(err: InvalidData) -> str:
         "broken_chain",
         "bad_frontier",
         "time_backwards",
-        "stale",
+        "clock_window",
         "too_large",
         "too_deep",
         "out_of_range",

@@ -74,7 +74,8 @@ class Membership:
         roster_module.check_change(self.base, proposed, parsed)
         if proposed.effective <= now_ms:
             raise RosterError(
-                "stale", "the change must take effect in the future, for everyone"
+                "effective_passed",
+                "the change must take effect in the future, for everyone",
             )
         del body["building"]
         return proposed, body

@@ -253,11 +253,11 @@ def check_change(
         raise RosterError("wrong_building", "the proposal is for another building")
     if proposed.version != current.version + 1:
         raise RosterError(
-            "stale",
+            "not_next",
             f"version {proposed.version} does not follow {current.version}",
         )
     if proposed.prev != current.digest:
-        raise RosterError("stale", "prev is not the digest of the current roster")
+        raise RosterError("not_next", "prev is not the digest of the current roster")
     keys = KeyRing()
     for member in current.members:
         keys.add(member.key)

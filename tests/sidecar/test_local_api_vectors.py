@@ -172,7 +172,7 @@ def test_every_message_type_has_a_vector_this_side_checks() -> None:
         "unsupported_protocol",
         "bad_request",
         "missing_ts",
-        "duplicate",
+        "same_ts",
         "out_of_order",
         "in_future",
         "too_old",

@@ -64,7 +64,7 @@ async def test_every_kind_of_bad_input_is_refused_and_counted(tmp_path: Path) ->
         refusals = {
             "non_member": {"identity": Identity.generate()},
             "wrong_building": {"identity": member.identity, "building": "bldg-99"},
-            "stale": {"identity": member.identity, "ts": now_ms() - 600_000},
+            "clock_window": {"identity": member.identity, "ts": now_ms() - 600_000},
             "forged": {"identity": member.identity, "signer": Identity.generate()},
         }
         for reason, kwargs in refusals.items():
@@ -108,7 +108,7 @@ async def test_every_kind_of_bad_input_is_refused_and_counted(tmp_path: Path) ->
         expected = {
             "non_member",
             "wrong_building",
-            "stale",
+            "clock_window",
             "forged",
             "replayed",
             "malformed",

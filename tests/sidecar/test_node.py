@@ -176,7 +176,7 @@ async def test_bad_messages_get_reasons_and_the_node_carries_on(
         )
         replies = await _replies(ws, 4)
         assert [(r.get("scope"), r["reason"]) for r in replies] == [
-            ("sample", "duplicate"),
+            ("sample", "same_ts"),
             ("sample", "out_of_order"),
             ("field", "counter_backwards"),
             ("field", "power_limit"),
@@ -184,7 +184,7 @@ async def test_bad_messages_get_reasons_and_the_node_carries_on(
         assert (await ws.receive_json(timeout=10))["type"] == "entry"  # interval 1 done
         await ws.send_json({"type": "status"})
         status = await ws.receive_json(timeout=10)
-        assert status["rejected"]["duplicate"] == 1
+        assert status["rejected"]["same_ts"] == 1
         assert status["rejected"]["malformed"] == 3
         await ws.close()
     assert sidecar.process.returncode is None

@@ -77,7 +77,7 @@ def test_a_change_needs_a_majority_of_valid_member_signatures() -> None:
     skipping = Roster(BUILDING, 3, proposed.members, current.digest, 123)
     with pytest.raises(RosterError) as refused:
         roster.check_change(current, skipping, approvals(keys[0], keys[1]))
-    assert refused.value.reason == "stale"
+    assert refused.value.reason == "not_next"
 
 
 @pytest.mark.parametrize(

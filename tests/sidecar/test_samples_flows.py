@@ -53,7 +53,7 @@ def _checked(body: JsonObject) -> JsonObject:
         ({"ts": True}, "missing_ts"),
         ({"ts": NOW + 31_000}, "in_future"),
         ({"ts": NOW - 86_400_001}, "too_old"),
-        ({"ts": NOW - 1000}, "duplicate"),
+        ({"ts": NOW - 1000}, "same_ts"),
         ({"ts": NOW - 2000}, "out_of_order"),
     ],
 )

@@ -852,13 +852,13 @@ def _roster_vectors() -> tuple[dict[str, Any], etp.Entry]:
         ),
         _change_case(
             "version 3 after version 1, properly approved",
-            "stale",
+            "not_next",
             skipping,
             [_approval(KEY, skipping), _approval(WITNESS, skipping)],
         ),
         _change_case(
             "prev is not the digest of the roster in force",
-            "stale",
+            "not_next",
             wrong_prev,
             [_approval(KEY, wrong_prev), _approval(WITNESS, wrong_prev)],
         ),
