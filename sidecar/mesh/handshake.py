@@ -26,7 +26,7 @@ from sidecar.mesh.link import (
 )
 from sidecar.mesh.roster import Member, Roster
 
-PROTOCOL_VERSION: Final = 2  # 2: competing roster changes, anchored frontiers
+PROTOCOL_VERSION: Final = 3  # 3: a late preferred roster change replaces one in force
 NONCES_KEPT: Final = 10_000  # hellos remembered, to refuse a replayed one
 
 
@@ -103,7 +103,7 @@ async def answer(
     hello = await receive_json(ws)
     roster = roster_now()
     if hello.get("type") != "hello" or hello.get("protocol") != PROTOCOL_VERSION:
-        raise Refused("malformed", "expected hello with protocol 1")
+        raise Refused("malformed", f"expected hello with protocol {PROTOCOL_VERSION}")
     if hello.get("building") != roster.building:
         raise Refused("wrong_building", "another building's node")
     ts = hello.get("ts")

@@ -2,7 +2,10 @@
 
 PROTOCOL.md section 13. The first roster is the installer's file (without one, this
 node alone). A change is a ``roster`` entry in any member's feed, approved by a majority
-of the roster it replaces; every node puts it in force at the time it states.
+of the roster it replaces; every node puts it in force at the time it states. Which
+changes count is decided by the same chain a verifier builds
+(:class:`~sidecar.mesh.roster_chain.RosterChain`), so a preferred competing change
+learned late replaces the one in force on every node alike.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from sidecar.ledger.canonical import JsonObject, JsonValue
 from sidecar.ledger.etp import Entry
 from sidecar.mesh import roster as roster_module
 from sidecar.mesh.roster import Roster, RosterError
+from sidecar.mesh.roster_chain import RosterChain
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -25,13 +29,13 @@ class MembershipError(Exception):
 
 
 class Membership:
-    """The roster in force, and the next one once a majority approved it."""
+    """The roster in force, and the chain of approved changes it follows."""
 
     def __init__(
         self, first: Roster, me: bytes, count_rejection: Callable[[str], None]
     ) -> None:
         self.roster = first
-        self.pending: Roster | None = None
+        self.chain = RosterChain(first, from_any_version=True)
         self._me = me
         self._count_rejection = count_rejection
 
@@ -49,6 +53,7 @@ class Membership:
                 "in the roster; add it with 'python -m sidecar roster'"
             )
         self.roster = roster
+        self.chain = RosterChain(roster, from_any_version=True)
 
     def authors(self) -> frozenset[bytes]:
         """Every member's author id."""
@@ -59,9 +64,15 @@ class Membership:
         return self.roster.majority
 
     @property
+    def pending(self) -> Roster | None:
+        """The newest approved version, if it is not the one in force."""
+        newest = self.chain.versions[-1]
+        return None if newest == self.roster else newest
+
+    @property
     def base(self) -> Roster:
-        """The roster the next change must follow: the pending one, else in force."""
-        return self.pending if self.pending is not None else self.roster
+        """The roster the next change must follow: the newest approved version."""
+        return self.chain.versions[-1]
 
     def proposal(
         self, proposal: dict[str, Any], approvals: list[JsonValue], now_ms: int
@@ -81,21 +92,19 @@ class Membership:
         return proposed, body
 
     def seen(self, entry: Entry) -> None:
-        """A ``roster`` entry in any feed: schedule it if a majority approved it."""
+        """A ``roster`` entry in any feed: take it into the chain if it is valid.
+
+        An invalid change is counted (``roster_refused``) and never affects the
+        roster; of two valid changes for one version the chain keeps the preferred
+        one (PROTOCOL.md 13.5), however late it is learned.
+        """
         if entry.kind != roster_module.ROSTER:
             return
-        base = self.base
         try:
-            proposed, approvals = roster_module.from_entry_body(entry.content)
-            pending = self.pending
-            if pending is not None and proposed.version == pending.version:
-                # Two valid changes for one version: every node keeps the same one.
-                if roster_module.preferred([pending, proposed]) is pending:
-                    return
-                base = self.roster
-            elif proposed.version <= base.version:
-                return
-            roster_module.check_change(base, proposed, approvals)
+            change = roster_module.from_entry_body(entry.content)
+            problem = self.chain.problem(change)
+            if problem is not None:
+                raise problem
         except RosterError as err:
             self._count_rejection("roster_refused")
             _LOGGER.warning(
@@ -105,19 +114,24 @@ class Membership:
                 err,
             )
             return
-        self.pending = proposed
-        _LOGGER.info(
-            "Roster version %d takes effect at %d ms",
-            proposed.version,
-            proposed.effective,
-        )
+        before = list(self.chain.versions)
+        self.chain.add(change)
+        if self.chain.versions != before:
+            newest = self.chain.versions[-1]
+            _LOGGER.info(
+                "Roster version %d takes effect at %d ms",
+                newest.version,
+                newest.effective,
+            )
 
     def take_due(self, now_ms: int) -> Roster | None:
-        """The pending roster, once its time has come (it is then no longer pending)."""
-        if self.pending is None or self.pending.effective > now_ms:
-            return None
-        due, self.pending = self.pending, None
-        return due
+        """The roster the chain puts in force at ``now_ms``, if it is not the current.
+
+        A change comes due at its ``effective`` time, or at once when it is learned
+        later; a preferred competing change replaces the one in force.
+        """
+        due = self.chain.at(now_ms)
+        return None if due == self.roster else due
 
     def put_in_force(self, roster: Roster) -> None:
         """Make a roster that has come due the one in force."""

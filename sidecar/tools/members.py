@@ -1,10 +1,8 @@
 """Who was a member when: the roster chain an export carries, for import and verify.
 
 The chain starts at the building's first roster (a file, or the ``roster`` line of an
-export) and continues with the ``roster`` entries found in the feeds, each checked
-against the roster it replaces. Of several valid changes for one version, the one
-:func:`sidecar.mesh.roster.preferred` picks wins (PROTOCOL.md section 13). A roster is
-in force from its ``effective`` time until the next one's.
+export) and continues with the ``roster`` entries found in the feeds; the rule that
+builds it is the node's own (:mod:`sidecar.mesh.roster_chain`, PROTOCOL.md 13.5).
 """
 
 from __future__ import annotations
@@ -17,75 +15,17 @@ from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.etp import Entry
 from sidecar.mesh import roster as roster_module
 from sidecar.mesh.roster import Roster, RosterError
+from sidecar.mesh.roster_chain import Change, RosterChain
 
-type Change = tuple[Roster, list[tuple[bytes, bytes]]]
-"""A proposed roster version with its (author, signature) approvals."""
-
-
-class RosterChain:
-    """The versions of a building's roster, oldest first."""
-
-    def __init__(self, first: Roster) -> None:
-        if first.version != 1:
-            raise RosterError("bad_roster", "the chain starts at roster version 1")
-        self.versions = [first]
-        self._offers: list[Change] = []
-
-    @property
-    def building(self) -> str:
-        """The building the roster is for."""
-        return self.versions[0].building
-
-    def offer(self, entry: Entry) -> None:
-        """Take a ``roster`` entry; it joins the chain once its base is known."""
-        if entry.kind != roster_module.ROSTER:
-            return
-        try:
-            change = roster_module.from_entry_body(entry.content)
-        except RosterError:
-            return  # an invalid change never takes effect; verify reports its body
-        self.add(change)
-
-    def add(self, change: Change) -> None:
-        """Take a proposed version with its approvals (from an entry or an export)."""
-        self._offers.append(change)
-        self._extend()
-
-    def changes(self) -> list[Change]:
-        """The versions after the first, each with the approvals that made it valid."""
-        approvals = {proposed.digest: signed for proposed, signed in self._offers}
-        return [(item, approvals[item.digest]) for item in self.versions[1:]]
-
-    def _extend(self) -> None:
-        # Rebuilt from the first roster, so a change preferred over one already in the
-        # chain replaces it (and whatever was built on it).
-        del self.versions[1:]
-        while True:
-            current = self.versions[-1]
-            valid = []
-            for proposed, approvals in self._offers:
-                if proposed.version != current.version + 1:
-                    continue
-                try:
-                    roster_module.check_change(current, proposed, approvals)
-                except RosterError:
-                    continue
-                valid.append(proposed)
-            if not valid:
-                return
-            self.versions.append(roster_module.preferred(valid))
-
-    def at(self, ts: int) -> Roster:
-        """The roster in force at ``ts`` (ms)."""
-        chosen = self.versions[0]
-        for item in self.versions[1:]:
-            if item.effective <= ts:
-                chosen = item
-        return chosen
-
-    def member_at(self, author: bytes, ts: int) -> bool:
-        """Whether ``author`` was a member at ``ts``."""
-        return self.at(ts).member(author) is not None
+__all__ = [
+    "Change",
+    "RosterChain",
+    "chain_of",
+    "change_line",
+    "first_roster",
+    "load_chain",
+    "parse_line",
+]
 
 
 def chain_of(entries: Iterable[Entry], first: Roster) -> RosterChain:

@@ -978,7 +978,7 @@ def _auth_vectors() -> dict[str, Any]:
         "frames": [
             {
                 "type": "hello",
-                "protocol": 2,
+                "protocol": 3,
                 "building": BUILDING,
                 "author": KEY.author.hex(),
                 "nonce": dialer_nonce.hex(),
