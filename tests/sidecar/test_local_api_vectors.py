@@ -35,6 +35,7 @@ def _sample(message: Mapping[str, object], context: Mapping[str, Any]) -> object
         max_power_w=context["max_power_w"],
         max_skew_ms=context["max_skew_ms"],
         max_age_ms=context["max_age_ms"],
+        signed_until=context.get("signed_until"),
     )
     for earlier in context.get("before", []):
         checker.check(earlier, context["now_ms"])
@@ -173,6 +174,7 @@ def test_every_message_type_has_a_vector_this_side_checks() -> None:
         "bad_request",
         "missing_ts",
         "same_ts",
+        "already_signed",
         "out_of_order",
         "in_future",
         "too_old",

@@ -204,6 +204,30 @@ def test_feed_vectors(tmp_path: Path) -> None:
         assert {(f["code"], f["where"]) for f in case["notices"]} <= notices
 
 
+def test_database_vectors(tmp_path: Path) -> None:
+    vectors = _load("database.json")
+    feed = _load("feed.json")
+    copies = {case["description"]: case["lines"] for case in feed["altered"]}
+    for number, case in enumerate(vectors["cases"]):
+        path = tmp_path / f"damaged{number}.db"
+        lines = feed["lines"] if case["feed"] is None else copies[case["feed"]]
+        _load_unchecked(path, feed["building"], lines)
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            for statement in case.get("sql", []):
+                conn.execute(statement)
+        finally:
+            conn.close()
+        if "overwrite" in case:
+            data = bytearray(path.read_bytes())
+            patch = bytes.fromhex(case["overwrite"]["hex"])
+            offset = case["overwrite"]["offset"]
+            data[offset : offset + len(patch)] = patch
+            path.write_bytes(bytes(data))
+        found = {finding.code for finding in verify_database(path).findings}
+        assert set(case["findings"]) <= found, (case["description"], found)
+
+
 def _mesh_ring(vectors: dict[str, Any]) -> KeyRing:
     ring = KeyRing()
     for key in vectors["keys"].values():

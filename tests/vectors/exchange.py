@@ -19,6 +19,7 @@ from tests.vectors.generate import (
     T0,
     THIRD,
     WITNESS,
+    _approval,
     _flow,
 )
 
@@ -134,6 +135,22 @@ def exchange_vectors() -> dict[str, Any]:
         }
         return etp.entry_to_wire(_signed(KEY, 3, two.id, flow))
 
+    added = Roster(
+        BUILDING,
+        2,
+        (*first_roster.members, Member("303", "3", THIRD.public_key, "10.0.3.3:8765")),
+        first_roster.digest,
+        T0 + 60_000,
+    )
+
+    def change_line(*approvers: Identity) -> JsonObject:
+        """An export's line for version 2, approved by ``approvers``."""
+        return {
+            "type": "roster",
+            "roster": added.document(),
+            "approvals": [_approval(who, added) for who in approvers],
+        }
+
     def receipt_line(refs: tuple[bytes, ...]) -> JsonObject:
         made = etp.make_entry(KEY, 3, two.id, refs, receipt, deterministic=True)
         return etp.entry_to_wire(made)
@@ -168,6 +185,16 @@ def exchange_vectors() -> dict[str, Any]:
             "conflict",
         ),
         ("a key that is not hex", {"type": "author", "key": "zz"}, "bad_key"),
+        (
+            "a roster change approved by both members (a majority of two)",
+            change_line(KEY, WITNESS),
+            None,
+        ),
+        (
+            "a roster change approved by one of two members",
+            change_line(KEY),
+            "roster_refused",
+        ),
         ("seq as a string", entry(seq="3"), "bad_seq"),
         ("seq 0 (and so a bad signature)", entry(seq=0), "bad_seq"),
         ("refs not a list", entry(refs="x"), "bad_refs"),

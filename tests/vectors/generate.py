@@ -49,6 +49,12 @@ def _exchange_vectors() -> dict[str, Any]:
     return exchange.exchange_vectors()
 
 
+def _database_vectors() -> dict[str, Any]:
+    from tests.vectors import database
+
+    return database.database_vectors()
+
+
 def canonical_vectors() -> dict[str, Any]:
     """Values with their canonical bytes, and byte strings that must be refused."""
     values: list[JsonObject] = [
@@ -266,6 +272,11 @@ def etp_vectors() -> dict[str, Any]:
             **{**base, "sig": WITNESS.sign(second.id, deterministic=True).hex()},
         ),
         _stored("seq 1 with a non-zero prev", "bad_prev", **{**base, "seq": 1}),
+        _stored(
+            "an author id of 31 bytes (a stored form: on the wire it is bad_hex)",
+            "bad_author",
+            **{**base, "author": str(base["author"])[:62]},
+        ),
         _stored(
             "whitespace in the body",
             "not_canonical",
@@ -1137,6 +1148,7 @@ FILES = {
     "feed.json": feed_vectors,
     "mesh.json": mesh_vectors,
     "exchange.json": _exchange_vectors,
+    "database.json": _database_vectors,
 }
 
 
