@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 import aiohttp
 from aiohttp import web
@@ -89,6 +89,23 @@ async def dial(
         raise PeerRefused(ready)
 
 
+def check_hello(
+    hello: dict[str, Any], building: str, now_ms: int, max_skew_ms: int
+) -> None:
+    """The listener's first checks of a hello, in order; raises :class:`Refused`.
+
+    Its frame type and protocol (``malformed``), building (``wrong_building``) and
+    time (``clock_window``: more than ``max_skew_ms`` from the listener's clock).
+    """
+    if hello.get("type") != "hello" or hello.get("protocol") != PROTOCOL_VERSION:
+        raise Refused("malformed", f"expected hello with protocol {PROTOCOL_VERSION}")
+    if hello.get("building") != building:
+        raise Refused("wrong_building", "another building's node")
+    ts = hello.get("ts")
+    if not isinstance(ts, int) or abs(ts - now_ms) > max_skew_ms:
+        raise Refused("clock_window", "the hello's time is outside the clock window")
+
+
 async def answer(
     ws: web.WebSocketResponse,
     *,
@@ -102,13 +119,7 @@ async def answer(
     """The listener's side; the member that dialed, once it proved who it is."""
     hello = await receive_json(ws)
     roster = roster_now()
-    if hello.get("type") != "hello" or hello.get("protocol") != PROTOCOL_VERSION:
-        raise Refused("malformed", f"expected hello with protocol {PROTOCOL_VERSION}")
-    if hello.get("building") != roster.building:
-        raise Refused("wrong_building", "another building's node")
-    ts = hello.get("ts")
-    if not isinstance(ts, int) or abs(ts - now_ms()) > (max_skew_ms):
-        raise Refused("clock_window", "the hello's time is outside the clock window")
+    check_hello(hello, roster.building, now_ms(), max_skew_ms)
     author = hex_field(hello, "author", 32)
     nonce = hex_field(hello, "nonce", 32)
     if not nonces.fresh(nonce):

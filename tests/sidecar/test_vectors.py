@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ import pytest
 from sidecar.ledger import canonical, etp, kinds, merkle
 from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.identity import Identity, KeyRing, author_id
-from sidecar.mesh import peer_auth, roster
+from sidecar.mesh import handshake, peer_auth, roster
+from sidecar.mesh.membership import Membership
 from sidecar.storage import store
 from sidecar.storage.writer import Writer
 from sidecar.tools.ingest import Ingestor
@@ -281,6 +283,12 @@ def test_roster_vectors() -> None:
                 _approvals(case["approvals"]),
             )
         assert caught.value.reason == case["reason"], case["description"]
+    for case in part["submissions"]:
+        membership = Membership(first, bytes(32), lambda reason: None)
+        document = part["proposal"]["document"]
+        approvals = part["proposal"]["approvals"]
+        refused = _refusal(membership.proposal, document, approvals, case["now_ms"])
+        assert refused == case["reason"], case["description"]
     for case in part["invalid_documents"]:
         with pytest.raises(roster.RosterError) as caught:
             roster.parse(case["document"])
@@ -325,6 +333,20 @@ def test_mesh_auth_vectors() -> None:
             peer_auth.Exchange(**changed),
             bytes.fromhex(case["proof"]),
         ), case["description"]
+    for case in auth["hellos"]:
+        refused = _refusal(
+            handshake.check_hello, case["hello"], auth["building"], generate.T0, 30_000
+        )
+        assert refused == case["reason"], case["description"]
+
+
+def _refusal(call: Callable[..., object], *args: Any) -> str | None:
+    """The code ``call(*args)`` is refused with, or None if it is taken."""
+    try:
+        call(*args)
+    except InvalidData as err:
+        return err.reason
+    return None
 
 
 def test_witnessed_and_invalid_mesh_entries() -> None:

@@ -937,12 +937,51 @@ def _roster_vectors() -> tuple[dict[str, Any], etp.Entry]:
             )
         },
         "invalid_changes": changes,
+        "submissions": [
+            {
+                "description": why,
+                "now_ms": now,
+                "reason": reason,
+            }
+            for why, now, reason in (
+                ("submitted before its effective time", T0 + 59_999, None),
+                ("submitted at its effective time", T0 + 60_000, "effective_passed"),
+            )
+        ],
         "invalid_documents": [
             {"description": why, "document": bad, "reason": reason}
             for why, bad, reason in bad_documents
         ],
     }
     return vectors, entry
+
+
+def _hello_cases(nonce: bytes) -> list[dict[str, Any]]:
+    """Hellos the listener (clock at T0, window 30 s) takes or refuses first."""
+    hello = {
+        "type": "hello",
+        "protocol": 3,
+        "building": BUILDING,
+        "author": KEY.author.hex(),
+        "nonce": nonce.hex(),
+        "ts": T0,
+        "roster": 1,
+    }
+    return [
+        {"description": why, "hello": {**hello, **change}, "reason": reason}
+        for why, change, reason in (
+            ("the hello of the frames above", {}, None),
+            ("30 s behind the listener's clock", {"ts": T0 - 30_000}, None),
+            ("30 s and 1 ms behind", {"ts": T0 - 30_001}, "clock_window"),
+            ("30 s and 1 ms ahead", {"ts": T0 + 30_001}, "clock_window"),
+            ("a protocol 2 node", {"protocol": 2}, "malformed"),
+            (
+                "another building, and out of the window",
+                {"building": "bldg-99", "ts": 0},
+                "wrong_building",
+            ),
+        )
+    ]
 
 
 def _auth_vectors() -> dict[str, Any]:
@@ -1006,6 +1045,7 @@ def _auth_vectors() -> dict[str, Any]:
             {"type": "auth", "proof": proofs["dialer"].hex()},
             {"type": "ready"},
         ],
+        "hellos": _hello_cases(dialer_nonce),
         "roles": [
             {
                 "role": role,
