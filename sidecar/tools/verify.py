@@ -76,6 +76,15 @@ def verify_database(path: Path, roster: Roster | RosterChain | None = None) -> R
             Finding("database_corrupt", "", "file", str(err))
         )
         return verifier.report
+    except (TypeError, ValueError) as err:
+        # A column holds a value of another storage type than the store writes (text
+        # where bytes belong): the file was altered outside the node.
+        verifier.report.findings.append(
+            Finding(
+                "bad_column", "", "file", f"a stored value of the wrong type: {err}"
+            )
+        )
+        return verifier.report
     finally:
         conn.close()
 

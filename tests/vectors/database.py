@@ -72,6 +72,11 @@ def database_vectors() -> dict[str, Any]:
                 feed=_TWIN,
             ),
             case(
+                "a stored key of the wrong storage type (text, not bytes)",
+                ["bad_column"],
+                sql=["UPDATE authors SET key = 'not bytes'"],
+            ),
+            case(
                 "a database that names no building",
                 ["bad_meta"],
                 sql=["DELETE FROM meta WHERE key = 'building'"],
