@@ -1,0 +1,42 @@
+"""The reads renewable origin needs: flows and hourly rollups, in feed order."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from typing import Final
+
+from sidecar.ledger import kinds
+from sidecar.ledger.etp import Entry
+from sidecar.storage import store
+
+ORIGIN_KEYS: Final = (kinds.FLOW, kinds.rollup_key(1))
+
+
+def origin_rows(
+    conn: sqlite3.Connection, author: int, after: int = 0
+) -> Iterator[tuple[int, bytes, bytes, bytes, bytes]]:
+    """Rows ``(seq, prev, refs, body, sig)`` of an author's flows and hourly rollups."""
+    yield from conn.execute(
+        "SELECT seq, prev, refs, body, sig FROM entries "
+        "WHERE author = ? AND seq > ? AND kind IN (?, ?) ORDER BY seq",
+        (author, after, *ORIGIN_KEYS),
+    )
+
+
+def origin_entries(conn: sqlite3.Connection) -> Iterator[Entry]:
+    """Every author's flows and hourly rollups, each author's in seq order."""
+    for number, aid, _key in store.authors(conn):
+        for row in origin_rows(conn, number):
+            yield store.load_entry(aid, row)
+
+
+def checkpoint_rows(
+    conn: sqlite3.Connection, log: int
+) -> Iterator[tuple[int, str, int, bytes, bytes]]:
+    """``(signer, kind, size, body, sig)`` of the checkpoints and cosigns of a log."""
+    yield from conn.execute(
+        "SELECT author, kind, size, body, sig FROM statements WHERE log = ? "
+        "ORDER BY size",
+        (log,),
+    )
