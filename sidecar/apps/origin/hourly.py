@@ -70,10 +70,11 @@ class Flat:
     open_hour: int | None = None
     open: Hour | None = None
     rollups: dict[int, tuple[bytes, bytes | None]] = field(default_factory=dict)
+    closed_until: int = 0  # the end of the last hour a rollup closed
 
-    def figures(self) -> dict[int, Hour]:
-        """Every hour, the open one included (it may still grow)."""
-        if self.open is None or self.open_hour is None:
+    def figures(self, *, closed_only: bool = False) -> dict[int, Hour]:
+        """Every hour, the open one (which may still grow) unless ``closed_only``."""
+        if closed_only or self.open is None or self.open_hour is None:
             return self.hours
         result = dict(self.hours)
         result.setdefault(self.open_hour, self.open)
@@ -96,6 +97,19 @@ class Tracker:
         elif key == "rollup_1":
             self._rollup(entry)
 
+    def locate(self, entry: Entry) -> None:
+        """Take a flat's location and device from a flow without summing it."""
+        flat = self.flats.setdefault(entry.author, Flat(entry.author))
+        if not flat.flat:
+            self._describe(flat, cast(dict[str, Any], entry.content))
+
+    @staticmethod
+    def _describe(flat: Flat, content: dict[str, Any]) -> None:
+        loc = content["loc"]
+        flat.building = content["building"]
+        flat.floor, flat.flat = loc["floor"], loc["flat"]
+        flat.serial = content.get("serial", "")
+
     def _flat(self, entry: Entry) -> Flat:
         flat = self.flats.get(entry.author)
         if flat is None:
@@ -112,12 +126,8 @@ class Tracker:
         flat = self._flat(entry)
         content = cast(dict[str, Any], entry.content)
         if not flat.flat:
-            loc = content["loc"]
-            flat.building = content["building"]
-            flat.floor, flat.flat = loc["floor"], loc["flat"]
-        serial = content.get("serial")
-        if serial is not None:
-            flat.serial = serial
+            # The first flow's: a verifier reads only that one.
+            self._describe(flat, content)
         hour = flat.open
         if hour is None:
             hour = flat.open = Hour()
@@ -151,5 +161,6 @@ class Tracker:
                 hour.ren = [a + b for a, b in zip(earlier.ren, hour.ren, strict=True)]
             flat.hours[key] = hour
         flat.rollups[entry.seq] = (entry.id, entry.refs[0] if entry.refs else None)
+        flat.closed_until = max(flat.closed_until, end)
         flat.open = None
         flat.open_hour = None

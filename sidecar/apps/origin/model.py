@@ -98,11 +98,17 @@ class _Pool:
     ren: int = 0
 
 
-def compute(flats: Mapping[bytes, Flat]) -> dict[tuple[bytes, int], FlatHour]:
-    """Every flat's figures for every hour the ledger has, keyed (author, hour)."""
+def compute(
+    flats: Mapping[bytes, Flat], *, closed_only: bool = False
+) -> dict[tuple[bytes, int], FlatHour]:
+    """Every flat's figures for every hour the ledger has, keyed (author, hour).
+
+    ``closed_only`` leaves out the hours whose rollups are not written yet (as a
+    verifier that reads only rollups sees the ledger).
+    """
     hours: dict[int, list[tuple[bytes, Hour]]] = {}
     for author in sorted(flats):
-        for key, hour in flats[author].figures().items():
+        for key, hour in flats[author].figures(closed_only=closed_only).items():
             hours.setdefault(key, []).append((author, hour))
     pools: dict[bytes, _Pool] = {}
     result: dict[tuple[bytes, int], FlatHour] = {}
