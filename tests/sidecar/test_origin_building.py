@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from devkit import local_api, processes
+from devkit.building import Building as AnyBuilding
 from devkit.building import Flat
 from devkit.clock import now_ms
 from devkit.clock_shim import ClockShim, ShimUnavailable
@@ -29,7 +30,7 @@ TZ = "Asia/Tokyo"
 BEFORE_MS = 30_000
 
 
-async def _feed(building: Building, offset: int, until_ms: int) -> None:
+async def _feed(building: AnyBuilding, offset: int, until_ms: int) -> None:
     """Samples to every flat, stamped with the shifted clock, until ``until_ms``."""
     while now_ms() + offset < until_ms:
         for flat in building.flats:
