@@ -13,6 +13,7 @@ from typing import Final
 
 from aiohttp import web
 
+from sidecar.api.origin_routes import OriginRoutes
 from sidecar.api.server import LocalApi
 from sidecar.config import Config
 from sidecar.mesh.guard import (
@@ -44,6 +45,7 @@ async def listen(
     """
     app = web.Application(client_max_size=config.max_frame_bytes)
     api.add_routes(app)
+    OriginRoutes(config, api.refusal).add_routes(app)
     mesh.add_routes(app)
     limits = GuardLimits(
         config.unauthenticated_timeout_s,
