@@ -24,6 +24,29 @@ def origin_rows(
     )
 
 
+def hourly_rows(
+    conn: sqlite3.Connection, author: int, after: int = 0
+) -> Iterator[tuple[int, bytes, bytes, bytes, bytes]]:
+    """Rows ``(seq, prev, refs, body, sig)`` of an author's hourly rollups."""
+    yield from conn.execute(
+        "SELECT seq, prev, refs, body, sig FROM entries "
+        "WHERE author = ? AND seq > ? AND kind = ? ORDER BY seq",
+        (author, after, ORIGIN_KEYS[1]),
+    )
+
+
+def first_flow_row(
+    conn: sqlite3.Connection, author: int
+) -> tuple[int, bytes, bytes, bytes, bytes] | None:
+    """The row of an author's earliest stored flow, if any."""
+    row: tuple[int, bytes, bytes, bytes, bytes] | None = conn.execute(
+        "SELECT seq, prev, refs, body, sig FROM entries "
+        "WHERE author = ? AND kind = ? ORDER BY seq LIMIT 1",
+        (author, ORIGIN_KEYS[0]),
+    ).fetchone()
+    return row
+
+
 def origin_entries(conn: sqlite3.Connection) -> Iterator[Entry]:
     """Every author's flows and hourly rollups, each author's in seq order."""
     for number, aid, _key in store.authors(conn):

@@ -30,10 +30,18 @@ class Issued:
 
 
 def track(conn: sqlite3.Connection, tz: str) -> Tracker:
-    """Every flat's hours from the database."""
+    """Every flat's closed hours from the database.
+
+    Only the hourly rollups are read (and each flat's first flow, for its location
+    and device): certificates cover closed hours, which the rollups sum.
+    """
     tracker = Tracker(tz)
-    for entry in origin_reads.origin_entries(conn):
-        tracker.add(entry)
+    for number, aid, _key in store.authors(conn):
+        first = origin_reads.first_flow_row(conn, number)
+        if first is not None:
+            tracker.locate(store.load_entry(aid, first))
+        for row in origin_reads.hourly_rows(conn, number):
+            tracker.add(store.load_entry(aid, row))
     return tracker
 
 

@@ -23,9 +23,21 @@ class Today:
         self.tracker = Tracker(tz)
 
     def catch_up(self, conn: sqlite3.Connection) -> None:
-        """Take every flow and hourly rollup written since the last call."""
+        """Take the entries written since the last call.
+
+        The first time, a flat's history comes from its hourly rollups and only the
+        flows after the last of them are read: the same hours, at a fraction of
+        the reading.
+        """
         for number, aid, _key in store.authors(conn):
             flat = self.tracker.flats.get(aid)
+            if flat is None:
+                first = origin_reads.first_flow_row(conn, number)
+                if first is not None:
+                    self.tracker.locate(store.load_entry(aid, first))
+                for row in origin_reads.hourly_rows(conn, number):
+                    self.tracker.add(store.load_entry(aid, row))
+                flat = self.tracker.flats.get(aid)
             after = 0 if flat is None else flat.last_seq
             for row in origin_reads.origin_rows(conn, number, after):
                 self.tracker.add(store.load_entry(aid, row))
