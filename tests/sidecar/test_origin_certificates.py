@@ -316,3 +316,34 @@ def test_nothing_is_issued_before_a_majority_cosigned_checkpoint(
         conn.close()
     assert [line["type"] for line in issued.lines] == ["certificates"]
     assert issued.pending == 6
+
+
+def test_the_origin_table_has_each_flat_and_the_building_by_day(
+    issued: Issued,
+) -> None:
+    """By day: one row per flat and one for the building, whose figures are the
+    flats' within the rounding of each row to whole Wh."""
+    done = _sidecar(
+        "origin",
+        "--db",
+        str(issued.db),
+        "--from",
+        "2025-12-06",
+        "--to",
+        "2025-12-08",
+        "--by",
+        "day",
+        "--format",
+        "json",
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [row["flat"] for row in rows] == ["101", "102", "103", "104", "building"]
+    flats, building = rows[:-1], rows[-1]
+    for key in ("consumed_wh", "consumed_ren_wh", "pv_wh", "grid_wh", "exported_wh"):
+        total = sum(row[key] for row in flats)
+        assert total <= building[key] < total + len(flats)
+    # What neighbours took is exactly what neighbours gave, renewable part too.
+    assert building["neighbours_wh"] == building["to_neighbours_wh"]
+    assert building["neighbours_ren_wh"] == building["to_neighbours_ren_wh"]
+    assert sum(row["neighbours_wh"] for row in flats) > 0

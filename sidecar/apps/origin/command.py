@@ -1,4 +1,4 @@
-"""``python -m sidecar certificates`` and ``python -m sidecar verify-certificates``."""
+"""The origin commands: ``origin``, ``certificates`` and ``verify-certificates``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TextIO
 
 from sidecar import config as config_module
-from sidecar.apps.origin import checker, feeds, issue
+from sidecar.apps.origin import checker, feeds, issue, model, report
+from sidecar.apps.origin.today import Today
 from sidecar.ledger import canonical
 from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.kinds import periods
@@ -64,6 +65,19 @@ def add_commands(
     make.add_argument("--out", type=Path, help="file to write (default: stdout)")
     make.set_defaults(handler=_certificates, default_config=default_config)
 
+    table = commands.add_parser(
+        "origin", help="origin figures per flat and building, by hour or day"
+    )
+    source = table.add_mutually_exclusive_group()
+    source.add_argument("--config", type=Path, help=f"(default: {default_config})")
+    source.add_argument("--db", type=Path, help="a ledger database file instead")
+    table.add_argument("--tz", help="the building's time zone with --db")
+    table.add_argument("--from", dest="start", required=True)
+    table.add_argument("--to", dest="end", required=True, help="(exclusive)")
+    table.add_argument("--by", choices=tuple(report.LEVELS), default="day")
+    table.add_argument("--format", choices=("json", "csv"), default="csv")
+    table.set_defaults(handler=_origin, default_config=default_config)
+
     check = commands.add_parser(
         "verify-certificates", help="check a certificate file against exported feeds"
     )
@@ -101,8 +115,8 @@ def _usage_errors_exit_2(
     return run
 
 
-@_usage_errors_exit_2
-def _certificates(args: argparse.Namespace) -> int:
+def _source(args: argparse.Namespace) -> tuple[Path, str, int, int]:
+    """The database, time zone and period the arguments name."""
     if args.db is not None:
         path: Path = args.db
         tz = args.tz or config_module.DEFAULT_TIMEZONE
@@ -118,6 +132,35 @@ def _certificates(args: argparse.Namespace) -> int:
     start, end = parse_time(args.start, tz), parse_time(args.end, tz)
     if start >= end:
         raise OriginUsageError("--from must be before --to")
+    return path, tz, start, end
+
+
+@_usage_errors_exit_2
+def _origin(args: argparse.Namespace) -> int:
+    path, tz, start, end = _source(args)
+    conn = store.connect(path, readonly=True)
+    try:
+        today = Today(tz)
+        today.catch_up(conn)
+    finally:
+        conn.close()
+    flats = today.tracker.flats
+    table = report.rows(
+        model.compute(flats), flats, tz, by=args.by, start=start, end=end
+    )
+    if args.format == "json":
+        for row in table:
+            print(canonical.encode(row).decode())
+    else:
+        writer = csv.DictWriter(sys.stdout, report.COLUMNS)
+        writer.writeheader()
+        writer.writerows(table)
+    return 0
+
+
+@_usage_errors_exit_2
+def _certificates(args: argparse.Namespace) -> int:
+    path, tz, start, end = _source(args)
     conn = store.connect(path, readonly=True)
     try:
         authors = None if args.flat is None else [_flat(conn, args.flat)]

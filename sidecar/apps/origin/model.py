@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from sidecar.apps.origin.hourly import Flat, Hour
-from sidecar.ledger.kinds import periods
 
 CONSUMPTION: Final = "consumption"
 STORAGE: Final = "storage"
@@ -36,14 +35,6 @@ EXPORT_NEIGHBOURS: Final = "export_neighbours"
 EXPORT_GRID: Final = "export_grid"
 SOURCES: Final = ("pv", "battery", "neighbours", "grid")
 USES: Final = (CONSUMPTION, STORAGE, EXPORT_NEIGHBOURS, EXPORT_GRID)
-STORAGE_KEYS: Final = (
-    "charge",
-    "charge_ren",
-    "discharge",
-    "discharge_ren",
-    "held",
-    "held_ren",
-)
 
 type Part = tuple[str, str]
 """(source, use): where the energy came from and where it went."""
@@ -54,7 +45,8 @@ class FlatHour:
     """One flat's hour: energy and renewable energy (mWh) per (source, use).
 
     ``storage`` holds the hour's Storage Charge and Discharge figures and what the
-    pool holds after the hour (STORAGE_KEYS).
+    pool holds after the hour (``charge``, ``discharge``, ``held`` and their
+    ``_ren`` renewable parts).
     """
 
     author: bytes
@@ -234,8 +226,3 @@ def summarize(
         if authors is None or item.author in authors:
             summary.add(item)
     return summary
-
-
-def day_of(hour: int, tz: str) -> int:
-    """The start of the local day an hour belongs to."""
-    return periods.floor(2, hour, tz)
