@@ -347,3 +347,25 @@ def test_the_origin_table_has_each_flat_and_the_building_by_day(
     assert building["neighbours_wh"] == building["to_neighbours_wh"]
     assert building["neighbours_ren_wh"] == building["to_neighbours_ren_wh"]
     assert sum(row["neighbours_wh"] for row in flats) > 0
+
+
+def test_continuing_from_settled_hours_gives_the_full_computation(
+    issued: Issued,
+) -> None:
+    """Figures computed in two steps, the second from where the first settled,
+    equal the figures computed at once, whichever hour the first step stops at."""
+    tracker = Tracker(TZ)
+    for entry in issued.entries:
+        tracker.add(entry)
+    whole = model.compute(tracker.flats)
+    hours = sorted({hour for _author, hour in whole})
+    for settle in [*hours, hours[-1] + 3_600_000]:
+        first, settled = model.compute_from(
+            tracker.flats, model.Settled(), settle=settle
+        )
+        assert settled.until == settle
+        rest, _ = model.compute_from(tracker.flats, settled)
+        joined = {k: v for k, v in first.items() if k[1] < settle} | rest
+        assert {k: (v.parts, v.storage) for k, v in joined.items()} == {
+            k: (v.parts, v.storage) for k, v in whole.items()
+        }

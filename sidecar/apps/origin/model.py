@@ -90,6 +90,18 @@ class _Pool:
     ren: int = 0
 
 
+@dataclass(slots=True)
+class Settled:
+    """Where a computation stopped: the hours before ``until`` and the pools after.
+
+    Hours every flat has closed never change again, so a later computation can
+    start from here.
+    """
+
+    until: int = 0
+    pools: dict[bytes, tuple[int, int]] = field(default_factory=dict)
+
+
 def compute(
     flats: Mapping[bytes, Flat], *, closed_only: bool = False
 ) -> dict[tuple[bytes, int], FlatHour]:
@@ -98,13 +110,32 @@ def compute(
     ``closed_only`` leaves out the hours whose rollups are not written yet (as a
     verifier that reads only rollups sees the ledger).
     """
+    return compute_from(flats, Settled(), closed_only=closed_only)[0]
+
+
+def compute_from(
+    flats: Mapping[bytes, Flat],
+    settled: Settled,
+    *,
+    settle: int = 0,
+    closed_only: bool = False,
+) -> tuple[dict[tuple[bytes, int], FlatHour], Settled]:
+    """The figures of the hours from ``settled.until`` on, and where to start next.
+
+    The next start is ``settle`` (the end of the hours every flat has closed), if it
+    is later than ``settled.until``.
+    """
     hours: dict[int, list[tuple[bytes, Hour]]] = {}
     for author in sorted(flats):
         for key, hour in flats[author].figures(closed_only=closed_only).items():
-            hours.setdefault(key, []).append((author, hour))
-    pools: dict[bytes, _Pool] = {}
+            if key >= settled.until:
+                hours.setdefault(key, []).append((author, hour))
+    pools = {author: _Pool(*pool) for author, pool in settled.pools.items()}
     result: dict[tuple[bytes, int], FlatHour] = {}
+    following = settled
     for key in sorted(hours):
+        if settled.until < settle <= key and following is settled:
+            following = _snapshot(settle, pools)
         members = hours[key]
         battery_out: dict[bytes, tuple[int, int]] = {}
         for author, hour in members:
@@ -115,7 +146,15 @@ def compute(
             pv_home = hour.get("pv", "home")
             figures.add(("pv", CONSUMPTION), pv_home, hour.get_ren("pv", "home"))
         _match(key, members, battery_out, result)
-    return result
+    if following is settled and settle > settled.until:
+        following = _snapshot(settle, pools)
+    return result, following
+
+
+def _snapshot(until: int, pools: dict[bytes, _Pool]) -> Settled:
+    return Settled(
+        until, {author: (pool.held, pool.ren) for author, pool in pools.items()}
+    )
 
 
 def _store(figures: FlatHour, hour: Hour, pool: _Pool) -> tuple[int, int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from sidecar.apps.origin import model
+from sidecar.apps.origin import issue, model
 from sidecar.apps.origin.hourly import Tracker
 from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.kinds import periods
@@ -21,6 +21,9 @@ class Today:
 
     def __init__(self, tz: str) -> None:
         self.tracker = Tracker(tz)
+        self._settled = model.Settled()
+        # Figures of the hours before ``_settled.until`` (they no longer change).
+        self._done: dict[tuple[bytes, int], model.FlatHour] = {}
 
     def catch_up(self, conn: sqlite3.Connection) -> None:
         """Take the entries written since the last call.
@@ -47,10 +50,22 @@ class Today:
         tz = self.tracker.tz
         start = periods.floor(2, now_ms, tz)
         end = periods.following(2, now_ms, tz)
+        figures, settled = model.compute_from(
+            self.tracker.flats, self._settled, settle=issue.final_until(self.tracker)
+        )
+        self._done = {
+            key: item
+            for key, item in (*self._done.items(), *figures.items())
+            if start <= key[1] < settled.until
+        }
+        self._settled = settled
         hours = [
-            item
-            for (_author, hour), item in model.compute(self.tracker.flats).items()
-            if start <= hour < end
+            *self._done.values(),
+            *(
+                item
+                for key, item in figures.items()
+                if settled.until <= key[1] and start <= key[1] < end
+            ),
         ]
         return {
             "tz": tz,
