@@ -38,6 +38,7 @@ from typing import Any
 from devkit import origin_ledger
 from sidecar.apps.origin import certificates, checker, feeds, issue, model
 from sidecar.apps.origin.hourly import Tracker
+from sidecar.apps.origin.today import Today
 from sidecar.ledger.canonical import encode
 from sidecar.ledger.etp import Entry
 from sidecar.storage import origin_reads, store
@@ -46,6 +47,7 @@ from sidecar.tools.export import export_lines
 TZ = "Asia/Tokyo"
 DAY_START = 1_764_514_800_000  # 2025-12-01 00:00 in Tokyo
 DAY_S = 86_400
+NOON_MS = 12 * 3_600_000
 MONTH_DAYS = 30
 
 
@@ -112,6 +114,24 @@ def _update_us(entries: list[Entry], rounds: int) -> tuple[float, float]:
             json.loads(body)
         decode.append((time.perf_counter() - start) / len(bodies) * 1e6)
     return statistics.median(update), statistics.median(decode)
+
+
+def _today_ms(db: Path) -> tuple[float, float]:
+    """ms to answer today's figures: from a cold start, and again (nothing new)."""
+    conn = store.connect(db, readonly=True)
+    try:
+        today = Today(TZ)
+        start = time.perf_counter()
+        today.catch_up(conn)
+        today.figures(b"", DAY_START + NOON_MS)
+        cold = time.perf_counter() - start
+        start = time.perf_counter()
+        today.catch_up(conn)
+        today.figures(b"", DAY_START + NOON_MS)
+        warm = time.perf_counter() - start
+    finally:
+        conn.close()
+    return cold * 1000, warm * 1000
 
 
 def _issue_bytes(db: Path) -> tuple[float, int]:
@@ -189,6 +209,7 @@ def origin_figures(day: Day, folder: Path, quick: bool) -> dict[str, Any]:
         computes.append(compute_s)
     update_us, decode_us = _update_us(entries, rounds)
     per_hour, hours = _issue_bytes(day.db)
+    cold_ms, warm_ms = _today_ms(day.db)
     skip_us, bare_line_us = _scan_per_line_us(day.export)
     month = _verify_month(folder, 7 if quick else MONTH_DAYS, skip_us)
     print(
@@ -201,6 +222,10 @@ def origin_figures(day: Day, folder: Path, quick: bool) -> dict[str, Any]:
         f"{decode_us:.1f} µs, ratio {update_us / decode_us:.2f})"
     )
     print(f"certificates: {per_hour:.0f} bytes per flat-hour over {hours} flat-hours")
+    print(
+        f"today's figures (as Home Assistant asks): {cold_ms:.1f} ms after a start, "
+        f"{warm_ms:.1f} ms again"
+    )
     print(
         f"feed export scan: {skip_us:.2f} µs per line (bare line read "
         f"{bare_line_us:.2f} µs)"
@@ -216,6 +241,8 @@ def origin_figures(day: Day, folder: Path, quick: bool) -> dict[str, Any]:
         "update_us_per_entry": round(update_us, 2),
         "decode_us_per_body": round(decode_us, 2),
         "cert_bytes_per_flat_hour": round(per_hour, 1),
+        "today_cold_ms": round(cold_ms, 2),
+        "today_warm_ms": round(warm_ms, 2),
         "verify_month_s": round(month["at_1hz_s"], 3),
         "verify_month_measured_s": round(month["measured_s"], 3),
         "verify_days": month["days"],
