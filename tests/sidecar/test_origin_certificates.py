@@ -369,3 +369,12 @@ def test_continuing_from_settled_hours_gives_the_full_computation(
         assert {k: (v.parts, v.storage) for k, v in joined.items()} == {
             k: (v.parts, v.storage) for k, v in whole.items()
         }
+
+
+def test_the_order_of_the_lines_does_not_matter_to_the_checker(issued: Issued) -> None:
+    """Header and anchors after the bundles, bundles in any order: still no fault."""
+    with issued.feeds.open() as lines:
+        view = feeds.scan(lines)
+    shuffled = list(issued.lines)
+    random.Random(3).shuffle(shuffled)
+    assert checker.check(shuffled, view).faults == []

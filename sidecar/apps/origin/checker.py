@@ -55,6 +55,7 @@ class Result:
 def check(lines: Iterable[str], view: FeedView) -> Result:
     """Check the lines of a certificate file against the exported feeds."""
     checker = _Checker(view)
+    read: list[tuple[int, dict[str, Any]]] = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -66,6 +67,10 @@ def check(lines: Iterable[str], view: FeedView) -> Result:
         if not isinstance(obj, dict):
             checker.fault("bad_file", f"line {number}", "not a JSON object")
             continue
+        read.append((number, obj))
+    # The header (time zone) and the anchors first, wherever they stand.
+    order = {"certificates": 0, "anchor": 1}
+    for number, obj in sorted(read, key=lambda item: order.get(item[1].get("type"), 2)):
         try:
             checker.take(obj, number)
         except (KeyError, TypeError, ValueError, AttributeError) as err:

@@ -163,7 +163,7 @@ def _certificates(args: argparse.Namespace) -> int:
     path, tz, start, end = _source(args)
     conn = store.connect(path, readonly=True)
     try:
-        authors = None if args.flat is None else [_flat(conn, args.flat)]
+        authors = None if args.flat is None else [_flat(conn, args.flat, tz)]
         issued = issue.issue(conn, tz, start=start, end=end, authors=authors)
     finally:
         conn.close()
@@ -186,8 +186,8 @@ def _certificates(args: argparse.Namespace) -> int:
     return 0
 
 
-def _flat(conn: sqlite3.Connection, name: str) -> bytes:
-    tracker = issue.track(conn, config_module.DEFAULT_TIMEZONE)
+def _flat(conn: sqlite3.Connection, name: str, tz: str) -> bytes:
+    tracker = issue.track(conn, tz)
     for author, flat in tracker.flats.items():
         if name in (flat.flat, author.hex()):
             return author
