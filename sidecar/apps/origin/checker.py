@@ -70,7 +70,9 @@ def check(lines: Iterable[str], view: FeedView) -> Result:
         read.append((number, obj))
     # The header (time zone) and the anchors first, wherever they stand.
     order = {"certificates": 0, "anchor": 1}
-    for number, obj in sorted(read, key=lambda item: order.get(item[1].get("type"), 2)):
+    for number, obj in sorted(
+        read, key=lambda item: order.get(str(item[1].get("type")), 2)
+    ):
         try:
             checker.take(obj, number)
         except (KeyError, TypeError, ValueError, AttributeError) as err:
