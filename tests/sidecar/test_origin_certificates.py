@@ -378,3 +378,14 @@ def test_the_order_of_the_lines_does_not_matter_to_the_checker(issued: Issued) -
     shuffled = list(issued.lines)
     random.Random(3).shuffle(shuffled)
     assert checker.check(shuffled, view).faults == []
+
+
+def test_a_damaged_export_is_reported_not_a_crash(issued: Issued) -> None:
+    """Broken lines in the feeds are named; the certificates they held are unproven."""
+    lines = issued.feeds.read_text().splitlines()
+    lines[5] = '{"author":"' + "zz" * 32 + '","body":{"kind":"flow"}}'
+    lines[6] = "not json"
+    view = feeds.scan(lines)
+    assert len(view.problems) == 2
+    result = checker.check(issued.lines, view)
+    assert {fault.code for fault in result.faults} >= {"bad_feed"}

@@ -9,6 +9,7 @@ hourly rollups sum them, and ``python -m sidecar verify`` checks those sums.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
@@ -20,6 +21,9 @@ from sidecar.ledger.identity import KeyRing, author_id
 
 _FLOW_MARK: Final = '"kind":"flow"'
 _AUTHOR_PREFIX: Final = '{"author":"'
+_HEX64: Final = re.compile("[0-9a-f]{64}")
+# Export lines certificates do not rest on (PROTOCOL.md section 11).
+_PASSED: Final = frozenset({"ledger", "frontier", "equivocation"})
 
 
 @dataclass(slots=True)
@@ -52,6 +56,7 @@ def scan(lines: Iterable[str]) -> FeedView:
         if (
             _FLOW_MARK in line
             and line.startswith(_AUTHOR_PREFIX)
+            and _HEX64.fullmatch(line, 11, 75)
             and bytes.fromhex(line[11:75]) in view.first_flows
         ):
             view.flows_passed += 1
@@ -100,4 +105,6 @@ def _take(view: FeedView, obj: dict[str, object]) -> int:
         else:
             head = (bytes.fromhex(str(statement.content["log"])), size, root)
         view.signers.setdefault(head, set()).add(statement.author)
+    elif kind not in _PASSED:
+        raise ValueError(f"unknown line type {kind!r}")
     return 0
