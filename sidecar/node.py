@@ -28,6 +28,7 @@ from aiohttp import web
 from sidecar.api.listener import listen
 from sidecar.api.server import LocalApi
 from sidecar.api.services import NodeServices
+from sidecar.apps.origin.routes import OriginRoutes
 from sidecar.config import DAY_MS, HOUR_MS, Config
 from sidecar.coordination.clock import CoordinationClock
 from sidecar.coordination.planner import Settings
@@ -349,8 +350,13 @@ class Node:
         )
 
     async def _listen(self, parts: Parts) -> None:
+        origin = OriginRoutes(self.config, parts.api.refusal)
         self._runner, self.port = await listen(
-            self.config, parts.api, parts.peers.mesh, self.count_rejection
+            self.config,
+            parts.api,
+            parts.peers.mesh,
+            self.count_rejection,
+            (origin.add_routes,),
         )
 
     def _from_peer(self, entry: Entry) -> None:

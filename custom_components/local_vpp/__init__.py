@@ -11,6 +11,7 @@ from homeassistant.helpers.typing import ConfigType
 from .const import DOMAIN
 from .device import ROLE_BATTERY
 from .entity import device_info
+from .origin.services import async_setup_origin_services
 from .runtime import LocalVppConfigEntry, async_build_runtime, async_stop_runtime
 from .services import async_setup_services
 
@@ -28,6 +29,7 @@ PLATFORMS: list[Platform] = [
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the integration's actions, once for every flat."""
     async_setup_services(hass)
+    async_setup_origin_services(hass)
     return True
 
 

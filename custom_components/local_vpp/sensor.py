@@ -42,6 +42,7 @@ from .ledger.entities import (
     MeshSensor,
     WitnessedAgeSensor,
 )
+from .origin.setup import async_origin_sensors
 from .runtime import LocalVppConfigEntry
 
 PARALLEL_UPDATES = 0
@@ -263,6 +264,7 @@ async def async_setup_entry(
         entities.append(WitnessedAgeSensor(coordinator, link, WITNESSED_AGE))
     if (group := entry.runtime_data.group) is not None:
         entities += [GroupSensor(coordinator, group, d) for d in GROUP_SENSORS]
+    entities += await async_origin_sensors(hass, entry)
     async_add_entities(entities)
 
 

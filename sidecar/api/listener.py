@@ -8,7 +8,7 @@ flat's Home Assistant and the members' links need.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from aiohttp import web
@@ -37,13 +37,17 @@ async def listen(
     api: LocalApi,
     mesh: Mesh,
     count_rejection: Callable[[str], None],
+    extra_routes: Sequence[Callable[[web.Application], None]] = (),
 ) -> tuple[web.AppRunner, int]:
     """Serve the local API and the mesh on the configured address; the runner, port.
 
+    ``extra_routes`` add the endpoints of the applications beside the ledger.
     Raises :class:`ListenError` when the address cannot be taken.
     """
     app = web.Application(client_max_size=config.max_frame_bytes)
     api.add_routes(app)
+    for add_routes in extra_routes:
+        add_routes(app)
     mesh.add_routes(app)
     limits = GuardLimits(
         config.unauthenticated_timeout_s,

@@ -122,6 +122,10 @@ class LocalApi:
             presented.strip().encode(), self._token
         )
 
+    def refusal(self, request: web.Request) -> web.Response | None:
+        """The 401 answer for a request without the token, else None."""
+        return self._refusal(request)
+
     def _refusal(self, request: web.Request) -> web.Response | None:
         """The 401 answer for a request without the token, else None."""
         if self._authorized(request):

@@ -226,6 +226,32 @@ class SidecarLink:
             raise SidecarRequestError(error.reason, error.detail)
         return reply
 
+    async def async_get_json(
+        self,
+        path: str,
+        params: dict[str, str] | None = None,
+        wait_s: float = REQUEST_TIMEOUT_S,
+    ) -> dict[str, Any]:
+        """GET one of the sidecar's read-only HTTP endpoints with the link's token.
+
+        Raises ``SidecarRequestError`` for an error answer, ``aiohttp.ClientError``
+        or ``TimeoutError`` when the sidecar cannot be reached.
+        """
+        base = self._url.replace("wss://", "https://", 1).replace("ws://", "http://", 1)
+        url = base.split("/api/", 1)[0] + path
+        async with (
+            asyncio.timeout(wait_s),
+            self._session.get(
+                url, params=params, headers={"Authorization": f"Bearer {self._token}"}
+            ) as response,
+        ):
+            body: dict[str, Any] = await response.json(content_type=None)
+            if response.status != HTTPStatus.OK:
+                raise SidecarRequestError(
+                    str(body.get("error", response.status)), str(body.get("detail", ""))
+                )
+            return body
+
     def submit(self, sample: Sample) -> None:
         """Queue a sample; never blocks. A full buffer drops its oldest sample."""
         if len(self._pending) == self._pending.maxlen:
