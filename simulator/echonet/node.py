@@ -56,6 +56,8 @@ class EchonetNode(asyncio.DatagramProtocol):
         self.wrong_eoj = False
         self.bad_frames = 0
         self.requests = 0
+        # Every accepted write in order, as (object, EPC): tests check the order.
+        self.written: list[tuple[tuple[int, int, int], int]] = []
         self._transport: asyncio.DatagramTransport | None = None
         self._late: set[asyncio.Task[None]] = set()
 
@@ -128,6 +130,8 @@ class EchonetNode(asyncio.DatagramProtocol):
                 props.append((epc, value or b""))
             elif request.esv in (SETC, SETI):
                 accepted = target.set(epc, edt)
+                if accepted:
+                    self.written.append((target.eoj, epc))
                 wrote |= accepted
                 all_ok &= accepted
                 # An accepted property is answered empty, a refused one echoed.
