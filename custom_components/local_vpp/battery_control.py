@@ -362,6 +362,21 @@ class BatteryControl:
         except DeviceError as err:
             _LOGGER.warning("Could not re-arm the battery setpoint: %s", err)
 
+    # -- a battery without a revert timer ----------------------------------------------
+
+    async def async_hand_back_left_hold(self, reading: FlatReading) -> None:
+        """Release a hold that a run which ended without releasing it left behind.
+
+        Only for a battery without a revert timer (ECHONET Lite): nothing on the
+        device would ever end it. Called once at start, before anyone claims power.
+        """
+        battery = reading.battery
+        if battery is None or not battery.setpoint_enabled:
+            return
+        async with self._lock:
+            if self.power.party is None:
+                await self._write_power(self.power)
+
     # -- the writes --------------------------------------------------------------------
 
     async def _write_power(self, target: Target) -> None:

@@ -9,7 +9,6 @@ from typing import Any
 import voluptuous as vol
 from homeassistant.config_entries import (
     SOURCE_IGNORE,
-    ConfigFlow,
     ConfigFlowResult,
     OptionsFlow,
 )
@@ -51,8 +50,10 @@ from .const import (
     SHEDDABLE_DOMAINS,
 )
 from .device import CannotConnectError, MissingModelsError, NotSunSpecError
+from .echonet_flow import EchonetSteps
+from .families import device_from_entry_data
 from .ledger.sidecar_link import async_check_sidecar
-from .runtime import LocalVppConfigEntry, device_from_entry_data
+from .runtime import LocalVppConfigEntry
 
 LEDGER_PATH = "/api/v1/ws"
 
@@ -131,7 +132,7 @@ def _sidecar_url(info: ZeroconfServiceInfo) -> str:
     return f"ws://{host}:{info.port}{path}"
 
 
-class LocalVppConfigFlow(ConfigFlow, domain=DOMAIN):
+class LocalVppConfigFlow(EchonetSteps, domain=DOMAIN):
     """Add a flat, or point an existing one at a new address."""
 
     VERSION = 1
@@ -151,6 +152,12 @@ class LocalVppConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
+        """Ask which kind of devices the flat has."""
+        return self.async_show_menu(step_id="user", menu_options=["sunspec", "echonet"])
+
+    async def async_step_sunspec(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
         """Ask where the flat's Modbus endpoint is."""
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
@@ -161,7 +168,7 @@ class LocalVppConfigFlow(ConfigFlow, domain=DOMAIN):
                 self._abort_if_unique_id_configured()
                 return self.async_create_entry(title=f"Flat {serial}", data=user_input)
         return self.async_show_form(
-            step_id="user",
+            step_id="sunspec",
             data_schema=_connection_schema(user_input or {}),
             errors=errors,
             description_placeholders=placeholders,

@@ -21,7 +21,8 @@ from .const import (
     REPAIR_AFTER_FAILURES,
     REPAIR_AFTER_S,
 )
-from .device import DeviceError, FlatDevice, FlatReading
+from .device import DeviceError, FlatReading
+from .device.interface import AnyFlatDevice
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):
         self,
         hass: HomeAssistant,
         entry: ConfigEntry,
-        device: FlatDevice,
+        device: AnyFlatDevice,
         after_poll: Callable[[FlatReading], Awaitable[None]] | None = None,
     ) -> None:
         """Set up polling for ``device`` at the entry's poll interval.

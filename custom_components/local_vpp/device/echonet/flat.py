@@ -138,11 +138,6 @@ class EchonetFlatDevice:
         """The storage battery's identification number names the installation."""
         return self.identities[ROLE_BATTERY].serial
 
-    @property
-    def held_mode(self) -> int | None:
-        """The operation mode this integration last had acknowledged, if forced."""
-        return None if self._hold is None else self._hold.mode
-
     async def async_discover(self) -> dict[str, UnitIdentity]:
         """Read the instance list, each object's property maps and identification.
 

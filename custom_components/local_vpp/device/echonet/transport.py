@@ -64,7 +64,7 @@ def _eoj_text(eoj: Eoj) -> str:
     return "".join(f"{part:02X}" for part in eoj)
 
 
-def _parse(data: bytes) -> dict[str, Any] | None:
+def parse_frame(data: bytes) -> dict[str, Any] | None:
     """The decoded frame, or ``None`` when it is not a whole ECHONET Lite frame."""
     try:
         frame: dict[str, Any] = decodeEchonetMsg(data)
@@ -132,7 +132,7 @@ class EchonetLink(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         """Complete the request this answer belongs to, if any."""
-        frame = _parse(data)
+        frame = parse_frame(data)
         if frame is None:
             self.counters.bad_frames += 1
             return
