@@ -102,8 +102,10 @@ class EchonetNode(asyncio.DatagramProtocol):
             _LOGGER.debug("Dropped a bad frame from %s: %s", addr, err)
             return
         self.requests += 1
+        if self.silent:
+            return  # as if the request never arrived
         answer = self.answer(request)
-        if answer is None or self.silent:
+        if answer is None:
             return
         if self.late_s > 0:
             task = asyncio.get_running_loop().create_task(

@@ -176,6 +176,11 @@ class StorageBattery(EchonetObject):
         """A battery fault is the device's fault."""
         return self.flat.battery_fault
 
+    def lock_controls(self) -> None:
+        """Refuse every write, as a battery whose vendor "ECHONET mode" is off does."""
+        self.setters.clear()
+        self.finish()
+
     def mode(self) -> int:
         """The operation mode now; automatic again once an amount has run out."""
         controls = self.flat.controls

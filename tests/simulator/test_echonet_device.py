@@ -15,7 +15,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from custom_components.local_vpp.device.echonet import properties as p
-from custom_components.local_vpp.device.echonet.flat import EchonetFlatDevice
+from custom_components.local_vpp.device.echonet.flat import (
+    MIN_HOLD_S,
+    EchonetFlatDevice,
+)
 from custom_components.local_vpp.device.errors import CannotConnectError
 from simulator.echonet.nodes import EchonetNodes
 from simulator.echonet.objects import SmartMeter
@@ -132,7 +135,7 @@ async def test_power_and_amount_go_before_the_mode_and_bound_the_hold(
 ) -> None:
     sim, nodes, device = running
     await device.async_discover()
-    await device.async_set_power_setpoint(600, 60)
+    await device.async_set_power_setpoint(600, 120)
     node = nodes.node()
     assert [epc for _, epc in node.written] == [
         p.DISCHARGE_POWER,
@@ -141,13 +144,13 @@ async def test_power_and_amount_go_before_the_mode_and_bound_the_hold(
     ]
     setpoint = sim.flat_state(FLAT).setpoint
     assert (setpoint.enabled, setpoint.setpoint_w) == (True, 600)
-    # 10 Wh at 600 W: the battery stops by itself after 60 s.
-    assert setpoint.revert_s == 60
+    # 20 Wh at 600 W: the battery stops by itself after 120 s.
+    assert setpoint.revert_s == 120
     reading = await device.async_poll()
     assert reading.battery is not None
     assert reading.battery.setpoint_enabled is True
     assert reading.battery.setpoint_w == 600
-    sim.advance(61)
+    sim.advance(121)
     reading = await device.async_poll()
     assert reading.battery is not None
     assert reading.battery.setpoint_enabled is False
@@ -159,17 +162,20 @@ async def test_an_unchanged_hold_is_not_written_again_until_half_its_time(
 ) -> None:
     sim, nodes, device = running
     await device.async_discover()
-    await device.async_set_power_setpoint(-800, 30)
+    # A group round asks for 5 s; the hold is sized for MIN_HOLD_S all the same.
+    await device.async_set_power_setpoint(-800, 5)
     node = nodes.node()
     assert len(node.written) == 3
-    for _ in range(10):  # a poll a second, nothing changed
+    # Whole Wh, rounded up: a little longer, never shorter.
+    assert MIN_HOLD_S <= sim.flat_state(FLAT).setpoint.revert_s < MIN_HOLD_S + 5
+    for _ in range(MIN_HOLD_S // 2 - 1):  # a round a second, nothing changed
         clock.now += 1
-        await device.async_set_power_setpoint(-810, 30)
+        await device.async_set_power_setpoint(-810, 5)
     assert len(node.written) == 3
-    clock.now += 6  # 16 s after the write: past half of 30 s
-    await device.async_set_power_setpoint(-800, 30)
+    clock.now += 2  # past half the hold: written again, re-arming the amount
+    await device.async_set_power_setpoint(-800, 5)
     assert len(node.written) == 6
-    await device.async_set_power_setpoint(-1200, 30)  # a real change: at once
+    await device.async_set_power_setpoint(-1200, 5)  # a real change: at once
     assert len(node.written) == 9
     # Clipped to the battery's own maximum (0xC8), which it would refuse to exceed.
     assert sim.flat_state(FLAT).setpoint.setpoint_w == -1000

@@ -6,10 +6,11 @@ know which one it talks to. What differs:
 - Control is an operation mode (0xDA) plus the power (0xEB/0xEC) and energy amount
   (0xAA/0xAB) written *before* the mode, as the AIF storage-battery guideline asks.
   There is no revert timer: the amount is the dead-man (power × the hold's revert
-  time), so a battery whose controller vanished stops once that energy has moved.
+  time, at least ``MIN_HOLD_S``), so a battery whose controller vanished stops once
+  that energy has moved.
 - A hold that has not changed (same mode, power within ``POWER_DEADBAND_W``) is
-  written again only after half its revert time, never once a poll: ECHONET devices
-  keep settings in flash.
+  written again only after half that time, never once a poll: ECHONET devices keep
+  settings in flash.
 - The living room is fed by the power conditioner's backup output, which switches
   by itself when the grid fails: the integration watches it (0xD0 independent
   operation) and the distribution panel's channel, and does not switch it.
@@ -38,6 +39,10 @@ from .transport import NODE_PROFILE, EchonetLink, Eoj
 
 # A new power within this much of the one held is not worth a flash write.
 POWER_DEADBAND_W: Final = 50.0
+# The shortest hold the amount is sized for: a group round asks for seconds, but an
+# unchanged hold is rewritten only after half of this (flash wear), so a vanished
+# controller leaves the battery running for at most this long.
+MIN_HOLD_S: Final = 60
 # Properties per request: many devices refuse long requests.
 MAX_PROPERTIES: Final = 8
 
@@ -89,9 +94,6 @@ class _Scale:
 class EchonetFlatDevice:
     """Discover, poll and control one flat's ECHONET Lite node."""
 
-    capabilities = Capabilities(
-        switch_living_room=False, revert_timer=False, min_write_interval_s=10.0
-    )
     has_bus = False
 
     def __init__(
@@ -105,6 +107,9 @@ class EchonetFlatDevice:
         self._link = link
         self._channel = living_room_channel
         self._clock = clock
+        # Until discovery: a battery that may be controlled; discovery checks that
+        # it accepts the operation mode (0xDA in its set map).
+        self.capabilities = _capabilities(control_power=True)
         self.identities: dict[str, UnitIdentity] = {}
         self.objects: dict[Eoj, set[int]] = {}
         self.last_poll_requests = 0
@@ -147,6 +152,7 @@ class EchonetFlatDevice:
         eojs = p.instance_list(node[p.INSTANCE_LIST])
         objects: dict[Eoj, set[int]] = {}
         identities: dict[str, UnitIdentity] = {}
+        writable: set[int] = set()
         roles = {
             p.STORAGE_BATTERY: ROLE_BATTERY,
             p.HOME_SOLAR: ROLE_PV,
@@ -156,8 +162,10 @@ class EchonetFlatDevice:
         for eoj in eojs:
             if eoj not in roles:
                 continue
-            maps = await self._link.get(eoj, [p.GET_MAP, p.IDENTIFICATION])
+            maps = await self._link.get(eoj, [p.GET_MAP, p.SET_MAP, p.IDENTIFICATION])
             objects[eoj] = p.property_map(maps[p.GET_MAP])
+            if eoj == p.STORAGE_BATTERY:
+                writable = p.property_map(maps[p.SET_MAP])
             uid = maps[p.IDENTIFICATION] or b""
             identities[roles[eoj]] = UnitIdentity(
                 manufacturer=uid[1:4].hex().upper(),
@@ -171,6 +179,12 @@ class EchonetFlatDevice:
             )
         self.objects = objects
         self.identities = identities
+        # Read-only batteries (and those only a vendor "ECHONET mode" opens) are
+        # read and recorded, but never counted on to give power.
+        self.capabilities = _capabilities(
+            control_power={p.OPERATION_MODE, p.CHARGE_AMOUNT, p.DISCHARGE_AMOUNT}
+            <= writable
+        )
         await self._read_scales()
         self._discovered = True
         return identities
@@ -360,13 +374,14 @@ class EchonetFlatDevice:
     # -- writes (called only by the integration's battery control) ------------------
 
     async def async_set_power_setpoint(self, power_w: float, revert_s: int) -> None:
-        """Charge or discharge at ``power_w`` (+ discharge) for about ``revert_s``.
+        """Charge or discharge at ``power_w`` (+ discharge) for ``revert_s`` or more.
 
         Power and amount go first, then the mode, each acknowledged (SetC) before
         the next. An unchanged hold is written again only after half its time.
         """
         if revert_s <= 0:
             raise ValueError("a setpoint needs a revert time of at least 1 s")
+        self._check_controllable()
         if power_w > 0:
             mode, power_epc, amount_epc = (
                 p.MODE_DISCHARGING,
@@ -382,12 +397,12 @@ class EchonetFlatDevice:
         else:
             mode = p.MODE_STANDBY
         now = self._clock()
-        hold = self._hold
+        hold, hold_s = self._hold, max(revert_s, MIN_HOLD_S)
         if (
             hold is not None
             and hold.mode == mode
             and abs(hold.power_w - power_w) < POWER_DEADBAND_W
-            and now - hold.written_at < revert_s / 2
+            and now - hold.written_at < hold_s / 2
         ):
             return
         self._hold = None
@@ -396,7 +411,7 @@ class EchonetFlatDevice:
             # The battery refuses more than its maximum; ask for what it can do.
             if (limit := self._limits.get(power_epc)) is not None:
                 watts = min(watts, limit)
-            amount_wh = max(1, math.ceil(watts * revert_s / 3600))
+            amount_wh = max(1, math.ceil(watts * hold_s / 3600))
             await self._link.set(
                 p.STORAGE_BATTERY,
                 [
@@ -405,14 +420,22 @@ class EchonetFlatDevice:
                 ],
             )
         await self._link.set(p.STORAGE_BATTERY, [(p.OPERATION_MODE, bytes((mode,)))])
-        self._hold = _Hold(mode, power_w, revert_s, now)
+        self._hold = _Hold(mode, power_w, hold_s, now)
 
     async def async_clear_power_setpoint(self) -> None:
         """Hand the battery back to its own (automatic) operation."""
+        self._check_controllable()
         self._hold = None
         await self._link.set(
             p.STORAGE_BATTERY, [(p.OPERATION_MODE, bytes((p.MODE_AUTO,)))]
         )
+
+    def _check_controllable(self) -> None:
+        if not self.capabilities.control_power:
+            raise DeviceRejectedError(
+                "this battery does not accept its operation mode over ECHONET Lite"
+                " (it may need the vendor's ECHONET mode switched on)"
+            )
 
     async def async_set_living_room_on_battery(self, on_battery: bool) -> None:
         """Nothing to do: the backup output switches by itself, and is watched."""
@@ -434,6 +457,15 @@ class EchonetFlatDevice:
     async def async_close(self) -> None:
         """Close the socket for good."""
         self._link.close()
+
+
+def _capabilities(*, control_power: bool) -> Capabilities:
+    return Capabilities(
+        control_power=control_power,
+        switch_living_room=False,
+        revert_timer=False,
+        min_write_interval_s=MIN_HOLD_S / 2,
+    )
 
 
 def _float(value: int | None) -> float | None:
