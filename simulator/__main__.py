@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from .control_api import build_control_app
-from .echonet.nodes import EchonetNodes
+from .echonet_nodes import EchonetNodes
 from .model.config import BuildingConfig, FlatConfig, UnitIds
 from .model.faults import FaultKind, GlitchKind
 from .model.scenarios import SCENARIOS, Scenario, apply_scenario, load_scenario

@@ -20,8 +20,8 @@ from custom_components.local_vpp.device.echonet.flat import (
     EchonetFlatDevice,
 )
 from custom_components.local_vpp.device.errors import CannotConnectError
-from simulator.echonet.nodes import EchonetNodes
 from simulator.echonet.objects import SmartMeter
+from simulator.echonet_nodes import EchonetNodes
 from simulator.simulator import Simulator
 from tests.simulator.building_probe import building_config
 

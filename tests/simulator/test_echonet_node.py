@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from simulator.echonet import frame as f
-from simulator.echonet.nodes import EchonetNodes
 from simulator.echonet.objects import StorageBattery
+from simulator.echonet_nodes import EchonetNodes
 from simulator.simulator import Simulator
 from tests.simulator.building_probe import building_config
 from tests.simulator.echonet_probe import EchonetProbe

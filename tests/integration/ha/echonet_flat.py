@@ -15,7 +15,7 @@ from custom_components.local_vpp.families import (
     CONF_PORT,
     FAMILY_ECHONET,
 )
-from simulator.echonet.nodes import EchonetNodes
+from simulator.echonet_nodes import EchonetNodes
 from simulator.model.config import FlatConfig
 from simulator.simulator import Simulator
 from simulator.threaded import FlatThread, run_flat_in_thread

@@ -28,7 +28,7 @@ from custom_components.local_vpp.families import (
     CONF_PORT,
 )
 from devkit.ports import free_port
-from simulator.echonet.nodes import EchonetNodes
+from simulator.echonet_nodes import EchonetNodes
 from simulator.threaded import FlatThread
 from tests.integration.ha.echonet_flat import (
     echonet_entry_data,

@@ -18,8 +18,8 @@ from custom_components.local_vpp.const import DOMAIN
 from custom_components.local_vpp.device.echonet import properties as p
 from custom_components.local_vpp.device.echonet.flat import MIN_HOLD_S
 from devkit.waiting import until
-from simulator.echonet.nodes import EchonetNodes
 from simulator.echonet.objects import StorageBattery
+from simulator.echonet_nodes import EchonetNodes
 from simulator.threaded import FlatThread
 from tests.integration.ha.echonet_flat import (
     echonet_entry_data,

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..simulator import Simulator
-from .node import EchonetNode
+from .echonet.node import EchonetNode
+from .simulator import Simulator
 
 
 class EchonetNodes:
