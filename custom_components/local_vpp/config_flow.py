@@ -53,6 +53,7 @@ from .device import CannotConnectError, MissingModelsError, NotSunSpecError
 from .echonet_flow import EchonetSteps
 from .families import device_from_entry_data
 from .ledger.sidecar_link import async_check_sidecar
+from .living_room.options import living_room_errors, living_room_schema
 from .runtime import LocalVppConfigEntry
 
 LEDGER_PATH = "/api/v1/ws"
@@ -390,12 +391,15 @@ class LocalVppOptionsFlow(OptionsFlow):
                 )
             ):
                 errors["base"] = error
-            else:
+            elif not (errors := living_room_errors(user_input)):
                 return self.async_create_entry(data=user_input)
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(
-                _options_schema(self.config_entry.options), user_input or {}
+                _options_schema(self.config_entry.options).extend(
+                    living_room_schema(self.config_entry.options)
+                ),
+                user_input or {},
             ),
             errors=errors,
         )

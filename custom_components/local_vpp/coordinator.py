@@ -38,10 +38,13 @@ class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):
         entry: ConfigEntry,
         device: AnyFlatDevice,
         after_poll: Callable[[FlatReading], Awaitable[None]] | None = None,
+        adjust: Callable[[FlatReading], FlatReading] | None = None,
     ) -> None:
         """Set up polling for ``device`` at the entry's poll interval.
 
-        ``after_poll`` is awaited with every good reading before the entities see it.
+        ``adjust`` completes every good reading (the living room from the entities
+        the installer chose); ``after_poll`` is then awaited with it before the
+        entities see it.
         """
         super().__init__(
             hass,
@@ -58,6 +61,7 @@ class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):
         )
         self.device = device
         self._after_poll = after_poll
+        self._adjust = adjust
         self._failures = 0
         self._failing_since: float | None = None
 
@@ -92,6 +96,8 @@ class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):
                 translation_placeholders={"error": str(err)},
             ) from err
         self._record_success()
+        if self._adjust is not None:
+            reading = self._adjust(reading)
         if self._after_poll is not None:
             await self._after_poll(reading)
         return reading

@@ -36,6 +36,7 @@ from .ledger.mesh import MeshIssueReporter
 from .ledger.messages import BusSetpoint, GroupSetpoint
 from .ledger.sample import sample_from_reading
 from .ledger.sidecar_link import SidecarLink
+from .living_room.sources import LivingRoomSetup
 from .signals import BUS_SETPOINT_RECEIVED, LINK_CHANGED, SETPOINT_RECEIVED
 
 _LOGGER = logging.getLogger(__name__)
@@ -66,9 +67,14 @@ async def async_build_runtime(
 ) -> LocalVppData:
     """Connect, poll once, start the backup and, with a sidecar, its followers."""
     device = device_from_entry_data(entry.data)
-    control = BatteryControl(device)
+    living_room = LivingRoomSetup(hass, entry.options)
+    control = BatteryControl(device, living_room.changeover)
     coordinator = LocalVppCoordinator(
-        hass, entry, device, after_poll=control.async_keep_alive
+        hass,
+        entry,
+        device,
+        after_poll=control.async_keep_alive,
+        adjust=living_room.adjust,
     )
     try:
         await coordinator.async_config_entry_first_refresh()
