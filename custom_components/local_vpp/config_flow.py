@@ -51,7 +51,7 @@ from .const import (
 )
 from .device import CannotConnectError, MissingModelsError, NotSunSpecError
 from .echonet_flow import EchonetSteps
-from .families import device_from_entry_data
+from .families import FAMILY_ECHONET, device_from_entry_data, family_of
 from .ledger.sidecar_link import async_check_sidecar
 from .living_room.options import living_room_errors, living_room_schema
 from .runtime import LocalVppConfigEntry
@@ -268,6 +268,8 @@ class LocalVppConfigFlow(EchonetSteps, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Change the address or unit ids of the same flat."""
         entry = self._get_reconfigure_entry()
+        if family_of(entry.data) == FAMILY_ECHONET:
+            return await self.async_step_echonet_reconfigure()
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
         if user_input is not None:

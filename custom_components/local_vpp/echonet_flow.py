@@ -86,10 +86,39 @@ async def _validate(data: dict[str, Any]) -> tuple[str | None, dict[str, str]]:
     return device.serial, {}
 
 
+def _entry_data(user_input: dict[str, Any]) -> dict[str, Any]:
+    return {
+        CONF_FAMILY: FAMILY_ECHONET,
+        CONF_HOST: str(user_input[CONF_HOST]).strip(),
+        CONF_PORT: user_input[CONF_PORT],
+        CONF_ECHONET_LOCAL_PORT: LOCAL_PORT,
+        CONF_LIVING_ROOM_CHANNEL: user_input[CONF_LIVING_ROOM_CHANNEL],
+    }
+
+
 class EchonetSteps(ConfigFlow):
     """The ECHONET Lite steps; the integration's flow inherits them."""
 
     _echonet_found: list[str] | None = None
+
+    async def async_step_echonet_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Move an ECHONET Lite flat to a new address; it must be the same battery."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = _entry_data(user_input)
+            serial, errors = await _validate(data)
+            if serial is not None:
+                await self.async_set_unique_id(serial)
+                self._abort_if_unique_id_mismatch(reason="wrong_device")
+                return self.async_update_reload_and_abort(entry, data_updates=data)
+        return self.async_show_form(
+            step_id="echonet_reconfigure",
+            data_schema=_schema([], user_input or dict(entry.data)),
+            errors=errors,
+        )
 
     async def async_step_echonet(
         self, user_input: dict[str, Any] | None = None
@@ -99,13 +128,7 @@ class EchonetSteps(ConfigFlow):
             self._echonet_found = await _search()
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {
-                CONF_FAMILY: FAMILY_ECHONET,
-                CONF_HOST: str(user_input[CONF_HOST]).strip(),
-                CONF_PORT: user_input[CONF_PORT],
-                CONF_ECHONET_LOCAL_PORT: LOCAL_PORT,
-                CONF_LIVING_ROOM_CHANNEL: user_input[CONF_LIVING_ROOM_CHANNEL],
-            }
+            data = _entry_data(user_input)
             serial, errors = await _validate(data)
             if serial is not None:
                 await self.async_set_unique_id(serial)

@@ -216,3 +216,24 @@ async def test_a_power_cut_is_watched_on_a_backup_output_that_switches_itself(
     await harness.grid_back_for(60)
     await harness.until_grid_ok(limit_s=600)
     assert harness.load(loads[0]) == STATE_ON
+
+
+async def test_reconfigure_keeps_an_echonet_flat_on_echonet(
+    hass: HomeAssistant, echonet_flat: Flat, echonet_entry: MockConfigEntry
+) -> None:
+    _, nodes = echonet_flat
+    echonet_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(echonet_entry.entry_id)
+    await hass.async_block_till_done()
+    result = await echonet_entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "echonet_reconfigure"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_HOST: "127.0.0.1", CONF_PORT: nodes.port(), CONF_LIVING_ROOM_CHANNEL: 2},
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert echonet_entry.data["device_family"] == "echonet"
+    assert echonet_entry.data[CONF_LIVING_ROOM_CHANNEL] == 2
