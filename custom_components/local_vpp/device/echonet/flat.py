@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from ..capabilities import Capabilities
+from ..counters import WrappingCounter
 from ..errors import DeviceError, DeviceRejectedError
 from ..flat import ROLE_BATTERY, ROLE_METER, ROLE_PV, UnitIdentity
 from ..reading import (
@@ -84,7 +85,7 @@ class _Scale:
     """Wh per count of a cumulative counter, and where it wraps."""
 
     wh_per_count: float
-    counter: p.WrappingCounter
+    counter: WrappingCounter
 
     def wh(self, raw: int | None) -> float | None:
         value = self.counter.update(raw)
@@ -192,7 +193,7 @@ class EchonetFlatDevice:
     async def _read_scales(self) -> None:
         """Units, coefficients and digits: fixed per device, read once."""
         scales: dict[str, _Scale] = {
-            name: _Scale(1.0, p.WrappingCounter(p.WH_COUNTER_MODULUS))
+            name: _Scale(1.0, WrappingCounter(p.WH_COUNTER_MODULUS))
             for name in ("pv", "charged", "discharged")
         }
         if p.SMART_METER in self.objects:
@@ -201,13 +202,13 @@ class EchonetFlatDevice:
             coefficient = p.unsigned(raw[p.COEFFICIENT]) or 1
             digits = p.unsigned(raw[p.DIGITS]) or 8
             for name in ("imported", "exported"):
-                scales[name] = _Scale(unit * coefficient, p.WrappingCounter(10**digits))
+                scales[name] = _Scale(unit * coefficient, WrappingCounter(10**digits))
         if p.PANEL_METER in self.objects:
             raw = await self._read(p.PANEL_METER, _PANEL_SCALE)
             unit = p.UNIT_WH.get(p.unsigned(raw[p.PANEL_UNIT]) or 0, 1000.0)
             coefficient = p.unsigned(raw[p.COEFFICIENT]) or 1
             scales["room"] = _Scale(
-                unit * coefficient, p.WrappingCounter(p.PANEL_MODULUS)
+                unit * coefficient, WrappingCounter(p.PANEL_MODULUS)
             )
         self._scales = scales
         raw = await self._read(
