@@ -62,6 +62,12 @@ def _flat_arguments(parser: argparse.ArgumentParser) -> None:
     add("--reserve", type=float, default=20.0, help="backup reserve at start, %%")
     add("--soh", type=float, default=100.0, help="SoH at start, %%")
     add("--reconnect-delay", type=float, default=0.0, help="inverter, s after outage")
+    add(
+        "--sunspec",
+        choices=("7xx", "1xx"),
+        default="7xx",
+        help="1xx: serve the older models 103, 124 and 203 (no living-room model)",
+    )
 
 
 def _protocol_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,6 +112,7 @@ def _config(args: argparse.Namespace) -> BuildingConfig:
         soh_pct=args.soh,
         reserve_pct=args.reserve,
         reconnect_delay_s=args.reconnect_delay,
+        sunspec=args.sunspec,
     )
     return BuildingConfig.of_flat(flat)
 

@@ -51,7 +51,13 @@ from .const import (
 )
 from .device import CannotConnectError, MissingModelsError, NotSunSpecError
 from .echonet_flow import EchonetSteps
-from .families import FAMILY_ECHONET, device_from_entry_data, family_of
+from .families import (
+    CONF_FAMILY,
+    FAMILY_ECHONET,
+    FAMILY_SUNSPEC,
+    async_discover_sunspec,
+    family_of,
+)
 from .ledger.sidecar_link import async_check_sidecar
 from .living_room.options import living_room_errors, living_room_schema
 from .runtime import LocalVppConfigEntry
@@ -92,9 +98,8 @@ async def _validate(
     units = [data[CONF_UNIT_PV], data[CONF_UNIT_BATTERY], data[CONF_UNIT_METER]]
     if len(set(units)) != len(units):
         return None, {"base": "duplicate_unit_ids"}, {}
-    device = device_from_entry_data(data)
     try:
-        await device.async_discover()
+        family, serial = await async_discover_sunspec(data)
     except CannotConnectError:
         return None, {"base": "cannot_connect"}, {}
     except NotSunSpecError as err:
@@ -104,9 +109,11 @@ async def _validate(
     except Exception:
         _LOGGER.exception("Unexpected error while checking %s", data[CONF_HOST])
         return None, {"base": "unknown"}, {}
-    finally:
-        await device.async_close()
-    return device.serial, {}, {}
+    # The entry remembers which SunSpec family answered; 7xx stays the default.
+    data.pop(CONF_FAMILY, None)
+    if family != FAMILY_SUNSPEC:
+        data[CONF_FAMILY] = family
+    return serial, {}, {}
 
 
 async def _check_sidecar(
@@ -277,9 +284,9 @@ class LocalVppConfigFlow(EchonetSteps, domain=DOMAIN):
             if serial is not None:
                 await self.async_set_unique_id(serial)
                 self._abort_if_unique_id_mismatch(reason="wrong_device")
-                return self.async_update_reload_and_abort(
-                    entry, data_updates=user_input
-                )
+                # The family is as found now (a replaced inverter may serve another).
+                kept = {k: v for k, v in entry.data.items() if k != CONF_FAMILY}
+                return self.async_update_reload_and_abort(entry, data=kept | user_input)
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=_connection_schema(user_input or dict(entry.data)),

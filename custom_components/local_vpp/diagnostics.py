@@ -12,6 +12,7 @@ from .const import CONF_SIDECAR_TOKEN
 from .device import DeviceError, FlatDevice
 from .device.interface import AnyFlatDevice
 from .device.models import MODEL_COMMON
+from .device.sunspec1xx.flat import Sunspec1xxFlatDevice
 from .runtime import LocalVppConfigEntry
 
 REDACTED = "**REDACTED**"
@@ -32,7 +33,7 @@ async def async_get_config_entry_diagnostics(
     coordinator = data.coordinator
     units, registers = (
         await _sunspec_units(device)
-        if isinstance(device, FlatDevice)
+        if isinstance(device, FlatDevice | Sunspec1xxFlatDevice)
         else await _echonet_units(device)
     )
     return {
@@ -48,7 +49,9 @@ async def async_get_config_entry_diagnostics(
     }
 
 
-async def _sunspec_units(device: FlatDevice) -> tuple[dict[str, Any], Any]:
+async def _sunspec_units(
+    device: FlatDevice | Sunspec1xxFlatDevice,
+) -> tuple[dict[str, Any], Any]:
     """Each unit's id, identity and SunSpec models; every register as read."""
     try:
         registers: dict[str, Any] = await device.async_read_registers()

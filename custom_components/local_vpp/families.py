@@ -14,17 +14,19 @@ from .const import (
     CONF_UNIT_PV,
     MODBUS_TIMEOUT_S,
 )
-from .device import FlatDevice, UnitIds
+from .device import FlatDevice, MissingModelsError, UnitIds
 from .device.echonet.flat import EchonetFlatDevice
 from .device.echonet.transport import ECHONET_PORT
 from .device.interface import AnyFlatDevice
+from .device.sunspec1xx.flat import Sunspec1xxFlatDevice
 
 CONF_HOST: Final = "host"
 CONF_PORT: Final = "port"
 CONF_FAMILY: Final = "device_family"
 FAMILY_SUNSPEC: Final = "sunspec"
+FAMILY_SUNSPEC_1XX: Final = "sunspec1xx"
 FAMILY_ECHONET: Final = "echonet"
-FAMILIES: Final = (FAMILY_SUNSPEC, FAMILY_ECHONET)
+FAMILIES: Final = (FAMILY_SUNSPEC, FAMILY_SUNSPEC_1XX, FAMILY_ECHONET)
 # The UDP port the integration listens on for ECHONET Lite answers (real nodes
 # answer to 3610) and the panel channel that meters the living room.
 CONF_ECHONET_LOCAL_PORT: Final = "echonet_local_port"
@@ -50,13 +52,37 @@ def device_from_entry_data(data: Mapping[str, Any]) -> AnyFlatDevice:
                 CONF_LIVING_ROOM_CHANNEL, DEFAULT_LIVING_ROOM_CHANNEL
             ),
         )
-    return FlatDevice.tcp(
-        data[CONF_HOST],
-        data[CONF_PORT],
-        UnitIds(
-            pv=data[CONF_UNIT_PV],
-            battery=data[CONF_UNIT_BATTERY],
-            meter=data[CONF_UNIT_METER],
-        ),
-        timeout=MODBUS_TIMEOUT_S,
+    unit_ids = UnitIds(
+        pv=data[CONF_UNIT_PV],
+        battery=data[CONF_UNIT_BATTERY],
+        meter=data[CONF_UNIT_METER],
     )
+    if family_of(data) == FAMILY_SUNSPEC_1XX:
+        return Sunspec1xxFlatDevice.tcp(
+            data[CONF_HOST], data[CONF_PORT], unit_ids, timeout=MODBUS_TIMEOUT_S
+        )
+    return FlatDevice.tcp(
+        data[CONF_HOST], data[CONF_PORT], unit_ids, timeout=MODBUS_TIMEOUT_S
+    )
+
+
+async def async_discover_sunspec(data: Mapping[str, Any]) -> tuple[str, str]:
+    """Find which SunSpec family the units serve: the 7xx set, else the 1xx one.
+
+    Returns (family, battery serial). When neither fits, raises the 7xx family's
+    ``MissingModelsError``: it names what the integration prefers. Other errors
+    (no answer, no SunSpec map) come from the first attempt.
+    """
+    missing: MissingModelsError | None = None
+    for family in (FAMILY_SUNSPEC, FAMILY_SUNSPEC_1XX):
+        device = device_from_entry_data({**data, CONF_FAMILY: family})
+        try:
+            await device.async_discover()
+        except MissingModelsError as err:
+            missing = missing or err
+            continue
+        finally:
+            await device.async_close()
+        return family, device.serial
+    assert missing is not None
+    raise missing
