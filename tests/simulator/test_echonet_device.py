@@ -95,6 +95,8 @@ async def test_a_poll_reads_what_the_physics_says_in_the_integrations_signs(
     assert reading.living_room.power_w == pytest.approx(state.living_room.w, abs=1)
     assert reading.living_room.on_battery is False
     assert reading.pv is not None
+    # Battery in two requests of at most eight properties, one per other object.
+    assert device.last_poll_requests == 5
 
 
 async def test_an_outage_shows_as_islanded_operation(running: Running) -> None:
