@@ -9,6 +9,7 @@ next start.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,9 +18,11 @@ from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.local_vpp import echonet_flow
+from custom_components.local_vpp import coordinator as coordinator_module
+from custom_components.local_vpp import echonet_flow, families
 from custom_components.local_vpp.const import DOMAIN
 from custom_components.local_vpp.device.echonet import properties as p
 from custom_components.local_vpp.families import (
@@ -237,3 +240,47 @@ async def test_reconfigure_keeps_an_echonet_flat_on_echonet(
     await hass.async_block_till_done()
     assert echonet_entry.data["device_family"] == "echonet"
     assert echonet_entry.data[CONF_LIVING_ROOM_CHANNEL] == 2
+
+
+@pytest.mark.parametrize("fault", ["silent", "late_s", "wrong_tid", "wrong_eoj"])
+async def test_a_bad_node_is_unavailable_repaired_and_recovers_without_reload(
+    hass: HomeAssistant,
+    echonet_flat: Flat,
+    echonet_entry: MockConfigEntry,
+    *,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    fault: str,
+) -> None:
+    handle, nodes = echonet_flat
+    # Short request timeouts keep the failing polls quick; the repair comes after
+    # REPAIR_AFTER_FAILURES polls with no wait in between.
+    monkeypatch.setattr(families, "ECHONET_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(coordinator_module, "REPAIR_AFTER_S", 0.0)
+    echonet_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(echonet_entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator = echonet_entry.runtime_data.coordinator
+    registry = ir.async_get(hass)
+    bad_value: object = 1.0 if fault == "late_s" else True
+    handle.call(lambda _: setattr(nodes.node(), fault, bad_value))
+    caplog.clear()
+    for _ in range(coordinator_module.REPAIR_AFTER_FAILURES):
+        await coordinator.async_refresh()
+    await hass.async_block_till_done()
+    assert registry.async_get_issue(DOMAIN, coordinator.issue_id) is not None
+    soc = hass.states.get(entity_id(hass, Platform.SENSOR, "battery_soc"))
+    assert soc is not None
+    assert soc.state == STATE_UNAVAILABLE
+    # One line for the whole run of failures, not one per poll.
+    failing = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(failing) == 1, [r.getMessage() for r in failing]
+
+    good_value: object = 0.0 if fault == "late_s" else False
+    handle.call(lambda _: setattr(nodes.node(), fault, good_value))
+    await coordinator.async_refresh()
+    await hass.async_block_till_done()
+    assert registry.async_get_issue(DOMAIN, coordinator.issue_id) is None
+    soc = hass.states.get(entity_id(hass, Platform.SENSOR, "battery_soc"))
+    assert soc is not None
+    assert soc.state != STATE_UNAVAILABLE
