@@ -13,6 +13,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -83,6 +84,15 @@ def _protocol_arguments(parser: argparse.ArgumentParser) -> None:
         default=3610,
         help="first flat's ECHONET Lite UDP port, the next flat's one more (0: free)",
     )
+
+
+def _with_automatic_backup(config: BuildingConfig) -> BuildingConfig:
+    """ECHONET Lite power conditioners switch their backup output by themselves."""
+    if config.lone_flat is not None:
+        return BuildingConfig.of_flat(
+            replace(config.lone_flat, backup_output_auto=True)
+        )
+    return replace(config, backup_output_auto=True)
 
 
 def _config(args: argparse.Namespace) -> BuildingConfig:
@@ -434,7 +444,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
     try:
-        echonet_port = args.echonet_port if args.protocol == "echonet" else None
+        echonet_port = None
+        if args.protocol == "echonet":
+            echonet_port = args.echonet_port
+            config = _with_automatic_backup(config)
         asyncio.run(_serve(config, scenario, args.control_port, echonet_port))
     except OSError as err:
         print(f"cannot start: {err}", file=sys.stderr)

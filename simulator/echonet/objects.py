@@ -15,7 +15,7 @@ from typing import Final
 
 from ..model.config import UnitRole
 from ..model.controls import DISABLED, ENABLED, MODE_WATTS
-from ..model.flat import Flat, LivingRoomSource
+from ..model.flat import Flat
 from .frame import Eoj, property_map
 
 STORAGE_BATTERY: Final[Eoj] = (0x02, 0x7D, 0x01)
@@ -197,7 +197,7 @@ class StorageBattery(EchonetObject):
         return MODE_CHARGING if power_w < -1 else MODE_STANDBY
 
     def _interconnection(self) -> int:
-        # Islanded while the grid is out and the backup output carries the room.
+        # Islanded (self-sustained operation) while the grid is out.
         return INDEPENDENT if not self.flat.grid.up else INTERCONNECTED
 
     def _set_amount(self, edt: bytes, *, charge: bool) -> bool:
@@ -369,6 +369,4 @@ def flat_objects(flat: Flat) -> list[EchonetObject]:
         SmartMeter(flat, serial(UnitRole.METER)),
         PanelMeter(flat, serial(UnitRole.BATTERY) + "-P"),
     ]
-    # The backup output carries the living room by itself whenever the grid fails.
-    flat.source = LivingRoomSource.BATTERY
     return [NodeProfile(flat, serial(UnitRole.BATTERY), devices), *devices]

@@ -99,6 +99,9 @@ class FlatConfig:
     # "1xx": the units serve the older SunSpec models 103, 124 and 203 instead of
     # the 7xx set, and no living-room model (docs/SIMULATOR.md).
     sunspec: str = "7xx"
+    # The inverter's backup output takes the living room by itself while the grid is
+    # out (as an ECHONET Lite power conditioner's self-sustained output does).
+    backup_output_auto: bool = False
     # Longest physics step; advancing by more is done in steps of at most this.
     max_step_s: float = 1.0
     # Real seconds between physics updates when the clock runs by itself.
@@ -229,6 +232,8 @@ class BuildingConfig:
     common_base_w: float = 150.0
     max_step_s: float = 1.0
     tick_s: float = 0.1
+    # Every flat's backup output switches by itself (see ``FlatConfig``).
+    backup_output_auto: bool = False
     lone_flat: FlatConfig | None = None
 
     def __post_init__(self) -> None:
@@ -339,6 +344,7 @@ class BuildingConfig:
                     reconnect_delay_s=self.reconnect_delay_s,
                     building_bus=True,
                     bus_wired=wired[index],
+                    backup_output_auto=self.backup_output_auto,
                     max_step_s=self.max_step_s,
                     tick_s=self.tick_s,
                 )

@@ -173,3 +173,20 @@ async def test_a_failing_device_answers_sna(running: Running) -> None:
     answer = await probe.ask(METER, f.GET, [(0xE7, b"")])
     assert answer is not None
     assert answer.esv == f.GET_SNA
+
+
+@pytest.mark.parametrize("automatic", [True, False])
+async def test_a_backup_output_that_switches_itself_carries_the_room(
+    automatic: bool,
+) -> None:
+    config = building_config(flats=1, backup_output_auto=automatic)
+    async with Simulator(config) as sim:
+        sim.set_outage(True)
+        sim.advance(1)
+        room = sim.flat_state("101").living_room
+        # Nobody wrote the source; only the automatic output carries the room.
+        assert room.source == 0
+        assert room.powered is automatic
+        sim.set_outage(False)
+        sim.advance(1)
+        assert sim.flat_state("101").living_room.powered

@@ -23,9 +23,18 @@ from simulator.threaded import FlatThread, run_flat_in_thread
 
 @contextmanager
 def echonet_flat_in_thread() -> Iterator[tuple[FlatThread, EchonetNodes]]:
-    """Flat 101 at midday after a night on battery, as an ECHONET Lite node."""
+    """Flat 101 at midday after a night on battery, as an ECHONET Lite node.
+
+    Its power conditioner's backup output takes the living room by itself in an
+    outage, as ECHONET Lite ones do.
+    """
     handle = run_flat_in_thread(
-        FlatConfig(port=0, manual_clock=True, start=datetime(2026, 6, 21, 4, 0))
+        FlatConfig(
+            port=0,
+            manual_clock=True,
+            start=datetime(2026, 6, 21, 4, 0),
+            backup_output_auto=True,
+        )
     )
     handle.advance(8 * 3600)
 
