@@ -12,7 +12,7 @@ node's address. Anything else is counted and dropped.
 from __future__ import annotations
 
 import asyncio
-import logging
+import socket
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -23,8 +23,6 @@ from pychonet.lib.functions import (
 )
 
 from ..errors import CannotConnectError, DeviceRejectedError
-
-_LOGGER = logging.getLogger(__name__)
 
 ECHONET_PORT: Final = 3610
 MULTICAST_GROUP: Final = "224.0.23.0"
@@ -105,11 +103,20 @@ class EchonetLink(asyncio.DatagramProtocol):
         self._transport: asyncio.DatagramTransport | None = None
         self._pending: dict[int, tuple[Eoj, asyncio.Future[dict[str, Any]]]] = {}
         self._tid = 0
+        self._address = host
         self._lock = asyncio.Lock()
 
     async def _ensure_open(self) -> asyncio.DatagramTransport:
         if self._transport is None or self._transport.is_closing():
             loop = asyncio.get_running_loop()
+            # Answers come from an address, not a name: match them against it.
+            try:
+                infos = await loop.getaddrinfo(
+                    self.host, self.port, family=socket.AF_INET, type=socket.SOCK_DGRAM
+                )
+            except OSError as err:
+                raise CannotConnectError(f"cannot resolve {self.host}: {err}") from err
+            self._address = str(infos[0][4][0])
             try:
                 await loop.create_datagram_endpoint(
                     lambda: self, local_addr=("0.0.0.0", self.local_port)
@@ -138,7 +145,7 @@ class EchonetLink(asyncio.DatagramProtocol):
             return
         waiting = self._pending.get(frame["TID"])
         seoj = (frame["SEOJGC"], frame["SEOJCC"], frame["SEOJCI"])
-        if waiting is None or addr[0] != self.host or seoj != waiting[0]:
+        if waiting is None or addr[0] != self._address or seoj != waiting[0]:
             # A late answer, someone else's, or one from the wrong object.
             self.counters.unmatched += 1
             return
@@ -193,7 +200,7 @@ class EchonetLink(asyncio.DatagramProtocol):
                 self._pending[tid] = (eoj, future)
                 self.counters.requests += 1
                 try:
-                    transport.sendto(payload, (self.host, self.port))
+                    transport.sendto(payload, (self._address, self.port))
                     return await asyncio.wait_for(future, self.timeout)
                 except TimeoutError:
                     self.counters.timeouts += 1
