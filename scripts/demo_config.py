@@ -109,24 +109,30 @@ def login(base: str, user: str, password: str) -> str:
     return token
 
 
-def add_flat(base: str, token: str, modbus_port: int) -> dict[str, Any]:
-    """Run the config flow for one flat; the created entry."""
+def add_flat(
+    base: str, token: str, modbus_port: int, echonet_port: int | None = None
+) -> dict[str, Any]:
+    """Run the config flow for one flat, over ECHONET Lite if a port is given."""
     flow = _request(
         f"{base}/api/config/config_entries/flow", {"handler": "local_vpp"}, token
     )
-    result = _request(
-        f"{base}/api/config/config_entries/flow/{flow['flow_id']}",
+    url = f"{base}/api/config/config_entries/flow/{flow['flow_id']}"
+    family = "sunspec" if echonet_port is None else "echonet"
+    _request(url, {"next_step_id": family}, token)
+    form: dict[str, Any] = (
         {
             "host": "127.0.0.1",
             "port": modbus_port,
             "unit_pv": 1,
             "unit_battery": 2,
             "unit_meter": 3,
-        },
-        token,
+        }
+        if echonet_port is None
+        else {"host": "127.0.0.1", "port": echonet_port, "living_room_channel": 1}
     )
+    result = _request(url, form, token)
     if result.get("type") != "create_entry":
-        sys.exit(f"adding the flat on port {modbus_port} failed: {result}")
+        sys.exit(f"adding the flat on port {form['port']} failed: {result}")
     entry: dict[str, Any] = result["result"]
     return entry
 
@@ -207,19 +213,31 @@ async def _label(base: str, token: str, labels: dict[str, str]) -> None:
             )
 
 
-def add_flats(ha_port: int, user: str, password: str, manifest: Path) -> None:
-    """Add every flat of the manifest and link each to its sidecar."""
+def add_flats(
+    ha_port: int, user: str, password: str, manifest: Path, echonet_port: int | None
+) -> None:
+    """Add every flat of the manifest and link each to its sidecar.
+
+    With ``echonet_port`` the first flat is added as the ECHONET Lite node there,
+    the others over Modbus: the demo shows both families side by side.
+    """
     base = f"http://127.0.0.1:{ha_port}"
     token = login(base, user, password)
     flats = json.loads(manifest.read_text(encoding="utf-8"))["flats"]
     labels: dict[str, str] = {}
-    for flat in flats:
-        entry = add_flat(base, token, flat["modbus_port"])
+    for index, flat in enumerate(flats):
+        node_port = echonet_port if index == 0 else None
+        entry = add_flat(base, token, flat["modbus_port"], node_port)
         link_sidecar(base, token, entry["entry_id"], flat["sidecar_url"], flat["token"])
         labels[entry["entry_id"]] = f"Flat {flat['flat']}"
+        where = (
+            f"Modbus 127.0.0.1:{flat['modbus_port']}"
+            if node_port is None
+            else f"ECHONET Lite 127.0.0.1:{node_port}"
+        )
         print(
-            f"Added flat {flat['flat']} (Modbus 127.0.0.1:{flat['modbus_port']}, "
-            f"{entry['title']}), linked to its sidecar {flat['sidecar_url']}"
+            f"Added flat {flat['flat']} ({where}, {entry['title']}),"
+            f" linked to its sidecar {flat['sidecar_url']}"
         )
     wait_loaded(base, token, list(labels), 60)
     asyncio.run(_label(base, token, labels))
@@ -286,11 +304,16 @@ def main() -> None:
         step.add_argument("--password", required=True)
         if name == "add-flats":
             step.add_argument("--manifest", type=Path, required=True)
+            step.add_argument(
+                "--echonet-port", type=int, help="add the first flat over ECHONET Lite"
+            )
     args = parser.parse_args()
     if args.step == "prepare":
         prepare(args.config, args.ha_port)
     elif args.step == "add-flats":
-        add_flats(args.ha_port, args.user, args.password, args.manifest)
+        add_flats(
+            args.ha_port, args.user, args.password, args.manifest, args.echonet_port
+        )
     else:
         sys.exit(check(args.ha_port, args.user, args.password))
 

@@ -13,12 +13,14 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from .control_api import build_control_app
+from .echonet_nodes import EchonetNodes
 from .model.config import BuildingConfig, FlatConfig, UnitIds
 from .model.faults import FaultKind, GlitchKind
 from .model.scenarios import SCENARIOS, Scenario, apply_scenario, load_scenario
@@ -61,6 +63,36 @@ def _flat_arguments(parser: argparse.ArgumentParser) -> None:
     add("--reserve", type=float, default=20.0, help="backup reserve at start, %%")
     add("--soh", type=float, default=100.0, help="SoH at start, %%")
     add("--reconnect-delay", type=float, default=0.0, help="inverter, s after outage")
+    add(
+        "--sunspec",
+        choices=("7xx", "1xx"),
+        default="7xx",
+        help="1xx: serve the older models 103, 124 and 203 (no living-room model)",
+    )
+
+
+def _protocol_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--protocol",
+        choices=("modbus", "echonet"),
+        default="modbus",
+        help="echonet: also serve every flat as an ECHONET Lite node (UDP)",
+    )
+    parser.add_argument(
+        "--echonet-port",
+        type=int,
+        default=3610,
+        help="first flat's ECHONET Lite UDP port, the next flat's one more (0: free)",
+    )
+
+
+def _with_automatic_backup(config: BuildingConfig) -> BuildingConfig:
+    """ECHONET Lite power conditioners switch their backup output by themselves."""
+    if config.lone_flat is not None:
+        return BuildingConfig.of_flat(
+            replace(config.lone_flat, backup_output_auto=True)
+        )
+    return replace(config, backup_output_auto=True)
 
 
 def _config(args: argparse.Namespace) -> BuildingConfig:
@@ -90,6 +122,7 @@ def _config(args: argparse.Namespace) -> BuildingConfig:
         soh_pct=args.soh,
         reserve_pct=args.reserve,
         reconnect_delay_s=args.reconnect_delay,
+        sunspec=args.sunspec,
     )
     return BuildingConfig.of_flat(flat)
 
@@ -202,13 +235,28 @@ def _endpoints_text(sim: Simulator) -> str:
 
 
 async def _serve(
-    config: BuildingConfig, scenario: Scenario | None, control_port: int
+    config: BuildingConfig,
+    scenario: Scenario | None,
+    control_port: int,
+    echonet_port: int | None = None,
 ) -> None:
-    """Run the simulator and its control API until SIGINT or SIGTERM."""
+    """Run the simulator and its control API until SIGINT or SIGTERM.
+
+    With ``echonet_port`` the flats are ECHONET Lite nodes too, from that port on.
+    """
     sim = Simulator(config)
     if scenario is not None:
         apply_scenario(scenario, sim.model)
     await sim.start()
+    nodes = None
+    if echonet_port is not None:
+        nodes = EchonetNodes(sim, port=echonet_port)
+        try:
+            await nodes.start()
+        except BaseException:
+            await nodes.stop()
+            await sim.stop()
+            raise
     runner = web.AppRunner(build_control_app(sim), access_log=None)
     await runner.setup()
     try:
@@ -216,8 +264,14 @@ async def _serve(
         await site.start()
         actual_control_port = runner.addresses[0][1]
         stop = _stop_on_signals()
+        echonet = (
+            ""
+            if nodes is None
+            else "; ECHONET Lite on UDP "
+            + ", ".join(f"{config.host}:{nodes.port(f)}" for f in sim.ports)
+        )
         print(
-            f"{_name(config)}: {_endpoints_text(sim)};"
+            f"{_name(config)}: {_endpoints_text(sim)}{echonet};"
             f" control API on http://{config.host}:{actual_control_port}",
             flush=True,
         )
@@ -226,6 +280,8 @@ async def _serve(
         await stop.wait()
     finally:
         await runner.cleanup()
+        if nodes is not None:
+            await nodes.stop()
         await sim.stop()
     print(f"{_name(config)}: stopped", flush=True)
 
@@ -364,10 +420,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m simulator")
     commands = parser.add_subparsers(dest="command", required=True)
-    _flat_arguments(commands.add_parser("flat", help="run a simulated flat"))
-    _building_arguments(
-        commands.add_parser("building", help="run a simulated building of flats")
-    )
+    flat = commands.add_parser("flat", help="run a simulated flat")
+    _flat_arguments(flat)
+    _protocol_arguments(flat)
+    building = commands.add_parser("building", help="run a simulated building of flats")
+    _building_arguments(building)
+    _protocol_arguments(building)
     _ctl_arguments(
         commands.add_parser("ctl", help="control a running flat or building")
     )
@@ -386,7 +444,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
     try:
-        asyncio.run(_serve(config, scenario, args.control_port))
+        echonet_port = None
+        if args.protocol == "echonet":
+            echonet_port = args.echonet_port
+            config = _with_automatic_backup(config)
+        asyncio.run(_serve(config, scenario, args.control_port, echonet_port))
     except OSError as err:
         print(f"cannot start: {err}", file=sys.stderr)
         return 1

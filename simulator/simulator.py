@@ -24,6 +24,7 @@ import asyncio
 from .modbus.building_meter import BuildingMeterUnit
 from .modbus.server import ModbusTcpUnits
 from .modbus.units import FlatUnit
+from .modbus.units_1xx import flat_unit
 from .model.building import Building
 from .model.config import BuildingConfig, UnitRole
 from .model.faults import FaultKind, GlitchKind
@@ -53,7 +54,7 @@ class Simulator:
         self._endpoints: dict[str, ModbusTcpUnits] = {}
         for flat_id, flat in building.flats.items():
             units = {
-                role: FlatUnit(role, flat, unit_id, on_write=building.settle)
+                role: flat_unit(role, flat, unit_id, building.settle)
                 for role, unit_id in flat.config.unit_ids.by_role().items()
             }
             self.units[flat_id] = units

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Final, Protocol
@@ -222,9 +223,19 @@ class BatteryControl:
     the resident's next poll) writes again.
     """
 
-    def __init__(self, device: DeviceWriter) -> None:
-        """Control ``device``; nobody claims anything yet."""
+    def __init__(
+        self,
+        device: DeviceWriter,
+        changeover: Callable[[bool], Awaitable[None]] | None = None,
+    ) -> None:
+        """Control ``device``; nobody claims anything yet.
+
+        ``changeover`` moves the living room instead of the device (a switch the
+        electrician wired, or nothing when the inverter's backup output switches by
+        itself).
+        """
         self._device = device
+        self._changeover = changeover
         self.claims = Claims()
         # One sequence at a time: a claim is decided and written before the next.
         self._lock = asyncio.Lock()
@@ -291,7 +302,10 @@ class BatteryControl:
 
     async def _move_living_room(self, party: Party, on_battery: bool) -> None:
         _check_command(party, Output.CHANGEOVER)
-        await self._device.async_set_living_room_on_battery(on_battery)
+        if self._changeover is not None:
+            await self._changeover(on_battery)
+        else:
+            await self._device.async_set_living_room_on_battery(on_battery)
 
     # -- the group discharge -----------------------------------------------------------
 
@@ -361,6 +375,21 @@ class BatteryControl:
                     await self._write_power(target)
         except DeviceError as err:
             _LOGGER.warning("Could not re-arm the battery setpoint: %s", err)
+
+    # -- a battery without a revert timer ----------------------------------------------
+
+    async def async_hand_back_left_hold(self, reading: FlatReading) -> None:
+        """Release a hold that a run which ended without releasing it left behind.
+
+        Only for a battery without a revert timer (ECHONET Lite): nothing on the
+        device would ever end it. Called once at start, before anyone claims power.
+        """
+        battery = reading.battery
+        if battery is None or not battery.setpoint_enabled:
+            return
+        async with self._lock:
+            if self.power.party is None:
+                await self._write_power(self.power)
 
     # -- the writes --------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ from typing import Any
 import voluptuous as vol
 from homeassistant.config_entries import (
     SOURCE_IGNORE,
-    ConfigFlow,
     ConfigFlowResult,
     OptionsFlow,
 )
@@ -51,8 +50,17 @@ from .const import (
     SHEDDABLE_DOMAINS,
 )
 from .device import CannotConnectError, MissingModelsError, NotSunSpecError
+from .echonet_flow import EchonetSteps
+from .families import (
+    CONF_FAMILY,
+    FAMILY_ECHONET,
+    FAMILY_SUNSPEC,
+    async_discover_sunspec,
+    family_of,
+)
 from .ledger.sidecar_link import async_check_sidecar
-from .runtime import LocalVppConfigEntry, device_from_entry_data
+from .living_room.options import living_room_errors, living_room_schema
+from .runtime import LocalVppConfigEntry
 
 LEDGER_PATH = "/api/v1/ws"
 
@@ -90,9 +98,8 @@ async def _validate(
     units = [data[CONF_UNIT_PV], data[CONF_UNIT_BATTERY], data[CONF_UNIT_METER]]
     if len(set(units)) != len(units):
         return None, {"base": "duplicate_unit_ids"}, {}
-    device = device_from_entry_data(data)
     try:
-        await device.async_discover()
+        family, serial = await async_discover_sunspec(data)
     except CannotConnectError:
         return None, {"base": "cannot_connect"}, {}
     except NotSunSpecError as err:
@@ -102,9 +109,11 @@ async def _validate(
     except Exception:
         _LOGGER.exception("Unexpected error while checking %s", data[CONF_HOST])
         return None, {"base": "unknown"}, {}
-    finally:
-        await device.async_close()
-    return device.serial, {}, {}
+    # The entry remembers which SunSpec family answered; 7xx stays the default.
+    data.pop(CONF_FAMILY, None)
+    if family != FAMILY_SUNSPEC:
+        data[CONF_FAMILY] = family
+    return serial, {}, {}
 
 
 async def _check_sidecar(
@@ -131,7 +140,7 @@ def _sidecar_url(info: ZeroconfServiceInfo) -> str:
     return f"ws://{host}:{info.port}{path}"
 
 
-class LocalVppConfigFlow(ConfigFlow, domain=DOMAIN):
+class LocalVppConfigFlow(EchonetSteps, domain=DOMAIN):
     """Add a flat, or point an existing one at a new address."""
 
     VERSION = 1
@@ -151,6 +160,12 @@ class LocalVppConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
+        """Ask which kind of devices the flat has."""
+        return self.async_show_menu(step_id="user", menu_options=["sunspec", "echonet"])
+
+    async def async_step_sunspec(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
         """Ask where the flat's Modbus endpoint is."""
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
@@ -161,7 +176,7 @@ class LocalVppConfigFlow(ConfigFlow, domain=DOMAIN):
                 self._abort_if_unique_id_configured()
                 return self.async_create_entry(title=f"Flat {serial}", data=user_input)
         return self.async_show_form(
-            step_id="user",
+            step_id="sunspec",
             data_schema=_connection_schema(user_input or {}),
             errors=errors,
             description_placeholders=placeholders,
@@ -260,6 +275,8 @@ class LocalVppConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Change the address or unit ids of the same flat."""
         entry = self._get_reconfigure_entry()
+        if family_of(entry.data) == FAMILY_ECHONET:
+            return await self.async_step_echonet_reconfigure()
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
         if user_input is not None:
@@ -267,9 +284,9 @@ class LocalVppConfigFlow(ConfigFlow, domain=DOMAIN):
             if serial is not None:
                 await self.async_set_unique_id(serial)
                 self._abort_if_unique_id_mismatch(reason="wrong_device")
-                return self.async_update_reload_and_abort(
-                    entry, data_updates=user_input
-                )
+                # The family is as found now (a replaced inverter may serve another).
+                kept = {k: v for k, v in entry.data.items() if k != CONF_FAMILY}
+                return self.async_update_reload_and_abort(entry, data=kept | user_input)
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=_connection_schema(user_input or dict(entry.data)),
@@ -383,12 +400,15 @@ class LocalVppOptionsFlow(OptionsFlow):
                 )
             ):
                 errors["base"] = error
-            else:
+            elif not (errors := living_room_errors(user_input)):
                 return self.async_create_entry(data=user_input)
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(
-                _options_schema(self.config_entry.options), user_input or {}
+                _options_schema(self.config_entry.options).extend(
+                    living_room_schema(self.config_entry.options)
+                ),
+                user_input or {},
             ),
             errors=errors,
         )

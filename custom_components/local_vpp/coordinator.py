@@ -21,7 +21,8 @@ from .const import (
     REPAIR_AFTER_FAILURES,
     REPAIR_AFTER_S,
 )
-from .device import DeviceError, FlatDevice, FlatReading
+from .device import DeviceError, FlatReading
+from .device.interface import AnyFlatDevice
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -35,12 +36,15 @@ class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):
         self,
         hass: HomeAssistant,
         entry: ConfigEntry,
-        device: FlatDevice,
+        device: AnyFlatDevice,
         after_poll: Callable[[FlatReading], Awaitable[None]] | None = None,
+        adjust: Callable[[FlatReading], FlatReading] | None = None,
     ) -> None:
         """Set up polling for ``device`` at the entry's poll interval.
 
-        ``after_poll`` is awaited with every good reading before the entities see it.
+        ``adjust`` completes every good reading (the living room from the entities
+        the installer chose); ``after_poll`` is then awaited with it before the
+        entities see it.
         """
         super().__init__(
             hass,
@@ -57,6 +61,7 @@ class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):
         )
         self.device = device
         self._after_poll = after_poll
+        self._adjust = adjust
         self._failures = 0
         self._failing_since: float | None = None
 
@@ -91,6 +96,8 @@ class LocalVppCoordinator(DataUpdateCoordinator[FlatReading]):
                 translation_placeholders={"error": str(err)},
             ) from err
         self._record_success()
+        if self._adjust is not None:
+            reading = self._adjust(reading)
         if self._after_poll is not None:
             await self._after_poll(reading)
         return reading

@@ -9,14 +9,18 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_SIDECAR_TOKEN
-from .device import DeviceError
+from .device import DeviceError, FlatDevice
+from .device.interface import AnyFlatDevice
 from .device.models import MODEL_COMMON
+from .device.sunspec1xx.flat import Sunspec1xxFlatDevice
 from .runtime import LocalVppConfigEntry
 
 REDACTED = "**REDACTED**"
 # Model 1's serial number: 16 registers from offset 50 (docs/REGISTERS.md).
 _SERIAL_OFFSET = 50
 _SERIAL_LENGTH = 16
+# ECHONET Lite identification number (0x83): it holds the serial.
+_ECHONET_IDENTIFICATION = 0x83
 TO_REDACT = {"serial", "serial_number", "unique_id", "title", CONF_SIDECAR_TOKEN}
 
 
@@ -27,25 +31,15 @@ async def async_get_config_entry_diagnostics(
     data = entry.runtime_data
     device = data.device
     coordinator = data.coordinator
-    try:
-        registers: dict[str, Any] = await device.async_read_registers()
-    except DeviceError as err:
-        registers = {"error": str(err)}
-    else:
-        registers = _redact_serial_registers(device.models, registers)
+    units, registers = (
+        await _sunspec_units(device)
+        if isinstance(device, FlatDevice | Sunspec1xxFlatDevice)
+        else await _echonet_units(device)
+    )
     return {
         "entry": async_redact_data(entry.as_dict(), TO_REDACT),
-        "units": {
-            role: {
-                "unit_id": device.unit_ids.by_role()[role],
-                "identity": async_redact_data(asdict(identity), TO_REDACT),
-                "models": [
-                    {"id": m.model_id, "address": m.address, "length": m.length}
-                    for m in device.models[role].chain
-                ],
-            }
-            for role, identity in device.identities.items()
-        },
+        "units": units,
+        "capabilities": asdict(device.capabilities),
         "last_update_success": coordinator.last_update_success,
         "requests_per_poll": device.last_poll_requests,
         "building_bus": device.has_bus,
@@ -53,6 +47,51 @@ async def async_get_config_entry_diagnostics(
         "registers": registers,
         "sidecar": _sidecar(entry),
     }
+
+
+async def _sunspec_units(
+    device: FlatDevice | Sunspec1xxFlatDevice,
+) -> tuple[dict[str, Any], Any]:
+    """Each unit's id, identity and SunSpec models; every register as read."""
+    try:
+        registers: dict[str, Any] = await device.async_read_registers()
+    except DeviceError as err:
+        registers = {"error": str(err)}
+    else:
+        registers = _redact_serial_registers(device.models, registers)
+    units = {
+        role: {
+            "unit_id": device.unit_ids.by_role()[role],
+            "identity": async_redact_data(asdict(identity), TO_REDACT),
+            "models": [
+                {"id": m.model_id, "address": m.address, "length": m.length}
+                for m in device.models[role].chain
+            ],
+        }
+        for role, identity in device.identities.items()
+    }
+    return units, registers
+
+
+async def _echonet_units(device: AnyFlatDevice) -> tuple[dict[str, Any], Any]:
+    """Each object's identity; every readable property, identification hidden."""
+    try:
+        raw: dict[str, Any] = await device.async_read_registers()
+    except DeviceError as err:
+        raw = {"error": str(err)}
+    else:
+        raw = {
+            eoj: {
+                f"0x{epc:02X}": REDACTED if epc == _ECHONET_IDENTIFICATION else value
+                for epc, value in values.items()
+            }
+            for eoj, values in raw.items()
+        }
+    units = {
+        role: {"identity": async_redact_data(asdict(identity), TO_REDACT)}
+        for role, identity in device.identities.items()
+    }
+    return units, raw
 
 
 def _sidecar(entry: LocalVppConfigEntry) -> dict[str, Any] | None:

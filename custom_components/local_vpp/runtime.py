@@ -7,13 +7,11 @@ and the backup and the group send their own.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -25,14 +23,12 @@ from .battery_control import BatteryControl
 from .const import (
     CONF_SIDECAR_TOKEN,
     CONF_SIDECAR_URL,
-    CONF_UNIT_BATTERY,
-    CONF_UNIT_METER,
-    CONF_UNIT_PV,
     DOMAIN,
-    MODBUS_TIMEOUT_S,
 )
 from .coordinator import LocalVppCoordinator
-from .device import FlatDevice, UnitIds
+from .device import DeviceError
+from .device.interface import AnyFlatDevice
+from .families import device_from_entry_data
 from .group.bus_support import BusSupport
 from .group.discharge import GroupDischarge
 from .ledger.estimating import EstimatingIssueReporter
@@ -40,7 +36,10 @@ from .ledger.mesh import MeshIssueReporter
 from .ledger.messages import BusSetpoint, GroupSetpoint
 from .ledger.sample import sample_from_reading
 from .ledger.sidecar_link import SidecarLink
+from .living_room.sources import LivingRoomSetup
 from .signals import BUS_SETPOINT_RECEIVED, LINK_CHANGED, SETPOINT_RECEIVED
+
+_LOGGER = logging.getLogger(__name__)
 
 type LocalVppConfigEntry = ConfigEntry[LocalVppData]
 
@@ -53,7 +52,7 @@ class LocalVppData:
     for a flat on a building bus.
     """
 
-    device: FlatDevice
+    device: AnyFlatDevice
     control: BatteryControl
     coordinator: LocalVppCoordinator
     backup: BackupController
@@ -63,34 +62,30 @@ class LocalVppData:
     bus: BusSupport | None = None
 
 
-def device_from_entry_data(data: Mapping[str, Any]) -> FlatDevice:
-    """Build the flat's device object from config entry data."""
-    return FlatDevice.tcp(
-        data[CONF_HOST],
-        data[CONF_PORT],
-        UnitIds(
-            pv=data[CONF_UNIT_PV],
-            battery=data[CONF_UNIT_BATTERY],
-            meter=data[CONF_UNIT_METER],
-        ),
-        timeout=MODBUS_TIMEOUT_S,
-    )
-
-
 async def async_build_runtime(
     hass: HomeAssistant, entry: LocalVppConfigEntry
 ) -> LocalVppData:
     """Connect, poll once, start the backup and, with a sidecar, its followers."""
     device = device_from_entry_data(entry.data)
-    control = BatteryControl(device)
+    living_room = LivingRoomSetup(hass, entry.options)
+    control = BatteryControl(device, living_room.changeover)
     coordinator = LocalVppCoordinator(
-        hass, entry, device, after_poll=control.async_keep_alive
+        hass,
+        entry,
+        device,
+        after_poll=control.async_keep_alive,
+        adjust=living_room.adjust,
     )
     try:
         await coordinator.async_config_entry_first_refresh()
     except Exception:
         await device.async_close()
         raise
+    if not device.capabilities.revert_timer:
+        try:
+            await control.async_hand_back_left_hold(coordinator.data)
+        except DeviceError as err:
+            _LOGGER.warning("Could not hand the battery back to its own logic: %s", err)
     backup = BackupController(hass, entry, coordinator, control)
     await backup.async_start()
     link = await _async_start_sidecar_link(hass, entry, coordinator)

@@ -1,9 +1,11 @@
 """SunSpec register layouts and how values become 16-bit registers.
 
 Only what a flat's devices serve is here: models 1, 701, 713, 802, 704 and the Local VPP
-vendor models 64900 (living-room circuit) and 64901 (building bus). Each layout lists
-every point of the model, so a point the simulator does not drive still reads as the
-SunSpec "not implemented" sentinel of its type instead of a misleading 0.
+vendor models 64900 (living-room circuit) and 64901 (building bus); for a flat with
+older devices, the integer models 103 (inverter), 124 (storage) and 203 (meter).
+Each layout lists every point of the model, so a point the simulator does not drive
+still reads as the SunSpec "not implemented" sentinel of its type instead of a
+misleading 0.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ MODEL_STORAGE_CAPACITY: Final = 713
 MODEL_BATTERY: Final = 802
 MODEL_LIVING_ROOM: Final = 64900
 MODEL_BUILDING_BUS: Final = 64901
+# The older integer models installed inverters and meters serve (a "1xx" flat).
+MODEL_INVERTER_1XX: Final = 103
+MODEL_STORAGE_1XX: Final = 124
+MODEL_METER_1XX: Final = 203
 
 # Register count and "not implemented" value of every fixed-size SunSpec type
 # (signed types as numbers: -0x8000 is the register 0x8000).
@@ -35,6 +41,8 @@ _FIXED_TYPES: Final[dict[str, tuple[int, int]]] = {
     "uint32": (2, 0xFFFFFFFF),
     "int32": (2, -0x80000000),
     "bitfield32": (2, 0xFFFFFFFF),
+    "bitfield16": (1, 0xFFFF),
+    "acc32": (2, 0),
     "uint64": (4, 0xFFFFFFFFFFFFFFFF),
 }
 _SIGNED: Final = frozenset({"int16", "int32", "sunssf"})
@@ -92,6 +100,40 @@ _POINTS: Final[dict[int, str]] = {
     " PFWInjRvrt.Ext enum16, PFWAbs.PF uint16, PFWAbs.Ext enum16,"
     " PFWAbsRvrt.PF uint16, PFWAbsRvrt.Ext enum16",
     MODEL_LIVING_ROOM: "Src enum16, W uint16, TotWh uint64, Pwr enum16, W_SF sunssf",
+    MODEL_INVERTER_1XX: "A uint16, AphA uint16, AphB uint16, AphC uint16, A_SF sunssf,"
+    " PPVphAB uint16, PPVphBC uint16, PPVphCA uint16, PhVphA uint16, PhVphB uint16,"
+    " PhVphC uint16, V_SF sunssf, W int16, W_SF sunssf, Hz uint16, Hz_SF sunssf,"
+    " VA int16, VA_SF sunssf, VAr int16, VAr_SF sunssf, PF int16, PF_SF sunssf,"
+    " WH acc32, WH_SF sunssf, DCA uint16, DCA_SF sunssf, DCV uint16, DCV_SF sunssf,"
+    " DCW int16, DCW_SF sunssf, TmpCab int16, TmpSnk int16, TmpTrns int16,"
+    " TmpOt int16, Tmp_SF sunssf, St enum16, StVnd enum16, Evt1 bitfield32,"
+    " Evt2 bitfield32, EvtVnd1 bitfield32, EvtVnd2 bitfield32, EvtVnd3 bitfield32,"
+    " EvtVnd4 bitfield32",
+    MODEL_STORAGE_1XX: "WChaMax uint16, WChaGra uint16, WDisChaGra uint16,"
+    " StorCtl_Mod bitfield16, VAChaMax uint16, MinRsvPct uint16, ChaState uint16,"
+    " StorAval uint16, InBatV uint16, ChaSt enum16, OutWRte int16, InWRte int16,"
+    " InOutWRte_WinTms uint16, InOutWRte_RvrtTms uint16, InOutWRte_RmpTms uint16,"
+    " ChaGriSet enum16, WChaMax_SF sunssf, WChaDisChaGra_SF sunssf,"
+    " VAChaMax_SF sunssf, MinRsvPct_SF sunssf, ChaState_SF sunssf,"
+    " StorAval_SF sunssf, InBatV_SF sunssf, InOutWRte_SF sunssf",
+    MODEL_METER_1XX: "A int16, AphA int16, AphB int16, AphC int16, A_SF sunssf,"
+    " PhV int16, PhVphA int16, PhVphB int16, PhVphC int16, PPV int16,"
+    " PPVphAB int16, PPVphBC int16, PPVphCA int16, V_SF sunssf, Hz int16,"
+    " Hz_SF sunssf, W int16, WphA int16, WphB int16, WphC int16, W_SF sunssf,"
+    " VA int16, VAphA int16, VAphB int16, VAphC int16, VA_SF sunssf, VAR int16,"
+    " VARphA int16, VARphB int16, VARphC int16, VAR_SF sunssf, PF int16,"
+    " PFphA int16, PFphB int16, PFphC int16, PF_SF sunssf, TotWhExp acc32,"
+    " TotWhExpPhA acc32, TotWhExpPhB acc32, TotWhExpPhC acc32, TotWhImp acc32,"
+    " TotWhImpPhA acc32, TotWhImpPhB acc32, TotWhImpPhC acc32, TotWh_SF sunssf,"
+    " TotVAhExp acc32, TotVAhExpPhA acc32, TotVAhExpPhB acc32, TotVAhExpPhC acc32,"
+    " TotVAhImp acc32, TotVAhImpPhA acc32, TotVAhImpPhB acc32, TotVAhImpPhC acc32,"
+    " TotVAh_SF sunssf, TotVArhImpQ1 acc32, TotVArhImpQ1PhA acc32,"
+    " TotVArhImpQ1PhB acc32, TotVArhImpQ1PhC acc32, TotVArhImpQ2 acc32,"
+    " TotVArhImpQ2PhA acc32, TotVArhImpQ2PhB acc32, TotVArhImpQ2PhC acc32,"
+    " TotVArhExpQ3 acc32, TotVArhExpQ3PhA acc32, TotVArhExpQ3PhB acc32,"
+    " TotVArhExpQ3PhC acc32, TotVArhExpQ4 acc32, TotVArhExpQ4PhA acc32,"
+    " TotVArhExpQ4PhB acc32, TotVArhExpQ4PhC acc32, TotVArh_SF sunssf,"
+    " Evt bitfield32",
     MODEL_BUILDING_BUS: "Avail enum16, St enum16, WSet int16, W int16,"
     " TotWhExp uint64, TotWhImp uint64, WSetRvrtTms uint32, WSetRvrtRem uint32,"
     " W_SF sunssf, TotWh_SF sunssf",
@@ -106,6 +148,9 @@ MODEL_LENGTHS: Final[dict[int, int]] = {
     MODEL_BATTERY: 62,
     MODEL_LIVING_ROOM: 8,
     MODEL_BUILDING_BUS: 18,
+    MODEL_INVERTER_1XX: 50,
+    MODEL_STORAGE_1XX: 24,
+    MODEL_METER_1XX: 105,
 }
 
 type PointValue = int | str

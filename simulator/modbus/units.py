@@ -307,7 +307,13 @@ _REARMING: Final = frozenset(
 
 
 class FlatUnit:
-    """One of the flat's units as a register device (see ``RegisterDevice``)."""
+    """One of the flat's units as a register device (see ``RegisterDevice``).
+
+    A subclass serves other models by overriding ``_models``, ``_values``,
+    ``writable`` and ``_apply`` (see ``units_1xx``).
+    """
+
+    writable: Mapping[tuple[int, str], _Writable] = _WRITABLE
 
     def __init__(
         self,
@@ -325,7 +331,7 @@ class FlatUnit:
         self._on_write = on_write
         self.flat = flat
         self.unit_id = unit_id
-        self.chain = ChainLayout(chain_of(role, flat.config.building_bus))
+        self.chain = ChainLayout(self._models())
         self._counters = {
             point: model_id
             for point, model_id in COUNTERS[role].items()
@@ -335,11 +341,19 @@ class FlatUnit:
         self._cache: tuple[int, list[int]] | None = None
         self._glitches: dict[str, GlitchKind] = {}
 
+    def _models(self) -> tuple[int, ...]:
+        """The chain this unit serves."""
+        return chain_of(self.role, self.flat.config.building_bus)
+
+    def _values(self, state: FlatState) -> dict[int, dict[str, PointValue]]:
+        """Every model's point values for ``state``."""
+        return _VALUES[self.role](state)
+
     def registers(self) -> list[int]:
         """The whole chain as it reads now (no glitch applied)."""
         revision = self.flat.revision
         if self._cache is None or self._cache[0] != revision:
-            values = _VALUES[self.role](self.flat.state())
+            values = self._values(self.flat.state())
             values[MODEL_COMMON] = self._common
             self._cache = (revision, self.chain.render(values))
         return self._cache[1]
@@ -402,7 +416,7 @@ class FlatUnit:
         for register in range(address, address + count):
             found = self.chain.point_at(register)
             if found is None or (
-                (found[0].layout.model_id, found[1].name) not in _WRITABLE
+                (found[0].layout.model_id, found[1].name) not in self.writable
             ):
                 raise ModbusRefusal(
                     ExceptionCode.ILLEGAL_ADDRESS, f"register {register} is read-only"
@@ -424,7 +438,7 @@ class FlatUnit:
         for key, (start, point) in touched.items():
             value = decode(point, image[start - self.chain.base :][: point.size])
             assert isinstance(value, int)
-            writable = _WRITABLE[key]
+            writable = self.writable[key]
             if not writable.accepts(value):
                 raise ModbusRefusal(
                     ExceptionCode.ILLEGAL_VALUE,

@@ -96,6 +96,12 @@ class FlatConfig:
     # after 64900. ``bus_wired`` says whether the building's wiring reaches this flat.
     building_bus: bool = False
     bus_wired: bool = True
+    # "1xx": the units serve the older SunSpec models 103, 124 and 203 instead of
+    # the 7xx set, and no living-room model (docs/SIMULATOR.md).
+    sunspec: str = "7xx"
+    # The inverter's backup output takes the living room by itself while the grid is
+    # out (as an ECHONET Lite power conditioner's self-sustained output does).
+    backup_output_auto: bool = False
     # Longest physics step; advancing by more is done in steps of at most this.
     max_step_s: float = 1.0
     # Real seconds between physics updates when the clock runs by itself.
@@ -136,6 +142,11 @@ class FlatConfig:
             (self.reconnect_delay_s >= 0, "reconnect delay must not be negative"),
             (self.max_step_s > 0, "max step must be positive"),
             (self.tick_s > 0, "tick must be positive"),
+            (self.sunspec in ("7xx", "1xx"), "sunspec must be 7xx or 1xx"),
+            (
+                not (self.sunspec == "1xx" and self.building_bus),
+                "a 1xx flat has no building bus model",
+            ),
         )
         for ok, message in checks:
             if not ok:
@@ -221,6 +232,8 @@ class BuildingConfig:
     common_base_w: float = 150.0
     max_step_s: float = 1.0
     tick_s: float = 0.1
+    # Every flat's backup output switches by itself (see ``FlatConfig``).
+    backup_output_auto: bool = False
     lone_flat: FlatConfig | None = None
 
     def __post_init__(self) -> None:
@@ -331,6 +344,7 @@ class BuildingConfig:
                     reconnect_delay_s=self.reconnect_delay_s,
                     building_bus=True,
                     bus_wired=wired[index],
+                    backup_output_auto=self.backup_output_auto,
                     max_step_s=self.max_step_s,
                     tick_s=self.tick_s,
                 )

@@ -131,6 +131,17 @@ class Flat:
         # Bumped on every change, so register images can be cached between changes.
         self.revision = 0
 
+    @property
+    def room_on_backup_output(self) -> bool:
+        """Whether the living room hangs on the backup output now.
+
+        It does when switched there (model 64900 ``Src``), and, on an inverter whose
+        backup output switches by itself, whenever the grid is out.
+        """
+        return self.source is LivingRoomSource.BATTERY or (
+            self.config.backup_output_auto and not self.grid.up
+        )
+
     def next_event_in(self) -> float | None:
         """Seconds until the flat changes by itself (a revert timer firing)."""
         events = [
@@ -185,7 +196,7 @@ class Flat:
         setpoint_w = float(self.bus_control.setpoint_w)
         battery, soc_min = self.battery, self.config.battery.soc_min_pct
         carries_room = (
-            self.source is LivingRoomSource.BATTERY
+            self.room_on_backup_output
             and battery.max_discharge_w(soc_min, dt) >= self.demand.living_room_w
         )
         if setpoint_w > 0:
@@ -195,11 +206,7 @@ class Flat:
             self.bus_offer_w = max(0.0, min(setpoint_w, spare_w - backup_w))
         elif setpoint_w < 0:
             # Import what the living room and the battery's charging can take.
-            room_w = (
-                self.demand.living_room_w
-                if self.source is LivingRoomSource.BATTERY
-                else 0.0
-            )
+            room_w = self.demand.living_room_w if self.room_on_backup_output else 0.0
             self.bus_want_w = min(-setpoint_w, room_w + battery.max_charge_w(dt))
 
     def finish(self, bus_w: float) -> float:
@@ -237,7 +244,7 @@ class Flat:
         # what comes in from the bus) can carry all of it: an overloaded or empty
         # backup output trips.
         self.living_room_on_battery = (
-            self.source is LivingRoomSource.BATTERY
+            self.room_on_backup_output
             and battery_ok
             and self.battery.max_discharge_w(soc_min, dt) + bus_in_w
             >= demand.living_room_w

@@ -2,8 +2,9 @@
 
 The packages are layers: ``physics`` (the world) knows nothing else of the
 simulator, ``model`` (flats and buildings) builds on physics, ``modbus`` serves the
-model as registers, and the top (command line, control API, threaded runner) ties
-them together.
+model as registers, ``echonet`` as ECHONET Lite objects, and the top (command
+line, control API, threaded runner, ECHONET nodes beside a simulator) ties them
+together.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ LAYERS = {
     "simulator.physics": (),
     "simulator.model": ("simulator.physics",),
     "simulator.modbus": ("simulator.physics", "simulator.model"),
+    "simulator.echonet": ("simulator.physics", "simulator.model"),
 }
 
 

@@ -25,6 +25,7 @@ from modbus_connection.model.sunspec import (
 )
 from modbus_connection.pymodbus import ModbusConnection
 
+from .capabilities import Capabilities
 from .checked_unit import checked_unit
 from .counting_unit import RequestCounter, counting_requests, counting_unit
 from .errors import (
@@ -216,6 +217,9 @@ class FlatDevice:
     client, so nothing else should talk to them. A dropped link reconnects on the next
     request, so callers simply poll again.
     """
+
+    # Model 704's revert timer is the dead-man; a setpoint may be written every poll.
+    capabilities = Capabilities()
 
     def __init__(
         self,

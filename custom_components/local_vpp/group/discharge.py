@@ -203,7 +203,9 @@ class GroupDischarge:
                 int(time.time() * 1000),
                 # The resident's choice alone: in a power cut the sidecars leave the
                 # flat out of group events (outage) but let it help its neighbours.
-                participate=self.participate,
+                # A battery that cannot be controlled is recorded, never a giver.
+                participate=self.participate
+                and self._coordinator.device.capabilities.control_power,
                 max_share_pct=self.max_share_pct,
                 outage=self._grid_out(),
             )

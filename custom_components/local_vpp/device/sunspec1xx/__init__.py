@@ -1,0 +1,1 @@
+"""SunSpec 1xx: the integer inverter, storage and meter models devices serve."""

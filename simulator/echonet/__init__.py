@@ -1,0 +1,1 @@
+"""The flat as ECHONET Lite nodes over UDP, driven by the same physics as Modbus."""

@@ -1,0 +1,189 @@
+"""A flat whose devices serve the older SunSpec integer models (a "1xx" flat).
+
+PV inverter: 1 + 103. Battery: 1 + 103 + 124 (storage). Meter: 1 + 203. There is
+no living-room model: such a flat's living room is switched by a relay Home
+Assistant drives, or by the inverter's backup output by itself.
+
+Model 124's rates drive the same setpoint as model 704 does: with ``StorCtl_Mod``
+bit 1 (discharge) and a positive ``OutWRte``, the battery discharges at that
+percentage of ``WChaMax``; with bit 0 (charge) and a positive ``InWRte`` it charges.
+``InOutWRte_RvrtTms`` is the revert timer: when it runs out, the battery returns to
+its own logic and ``StorCtl_Mod`` reads 0 again. Meter power is + import, the
+SunSpec meter convention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Final
+
+from ..model.config import UnitRole
+from ..model.controls import DISABLED, ENABLED, MODE_WATTS
+from ..model.flat import Flat
+from ..model.state import FlatState
+from .sunspec_map import (
+    MODEL_COMMON,
+    MODEL_INVERTER_1XX,
+    MODEL_METER_1XX,
+    MODEL_STORAGE_1XX,
+    PointValue,
+)
+from .units import FlatUnit, _Writable
+
+CHAINS_1XX: Final[dict[UnitRole, tuple[int, ...]]] = {
+    UnitRole.PV: (MODEL_COMMON, MODEL_INVERTER_1XX),
+    UnitRole.BATTERY: (MODEL_COMMON, MODEL_INVERTER_1XX, MODEL_STORAGE_1XX),
+    UnitRole.METER: (MODEL_COMMON, MODEL_METER_1XX),
+}
+CHARGE_BIT: Final = 1
+DISCHARGE_BIT: Final = 2
+# Model 103 St: 4 producing (MPPT), 8 standby, 2 sleeping, 7 fault.
+_PRODUCING, _SLEEPING, _STANDBY, _FAULT = 4, 2, 8, 7
+# Rates in 0.1 % of WChaMax.
+_RATE_SF: Final = -1
+_MAX_RATE: Final = 1000
+
+
+def _inverter(
+    state: FlatState, power_w: float, energy_wh: int, status: int
+) -> dict[str, PointValue]:
+    return {
+        "PhVphA": round(state.grid.voltage_v * 10),
+        "V_SF": -1,
+        "W": round(power_w),
+        "W_SF": 0,
+        "Hz": round(state.grid.frequency_hz * 100),
+        "Hz_SF": -2,
+        # A 32-bit accumulator wraps; the integration carries it across.
+        "WH": energy_wh % (1 << 32),
+        "WH_SF": 0,
+        "St": status,
+    }
+
+
+def _pv(state: FlatState) -> dict[int, dict[str, PointValue]]:
+    pv = state.pv
+    status = _PRODUCING if pv.w > 0 else (_SLEEPING if pv.connected else _STANDBY)
+    return {MODEL_INVERTER_1XX: _inverter(state, pv.w, pv.tot_wh_inj, status)}
+
+
+def _meter(state: FlatState) -> dict[int, dict[str, PointValue]]:
+    meter = state.meter
+    return {
+        MODEL_METER_1XX: {
+            "PhVphA": round(state.grid.voltage_v * 10),
+            "V_SF": -1,
+            "Hz": round(state.grid.frequency_hz * 100),
+            "Hz_SF": -2,
+            "W": round(-meter.w),  # + import
+            "W_SF": 0,
+            "TotWhExp": meter.tot_wh_inj % (1 << 32),
+            "TotWhImp": meter.tot_wh_abs % (1 << 32),
+            "TotWh_SF": 0,
+        }
+    }
+
+
+class FlatUnit1xx(FlatUnit):
+    """One of a 1xx flat's units."""
+
+    writable: Mapping[tuple[int, str], _Writable] = {
+        (MODEL_STORAGE_1XX, "StorCtl_Mod"): _Writable(
+            lambda v: 0 <= v <= 3, "0–3 (bit 0 charge, bit 1 discharge)"
+        ),
+        (MODEL_STORAGE_1XX, "OutWRte"): _Writable(
+            lambda v: -_MAX_RATE <= v <= _MAX_RATE, "within ±100 %"
+        ),
+        (MODEL_STORAGE_1XX, "InWRte"): _Writable(
+            lambda v: -_MAX_RATE <= v <= _MAX_RATE, "within ±100 %"
+        ),
+        (MODEL_STORAGE_1XX, "InOutWRte_RvrtTms"): _Writable(
+            lambda v: 0 <= v < 0xFFFF, "seconds"
+        ),
+        (MODEL_STORAGE_1XX, "MinRsvPct"): _Writable(
+            lambda v: 0 <= v <= 1000, "0–100 %"
+        ),
+    }
+
+    def __init__(
+        self,
+        role: UnitRole,
+        flat: Flat,
+        unit_id: int,
+        on_write: Callable[[], None] | None = None,
+    ) -> None:
+        """Serve ``role``'s 1xx chain of ``flat``."""
+        self.out_rate = 0
+        self.in_rate = 0
+        self.mode_bits = 0
+        super().__init__(role, flat, unit_id, on_write)
+
+    def _models(self) -> tuple[int, ...]:
+        return CHAINS_1XX[self.role]
+
+    def _values(self, state: FlatState) -> dict[int, dict[str, PointValue]]:
+        if self.role is UnitRole.PV:
+            return _pv(state)
+        if self.role is UnitRole.METER:
+            return _meter(state)
+        battery, setpoint = state.battery, state.setpoint
+        status = _FAULT if battery.fault else _PRODUCING
+        return {
+            MODEL_INVERTER_1XX: _inverter(state, battery.w, battery.tot_wh_inj, status),
+            MODEL_STORAGE_1XX: {
+                "WChaMax": round(battery.max_charge_w),
+                "WChaMax_SF": 0,
+                "StorCtl_Mod": self.mode_bits if setpoint.enabled else 0,
+                "MinRsvPct": round(battery.reserve_pct * 10),
+                "MinRsvPct_SF": -1,
+                "ChaState": round(battery.soc_pct * 10),
+                "ChaState_SF": -1,
+                "InBatV": round(battery.pack_v * 10),
+                "InBatV_SF": -1,
+                "ChaSt": battery.charge_state,
+                "OutWRte": self.out_rate,
+                "InWRte": self.in_rate,
+                "InOutWRte_RvrtTms": setpoint.revert_s,
+                "InOutWRte_SF": _RATE_SF,
+            },
+        }
+
+    def _apply(self, changes: Mapping[tuple[int, str], int]) -> None:
+        flat, controls = self.flat, self.flat.controls
+        for (_, name), value in changes.items():
+            match name:
+                case "StorCtl_Mod":
+                    self.mode_bits = value
+                case "OutWRte":
+                    self.out_rate = value
+                case "InWRte":
+                    self.in_rate = value
+                case "InOutWRte_RvrtTms":
+                    controls.revert_s = value
+                case "MinRsvPct":
+                    flat.reserve_pct = value / 10
+        rates = {"StorCtl_Mod", "OutWRte", "InWRte"}
+        if rates & {name for _, name in changes}:
+            max_w = flat.config.battery.max_charge_w
+            power_w = 0.0
+            if self.mode_bits & DISCHARGE_BIT and self.out_rate > 0:
+                power_w = max_w * self.out_rate / _MAX_RATE
+            elif self.mode_bits & CHARGE_BIT and self.in_rate > 0:
+                power_w = -max_w * self.in_rate / _MAX_RATE
+            controls.enabled = ENABLED if self.mode_bits else DISABLED
+            controls.mode = MODE_WATTS
+            controls.setpoint_w = round(power_w)
+            controls.revert_w = 0
+            controls.revert_enabled = DISABLED
+            controls.rearm()
+        flat.revision += 1
+        if self._on_write is not None:
+            self._on_write()
+
+
+def flat_unit(
+    role: UnitRole, flat: Flat, unit_id: int, on_write: Callable[[], None] | None
+) -> FlatUnit:
+    """The unit ``role`` of ``flat``, as its ``sunspec`` setting says."""
+    unit_class = FlatUnit1xx if flat.config.sunspec == "1xx" else FlatUnit
+    return unit_class(role, flat, unit_id, on_write=on_write)

@@ -1,0 +1,124 @@
+"""A flat of SunSpec 1xx devices in Home Assistant, against the simulator.
+
+The SunSpec flow scans the units and uses the 1xx family when the 7xx set is not
+there; the entities show the flat; a power cut is handled with a relay as the
+living-room changeover (a 1xx inverter has no living-room register); a group
+round drives the battery through model 124 and its revert timer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.const import STATE_ON, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.local_vpp.const import DOMAIN
+from custom_components.local_vpp.living_room.options import (
+    CONF_LIVING_ROOM_SWITCH,
+    CONF_LIVING_ROOM_SWITCH_ENTITY,
+)
+from devkit.waiting import until
+from simulator.model.config import FlatConfig
+from simulator.threaded import FlatThread, run_flat_in_thread
+from tests.integration.ha.outage_harness import (
+    Harness,
+    setup_backup_entry,
+    setup_loads,
+    use_fake_clock,
+)
+from tests.integration.ha.scripted_sidecar import ScriptedSidecar, setpoint_message
+from tests.integration.ha.support import (
+    BATTERY_SERIAL,
+    entry_data,
+    numeric_state,
+    set_up_linked,
+)
+
+RELAY = "input_boolean.living_room_relay"
+
+
+@pytest.fixture
+def flat_1xx(socket_enabled: None) -> Iterator[FlatThread]:
+    handle = run_flat_in_thread(
+        FlatConfig(
+            port=0, manual_clock=True, start=datetime(2026, 6, 21, 4, 0), sunspec="1xx"
+        )
+    )
+    handle.advance(8 * 3600)
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+def _entry(flat: FlatThread, **options: str) -> MockConfigEntry:
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"Flat {BATTERY_SERIAL}",
+        unique_id=BATTERY_SERIAL,
+        data=entry_data(flat) | {"device_family": "sunspec1xx"},
+        options={"poll_interval": 1.0, **options},
+    )
+
+
+async def test_the_flow_scans_and_uses_the_1xx_models(
+    hass: HomeAssistant, flat_1xx: FlatThread
+) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "sunspec"}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], entry_data(flat_1xx)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == entry_data(flat_1xx) | {"device_family": "sunspec1xx"}
+    await hass.async_block_till_done()
+    assert numeric_state(hass, Platform.SENSOR, "battery_soc") == pytest.approx(
+        flat_1xx.state.battery.soc_pct, abs=0.2
+    )
+
+
+async def test_a_power_cut_on_a_1xx_flat_uses_the_relay(
+    hass: HomeAssistant, flat_1xx: FlatThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert await async_setup_component(
+        hass, "input_boolean", {"input_boolean": {"living_room_relay": {}}}
+    )
+    clock = use_fake_clock(monkeypatch)
+    entry = _entry(
+        flat_1xx,
+        **{CONF_LIVING_ROOM_SWITCH: "entity", CONF_LIVING_ROOM_SWITCH_ENTITY: RELAY},
+    )
+    loaded = await setup_backup_entry(hass, entry, await setup_loads(hass))
+    harness = Harness(hass, loaded, flat_1xx, clock)
+    await harness.outage_confirmed()
+    assert harness.state(Platform.SENSOR, "outage_state") == "outage"
+    assert harness.load(RELAY) == STATE_ON
+
+
+async def test_group_rounds_drive_a_1xx_battery_through_model_124(
+    hass: HomeAssistant, flat_1xx: FlatThread, scripted_sidecar: ScriptedSidecar
+) -> None:
+    entry = _entry(flat_1xx)
+    await set_up_linked(hass, entry, scripted_sidecar)
+    await scripted_sidecar.push(setpoint_message(w=700, revert_s=5))
+    await until(lambda: flat_1xx.state.setpoint.enabled)
+    setpoint = flat_1xx.state.setpoint
+    assert setpoint.setpoint_w == 700
+    assert setpoint.revert_s == 5
+    group = entry.runtime_data.group
+    assert group is not None
+    await until(lambda: not group.busy)
+    # No more rounds: the inverter's own timer ends the hold.
+    flat_1xx.advance(6)
+    assert not flat_1xx.state.setpoint.enabled
