@@ -1,0 +1,55 @@
+"""Flow entries for the battery traceability tests."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from devkit.battery_life import Injection, life
+from sidecar.ledger.canonical import JsonObject
+from sidecar.ledger.etp import Entry
+from sidecar.ledger.identity import Identity
+
+TZ = "Asia/Tokyo"
+# 2025-01-01 00:00 JST.
+DAY0_MS = 1_735_657_200_000
+DAY_MS = 86_400_000
+
+
+def flow(
+    seq: int,
+    start: int,
+    end: int,
+    *,
+    bat_in: int = 0,
+    bat_out: int = 0,
+    soc: int | None = None,
+    quality: str | None = None,
+    serial: str = "BAT-1",
+) -> Entry:
+    """An unsigned flow entry carrying what the battery figures read."""
+    content: JsonObject = {
+        "kind": "flow",
+        "start": start,
+        "end": end,
+        "serial": serial,
+        "balance": {"bat_in": bat_in, "bat_out": bat_out},
+    }
+    if soc is not None:
+        content["soc"] = soc
+    if quality is not None:
+        content["quality"] = quality
+    eid = seq.to_bytes(32, "big")
+    return Entry(b"", seq, b"", (), b"", b"", eid, content)
+
+
+@cache
+def identity() -> Identity:
+    """One key for every simulated life (signing is part of the path under test)."""
+    return Identity.generate()
+
+
+def entries(
+    days: int, injection: Injection | None = None, seed: int = 1
+) -> list[Entry]:
+    """A simulated flat's flows over ``days`` days (see devkit.battery_life)."""
+    return list(life(days, identity=identity(), injection=injection, seed=seed))
