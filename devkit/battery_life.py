@@ -57,19 +57,20 @@ def _sample(building: Building, ts: int) -> dict[str, object]:
     }
 
 
-def life(
+def flow_contents(
     days: int,
     *,
-    identity: Identity,
     step_s: int = 300,
     seed: int = 1,
     injection: Injection | None = None,
     start: datetime = datetime(2025, 1, 1),
-) -> Iterator[Entry]:
-    """The flow entries of ``days`` simulated days of one flat, in seq order.
+    place: tuple[str, str] = ("1", "101"),
+) -> Iterator[tuple[int, JsonObject]]:
+    """``(ts, flow content)`` of ``days`` simulated days of one flat, in order.
 
     One sample per ``step_s`` simulated seconds, one flow per sample; cloud cover
-    changes every morning from the seed.
+    changes every morning from the seed. The content is what the node of flat
+    ``place`` (floor, flat) appends.
     """
     config = FlatConfig(
         port=0,
@@ -85,32 +86,46 @@ def life(
     builder = FlowBuilder(
         interval_ms=step_s * 1000,
         grid_ren_ppm=0,
-        floor="1",
-        flat="101",
+        floor=place[0],
+        flat=place[1],
         serial=SERIAL,
         battery_share_ppm=0,
     )
     base_ms = int((start - JST).replace(tzinfo=UTC).timestamp() * 1000)
-    prev = bytes(32)
-    seq = 0
-    steps_per_day = 86_400 // step_s
     for day in range(days):
         if injection is not None and injection.day == day:
             building.degrade(injection.degradation)
         building.set_clouds(round(weather.random() ** 2 * 0.9, 2))
-        for _ in range(steps_per_day):
+        for _ in range(86_400 // step_s):
             building.advance(step_s)
             ts = base_ms + round(building.elapsed_s * 1000)
             sample, _dropped = checker.check(_sample(building, ts), ts)
             for content in builder.add(sample):
-                seq += 1
-                body: JsonObject = {
-                    "v": kinds.VERSION,
-                    "kind": kinds.FLOW,
-                    "building": BUILDING,
-                    "ts": ts,
-                }
-                body.update(content)
-                entry = etp.make_entry(identity, seq, prev, (), body)
-                prev = entry.id
-                yield entry
+                yield ts, content
+
+
+def life(
+    days: int,
+    *,
+    identity: Identity,
+    step_s: int = 300,
+    seed: int = 1,
+    injection: Injection | None = None,
+    start: datetime = datetime(2025, 1, 1),
+) -> Iterator[Entry]:
+    """The signed flow entries of :func:`flow_contents`, hash-chained from seq 1."""
+    prev = bytes(32)
+    contents = flow_contents(
+        days, step_s=step_s, seed=seed, injection=injection, start=start
+    )
+    for seq, (ts, content) in enumerate(contents, start=1):
+        body: JsonObject = {
+            "v": kinds.VERSION,
+            "kind": kinds.FLOW,
+            "building": BUILDING,
+            "ts": ts,
+        }
+        body.update(content)
+        entry = etp.make_entry(identity, seq, prev, (), body)
+        prev = entry.id
+        yield entry

@@ -115,20 +115,20 @@ class Tracker:
             return []
         battery.days.append(battery.today)
         battery.today = None
-        resolution = _resolution(battery)
+        step = resolution(battery)
         recent = battery.days[-self.limits.recent_days :]
         estimate = None
         if len(recent) == self.limits.recent_days:
-            estimate = window(recent, resolution).capacity_mwh
+            estimate = window(recent, step).capacity_mwh
         battery.capacities.append(estimate)
-        found = judge(battery.days, battery.capacities, resolution, self.limits)
+        found = judge(battery.days, battery.capacities, step, self.limits)
         battery.anomalies.extend(found)
         return found
 
     def report(self, serial: str) -> Report:
         """The figures of battery ``serial`` over the days closed so far."""
         battery = self.batteries[serial]
-        resolution = _resolution(battery)
+        step = resolution(battery)
         days = battery.days
         known = [c for c in battery.capacities if c is not None]
         initial = known[0] if known else None
@@ -144,8 +144,8 @@ class Tracker:
             first_seq=battery.first_seq,
             last_seq=battery.last_seq,
             days=len(days),
-            lifetime=window(days, resolution),
-            recent=window(days[-self.limits.recent_days :], resolution),
+            lifetime=window(days, step),
+            recent=window(days[-self.limits.recent_days :], step),
             initial_capacity_mwh=initial,
             estimated_soh_ppm=soh,
             fade_mwh_per_year=fade,
@@ -158,7 +158,8 @@ class Tracker:
         return [self.report(serial) for serial in sorted(self.batteries)]
 
 
-def _resolution(battery: Battery) -> int:
+def resolution(battery: Battery) -> int:
+    """The SoC step of ``battery`` as its flows show it (or the default)."""
     return battery.resolution_ppm or DEFAULT_RESOLUTION_PPM
 
 
