@@ -28,6 +28,7 @@ from aiohttp import web
 from sidecar.api.listener import listen
 from sidecar.api.server import LocalApi
 from sidecar.api.services import NodeServices
+from sidecar.apps.battery.service import BatteryService
 from sidecar.config import DAY_MS, HOUR_MS, Config
 from sidecar.coordination.clock import CoordinationClock
 from sidecar.coordination.planner import Settings
@@ -110,6 +111,7 @@ class Node:
         self.integrity = Integrity()
         self.reports = Schedule()
         self.announcer = Announcer()
+        self.battery = BatteryService(config, identity, clock)
         self.port = 0
         self._parts: Parts | None = None
         self._reader: sqlite3.Connection | None = None
@@ -149,6 +151,8 @@ class Node:
             self.membership.seen(entry)
         self._apply_due_roster()
         parts.coordination.load(reader)
+        self.battery.load(reader)  # then every own entry once durable:
+        parts.gate.on_durable.append(self.battery.appended)
         await self._listen(parts)
         await parts.peers.mesh.start()
         if config.announce:
@@ -350,7 +354,11 @@ class Node:
 
     async def _listen(self, parts: Parts) -> None:
         self._runner, self.port = await listen(
-            self.config, parts.api, parts.peers.mesh, self.count_rejection
+            self.config,
+            parts.api,
+            parts.peers.mesh,
+            self.count_rejection,
+            (self.battery.add_routes,),
         )
 
     def _from_peer(self, entry: Entry) -> None:

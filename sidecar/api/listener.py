@@ -37,14 +37,19 @@ async def listen(
     api: LocalApi,
     mesh: Mesh,
     count_rejection: Callable[[str], None],
+    routes: tuple[Callable[[web.Application], None], ...] = (),
 ) -> tuple[web.AppRunner, int]:
     """Serve the local API and the mesh on the configured address; the runner, port.
+
+    ``routes`` add the applications' own routes (such as the battery figures).
 
     Raises :class:`ListenError` when the address cannot be taken.
     """
     app = web.Application(client_max_size=config.max_frame_bytes)
     api.add_routes(app)
     mesh.add_routes(app)
+    for add_routes in routes:
+        add_routes(app)
     limits = GuardLimits(
         config.unauthenticated_timeout_s,
         config.max_unauthenticated_per_source,

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 
-from devkit.battery_life import Injection, life
+from devkit.battery_life import Injection, flow_contents, life
+from sidecar import config as config_module
+from sidecar.ledger import kinds
 from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.etp import Entry
 from sidecar.ledger.identity import Identity
+from tests.sidecar.support import open_ledger
 
 TZ = "Asia/Tokyo"
 # 2025-01-01 00:00 JST.
@@ -53,3 +57,27 @@ def entries(
 ) -> list[Entry]:
     """A simulated flat's flows over ``days`` days (see devkit.battery_life)."""
     return list(life(days, identity=identity(), injection=injection, seed=seed))
+
+
+def fill_site(
+    config_path: Path, days: int, injection: Injection | None, *, checkpoint: bool
+) -> None:
+    """Write ``days`` simulated days of flat 301's flows into its node's database.
+
+    Through the node's own feed and writer; with ``checkpoint``, the node then signs
+    a checkpoint of it all (in a building of one, its own signature is a majority).
+    """
+    config = config_module.load(config_path)
+    ledger = open_ledger(config.db_path, Identity.load(config.key_file))
+    try:
+        now = 0
+        for now, content in flow_contents(
+            days, injection=injection, place=("3", "301")
+        ):
+            ledger.feed.append(kinds.FLOW, content, now)
+        ledger.sync()
+        if checkpoint:
+            ledger.feed.checkpoint(now + 1)
+            ledger.sync()
+    finally:
+        ledger.writer.close()

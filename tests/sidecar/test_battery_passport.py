@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 
-from devkit.battery_life import SERIAL, Injection, flow_contents
+from devkit.battery_life import SERIAL, Injection
 from sidecar import config as config_module
 from sidecar.apps.battery import anomalies
 from sidecar.apps.battery.passport import signing_bytes
 from sidecar.apps.battery.passport_check import check
 from sidecar.cli import main
-from sidecar.ledger import kinds
 from sidecar.ledger.identity import Identity
 from simulator.physics.battery import Degradation
-from tests.sidecar.support import init_site, open_ledger
+from tests.sidecar.battery_support import fill_site
+from tests.sidecar.support import init_site
 
 DAYS = 45
 
@@ -27,21 +27,8 @@ DAYS = 45
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Flat 301's node after 45 simulated days, its efficiency falling from day 30."""
     config_path = init_site(tmp_path_factory.mktemp("site"))
-    config = config_module.load(config_path)
-    ledger = open_ledger(config.db_path, Identity.load(config.key_file))
-    try:
-        now = 0
-        for now, content in flow_contents(
-            DAYS,
-            injection=Injection(30, Degradation(efficiency_loss_pct=3.0)),
-            place=("3", "301"),
-        ):
-            ledger.feed.append(kinds.FLOW, content, now)
-        ledger.sync()
-        ledger.feed.checkpoint(now + 1)
-        ledger.sync()
-    finally:
-        ledger.writer.close()
+    injection = Injection(30, Degradation(efficiency_loss_pct=3.0))
+    fill_site(config_path, DAYS, injection, checkpoint=True)
     return config_path
 
 
@@ -130,13 +117,6 @@ def test_no_passport_without_a_witnessed_checkpoint(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config_path = init_site(tmp_path)
-    config = config_module.load(config_path)
-    ledger = open_ledger(config.db_path, Identity.load(config.key_file))
-    try:
-        for now, content in flow_contents(2, place=("3", "301")):
-            ledger.feed.append(kinds.FLOW, content, now)
-        ledger.sync()
-    finally:
-        ledger.writer.close()
+    fill_site(config_path, 2, None, checkpoint=False)
     assert main(["battery-passport", "--config", str(config_path)]) == 1
     assert "no checkpoint" in capsys.readouterr().err

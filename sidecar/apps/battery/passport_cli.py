@@ -41,7 +41,8 @@ def add_commands(commands: Any, default_config: str) -> None:
     parser.set_defaults(handler=_handle)
 
 
-def _instant(text: str | None, tz: str) -> int | None:
+def instant(text: str | None, tz: str) -> int | None:
+    """A local date or date and time of zone ``tz`` as Unix ms; None for None."""
     if text is None:
         return None
     try:
@@ -60,8 +61,8 @@ def _handle(args: argparse.Namespace) -> int:
         config = config_module.load(args.config)
         identity = Identity.load(config.key_file)
         period = (
-            _instant(args.since, config.timezone),
-            _instant(args.until, config.timezone),
+            instant(args.since, config.timezone),
+            instant(args.until, config.timezone),
         )
     except (ConfigError, KeyFileError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
