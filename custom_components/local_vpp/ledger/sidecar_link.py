@@ -226,6 +226,40 @@ class SidecarLink:
             raise SidecarRequestError(error.reason, error.detail)
         return reply
 
+    async def async_get_json(
+        self,
+        path: str,
+        params: dict[str, str] | None = None,
+        wait_s: float = REQUEST_TIMEOUT_S,
+    ) -> dict[str, Any]:
+        """GET one of the sidecar's read-only HTTP routes (``/api/v1/...``) as JSON.
+
+        Beside the WebSocket, on the same address and token. Raises
+        ``SidecarNotConnectedError`` when the sidecar cannot be reached,
+        ``SidecarRequestError`` for an answer other than 200, ``TimeoutError``.
+        """
+        scheme, _, rest = self._url.partition("://")
+        origin = rest.split("/", 1)[0]
+        url = f"{'https' if scheme == 'wss' else 'http'}://{origin}{path}"
+        headers = {"Authorization": f"Bearer {self._token}"}
+        try:
+            async with (
+                asyncio.timeout(wait_s),
+                self._session.get(url, headers=headers, params=params) as response,
+            ):
+                body = await response.json(content_type=None)
+        except (aiohttp.ClientError, OSError) as err:
+            raise SidecarNotConnectedError(str(err)) from err
+        except ValueError as err:
+            raise SidecarRequestError("bad_reply", f"not JSON: {err}") from err
+        if not isinstance(body, dict):
+            raise SidecarRequestError("bad_reply", "not a JSON object")
+        if response.status != HTTPStatus.OK:
+            raise SidecarRequestError(
+                str(body.get("error", response.status)), str(body.get("detail", ""))
+            )
+        return body
+
     def submit(self, sample: Sample) -> None:
         """Queue a sample; never blocks. A full buffer drops its oldest sample."""
         if len(self._pending) == self._pending.maxlen:
