@@ -20,7 +20,7 @@ from sidecar.apps.battery.figures import Figures, window
 from sidecar.apps.battery.tracker import Battery, Report, Tracker, resolution
 from sidecar.ledger import canonical, etp, merkle
 from sidecar.ledger.canonical import JsonObject, JsonValue
-from sidecar.ledger.identity import Identity
+from sidecar.ledger.identity import Identity, KeyRing
 from sidecar.storage import battery_reads, store
 
 KIND: Final = "battery_passport"
@@ -123,6 +123,9 @@ def _witnessed(
 ) -> tuple[etp.Statement, list[etp.Statement], list[bytes]]:
     """The largest own checkpoint a majority signed, its cosignatures, the members."""
     members = {aid: key for _no, aid, key in store.authors(conn)}
+    ring = KeyRing()
+    for key in members.values():
+        ring.add(key)
     majority = len(members) // 2 + 1
     own = store.author_id_of(conn, author)
     best = 0
@@ -135,9 +138,8 @@ def _witnessed(
         cosigns: dict[bytes, etp.Statement] = {}
         for signer, cbody, csig in battery_reads.cosignatures(conn, author, size):
             cosign = etp.open_statement(signer, cbody, csig)
-            if (
-                signer in members
-                and cosign.content["root"] == checkpoint.content["root"]
+            if cosign.content["root"] == checkpoint.content["root"] and _signed(
+                cosign, ring
             ):
                 cosigns.setdefault(signer, cosign)
         best = max(best, 1 + len(cosigns))
@@ -148,6 +150,15 @@ def _witnessed(
         f"{len(members)} members yet (at most {best} of {majority} needed); wait for "
         "the next checkpoint to be cosigned and try again"
     )
+
+
+def _signed(statement: etp.Statement, ring: KeyRing) -> bool:
+    """Whether a stored statement verifies: only those go into a passport."""
+    try:
+        etp.check_signature(statement, ring)
+    except etp.EtpError:
+        return False
+    return True
 
 
 def _proofs(
