@@ -26,9 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from devkit.battery_life import flow_contents
+from devkit.battery_life import contents
 from sidecar.apps.battery.tracker import Tracker
-from sidecar.ledger import kinds
 from sidecar.ledger.etp import Entry
 from sidecar.ledger.identity import Identity
 from sidecar.storage import battery_reads, store
@@ -50,8 +49,8 @@ def _fill(path: Path, identity: Identity, days: int, step_s: int) -> int:
         finally:
             conn.close()
         count = 0
-        for now, content in flow_contents(days, step_s=step_s):
-            feed.append(kinds.FLOW, content, now)
+        for now, kind, content in contents(days, step_s=step_s):
+            feed.append(kind, content, now)
             count += 1
         writer.flush()
     finally:
@@ -90,7 +89,7 @@ def main() -> None:
             entries: list[Entry] = []
 
             def read() -> None:
-                entries[:] = list(battery_reads.flows(conn, author))
+                entries[:] = list(battery_reads.entries(conn, author))
 
             def compute() -> None:
                 tracker = Tracker(TZ)

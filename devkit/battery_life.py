@@ -6,7 +6,8 @@ integration would send (register values: whole Wh counters, SoC in tenths of a %
 and the sidecar's own :class:`~sidecar.ledger.samples.SampleChecker`,
 :class:`~sidecar.ledger.flows.FlowBuilder` and :func:`~sidecar.ledger.etp.make_entry`
 turn the samples into the signed, hash-chained flow entries a node would write.
-Only the database is left out, which the figures do not depend on.
+The node's own rule for ``battery_state`` entries adds the battery's reports. Only
+the database is left out, which the figures do not depend on.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sidecar.ledger import etp, kinds
+from sidecar.ledger.battery_state import BATTERY_STATE, BatteryStates
 from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.etp import Entry
 from sidecar.ledger.flows import FlowBuilder
@@ -51,13 +53,17 @@ def _sample(building: Building, ts: int) -> dict[str, object]:
         "battery_in_wh": battery.tot_wh_abs,
         "battery_out_wh": battery.tot_wh_inj,
         "soc_pct": round(battery.soc_pct, 1),
+        "soh_pct": round(battery.soh_pct, 1),
+        "battery_cycles": battery.cycles,
+        "cell_v_max": round(battery.cell_v_max, 3),
+        "cell_v_min": round(battery.cell_v_min, 3),
         "grid_w": -meter.w,
         "grid_in_wh": meter.tot_wh_abs,
         "grid_out_wh": meter.tot_wh_inj,
     }
 
 
-def flow_contents(
+def contents(
     days: int,
     *,
     step_s: int = 300,
@@ -65,12 +71,13 @@ def flow_contents(
     injection: Injection | None = None,
     start: datetime = datetime(2025, 1, 1),
     place: tuple[str, str] = ("1", "101"),
-) -> Iterator[tuple[int, JsonObject]]:
-    """``(ts, flow content)`` of ``days`` simulated days of one flat, in order.
+) -> Iterator[tuple[int, str, JsonObject]]:
+    """``(ts, kind, content)`` of the entries of ``days`` simulated days of one flat.
 
-    One sample per ``step_s`` simulated seconds, one flow per sample; cloud cover
-    changes every morning from the seed. The content is what the node of flat
-    ``place`` (floor, flat) appends.
+    One sample per ``step_s`` simulated seconds, one flow per sample, and the
+    ``battery_state`` entries the node writes from them; cloud cover changes every
+    morning from the seed. The content is what the node of flat ``place`` (floor,
+    flat) appends.
     """
     config = FlatConfig(
         port=0,
@@ -91,6 +98,7 @@ def flow_contents(
         serial=SERIAL,
         battery_share_ppm=0,
     )
+    states = BatteryStates()
     base_ms = int((start - JST).replace(tzinfo=UTC).timestamp() * 1000)
     for day in range(days):
         if injection is not None and injection.day == day:
@@ -99,9 +107,12 @@ def flow_contents(
         for _ in range(86_400 // step_s):
             building.advance(step_s)
             ts = base_ms + round(building.elapsed_s * 1000)
-            sample, _dropped = checker.check(_sample(building, ts), ts)
+            message = _sample(building, ts)
+            sample, _dropped = checker.check(message, ts)
             for content in builder.add(sample):
-                yield ts, content
+                yield ts, kinds.FLOW, content
+            if (state := states.take(message, ts, SERIAL)) is not None:
+                yield ts, BATTERY_STATE, state
 
 
 def life(
@@ -113,15 +124,13 @@ def life(
     injection: Injection | None = None,
     start: datetime = datetime(2025, 1, 1),
 ) -> Iterator[Entry]:
-    """The signed flow entries of :func:`flow_contents`, hash-chained from seq 1."""
+    """The signed entries of :func:`contents`, hash-chained from seq 1."""
     prev = bytes(32)
-    contents = flow_contents(
-        days, step_s=step_s, seed=seed, injection=injection, start=start
-    )
-    for seq, (ts, content) in enumerate(contents, start=1):
+    made = contents(days, step_s=step_s, seed=seed, injection=injection, start=start)
+    for seq, (ts, kind, content) in enumerate(made, start=1):
         body: JsonObject = {
             "v": kinds.VERSION,
-            "kind": kinds.FLOW,
+            "kind": kind,
             "building": BUILDING,
             "ts": ts,
         }

@@ -5,9 +5,8 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from devkit.battery_life import Injection, flow_contents, life
+from devkit.battery_life import Injection, contents, life
 from sidecar import config as config_module
-from sidecar.ledger import kinds
 from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.etp import Entry
 from sidecar.ledger.identity import Identity
@@ -71,10 +70,9 @@ def fill_site(
     ledger = open_ledger(config.db_path, Identity.load(config.key_file))
     try:
         now = 0
-        for now, content in flow_contents(
-            days, injection=injection, place=("3", "301")
-        ):
-            ledger.feed.append(kinds.FLOW, content, now)
+        made = contents(days, injection=injection, place=("3", "301"))
+        for now, kind, content in made:
+            ledger.feed.append(kind, content, now)
         ledger.sync()
         if checkpoint:
             ledger.feed.checkpoint(now + 1)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from devkit.battery_life import flow_contents
+from devkit.battery_life import contents
 from sidecar.apps.battery.passport import PassportError, build
 from sidecar.apps.battery.passport_check import check
 from sidecar.ledger import etp, kinds
@@ -62,8 +62,8 @@ def test_a_passport_waits_for_a_majority_of_three_and_names_its_cosigner(
             partial(store.add_authors, keys=[o.public_key for o in others])
         ).result(timeout=30)
         now = 0
-        for now, content in flow_contents(3, place=("3", "301")):
-            ledger.feed.append(kinds.FLOW, content, now)
+        for now, kind, content in contents(3, place=("3", "301")):
+            ledger.feed.append(kind, content, now)
         checkpoint, _ = ledger.feed.checkpoint(now + 1)
         ledger.sync()
         with pytest.raises(PassportError, match="at most 1 of 2 needed"):

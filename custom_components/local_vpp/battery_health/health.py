@@ -24,8 +24,15 @@ REPORT_PATH: Final = "/api/v1/battery"
 PASSPORT_PATH: Final = "/api/v1/battery/passport"
 # The figures change once a day and slowly: a few reads an hour are plenty.
 HEALTH_INTERVAL: Final = timedelta(minutes=10)
-# What a resident should do, per anomaly (the repair says it in their language).
-ANOMALY_KINDS: Final = ("efficiency_falling", "self_discharge", "capacity_fading")
+# One repair per kind of anomaly; each says what was seen and what to do.
+ANOMALY_KINDS: Final = (
+    "efficiency_falling",
+    "self_discharge",
+    "capacity_fading",
+    "counter_regression",
+    "soh_jump",
+    "cell_voltage",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +89,11 @@ class BatteryHealth(DataUpdateCoordinator[BatteryHealthData | None]):
             update_interval=HEALTH_INTERVAL,
         )
         self.link = link
-        self.issue_id = f"battery_anomaly_{entry.entry_id}"
+        self.entry_id = entry.entry_id
+
+    def issue_id(self, kind: str) -> str:
+        """The repair of one kind of anomaly."""
+        return f"battery_{kind}_{self.entry_id}"
 
     async def _async_update_data(self) -> BatteryHealthData | None:
         try:
@@ -94,36 +105,46 @@ class BatteryHealth(DataUpdateCoordinator[BatteryHealthData | None]):
         return data
 
     def _repair(self, data: BatteryHealthData | None) -> None:
-        """Raise the repair while an anomaly is active, drop it once none is."""
-        if data is None or not data.active:
-            ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
-            return
-        kinds = [str(a.get("kind")) for a in data.active]
-        kind = kinds[0] if kinds[0] in ANOMALY_KINDS else ANOMALY_KINDS[0]
-        first = data.active[0]
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            self.issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key=f"battery_{kind}",
-            translation_placeholders={
-                "serial": data.serial,
-                "measured": _measure(kind, first.get("measured")),
-                "expected": _measure(kind, first.get("expected")),
-                "entries": str(len(first.get("entries", []))),
-            },
-        )
+        """Raise a repair per kind of active anomaly; drop those no longer active."""
+        active: dict[str, dict[str, Any]] = {}
+        for anomaly in () if data is None else data.active:
+            kind = str(anomaly.get("kind"))
+            if kind in ANOMALY_KINDS:
+                active.setdefault(kind, anomaly)
+        for kind in ANOMALY_KINDS:
+            seen = active.get(kind)
+            if seen is None or data is None:
+                ir.async_delete_issue(self.hass, DOMAIN, self.issue_id(kind))
+                continue
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                self.issue_id(kind),
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key=f"battery_{kind}",
+                translation_placeholders={
+                    "serial": data.serial or "?",
+                    "measured": _measure(kind, seen.get("measured")),
+                    "expected": _measure(kind, seen.get("expected")),
+                    "entries": str(len(seen.get("entries", []))),
+                },
+            )
 
     def async_clear(self) -> None:
-        """Drop the repair (the entry is unloading)."""
-        ir.async_delete_issue(self.hass, DOMAIN, self.issue_id)
+        """Drop the repairs (the entry is unloading)."""
+        for kind in ANOMALY_KINDS:
+            ir.async_delete_issue(self.hass, DOMAIN, self.issue_id(kind))
 
 
 def _measure(kind: str, value: object) -> str:
+    """A figure of an anomaly as the repair shows it."""
     if not isinstance(value, int):
         return "?"
     if kind == "capacity_fading":
         return f"{value / 1000:.0f} Wh"
+    if kind == "cell_voltage":
+        return f"{value / 1000:.3f} V"
+    if kind == "counter_regression":
+        return f"{value} Wh"
     return f"{value / 10_000:.1f} %"

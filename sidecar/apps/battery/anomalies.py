@@ -14,10 +14,16 @@ from typing import Final
 
 from sidecar.apps.battery.figures import PPM, Day, window
 from sidecar.apps.battery.segments import Kind
+from sidecar.ledger.battery_state import CELL_SPREAD_MV, cell_event
+from sidecar.ledger.canonical import JsonObject
 
 EFFICIENCY_FALLING: Final = "efficiency_falling"
 SELF_DISCHARGE: Final = "self_discharge"
 CAPACITY_FADING: Final = "capacity_fading"
+# From the battery's own reports (battery_state entries), as each arrives.
+COUNTER_REGRESSION: Final = "counter_regression"
+SOH_JUMP: Final = "soh_jump"
+CELL_VOLTAGE: Final = "cell_voltage"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +42,7 @@ class Thresholds:
     self_discharge_ppm_per_month: int = 150_000
     trend_min_days: int = 14
     capacity_below_trend_ppm: int = 15_000
+    soh_jump_ppm: int = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +140,55 @@ def judge(
                     _evidence(recent, moving),
                 )
             )
+    return found
+
+
+def reported(
+    before: tuple[int, bytes, JsonObject] | None,
+    now: tuple[int, bytes, JsonObject],
+    day_start: int,
+    limits: Thresholds,
+) -> list[Anomaly]:
+    """The anomalies one ``battery_state`` shows against the one before it."""
+    seq, eid, state = now
+    found: list[Anomaly] = []
+    if before is not None:
+        last_seq, last_id, last = before
+        pair = ((last_seq, last_id), (seq, eid))
+        for counter in ("in_wh", "out_wh"):
+            value, previous = state.get(counter), last.get(counter)
+            if (
+                isinstance(value, int)
+                and isinstance(previous, int)
+                and value < previous
+            ):
+                found.append(
+                    Anomaly(COUNTER_REGRESSION, day_start, value, previous, 0, pair)
+                )
+                break
+        soh, previous_soh = state.get("soh"), last.get("soh")
+        if (
+            isinstance(soh, int)
+            and isinstance(previous_soh, int)
+            and abs(soh - previous_soh) >= limits.soh_jump_ppm
+        ):
+            found.append(
+                Anomaly(
+                    SOH_JUMP, day_start, soh, previous_soh, limits.soh_jump_ppm, pair
+                )
+            )
+    if cell_event(state):
+        high, low = state.get("cell_mv_max"), state.get("cell_mv_min")
+        found.append(
+            Anomaly(
+                CELL_VOLTAGE,
+                day_start,
+                high if isinstance(high, int) else 0,
+                low if isinstance(low, int) else 0,
+                CELL_SPREAD_MV,
+                ((seq, eid),),
+            )
+        )
     return found
 
 

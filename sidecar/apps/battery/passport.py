@@ -81,6 +81,8 @@ def report_json(report: Report, battery: Battery, recent_days: int) -> JsonObjec
             "initial_capacity_mwh": report.initial_capacity_mwh,
             "estimated_soh_ppm": report.estimated_soh_ppm,
             "fade_mwh_per_year": report.fade_mwh_per_year,
+            "reported_soh_ppm": report.reported_soh_ppm,
+            "reported_cycles": report.reported_cycles,
             "active": [anomaly_json(a) for a in report.active],
             "anomalies": [anomaly_json(a) for a in report.anomalies],
             "days": days,
@@ -96,8 +98,12 @@ def _tracker(
 ) -> Tracker:
     since, until = period
     tracker = Tracker(tz)
-    for entry in battery_reads.flows(conn, author):
-        start, end = entry.content["start"], entry.content["end"]
+    for entry in battery_reads.entries(conn, author):
+        # A flow by its interval, a battery_state by when it was stated.
+        start, end = (
+            entry.content.get("start", entry.ts),
+            entry.content.get("end", entry.ts),
+        )
         assert isinstance(start, int)
         assert isinstance(end, int)
         if since is not None and start < since:

@@ -50,7 +50,7 @@ class BatteryService:
         """Rebuild the figures from the own flows the database holds."""
         author = store.author_no(conn, self.identity.author)
         if author is not None:
-            for entry in battery_reads.flows(conn, author, self._last_seq):
+            for entry in battery_reads.entries(conn, author, self._last_seq):
                 self.appended(entry)
 
     def appended(self, entry: Entry) -> None:

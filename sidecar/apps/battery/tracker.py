@@ -13,10 +13,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-from sidecar.apps.battery.anomalies import Anomaly, Thresholds, judge, trend
+from sidecar.apps.battery.anomalies import (
+    Anomaly,
+    Thresholds,
+    judge,
+    reported,
+    trend,
+)
 from sidecar.apps.battery.figures import Day, Figures, window
-from sidecar.apps.battery.points import Point, point
+from sidecar.apps.battery.points import UNKNOWN_SERIAL, Point, point
 from sidecar.apps.battery.segments import Segmenter
+from sidecar.ledger.battery_state import BATTERY_STATE
+from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.etp import Entry
 from sidecar.ledger.kinds import periods
 
@@ -39,6 +47,8 @@ class Battery:
     resolution_ppm: int | None = None
     first_seq: int = 0
     last_seq: int = 0
+    # The newest battery_state: (seq, id, body).
+    state: tuple[int, bytes, JsonObject] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +57,9 @@ class Report:
 
     ``initial_capacity_mwh`` is the first estimate with a full recent window; the
     estimated SoH is the latest estimate against it (ppm). ``fade_mwh_per_year``
-    is the trend's slope, + losing capacity.
+    is the trend's slope, + losing capacity. ``reported_soh_ppm`` and
+    ``reported_cycles`` are the battery's own, from its newest ``battery_state``.
+    ``active`` holds the anomalies of the latest closed day and after.
     """
 
     serial: str
@@ -59,6 +71,8 @@ class Report:
     initial_capacity_mwh: int | None
     estimated_soh_ppm: int | None
     fade_mwh_per_year: int | None
+    reported_soh_ppm: int | None
+    reported_cycles: int | None
     active: tuple[Anomaly, ...]
     anomalies: tuple[Anomaly, ...]
 
@@ -73,14 +87,12 @@ class Tracker:
 
     def add(self, entry: Entry) -> list[Anomaly]:
         """Take the flat's next entry; return the anomalies of any day it closed."""
+        if entry.kind == BATTERY_STATE:
+            return self._state(entry)
         flow = point(entry)
         if flow is None:
             return []
-        battery = self.batteries.get(flow.serial)
-        if battery is None:
-            battery = self.batteries[flow.serial] = Battery(
-                flow.serial, first_seq=flow.seq
-            )
+        battery = self._battery(flow.serial, flow.seq)
         battery.last_seq = flow.seq
         self._learn_resolution(battery, flow)
         segment = battery.segmenter.add(flow)
@@ -99,6 +111,30 @@ class Tracker:
         else:
             day.estimated_in += flow.bat_in
             day.estimated_out += flow.bat_out
+        return found
+
+    def _battery(self, serial: str, seq: int) -> Battery:
+        battery = self.batteries.get(serial)
+        if battery is None:
+            battery = self.batteries[serial] = Battery(serial, first_seq=seq)
+        return battery
+
+    def _state(self, entry: Entry) -> list[Anomaly]:
+        """A battery_state: its anomalies against the one before, once per day."""
+        serial = entry.content.get("serial", UNKNOWN_SERIAL)
+        assert isinstance(serial, str)  # guaranteed by the schema check
+        battery = self._battery(serial, entry.seq)
+        battery.last_seq = entry.seq
+        now = (entry.seq, entry.id, entry.content)
+        day_start = periods.floor(2, entry.ts, self.tz)
+        seen = {(a.kind, a.day_start) for a in battery.anomalies[-16:]}
+        found = [
+            anomaly
+            for anomaly in reported(battery.state, now, day_start, self.limits)
+            if (anomaly.kind, anomaly.day_start) not in seen
+        ]
+        battery.state = now
+        battery.anomalies.extend(found)
         return found
 
     def _learn_resolution(self, battery: Battery, flow: Point) -> None:
@@ -138,7 +174,12 @@ class Tracker:
             soh = latest * 1_000_000 // initial
         line = trend(battery.capacities)
         fade = None if line is None else int(-line[1] * 365 // 1)
-        last_day = days[-1].start if days else None
+        # The latest closed day and after; before any day closed, everything.
+        since = days[-1].start if days else 0
+        if not days and battery.today is not None:
+            since = battery.today.start
+        state = battery.state[2] if battery.state is not None else {}
+        told_soh, cycles = state.get("soh"), state.get("cycles")
         return Report(
             serial=serial,
             first_seq=battery.first_seq,
@@ -149,7 +190,9 @@ class Tracker:
             initial_capacity_mwh=initial,
             estimated_soh_ppm=soh,
             fade_mwh_per_year=fade,
-            active=tuple(a for a in battery.anomalies if a.day_start == last_day),
+            reported_soh_ppm=told_soh if isinstance(told_soh, int) else None,
+            reported_cycles=cycles if isinstance(cycles, int) else None,
+            active=tuple(a for a in battery.anomalies if a.day_start >= since),
             anomalies=tuple(battery.anomalies),
         )
 

@@ -76,9 +76,16 @@ async def test_battery_health_sensors_repair_and_passport(
     assert 85 < float(soh.state) < 95
     anomaly = _state(hass, Platform.BINARY_SENSOR, "battery_anomaly")
     assert anomaly.state == STATE_ON
-    assert anomaly.attributes["anomalies"][0]["kind"] == "capacity_fading"
+    kinds = {a["kind"] for a in anomaly.attributes["anomalies"]}
+    assert kinds == {"capacity_fading", "cell_voltage"}
 
-    issue = ir.async_get(hass).async_get_issue(DOMAIN, health.issue_id)
+    registry = ir.async_get(hass)
+    cells = registry.async_get_issue(DOMAIN, health.issue_id("cell_voltage"))
+    assert cells is not None
+    assert cells.translation_placeholders is not None
+    assert cells.translation_placeholders["measured"].endswith(" V")
+    assert registry.async_get_issue(DOMAIN, health.issue_id("soh_jump")) is None
+    issue = registry.async_get_issue(DOMAIN, health.issue_id("capacity_fading"))
     assert issue is not None
     assert issue.translation_key == "battery_capacity_fading"
     assert issue.translation_placeholders is not None
@@ -97,7 +104,7 @@ async def test_battery_health_sensors_repair_and_passport(
     assert check(passport) == []
     battery = passport["passport"]["battery"]
     assert battery["days_counted"] == 31
-    assert battery["anomalies"][0]["kind"] == "capacity_fading"
+    assert "capacity_fading" in {a["kind"] for a in battery["anomalies"]}
     entity = entity_id(hass, Platform.BINARY_SENSOR, "battery_anomaly")
     assert entity == "binary_sensor.battery_anomaly"
 
@@ -110,4 +117,5 @@ async def test_battery_health_sensors_repair_and_passport(
     anomaly_state = _state(hass, Platform.BINARY_SENSOR, "battery_anomaly").state
     assert anomaly_state == STATE_UNAVAILABLE
     assert await hass.config_entries.async_unload(config_entry.entry_id)
-    assert ir.async_get(hass).async_get_issue(DOMAIN, health.issue_id) is None
+    for kind in kinds:
+        assert registry.async_get_issue(DOMAIN, health.issue_id(kind)) is None
