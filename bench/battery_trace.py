@@ -1,8 +1,9 @@
 """Battery traceability: a day of one battery's figures against reading its entries.
 
 A simulated flat's samples go through the sidecar's sample checks and flow builder
-into a real ledger database (one flow per second for a day: 86 400 entries; with
-``--quick``, one flow per 5 minutes for 30 days: 8 640). Then, each the median of
+into a real ledger database (one flow per second for a day: 86 400 entries, plus
+the hourly ``battery_state`` entries; with ``--quick``, one flow per 5 minutes for
+30 days: 8 640). Then, each the median of
 three runs:
 
 * reading those entries from SQLite (the query and the decoding of each entry):
@@ -79,7 +80,8 @@ def main() -> None:
         started = time.perf_counter()
         count = _fill(path, identity, days, step_s)
         print(
-            f"{count} flow entries of one flat ({days} day(s), one per {step_s} s) "
+            f"{count} entries of one flat (a flow every {step_s} s for {days} day(s), "
+            "and its battery states) "
             f"simulated and stored in {time.perf_counter() - started:.1f} s"
         )
         conn = store.connect(path, readonly=True)
