@@ -13,7 +13,7 @@ from simulator.control_api import build_control_app
 from simulator.model.building import Building
 from simulator.model.config import BuildingConfig, FlatConfig
 from simulator.model.json_input import BadRequestError
-from simulator.model.scenarios import Scenario, apply_scenario
+from simulator.model.scenarios import SCENARIOS, Scenario, apply_scenario
 from simulator.physics.battery import Battery, BatterySpec, Degradation
 from simulator.simulator import Simulator
 
@@ -154,3 +154,22 @@ async def test_the_control_api_degrades_a_lone_flat_and_refuses_bad_bodies() -> 
         finally:
             await runner.cleanup()
         assert sim.flat_state().battery.degradation.efficiency_loss_pct == 4.0
+
+
+def test_the_ageing_scenario_degrades_four_batteries_after_a_month() -> None:
+    scenario = SCENARIOS["ageing_batteries"]
+    building = Building(scenario.config(flats=5, seed=2, manual_clock=True))
+    apply_scenario(scenario, building)
+    building.advance(30 * 86400 - 60)
+    assert all(
+        flat.battery.degradation == Degradation() for flat in building.flats.values()
+    )
+    building.advance(120)
+    worn = [building.flats[f].battery.degradation for f in ("102", "103", "104", "105")]
+    assert worn == [
+        Degradation(fade_pct_per_day=0.2),
+        Degradation(self_discharge_pct_per_month=27.0),
+        Degradation(efficiency_loss_pct=3.0),
+        Degradation(weak_cell_pct=90.0),
+    ]
+    assert building.flats["101"].battery.degradation == Degradation()
