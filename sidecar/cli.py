@@ -20,6 +20,7 @@ from typing import TextIO
 
 from sidecar import config as config_module
 from sidecar.api.listener import ListenError
+from sidecar.apps.battery import passport_cli
 from sidecar.apps.origin import command as origin_command
 from sidecar.config import Config, ConfigError
 from sidecar.ledger.identity import Identity, KeyFileError
@@ -146,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
 
     roster_cli.add_commands(commands, DEFAULT_CONFIG)
     origin_command.add_commands(commands, DEFAULT_CONFIG)
+    passport_cli.add_commands(commands, DEFAULT_CONFIG)
     return parser
 
 

@@ -28,6 +28,7 @@ from aiohttp import web
 from sidecar.api.listener import listen
 from sidecar.api.server import LocalApi
 from sidecar.api.services import NodeServices
+from sidecar.apps.battery.service import BatteryService
 from sidecar.apps.origin.routes import OriginRoutes
 from sidecar.config import DAY_MS, HOUR_MS, Config
 from sidecar.coordination.clock import CoordinationClock
@@ -111,6 +112,7 @@ class Node:
         self.integrity = Integrity()
         self.reports = Schedule()
         self.announcer = Announcer()
+        self.battery = BatteryService(config, identity, clock)
         self.port = 0
         self._parts: Parts | None = None
         self._reader: sqlite3.Connection | None = None
@@ -150,6 +152,8 @@ class Node:
             self.membership.seen(entry)
         self._apply_due_roster()
         parts.coordination.load(reader)
+        self.battery.load(reader)  # then every own entry once durable:
+        parts.gate.on_durable.append(self.battery.appended)
         await self._listen(parts)
         await parts.peers.mesh.start()
         if config.announce:
@@ -356,7 +360,7 @@ class Node:
             parts.api,
             parts.peers.mesh,
             self.count_rejection,
-            (origin.add_routes,),
+            (origin.add_routes, self.battery.add_routes),
         )
 
     def _from_peer(self, entry: Entry) -> None:

@@ -290,7 +290,7 @@ async def _serve(
 _FLAT_COMMANDS = frozenset({"vanish", "return", "bus", "bus-setpoint", "living-room"})
 # ctl commands that a flat understands directly and a building per flat.
 _EITHER_COMMANDS = frozenset(
-    {"fault", "disconnect", "glitch", "reset-counter", "state"}
+    {"fault", "disconnect", "glitch", "reset-counter", "degrade", "state"}
 )
 
 
@@ -329,6 +329,13 @@ def _ctl_arguments(parser: argparse.ArgumentParser) -> None:
     reset = commands.add_parser("reset-counter", help="a counter restarts from 0")
     reset.add_argument("role", choices=("pv", "battery", "meter"))
     reset.add_argument("point", help="TotWhInj, TotWhAbs or (battery) TotWh")
+    degrade = commands.add_parser(
+        "degrade", help="the battery ages faster from now on (replaces earlier)"
+    )
+    degrade.add_argument("--fade-pct-per-day", type=float, default=0.0)
+    degrade.add_argument("--self-discharge-pct-per-month", type=float, default=0.0)
+    degrade.add_argument("--efficiency-loss-pct", type=float, default=0.0)
+    degrade.add_argument("--weak-cell-pct", type=float, default=100.0)
     advance = commands.add_parser("advance", help="move simulated time on")
     advance.add_argument("seconds", type=float)
     loads = commands.add_parser("loads", help="building: every household × factor")
@@ -383,6 +390,13 @@ def _ctl_command(args: argparse.Namespace) -> tuple[str, dict[str, Any] | None]:
             return "glitch", {"role": args.role, "point": args.point, "kind": args.kind}
         case "reset-counter":
             return "reset_counter", {"role": args.role, "point": args.point}
+        case "degrade":
+            return "degrade", {
+                "fade_pct_per_day": args.fade_pct_per_day,
+                "self_discharge_pct_per_month": args.self_discharge_pct_per_month,
+                "efficiency_loss_pct": args.efficiency_loss_pct,
+                "weak_cell_pct": args.weak_cell_pct,
+            }
         case "loads":
             return "loads", {"factor": args.factor}
         case "vanish" | "return":

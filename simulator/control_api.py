@@ -41,6 +41,7 @@ _LONE_FLAT_POSTS = (
     "disconnect",
     "glitch",
     "reset_counter",
+    "degrade",
 )
 
 type Handler = Callable[[web.Request], Awaitable[web.Response]]

@@ -30,6 +30,7 @@ from .model.config import BuildingConfig, UnitRole
 from .model.faults import FaultKind, GlitchKind
 from .model.flat import LivingRoomSource
 from .model.state import BuildingState, FlatState
+from .physics.battery import Degradation
 
 METER_SERIAL = "LVPP-BLDG-MTR"
 
@@ -280,6 +281,10 @@ class Simulator:
     ) -> None:
         """Turn a fault of a flat on or off (see ``Building.set_fault``)."""
         self.model.set_fault(kind, on, role, flat_id=flat_id)
+
+    def degrade(self, degradation: Degradation, *, flat_id: str | None = None) -> None:
+        """A flat's battery ages as ``degradation`` says (see ``Building.degrade``)."""
+        self.model.degrade(degradation, flat_id=flat_id)
 
     def set_bus_available(self, available: bool, *, flat_id: str | None = None) -> None:
         """Connect a flat to the building bus, or cut it off."""

@@ -20,6 +20,7 @@ from .model.config import BuildingConfig, FlatConfig, UnitRole
 from .model.faults import FaultKind, GlitchKind
 from .model.scenarios import Scenario, apply_scenario
 from .model.state import BuildingState, FlatState
+from .physics.battery import Degradation
 from .simulator import Simulator
 
 _CALL_TIMEOUT_S = 30.0
@@ -181,6 +182,10 @@ class SimulatorThread:
     ) -> None:
         """Turn a fault of a flat on or off."""
         self.call(lambda sim: sim.set_fault(kind, on, role, flat_id=flat_id))
+
+    def degrade(self, degradation: Degradation, *, flat_id: str | None = None) -> None:
+        """A flat's battery ages as ``degradation`` says."""
+        self.call(lambda sim: sim.degrade(degradation, flat_id=flat_id))
 
     def glitch_counter(
         self,

@@ -8,6 +8,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
+from .battery_health.passport_action import async_setup_passport_action
 from .const import DOMAIN
 from .device import ROLE_BATTERY
 from .entity import device_info
@@ -30,6 +31,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the integration's actions, once for every flat."""
     async_setup_services(hass)
     async_setup_origin_services(hass)
+    async_setup_passport_action(hass)
     return True
 
 

@@ -15,6 +15,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .backup.entities import BACKUP_ACTIVE, BackupActiveSensor
+from .battery_health.entities import health_binary_sensors
 from .coordinator import LocalVppCoordinator
 from .device import ROLE_BATTERY, ROLE_METER, FlatReading
 from .entity import LocalVppEntity
@@ -97,6 +98,8 @@ async def async_setup_entry(
         entities.append(LedgerIntegritySensor(coordinator, link, LEDGER_INTEGRITY))
     if (group := entry.runtime_data.group) is not None:
         entities.append(GroupActiveSensor(coordinator, group, GROUP_ACTIVE))
+    if (health := entry.runtime_data.battery_health) is not None:
+        entities.extend(health_binary_sensors(health, coordinator))
     async_add_entities(entities)
 
 

@@ -20,6 +20,7 @@ from homeassistant.loader import async_get_integration
 
 from .backup.controller import BackupController
 from .battery_control import BatteryControl
+from .battery_health.health import BatteryHealth
 from .const import (
     CONF_SIDECAR_TOKEN,
     CONF_SIDECAR_URL,
@@ -60,6 +61,7 @@ class LocalVppData:
     group: GroupDischarge | None = None
     mesh_issues: MeshIssueReporter | None = None
     bus: BusSupport | None = None
+    battery_health: BatteryHealth | None = None
 
 
 async def async_build_runtime(
@@ -106,8 +108,12 @@ async def async_build_runtime(
             hass, entry, coordinator, control=control, backup=backup, link=link
         )
         bus.async_start()
+    health = BatteryHealth(hass, entry, link)
+    entry.async_create_background_task(
+        hass, health.async_refresh(), f"{DOMAIN} battery health"
+    )
     return LocalVppData(
-        device, control, coordinator, backup, link, group, mesh_issues, bus
+        device, control, coordinator, backup, link, group, mesh_issues, bus, health
     )
 
 
@@ -120,6 +126,8 @@ async def async_stop_runtime(hass: HomeAssistant, entry: LocalVppConfigEntry) ->
         await data.bus.async_stop()
     if data.mesh_issues is not None:
         data.mesh_issues.async_clear()
+    if data.battery_health is not None:
+        data.battery_health.async_clear()
     await data.backup.async_stop()
     await data.device.async_close()
     ir.async_delete_issue(hass, DOMAIN, data.coordinator.issue_id)

@@ -27,6 +27,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .backup.entities import BACKUP_SENSORS, BackupSensor
+from .battery_health.entities import health_sensors
 from .coordinator import LocalVppCoordinator
 from .device import BUS_STATES, ROLE_BATTERY, ROLE_METER, ROLE_PV, FlatReading
 from .energy_total import EnergyTotal, EnergyTotalState
@@ -265,6 +266,8 @@ async def async_setup_entry(
     if (group := entry.runtime_data.group) is not None:
         entities += [GroupSensor(coordinator, group, d) for d in GROUP_SENSORS]
     entities += await async_origin_sensors(hass, entry)
+    if (health := entry.runtime_data.battery_health) is not None:
+        entities += health_sensors(health, coordinator)
     async_add_entities(entities)
 
 

@@ -107,7 +107,7 @@ def _failed(key: str, **placeholders: str) -> HomeAssistantError:
     )
 
 
-def _entry_of(hass: HomeAssistant, call: ServiceCall) -> LocalVppConfigEntry:
+def entry_of(hass: HomeAssistant, call: ServiceCall) -> LocalVppConfigEntry:
     """The flat the call is for: by config entry, by device, or the only one."""
     entry_ids: set[str] = set()
     if (entry_id := call.data.get(ATTR_CONFIG_ENTRY_ID)) is not None:
@@ -142,7 +142,8 @@ def _entry_of(hass: HomeAssistant, call: ServiceCall) -> LocalVppConfigEntry:
     return loaded
 
 
-def _link_of(entry: LocalVppConfigEntry) -> SidecarLink:
+def link_of(entry: LocalVppConfigEntry) -> SidecarLink:
+    """The flat's connected sidecar link; a clear error if there is none."""
     link = entry.runtime_data.sidecar
     if link is None:
         raise _invalid("sidecar_not_configured", flat=entry.title)
@@ -215,15 +216,15 @@ def _until(until_ms: float | None) -> str | None:
 
 async def _async_request(call: ServiceCall) -> ServiceResponse:
     message = dispatch_request(dict(call.data))
-    entry = _entry_of(call.hass, call)
-    link = _link_of(entry)
+    entry = entry_of(call.hass, call)
+    link = link_of(entry)
     dispatched = parse_dispatch(await _ask(link, entry, message))
     return {"event": dispatched.event, "until": _until(dispatched.until_ms)}
 
 
 async def _async_cancel(call: ServiceCall) -> ServiceResponse:
-    entry = _entry_of(call.hass, call)
-    link = _link_of(entry)
+    entry = entry_of(call.hass, call)
+    link = link_of(entry)
     reply = await _ask(link, entry, DispatchCancel(call.data.get(ATTR_EVENT)))
     return {"event": parse_dispatch_cancelled(reply).event}
 

@@ -42,6 +42,7 @@ async def listen(
     """Serve the local API and the mesh on the configured address; the runner, port.
 
     ``extra_routes`` add the endpoints of the applications beside the ledger.
+
     Raises :class:`ListenError` when the address cannot be taken.
     """
     app = web.Application(client_max_size=config.max_frame_bytes)

@@ -22,6 +22,7 @@ from sidecar.config import Config
 from sidecar.coordination.clock import CoordinationClock
 from sidecar.coordination.intake import DispatchRejected
 from sidecar.ledger import kinds, resume
+from sidecar.ledger.battery_state import BATTERY_STATE, BatteryStates
 from sidecar.ledger.canonical import CanonicalError
 from sidecar.ledger.etp import Entry
 from sidecar.ledger.flows import FlowBuilder
@@ -58,6 +59,7 @@ class NodeServices:
     coordination: CoordinationClock
     samples_accepted: int = 0
     entries_written: int = 0
+    battery_states: BatteryStates = field(default_factory=BatteryStates)
     # Days of the building's time zone (``[node] timezone``), set from the config.
     tally: QualityTally = field(init=False)
 
@@ -107,7 +109,13 @@ class NodeServices:
             entry, ticket = self.gate.append(kinds.FLOW, content, now)
             entries.append(entry)
             self.tally.note(content)
-        if entries:
+        state = self.battery_states.take(
+            message, accepted.sample.ts, self.builder.serial
+        )
+        if state is not None:
+            # Durable with the flows; acknowledged to Home Assistant as they are not.
+            _state, ticket = self.gate.append(BATTERY_STATE, state, now)
+        if ticket:
             try:
                 await self.gate.durable(ticket, tell_fault=True)
             except StorageFault as held:

@@ -302,6 +302,11 @@ _NUMERIC: Final = frozenset(
         "bus_w",
         "soc_pct",
         "stored_wh",
+        # The battery's own view, stated in battery_state entries (battery_state.py).
+        "soh_pct",
+        "battery_cycles",
+        "cell_v_max",
+        "cell_v_min",
         "frequency_hz",
         "voltage_v",
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..physics.battery import Degradation
 from .building import Building
 from .json_input import BadRequestError, flag, integer, number, optional_text, text
 
@@ -67,6 +68,23 @@ def _reset_counter(body: Mapping[str, Any]) -> FlatCommand:
     return reset
 
 
+def _degrade(body: Mapping[str, Any]) -> FlatCommand:
+    unknown = set(body) - set(Degradation.__dataclass_fields__)
+    if unknown:
+        raise BadRequestError(f"unknown degradation: {', '.join(sorted(unknown))}")
+    degradation = Degradation(
+        fade_pct_per_day=number(body, "fade_pct_per_day", 0.0),
+        self_discharge_pct_per_month=number(body, "self_discharge_pct_per_month", 0.0),
+        efficiency_loss_pct=number(body, "efficiency_loss_pct", 0.0),
+        weak_cell_pct=number(body, "weak_cell_pct", 100.0),
+    )
+    try:
+        degradation.check()
+    except ValueError as err:
+        raise BadRequestError(str(err)) from err
+    return lambda building, flat_id: building.degrade(degradation, flat_id=flat_id)
+
+
 def _bus(body: Mapping[str, Any]) -> FlatCommand:
     available = flag(body, "available")
     return lambda building, flat_id: building.set_bus_available(
@@ -109,6 +127,7 @@ BUILDING_ACTIONS: dict[str, BuildingAction] = {
 FLAT_ACTIONS: dict[str, FlatAction] = {
     "fault": _fault,
     "reset_counter": _reset_counter,
+    "degrade": _degrade,
     "bus": _bus,
     "bus_setpoint": _bus_setpoint,
     "living_room": _living_room,

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Protocol
 
+from ..physics.battery import Degradation
 from ..physics.bus import BusFlows, share_bus
 from ..physics.clock import SimClock
 from ..physics.energy import EnergyCounter
@@ -370,6 +371,14 @@ class Building:
         shown = flat.energy_counter(UnitRole(role), point).restart_register()
         self.settle()
         return shown
+
+    def degrade(self, degradation: Degradation, *, flat_id: str | None = None) -> None:
+        """A flat's battery ages from now on as ``degradation`` says.
+
+        It replaces any earlier injection; ``ValueError`` if a figure is out of range.
+        """
+        self.flat(flat_id).battery.degrade(degradation)
+        self.settle()
 
     def set_fault(
         self,

@@ -380,6 +380,7 @@ class Flat:
                 discharged_wh=battery.discharged.wh,
                 tot_wh_inj=battery.discharged.register_wh,
                 tot_wh_abs=battery.charged.register_wh,
+                degradation=battery.degradation,
             ),
             setpoint=SetpointState(
                 enabled=controls.enabled == ENABLED,

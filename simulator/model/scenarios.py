@@ -230,7 +230,27 @@ OUTAGE_UNEVEN_SOC = Scenario(
     ),
 )
 
+_DAY = 24 * _HOUR
+
+# Two months of ordinary days; after the first month four batteries start failing.
+AGEING_BATTERIES = Scenario(
+    name="ageing_batteries",
+    description="Sixty days from 1 March; on day 30 the second flat's battery starts"
+    " fading 0.2 % a day, the third's self-discharges 30 % a month, the fourth's"
+    " loses 3 % efficiency each way and the fifth gets a weak cell (90 %); the first"
+    " stays healthy. Physics in 5-minute steps: run it at a high --speed.",
+    start=datetime(2025, 3, 1, 0, 0),
+    duration_s=60 * _DAY,
+    settings={"max_step_s": 300.0, "cloud_cover": 0.3},
+    steps=(
+        Step(30 * _DAY, "degrade", {"fade_pct_per_day": 0.2}, flats=1),
+        Step(30 * _DAY, "degrade", {"self_discharge_pct_per_month": 27.0}, flats=2),
+        Step(30 * _DAY, "degrade", {"efficiency_loss_pct": 3.0}, flats=3),
+        Step(30 * _DAY, "degrade", {"weak_cell_pct": 90.0}, flats=4),
+    ),
+)
+
 SCENARIOS: dict[str, Scenario] = {
     scenario.name: scenario
-    for scenario in (EVENING_PEAK, FLAT_VANISHES, OUTAGE_UNEVEN_SOC)
+    for scenario in (EVENING_PEAK, FLAT_VANISHES, OUTAGE_UNEVEN_SOC, AGEING_BATTERIES)
 }

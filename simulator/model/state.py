@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from ..physics.battery import Degradation
+
 
 @dataclass(frozen=True, slots=True)
 class GridState:
@@ -66,6 +68,7 @@ class BatteryState:
     discharged_wh: float
     tot_wh_inj: int
     tot_wh_abs: int
+    degradation: Degradation
 
 
 @dataclass(frozen=True, slots=True)

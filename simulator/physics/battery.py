@@ -38,6 +38,34 @@ def cell_ocv(soc: float) -> float:
     return _LFP_OCV[-1][1]
 
 
+@dataclass(slots=True)
+class Degradation:
+    """Ageing beyond the spec's, injected to test what notices it.
+
+    Every figure is an extra on top of the healthy battery: capacity lost per
+    simulated day (% of rated), self-discharge (% of the stored energy per 30 days),
+    efficiency lost on each of the charge and discharge paths (%), and a weak cell:
+    one of the series cells holds only ``weak_cell_pct`` % of the others' capacity,
+    so the string holds that much and that cell's voltage swings further.
+    """
+
+    fade_pct_per_day: float = 0.0
+    self_discharge_pct_per_month: float = 0.0
+    efficiency_loss_pct: float = 0.0
+    weak_cell_pct: float = 100.0
+
+    def check(self) -> None:
+        """Raise ``ValueError`` unless every figure is in its range."""
+        if not 0.0 <= self.fade_pct_per_day <= 10.0:
+            raise ValueError("fade_pct_per_day must be within 0–10")
+        if not 0.0 <= self.self_discharge_pct_per_month <= 100.0:
+            raise ValueError("self_discharge_pct_per_month must be within 0–100")
+        if not 0.0 <= self.efficiency_loss_pct <= 50.0:
+            raise ValueError("efficiency_loss_pct must be within 0–50")
+        if not 50.0 <= self.weak_cell_pct <= 100.0:
+            raise ValueError("weak_cell_pct must be within 50–100")
+
+
 @dataclass(frozen=True, slots=True)
 class BatterySpec:
     """What the battery is: fixed at installation."""
@@ -71,11 +99,38 @@ class Battery:
         self.discharged = EnergyCounter()  # AC side, out of the battery
         self._discharged_dc_wh = 0.0
         self.power_w = 0.0  # + discharging, − charging (AC)
+        self.degradation = Degradation()
+
+    def degrade(self, degradation: Degradation) -> None:
+        """Age from now on as ``degradation`` says; ``ValueError`` if out of range.
+
+        A weaker cell limits the string at once: the charge it held is kept, as a
+        share of the smaller capacity.
+        """
+        degradation.check()
+        stored_wh = self.stored_wh
+        self.degradation = degradation
+        usable_wh = self.usable_wh
+        self.soc = min(1.0, stored_wh / usable_wh) if usable_wh > 0 else 0.0
 
     @property
     def usable_wh(self) -> float:
-        """What a full battery holds now that it has aged."""
-        return self.spec.capacity_wh * self.soh
+        """What a full battery holds now that it has aged (the weakest cell's share)."""
+        return self.spec.capacity_wh * self.soh * self.degradation.weak_cell_pct / 100
+
+    @property
+    def charge_efficiency(self) -> float:
+        """AC → stored, after any injected loss."""
+        return self.spec.charge_efficiency * (
+            1 - self.degradation.efficiency_loss_pct / 100
+        )
+
+    @property
+    def discharge_efficiency(self) -> float:
+        """Stored → AC, after any injected loss."""
+        return self.spec.discharge_efficiency * (
+            1 - self.degradation.efficiency_loss_pct / 100
+        )
 
     @property
     def stored_wh(self) -> float:
@@ -96,7 +151,7 @@ class Battery:
 
         ``dt`` 0 asks for the instantaneous limit.
         """
-        energy_wh = self.available_wh(floor_pct) * self.spec.discharge_efficiency
+        energy_wh = self.available_wh(floor_pct) * self.discharge_efficiency
         if energy_wh <= 0 or dt <= 0:
             return self.spec.max_discharge_w if energy_wh > 0 else 0.0
         return min(self.spec.max_discharge_w, energy_wh * 3600.0 / dt)
@@ -107,7 +162,7 @@ class Battery:
         if room_wh <= 0 or dt <= 0:
             return self.spec.max_charge_w if room_wh > 0 else 0.0
         return min(
-            self.spec.max_charge_w, room_wh / self.spec.charge_efficiency * 3600.0 / dt
+            self.spec.max_charge_w, room_wh / self.charge_efficiency * 3600.0 / dt
         )
 
     def run(self, request_w: float, floor_pct: float, dt: float) -> float:
@@ -122,13 +177,17 @@ class Battery:
             power_w = -min(-request_w, self.max_charge_w(dt))
         hours = dt / 3600.0
         if power_w >= 0:
-            cell_wh = power_w * hours / self.spec.discharge_efficiency
+            cell_wh = power_w * hours / self.discharge_efficiency
             self._discharged_dc_wh += cell_wh
         else:
-            cell_wh = power_w * hours * self.spec.charge_efficiency
+            cell_wh = power_w * hours * self.charge_efficiency
+        worn = self.degradation
         self_discharge_wh = (
             self.stored_wh
-            * self.spec.self_discharge_pct_per_month
+            * (
+                self.spec.self_discharge_pct_per_month
+                + worn.self_discharge_pct_per_month
+            )
             / 100.0
             * dt
             / (30 * 86400)
@@ -138,7 +197,8 @@ class Battery:
         self.soh = max(
             0.0,
             self.soh
-            - self.spec.soh_fade_per_cycle * abs(cell_wh) / (2 * self.spec.capacity_wh),
+            - self.spec.soh_fade_per_cycle * abs(cell_wh) / (2 * self.spec.capacity_wh)
+            - worn.fade_pct_per_day / 100 * dt / 86400,
         )
         self.soc = min(1.0, stored_wh / self.usable_wh) if self.usable_wh > 0 else 0.0
         self.charged.add(-power_w, dt)
@@ -147,12 +207,23 @@ class Battery:
         return power_w
 
     def cell_voltages(self) -> tuple[float, float]:
-        """(highest, lowest) cell voltage: resting voltage moved by the current."""
+        """(highest, lowest) cell voltage: resting voltage moved by the current.
+
+        A weak cell limits the string, so it runs through its whole charge while the
+        others stay nearer the middle of theirs: it is the highest cell when the
+        pack is nearly full and the lowest when it is nearly empty.
+        """
         pack_v = _CELLS_IN_SERIES * cell_ocv(self.soc)
         current_a = -self.power_w / pack_v  # charging current is positive
-        cell_v = cell_ocv(self.soc) + current_a * _CELL_RESISTANCE_OHM
+        drop_v = current_a * _CELL_RESISTANCE_OHM
         spread = _CELL_SPREAD_V * (2.0 - self.soh)
-        return cell_v + spread, cell_v - spread
+        weak = self.degradation.weak_cell_pct / 100
+        if weak >= 1.0:
+            cell_v = cell_ocv(self.soc) + drop_v
+            return cell_v + spread, cell_v - spread
+        weak_v = cell_ocv(self.soc) + drop_v
+        others_v = cell_ocv(0.5 + (self.soc - 0.5) * weak) + drop_v
+        return max(weak_v, others_v + spread), min(weak_v, others_v - spread)
 
     @property
     def pack_v(self) -> float:

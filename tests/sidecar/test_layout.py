@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sidecar.coordination import kinds as coordination_kinds
-from sidecar.ledger import kinds
+from sidecar.ledger import battery_state, kinds
 from sidecar.mesh import roster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,7 +130,10 @@ def test_the_ledger_format_imports_only_itself() -> None:
 
 def test_the_kinds_defined_above_the_ledger_are_registered_with_it() -> None:
     """Importing the sidecar gives the format the schemas of every other kind."""
-    assert kinds.registered_kinds() == coordination_kinds.KINDS | {roster.ROSTER}
+    assert kinds.registered_kinds() == coordination_kinds.KINDS | {
+        roster.ROSTER,
+        battery_state.BATTERY_STATE,
+    }
     assert kinds.folded_kinds() == {
         kinds.FLOW,
         kinds.WITNESSED,

@@ -117,6 +117,11 @@ class Sample:
     battery_out_wh: float | None = None
     soc_pct: float | None = None
     stored_wh: float | None = None
+    # The battery's own view of its health (section 12.2, battery_state entries).
+    soh_pct: float | None = None
+    battery_cycles: float | None = None
+    cell_v_max: float | None = None
+    cell_v_min: float | None = None
     grid_w: float | None = None
     grid_in_wh: float | None = None
     grid_out_wh: float | None = None

@@ -23,6 +23,10 @@ def sample_from_reading(reading: FlatReading, ts_ms: int) -> Sample:
             "battery_out_wh": battery.discharged_wh,
             "soc_pct": battery.soc_pct,
             "stored_wh": battery.available_wh,
+            "soh_pct": battery.soh_pct,
+            "battery_cycles": battery.cycles,
+            "cell_v_max": battery.cell_v_max,
+            "cell_v_min": battery.cell_v_min,
         }
     if (meter := reading.meter) is not None:
         values |= {

@@ -232,25 +232,33 @@ class SidecarLink:
         params: dict[str, str] | None = None,
         wait_s: float = REQUEST_TIMEOUT_S,
     ) -> dict[str, Any]:
-        """GET one of the sidecar's read-only HTTP endpoints with the link's token.
+        """GET one of the sidecar's read-only HTTP routes (``/api/v1/...``) as JSON.
 
-        Raises ``SidecarRequestError`` for an error answer, ``aiohttp.ClientError``
-        or ``TimeoutError`` when the sidecar cannot be reached.
+        Beside the WebSocket, on the same address and token. Raises
+        ``SidecarNotConnectedError`` when the sidecar cannot be reached,
+        ``SidecarRequestError`` for an answer other than 200, ``TimeoutError``.
         """
-        base = self._url.replace("wss://", "https://", 1).replace("ws://", "http://", 1)
-        url = base.split("/api/", 1)[0] + path
-        async with (
-            asyncio.timeout(wait_s),
-            self._session.get(
-                url, params=params, headers={"Authorization": f"Bearer {self._token}"}
-            ) as response,
-        ):
-            body: dict[str, Any] = await response.json(content_type=None)
-            if response.status != HTTPStatus.OK:
-                raise SidecarRequestError(
-                    str(body.get("error", response.status)), str(body.get("detail", ""))
-                )
-            return body
+        scheme, _, rest = self._url.partition("://")
+        origin = rest.split("/", 1)[0]
+        url = f"{'https' if scheme == 'wss' else 'http'}://{origin}{path}"
+        headers = {"Authorization": f"Bearer {self._token}"}
+        try:
+            async with (
+                asyncio.timeout(wait_s),
+                self._session.get(url, headers=headers, params=params) as response,
+            ):
+                body = await response.json(content_type=None)
+        except (aiohttp.ClientError, OSError) as err:
+            raise SidecarNotConnectedError(str(err)) from err
+        except ValueError as err:
+            raise SidecarRequestError("bad_reply", f"not JSON: {err}") from err
+        if not isinstance(body, dict):
+            raise SidecarRequestError("bad_reply", "not a JSON object")
+        if response.status != HTTPStatus.OK:
+            raise SidecarRequestError(
+                str(body.get("error", response.status)), str(body.get("detail", ""))
+            )
+        return body
 
     def submit(self, sample: Sample) -> None:
         """Queue a sample; never blocks. A full buffer drops its oldest sample."""

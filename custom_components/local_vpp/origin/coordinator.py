@@ -6,12 +6,15 @@ import logging
 from datetime import timedelta
 from typing import Any, Final
 
-import aiohttp
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from ..const import DOMAIN
-from ..ledger.sidecar_link import SidecarLink, SidecarRequestError
+from ..ledger.sidecar_link import (
+    SidecarLink,
+    SidecarNotConnectedError,
+    SidecarRequestError,
+)
 from ..runtime import LocalVppConfigEntry
 
 _LOGGER = logging.getLogger(__name__)
@@ -41,7 +44,7 @@ class OriginCoordinator(DataUpdateCoordinator[dict[str, Any]]):
     async def _async_update_data(self) -> dict[str, Any]:
         try:
             figures = await self.link.async_get_json(TODAY_PATH)
-        except (aiohttp.ClientError, TimeoutError, SidecarRequestError) as err:
+        except (SidecarNotConnectedError, TimeoutError, SidecarRequestError) as err:
             raise UpdateFailed(f"origin figures unavailable: {err}") from err
         if not isinstance(figures.get("flat"), dict) or not isinstance(
             figures.get("building"), dict

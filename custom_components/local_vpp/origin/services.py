@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-import aiohttp
 import voluptuous as vol
 from homeassistant.core import (
     HomeAssistant,
@@ -17,8 +16,8 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.util import dt as dt_util
 
 from ..const import DOMAIN
-from ..ledger.sidecar_link import SidecarRequestError
-from ..services import _entry_of, _failed, _invalid, _link_of
+from ..ledger.sidecar_link import SidecarNotConnectedError, SidecarRequestError
+from ..services import _failed, _invalid, entry_of, link_of
 
 SERVICE_GET_CERTIFICATES: Final = "get_certificates"
 CERTIFICATES_PATH: Final = "/api/v1/origin/certificates"
@@ -44,18 +43,18 @@ def _ms(moment: datetime) -> int:
 
 
 async def _async_get_certificates(call: ServiceCall) -> ServiceResponse:
-    entry = _entry_of(call.hass, call)
+    entry = entry_of(call.hass, call)
     start, end = call.data[ATTR_START], call.data[ATTR_END]
     if not timedelta(0) < end - start <= MAX_PERIOD:
         raise _invalid("certificate_period")
-    link = _link_of(entry)
+    link = link_of(entry)
     try:
         reply: dict[str, Any] = await link.async_get_json(
             CERTIFICATES_PATH,
             {"from": str(_ms(start)), "to": str(_ms(end))},
             wait_s=WAIT_S,
         )
-    except (aiohttp.ClientError, TimeoutError, SidecarRequestError) as err:
+    except (SidecarNotConnectedError, TimeoutError, SidecarRequestError) as err:
         raise _failed("certificates_unavailable", error=str(err)) from err
     lines = reply.get("lines", [])
     return {

@@ -53,6 +53,12 @@ SAMPLE_INPUTS: dict[str, dict[str, Any]] = {
         "restore_when_released": True,
         "restore_delay": 5,
     },
+    "battery_anomaly.yaml": {
+        "anomaly_sensor": "binary_sensor.flat_101_battery_anomaly",
+        "notify_devices": ["fedcba9876543210fedcba9876543210"],
+        "persistent": True,
+        "tell_cleared": False,
+    },
     "peak_shaving.yaml": {
         "demand_sensor": "sensor.building_demand",
         "limit_kw": 20,
