@@ -31,7 +31,7 @@ def icon(size: int) -> Image.Image:
     def box(x0: float, y0: float, x1: float, y1: float) -> tuple[int, ...]:
         return tuple(round(v * big) for v in (x0, y0, x1, y1))
 
-    draw.rounded_rectangle(box(0.02, 0.02, 0.98, 0.98), radius=big * 0.16, fill=BLUE)
+    draw.rounded_rectangle(box(0, 0, 1, 1), radius=big * 0.16, fill=BLUE)
     draw.polygon(
         [(big * x, big * y) for x, y in ((0.20, 0.40), (0.50, 0.18), (0.80, 0.40))],
         fill=WALL,
@@ -59,7 +59,7 @@ def logo(height: int, *, dark: bool = False) -> Image.Image:
     draw.text(
         (height + gap - left, y), NAME, font=font, fill=DARK_TEXT if dark else TEXT
     )
-    return image
+    return image.crop(image.getbbox())  # trimmed: no transparent border
 
 
 def main() -> None:
