@@ -17,6 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 FOLDER = ROOT / "packaging" / "systemd"
 UNIT = FOLDER / "local-vpp-sidecar.service"
+BACKUP = FOLDER / "local-vpp-sidecar-backup.service"
+TIMER = FOLDER / "local-vpp-sidecar-backup.timer"
 SYSUSERS = FOLDER / "local-vpp-sidecar.sysusers"
 ANALYZE = shutil.which("systemd-analyze")
 
@@ -88,7 +90,9 @@ def test_everything_it_keeps_is_in_its_private_state_directory(
     assert "ReadWritePaths" not in service
 
 
-def test_it_is_hardened(service: dict[str, list[str]]) -> None:
+@pytest.mark.parametrize("unit", [UNIT, BACKUP], ids=lambda p: p.name)
+def test_it_is_hardened(unit: Path) -> None:
+    service = parse_unit(unit.read_text())["Service"]
     expected = {
         "NoNewPrivileges": "yes",
         "ProtectSystem": "strict",
@@ -108,17 +112,10 @@ def test_it_is_hardened(service: dict[str, list[str]]) -> None:
     }
     assert {key: _one(service, key) for key in expected} == expected
     families = set(_one(service, "RestrictAddressFamilies").split())
-    # Home Assistant and the other flats need IP; nothing else beyond local sockets.
-    assert (
-        {"AF_INET", "AF_INET6"}
-        <= families
-        <= {
-            "AF_INET",
-            "AF_INET6",
-            "AF_UNIX",
-            "AF_NETLINK",
-        }
-    )
+    # The node needs IP for Home Assistant and the other flats; nothing needs more
+    # than IP, netlink and local sockets.
+    assert unit == BACKUP or {"AF_INET", "AF_INET6"} <= families
+    assert families <= {"AF_INET", "AF_INET6", "AF_UNIX", "AF_NETLINK"}
     assert "@system-service" in service["SystemCallFilter"]
 
 
@@ -130,14 +127,38 @@ def test_a_configuration_error_is_not_restarted_in_a_loop(
     assert _one(service, "RestartPreventExitStatus") == "2"
 
 
-def _analyzable(tmp_path: Path, text: str) -> Path:
+def test_the_daily_backup_snapshots_the_same_node_into_its_state_directory(
+    service: dict[str, list[str]],
+) -> None:
+    backup = parse_unit(BACKUP.read_text())
+    exec_start = _one(backup["Service"], "ExecStart").split()
+    node = _one(service, "ExecStart").split()
+    assert exec_start[0] == node[0]
+    assert exec_start[1] == "backup"
+    config = exec_start[exec_start.index("--config") + 1]
+    assert config == node[node.index("--config") + 1]
+    target = Path(exec_start[exec_start.index("--to") + 1])
+    state = f"/var/lib/{_one(service, 'StateDirectory')}"
+    assert target.is_relative_to(state)
+    assert (
+        f"local-vpp/{target.parent.name}"
+        in _one(backup["Service"], "StateDirectory").split()
+    )
+    assert _one(backup["Service"], "User") == _one(service, "User")
+    assert _one(backup["Service"], "Type") == "oneshot"
+    timer = parse_unit(TIMER.read_text())["Timer"]
+    assert _one(timer, "OnCalendar") == "daily"
+    assert _one(timer, "Persistent") == "true"
+
+
+def _analyzable(tmp_path: Path, text: str, name: str = UNIT.name) -> Path:
     """A copy systemd-analyze can verify on a machine without the sidecar installed.
 
     ``verify`` checks that ExecStart's program exists; the copy names one that does.
     """
     stand_in = shutil.which("true")
     assert stand_in is not None
-    copy = tmp_path / UNIT.name
+    copy = tmp_path / name
     copy.write_text(
         re.sub(r"(?m)^ExecStart=\S+", f"ExecStart={stand_in}", text, count=1)
     )
@@ -172,6 +193,26 @@ def test_systemd_analyze_verifies_the_unit_and_rates_its_exposure_ok(
     assert level is not None, security.stdout + security.stderr
     # systemd rates 0-10; under 2 is "OK" (this unit scores 1.3 with systemd 252).
     assert float(level.group(1)) < 2.0, security.stdout
+
+
+@pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed")
+def test_systemd_analyze_verifies_the_backup_timer_and_its_service(
+    tmp_path: Path,
+) -> None:
+    assert ANALYZE is not None
+    _analyzable(tmp_path, BACKUP.read_text(), BACKUP.name)
+    timer = tmp_path / TIMER.name
+    timer.write_text(TIMER.read_text())
+    verified = subprocess.run(
+        [ANALYZE, "verify", str(timer), str(tmp_path / BACKUP.name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stderr.strip() == "", verified.stderr
 
 
 @pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed")
