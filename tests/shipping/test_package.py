@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
 import sysconfig
@@ -30,9 +31,17 @@ COMMAND = "local-vpp-sidecar"
 
 
 def _run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run pip or the installed copy; never measured for coverage.
+
+    Coverage of the test run starts in every process of this environment's Python;
+    pip run from a temporary folder would find no coverage settings there and write
+    data that cannot be combined with the rest.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COV_CORE_")}
     return subprocess.run(
         [str(arg) for arg in args],
         cwd=cwd,
+        env=env,
         capture_output=True,
         text=True,
         timeout=300,
