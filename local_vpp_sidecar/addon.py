@@ -28,6 +28,9 @@ CONFIG = DATA / "sidecar.toml"
 LEDGER = DATA / "ledger"
 DATABASE = LEDGER / "ledger.db"
 BACKUP = DATA / "backup.tar"
+# Written once the node has had a ledger: from then on a missing ledger means a
+# restore, never a first start (Home Assistant backups leave the live ledger out).
+RAN = LEDGER / "ran"
 OWN_FEED = "own-feed.jsonl"
 FIXED = ("building", "floor", "flat")
 # Every interface of the host (the add-on runs on the host's network); tests narrow it.
@@ -69,6 +72,19 @@ def prepare(options: dict[str, Any]) -> list[str]:
     elif not DATABASE.exists() and BACKUP.exists():
         # Home Assistant restored a backup: the live database is not in it.
         _restore()
+    elif not DATABASE.exists() and RAN.exists() and not options.get("restored_ok"):
+        # A backup without a snapshot (taken while the add-on was stopped): starting
+        # afresh with the flat's key would sign record numbers the others hold.
+        raise AddonError(
+            "this node has signed records before, but its ledger is gone and there "
+            "is no snapshot to restore it from. Starting again with the same key "
+            "would sign record numbers the other flats already hold. Give the flat "
+            "a new key (reinstall the add-on) and have the building replace its key "
+            "by a roster change; only if no other flat can hold this flat's "
+            "records, switch on 'Start after a restore without the peers' copy'"
+        )
+    if DATABASE.exists():
+        RAN.touch()
     _check_fixed(options)
     _configure(_settings(options))
     _take_back_own_feed()
@@ -84,6 +100,7 @@ def backup() -> int:
     if not DATABASE.exists():
         print("No ledger yet: nothing to snapshot.")
         return 0
+    RAN.touch()
     return _sidecar("backup", "--config", str(CONFIG), "--to", str(BACKUP))
 
 

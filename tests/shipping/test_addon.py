@@ -220,3 +220,30 @@ def test_a_flat_cannot_change_its_identity_or_name_a_missing_roster(
         addon.prepare({**options, "flat": "302"})
     with pytest.raises(addon.AddonError, match=r"roster file 'roster\.json'"):
         addon.prepare({**options, "roster_file": "roster.json"})
+
+
+async def test_a_backup_without_snapshot_never_restarts_a_flat_under_its_old_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    addon = _load_addon(tmp_path, monkeypatch)
+    options = _options()
+    command = addon.prepare(options)
+    await _run_briefly(command, tmp_path / "node.log")
+    addon.prepare(options)  # the next start sees that the node has had a ledger
+    # Restored from a backup taken while the add-on was stopped: no ledger, no
+    # snapshot.
+    for path in addon.LEDGER.glob("ledger.db*"):
+        path.unlink()
+    with pytest.raises(addon.AddonError, match="replace its key"):
+        addon.prepare(options)
+    assert addon.prepare({**options, "restored_ok": True})[-1] == "--restored-ok"
+
+
+def test_a_first_start_that_failed_before_the_ledger_existed_may_start_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    addon = _load_addon(tmp_path, monkeypatch)
+    options = _options()
+    addon.prepare(options)
+    assert not addon.DATABASE.exists()
+    assert addon.prepare(options)[-2:] == ["--config", str(addon.CONFIG)]
