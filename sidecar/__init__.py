@@ -6,6 +6,7 @@ simulator. The protocol it implements is specified in docs/PROTOCOL.md.
 
 from sidecar.coordination import kinds as _coordination_kinds
 from sidecar.mesh import roster as _roster
+from sidecar.mesh import roster_votes as _roster_votes
 
 __version__ = "0.1.0"
 
@@ -14,3 +15,4 @@ __version__ = "0.1.0"
 # tool check all kinds alike.
 _coordination_kinds.register()
 _roster.register()
+_roster_votes.register()

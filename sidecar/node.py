@@ -26,6 +26,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from sidecar.api.listener import listen
+from sidecar.api.roster_routes import RosterVoting
 from sidecar.api.server import LocalApi
 from sidecar.api.services import NodeServices
 from sidecar.config import DAY_MS, HOUR_MS, Config
@@ -142,6 +143,10 @@ class Node:
         if config.roster_file is not None:
             self.membership.load(config.roster_file)
         self._parts = parts = await self._assemble(reader)
+        # Roster proposals and approvals from Home Assistant, counted from every feed.
+        self.voting = RosterVoting(parts.services, self.clock)
+        self.voting.load(reader)
+        parts.gate.on_durable.append(self.voting.seen)
         for author, seq in store.conflicted(reader):
             self.integrity.add(EQUIVOCATION, author, self.membership.roster, seq=seq)
         stored = store.entries_of_kinds(reader, (ROSTER,))
@@ -350,13 +355,18 @@ class Node:
 
     async def _listen(self, parts: Parts) -> None:
         self._runner, self.port = await listen(
-            self.config, parts.api, parts.peers.mesh, self.count_rejection
+            self.config,
+            parts.api,
+            parts.peers.mesh,
+            self.count_rejection,
+            routes=[self.voting.add_routes],
         )
 
     def _from_peer(self, entry: Entry) -> None:
         """An entry a peer sent, queued for storage: hand it to whoever acts on it."""
         self.parts.coordination.arrived(entry)
         self.membership.seen(entry)
+        self.voting.seen(entry)
         self.parts.witness.declared(entry)
 
     async def _notify(self, message: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ flat's Home Assistant and the members' links need.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from aiohttp import web
@@ -37,6 +37,7 @@ async def listen(
     api: LocalApi,
     mesh: Mesh,
     count_rejection: Callable[[str], None],
+    routes: Iterable[Callable[[web.Application], None]] = (),
 ) -> tuple[web.AppRunner, int]:
     """Serve the local API and the mesh on the configured address; the runner, port.
 
@@ -45,6 +46,8 @@ async def listen(
     app = web.Application(client_max_size=config.max_frame_bytes)
     api.add_routes(app)
     mesh.add_routes(app)
+    for add_routes in routes:  # further endpoints of the local API
+        add_routes(app)
     limits = GuardLimits(
         config.unauthenticated_timeout_s,
         config.max_unauthenticated_per_source,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sidecar.coordination import kinds as coordination_kinds
 from sidecar.ledger import kinds
-from sidecar.mesh import roster
+from sidecar.mesh import roster, roster_votes
 
 ROOT = Path(__file__).resolve().parents[2]
 SIDECAR = ROOT / "sidecar"
@@ -130,14 +130,19 @@ def test_the_ledger_format_imports_only_itself() -> None:
 
 def test_the_kinds_defined_above_the_ledger_are_registered_with_it() -> None:
     """Importing the sidecar gives the format the schemas of every other kind."""
-    assert kinds.registered_kinds() == coordination_kinds.KINDS | {roster.ROSTER}
+    assert kinds.registered_kinds() == coordination_kinds.KINDS | {
+        roster.ROSTER,
+        *roster_votes.KINDS,
+    }
     assert kinds.folded_kinds() == {
         kinds.FLOW,
         kinds.WITNESSED,
         coordination_kinds.AVAILABILITY,
     }
     assert all(kinds.fully_checked(kind) for kind in coordination_kinds.KINDS)
-    assert not kinds.fully_checked(roster.ROSTER)
+    assert not any(
+        kinds.fully_checked(kind) for kind in (roster.ROSTER, *roster_votes.KINDS)
+    )
 
 
 def _layer(name: str) -> int | None:
