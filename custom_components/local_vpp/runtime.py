@@ -38,6 +38,7 @@ from .group.discharge import GroupDischarge
 from .ledger.estimating import EstimatingIssueReporter
 from .ledger.mesh import MeshIssueReporter
 from .ledger.messages import BusSetpoint, GroupSetpoint
+from .ledger.roster_vote import RosterVoteWatcher, SidecarRoster
 from .ledger.sample import sample_from_reading
 from .ledger.sidecar_link import SidecarLink
 from .signals import BUS_SETPOINT_RECEIVED, LINK_CHANGED, SETPOINT_RECEIVED
@@ -105,6 +106,9 @@ async def async_build_runtime(
     entry.async_on_unload(
         EstimatingIssueReporter(hass, entry.entry_id, link).async_start()
     )
+    if (roster := SidecarRoster.of_options(hass, entry.options)) is not None:
+        watcher = RosterVoteWatcher(hass, entry.entry_id, roster)
+        entry.async_on_unload(watcher.async_start())
     bus = None
     if device.has_bus:
         bus = BusSupport(

@@ -263,6 +263,9 @@ async def test_actions_are_described_for_the_ui(
     assert set(descriptions) == {
         SERVICE_REQUEST_GROUP_DISCHARGE,
         SERVICE_CANCEL_GROUP_DISCHARGE,
+        "roster_member",
+        "propose_roster_change",
+        "approve_roster_change",
     }
     for description in descriptions.values():
         for field in description["fields"].values():
