@@ -1,7 +1,8 @@
 """Actions for the building's roster: this flat's member line, propose, approve.
 
 Each goes to the flat's own ledger sidecar, which signs with the flat's key
-(:mod:`.ledger.roster_vote`); the command line offers the same.
+(:mod:`.ledger.roster_vote`); the command line offers the same. Proposing and
+approving speak for the flat, so only administrators may call them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from homeassistant.core import (
     SupportsResponse,
     callback,
 )
+from homeassistant.exceptions import Unauthorized, UnknownUser
 from homeassistant.helpers import config_validation as cv
 from homeassistant.util import dt as dt_util
 
@@ -91,7 +93,19 @@ async def _async_member(call: ServiceCall) -> ServiceResponse:
     return {"member": json.dumps(member), **member}
 
 
+async def _require_admin(call: ServiceCall) -> None:
+    """Refuse a call by a user who is not an administrator (automations may call)."""
+    if call.context.user_id is None:
+        return
+    user = await call.hass.auth.async_get_user(call.context.user_id)
+    if user is None:
+        raise UnknownUser(context=call.context)
+    if not user.is_admin:
+        raise Unauthorized(context=call.context)
+
+
 async def _async_propose(call: ServiceCall) -> ServiceResponse:
+    await _require_admin(call)
     add = member_lines(call.data[ATTR_ADD])
     remove: list[str] = call.data[ATTR_REMOVE]
     effective_in: timedelta = call.data[ATTR_EFFECTIVE_IN]
@@ -113,6 +127,7 @@ async def _async_propose(call: ServiceCall) -> ServiceResponse:
 
 
 async def _async_approve(call: ServiceCall) -> ServiceResponse:
+    await _require_admin(call)
     entry = _entry_of(call.hass, call)
     try:
         said = await _roster_of(entry).approve(call.data[ATTR_DIGEST])

@@ -15,11 +15,15 @@ from typing import Any
 import aiohttp
 import pytest
 from homeassistant.components.repairs import ConfirmRepairFlow
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Context, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import (
+    HomeAssistantError,
+    ServiceValidationError,
+    Unauthorized,
+)
 from homeassistant.helpers import issue_registry as ir
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
 
 from custom_components.local_vpp import repairs
 from custom_components.local_vpp.const import (
@@ -229,9 +233,22 @@ async def test_roster_actions_and_repairs_say_what_is_wrong(
     assert await hass.config_entries.async_unload(config_entry.entry_id)
 
 
-async def test_roster_actions_need_a_sidecar(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry
+async def test_roster_actions_need_a_sidecar_and_an_administrator(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, hass_read_only_user: MockUser
 ) -> None:
+    target = {"config_entry_id": loaded_entry.entry_id}
+    for action, data in (
+        ("propose_roster_change", {**target, "remove": ["302"]}),
+        ("approve_roster_change", {**target, "digest": "0" * 64}),
+    ):
+        with pytest.raises(Unauthorized):
+            await hass.services.async_call(
+                DOMAIN,
+                action,
+                data,
+                blocking=True,
+                context=Context(user_id=hass_read_only_user.id),
+            )
     with pytest.raises(ServiceValidationError) as refused:
         await hass.services.async_call(
             DOMAIN,
