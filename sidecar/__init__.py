@@ -7,6 +7,7 @@ simulator. The protocol it implements is specified in docs/PROTOCOL.md.
 from sidecar.coordination import kinds as _coordination_kinds
 from sidecar.ledger import battery_state as _battery_state
 from sidecar.mesh import roster as _roster
+from sidecar.mesh import roster_votes as _roster_votes
 
 __version__ = "0.1.0"
 
@@ -16,3 +17,4 @@ __version__ = "0.1.0"
 _coordination_kinds.register()
 _roster.register()
 _battery_state.register()
+_roster_votes.register()

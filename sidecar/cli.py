@@ -46,9 +46,9 @@ class UsageError(Exception):
     """Wrong arguments or files; exit code 2."""
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one command; returns the exit code."""
-    parser = _parser()
+def main(argv: list[str] | None = None, prog: str = "python -m sidecar") -> int:
+    """Run one command; returns the exit code (``prog`` names it in help)."""
+    parser = _parser(prog)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -75,9 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m sidecar", description="Local VPP ledger node for one flat."
+        prog=prog, description="Local VPP ledger node for one flat."
     )
     commands = parser.add_subparsers(required=True, metavar="command")
 

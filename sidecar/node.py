@@ -26,6 +26,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from sidecar.api.listener import listen
+from sidecar.api.roster_routes import RosterVoting
 from sidecar.api.server import LocalApi
 from sidecar.api.services import NodeServices
 from sidecar.apps.battery.service import BatteryService
@@ -145,6 +146,10 @@ class Node:
         if config.roster_file is not None:
             self.membership.load(config.roster_file)
         self._parts = parts = await self._assemble(reader)
+        # Roster proposals and approvals from Home Assistant, counted from every feed.
+        self.voting = RosterVoting(parts.services, self.clock)
+        self.voting.load(reader)
+        parts.gate.on_durable.append(self.voting.seen)
         for author, seq in store.conflicted(reader):
             self.integrity.add(EQUIVOCATION, author, self.membership.roster, seq=seq)
         stored = store.entries_of_kinds(reader, (ROSTER,))
@@ -360,13 +365,14 @@ class Node:
             parts.api,
             parts.peers.mesh,
             self.count_rejection,
-            (origin.add_routes, self.battery.add_routes),
+            (origin.add_routes, self.battery.add_routes, self.voting.add_routes),
         )
 
     def _from_peer(self, entry: Entry) -> None:
         """An entry a peer sent, queued for storage: hand it to whoever acts on it."""
         self.parts.coordination.arrived(entry)
         self.membership.seen(entry)
+        self.voting.seen(entry)
         self.parts.witness.declared(entry)
 
     async def _notify(self, message: dict[str, Any]) -> None:

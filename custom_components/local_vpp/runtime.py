@@ -35,6 +35,7 @@ from .group.discharge import GroupDischarge
 from .ledger.estimating import EstimatingIssueReporter
 from .ledger.mesh import MeshIssueReporter
 from .ledger.messages import BusSetpoint, GroupSetpoint
+from .ledger.roster_vote import RosterVoteWatcher, SidecarRoster
 from .ledger.sample import sample_from_reading
 from .ledger.sidecar_link import SidecarLink
 from .living_room.sources import LivingRoomSetup
@@ -102,6 +103,9 @@ async def async_build_runtime(
     entry.async_on_unload(
         EstimatingIssueReporter(hass, entry.entry_id, link).async_start()
     )
+    if (roster := SidecarRoster.of_options(hass, entry.options)) is not None:
+        watcher = RosterVoteWatcher(hass, entry.entry_id, roster)
+        entry.async_on_unload(watcher.async_start())
     bus = None
     if device.has_bus:
         bus = BusSupport(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sidecar.coordination import kinds as coordination_kinds
 from sidecar.ledger import battery_state, kinds
-from sidecar.mesh import roster
+from sidecar.mesh import roster, roster_votes
 
 ROOT = Path(__file__).resolve().parents[2]
 SIDECAR = ROOT / "sidecar"
@@ -133,6 +133,7 @@ def test_the_kinds_defined_above_the_ledger_are_registered_with_it() -> None:
     assert kinds.registered_kinds() == coordination_kinds.KINDS | {
         roster.ROSTER,
         battery_state.BATTERY_STATE,
+        *roster_votes.KINDS,
     }
     assert kinds.folded_kinds() == {
         kinds.FLOW,
@@ -140,7 +141,9 @@ def test_the_kinds_defined_above_the_ledger_are_registered_with_it() -> None:
         coordination_kinds.AVAILABILITY,
     }
     assert all(kinds.fully_checked(kind) for kind in coordination_kinds.KINDS)
-    assert not kinds.fully_checked(roster.ROSTER)
+    assert not any(
+        kinds.fully_checked(kind) for kind in (roster.ROSTER, *roster_votes.KINDS)
+    )
 
 
 def _layer(name: str) -> int | None:

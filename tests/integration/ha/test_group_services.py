@@ -264,6 +264,9 @@ async def test_actions_are_described_for_the_ui(
         SERVICE_REQUEST_GROUP_DISCHARGE,
         SERVICE_CANCEL_GROUP_DISCHARGE,
         "battery_passport",
+        "roster_member",
+        "propose_roster_change",
+        "approve_roster_change",
     }
     for description in descriptions.values():
         for field in description["fields"].values():
