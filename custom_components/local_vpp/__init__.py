@@ -11,6 +11,7 @@ from homeassistant.helpers.typing import ConfigType
 from .const import DOMAIN
 from .device import ROLE_BATTERY
 from .entity import device_info
+from .naming import migrated_data
 from .runtime import LocalVppConfigEntry, async_build_runtime, async_stop_runtime
 from .services import async_setup_services
 
@@ -28,6 +29,21 @@ PLATFORMS: list[Platform] = [
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the integration's actions, once for every flat."""
     async_setup_services(hass)
+    return True
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: LocalVppConfigEntry) -> bool:
+    """Bring an entry from an older release up to date; refuse a newer one.
+
+    1.1 → 1.2 adds the flat's name; the unique id and the entity ids (which carry
+    the statistics) stay as they were.
+    """
+    if entry.version > 1:
+        return False
+    if entry.minor_version < 2:
+        hass.config_entries.async_update_entry(
+            entry, data=migrated_data(entry.title, entry.data), minor_version=2
+        )
     return True
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_SIDECAR_TOKEN
+from .const import CONF_FLAT, CONF_SIDECAR_TOKEN
 from .device import DeviceError
 from .device.models import MODEL_COMMON
 from .runtime import LocalVppConfigEntry
@@ -18,6 +18,8 @@ REDACTED = "**REDACTED**"
 _SERIAL_OFFSET = 50
 _SERIAL_LENGTH = 16
 TO_REDACT = {"serial", "serial_number", "unique_id", "title", CONF_SIDECAR_TOKEN}
+# The entry's flat (its number or name) says who lives there, like its title.
+ENTRY_TO_REDACT = TO_REDACT | {CONF_FLAT}
 
 
 async def async_get_config_entry_diagnostics(
@@ -34,7 +36,7 @@ async def async_get_config_entry_diagnostics(
     else:
         registers = _redact_serial_registers(device.models, registers)
     return {
-        "entry": async_redact_data(entry.as_dict(), TO_REDACT),
+        "entry": async_redact_data(entry.as_dict(), ENTRY_TO_REDACT),
         "units": {
             role: {
                 "unit_id": device.unit_ids.by_role()[role],

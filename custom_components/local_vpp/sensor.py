@@ -155,6 +155,7 @@ MEASUREMENTS: tuple[LocalVppSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfElectricPotential.VOLT,
         suggested_display_precision=1,
+        entity_category=EntityCategory.DIAGNOSTIC,
     ),
     LocalVppSensorDescription(
         key="grid_frequency",
@@ -165,6 +166,7 @@ MEASUREMENTS: tuple[LocalVppSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfFrequency.HERTZ,
         suggested_display_precision=2,
+        entity_category=EntityCategory.DIAGNOSTIC,
     ),
 )
 
