@@ -1,10 +1,11 @@
 """The demo's story: a day in the building on the simulator's accelerated clock.
 
-``scenario``: the simulator scenario (JSON) for a start time of day: a clear day,
-one flat whose battery is nearly empty, the evening peak and a power cut.
-``tell``: follow the story as it lands, printing one line per phase: what is
-happening and where to look in Home Assistant. It reads the simulator's control API
-and Home Assistant's REST API (as the demo user).
+``scenario``: the simulator scenario (JSON): the building for the story (a clear
+day, small batteries that keep half for a power cut, every flat on the bus).
+``tell``: run the story once Home Assistant is ready, printing one line per phase:
+what is happening and where to look. It makes the evening peak and the power cut
+through the simulator's control API when the simulated clock reaches them, and
+reads Home Assistant's REST API (as the demo user).
 
 The phases, in simulated time: noon sun (the neighbours use each other's surplus),
 the evening peak from 17:30 (the building's peak-shaving automation asks for a group
@@ -44,9 +45,8 @@ def _of_day(clock: str) -> timedelta:
     return timedelta(hours=hours, minutes=minutes)
 
 
-def story_times(start: str) -> dict[str, float]:
-    """Seconds after the start at which the peak, the cut and the return come."""
-    begin = _of_day(start)
+def story_times(begin: timedelta) -> dict[str, float]:
+    """Seconds after ``begin`` (a time of day) of the peak, the cut and the return."""
     peak = max(PEAK_AT - begin, MIN_NOON)
     cut = peak + (CUT_AT - PEAK_AT)
     return {
@@ -59,15 +59,15 @@ def story_times(start: str) -> dict[str, float]:
 
 def scenario(start: str, flats: int) -> dict[str, Any]:
     """The simulator scenario for ``flats`` flats starting at ``start`` (HH:MM)."""
-    at = story_times(start)
+    _of_day(start)
     # The last flat's battery is nearly empty: the bus helps it in the power cut.
     low = (1 / flats, 6.0, 9.0)
     full = (1 - 1 / flats, 70.0, 90.0)
     return {
         "name": "demo_day",
         "description": "A clear day: noon sun, evening peak, power cut, return",
-        "start": "2026-01-15T11:30:00",
-        "duration_s": at["calm"],
+        "start": f"2026-01-15T{start}:00",
+        "duration_s": 24 * 3600,
         "settings": {
             "cloud_cover": 0.0,
             # Half of each battery is kept for a power cut, whatever the peak took.
@@ -76,12 +76,7 @@ def scenario(start: str, flats: int) -> dict[str, Any]:
             "soc_bands": [list(full), list(low)] if flats > 1 else [[1.0, 6.0, 9.0]],
             "bus_wired_share": 1.0,
         },
-        "steps": [
-            {"at_s": at["peak"], "action": "loads", "body": {"factor": PEAK_LOADS}},
-            {"at_s": at["cut"], "action": "outage", "body": {"on": True}},
-            {"at_s": at["back"], "action": "outage", "body": {"on": False}},
-            {"at_s": at["calm"], "action": "loads", "body": {"factor": 1.0}},
-        ],
+        "steps": [],
     }
 
 
@@ -99,6 +94,17 @@ class Home:
         with urllib.request.urlopen(f"{self.control}/state", timeout=10) as reply:
             state: dict[str, Any] = json.load(reply)["state"]
         return state
+
+    def act(self, action: str, body: dict[str, Any]) -> None:
+        """A building action of the simulator (``loads``, ``outage``)."""
+        request = urllib.request.Request(
+            f"{self.control}/{action}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10):
+            pass
 
     def states(self) -> dict[str, str]:
         """Every entity's state in Home Assistant."""
@@ -128,40 +134,74 @@ def tell(home: Home, flats: list[str], timeout_s: float) -> int:
     """Print each phase as it lands; 0 once the grid is back everywhere."""
     deadline = time.monotonic() + timeout_s
     on_battery = "switch.flat_{flat}_battery_living_room_on_battery"
+    now = datetime.fromisoformat(home.building()["time"])
+    origin = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    times = story_times(now - origin)
+    begin = now
+    # What the story does to the building, in order, on the simulated clock.
+    acts = [
+        (times["peak"], "loads", {"factor": PEAK_LOADS}),
+        (times["cut"], "outage", {"on": True}),
+        (times["back"], "outage", {"on": False}),
+        (times["calm"], "loads", {"factor": 1.0}),
+    ]
+
+    def act_when_due(building: dict[str, Any]) -> None:
+        elapsed = (datetime.fromisoformat(building["time"]) - begin).total_seconds()
+        while acts and acts[0][0] <= elapsed:
+            _, action, body = acts.pop(0)
+            home.act(action, body)
 
     def wait(
         what: str, done: Callable[[dict[str, Any], dict[str, str]], bool]
     ) -> tuple[dict[str, Any], dict[str, str]]:
         while True:
-            building, states = home.building(), home.states()
+            building = home.building()
+            act_when_due(building)
+            states = home.states()
             if done(building, states):
                 return building, states
             if time.monotonic() > deadline:
                 print(f"  (the story stopped waiting for {what})", flush=True)
                 raise TimeoutError(what)
-            time.sleep(1)
+            time.sleep(0.5)
 
     try:
         building, states = wait("the first reading", lambda b, s: bool(s))
         pv = sum(flat["pv_w"] for flat in building["flats"])
         load = sum(flat["load_w"] for flat in building["flats"])
         print(
-            f"[{_clock(building)}] Noon sun: {_kw(pv)} of PV on {len(flats)} roofs"
+            f"[{_clock(building)}] Sun: {_kw(pv)} of PV on {len(flats)} roofs"
             f" against {_kw(load)} of use; what one flat has spare its neighbours"
             " use. Look at the building dashboard's energy flows and gauges.",
             flush=True,
         )
-        group = f"binary_sensor.flat_{flats[0]}_battery_group_discharge_active"
+        groups = [
+            f"binary_sensor.flat_{flat}_battery_group_discharge_active"
+            for flat in flats
+        ]
+
+        def cut_due(building: dict[str, Any]) -> bool:
+            return not building["grid"]["up"]
+
         building, states = wait(
-            "the group discharge", lambda b, s: s.get(group) == "on"
+            "the group discharge",
+            lambda b, s: any(s.get(g) == "on" for g in groups) or cut_due(b),
         )
-        print(
-            f"[{_clock(building)}] Evening peak: the building draws"
-            f" {states.get('sensor.building_demand', '?')} W; its peak-shaving"
-            " automation asked every battery to discharge together (a notification"
-            " in each flat says why and what its battery gives).",
-            flush=True,
-        )
+        if any(states.get(g) == "on" for g in groups):
+            print(
+                f"[{_clock(building)}] Evening peak: the building draws"
+                f" {states.get('sensor.building_demand', '?')} W; its peak-shaving"
+                " automation asked every battery to discharge together (a"
+                " notification in each flat says why and what its battery gives).",
+                flush=True,
+            )
+        else:
+            print(
+                f"[{_clock(building)}] Evening peak: no battery had energy above its"
+                " reserve to give, so there was no group discharge.",
+                flush=True,
+            )
         building, states = wait(
             "the power cut",
             lambda b, s: (
