@@ -196,7 +196,20 @@ def dashboard(language: str, flats: list[str]) -> dict[str, Any]:
             + [_id(flat, "sensor.battery_my_setpoint") for flat in flats]
             + [_id(flat, "sensor.battery_bus_power") for flat in flats],
         },
-        {"type": "logbook", "title": text["log"], "hours_to_show": 6},
+        {
+            "type": "logbook",
+            "title": text["log"],
+            "hours_to_show": 6,
+            "entities": [
+                _id(flat, name)
+                for flat in flats
+                for name in (
+                    "sensor.battery_grid_state",
+                    "switch.battery_living_room_on_battery",
+                    "binary_sensor.battery_group_discharge_active",
+                )
+            ],
+        },
     ]
     return {
         "title": text["title"],
