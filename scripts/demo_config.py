@@ -1,9 +1,11 @@
 """Prepare the demo's Home Assistant and add the simulated flats through its UI API.
 
-``prepare CONFIG``: a minimal configuration with onboarding marked done.
+``prepare CONFIG``: the configuration (language, time zone, the building dashboard,
+the blueprints) with onboarding marked done.
 ``add-flats``: log in as the demo user and, for every flat of the building, run Local
 VPP's real config flow over Home Assistant's HTTP API, exactly as the "Add
-integration" dialog does, then its options flow to link the flat's ledger sidecar.
+integration" dialog does, then its options flow to link the flat's ledger sidecar;
+then set up the Energy dashboard and the automations made from the blueprints.
 ``check``: every Local VPP entry, whether it is loaded, and its ledger entities.
 """
 
@@ -21,40 +23,32 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-
-CONFIGURATION_YAML = """\
-# Local VPP demo: the UI, the Energy dashboard and history, nothing else.
-homeassistant:
-  name: Local VPP demo
-  country: JP
-  time_zone: Asia/Tokyo
-  currency: JPY
-  unit_system: metric
-  latitude: 33.59
-  longitude: 130.40
-  elevation: 10
-frontend:
-config:
-energy:
-history:
-logbook:
-recorder:
-  purge_keep_days: 3
-http:
-  server_host: 127.0.0.1
-  server_port: {ha_port}
-logger:
-  default: warning
-  logs:
-    custom_components.local_vpp: info
-"""
+from demo_home import (
+    automations,
+    configuration,
+    dashboard,
+    energy_prefs,
+    install_blueprints,
+    write_yaml,
+)
 
 
-def prepare(config: Path, ha_port: int) -> None:
-    """Write configuration.yaml and mark onboarding as done."""
+def _flats(manifest: Path) -> list[dict[str, Any]]:
+    flats: list[dict[str, Any]] = json.loads(manifest.read_text(encoding="utf-8"))[
+        "flats"
+    ]
+    return flats
+
+
+def prepare(config: Path, ha_port: int, language: str, manifest: Path) -> None:
+    """Write the configuration and the dashboard; mark onboarding as done."""
+    flats = [flat["flat"] for flat in _flats(manifest)]
     (config / "configuration.yaml").write_text(
-        CONFIGURATION_YAML.format(ha_port=ha_port), encoding="utf-8"
+        configuration(ha_port, language, flats), encoding="utf-8"
     )
+    write_yaml(config / "ui-lovelace.yaml", dashboard(language, flats))
+    (config / "automations.yaml").write_text("[]\n", encoding="utf-8")
+    install_blueprints(config)
     storage = config / ".storage"
     storage.mkdir(parents=True, exist_ok=True)
     onboarding = {
@@ -109,30 +103,27 @@ def login(base: str, user: str, password: str) -> str:
     return token
 
 
-def add_flat(
-    base: str, token: str, modbus_port: int, echonet_port: int | None = None
-) -> dict[str, Any]:
-    """Run the config flow for one flat, over ECHONET Lite if a port is given."""
+def add_flat(base: str, token: str, flat: str, modbus_port: int) -> dict[str, Any]:
+    """Run the config flow for one flat; the created entry."""
     flow = _request(
         f"{base}/api/config/config_entries/flow", {"handler": "local_vpp"}, token
     )
     url = f"{base}/api/config/config_entries/flow/{flow['flow_id']}"
-    family = "sunspec" if echonet_port is None else "echonet"
-    _request(url, {"next_step_id": family}, token)
-    form: dict[str, Any] = (
+    _request(url, {"next_step_id": "sunspec"}, token)  # the family menu
+    result = _request(
+        url,
         {
+            "flat": flat,
             "host": "127.0.0.1",
             "port": modbus_port,
             "unit_pv": 1,
             "unit_battery": 2,
             "unit_meter": 3,
-        }
-        if echonet_port is None
-        else {"host": "127.0.0.1", "port": echonet_port, "living_room_channel": 1}
+        },
+        token,
     )
-    result = _request(url, form, token)
     if result.get("type") != "create_entry":
-        sys.exit(f"adding the flat on port {form['port']} failed: {result}")
+        sys.exit(f"adding the flat on port {modbus_port} failed: {result}")
     entry: dict[str, Any] = result["result"]
     return entry
 
@@ -144,7 +135,8 @@ def link_sidecar(base: str, token: str, entry_id: str, url: str, secret: str) ->
     )
     result = _request(
         f"{base}/api/config/config_entries/options/flow/{flow['flow_id']}",
-        {"sidecar_url": url, "sidecar_token": secret},
+        # A short reconnection delay: the demo's grid returns on a fast clock.
+        {"sidecar_url": url, "sidecar_token": secret, "reconnect_delay": 30},
         token,
     )
     if result.get("type") != "create_entry":
@@ -174,8 +166,8 @@ def wait_loaded(base: str, token: str, ids: list[str], timeout: float) -> None:
         time.sleep(0.5)
 
 
-async def _label(base: str, token: str, labels: dict[str, str]) -> None:
-    """Call each entry and its devices after its flat, as an installer would."""
+async def _install(base: str, token: str, prefs: dict[str, Any]) -> None:
+    """Save the Energy dashboard's settings and load the automations."""
     async with (
         aiohttp.ClientSession() as session,
         session.ws_connect(f"ws{base.removeprefix('http')}/api/websocket") as ws,
@@ -197,50 +189,38 @@ async def _label(base: str, token: str, labels: dict[str, str]) -> None:
                 sys.exit(f"{message['type']} failed: {reply.get('error')}")
             return reply.get("result")
 
-        for device in await call({"type": "config/device_registry/list"}):
-            owners = [e for e in device["config_entries"] if e in labels]
-            if owners and device.get("name") and not device.get("name_by_user"):
-                await call(
-                    {
-                        "type": "config/device_registry/update",
-                        "device_id": device["id"],
-                        "name_by_user": f"{labels[owners[0]]} {device['name']}",
-                    }
-                )
-        for entry_id, label in labels.items():
-            await call(
-                {"type": "config_entries/update", "entry_id": entry_id, "title": label}
-            )
+        await call({"type": "energy/save_prefs", **prefs})
+        await call(
+            {"type": "call_service", "domain": "automation", "service": "reload"}
+        )
 
 
-def add_flats(
-    ha_port: int, user: str, password: str, manifest: Path, echonet_port: int | None
+def add_flats(  # noqa: PLR0917
+    ha_port: int,
+    user: str,
+    password: str,
+    manifest: Path,
+    config: Path,
+    language: str,
+    peak_limit_kw: float,
 ) -> None:
-    """Add every flat of the manifest and link each to its sidecar.
-
-    With ``echonet_port`` the first flat is added as the ECHONET Lite node there,
-    the others over Modbus: the demo shows both families side by side.
-    """
+    """Add every flat of the manifest, link each to its sidecar, set up the home."""
     base = f"http://127.0.0.1:{ha_port}"
     token = login(base, user, password)
-    flats = json.loads(manifest.read_text(encoding="utf-8"))["flats"]
-    labels: dict[str, str] = {}
-    for index, flat in enumerate(flats):
-        node_port = echonet_port if index == 0 else None
-        entry = add_flat(base, token, flat["modbus_port"], node_port)
+    entries: dict[str, str] = {}
+    for flat in _flats(manifest):
+        entry = add_flat(base, token, flat["flat"], flat["modbus_port"])
         link_sidecar(base, token, entry["entry_id"], flat["sidecar_url"], flat["token"])
-        labels[entry["entry_id"]] = f"Flat {flat['flat']}"
-        where = (
-            f"Modbus 127.0.0.1:{flat['modbus_port']}"
-            if node_port is None
-            else f"ECHONET Lite 127.0.0.1:{node_port}"
-        )
+        entries[flat["flat"]] = entry["entry_id"]
         print(
-            f"Added flat {flat['flat']} ({where}, {entry['title']}),"
-            f" linked to its sidecar {flat['sidecar_url']}"
+            f"Added flat {flat['flat']} (Modbus 127.0.0.1:{flat['modbus_port']}, "
+            f"{entry['title']}), linked to its sidecar {flat['sidecar_url']}"
         )
-    wait_loaded(base, token, list(labels), 60)
-    asyncio.run(_label(base, token, labels))
+    wait_loaded(base, token, list(entries.values()), 60)
+    write_yaml(
+        config / "automations.yaml", automations(entries, peak_limit_kw, language)
+    )
+    asyncio.run(_install(base, token, energy_prefs(list(entries))))
 
 
 _LEDGER_TEMPLATE = """{%- set ns = namespace(rows=[]) -%}
@@ -297,6 +277,8 @@ def main() -> None:
     prep = steps.add_parser("prepare")
     prep.add_argument("config", type=Path)
     prep.add_argument("--ha-port", type=int, required=True)
+    prep.add_argument("--lang", choices=["ja", "en"], default="ja")
+    prep.add_argument("--manifest", type=Path, required=True)
     for name in ("add-flats", "check"):
         step = steps.add_parser(name)
         step.add_argument("--ha-port", type=int, required=True)
@@ -304,15 +286,21 @@ def main() -> None:
         step.add_argument("--password", required=True)
         if name == "add-flats":
             step.add_argument("--manifest", type=Path, required=True)
-            step.add_argument(
-                "--echonet-port", type=int, help="add the first flat over ECHONET Lite"
-            )
+            step.add_argument("--config", type=Path, required=True)
+            step.add_argument("--lang", choices=["ja", "en"], default="ja")
+            step.add_argument("--peak-limit-kw", type=float, required=True)
     args = parser.parse_args()
     if args.step == "prepare":
-        prepare(args.config, args.ha_port)
+        prepare(args.config, args.ha_port, args.lang, args.manifest)
     elif args.step == "add-flats":
         add_flats(
-            args.ha_port, args.user, args.password, args.manifest, args.echonet_port
+            args.ha_port,
+            args.user,
+            args.password,
+            args.manifest,
+            args.config,
+            args.lang,
+            args.peak_limit_kw,
         )
     else:
         sys.exit(check(args.ha_port, args.user, args.password))

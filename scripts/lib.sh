@@ -7,6 +7,12 @@ VENV="$ROOT/.venv"
 VENV_PY="$VENV/bin/python"
 MIN_MINOR=13
 
+# LOCAL_VPP_KEEP_VENV=1: use an existing .venv as it is, installing nothing into it
+# (an environment prepared beforehand, or shared with another checkout).
+keep_venv() {
+    [ -n "${LOCAL_VPP_KEEP_VENV:-}" ] && [ -x "$VENV_PY" ]
+}
+
 python_is_new_enough() {
     "$1" -c "import sys; sys.exit(0 if sys.version_info >= (3, $MIN_MINOR) else 1)" 2>/dev/null
 }
@@ -59,6 +65,7 @@ ensure_venv() {
 # pyproject.toml and this folder are what they were at the last install.
 install_project() {
     local stamp="$VENV/.project.sha256" want
+    keep_venv && return 0
     want="$({ echo "$ROOT"; cat "$ROOT/pyproject.toml"; } | sha256sum | cut -d' ' -f1)"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
         return 0
@@ -74,6 +81,7 @@ install_project() {
 # install_pins FILE: pip-install FILE into .venv unless it is unchanged since last time.
 install_pins() {
     local file="$1" stamp want
+    keep_venv && return 0
     stamp="$VENV/.$(basename "$file").sha256"
     want="$(sha256sum "$file" | cut -d' ' -f1)"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then

@@ -12,6 +12,7 @@ from .battery_health.passport_action import async_setup_passport_action
 from .const import DOMAIN
 from .device import ROLE_BATTERY
 from .entity import device_info
+from .naming import migrated_data
 from .origin.services import async_setup_origin_services
 from .runtime import LocalVppConfigEntry, async_build_runtime, async_stop_runtime
 from .services import async_setup_services
@@ -32,6 +33,21 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_setup_services(hass)
     async_setup_origin_services(hass)
     async_setup_passport_action(hass)
+    return True
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: LocalVppConfigEntry) -> bool:
+    """Bring an entry from an older release up to date; refuse a newer one.
+
+    1.1 → 1.2 adds the flat's name; the unique id and the entity ids (which carry
+    the statistics) stay as they were.
+    """
+    if entry.version > 1:
+        return False
+    if entry.minor_version < 2:
+        hass.config_entries.async_update_entry(
+            entry, data=migrated_data(entry.title, entry.data), minor_version=2
+        )
     return True
 
 

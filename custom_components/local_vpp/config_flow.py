@@ -18,9 +18,11 @@ from homeassistant.helpers import selector
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.loader import async_get_integration
+from modbus_connection.model.sunspec import SunSpecModels
 
 from .const import (
     CONF_FAST_POLL_INTERVAL,
+    CONF_FLAT,
     CONF_GRID_AREA,
     CONF_NOMINAL_VOLTAGE,
     CONF_POLL_INTERVAL,
@@ -49,7 +51,14 @@ from .const import (
     MIN_RECONNECT_DELAY_S,
     SHEDDABLE_DOMAINS,
 )
-from .device import CannotConnectError, MissingModelsError, NotSunSpecError
+from .device import (
+    ROLE_BATTERY,
+    ROLE_METER,
+    ROLE_PV,
+    CannotConnectError,
+    MissingModelsError,
+    NotSunSpecError,
+)
 from .echonet_flow import EchonetSteps
 from .families import (
     CONF_FAMILY,
@@ -60,18 +69,45 @@ from .families import (
 )
 from .ledger.sidecar_link import async_check_sidecar
 from .living_room.options import living_room_errors, living_room_schema
+from .naming import MAX_FLAT_LENGTH, async_default_title
 from .runtime import LocalVppConfigEntry
 
 LEDGER_PATH = "/api/v1/ws"
 
 _LOGGER = logging.getLogger(__name__)
 
-_UNIT_ID = vol.All(vol.Coerce(int), vol.Range(min=1, max=247))
+# A box with the number in it: a slider from 1 to 247 hides which id is chosen.
+_UNIT_ID = selector.NumberSelector(
+    selector.NumberSelectorConfig(
+        min=1, max=247, step=1, mode=selector.NumberSelectorMode.BOX
+    )
+)
+_UNIT_KEYS = (CONF_UNIT_PV, CONF_UNIT_BATTERY, CONF_UNIT_METER)
 
 
-def _connection_schema(defaults: dict[str, Any]) -> vol.Schema:
+def _normalized(user_input: dict[str, Any]) -> dict[str, Any]:
+    """Unit ids as integers (the number box gives floats), the flat trimmed."""
+    data = dict(user_input)
+    for key in _UNIT_KEYS:
+        data[key] = int(data[key])
+    if CONF_FLAT in data:
+        data[CONF_FLAT] = str(data[CONF_FLAT]).strip()
+    return data
+
+
+def _connection_schema(
+    defaults: dict[str, Any], *, ask_flat: bool = False
+) -> vol.Schema:
+    flat: dict[Any, Any] = {}
+    if ask_flat:
+        flat = {
+            vol.Required(
+                CONF_FLAT, default=defaults.get(CONF_FLAT, "")
+            ): selector.TextSelector()
+        }
     return vol.Schema(
-        {
+        flat
+        | {
             vol.Required(CONF_HOST, default=defaults.get(CONF_HOST, "")): str,
             vol.Required(
                 CONF_PORT, default=defaults.get(CONF_PORT, DEFAULT_PORT)
@@ -91,15 +127,30 @@ def _connection_schema(defaults: dict[str, Any]) -> vol.Schema:
     )
 
 
+def _models_found(models: Mapping[str, SunSpecModels], data: Mapping[str, Any]) -> str:
+    """Which SunSpec models each unit has, for the installer: "PV (unit 1): 1, 701"."""
+    units = {ROLE_PV: CONF_UNIT_PV, ROLE_BATTERY: CONF_UNIT_BATTERY}
+    units[ROLE_METER] = CONF_UNIT_METER
+    return "\n".join(
+        f"- {role} (unit {data[key]}): "
+        + ", ".join(str(model.model_id) for model in models[role].chain)
+        for role, key in units.items()
+        if role in models
+    )
+
+
 async def _validate(
     data: dict[str, Any],
 ) -> tuple[str | None, dict[str, str], dict[str, str]]:
-    """Read the flat's SunSpec maps; return its serial or the errors to show."""
+    """Read the flat's SunSpec maps; its serial and the models, or the errors.
+
+    On success the placeholders say which models each unit has.
+    """
     units = [data[CONF_UNIT_PV], data[CONF_UNIT_BATTERY], data[CONF_UNIT_METER]]
     if len(set(units)) != len(units):
         return None, {"base": "duplicate_unit_ids"}, {}
     try:
-        family, serial = await async_discover_sunspec(data)
+        family, device = await async_discover_sunspec(data)
     except CannotConnectError:
         return None, {"base": "cannot_connect"}, {}
     except NotSunSpecError as err:
@@ -113,7 +164,7 @@ async def _validate(
     data.pop(CONF_FAMILY, None)
     if family != FAMILY_SUNSPEC:
         data[CONF_FAMILY] = family
-    return serial, {}, {}
+    return device.serial, {}, {"models": _models_found(device.models, data)}
 
 
 async def _check_sidecar(
@@ -144,6 +195,8 @@ class LocalVppConfigFlow(EchonetSteps, domain=DOMAIN):
     """Add a flat, or point an existing one at a new address."""
 
     VERSION = 1
+    # 1.2: the flat's number or name (``flat``) is part of the entry data.
+    MINOR_VERSION = 2
 
     def __init__(self) -> None:
         """Nothing discovered yet."""
@@ -166,18 +219,29 @@ class LocalVppConfigFlow(EchonetSteps, domain=DOMAIN):
     async def async_step_sunspec(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Ask where the flat's Modbus endpoint is."""
+        """Ask which flat it is and where its Modbus endpoint is."""
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
         if user_input is not None:
-            serial, errors, placeholders = await _validate(user_input)
+            user_input = _normalized(user_input)
+            flat = user_input[CONF_FLAT]
+            if not flat or len(flat) > MAX_FLAT_LENGTH:
+                errors[CONF_FLAT] = "flat_length"
+                serial = None
+            else:
+                serial, errors, placeholders = await _validate(user_input)
             if serial is not None:
                 await self.async_set_unique_id(serial)
                 self._abort_if_unique_id_configured()
-                return self.async_create_entry(title=f"Flat {serial}", data=user_input)
+                return self.async_create_entry(
+                    title=await async_default_title(self.hass, user_input[CONF_FLAT]),
+                    data=user_input,
+                    description="models_found",
+                    description_placeholders=placeholders,
+                )
         return self.async_show_form(
             step_id="sunspec",
-            data_schema=_connection_schema(user_input or {}),
+            data_schema=_connection_schema(user_input or {}, ask_flat=True),
             errors=errors,
             description_placeholders=placeholders,
         )
@@ -280,6 +344,7 @@ class LocalVppConfigFlow(EchonetSteps, domain=DOMAIN):
         errors: dict[str, str] = {}
         placeholders: dict[str, str] = {}
         if user_input is not None:
+            user_input = _normalized(user_input)
             serial, errors, placeholders = await _validate(user_input)
             if serial is not None:
                 await self.async_set_unique_id(serial)

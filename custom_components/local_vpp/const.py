@@ -6,6 +6,8 @@ from typing import Final
 
 DOMAIN: Final = "local_vpp"
 
+# The flat's number or short name ("301"): in device names, titles and entity ids.
+CONF_FLAT: Final = "flat"
 CONF_UNIT_PV: Final = "unit_pv"
 CONF_UNIT_BATTERY: Final = "unit_battery"
 CONF_UNIT_METER: Final = "unit_meter"

@@ -8,7 +8,7 @@ from typing import Any
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_SIDECAR_TOKEN
+from .const import CONF_FLAT, CONF_SIDECAR_TOKEN
 from .device import DeviceError, FlatDevice
 from .device.interface import AnyFlatDevice
 from .device.models import MODEL_COMMON
@@ -22,6 +22,8 @@ _SERIAL_LENGTH = 16
 # ECHONET Lite identification number (0x83): it holds the serial.
 _ECHONET_IDENTIFICATION = 0x83
 TO_REDACT = {"serial", "serial_number", "unique_id", "title", CONF_SIDECAR_TOKEN}
+# The entry's flat (its number or name) says who lives there, like its title.
+ENTRY_TO_REDACT = TO_REDACT | {CONF_FLAT}
 
 
 async def async_get_config_entry_diagnostics(
@@ -37,7 +39,7 @@ async def async_get_config_entry_diagnostics(
         else await _echonet_units(device)
     )
     return {
-        "entry": async_redact_data(entry.as_dict(), TO_REDACT),
+        "entry": async_redact_data(entry.as_dict(), ENTRY_TO_REDACT),
         "units": units,
         "capabilities": asdict(device.capabilities),
         "last_update_success": coordinator.last_update_success,

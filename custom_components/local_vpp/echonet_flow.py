@@ -13,6 +13,7 @@ import voluptuous as vol
 from homeassistant.config_entries import ConfigFlow, ConfigFlowResult
 from homeassistant.helpers import selector
 
+from .const import CONF_FLAT
 from .device import CannotConnectError
 from .device.echonet.discovery import async_search
 from .device.echonet.flat import NoStorageBatteryError
@@ -27,6 +28,7 @@ from .families import (
     FAMILY_ECHONET,
     device_from_entry_data,
 )
+from .naming import MAX_FLAT_LENGTH, async_default_title
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -49,10 +51,20 @@ async def _search() -> list[str]:
     return sorted(host for host, has_battery in found.items() if has_battery)
 
 
-def _schema(found: list[str], defaults: dict[str, Any]) -> vol.Schema:
+def _schema(
+    found: list[str], defaults: dict[str, Any], *, ask_flat: bool = False
+) -> vol.Schema:
     host_default = defaults.get(CONF_HOST) or (found[0] if found else "")
+    flat: dict[Any, Any] = {}
+    if ask_flat:
+        flat = {
+            vol.Required(
+                CONF_FLAT, default=defaults.get(CONF_FLAT, "")
+            ): selector.TextSelector()
+        }
     return vol.Schema(
-        {
+        flat
+        | {
             vol.Required(CONF_HOST, default=host_default): selector.SelectSelector(
                 selector.SelectSelectorConfig(options=found, custom_value=True)
             ),
@@ -128,16 +140,22 @@ class EchonetSteps(ConfigFlow):
             self._echonet_found = await _search()
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = _entry_data(user_input)
-            serial, errors = await _validate(data)
+            flat = str(user_input[CONF_FLAT]).strip()
+            data = _entry_data(user_input) | {CONF_FLAT: flat}
+            if not flat or len(flat) > MAX_FLAT_LENGTH:
+                serial, errors = None, {CONF_FLAT: "flat_length"}
+            else:
+                serial, errors = await _validate(data)
             if serial is not None:
                 await self.async_set_unique_id(serial)
                 self._abort_if_unique_id_configured()
-                return self.async_create_entry(title=f"Flat {serial}", data=data)
+                return self.async_create_entry(
+                    title=await async_default_title(self.hass, flat), data=data
+                )
         found = self._echonet_found
         return self.async_show_form(
             step_id="echonet",
-            data_schema=_schema(found, user_input or {}),
+            data_schema=_schema(found, user_input or {}, ask_flat=True),
             errors=errors,
             description_placeholders={
                 "found": ", ".join(found) if found else "—",

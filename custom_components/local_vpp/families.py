@@ -66,11 +66,14 @@ def device_from_entry_data(data: Mapping[str, Any]) -> AnyFlatDevice:
     )
 
 
-async def async_discover_sunspec(data: Mapping[str, Any]) -> tuple[str, str]:
+async def async_discover_sunspec(
+    data: Mapping[str, Any],
+) -> tuple[str, FlatDevice | Sunspec1xxFlatDevice]:
     """Find which SunSpec family the units serve: the 7xx set, else the 1xx one.
 
-    Returns (family, battery serial). When neither fits, raises the 7xx family's
-    ``MissingModelsError``: it names what the integration prefers. Other errors
+    Returns (family, the device as discovered, closed). When neither fits,
+    raises the 7xx family's ``MissingModelsError``: it names what the
+    integration prefers. Other errors
     (no answer, no SunSpec map) come from the first attempt.
     """
     missing: MissingModelsError | None = None
@@ -83,6 +86,8 @@ async def async_discover_sunspec(data: Mapping[str, Any]) -> tuple[str, str]:
             continue
         finally:
             await device.async_close()
-        return family, device.serial
+        # Both SunSpec families are built from these data, never ECHONET's.
+        assert isinstance(device, FlatDevice | Sunspec1xxFlatDevice)
+        return family, device
     assert missing is not None
     raise missing

@@ -35,7 +35,7 @@ BATTERY_SETPOINT = NumberEntityDescription(
     key="battery_setpoint",
     translation_key="battery_setpoint",
     device_class=NumberDeviceClass.POWER,
-    native_step=10,
+    native_step=1,
     native_unit_of_measurement=UnitOfPower.WATT,
     mode=NumberMode.BOX,
     # An installer's control, not a resident's: kept off the default dashboards.

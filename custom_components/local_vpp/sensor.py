@@ -157,6 +157,7 @@ MEASUREMENTS: tuple[LocalVppSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfElectricPotential.VOLT,
         suggested_display_precision=1,
+        entity_category=EntityCategory.DIAGNOSTIC,
     ),
     LocalVppSensorDescription(
         key="grid_frequency",
@@ -167,6 +168,7 @@ MEASUREMENTS: tuple[LocalVppSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfFrequency.HERTZ,
         suggested_display_precision=2,
+        entity_category=EntityCategory.DIAGNOSTIC,
     ),
 )
 

@@ -209,9 +209,10 @@ def dispatch_request(call_data: dict[str, Any]) -> DispatchRequest:
 
 
 def _until(until_ms: float | None) -> str | None:
+    """The end time in the home's time zone, as residents read their clocks."""
     if until_ms is None:
         return None
-    return dt_util.utc_from_timestamp(until_ms / 1000).isoformat()
+    return dt_util.as_local(dt_util.utc_from_timestamp(until_ms / 1000)).isoformat()
 
 
 async def _async_request(call: ServiceCall) -> ServiceResponse:

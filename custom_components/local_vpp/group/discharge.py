@@ -34,6 +34,7 @@ from ..ledger.messages import GroupSetpoint
 from ..ledger.sample import availability_from_reading
 from ..ledger.sidecar_link import SidecarLink
 from ..signals import BACKUP_CHANGED, GROUP_CHANGED, LINK_CHANGED, SETPOINT_RECEIVED
+from .notice import async_notify_started, dismiss
 from .serial_apply import SerialApply
 
 _LOGGER = logging.getLogger(__name__)
@@ -256,13 +257,23 @@ class GroupDischarge:
         }
 
     def _fire_started(self, setpoint: GroupSetpoint) -> None:
+        participating = self.participate and not self._control.outranked(Party.GROUP)
         self.hass.bus.async_fire(
             EVENT_GROUP_DISCHARGE_STARTED,
-            self._event_data(setpoint)
-            | {
-                "participating": self.participate
-                and not self._control.outranked(Party.GROUP)
-            },
+            self._event_data(setpoint) | {"participating": participating},
+        )
+        self._entry.async_create_background_task(
+            self.hass,
+            async_notify_started(
+                self.hass,
+                self._entry,
+                setpoint,
+                self.wanted_w() if participating else None,
+                lambda: (
+                    self.current is not None and self.current.event == setpoint.event
+                ),
+            ),
+            "local_vpp group discharge notification",
         )
 
     def _fire_ended(
@@ -272,6 +283,7 @@ class GroupDischarge:
             EVENT_GROUP_DISCHARGE_ENDED,
             self._event_data(setpoint) | {"cause": cause, "end_reason": end_reason},
         )
+        dismiss(self.hass, self._entry)
 
     def as_dict(self) -> dict[str, Any]:
         """State for diagnostics."""

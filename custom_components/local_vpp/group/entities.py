@@ -67,9 +67,11 @@ def _power(
     key: str,
     value_fn: Callable[[GroupDischarge, GroupSetpoint], float | None],
     idle: float | None,
+    category: EntityCategory | None = None,
 ) -> GroupSensorDescription:
     return GroupSensorDescription(
         key=key,
+        entity_category=category,
         translation_key=key,
         value_fn=value_fn,
         idle=idle,
@@ -90,11 +92,23 @@ GROUP_SENSORS: tuple[GroupSensorDescription, ...] = (
         idle=0.0,
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=PERCENTAGE,
+        entity_category=EntityCategory.DIAGNOSTIC,
         suggested_display_precision=1,
     ),
     # No event, no building target: unknown rather than a made-up 0.
-    _power("group_building_target", lambda _, s: s.target_w, None),
-    _power("group_building_achieved", lambda _, s: s.achieved_w, None),
+    # The building's figures are for whoever runs the building, not each resident.
+    _power(
+        "group_building_target",
+        lambda _, s: s.target_w,
+        None,
+        EntityCategory.DIAGNOSTIC,
+    ),
+    _power(
+        "group_building_achieved",
+        lambda _, s: s.achieved_w,
+        None,
+        EntityCategory.DIAGNOSTIC,
+    ),
 )
 
 

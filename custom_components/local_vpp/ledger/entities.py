@@ -82,6 +82,7 @@ MESH_SENSORS: tuple[MeshSensorDescription, ...] = (
         key="ledger_peers_online",
         translation_key="ledger_peers_online",
         state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda mesh: mesh.peers_online,
     ),
     MeshSensorDescription(

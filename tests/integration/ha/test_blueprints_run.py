@@ -17,6 +17,7 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
     async_mock_service,
 )
+from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from devkit.waiting import until
 from simulator.threaded import FlatThread
@@ -128,12 +129,13 @@ async def test_outage_blueprint_sheds_notifies_and_restores(
     assert harness.load(LOADS[2]) == STATE_OFF
 
 
-async def test_low_battery_blueprint_warns_and_sheds_more(
+async def test_low_battery_blueprint_warns_and_sheds_more(  # noqa: PLR0917
     hass: HomeAssistant,
     config_entry: MockConfigEntry,
     flat: FlatThread,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    hass_ws_client: WebSocketGenerator,
 ) -> None:
     entry, phone, notifications, clock = await _flat_with_phone(
         hass, config_entry, tmp_path, monkeypatch
@@ -147,6 +149,7 @@ async def test_low_battery_blueprint_warns_and_sheds_more(
             # Far above any real runtime: the warning is due as soon as backup starts.
             "threshold_min": 100_000,
             "notify_devices": [phone],
+            "notify_here": True,
             "extra_loads": LOADS[:1],
             "restore_when_released": True,
             "restore_delay": 0,
@@ -158,6 +161,10 @@ async def test_low_battery_blueprint_warns_and_sheds_more(
     await harness.outage_confirmed()
     await hass.async_block_till_done()
     assert notifications, "no low-battery warning"
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id({"type": "persistent_notification/get"})
+    shown = (await client.receive_json())["result"]
+    assert "Battery running low" in [item["title"] for item in shown]
     assert harness.load(LOADS[0]) == STATE_OFF
     assert harness.load(LOADS[1]) == STATE_ON
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 from unittest.mock import patch
 
 import pytest
@@ -15,6 +16,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.local_vpp.const import (
     CONF_FAST_POLL_INTERVAL,
+    CONF_FLAT,
     CONF_POLL_INTERVAL,
     CONF_RECONNECT_DELAY,
     CONF_UNIT_BATTERY,
@@ -41,6 +43,11 @@ def other_flat(socket_enabled: None) -> Iterator[FlatThread]:
         handle.close()
 
 
+def user_input(flat: FlatThread, name: str = "101") -> dict[str, Any]:
+    """What an installer types for ``flat``: its number and where it is."""
+    return {CONF_FLAT: name} | entry_data(flat)
+
+
 async def _start(hass: HomeAssistant) -> str:
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
@@ -58,25 +65,76 @@ async def _start(hass: HomeAssistant) -> str:
 
 async def test_user_flow_creates_entry(hass: HomeAssistant, flat: FlatThread) -> None:
     flow_id = await _start(hass)
-    result = await hass.config_entries.flow.async_configure(flow_id, entry_data(flat))
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input(flat))
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == f"Flat {BATTERY_SERIAL}"
-    assert result["data"] == entry_data(flat)
+    assert result["title"] == "Flat 101"
+    assert result["data"] == user_input(flat)
     assert result["result"].unique_id == BATTERY_SERIAL
+    assert result["result"].minor_version == 2
+    # The installer is told which SunSpec models each unit answered with.
+    assert result["description"] == "models_found"
+    assert result["description_placeholders"] == {
+        "models": "- pv (unit 1): 1, 701\n"
+        "- battery (unit 2): 1, 701, 713, 802, 704, 64900\n"
+        "- meter (unit 3): 1, 701"
+    }
     await hass.async_block_till_done()
+
+
+async def test_title_follows_the_server_language(
+    hass: HomeAssistant, flat: FlatThread
+) -> None:
+    await hass.config.async_update(language="ja")
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input(flat))
+    assert result["title"] == "101号室"
+    await hass.async_block_till_done()
+
+
+async def test_a_named_flat_keeps_its_name(
+    hass: HomeAssistant, flat: FlatThread
+) -> None:
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, user_input(flat, "  Sato  ")
+    )
+    assert result["title"] == "Sato"
+    assert result["data"][CONF_FLAT] == "Sato"
+    await hass.async_block_till_done()
+
+
+async def test_flat_name_is_required(hass: HomeAssistant, flat: FlatThread) -> None:
+    flow_id = await _start(hass)
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, user_input(flat, " ")
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_FLAT: "flat_length"}
+
+
+async def test_unit_ids_are_number_boxes(hass: HomeAssistant) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    schema = result["data_schema"].schema
+    for key in schema:
+        if key in (CONF_UNIT_PV, CONF_UNIT_BATTERY, CONF_UNIT_METER):
+            config = schema[key].config
+            assert config["mode"] == "box"
+            assert (config["min"], config["max"], config["step"]) == (1, 247, 1)
 
 
 async def test_cannot_connect_then_recover(
     hass: HomeAssistant, flat: FlatThread
 ) -> None:
     flow_id = await _start(hass)
-    bad = entry_data(flat) | {CONF_PORT: free_port()}
+    bad = user_input(flat) | {CONF_PORT: free_port()}
     result = await hass.config_entries.flow.async_configure(flow_id, bad)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "cannot_connect"}
     # Nothing typed is lost: the form comes back with the user's values.
     assert result["data_schema"]({})[CONF_PORT] == bad[CONF_PORT]
-    result = await hass.config_entries.flow.async_configure(flow_id, entry_data(flat))
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input(flat))
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
 
@@ -87,6 +145,7 @@ async def test_not_sunspec(hass: HomeAssistant, socket_enabled: None) -> None:
         result = await hass.config_entries.flow.async_configure(
             flow_id,
             {
+                CONF_FLAT: "101",
                 CONF_HOST: "127.0.0.1",
                 CONF_PORT: port,
                 CONF_UNIT_PV: 1,
@@ -102,7 +161,7 @@ async def test_not_sunspec(hass: HomeAssistant, socket_enabled: None) -> None:
 async def test_missing_models_names_them(hass: HomeAssistant, flat: FlatThread) -> None:
     flow_id = await _start(hass)
     # The PV inverter's unit id given as the battery's: it lacks the battery models.
-    swapped = entry_data(flat) | {CONF_UNIT_PV: 2, CONF_UNIT_BATTERY: 1}
+    swapped = user_input(flat) | {CONF_UNIT_PV: 2, CONF_UNIT_BATTERY: 1}
     result = await hass.config_entries.flow.async_configure(flow_id, swapped)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "missing_models"}
@@ -114,7 +173,7 @@ async def test_missing_models_names_them(hass: HomeAssistant, flat: FlatThread) 
 async def test_duplicate_unit_ids(hass: HomeAssistant, flat: FlatThread) -> None:
     flow_id = await _start(hass)
     result = await hass.config_entries.flow.async_configure(
-        flow_id, entry_data(flat) | {CONF_UNIT_METER: 1}
+        flow_id, user_input(flat) | {CONF_UNIT_METER: 1}
     )
     assert result["errors"] == {"base": "duplicate_unit_ids"}
 
@@ -126,7 +185,7 @@ async def test_unexpected_error(hass: HomeAssistant, flat: FlatThread) -> None:
         side_effect=RuntimeError("boom"),
     ):
         result = await hass.config_entries.flow.async_configure(
-            flow_id, entry_data(flat)
+            flow_id, user_input(flat)
         )
     assert result["errors"] == {"base": "unknown"}
 
@@ -135,7 +194,7 @@ async def test_already_configured(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, flat: FlatThread
 ) -> None:
     flow_id = await _start(hass)
-    result = await hass.config_entries.flow.async_configure(flow_id, entry_data(flat))
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input(flat))
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
 

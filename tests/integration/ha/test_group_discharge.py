@@ -284,9 +284,14 @@ async def test_max_share_is_offered_and_restored(
     mock_restore_cache_with_extra_data(
         hass,
         [
-            (State("switch.battery_group_discharge_participation", STATE_OFF), {}),
             (
-                State("number.battery_maximum_share", "40"),
+                State(
+                    "switch.flat_lvpp_101_bat_battery_join_group_discharges", STATE_OFF
+                ),
+                {},
+            ),
+            (
+                State("number.flat_lvpp_101_bat_battery_maximum_share", "40"),
                 {
                     "native_value": 40.0,
                     "native_min_value": 0,

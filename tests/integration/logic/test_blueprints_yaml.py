@@ -49,6 +49,7 @@ SAMPLE_INPUTS: dict[str, dict[str, Any]] = {
         "backup_active": "binary_sensor.flat_101_backup_active",
         "threshold_min": 20,
         "notify_devices": ["fedcba9876543210fedcba9876543210"],
+        "notify_here": True,
         "extra_loads": ["media_player.tv", "fan.bedroom"],
         "restore_when_released": True,
         "restore_delay": 5,
