@@ -360,12 +360,9 @@ class Node:
 
     async def _listen(self, parts: Parts) -> None:
         origin = OriginRoutes(self.config, parts.api.refusal)
+        routes = (origin.add_routes, self.battery.add_routes, self.voting.add_routes)
         self._runner, self.port = await listen(
-            self.config,
-            parts.api,
-            parts.peers.mesh,
-            self.count_rejection,
-            (origin.add_routes, self.battery.add_routes, self.voting.add_routes),
+            self.config, parts.api, parts.peers.mesh, self.count_rejection, routes
         )
 
     def _from_peer(self, entry: Entry) -> None:

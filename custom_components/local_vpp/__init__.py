@@ -14,6 +14,7 @@ from .device import ROLE_BATTERY
 from .entity import device_info
 from .naming import migrated_data
 from .origin.services import async_setup_origin_services
+from .roster_services import async_setup_roster_services
 from .runtime import LocalVppConfigEntry, async_build_runtime, async_stop_runtime
 from .services import async_setup_services
 
@@ -33,6 +34,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_setup_services(hass)
     async_setup_origin_services(hass)
     async_setup_passport_action(hass)
+    async_setup_roster_services(hass)
     return True
 
 

@@ -232,11 +232,7 @@ async def _async_cancel(call: ServiceCall) -> ServiceResponse:
 
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
-    """Register the group discharge actions, then the roster actions."""
-    # Imported here: the roster actions use this module's helpers.
-    from .roster_services import async_setup_roster_services  # noqa: PLC0415
-
-    async_setup_roster_services(hass)
+    """Register the group discharge actions."""
     hass.services.async_register(
         DOMAIN,
         SERVICE_REQUEST_GROUP_DISCHARGE,
