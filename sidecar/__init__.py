@@ -4,6 +4,7 @@ The sidecar is its own program: it never imports the Home Assistant integration 
 simulator. The protocol it implements is specified in docs/PROTOCOL.md.
 """
 
+from sidecar.apps.wat import kinds as _wat_kinds
 from sidecar.coordination import kinds as _coordination_kinds
 from sidecar.mesh import roster as _roster
 
@@ -14,3 +15,4 @@ __version__ = "0.1.0"
 # tool check all kinds alike.
 _coordination_kinds.register()
 _roster.register()
+_wat_kinds.register()

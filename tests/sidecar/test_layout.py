@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from sidecar.apps.wat import kinds as wat_kinds
 from sidecar.coordination import kinds as coordination_kinds
 from sidecar.ledger import kinds
 from sidecar.mesh import roster
@@ -130,7 +131,11 @@ def test_the_ledger_format_imports_only_itself() -> None:
 
 def test_the_kinds_defined_above_the_ledger_are_registered_with_it() -> None:
     """Importing the sidecar gives the format the schemas of every other kind."""
-    assert kinds.registered_kinds() == coordination_kinds.KINDS | {roster.ROSTER}
+    assert kinds.registered_kinds() == coordination_kinds.KINDS | {
+        roster.ROSTER,
+        wat_kinds.CURRENCY,
+        wat_kinds.METER,
+    }
     assert kinds.folded_kinds() == {
         kinds.FLOW,
         kinds.WITNESSED,
