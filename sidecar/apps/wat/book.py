@@ -13,12 +13,13 @@ until they come or the wait is over; once settled, nothing arriving later change
 entries that count would have held it open, and entries that arrive after the wait do
 not count. A member absent at the end simply did not trade in that interval.
 
-Within an interval, at value period ``n`` of its end: receipts are paid first (the
-receiver pays the giver ``floor(mwh * outage / 10**6)``, even beyond its credit limit,
-since a power cut is not refused) and their energy is taken off the receiver's import
-and the giver's export; then :func:`matching.match` settles the rest at the group price
-if a discharge request (not cancelled before ``s``) overlaps the interval, else at the
-local price, each buyer's ``available`` being its value plus the credit limit.
+Within an interval, at the value period of its last instant ``e - 1``, receipts are
+paid first (the receiver pays the giver ``floor(mwh * outage / 10**6)``, even beyond
+its credit limit, since a power cut is not refused) and their energy is taken off the
+receiver's import and the giver's export; then :func:`matching.match` settles the rest
+at the group price if a discharge request (not cancelled before ``s``) overlaps the
+interval, else at the local price, each buyer's ``available`` being its value plus the
+credit limit.
 """
 
 from __future__ import annotations
@@ -119,7 +120,8 @@ class Book:
     ) -> Interval:
         assert self.table is not None
         deadline = end + version.final_ms
-        factor = self.table.factor(self.table.period(end))
+        # The value period holding the interval's last instant: its own rules.
+        factor = self.table.factor(self.table.period(end - 1))
         readings: dict[bytes, Reading] = {}
         used: dict[bytes, list[Meter]] = {}
         absent = []
