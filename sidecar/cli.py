@@ -20,6 +20,7 @@ from typing import TextIO
 
 from sidecar import config as config_module
 from sidecar.api.listener import ListenError
+from sidecar.apps.wat import cli as wat_cli
 from sidecar.config import Config, ConfigError
 from sidecar.ledger.identity import Identity, KeyFileError
 from sidecar.mesh.membership import MembershipError
@@ -144,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=_status)
 
     roster_cli.add_commands(commands, DEFAULT_CONFIG)
+    wat_cli.add_commands(commands, DEFAULT_CONFIG)
     return parser
 
 

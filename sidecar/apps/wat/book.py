@@ -56,6 +56,8 @@ class Book:
     accounts: dict[bytes, Account] = field(default_factory=dict)
     intervals: list[Interval] = field(default_factory=list)
     table: ValueTable | None = None
+    # Per account, its state after each interval that changed it: (end, units, debt).
+    history: dict[bytes, list[tuple[int, int, int]]] = field(default_factory=dict)
     _next: int | None = None
     _cursor: dict[bytes, int] = field(default_factory=dict)
 
@@ -93,6 +95,17 @@ class Book:
         if account is None or self.table is None:
             return 0
         return account.face(self.table.factor(self.table.period(at_ms)))
+
+    def value_at(self, author: bytes, at_ms: int) -> int:
+        """An account's value at ``at_ms``, from the intervals settled by then."""
+        if self.table is None:
+            return 0
+        units = debt = 0
+        for end, held, owed in self.history.get(author, ()):
+            if end > at_ms:
+                break
+            units, debt = held, owed
+        return Account(units, debt).face(self.table.factor(self.table.period(at_ms)))
 
     def building_value(self, at_ms: int) -> int:
         """The building account: minus the sum of every other account's value."""
@@ -135,7 +148,7 @@ class Book:
                 for index, value in enumerate(
                     (meter.grid_in, meter.grid_out, meter.ren_out)
                 ):
-                    totals[index] += _piece(value, meter, start, end)
+                    totals[index] += piece(value, meter, start, end)
             if pieces:
                 used[author] = pieces
                 readings[author] = Reading(*totals)
@@ -161,6 +174,16 @@ class Book:
                 account.debit(trade.paid, factor)
             if trade.received:
                 account.credit(trade.received, factor)
+        touched = set(matched.trades) | {
+            party
+            for receipt, _paid in paid_receipts
+            for party in (receipt.giver, receipt.receiver)
+        }
+        for author in touched:
+            account = self.accounts[author]
+            self.history.setdefault(author, []).append(
+                (end, account.units, account.debt)
+            )
         interval = Interval(
             start,
             end,
@@ -231,7 +254,7 @@ class Book:
         return account
 
 
-def _piece(value: int, meter: Meter, start: int, end: int) -> int:
+def piece(value: int, meter: Meter, start: int, end: int) -> int:
     """The part of a meter's ``value`` inside ``[start, end)``, split by time.
 
     Cumulative floors: ``floor(v * (b - ms) / span) - floor(v * (a - ms) / span)``
