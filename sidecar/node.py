@@ -28,6 +28,8 @@ from aiohttp import web
 from sidecar.api.listener import listen
 from sidecar.api.server import LocalApi
 from sidecar.api.services import NodeServices
+from sidecar.apps.wat import wiring as wat_wiring
+from sidecar.apps.wat.route import WatRoutes
 from sidecar.config import DAY_MS, HOUR_MS, Config
 from sidecar.coordination.clock import CoordinationClock
 from sidecar.coordination.planner import Settings
@@ -115,6 +117,7 @@ class Node:
         self._reader: sqlite3.Connection | None = None
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.wat: WatRoutes | None = None
 
     @property
     def parts(self) -> Parts:
@@ -309,6 +312,9 @@ class Node:
         own = replica.heads[identity.author]
         replica.own = feed
         gate.on_durable = [own.advance, coordination.appended, peers.mesh.publish]
+        self.wat = wat_wiring.start(config, self.membership.roster, gate, clock, reader)
+        if self.wat is not None:
+            gate.on_durable.append(self.wat.app.durable)
         share = None if feed.last_flow is None else feed.last_flow.get("bat_ren")
         last_end = None if feed.last_flow is None else feed.last_flow.get("end")
         resumed = (
@@ -344,6 +350,8 @@ class Node:
             coordination=coordination,
         )
         api = LocalApi(services, config.api_token)
+        if self.wat is not None:
+            api.extra_routes.append(self.wat.add_routes)
         return Parts(
             gate, replica, witness, coordination, peers, checkpoints, services, api
         )
@@ -358,6 +366,8 @@ class Node:
         self.parts.coordination.arrived(entry)
         self.membership.seen(entry)
         self.parts.witness.declared(entry)
+        if self.wat is not None:
+            self.wat.app.arrived(entry)
 
     async def _notify(self, message: dict[str, Any]) -> None:
         await self.parts.api.notify(message)
@@ -383,6 +393,8 @@ class Node:
                 continue  # rollups and checkpoints wait until the disk takes them
             try:
                 tickets = feed.roll(self.clock())
+                if self.wat is not None:
+                    self.wat.app.tick()
                 due = checkpoints.due()
                 if due:
                     checkpoints.declare_witnessed()

@@ -93,11 +93,15 @@ class LocalApi:
         self._token = token.encode()
         self._current: web.WebSocketResponse | None = None
         self._session: _Session | None = None
+        # Routes of the applications beside the ledger (their own modules).
+        self.extra_routes: list[Callable[[web.Application], None]] = []
 
     def add_routes(self, app: web.Application) -> None:
         """Register the endpoints on an aiohttp application."""
         app.router.add_get(messages.PATH, self._websocket)
         app.router.add_get(messages.STATUS_PATH, self._status)
+        for add in self.extra_routes:
+            add(app)
 
     async def notify(self, message: Outgoing | dict[str, Any]) -> None:
         """Send an unsolicited message to Home Assistant, if it is connected."""
