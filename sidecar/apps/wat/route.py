@@ -131,6 +131,10 @@ def state(app: WatApp) -> dict[str, object]:
         "bought_today_mwh": bought,
         "settled_until": book.settled_until,
         "building_account": book.building_value(now),
+        "flats": {
+            member.flat: book.value_at(member.author, now)
+            for member in settlement.rosters.at(now).members
+        },
     }
 
 
