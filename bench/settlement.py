@@ -28,6 +28,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 
 from sidecar.apps.wat import kinds, spec
 from sidecar.apps.wat.meters import MeterBuilder
@@ -185,7 +186,7 @@ def main() -> None:
         settled = settlement.advance(T0 + (index + 1) * HALF_HOUR)
         steps.append(time.perf_counter() - begin)
         assert len(settled) == 1
-        step_bare.append(timed(lambda row=row: bare(row), 1))
+        step_bare.append(timed(partial(bare, row), 1))
     incremental_us = statistics.median(steps) * 1e6
     incremental_bare = statistics.median(step_bare) * 1e6
     print(
@@ -204,7 +205,7 @@ def main() -> None:
     ]
     begin = time.perf_counter()
     for seq, body in enumerate(flows, start=1):
-        builder.add(seq, body)  # type: ignore[arg-type]
+        builder.add(seq, body)
     meter_us = (time.perf_counter() - begin) / len(flows) * 1e6
     flow_bare = timed(lambda: [json.dumps(body) for body in flows], 3) / 1800 * 1e6
     print(
