@@ -24,6 +24,7 @@ credit limit.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 from sidecar.apps.wat.inputs import Inputs, Meter, Receipt
@@ -124,7 +125,10 @@ class Book:
         for author in members:
             meters = self.inputs.meters.get(author, [])
             at = self._cursor.get(author, 0)
-            if not any(m.end >= end and m.ts <= deadline for m in meters[at:]):
+            if not any(
+                m.end >= end and m.ts <= deadline
+                for m in itertools.islice(meters, at, None)
+            ):
                 return False
         return True
 
