@@ -43,6 +43,8 @@ from .ledger.entities import (
     WitnessedAgeSensor,
 )
 from .runtime import LocalVppConfigEntry
+from .wat.entities import wat_sensors
+from .wat.poller import WatPoller
 
 PARALLEL_UPDATES = 0
 
@@ -261,6 +263,10 @@ async def async_setup_entry(
         entities.append(LedgerEstimatedSensor(coordinator, link, LEDGER_ESTIMATED))
         entities += [MeshSensor(coordinator, link, d) for d in MESH_SENSORS]
         entities.append(WitnessedAgeSensor(coordinator, link, WITNESSED_AGE))
+        poller = WatPoller(hass, link, entry.entry_id)
+        entities += wat_sensors(coordinator, poller)
+        poller.async_start()
+        entry.async_on_unload(poller.async_stop)
     if (group := entry.runtime_data.group) is not None:
         entities += [GroupSensor(coordinator, group, d) for d in GROUP_SENSORS]
     async_add_entities(entities)

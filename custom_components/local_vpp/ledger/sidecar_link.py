@@ -226,6 +226,33 @@ class SidecarLink:
             raise SidecarRequestError(error.reason, error.detail)
         return reply
 
+    async def async_get_json(
+        self, path: str, params: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """GET one of the sidecar's HTTP routes (``/api/v1/…``) as JSON.
+
+        Raises ``SidecarNotConnectedError`` when the sidecar cannot be reached,
+        ``SidecarRequestError`` when it refuses (its reason and detail).
+        """
+        base = self._url.split("/api/", 1)[0].replace("ws", "http", 1)
+        try:
+            async with (
+                asyncio.timeout(REQUEST_TIMEOUT_S),
+                self._session.get(
+                    base + path,
+                    params=params,
+                    headers={"Authorization": f"Bearer {self._token}"},
+                ) as reply,
+            ):
+                body: dict[str, Any] = await reply.json(content_type=None)
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as err:
+            raise SidecarNotConnectedError(str(err)) from err
+        if reply.status != HTTPStatus.OK:
+            raise SidecarRequestError(
+                str(body.get("reason", reply.status)), str(body.get("detail", ""))
+            )
+        return body
+
     def submit(self, sample: Sample) -> None:
         """Queue a sample; never blocks. A full buffer drops its oldest sample."""
         if len(self._pending) == self._pending.maxlen:
