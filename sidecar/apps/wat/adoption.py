@@ -23,11 +23,13 @@ from sidecar.ledger.identity import Identity, KeyRing, signature_problem
 from sidecar.tools.members import RosterChain
 
 
-def approve(identity: Identity, proposed: Currency) -> JsonObject:
+def approve(
+    identity: Identity, proposed: Currency, *, deterministic: bool = False
+) -> JsonObject:
     """A member's approval of a proposed version: its signature over the digest."""
     return {
         "author": identity.author.hex(),
-        "sig": identity.sign(proposed.digest).hex(),
+        "sig": identity.sign(proposed.digest, deterministic=deterministic).hex(),
     }
 
 
