@@ -13,6 +13,7 @@ from .device import ROLE_BATTERY
 from .entity import device_info
 from .runtime import LocalVppConfigEntry, async_build_runtime, async_stop_runtime
 from .services import async_setup_services
+from .wat.services import async_setup_wat_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
@@ -28,6 +29,7 @@ PLATFORMS: list[Platform] = [
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the integration's actions, once for every flat."""
     async_setup_services(hass)
+    async_setup_wat_services(hass)
     return True
 
 

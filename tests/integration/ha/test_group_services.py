@@ -263,6 +263,7 @@ async def test_actions_are_described_for_the_ui(
     assert set(descriptions) == {
         SERVICE_REQUEST_GROUP_DISCHARGE,
         SERVICE_CANCEL_GROUP_DISCHARGE,
+        "wat_statement",
     }
     for description in descriptions.values():
         for field in description["fields"].values():

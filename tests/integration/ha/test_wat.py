@@ -14,6 +14,7 @@ from homeassistant.const import STATE_UNAVAILABLE, Platform
 from homeassistant.core import Event, HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.local_vpp.const import DOMAIN
 from custom_components.local_vpp.wat.poller import EVENT_INTERVAL_CLOSED, WatPoller
 from sidecar.apps.wat import spec
 from sidecar.apps.wat.node_app import WatApp
@@ -110,6 +111,18 @@ async def test_wat_sensors_show_the_flats_figures_and_an_interval_closes(
     assert events[0].data["settled_until"] == T0 + 2 * HALF_HOUR
     assert _value(hass, "wat_balance") == "-1.818"  # 20 WAT earned back
     assert _value(hass, "wat_earned_today") == "20.0"
+
+    statement: Any = await hass.services.async_call(
+        DOMAIN,
+        "wat_statement",
+        {"start": "2026-12-01T00:00:00+09:00", "end": "2026-12-02T00:00:00+09:00"},
+        blocking=True,
+        return_response=True,
+    )
+    assert statement is not None
+    assert [line["amount"] for line in statement["lines"]] == [-21_818, 20_000]
+    assert statement["closing"] == -1_818
+    assert statement["lines"][0]["refs"]  # the entries the line rests on
 
     await sidecar.stop()  # the sidecar is gone: unknown, never 0
     await poller.async_refresh()
