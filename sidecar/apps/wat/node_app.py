@@ -56,9 +56,12 @@ class WatApp:
                 last_meter = entry
         after = 0
         if last_meter is not None:
-            after = last_meter.seq
-            end = last_meter.content["end"]
+            # The flows after the last one it summed: the flow that closed it came
+            # before the meter itself.
+            end, last = last_meter.content["end"], last_meter.content["last"]
             assert isinstance(end, int)
+            assert isinstance(last, int)
+            after = last
             self.meters.resume(end)
         for seq, kind, *_rest, body, _sig in store.iter_entries(conn, author_no, after):
             if kind == ledger_kinds.FLOW:
