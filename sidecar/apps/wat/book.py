@@ -24,7 +24,6 @@ credit limit.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 
 from sidecar.apps.wat.inputs import Inputs, Meter, Receipt
@@ -125,9 +124,10 @@ class Book:
         for author in members:
             meters = self.inputs.meters.get(author, [])
             at = self._cursor.get(author, 0)
+            # Indexing, not islice: islice would walk the settled meters to get there.
             if not any(
-                m.end >= end and m.ts <= deadline
-                for m in itertools.islice(meters, at, None)
+                meters[i].end >= end and meters[i].ts <= deadline
+                for i in range(at, len(meters))
             ):
                 return False
         return True
