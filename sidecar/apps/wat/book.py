@@ -244,6 +244,11 @@ class Book:
             _take(readings, receipt.giver, receipt.mwh, out=True)
         return paid
 
+    def price_at(self, version: Currency, at_ms: int) -> int:
+        """The price of the interval holding ``at_ms`` as the ledger stands now."""
+        start = at_ms - (at_ms - version.effective) % version.interval_ms
+        return self._price(version, start, start + version.interval_ms)
+
     def _price(self, version: Currency, start: int, end: int) -> int:
         deadline = end + version.final_ms
         for span_start, span_end, ts in self.inputs.group_spans():

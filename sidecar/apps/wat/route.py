@@ -126,7 +126,7 @@ def state(app: WatApp) -> dict[str, object]:
         "value_now": book.value_at(app.me, now),
         "earned_today": today["earned"],
         "spent_today": today["spent"],
-        "price_now": currency.prices.local,
+        "price_now": book.price_at(currency, now),
         "sold_today_mwh": sold,
         "bought_today_mwh": bought,
         "settled_until": book.settled_until,

@@ -8,6 +8,7 @@ from sidecar.apps.wat import spec
 from sidecar.apps.wat.matching import Reading, apportion, match
 from sidecar.apps.wat.settlement import Settlement
 from sidecar.apps.wat.value import SCALE
+from sidecar.ledger.canonical import JsonObject
 from tests.sidecar.wat.support import BUILDING, HALF_HOUR, MIN, T0, Flats
 
 DAY = 1440 * MIN
@@ -157,3 +158,22 @@ def test_the_credit_limit_caps_what_a_buyer_can_buy() -> None:
     assert result.trades[b"b"].bought == 25_000
     assert result.trades[b"b"].paid == 500
     assert result.trades[b"s"].received == 500
+
+
+def test_the_price_now_is_the_group_price_while_a_discharge_is_asked_for() -> None:
+    """20 WAT/kWh, then 30 during a dispatch (discharge) overlapping the interval."""
+    flats, settlement = _building()
+    version = settlement.currency(T0)
+    assert version is not None
+    assert settlement.book.price_at(version, T0 + 5 * MIN) == 20_000
+    dispatch: JsonObject = {
+        "direction": "discharge",
+        "mode": "power",
+        "target_w": 5000,
+        "start": T0 + 40 * MIN,
+        "end": T0 + 50 * MIN,
+        "reason": "peak",
+    }
+    settlement.offer(flats.entry(0, "dispatch", dispatch, T0 + 39 * MIN))
+    assert settlement.book.price_at(version, T0 + 35 * MIN) == 30_000
+    assert settlement.book.price_at(version, T0 + 5 * MIN) == 20_000
