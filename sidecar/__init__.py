@@ -4,6 +4,7 @@ The sidecar is its own program: it never imports the Home Assistant integration 
 simulator. The protocol it implements is specified in docs/PROTOCOL.md.
 """
 
+from sidecar.apps.wat import kinds as _wat_kinds
 from sidecar.coordination import kinds as _coordination_kinds
 from sidecar.ledger import battery_state as _battery_state
 from sidecar.mesh import roster as _roster
@@ -18,3 +19,5 @@ _coordination_kinds.register()
 _roster.register()
 _battery_state.register()
 _roster_votes.register()
+
+_wat_kinds.register()

@@ -22,6 +22,7 @@ from sidecar import config as config_module
 from sidecar.api.listener import ListenError
 from sidecar.apps.battery import passport_cli
 from sidecar.apps.origin import command as origin_command
+from sidecar.apps.wat import cli as wat_cli
 from sidecar.config import Config, ConfigError
 from sidecar.ledger.identity import Identity, KeyFileError
 from sidecar.mesh.membership import MembershipError
@@ -148,6 +149,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     roster_cli.add_commands(commands, DEFAULT_CONFIG)
     origin_command.add_commands(commands, DEFAULT_CONFIG)
     passport_cli.add_commands(commands, DEFAULT_CONFIG)
+
+    wat_cli.add_commands(commands, DEFAULT_CONFIG)
     return parser
 
 

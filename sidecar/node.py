@@ -29,8 +29,7 @@ from sidecar.api.listener import listen
 from sidecar.api.roster_routes import RosterVoting
 from sidecar.api.server import LocalApi
 from sidecar.api.services import NodeServices
-from sidecar.apps.battery.service import BatteryService
-from sidecar.apps.origin.routes import OriginRoutes
+from sidecar.apps.attached import Applications
 from sidecar.config import DAY_MS, HOUR_MS, Config
 from sidecar.coordination.clock import CoordinationClock
 from sidecar.coordination.planner import Settings
@@ -113,7 +112,7 @@ class Node:
         self.integrity = Integrity()
         self.reports = Schedule()
         self.announcer = Announcer()
-        self.battery = BatteryService(config, identity, clock)
+        self.apps = Applications(config, identity, clock)
         self.port = 0
         self._parts: Parts | None = None
         self._reader: sqlite3.Connection | None = None
@@ -157,8 +156,6 @@ class Node:
             self.membership.seen(entry)
         self._apply_due_roster()
         parts.coordination.load(reader)
-        self.battery.load(reader)  # then every own entry once durable:
-        parts.gate.on_durable.append(self.battery.appended)
         await self._listen(parts)
         await parts.peers.mesh.start()
         if config.announce:
@@ -319,6 +316,7 @@ class Node:
         own = replica.heads[identity.author]
         replica.own = feed
         gate.on_durable = [own.advance, coordination.appended, peers.mesh.publish]
+        self.apps.start(reader, gate, self.membership.roster)
         share = None if feed.last_flow is None else feed.last_flow.get("bat_ren")
         last_end = None if feed.last_flow is None else feed.last_flow.get("end")
         resumed = (
@@ -359,8 +357,7 @@ class Node:
         )
 
     async def _listen(self, parts: Parts) -> None:
-        origin = OriginRoutes(self.config, parts.api.refusal)
-        routes = (origin.add_routes, self.battery.add_routes, self.voting.add_routes)
+        routes = [*self.apps.routes(parts.api.refusal), self.voting.add_routes]
         self._runner, self.port = await listen(
             self.config, parts.api, parts.peers.mesh, self.count_rejection, routes
         )
@@ -371,6 +368,7 @@ class Node:
         self.membership.seen(entry)
         self.voting.seen(entry)
         self.parts.witness.declared(entry)
+        self.apps.arrived(entry)
 
     async def _notify(self, message: dict[str, Any]) -> None:
         await self.parts.api.notify(message)
@@ -396,6 +394,7 @@ class Node:
                 continue  # rollups and checkpoints wait until the disk takes them
             try:
                 tickets = feed.roll(self.clock())
+                self.apps.tick()
                 due = checkpoints.due()
                 if due:
                     checkpoints.declare_witnessed()

@@ -17,6 +17,7 @@ from .origin.services import async_setup_origin_services
 from .roster_services import async_setup_roster_services
 from .runtime import LocalVppConfigEntry, async_build_runtime, async_stop_runtime
 from .services import async_setup_services
+from .wat.services import async_setup_wat_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
@@ -35,6 +36,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_setup_origin_services(hass)
     async_setup_passport_action(hass)
     async_setup_roster_services(hass)
+    async_setup_wat_services(hass)
     return True
 
 

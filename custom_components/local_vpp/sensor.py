@@ -45,6 +45,8 @@ from .ledger.entities import (
 )
 from .origin.setup import async_origin_sensors
 from .runtime import LocalVppConfigEntry
+from .wat.entities import wat_sensors
+from .wat.poller import WatPoller
 
 PARALLEL_UPDATES = 0
 
@@ -265,6 +267,10 @@ async def async_setup_entry(
         entities.append(LedgerEstimatedSensor(coordinator, link, LEDGER_ESTIMATED))
         entities += [MeshSensor(coordinator, link, d) for d in MESH_SENSORS]
         entities.append(WitnessedAgeSensor(coordinator, link, WITNESSED_AGE))
+        poller = WatPoller(hass, link, entry.entry_id)
+        entities += wat_sensors(coordinator, poller)
+        poller.async_start()
+        entry.async_on_unload(poller.async_stop)
     if (group := entry.runtime_data.group) is not None:
         entities += [GroupSensor(coordinator, group, d) for d in GROUP_SENSORS]
     entities += await async_origin_sensors(hass, entry)

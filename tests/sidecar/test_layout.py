@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from sidecar.apps.wat import kinds as wat_kinds
 from sidecar.coordination import kinds as coordination_kinds
 from sidecar.ledger import battery_state, kinds
 from sidecar.mesh import roster, roster_votes
@@ -134,6 +135,8 @@ def test_the_kinds_defined_above_the_ledger_are_registered_with_it() -> None:
         roster.ROSTER,
         battery_state.BATTERY_STATE,
         *roster_votes.KINDS,
+        wat_kinds.CURRENCY,
+        wat_kinds.METER,
     }
     assert kinds.folded_kinds() == {
         kinds.FLOW,

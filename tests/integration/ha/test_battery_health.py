@@ -106,7 +106,7 @@ async def test_battery_health_sensors_repair_and_passport(
     assert battery["days_counted"] == 31
     assert "capacity_fading" in {a["kind"] for a in battery["anomalies"]}
     entity = entity_id(hass, Platform.BINARY_SENSOR, "battery_anomaly")
-    assert entity == "binary_sensor.battery_anomaly"
+    assert entity == "binary_sensor.flat_lvpp_101_bat_battery_anomaly"
 
     # The sidecar goes away: the figures are unknown, not zero.
     await ledger_node.stop()

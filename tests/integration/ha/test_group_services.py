@@ -267,6 +267,7 @@ async def test_actions_are_described_for_the_ui(
         "roster_member",
         "propose_roster_change",
         "approve_roster_change",
+        "wat_statement",
     }
     for description in descriptions.values():
         for field in description["fields"].values():

@@ -1,0 +1,1 @@
+"""WAT in Home Assistant: the flat's token balance, trades and price."""
