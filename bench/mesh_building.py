@@ -22,12 +22,14 @@ from devkit.local_api import hello, sample
 from devkit.measure import cpu_seconds
 
 BUILDING = "bldg-bench"
-# Runs a node under cProfile counting the event loop thread's CPU time, not wall time,
-# so that waiting for a core on a busy machine is not charged to a function.
+# Runs a node under cProfile counting the process's CPU time, not wall time, so that
+# waiting for a core on a busy machine is not charged to a function. Not the thread's
+# time: the profiler sees every thread's calls, and per-thread clocks would mix. The
+# writer thread's CPU shows as the event loop's own time in ``poll`` while it waits.
 _PROFILED = """
 import cProfile, sys, time
 from sidecar import cli
-profile = cProfile.Profile(time.thread_time)
+profile = cProfile.Profile(time.process_time)
 profile.enable()
 try:
     code = cli.main(sys.argv[2:])
