@@ -55,7 +55,7 @@ class FedBuilding(Building):
         )
         self.profiled = profile
 
-    def _command(self, flat: Flat) -> list[str] | None:
+    def command(self, flat: Flat) -> list[str] | None:
         """The first node runs under cProfile when asked to."""
         if not self.profiled or flat is not self.flats[0]:
             return None
@@ -72,7 +72,7 @@ class FedBuilding(Building):
     async def start_all(self) -> None:
         """Start every node and connect to its local API."""
         self.session = aiohttp.ClientSession()
-        await self.start(within=120, command=self._command)
+        await self.start(within=120, command=self.command)
         await asyncio.gather(
             *(self.connect(flat, hello(serial="BENCH")) for flat in self.flats)
         )

@@ -6,7 +6,8 @@ answers of up to 500 entries, PROTOCOL.md section 14.4). Its CPU from the moment
 ready until it holds every other node's head, divided by the entries it took in over
 that time, is the figure; the feeders are stopped first so that nothing but the backlog
 arrives. The node's start (imports, opening its store) is before the first reading and
-not counted; linking with its peers is, since catching up needs it.
+not counted; linking with its peers is, since catching up needs it. With ``--profile``
+the profiled node is the one away, so its profile covers its catch-up.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ async def catch_up(
     building: FedBuilding, rate_hz: int, away_s: float, within_s: float
 ) -> dict[str, Any]:
     """Stop the last node, produce for ``away_s``, restart it; what catching up cost."""
-    away = building.flats[-1]
+    # The profiled node, if there is one: its profile then shows the catch-up alone.
+    away = building.flats[0] if building.profiled else building.flats[-1]
     await building.stop(away)
     stop = asyncio.Event()
-    others = building.flats[:-1]
+    others = [flat for flat in building.flats if flat is not away]
     feeders = [
         asyncio.create_task(building.feed(flat, rate_hz, stop)) for flat in others
     ]
@@ -43,7 +45,7 @@ async def catch_up(
     # Every node's own head: what the returning node must reach.
     answered = await asyncio.gather(*(building.status(flat) for flat in others))
     target = {s["author"]: s["next_seq"] - 1 for s in answered}
-    await building.start(away, within=60)
+    await building.start(away, within=60, command=building.command)
     await building.connect(away, hello(serial="BENCH"))
     assert away.process is not None
     cpu0 = cpu_seconds(away.process.pid)
