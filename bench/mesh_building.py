@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import pstats
 import random
+import re
 import sys
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ BUILDING = "bldg-bench"
 # waiting for a core on a busy machine is not charged to a function. Not the thread's
 # time: the profiler sees every thread's calls, and per-thread clocks would mix. The
 # writer thread's CPU shows as the event loop's own time in ``poll`` while it waits.
-_PROFILED = """
+PROFILED = """
 import cProfile, sys, time
 from sidecar import cli
 profile = cProfile.Profile(time.process_time)
@@ -62,7 +63,7 @@ class FedBuilding(Building):
         return [
             sys.executable,
             "-c",
-            _PROFILED,
+            PROFILED,
             str(self._profile_file),
             "run",
             "--config",
@@ -88,6 +89,20 @@ class FedBuilding(Building):
             assert flat.process is not None
             seconds.append(cpu_seconds(flat.process.pid))
         return seconds
+
+    def rss_mb(self) -> list[float]:
+        """Each running node's resident memory, MB (0 for one that is gone)."""
+        sizes = []
+        for flat in self.running():
+            assert flat.process is not None
+            try:
+                status = Path(f"/proc/{flat.process.pid}/status").read_text()
+            except OSError:
+                sizes.append(0.0)
+                continue
+            found = re.search(r"VmRSS:\s+(\d+) kB", status)
+            sizes.append(int(found.group(1)) / 1024 if found else 0.0)
+        return sizes
 
     def profile(self) -> list[str]:
         """Where the profiled node spent its time (nothing if none was profiled)."""

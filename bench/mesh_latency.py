@@ -128,6 +128,7 @@ async def measure(
         await asyncio.sleep(settings.window_s)
         cpu1 = building.node_cpu_seconds()
         own1, machine1, wall1 = own_cpu_seconds(), machine_ticks(), time.monotonic()
+        rss = building.rss_mb()
         stop.set()
         await asyncio.gather(*feeders)
         await asyncio.sleep(settings.drain_s)
@@ -190,6 +191,8 @@ async def measure(
         "p99_ms": round(percentile(latencies, 99), 1) if latencies else None,
         "max_ms": round(max(latencies), 1) if latencies else None,
         "cpu_pct_per_node": round(100 * statistics.mean(cpu), 1),
+        "rss_mb_per_node": round(statistics.mean(rss), 1),
+        "rss_mb_per_node_max": round(max(rss), 1),
         "cpu_pct_per_node_max": round(100 * max(cpu), 1),
         "cpu_pct_all_nodes": round(100 * total_cpu_s / wall, 1),
         "cpu_pct_available": 100 * CORES,
@@ -293,6 +296,10 @@ def report(run: dict[str, Any]) -> None:
         f"{run['log_warnings']} log warnings; start {run['start_s']:.0f} s, "
         f"link {run['link_s']:.0f} s; {run['unresponsive_nodes']} nodes did not "
         "answer within 30 s"
+    )
+    print(
+        f"    memory per node {run['rss_mb_per_node']:.0f} MB resident "
+        f"(max {run['rss_mb_per_node_max']:.0f} MB)"
     )
     print(
         f"    links: fewest peers online {run['peers_online_min_at_start']} at the "
@@ -444,6 +451,9 @@ def main() -> None:
         "peers_online_min_at_start",
         "links_lost_in_window",
         "target_met",
+        "rss_mb_per_node",
+        "rss_mb_per_node_max",
+        "peers_online_min_at_end",
         "catchup_entries",
         "catchup_cpu_us_per_entry",
     )
