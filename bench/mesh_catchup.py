@@ -33,7 +33,7 @@ async def catch_up(
     """Stop the last node, produce for ``away_s``, restart it; what catching up cost."""
     # The profiled node, if there is one: its profile then shows the catch-up alone.
     away = building.flats[0] if building.profiled else building.flats[-1]
-    await building.stop(away)
+    await building.stop(away, within=90)
     stop = asyncio.Event()
     others = [flat for flat in building.flats if flat is not away]
     feeders = [
