@@ -154,7 +154,13 @@ async def measure(
     latencies: list[float] = []
     timed = [False] * nodes  # a node that did not answer in time is not counted
     for i, (before, after) in enumerate(zip(stats0, stats1, strict=True)):
-        if before is not None and after is not None:
+        # A node overloaded past answering in time, or with another reply, is left out.
+        if (
+            before is not None
+            and after is not None
+            and "latencies_ms" in before
+            and "latencies_ms" in after
+        ):
             timed[i] = True
             latencies.extend(new_values(before["latencies_ms"], after["latencies_ms"]))
     # Flow entries each node signed (and acknowledged) in the window.
