@@ -326,7 +326,10 @@ async def measure(
     """One building size: live window, then a catch-up."""
     verify_us = bare_verify_us()
     simulation = Simulation(directory / f"n{flats}", flats, profile is not None, legacy)
-    async with aiohttp.ClientSession() as session:
+    # One connection per member: more than the default pool of 100.
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0)
+    ) as session:
         try:
             await simulation.start(session)
             await simulation.live(5.0)  # warm up: links settle, first checkpoints
