@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import pstats
 import random
+import re
 import sys
 import time
 from pathlib import Path
@@ -22,12 +23,14 @@ from devkit.local_api import hello, sample
 from devkit.measure import cpu_seconds
 
 BUILDING = "bldg-bench"
-# Runs a node under cProfile counting the event loop thread's CPU time, not wall time,
-# so that waiting for a core on a busy machine is not charged to a function.
-_PROFILED = """
+# Runs a node under cProfile counting the process's CPU time, not wall time, so that
+# waiting for a core on a busy machine is not charged to a function. Not the thread's
+# time: the profiler sees every thread's calls, and per-thread clocks would mix. The
+# writer thread's CPU shows as the event loop's own time in ``poll`` while it waits.
+PROFILED = """
 import cProfile, sys, time
 from sidecar import cli
-profile = cProfile.Profile(time.thread_time)
+profile = cProfile.Profile(time.process_time)
 profile.enable()
 try:
     code = cli.main(sys.argv[2:])
@@ -53,14 +56,14 @@ class FedBuilding(Building):
         )
         self.profiled = profile
 
-    def _command(self, flat: Flat) -> list[str] | None:
+    def command(self, flat: Flat) -> list[str] | None:
         """The first node runs under cProfile when asked to."""
         if not self.profiled or flat is not self.flats[0]:
             return None
         return [
             sys.executable,
             "-c",
-            _PROFILED,
+            PROFILED,
             str(self._profile_file),
             "run",
             "--config",
@@ -70,7 +73,7 @@ class FedBuilding(Building):
     async def start_all(self) -> None:
         """Start every node and connect to its local API."""
         self.session = aiohttp.ClientSession()
-        await self.start(within=120, command=self._command)
+        await self.start(within=120, command=self.command)
         await asyncio.gather(
             *(self.connect(flat, hello(serial="BENCH")) for flat in self.flats)
         )
@@ -86,6 +89,20 @@ class FedBuilding(Building):
             assert flat.process is not None
             seconds.append(cpu_seconds(flat.process.pid))
         return seconds
+
+    def rss_mb(self) -> list[float]:
+        """Each running node's resident memory, MB (0 for one that is gone)."""
+        sizes = []
+        for flat in self.running():
+            assert flat.process is not None
+            try:
+                status = Path(f"/proc/{flat.process.pid}/status").read_text()
+            except OSError:
+                sizes.append(0.0)
+                continue
+            found = re.search(r"VmRSS:\s+(\d+) kB", status)
+            sizes.append(int(found.group(1)) / 1024 if found else 0.0)
+        return sizes
 
     def profile(self) -> list[str]:
         """Where the profiled node spent its time (nothing if none was profiled)."""

@@ -20,6 +20,11 @@ from sidecar.mesh.witness import Witness
 from sidecar.storage.gate import Gate
 
 DECLARE_EVERY_S: Final = 30.0
+# Every peer verifies and cosigns every checkpoint, and checks every declaration: in a
+# large building both come less often, so that what each node verifies and signs for
+# them stays about the same whatever the building's size (PROTOCOL.md section 14.5).
+CHECKPOINT_S_PER_MEMBER: Final = 0.1
+DECLARE_S_PER_MEMBER: Final = 0.3
 
 
 class Checkpoints:
@@ -53,7 +58,14 @@ class Checkpoints:
         Never on a shared beat: every peer verifies and cosigns each checkpoint, and
         nodes started together would otherwise all ask for that at the same moment.
         """
-        self._due_at = time.monotonic() + self.interval_s * intervals
+        self._due_at = time.monotonic() + self.interval() * intervals
+
+    def interval(self) -> float:
+        """Seconds between checkpoints: the setting, longer in a large building."""
+        return spacing(self.interval_s, CHECKPOINT_S_PER_MEMBER, self._members())
+
+    def _members(self) -> int:
+        return len(self.membership.roster.members)
 
     def due(self) -> bool:
         """Whether the scheduled time for the next checkpoint has come."""
@@ -85,7 +97,8 @@ class Checkpoints:
         if len(self.membership.roster.members) < 2 or feed.seq <= self._declared_at_seq:
             return
         # Every peer checks every declaration: a few per minute say enough.
-        if time.monotonic() - self._declared_at < DECLARE_EVERY_S:
+        every = spacing(DECLARE_EVERY_S, DECLARE_S_PER_MEMBER, self._members())
+        if time.monotonic() - self._declared_at < every:
             return
         declaration = self.witness.declaration()
         if not declaration["logs"] or declaration == self._declared:
@@ -94,3 +107,12 @@ class Checkpoints:
         self.gate.append(kinds.WITNESSED, declaration, self.clock())
         self._declared_at_seq = feed.seq
         self._declared_at = time.monotonic()
+
+
+def spacing(least_s: float, per_member_s: float, members: int) -> float:
+    """Seconds between two things every peer checks: ``least_s``, or more when large.
+
+    ``per_member_s`` for each member, so that each node checks about as many a second
+    whatever the building's size.
+    """
+    return max(least_s, per_member_s * members)

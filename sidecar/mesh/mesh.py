@@ -23,7 +23,7 @@ from aiohttp import WSMsgType, web
 from sidecar.ledger import bounds, etp, merkle
 from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.etp import Entry, Statement
-from sidecar.mesh import guard, handshake
+from sidecar.mesh import antientropy, guard, handshake
 from sidecar.mesh.host import MeshHost
 from sidecar.mesh.link import (
     HANDSHAKE_TIMEOUT_S,
@@ -350,6 +350,9 @@ class Mesh:
             try:
                 if not isinstance(item, dict):
                     raise InvalidData("malformed", "an entry is an object")
+                if antientropy.held_already(self.host.replica.heads, item):
+                    self.counters["duplicate"] += 1
+                    continue
                 entry = etp.entry_from_wire(item)
                 ticket = self._take(link, entry, now, stored) or ticket
             except Equivocation as err:
@@ -431,7 +434,11 @@ class Mesh:
         if not isinstance(heads, dict):
             raise InvalidData("malformed", "heads is an object")
         replica = self.host.replica
-        for author_hex, value in heads.items():
+        news = dict(antientropy.differing(heads, replica.vector()))
+        same = heads.keys() - news.keys()
+        for author in [a for a in self._fetching if a.hex() in same]:
+            del self._fetching[author]  # the peer holds just what this node holds
+        for author_hex, value in news.items():
             author = hex_value(author_hex, 32)
             head = replica.heads.get(author)
             if head is None or not isinstance(value, list) or len(value) != 2:
@@ -576,7 +583,9 @@ class Mesh:
         while True:
             await asyncio.sleep(VECTOR_EVERY_S * random.uniform(0.8, 1.2))
             if self.links:
-                self._broadcast(self._vector_frame())
+                frame = self._vector_frame()
+                for link in antientropy.round_peers(list(self.links.values())):
+                    link.send(frame)
             now = time.monotonic()
             for author, (_peer, deadline) in list(self._fetching.items()):
                 if deadline < now:
