@@ -94,6 +94,7 @@ def bundle(
         store = figures.storage
         charge = whole_wh(store["charge"], store["charge_ren"])
         out = whole_wh(store["discharge"], store["discharge_ren"])
+        loss = whole_wh(store["loss"], store["loss_ren"])
         held = whole_wh(store["held"], store["held_ren"])
         shared["storage"] = {
             "method": STORAGE_METHOD,
@@ -101,6 +102,8 @@ def bundle(
             "charge_ren_wh": charge[1],
             "discharge_wh": out[0],
             "discharge_ren_wh": out[1],
+            "loss_wh": loss[0],
+            "loss_ren_wh": loss[1],
             "held_wh": held[0],
             "held_ren_wh": held[1],
         }
