@@ -6,7 +6,7 @@ is named (docs/ORIGIN.md): ``bad_id`` (a certificate's content does not give its
 id: it was altered), ``sum_mismatch`` (a figure differs from its entries),
 ``storage_out_exceeds_in`` (more renewable energy out of a battery than the
 ledger lets into it), ``claimed_twice`` (a certificate, or renewable energy, that
-appears twice, or storage or neighbour energy claimed instead of handed on),
+appears twice, or stored, handed-on or exported energy claimed),
 ``missing_proof`` (no inclusion proof in a majority-cosigned checkpoint),
 ``bad_file`` (a line that is not a certificate line).
 """
