@@ -71,7 +71,9 @@ def interval_totals(
         grid_in = deficit - bat_out
     if capacity and 16.5 <= hours < 17:
         # A cheap-tariff top-up from the grid: stored energy of mixed origin.
-        top_up = round(capacity * 0.2 * interval_ms / 1_800_000)
+        # Never above the capacity: the SoC the flows state stays the stored energy.
+        room = max(0, round(capacity - profile.stored_mwh) - bat_in)
+        top_up = min(round(capacity * 0.2 * interval_ms / 1_800_000), room)
         bat_in += top_up
         grid_in += top_up
     profile.stored_mwh += bat_in * 0.95 - bat_out
@@ -87,7 +89,7 @@ def flow_content(
         {"from": source, "to": sink, "mwh": mwh, "ren": ren[source]}
         for source, sink, mwh in kinds.allocate(totals)
     ]
-    return {
+    body: JsonObject = {
         "start": start,
         "end": end,
         "loc": {"floor": flat[:-2] or "1", "flat": flat},
@@ -96,6 +98,11 @@ def flow_content(
         "balance": kinds.balance(totals, metered=True),
         "transfers": transfers,
     }
+    if profile.battery_wh:
+        # The SoC at the end of the interval, as an inverter reports it.
+        share = round(profile.stored_mwh * kinds.PPM / (profile.battery_wh * 1000))
+        body["soc"] = min(kinds.PPM, max(0, share))
+    return body
 
 
 def profiles(count: int, seed: int = 1) -> list[FlatProfile]:

@@ -17,6 +17,8 @@ from sidecar.ledger.canonical import JsonObject, JsonValue
 from sidecar.ledger.kinds import periods
 
 _SUMMARY_KEYS: Final = ("counts", "totals", "unbalanced", "flows_start", "flows_end")
+# Stated since a later release of version 1; a rollup without it states no SoC.
+_OPTIONAL_SUMMARY_KEYS: Final = ("soc",)
 
 
 class Accumulator:
@@ -34,6 +36,7 @@ class Accumulator:
         self.unbalanced = 0
         self.flows_start: int | None = None
         self.flows_end: int | None = None
+        self.soc: int | None = None
         self.opened_at: int | None = None
 
     def add(self, key: str, content: JsonObject) -> bool:
@@ -83,6 +86,8 @@ class Accumulator:
         if self.flows_start is not None and self.flows_end is not None:
             result["flows_start"] = self.flows_start
             result["flows_end"] = self.flows_end
+        if self.soc is not None:
+            result["soc"] = self.soc
         return result
 
     def body(
@@ -143,6 +148,9 @@ class Accumulator:
             entry[1] += mwh * item["ren"] // kinds.PPM
         if cast(dict[str, int], content["balance"])["ok"] == 0:
             self.unbalanced += 1
+        soc = content.get("soc")
+        if soc is not None:
+            self.soc = cast(int, soc)
         start = cast(int, content["start"])
         end = cast(int, content["end"])
         if self.flows_start is None or self.flows_end is None:
@@ -178,6 +186,8 @@ class Accumulator:
                 _int(item, "ren_mwh"),
             )
         self.unbalanced += _int(content, "unbalanced")
+        if "soc" in content:
+            self.soc = _int(content, "soc")
 
     def _add_total(self, sender: str, receiver: str, mwh: int, ren: int) -> None:
         entry = self.totals.setdefault((sender, receiver), [0, 0])
@@ -192,8 +202,13 @@ class Accumulator:
 
 
 def differences(stated: JsonObject, computed: JsonObject) -> list[str]:
-    """Which summary members of a rollup differ from the recomputed ones."""
-    return [key for key in _SUMMARY_KEYS if stated.get(key) != computed.get(key)]
+    """Which summary members of a rollup differ from the recomputed ones.
+
+    ``soc`` is compared only when the rollup states it: rollups written before it
+    was added leave it out and stay valid.
+    """
+    keys = _SUMMARY_KEYS + tuple(key for key in _OPTIONAL_SUMMARY_KEYS if key in stated)
+    return [key for key in keys if stated.get(key) != computed.get(key)]
 
 
 def _int(obj: dict[str, JsonValue], key: str) -> int:

@@ -22,6 +22,7 @@ def hours(draw: st.DrawFn) -> Hour:
         share = draw(st.integers(0, kinds.PPM))
         hour.mwh[number] = mwh
         hour.ren[number] = mwh * share // kinds.PPM
+    hour.soc = draw(st.none() | st.integers(0, kinds.PPM))
     return hour
 
 
@@ -43,10 +44,14 @@ def buildings(draw: st.DrawFn) -> dict[bytes, Flat]:
 def test_renewable_out_of_any_battery_never_exceeds_what_went_in(
     flats: dict[bytes, Flat],
 ) -> None:
-    """Whatever its flows state for the battery, renewable out ≤ in − what it holds."""
+    """Whatever its flows state for the battery, renewable out ≤ in − losses − held.
+
+    Losses are measured (the SoC is stated in some hours, in none, or in all), take
+    their share of the pool and never more than it holds.
+    """
     figures = model.compute(flats)
     for author in flats:
-        charged = discharged = 0
+        charged = discharged = lost = 0
         held = pool = pool_ren = 0
         for key in sorted(k for a, k in figures if a == author):
             item = figures[(author, key)]
@@ -55,15 +60,19 @@ def test_renewable_out_of_any_battery_never_exceeds_what_went_in(
                 continue
             charged += storage["charge_ren"]
             discharged += storage["discharge_ren"]
+            lost += storage["loss_ren"]
             held = storage["held_ren"]
             assert storage["discharge_ren"] <= storage["discharge"]
+            assert 0 <= storage["loss_ren"] <= storage["loss"]
             assert 0 <= storage["held_ren"] <= storage["held"]
             # Weighted average: what leaves is never greener than the pool it left.
             have = pool + storage["charge"]
             have_ren = pool_ren + storage["charge_ren"]
             assert storage["discharge_ren"] * have <= storage["discharge"] * have_ren
+            assert storage["loss"] <= max(0, have - storage["discharge"])
             pool, pool_ren = storage["held"], storage["held_ren"]
-            assert discharged <= charged - held
+            assert discharged <= charged - lost - held
+            assert discharged + lost + held == charged
             out = [
                 ren
                 for (source, _use), (_mwh, ren) in item.parts.items()

@@ -7,10 +7,13 @@ Discharge Record of the hour, and the hourly rollup that sums the entries they a
 made of. A certificate's id is the SHA-256 of the canonical JSON of the shared
 members and its own, so changing any figure changes the id.
 
-Every renewable Wh is claimed once by construction: each part of a flat's energy is
-one certificate whose status says who holds it (the flat consuming it, the grid
-taking the export) or that it was cancelled into storage or handed to neighbours,
-whose consumption certificates carry it on.
+Every renewable Wh is claimed at most once by construction: each part of a flat's
+energy is one certificate whose status says where it stands. ``claimed``: used for
+the consumption claim of the flat that consumed it. ``cancelled``: spent into
+another record (the Storage Charge Record, or the neighbours' consumption
+certificates), which carries it on. ``active``: exported to the grid, issued and
+not claimed by anyone in the building, left for whoever buys the export to claim
+outside the ledger.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ CLAIMED: Final = "claimed"
 CANCELLED: Final = "cancelled"
 STATUS: Final = {
     model.CONSUMPTION: CLAIMED,
-    model.EXPORT_GRID: CLAIMED,
+    model.EXPORT_GRID: ACTIVE,
     model.STORAGE: CANCELLED,
     model.EXPORT_NEIGHBOURS: CANCELLED,
 }
@@ -94,6 +97,7 @@ def bundle(
         store = figures.storage
         charge = whole_wh(store["charge"], store["charge_ren"])
         out = whole_wh(store["discharge"], store["discharge_ren"])
+        loss = whole_wh(store["loss"], store["loss_ren"])
         held = whole_wh(store["held"], store["held_ren"])
         shared["storage"] = {
             "method": STORAGE_METHOD,
@@ -101,6 +105,8 @@ def bundle(
             "charge_ren_wh": charge[1],
             "discharge_wh": out[0],
             "discharge_ren_wh": out[1],
+            "loss_wh": loss[0],
+            "loss_ren_wh": loss[1],
             "held_wh": held[0],
             "held_ren_wh": held[1],
         }

@@ -6,16 +6,18 @@ is named (docs/ORIGIN.md): ``bad_id`` (a certificate's content does not give its
 id: it was altered), ``sum_mismatch`` (a figure differs from its entries),
 ``storage_out_exceeds_in`` (more renewable energy out of a battery than the
 ledger lets into it), ``claimed_twice`` (a certificate, or renewable energy, that
-appears twice, or storage or neighbour energy claimed instead of handed on),
+appears twice, or stored, handed-on or exported energy claimed),
 ``missing_proof`` (no inclusion proof in a majority-cosigned checkpoint),
 ``bad_file`` (a line that is not a certificate line).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final
 
 from sidecar.apps.origin import anchors, certificates, model
@@ -77,6 +79,7 @@ def check(lines: Iterable[str], view: FeedView) -> Result:
             checker.take(obj, number)
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             checker.fault("bad_file", f"line {number}", f"malformed: {err!r}")
+    checker.pools()
     return checker.result
 
 
@@ -92,6 +95,7 @@ class _Checker:
         self._seen_parts: set[tuple[str, str, str, str]] = set()
         self._neighbour_claims: dict[str, int] = {}
         self._neighbour_limit: dict[str, int] = {}
+        self._records: dict[str, list[tuple[str, str, str, dict[str, Any]]]] = {}
         for problem in view.problems:
             self.fault("bad_feed", "feeds", problem)
 
@@ -179,6 +183,11 @@ class _Checker:
         period = str(obj["period"][0])
         where = f"{obj['location']['flat']} {period}"
         shared = {k: v for k, v in obj.items() if k not in ("type", "certificates")}
+        if isinstance(obj.get("storage"), dict):
+            start, end = (str(item) for item in obj["period"])
+            self._records.setdefault(log, []).append(
+                (start, end, where, obj["storage"])
+            )
         expected = self.expected().get((log, period))
         for cert in obj["certificates"]:
             self._certificate(cert, shared, expected, log, period, where)
@@ -268,6 +277,37 @@ class _Checker:
             )
         else:
             self.fault("sum_mismatch", where, "the storage record differs")
+
+    def pools(self) -> None:
+        """Each battery's stated records: out + losses never exceed what went in.
+
+        Between two consecutive hours of one log, the renewable Wh discharged, lost
+        and still held cannot exceed those charged plus those held before, and the
+        losses and what is held cannot exceed the energy charged plus held before
+        (1 Wh allowed for rounding each figure down to whole Wh).
+        """
+        for records in self._records.values():
+            records.sort(key=lambda item: datetime.fromisoformat(item[0]))
+            for before, after in itertools.pairwise(records):
+                if before[1] != after[0]:
+                    continue
+                held, record, where = before[3], after[3], after[2]
+                ren_out = (
+                    record["discharge_ren_wh"]
+                    + record["loss_ren_wh"]
+                    + record["held_ren_wh"]
+                )
+                ren_in = record["charge_ren_wh"] + held["held_ren_wh"]
+                kept = record["loss_wh"] + record["held_wh"]
+                into = record["charge_wh"] + held["held_wh"]
+                if ren_out > ren_in + 1 or kept > into + 1:
+                    self.fault(
+                        "storage_out_exceeds_in",
+                        where,
+                        f"{ren_out} renewable Wh discharged, lost and held from "
+                        f"{ren_in} charged and held before ({kept} Wh lost and "
+                        f"held from {into})",
+                    )
 
 
 def _certs(made: JsonObject | None) -> list[dict[str, Any]]:

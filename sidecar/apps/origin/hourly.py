@@ -40,11 +40,13 @@ class Hour:
     """One flat's transfers in one hour: mWh and renewable mWh per pair of PAIRS.
 
     ``rollup`` is the hourly rollup that sums them (None while the hour is open):
-    ``(seq, id, first, last)``.
+    ``(seq, id, first, last)``. ``soc`` is the battery's state of charge (ppm) the
+    hour's last flow stated, as its rollup repeats it (None when none did).
     """
 
     mwh: list[int] = field(default_factory=lambda: [0] * len(PAIRS))
     ren: list[int] = field(default_factory=lambda: [0] * len(PAIRS))
+    soc: int | None = None
     rollup: tuple[int, bytes, int, int] | None = None
 
     def get(self, sender: str, receiver: str) -> int:
@@ -133,6 +135,9 @@ class Tracker:
             hour = flat.open = Hour()
             flat.open_hour = periods.floor(1, content["ts"], self.tz)
         mwh, ren = hour.mwh, hour.ren
+        soc = content.get("soc")
+        if soc is not None:
+            hour.soc = soc
         for item in content["transfers"]:
             number = _INDEX.get((item["from"], item["to"]))
             if number is None:
@@ -147,7 +152,10 @@ class Tracker:
         content = cast(dict[str, Any], entry.content)
         end: int = content["end"]
         key = periods.floor(1, end - 1, self.tz)
-        hour = Hour(rollup=(entry.seq, entry.id, content["first"], content["last"]))
+        hour = Hour(
+            rollup=(entry.seq, entry.id, content["first"], content["last"]),
+            soc=content.get("soc"),
+        )
         for item in content["totals"]:
             number = _INDEX.get((item["from"], item["to"]))
             if number is not None:
@@ -159,6 +167,8 @@ class Tracker:
             if earlier is not None:
                 hour.mwh = [a + b for a, b in zip(earlier.mwh, hour.mwh, strict=True)]
                 hour.ren = [a + b for a, b in zip(earlier.ren, hour.ren, strict=True)]
+                if hour.soc is None:
+                    hour.soc = earlier.soc
             flat.hours[key] = hour
         flat.rollups[entry.seq] = (entry.id, entry.refs[0] if entry.refs else None)
         flat.closed_until = max(flat.closed_until, end)

@@ -6,10 +6,11 @@ docs/ORIGIN.md states the rules; in short, per hour of the building's time zone:
   state for the grid.
 * Storage is one pool per battery, allocated by **weighted average**: an hour's
   charge joins the pool, then the hour's discharge leaves it at the pool's share,
-  rounded down. A discharge larger than the pool leaves at share 0. What was
-  charged and not yet discharged (stored energy and losses) keeps its renewable
-  share in the pool and is never released otherwise, so renewable out ≤ renewable
-  in − what the pool still holds, for any battery.
+  rounded down, then the hour's measured **losses** leave it at the same share.
+  The losses are what the pool holds beyond the energy the battery stores: the
+  SoC its hourly rollup states times a capacity estimated from the rollups
+  themselves (:func:`capacity`). So renewable out + renewable losses + what the
+  pool holds = renewable in, for any battery.
 * Exports of all flats are matched to the grid imports of the flats' homes in the
   same hour: the matched energy comes from *neighbours*, each exporter sending in
   proportion to its export and each importer receiving in proportion to its
@@ -24,7 +25,8 @@ parts of a quantity always sum to it and every node computes identical figures.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
+from math import isqrt
 from typing import Final
 
 from sidecar.apps.origin.hourly import Flat, Hour
@@ -36,6 +38,15 @@ EXPORT_GRID: Final = "export_grid"
 SOURCES: Final = ("pv", "battery", "neighbours", "grid")
 USES: Final = (CONSUMPTION, STORAGE, EXPORT_NEIGHBOURS, EXPORT_GRID)
 
+STORAGE_FLOWS: Final = (
+    "charge",
+    "charge_ren",
+    "discharge",
+    "discharge_ren",
+    "loss",
+    "loss_ren",
+)
+
 type Part = tuple[str, str]
 """(source, use): where the energy came from and where it went."""
 
@@ -44,9 +55,9 @@ type Part = tuple[str, str]
 class FlatHour:
     """One flat's hour: energy and renewable energy (mWh) per (source, use).
 
-    ``storage`` holds the hour's Storage Charge and Discharge figures and what the
-    pool holds after the hour (``charge``, ``discharge``, ``held`` and their
-    ``_ren`` renewable parts).
+    ``storage`` holds the hour's Storage Charge and Discharge figures, the
+    measured losses and what the pool holds after the hour (``charge``,
+    ``discharge``, ``loss``, ``held`` and their ``_ren`` renewable parts).
     """
 
     author: bytes
@@ -84,10 +95,39 @@ def _part_of(amount: int, ren: int, whole: int) -> int:
     return ren * amount // whole if whole else 0
 
 
+PPM: Final = 1_000_000
+
+
 @dataclass(slots=True)
 class _Pool:
+    """A battery's pool and what its capacity is estimated from.
+
+    ``soc`` is the last SoC a rollup stated; ``up_mwh``/``up_ppm`` sum the charge
+    and SoC rise of the hours that only charged, ``down_mwh``/``down_ppm`` the
+    discharge and SoC fall of the hours that only discharged.
+    """
+
     held: int = 0
     ren: int = 0
+    soc: int | None = None
+    up_mwh: int = 0
+    up_ppm: int = 0
+    down_mwh: int = 0
+    down_ppm: int = 0
+
+
+def capacity(up_mwh: int, up_ppm: int, down_mwh: int, down_ppm: int) -> int | None:
+    """The battery's usable capacity (mWh) from charging and discharging hours.
+
+    Charge per SoC rise overstates the capacity by the charge losses, discharge per
+    SoC fall understates it by the discharge losses; their geometric mean,
+    ``isqrt(up_mwh × down_mwh × 10^12 / (up_ppm × down_ppm))`` rounded down, is the
+    estimate (as the battery figures estimate it from flows). None until both kinds
+    of hour were seen.
+    """
+    if not (up_mwh and up_ppm and down_mwh and down_ppm):
+        return None
+    return isqrt(up_mwh * down_mwh * PPM * PPM // (up_ppm * down_ppm))
 
 
 @dataclass(slots=True)
@@ -99,7 +139,7 @@ class Settled:
     """
 
     until: int = 0
-    pools: dict[bytes, tuple[int, int]] = field(default_factory=dict)
+    pools: dict[bytes, tuple[int | None, ...]] = field(default_factory=dict)
 
 
 def compute(
@@ -130,7 +170,7 @@ def compute_from(
         for key, hour in flats[author].figures(closed_only=closed_only).items():
             if key >= settled.until:
                 hours.setdefault(key, []).append((author, hour))
-    pools = {author: _Pool(*pool) for author, pool in settled.pools.items()}
+    pools = {author: _Pool(*pool) for author, pool in settled.pools.items()}  # type: ignore[arg-type]
     result: dict[tuple[bytes, int], FlatHour] = {}
     following = settled
     for key in sorted(hours):
@@ -152,9 +192,7 @@ def compute_from(
 
 
 def _snapshot(until: int, pools: dict[bytes, _Pool]) -> Settled:
-    return Settled(
-        until, {author: (pool.held, pool.ren) for author, pool in pools.items()}
-    )
+    return Settled(until, {author: astuple(pool) for author, pool in pools.items()})
 
 
 def _store(figures: FlatHour, hour: Hour, pool: _Pool) -> tuple[int, int]:
@@ -168,22 +206,49 @@ def _store(figures: FlatHour, hour: Hour, pool: _Pool) -> tuple[int, int]:
     to_home, to_grid = hour.get("battery", "home"), hour.get("battery", "grid")
     out = to_home + to_grid
     if out >= held:
-        out_ren, pool.held, pool.ren = ren, 0, 0
+        out_ren, held, ren = ren, 0, 0
     else:
         out_ren = ren * out // held
-        pool.held, pool.ren = held - out, ren - out_ren
+        held, ren = held - out, ren - out_ren
+    loss = _losses(pool, hour.soc, charge, out, held)
+    loss_ren = ren * loss // held if held else 0
+    pool.held, pool.ren = held - loss, ren - loss_ren
     home_ren = _part_of(to_home, out_ren, out)
     figures.add(("battery", CONSUMPTION), to_home, home_ren)
-    if charge or out or pool.held:
+    if charge or out or loss or pool.held:
         figures.storage = {
             "charge": charge,
             "charge_ren": charge_ren,
             "discharge": out,
             "discharge_ren": out_ren,
+            "loss": loss,
+            "loss_ren": loss_ren,
             "held": pool.held,
             "held_ren": pool.ren,
         }
     return to_grid, out_ren - home_ren
+
+
+def _losses(pool: _Pool, soc: int | None, charge: int, out: int, held: int) -> int:
+    """The hour's measured losses (mWh): what the pool holds beyond the stored energy.
+
+    Learns the hour for the capacity estimate first. Without a stated SoC or an
+    estimate nothing is measured (0), and the pool keeps what it holds.
+    """
+    before, pool.soc = pool.soc, soc if soc is not None else pool.soc
+    if soc is None:
+        return 0
+    if before is not None:
+        if charge and not out and soc > before:
+            pool.up_mwh += charge
+            pool.up_ppm += soc - before
+        elif out and not charge and soc < before:
+            pool.down_mwh += out
+            pool.down_ppm += before - soc
+    whole = capacity(pool.up_mwh, pool.up_ppm, pool.down_mwh, pool.down_ppm)
+    if whole is None:
+        return 0
+    return max(0, held - whole * soc // PPM)
 
 
 def _match(
@@ -241,7 +306,7 @@ class Summary:
             total = self.parts.setdefault(part, [0, 0])
             total[0] += mwh
             total[1] += ren
-        for name in ("charge", "charge_ren", "discharge", "discharge_ren"):
+        for name in STORAGE_FLOWS:
             self.storage[name] = self.storage.get(name, 0) + figures.storage.get(
                 name, 0
             )

@@ -34,6 +34,8 @@ COLUMNS: Final = (
     "charged_ren_wh",
     "discharged_wh",
     "discharged_ren_wh",
+    "losses_wh",
+    "losses_ren_wh",
 )
 
 
@@ -83,7 +85,11 @@ def _row(period: str, name: str, summary: model.Summary) -> JsonObject:
     row["to_neighbours_wh"] = neighbours[0] // 1000
     row["to_neighbours_ren_wh"] = neighbours[1] // 1000
     storage = summary.storage
-    for column, key in (("charged", "charge"), ("discharged", "discharge")):
+    for column, key in (
+        ("charged", "charge"),
+        ("discharged", "discharge"),
+        ("losses", "loss"),
+    ):
         row[f"{column}_wh"] = storage.get(key, 0) // 1000
         row[f"{column}_ren_wh"] = storage.get(f"{key}_ren", 0) // 1000
     return row

@@ -79,8 +79,9 @@ _ROLLUP_KEYS = _COMMON | {
     "flows_start",
     "flows_end",
     "tz",
+    "soc",
 }
-_ROLLUP_REQUIRED = _ROLLUP_KEYS - {"flows_start", "flows_end", "tz"}
+_ROLLUP_REQUIRED = _ROLLUP_KEYS - {"flows_start", "flows_end", "tz", "soc"}
 _TOTAL_KEYS = frozenset({"from", "to", "mwh", "ren_mwh"})
 _CHECKPOINT_KEYS = _COMMON | {"size", "root"}
 _COSIGN_KEYS = _COMMON | {"log", "size", "root"}
@@ -305,6 +306,10 @@ def check_rollup(body: JsonObject, seq: int, refs: int) -> None:
             raise BodyError(
                 "bad_member", f"{key} is present exactly when there are flows"
             )
+    if "soc" in body:
+        if not flows:
+            raise BodyError("bad_member", "soc is stated only with flows")
+        _int(body, "soc", 0, PPM)
     if flows and _int(body, "flows_start", 0, MAX_INT) >= _int(
         body, "flows_end", 0, MAX_INT
     ):
