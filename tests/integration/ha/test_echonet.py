@@ -98,11 +98,18 @@ async def test_the_flow_finds_the_node_and_adds_the_flat(
     assert form["data_schema"]({CONF_PORT: nodes.port()})[CONF_HOST] == "127.0.0.1"
     result = await hass.config_entries.flow.async_configure(
         form["flow_id"],
-        {CONF_HOST: "127.0.0.1", CONF_PORT: nodes.port(), CONF_LIVING_ROOM_CHANNEL: 1},
+        {
+            "flat": "101",
+            CONF_HOST: "127.0.0.1",
+            CONF_PORT: nodes.port(),
+            CONF_LIVING_ROOM_CHANNEL: 1,
+        },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["result"].unique_id == BATTERY_SERIAL
     assert result["data"]["device_family"] == "echonet"
+    assert result["data"]["flat"] == "101"
+    assert result["title"] == "Flat 101"
     await hass.async_block_till_done()
 
 
@@ -114,6 +121,7 @@ async def test_without_multicast_the_address_is_typed(
     form = await _echonet_form(hass)
     assert form["description_placeholders"] == {"found": "—"}
     wrong = {
+        "flat": "101",
         CONF_HOST: "127.0.0.1",
         CONF_PORT: free_port(),
         CONF_LIVING_ROOM_CHANNEL: 1,

@@ -263,6 +263,7 @@ async def test_actions_are_described_for_the_ui(
     assert set(descriptions) == {
         SERVICE_REQUEST_GROUP_DISCHARGE,
         SERVICE_CANCEL_GROUP_DISCHARGE,
+        "get_certificates",
         "battery_passport",
         "roster_member",
         "propose_roster_change",

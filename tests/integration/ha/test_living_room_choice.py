@@ -28,7 +28,7 @@ from tests.integration.ha.outage_harness import (
     setup_loads,
     use_fake_clock,
 )
-from tests.integration.ha.support import numeric_state
+from tests.integration.ha.support import entity_id, numeric_state
 
 RELAY = "input_boolean.living_room_relay"
 ROOM_POWER = "sensor.living_room_circuit_power"
@@ -113,7 +113,7 @@ async def test_a_power_cut_switches_the_relay_and_reads_the_sensor(
 
     hass.states.async_set(ROOM_POWER, "unavailable")
     await harness.poll()
-    power = hass.states.get("sensor.battery_living_room_power")
+    power = hass.states.get(entity_id(hass, Platform.SENSOR, "living_room_power"))
     assert power is not None
     assert power.state == STATE_UNAVAILABLE  # never 0
 

@@ -50,6 +50,9 @@ async def _add_flat(hass: HomeAssistant, name: str, flat: FlatThread) -> str:
         DOMAIN, context={"source": SOURCE_USER}
     )
     result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "sunspec"}
+    )
+    result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_FLAT: name} | entry_data(flat)
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY, result

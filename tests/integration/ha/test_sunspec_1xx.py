@@ -78,10 +78,12 @@ async def test_the_flow_scans_and_uses_the_1xx_models(
         result["flow_id"], {"next_step_id": "sunspec"}
     )
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], entry_data(flat_1xx)
+        result["flow_id"], {"flat": "101"} | entry_data(flat_1xx)
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"] == entry_data(flat_1xx) | {"device_family": "sunspec1xx"}
+    assert result["data"] == {"flat": "101"} | entry_data(flat_1xx) | {
+        "device_family": "sunspec1xx"
+    }
     await hass.async_block_till_done()
     assert numeric_state(hass, Platform.SENSOR, "battery_soc") == pytest.approx(
         flat_1xx.state.battery.soc_pct, abs=0.2
