@@ -36,7 +36,19 @@ def approve(
 def check_approvals(
     rosters: RosterChain, proposed: Currency, approvals: list[Approval]
 ) -> None:
-    """Raise unless a majority of the roster in force at ``effective`` approved."""
+    """Raise unless a majority of the roster in force at ``effective`` approved.
+
+    A chain that starts after version 1 (a node that joined later) does not know who
+    was a member before its first version took effect: a currency taking effect then
+    is not judged by guess (``no_roster``).
+    """
+    start = rosters.versions[0]
+    if start.version != 1 and proposed.effective < start.effective:
+        raise SpecError(
+            "no_roster",
+            f"the roster in force at {proposed.effective} precedes version "
+            f"{start.version}, the first this node holds",
+        )
     roster = rosters.at(proposed.effective)
     if roster.building != proposed.building:
         raise SpecError("wrong_building", "the proposal is for another building")
