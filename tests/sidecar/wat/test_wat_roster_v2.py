@@ -56,6 +56,13 @@ async def test_wat_runs_with_a_version_2_roster_file(tmp_path: Path) -> None:
         assert status == 200, body
         assert body == {"currency": None}
         config = config_module.load(flat.config)
+        url = f"http://127.0.0.1:{config.port}/api/v1/wat"
+        headers = {"Authorization": f"Bearer {config.api_token}"}
+        async with session.get(
+            f"{url}/statement?from=0&to=1", headers=headers
+        ) as reply:
+            assert reply.status == 409
+            assert (await reply.json())["error"] == "no_currency"
         effective = (now_ms() // MINUTE + 1) * MINUTE
         if effective - now_ms() < 3_000:
             effective += MINUTE
@@ -66,11 +73,9 @@ async def test_wat_runs_with_a_version_2_roster_file(tmp_path: Path) -> None:
             Identity.load(config_module.load(item.config).key_file)
             for item in (building.flats[1], flat)
         )
-        url = f"http://127.0.0.1:{config.port}/api/v1/wat/currency"
-        headers = {"Authorization": f"Bearer {config.api_token}"}
         # Flat 101 left in version 2: its approval no longer counts.
         async with session.post(
-            url,
+            f"{url}/currency",
             headers=headers,
             json={
                 "proposal": currency.document(),
@@ -80,7 +85,7 @@ async def test_wat_runs_with_a_version_2_roster_file(tmp_path: Path) -> None:
             assert reply.status == 409
             assert (await reply.json())["error"] == "non_member"
         async with session.post(
-            url,
+            f"{url}/currency",
             headers=headers,
             json={
                 "proposal": currency.document(),
