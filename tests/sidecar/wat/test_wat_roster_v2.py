@@ -13,13 +13,18 @@ import pytest
 
 from devkit.building import Building, Flat
 from devkit.clock import now_ms
+from devkit.sidecar_node import configure, init_node, sidecar_cli
 from sidecar import config as config_module
-from sidecar.apps.wat import adoption, spec
+from sidecar.apps.wat import adoption, spec, wiring
 from sidecar.apps.wat.settlement import Settlement
 from sidecar.apps.wat.spec import SpecError
+from sidecar.ledger import etp
+from sidecar.ledger.canonical import JsonObject, JsonValue
 from sidecar.ledger.identity import Identity
 from sidecar.mesh import roster as roster_module
 from sidecar.mesh.roster_chain import RosterChain
+from sidecar.storage import store
+from sidecar.tools.export import FORMAT
 from tests.sidecar.wat.support import BUILDING, HALF_HOUR, MIN, T0, Flats
 
 MINUTE = 60_000
@@ -125,3 +130,55 @@ def test_a_currency_before_the_oldest_known_roster_is_not_valid() -> None:
         [flats.adopt(late, T0 - MIN, range(1))],
     )
     assert after.inputs.currencies.versions == [late]
+
+
+def test_a_version_3_roster_file_is_traced_back_through_the_database(
+    tmp_path: Path,
+) -> None:
+    """The roster entries of versions 2 and 3 lead back to version 2; 1 is in none."""
+    flats = Flats(3)
+    first = flats.roster
+    second = dataclasses.replace(first, version=2, prev=first.digest, effective=T0)
+    third = dataclasses.replace(
+        second,
+        version=3,
+        members=first.members[:2],
+        prev=second.digest,
+        effective=T0 + MIN,
+    )
+    changes = []
+    for ts, (proposed, base) in enumerate(((second, first), (third, second))):
+        approvals: list[JsonValue] = [
+            roster_module.approve(flats.identities[i], proposed) for i in range(2)
+        ]
+        body = roster_module.entry_body(proposed, approvals)
+        changes.append(flats.entry(0, roster_module.ROSTER, body, T0 - MIN + ts))
+        assert base.digest == proposed.prev
+    config_path = tmp_path / "sidecar.toml"
+    init_node(config_path, building=BUILDING, floor="1", flat="100")
+    config = config_module.load(config_path)
+    config.key_file.unlink()
+    flats.identities[0].save(config.key_file)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    store.create(config.db_path, BUILDING, flats.identities[0].public_key)
+    lines: list[JsonObject] = [
+        {"type": "ledger", "format": FORMAT, "building": BUILDING},
+        {"type": "author", "key": flats.identities[0].public_key.hex()},
+    ]
+    lines += [etp.entry_to_wire(entry) for entry in changes]
+    export = tmp_path / "export.jsonl"
+    export.write_text("".join(etp.wire_json(line) + "\n" for line in lines))
+    done = sidecar_cli("import", str(export), "--config", str(config_path))
+    assert done.returncode == 0, done.stderr + done.stdout
+    roster_module.save(third, tmp_path / "roster.json")
+    configure(config_path, {"roster": str(tmp_path / "roster.json")})
+    config = config_module.load(config_path)
+    reader = store.connect(config.db_path, readonly=True)
+    try:
+        chain = wiring.roster_chain(config, third, reader)
+    finally:
+        reader.close()
+    assert [roster.version for roster in chain.versions] == [2]
+    settlement = Settlement(chain, changes)
+    assert [roster.version for roster in settlement.rosters.versions] == [2, 3]
+    assert settlement.rosters.at(T0 + MIN) == third
