@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from sidecar.apps.wat import kinds, spec
 from sidecar.apps.wat.kinds import Approval
 from sidecar.apps.wat.spec import Currency, SpecError
-from sidecar.ledger.canonical import JsonObject
+from sidecar.ledger.canonical import JsonObject, JsonValue
 from sidecar.ledger.etp import Entry
 from sidecar.ledger.identity import Identity, KeyRing, signature_problem
 from sidecar.tools.members import RosterChain
@@ -36,7 +36,19 @@ def approve(
 def check_approvals(
     rosters: RosterChain, proposed: Currency, approvals: list[Approval]
 ) -> None:
-    """Raise unless a majority of the roster in force at ``effective`` approved."""
+    """Raise unless a majority of the roster in force at ``effective`` approved.
+
+    A chain that starts after version 1 (a node that joined later) does not know who
+    was a member before its first version took effect: a currency taking effect then
+    is not judged by guess (``no_roster``).
+    """
+    start = rosters.versions[0]
+    if start.version != 1 and proposed.effective < start.effective:
+        raise SpecError(
+            "no_roster",
+            f"the roster in force at {proposed.effective} precedes version "
+            f"{start.version}, the first this node holds",
+        )
     roster = rosters.at(proposed.effective)
     if roster.building != proposed.building:
         raise SpecError("wrong_building", "the proposal is for another building")
@@ -129,6 +141,31 @@ class CurrencyChain:
     def latest(self) -> Currency | None:
         """The newest valid version, in force or scheduled."""
         return self.versions[-1] if self.versions else None
+
+
+def check_proposal(
+    chain: CurrencyChain, document: object, approvals: list[JsonValue], now_ms: int
+) -> tuple[Currency, JsonObject]:
+    """A proposed version with its approvals, checked as a node records it.
+
+    Returns the version and its entry body; raises :class:`SpecError` with the
+    reason, in this order: ``bad_currency``, ``effective_passed``, then the rules of
+    following the newest version (``wrong_building``, ``not_next``, ``bad_currency``)
+    and of approvals (``no_roster``, ``wrong_building``, ``non_member``, ``forged``,
+    ``no_majority``). A malformed approval raises a :class:`ValueError`.
+    """
+    proposed = spec.parse(document)
+    body = kinds.entry_body(proposed, approvals)
+    _proposed, signed = kinds.from_entry_body({**body, "building": proposed.building})
+    if proposed.effective <= now_ms:
+        raise SpecError("effective_passed", "effective must be in the future")
+    latest = chain.latest()
+    if latest is not None:
+        spec.check_follows(latest, proposed)
+    elif proposed.version != 1:
+        raise SpecError("not_next", "the first version is version 1")
+    check_approvals(chain.rosters, proposed, signed)
+    return proposed, body
 
 
 def chain_of(rosters: RosterChain, entries: Iterable[Entry]) -> CurrencyChain:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from sidecar.apps.wat.inputs import Inputs, Meter, Receipt
 from sidecar.apps.wat.matching import MWH_PER_KWH, Matched, Reading, match
 from sidecar.apps.wat.spec import Currency
-from sidecar.apps.wat.value import Account, ValueTable
+from sidecar.apps.wat.value import Account, Lot, ValueTable
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +56,10 @@ class Book:
     accounts: dict[bytes, Account] = field(default_factory=dict)
     intervals: list[Interval] = field(default_factory=list)
     table: ValueTable | None = None
-    # Per account, its state after each interval that changed it: (end, units, debt).
-    history: dict[bytes, list[tuple[int, int, int]]] = field(default_factory=dict)
+    # Per account, its state after each interval that changed it.
+    history: dict[bytes, list[tuple[int, int, int, tuple[Lot, ...]]]] = field(
+        default_factory=dict
+    )
     _next: int | None = None
     _cursor: dict[bytes, int] = field(default_factory=dict)
 
@@ -94,18 +96,22 @@ class Book:
         account = self.accounts.get(author)
         if account is None or self.table is None:
             return 0
-        return account.face(self.table.factor(self.table.period(at_ms)))
+        factor = self.table.factor(self.table.period(at_ms))
+        return account.face(factor) + account.lent(at_ms)
 
     def value_at(self, author: bytes, at_ms: int) -> int:
         """An account's value at ``at_ms``, from the intervals settled by then."""
         if self.table is None:
             return 0
         units = debt = 0
-        for end, held, owed in self.history.get(author, ()):
+        lots: tuple[Lot, ...] = ()
+        for end, held, owed, lent in self.history.get(author, ()):
             if end > at_ms:
                 break
-            units, debt = held, owed
-        return Account(units, debt).face(self.table.factor(self.table.period(at_ms)))
+            units, debt, lots = held, owed, lent
+        account = Account(units, debt, list(lots))
+        factor = self.table.factor(self.table.period(at_ms))
+        return account.face(factor) + account.lent(at_ms)
 
     def building_value(self, at_ms: int) -> int:
         """The building account: minus the sum of every other account's value."""
@@ -139,6 +145,8 @@ class Book:
         deadline = end + version.final_ms
         # The value period holding the interval's last instant: its own rules.
         factor = self.table.factor(self.table.period(end - 1))
+        # Lots whose term ends in the interval join the holdings before it trades.
+        matured = {a for a, acc in self.accounts.items() if acc.mature(end, factor)}
         readings: dict[bytes, Reading] = {}
         used: dict[bytes, list[Meter]] = {}
         absent = []
@@ -166,7 +174,8 @@ class Book:
             readings=readings,
             factor=factor,
         )
-        price = self._price(version, start, end)
+        group = self._group(version, start, end)
+        price = version.prices.group if group else version.prices.local
         available = {
             author: self._account(author).face(factor) + version.credit_limit
             for author in readings
@@ -176,17 +185,23 @@ class Book:
             account = self._account(author)
             if trade.paid:
                 account.debit(trade.paid, factor)
-            if trade.received:
+            if trade.received and group and version.lent is not None:
+                account.lend(trade.received, end, version.lent)
+            elif trade.received:
                 account.credit(trade.received, factor)
-        touched = set(matched.trades) | {
-            party
-            for receipt, _paid in paid_receipts
-            for party in (receipt.giver, receipt.receiver)
-        }
+        touched = (
+            matured
+            | set(matched.trades)
+            | {
+                party
+                for receipt, _paid in paid_receipts
+                for party in (receipt.giver, receipt.receiver)
+            }
+        )
         for author in touched:
             account = self.accounts[author]
             self.history.setdefault(author, []).append(
-                (end, account.units, account.debt)
+                (end, account.units, account.debt, tuple(account.lots))
             )
         interval = Interval(
             start,
@@ -238,7 +253,10 @@ class Book:
                 continue
             amount = receipt.mwh * version.prices.outage // MWH_PER_KWH
             self._account(receipt.receiver).debit(amount, factor)
-            self._account(receipt.giver).credit(amount, factor)
+            if version.lent is not None:
+                self._account(receipt.giver).lend(amount, end, version.lent)
+            else:
+                self._account(receipt.giver).credit(amount, factor)
             paid.append((receipt, amount))
             _take(readings, receipt.receiver, receipt.mwh, out=False)
             _take(readings, receipt.giver, receipt.mwh, out=True)
@@ -247,14 +265,17 @@ class Book:
     def price_at(self, version: Currency, at_ms: int) -> int:
         """The price of the interval holding ``at_ms`` as the ledger stands now."""
         start = at_ms - (at_ms - version.effective) % version.interval_ms
-        return self._price(version, start, start + version.interval_ms)
-
-    def _price(self, version: Currency, start: int, end: int) -> int:
-        deadline = end + version.final_ms
-        for span_start, span_end, ts in self.inputs.group_spans():
-            if ts <= deadline and span_start < end and span_end > start:
-                return version.prices.group
+        if self._group(version, start, start + version.interval_ms):
+            return version.prices.group
         return version.prices.local
+
+    def _group(self, version: Currency, start: int, end: int) -> bool:
+        """Whether a group discharge the building asked for covers the interval."""
+        deadline = end + version.final_ms
+        return any(
+            ts <= deadline and span_start < end and span_end > start
+            for span_start, span_end, ts in self.inputs.group_spans()
+        )
 
     def _account(self, author: bytes) -> Account:
         account = self.accounts.get(author)

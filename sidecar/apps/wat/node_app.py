@@ -25,6 +25,7 @@ from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.etp import Entry
 from sidecar.mesh import roster as roster_module
 from sidecar.mesh.roster import Roster
+from sidecar.mesh.roster_chain import RosterChain
 from sidecar.storage import store
 from sidecar.storage.gate import Gate
 from sidecar.storage.writer import StorageError
@@ -37,7 +38,11 @@ class WatApp:
     """The node's WAT settlement and its meter writer."""
 
     def __init__(
-        self, first: Roster, gate: Gate, clock: Callable[[], int], me: bytes
+        self,
+        first: Roster | RosterChain,
+        gate: Gate,
+        clock: Callable[[], int],
+        me: bytes,
     ) -> None:
         self.settlement = Settlement(first)
         self.gate = gate

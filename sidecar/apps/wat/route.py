@@ -14,7 +14,7 @@ from typing import Final
 
 from aiohttp import web
 
-from sidecar.apps.wat import adoption, kinds, spec, statement
+from sidecar.apps.wat import adoption, kinds, statement
 from sidecar.apps.wat.node_app import WatApp
 from sidecar.apps.wat.spec import SpecError
 from sidecar.ledger.canonical import CanonicalError, JsonValue
@@ -68,22 +68,13 @@ class WatRoutes:
             return _refuse(401, "unauthorized", "a bearer token is required")
         try:
             doc = await request.json()
-            proposed = spec.parse(doc.get("proposal"))
-            approvals: list[JsonValue] = list(doc.get("approvals", []))
-            body = kinds.entry_body(proposed, approvals)
-            _proposed, signed = kinds.from_entry_body(
-                {**body, "building": proposed.building}
-            )
             now = self.app.clock()
-            if proposed.effective <= now:
-                raise SpecError("effective_passed", "effective must be in the future")
-            chain = self.app.settlement.inputs.currencies
-            latest = chain.latest()
-            if latest is not None:
-                spec.check_follows(latest, proposed)
-            elif proposed.version != 1:
-                raise SpecError("not_next", "the first version is version 1")
-            adoption.check_approvals(chain.rosters, proposed, signed)
+            proposed, body = adoption.check_proposal(
+                self.app.settlement.inputs.currencies,
+                doc.get("proposal"),
+                list(doc.get("approvals", [])),
+                now,
+            )
             entry, ticket = self.app.gate.append(kinds.CURRENCY, body, now)
         except SpecError as err:
             return _refuse(409, err.reason, err.detail)

@@ -23,8 +23,11 @@ from sidecar.tools.members import RosterChain
 class Settlement:
     """Balances and settled intervals of one building's ledger."""
 
-    def __init__(self, first: Roster, entries: Iterable[Entry] = ()) -> None:
-        self.rosters = RosterChain(first)
+    def __init__(
+        self, first: Roster | RosterChain, entries: Iterable[Entry] = ()
+    ) -> None:
+        """Start from the building's first roster, or a chain a node could rebuild."""
+        self.rosters = first if isinstance(first, RosterChain) else RosterChain(first)
         self.inputs = Inputs(self.rosters)
         self.book = Book(self.inputs)
         self.now_ms = 0

@@ -34,6 +34,13 @@ DEFAULT_OUTAGE: Final = 40_000  # energy given over the bus in a power cut
 DEFAULT_RATE_PPB: Final = -198_804  # per day: (1 - 198 804e-9)**365 = 0.930, 7 %/year
 DEFAULT_CREDIT: Final = 3_000_000  # 3 000 WAT: about two months of neighbour imports
 DEFAULT_FINAL_MIN: Final = 1_440  # a missing flat has a day to send its meters
+# WAT earned by lending stored energy (a power cut, a group discharge the building asked
+# for) rises 0.2 % an hour, simple, for a day (a home battery is cycled daily, so the
+# lender would have used that energy by then), at most +5 % (docs/WAT.md).
+DEFAULT_LENT_RATE_PPB: Final = 2_000_000
+DEFAULT_LENT_PERIOD_MIN: Final = 60
+DEFAULT_LENT_TERM_MIN: Final = 1_440
+DEFAULT_LENT_CAP_PPB: Final = 1_050_000_000
 BUILDING_ACCOUNT: Final = "building"
 
 _DOC_KEYS: Final = frozenset(
@@ -57,6 +64,7 @@ _DOC_KEYS: Final = frozenset(
 )
 _PRICE_KEYS: Final = frozenset({"local", "group", "outage"})
 _VALUE_KEYS: Final = frozenset({"rate_ppb", "period_min", "epoch", "cap_ppb"})
+_LENT_KEYS: Final = frozenset({"rate_ppb", "period_min", "term_min", "cap_ppb"})
 _ROUNDING: Final = "floor"
 _NAME = re.compile(r"[A-Za-z0-9 ._-]{1,32}\Z")
 _HEX32 = re.compile(r"[0-9a-f]{64}\Z")
@@ -92,6 +100,34 @@ class ValueRule:
 
 
 @dataclass(frozen=True, slots=True)
+class LentRule:
+    """How lent holdings rise: a simple rate per period, capped, for a term.
+
+    WAT earned by lending stored energy is held apart as a *lot* of face value ``a``
+    from the end ``e`` of the interval that earned it. At time ``t`` it is worth
+    ``a + floor(a * min(k * rate_ppb, cap_ppb - PPB) / PPB)`` with
+    ``k = min(floor((t - e) / period), floor(term / period))`` (BBc-1's simple rate
+    with a cap and an expiry); at the end of its term it joins the ordinary holdings.
+    """
+
+    rate_ppb: int
+    period_min: int
+    term_min: int
+    cap_ppb: int
+
+    def worth(self, amount: int, since: int, at_ms: int) -> int:
+        """A lot of face value ``amount`` earned at ``since``, at ``at_ms``."""
+        period = self.period_min * MINUTE_MS
+        steps = min(max(0, (at_ms - since) // period), self.term_min // self.period_min)
+        return amount + amount * min(steps * self.rate_ppb, self.cap_ppb - PPB) // PPB
+
+    @property
+    def term_ms(self) -> int:
+        """How long a lot rises before it joins the ordinary holdings."""
+        return self.term_min * MINUTE_MS
+
+
+@dataclass(frozen=True, slots=True)
 class Currency:
     """One version of the building's currency document."""
 
@@ -109,6 +145,7 @@ class Currency:
     credit_limit: int
     building_account: str
     prev: bytes | None = None
+    lent: LentRule | None = None  # absent: lent WAT is held like any other
 
     @property
     def interval_ms(self) -> int:
@@ -154,6 +191,13 @@ class Currency:
         }
         if self.prev is not None:
             doc["prev"] = self.prev.hex()
+        if self.lent is not None:
+            doc["lent"] = {
+                "rate_ppb": self.lent.rate_ppb,
+                "period_min": self.lent.period_min,
+                "term_min": self.lent.term_min,
+                "cap_ppb": self.lent.cap_ppb,
+            }
         return doc
 
     @property
@@ -186,6 +230,12 @@ def default(building: str, effective: int, *, tz: str = "Asia/Tokyo") -> Currenc
         value=ValueRule(DEFAULT_RATE_PPB, DAY_MIN, effective, PPB),
         credit_limit=DEFAULT_CREDIT,
         building_account=BUILDING_ACCOUNT,
+        lent=LentRule(
+            DEFAULT_LENT_RATE_PPB,
+            DEFAULT_LENT_PERIOD_MIN,
+            DEFAULT_LENT_TERM_MIN,
+            DEFAULT_LENT_CAP_PPB,
+        ),
     )
 
 
@@ -195,6 +245,8 @@ def parse(doc: object) -> Currency:
         raise SpecError("bad_currency", "a currency document is a JSON object")
     first = "prev" not in doc
     allowed = _DOC_KEYS - {"prev"} if first else _DOC_KEYS
+    if "lent" in doc:
+        allowed = allowed | {"lent"}
     if set(doc) != allowed:
         missing, extra = sorted(allowed - set(doc)), sorted(set(doc) - allowed)
         raise SpecError("bad_currency", f"missing {missing}, unknown {extra}")
@@ -242,6 +294,23 @@ def parse(doc: object) -> Currency:
         credit_limit=_int(doc, "credit_limit", 0, MAX_INT),
         building_account=_text(doc, "building_account", _NAME),
         prev=prev,
+        lent=_lent(doc),
+    )
+
+
+def _lent(doc: dict[str, JsonValue]) -> LentRule | None:
+    if "lent" not in doc:
+        return None
+    lent = _object(doc, "lent", _LENT_KEYS)
+    period = _int(lent, "period_min", 1, 366 * DAY_MIN)
+    term = _int(lent, "term_min", period, 366 * DAY_MIN)
+    if term % period:
+        raise SpecError("bad_currency", "lent.term_min is a multiple of its period_min")
+    return LentRule(
+        rate_ppb=_int(lent, "rate_ppb", 0, PPB),
+        period_min=period,
+        term_min=term,
+        cap_ppb=_int(lent, "cap_ppb", PPB, 1000 * PPB),
     )
 
 

@@ -14,18 +14,27 @@ time passes; only the factor moves. Debts are kept in base units and do not chan
 time. Every conversion rounds against the holder (credits down, debits up), so
 rounding never creates value; what holdings lose (demurrage and rounding) is what the
 building account holds, and what they gain (a rising currency) it owes.
+
+Lent holdings (WAT earned by lending stored energy, when the currency has a ``lent``
+rule) are kept apart as lots of face value that rise by that rule until their term
+ends, then join the ordinary holdings at the value they reached. They cannot be spent
+before. Their rise too is owed by the building account, so no value comes from nothing:
+every account's value still sums with the building account's to zero.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from sidecar.apps.wat.adoption import CurrencyChain
-from sidecar.apps.wat.spec import PPB
+from sidecar.apps.wat.spec import PPB, LentRule
 
 SCALE: Final = 10**18
 UNIT: Final = SCALE * 10**9
+
+type Lot = tuple[int, int, LentRule]
+"""A lent holding: face value (base units), when it was earned (ms), its rule."""
 
 
 class ValueTable:
@@ -56,10 +65,37 @@ class ValueTable:
 
 @dataclass(slots=True)
 class Account:
-    """One account: internal units while positive, a debt in base units otherwise."""
+    """One account: internal units while positive, a debt in base units otherwise.
+
+    ``lots`` are its lent holdings, rising until their term ends.
+    """
 
     units: int = 0
     debt: int = 0
+    lots: list[Lot] = field(default_factory=list)
+
+    def lent(self, at_ms: int) -> int:
+        """The lots' value at ``at_ms``."""
+        return sum(
+            rule.worth(amount, since, at_ms) for amount, since, rule in self.lots
+        )
+
+    def lend(self, amount: int, since: int, rule: LentRule) -> None:
+        """Add ``amount`` earned by lending: the debt first, the rest as a lot."""
+        paid = min(amount, self.debt)
+        self.debt -= paid
+        if amount > paid:
+            self.lots.append((amount - paid, since, rule))
+
+    def mature(self, until_ms: int, factor: int) -> bool:
+        """Move lots whose term ends by ``until_ms`` into holdings; whether any did."""
+        due = [lot for lot in self.lots if lot[1] + lot[2].term_ms <= until_ms]
+        if not due:
+            return False
+        self.lots = [lot for lot in self.lots if lot[1] + lot[2].term_ms > until_ms]
+        for amount, since, rule in due:
+            self.credit(rule.worth(amount, since, since + rule.term_ms), factor)
+        return True
 
     def face(self, factor: int) -> int:
         """The account's value in base units under value factor ``factor``."""

@@ -8,12 +8,16 @@ from typing import Any
 
 import pytest
 
-from sidecar.apps.wat import kinds, spec
+from sidecar.apps.wat import adoption, kinds, spec
+from sidecar.apps.wat.adoption import CurrencyChain
 from sidecar.apps.wat.matching import Reading, match
+from sidecar.apps.wat.spec import SpecError
 from sidecar.ledger import etp
 from sidecar.ledger import kinds as ledger_kinds
 from sidecar.ledger.identity import KeyRing
 from sidecar.ledger.schema import BodyError
+from sidecar.mesh import roster as roster_module
+from sidecar.mesh.roster_chain import RosterChain
 from tests.vectors import wat as wat_vectors
 from tests.vectors.generate import KEY, THIRD, WITNESS
 
@@ -83,3 +87,25 @@ def test_the_worked_example_settles_as_written() -> None:
     assert vectors["trades"]["02" * 32] == [0, 1_090_909, 872_727, 0, 21_818]
     totals = [result.exported, result.imported, result.matched, result.paid]
     assert totals == vectors["totals"] == [3_000_000, 5_500_000, 3_000_000, 59_999]
+
+
+@pytest.mark.parametrize(
+    "case", _load()["adoption"]["refused"], ids=lambda case: case["why"]
+)
+def test_proposals_are_refused_with_their_reason(case: dict[str, Any]) -> None:
+    """Each proposal fails as a node records one (7.10.2), with the stated reason."""
+    roster = roster_module.parse(_load()["adoption"]["roster"])
+    chain = CurrencyChain(RosterChain(roster))
+    with pytest.raises(SpecError) as raised:
+        adoption.check_proposal(chain, case["proposal"], case["approvals"], case["now"])
+    assert raised.value.reason == case["reason"]
+
+
+def test_a_lent_lot_is_worth_what_the_vector_says() -> None:
+    """The default ``lent`` rule's worth of 20 000 base units, hour by hour."""
+    vectors = _load()
+    rule = spec.parse(vectors["currency"]["document"]).lent
+    assert rule is not None
+    lent = vectors["lent"]
+    for at, worth in lent["worth"]:
+        assert rule.worth(lent["amount"], lent["earned"], at) == worth
