@@ -17,8 +17,10 @@ import json
 import re
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +74,11 @@ def _request(
         headers=headers,
         method="GET" if body is None else "POST",
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as err:
+        sys.exit(f"{url}: HTTP {err.code}: {err.read().decode(errors='replace')}")
 
 
 def login(base: str, user: str, password: str) -> str:
@@ -103,40 +108,59 @@ def login(base: str, user: str, password: str) -> str:
     return token
 
 
-def add_flat(base: str, token: str, flat: str, modbus_port: int) -> dict[str, Any]:
-    """Run the config flow for one flat; the created entry."""
+def add_flat(
+    base: str, token: str, flat: str, port: int, *, echonet: bool = False
+) -> dict[str, Any]:
+    """Run the config flow for one flat; the created entry.
+
+    A SunSpec flat is found on its Modbus ``port`` (the flow reads whichever models
+    it serves, 7xx or 1xx); an ECHONET Lite flat is typed in by address and UDP
+    ``port``, as on a home network where multicast does not reach.
+    """
     flow = _request(
         f"{base}/api/config/config_entries/flow", {"handler": "local_vpp"}, token
     )
     url = f"{base}/api/config/config_entries/flow/{flow['flow_id']}"
-    _request(url, {"next_step_id": "sunspec"}, token)  # the family menu
-    result = _request(
-        url,
-        {
-            "flat": flat,
-            "host": "127.0.0.1",
-            "port": modbus_port,
-            "unit_pv": 1,
-            "unit_battery": 2,
-            "unit_meter": 3,
-        },
-        token,
-    )
+    family = "echonet" if echonet else "sunspec"
+    _request(url, {"next_step_id": family}, token)  # the family menu
+    answer: dict[str, Any] = {"flat": flat, "host": "127.0.0.1", "port": port}
+    if not echonet:
+        answer |= {"unit_pv": 1, "unit_battery": 2, "unit_meter": 3}
+    result = _request(url, answer, token)
     if result.get("type") != "create_entry":
-        sys.exit(f"adding the flat on port {modbus_port} failed: {result}")
+        sys.exit(f"adding the {family} flat on port {port} failed: {result}")
     entry: dict[str, Any] = result["result"]
     return entry
 
 
-def link_sidecar(base: str, token: str, entry_id: str, url: str, secret: str) -> None:
-    """Run the options flow: point the entry at its ledger sidecar."""
+def link_sidecar(
+    base: str,
+    token: str,
+    entry_id: str,
+    url: str,
+    secret: str,
+    *,
+    backup_switches_itself: bool = False,
+) -> None:
+    """Run the options flow: point the entry at its ledger sidecar.
+
+    ``backup_switches_itself``: the installer's living-room choice for an inverter
+    without a living-room register, whose backup output takes the room by itself.
+    """
     flow = _request(
         f"{base}/api/config/config_entries/options/flow", {"handler": entry_id}, token
     )
+    # A short reconnection delay: the demo's grid returns on a fast clock.
+    options: dict[str, Any] = {
+        "sidecar_url": url,
+        "sidecar_token": secret,
+        "reconnect_delay": 30,
+    }
+    if backup_switches_itself:
+        options["living_room_switch"] = "self"
     result = _request(
         f"{base}/api/config/config_entries/options/flow/{flow['flow_id']}",
-        # A short reconnection delay: the demo's grid returns on a fast clock.
-        {"sidecar_url": url, "sidecar_token": secret, "reconnect_delay": 30},
+        options,
         token,
     )
     if result.get("type") != "create_entry":
@@ -195,6 +219,23 @@ async def _install(base: str, token: str, prefs: dict[str, Any]) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Families:
+    """Which flats (1-based positions) are not on SunSpec 7xx in the simulator.
+
+    The simulator gives its ECHONET Lite flats consecutive UDP ports from
+    ``first_echonet_port``, in position order.
+    """
+
+    echonet: tuple[int, ...] = ()
+    sunspec_1xx: tuple[int, ...] = ()
+    first_echonet_port: int = 3611
+
+    def echonet_port(self, position: int) -> int:
+        """The UDP port of the ECHONET Lite flat at ``position``."""
+        return self.first_echonet_port + sorted(self.echonet).index(position)
+
+
 def add_flats(  # noqa: PLR0917
     ha_port: int,
     user: str,
@@ -203,18 +244,34 @@ def add_flats(  # noqa: PLR0917
     config: Path,
     language: str,
     peak_limit_kw: float,
+    families: Families,
 ) -> None:
     """Add every flat of the manifest, link each to its sidecar, set up the home."""
     base = f"http://127.0.0.1:{ha_port}"
     token = login(base, user, password)
     entries: dict[str, str] = {}
-    for flat in _flats(manifest):
-        entry = add_flat(base, token, flat["flat"], flat["modbus_port"])
-        link_sidecar(base, token, entry["entry_id"], flat["sidecar_url"], flat["token"])
+    for position, flat in enumerate(_flats(manifest), start=1):
+        echonet = position in families.echonet
+        older = position in families.sunspec_1xx
+        port = families.echonet_port(position) if echonet else flat["modbus_port"]
+        entry = add_flat(base, token, flat["flat"], port, echonet=echonet)
+        link_sidecar(
+            base,
+            token,
+            entry["entry_id"],
+            flat["sidecar_url"],
+            flat["token"],
+            backup_switches_itself=older,
+        )
         entries[flat["flat"]] = entry["entry_id"]
+        how = (
+            f"ECHONET Lite 127.0.0.1:{port}"
+            if echonet
+            else f"SunSpec {'1xx' if older else '7xx'} Modbus 127.0.0.1:{port}"
+        )
         print(
-            f"Added flat {flat['flat']} (Modbus 127.0.0.1:{flat['modbus_port']}, "
-            f"{entry['title']}), linked to its sidecar {flat['sidecar_url']}"
+            f"Added flat {flat['flat']} ({how}, {entry['title']}), "
+            f"linked to its sidecar {flat['sidecar_url']}"
         )
     wait_loaded(base, token, list(entries.values()), 60)
     write_yaml(
@@ -270,6 +327,10 @@ def check(ha_port: int, user: str, password: str) -> int:
     return code
 
 
+def _positions(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(",") if part.strip())
+
+
 def main() -> None:
     """Run one of the steps."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -289,6 +350,9 @@ def main() -> None:
             step.add_argument("--config", type=Path, required=True)
             step.add_argument("--lang", choices=["ja", "en"], default="ja")
             step.add_argument("--peak-limit-kw", type=float, required=True)
+            step.add_argument("--echonet-flats", type=_positions, default=())
+            step.add_argument("--sunspec-1xx-flats", type=_positions, default=())
+            step.add_argument("--echonet-port", type=int, default=3611)
     args = parser.parse_args()
     if args.step == "prepare":
         prepare(args.config, args.ha_port, args.lang, args.manifest)
@@ -301,6 +365,7 @@ def main() -> None:
             args.config,
             args.lang,
             args.peak_limit_kw,
+            Families(args.echonet_flats, args.sunspec_1xx_flats, args.echonet_port),
         )
     else:
         sys.exit(check(args.ha_port, args.user, args.password))

@@ -173,6 +173,26 @@ def _building_arguments(parser: argparse.ArgumentParser) -> None:
     add("--bus-wired", type=float, help="share of flats wired to the bus, 0–1")
     add("--bus-loss", type=float, help="bus losses, %% of what is exported")
     add("--reconnect-delay", type=float, help="inverters, s after the grid returns")
+    add(
+        "--echonet-flats",
+        type=_positions,
+        help="flats (1-based, comma-separated) that are ECHONET Lite nodes instead",
+    )
+    add(
+        "--sunspec-1xx-flats",
+        type=_positions,
+        help="flats (1-based, comma-separated) that serve SunSpec 1xx models",
+    )
+
+
+def _positions(text: str) -> tuple[int, ...]:
+    """``1,3`` → (1, 3): flats by their position in the building."""
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of flat positions"
+        ) from err
 
 
 def _building_config(
@@ -197,6 +217,8 @@ def _building_config(
         "bus_wired_share": args.bus_wired,
         "bus_loss_pct": args.bus_loss,
         "reconnect_delay_s": args.reconnect_delay,
+        "echonet_flats": args.echonet_flats,
+        "sunspec_1xx_flats": args.sunspec_1xx_flats,
     }
     settings.update(
         {key: value for key, value in optional.items() if value is not None}
@@ -242,7 +264,8 @@ async def _serve(
 ) -> None:
     """Run the simulator and its control API until SIGINT or SIGTERM.
 
-    With ``echonet_port`` the flats are ECHONET Lite nodes too, from that port on.
+    With ``echonet_port`` the flats are ECHONET Lite nodes too, from that port on:
+    every flat, or only the building's ECHONET Lite flats when it names some.
     """
     sim = Simulator(config)
     if scenario is not None:
@@ -250,7 +273,8 @@ async def _serve(
     await sim.start()
     nodes = None
     if echonet_port is not None:
-        nodes = EchonetNodes(sim, port=echonet_port)
+        flat_ids = [config.flat_id(k - 1) for k in sorted(config.echonet_flats)] or None
+        nodes = EchonetNodes(sim, flat_ids=flat_ids, port=echonet_port)
         try:
             await nodes.start()
         except BaseException:
@@ -268,7 +292,7 @@ async def _serve(
             ""
             if nodes is None
             else "; ECHONET Lite on UDP "
-            + ", ".join(f"{config.host}:{nodes.port(f)}" for f in sim.ports)
+            + ", ".join(f"{config.host}:{nodes.port(f)}" for f in nodes.flat_ids)
         )
         print(
             f"{_name(config)}: {_endpoints_text(sim)}{echonet};"
@@ -462,6 +486,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.protocol == "echonet":
             echonet_port = args.echonet_port
             config = _with_automatic_backup(config)
+        elif config.echonet_flats:
+            echonet_port = args.echonet_port
         asyncio.run(_serve(config, scenario, args.control_port, echonet_port))
     except OSError as err:
         print(f"cannot start: {err}", file=sys.stderr)

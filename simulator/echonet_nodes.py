@@ -44,6 +44,11 @@ class EchonetNodes:
             for index, flat_id in enumerate(ids)
         }
 
+    @property
+    def flat_ids(self) -> list[str]:
+        """The flats served, in port order."""
+        return list(self._nodes)
+
     def node(self, flat_id: str | None = None) -> EchonetNode:
         """Flat ``flat_id``'s node (the only one may go unnamed)."""
         if flat_id is None:

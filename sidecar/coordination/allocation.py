@@ -11,6 +11,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
+from sidecar.coordination.capabilities import ALL_CAPS, CONTROL_POWER
 from sidecar.coordination.kinds import (
     CHARGE,
     DISCHARGE,
@@ -20,6 +21,9 @@ from sidecar.coordination.kinds import (
 )
 
 DEFAULT_STALE_MS: Final = 3000
+# A slow member's share moves in steps of this many watts (section 6.3), so that the
+# small changes of every round do not rewrite a device that is written slowly.
+STEADY_STEP_W: Final = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,9 @@ class Availability:
     outage: bool = False
     bus: bool = False
     living_w: int | None = None
+    # What its devices can do (coordination.capabilities); all, when not said.
+    caps: int = ALL_CAPS
+    write_interval_ms: int = 0
 
     @classmethod
     def from_body(cls, author: bytes, body: Mapping[str, object]) -> Availability:
@@ -56,7 +63,14 @@ class Availability:
             outage=body.get("outage") == 1,
             bus=body.get("bus") == 1,
             living_w=None if "living_w" not in body else _as_int(body["living_w"]),
+            caps=_as_int(body.get("caps", ALL_CAPS)),
+            write_interval_ms=_as_int(body.get("write_interval_ms", 0)),
         )
+
+    @property
+    def controllable(self) -> bool:
+        """Whether its battery's power can be set: only then is it a giver."""
+        return bool(self.caps & CONTROL_POWER)
 
     def weight(self, direction: str) -> int:
         """What this flat's share is proportional to.
@@ -248,6 +262,8 @@ def _availability_order(item: Availability) -> tuple[int, ...]:
         int(item.participate),
         item.max_share_ppm,
         -1 if item.soc_ppm is None else item.soc_ppm,
+        item.caps,
+        item.write_interval_ms,
     )
 
 
@@ -256,7 +272,8 @@ def eligible(
 ) -> list[tuple[bytes, int, int]]:
     """(author, weight, cap) of the members that take part, sorted by author.
 
-    A member takes part if it participates, is not in a power cut (its battery
+    A member takes part if it participates, can control its battery's power (its
+    ``caps`` say so, or it sent none), is not in a power cut (its battery
     carries its own living room; the bus plan may have it help neighbours), has a
     share limit above zero, and both its weight and its cap are above zero. Its cap
     is its power limit in the direction, and at most ``max_share_ppm`` of the target
@@ -264,7 +281,12 @@ def eligible(
     """
     result: list[tuple[bytes, int, int]] = []
     for item in availabilities:
-        if not item.participate or item.outage or item.max_share_ppm <= 0:
+        if (
+            not item.participate
+            or not item.controllable
+            or item.outage
+            or item.max_share_ppm <= 0
+        ):
             continue
         weight = item.weight(direction)
         cap = min(item.limit(direction), target_w * item.max_share_ppm // PPM)
@@ -327,14 +349,50 @@ def allocate(
     """
     if direction not in (DISCHARGE, CHARGE):
         raise ValueError(f"direction must be {DISCHARGE!r} or {CHARGE!r}")
-    members = eligible(availabilities, direction, target_w)
+    current = list(availabilities)
+    members = eligible(current, direction, target_w)
     sign = 1 if direction == DISCHARGE else -1
-    return {key: sign * w for key, w in split(target_w, members).items()}
+    return {
+        key: sign * w for key, w in _steady_split(target_w, members, current).items()
+    }
+
+
+def _steady_split(
+    total: int,
+    members: list[tuple[bytes, int, int]],
+    availabilities: Iterable[Availability],
+) -> dict[bytes, int]:
+    """:func:`split`, with a steady share for each slow member.
+
+    A slow member (``write_interval_ms`` > 0) gets its proportional share rounded down
+    to :data:`STEADY_STEP_W`; the fast members share the rest, so the total is the
+    same as :func:`split`'s. If the fast members cannot carry the rest, or there are
+    none, everyone is shared by :func:`split` alone.
+    """
+    plain = split(total, members)
+    slow_keys = {item.author for item in availabilities if item.write_interval_ms > 0}
+    slow = {
+        key: plain[key] - plain[key] % STEADY_STEP_W
+        for key in plain
+        if key in slow_keys
+    }
+    fast = [item for item in members if item[0] not in slow_keys]
+    if not slow or not fast:
+        return plain
+    rest = total - sum(slow.values())
+    fast_shares = split(rest, fast)
+    if sum(slow.values()) + sum(fast_shares.values()) < sum(plain.values()):
+        return plain
+    return slow | fast_shares
 
 
 def group_battery_w(availabilities: Iterable[Availability]) -> int:
-    """The battery power of the participating members, + discharging."""
-    return sum(item.battery_w for item in availabilities if item.participate)
+    """The battery power of the participating, controllable members, + discharging."""
+    return sum(
+        item.battery_w
+        for item in availabilities
+        if item.participate and item.controllable
+    )
 
 
 def plan(

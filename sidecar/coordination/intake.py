@@ -12,6 +12,10 @@ from collections.abc import Mapping
 from typing import Final
 
 from sidecar.coordination import allocation
+from sidecar.coordination.capabilities import (
+    CapabilitiesRejected,
+    capabilities_content,
+)
 from sidecar.coordination.kinds import (
     DIRECTIONS,
     DISCHARGE,
@@ -54,7 +58,8 @@ def availability_content(
     offers more than it has; battery power, SoC and share to the nearest). Energy
     below the reserve counts as none. Raises :class:`AvailabilityRejected` with reason
     ``missing_ts``, ``stale``, ``in_future``, ``missing_value``, ``not_a_number``,
-    ``bad_value``, ``out_of_range`` or ``power_limit``.
+    ``bad_value``, ``out_of_range`` or ``power_limit``. ``capabilities``, when sent,
+    becomes ``caps`` and ``write_interval_ms`` (:mod:`.capabilities`).
     """
     ts = message.get("ts")
     if type(ts) is not int:
@@ -120,6 +125,11 @@ def availability_content(
                 "out_of_range", f"'living_w' must be 0-{max_power_w}"
             )
         content["living_w"] = round(living)
+    if "capabilities" in message:
+        try:
+            content.update(capabilities_content(message["capabilities"]))
+        except CapabilitiesRejected as err:
+            raise AvailabilityRejected(err.reason, err.detail) from err
     return content
 
 

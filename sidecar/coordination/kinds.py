@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from sidecar.coordination.capabilities import ALL_CAPS, MAX_WRITE_INTERVAL_MS
 from sidecar.ledger import kinds as ledger_kinds
 from sidecar.ledger.canonical import MAX_INT, JsonObject
 from sidecar.ledger.schema import BodyError
@@ -56,12 +57,15 @@ _AVAILABILITY_REQUIRED: Final = _COMMON | {
     "participate",
     "max_share_ppm",
 }
-# Outage members: the grid is out, the flat's bus is closed, its living room's draw.
+# Outage members: the grid is out, the flat's bus is closed, its living room's draw;
+# then what the flat's devices can do (coordination.capabilities).
 _AVAILABILITY_KEYS: Final = _AVAILABILITY_REQUIRED | {
     "soc",
     "outage",
     "bus",
     "living_w",
+    "caps",
+    "write_interval_ms",
 }
 _DISPATCH_BASE: Final = _COMMON | {"direction", "mode", "start", "end", "reason"}
 _DISPATCH_MODE_KEYS: Final = {
@@ -130,6 +134,10 @@ def check_availability(body: JsonObject) -> None:
             _int(body, key, 0, 1)
     if "living_w" in body:
         _int(body, "living_w", 0, MAX_FLAT_POWER_W)
+    if "caps" in body:
+        _int(body, "caps", 0, ALL_CAPS)
+    if "write_interval_ms" in body:
+        _int(body, "write_interval_ms", 0, MAX_WRITE_INTERVAL_MS)
 
 
 def check_dispatch(body: JsonObject) -> None:

@@ -234,6 +234,11 @@ class BuildingConfig:
     tick_s: float = 0.1
     # Every flat's backup output switches by itself (see ``FlatConfig``).
     backup_output_auto: bool = False
+    # Flats (1-based positions) of other families. ECHONET Lite flats' backup outputs
+    # switch by themselves; SunSpec 1xx flats serve the older models, have no bus and,
+    # without a living-room model, a backup output that switches by itself.
+    echonet_flats: tuple[int, ...] = ()
+    sunspec_1xx_flats: tuple[int, ...] = ()
     lone_flat: FlatConfig | None = None
 
     def __post_init__(self) -> None:
@@ -266,6 +271,17 @@ class BuildingConfig:
             (self.common_base_w >= 0, "common base load must not be negative"),
             (self.max_step_s > 0, "max step must be positive"),
             (self.tick_s > 0, "tick must be positive"),
+            (
+                all(
+                    1 <= k <= self.flats
+                    for k in (*self.echonet_flats, *self.sunspec_1xx_flats)
+                ),
+                f"ECHONET Lite and SunSpec 1xx flats must be within 1–{self.flats}",
+            ),
+            (
+                not set(self.echonet_flats) & set(self.sunspec_1xx_flats),
+                "a flat is either ECHONET Lite or SunSpec 1xx, not both",
+            ),
             (
                 self.lone_flat is None
                 or (
@@ -314,6 +330,10 @@ class BuildingConfig:
         pv, loads, shifts = stream("pv"), stream("load"), stream("shift")
         configs = []
         for index in range(n):
+            older = index + 1 in self.sunspec_1xx_flats
+            backup_auto = (
+                self.backup_output_auto or older or index + 1 in self.echonet_flats
+            )
             capacity_wh = round(capacities[index], -1)
             # Inverters grow with the battery: 1 kW up to 2 kWh, at most 3 kW.
             power_w = min(3000.0, max(1000.0, capacity_wh / 2))
@@ -342,9 +362,10 @@ class BuildingConfig:
                     soc_pct=round(socs[index], 1),
                     reserve_pct=self.reserve_pct,
                     reconnect_delay_s=self.reconnect_delay_s,
-                    building_bus=True,
-                    bus_wired=wired[index],
-                    backup_output_auto=self.backup_output_auto,
+                    building_bus=not older,
+                    bus_wired=wired[index] and not older,
+                    backup_output_auto=backup_auto,
+                    sunspec="1xx" if older else "7xx",
                     max_step_s=self.max_step_s,
                     tick_s=self.tick_s,
                 )

@@ -209,6 +209,7 @@ class GroupDischarge:
                 and self._coordinator.device.capabilities.control_power,
                 max_share_pct=self.max_share_pct,
                 outage=self._grid_out(),
+                capabilities=self._coordinator.device.capabilities,
             )
         )
 

@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from ..const import DEFAULT_GROUP_REVERT_S, MAX_GROUP_REVERT_S
+from ..device.capabilities import Capabilities
 from ..device.flat import MAX_BUS_SETPOINT_W
 
 PROTOCOL_VERSION: Final = 1
@@ -151,6 +152,8 @@ class Availability:
     outage: bool | None = None
     bus: bool | None = None
     living_w: float | None = None
+    # What the flat's devices can do; an older integration sends none.
+    capabilities: Capabilities | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +243,22 @@ def _availability(m: Availability) -> dict[str, Any]:
             }
         )
         | {"participate": m.participate, "max_share_pct": m.max_share_pct}
+        | _capabilities(m.capabilities)
     )
+
+
+def _capabilities(caps: Capabilities | None) -> dict[str, Any]:
+    if caps is None:
+        return {}
+    return {
+        "capabilities": {
+            "read": caps.read,
+            "control_power": caps.control_power,
+            "switch_living_room": caps.switch_living_room,
+            "revert_timer": caps.revert_timer,
+            "min_write_interval_s": float(caps.min_write_interval_s),
+        }
+    }
 
 
 def _dispatch_request(m: DispatchRequest) -> dict[str, Any]:

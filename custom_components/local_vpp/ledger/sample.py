@@ -7,6 +7,7 @@ did not give stays ``None``, which the wire leaves out, never sends as 0.
 from __future__ import annotations
 
 from ..device import BatteryReading, FlatReading
+from ..device.capabilities import Capabilities
 from .messages import Availability, Sample
 
 
@@ -85,6 +86,7 @@ def availability_from_reading(
     participate: bool,
     max_share_pct: float,
     outage: bool | None = None,
+    capabilities: Capabilities | None = None,
 ) -> Availability:
     """The ``availability`` message: what this flat could give a group discharge.
 
@@ -107,4 +109,5 @@ def availability_from_reading(
         if bus is None or bus.wired is None or bus.state is None
         else bus.active,
         living_w=None if room is None else room.power_w,
+        capabilities=capabilities,
     )

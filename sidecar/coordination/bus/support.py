@@ -54,7 +54,11 @@ def plan_support(
     """The bus plan from the round's fresh availabilities (sorted, one per member)."""
     on_bus = [a for a in fresh if a.outage and a.bus]
     low = [a for a in on_bus if is_low(a)]
-    givers = [a for a in on_bus if not is_low(a) and a.participate and a.energy_wh > 0]
+    givers = [
+        a
+        for a in on_bus
+        if not is_low(a) and a.participate and a.controllable and a.energy_wh > 0
+    ]
     need = sum(a.living_w or 0 for a in low)
     if not need or not givers:
         return SupportPlan({})

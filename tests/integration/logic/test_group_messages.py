@@ -10,6 +10,7 @@ import pytest
 from homeassistant.exceptions import ServiceValidationError
 
 from custom_components.local_vpp.device import BatteryReading, FlatReading
+from custom_components.local_vpp.device.capabilities import Capabilities
 from custom_components.local_vpp.ledger import sample as ledger_sample
 from custom_components.local_vpp.ledger.mesh import issue_placeholders
 from custom_components.local_vpp.ledger.messages import (
@@ -209,3 +210,22 @@ def test_dispatch_request_shapes() -> None:
     )
     with pytest.raises(ServiceValidationError):
         _request(power_kw=1, duration=0.5)
+
+
+def test_availability_says_what_the_devices_can_do() -> None:
+    reading = FlatReading(pv=None, battery=BATTERY, meter=None, living_room=None)
+    slow = Capabilities(revert_timer=False, min_write_interval_s=30)
+    message = availability_from_reading(
+        reading, 5, participate=True, max_share_pct=100, capabilities=slow
+    )
+    assert message["capabilities"] == {
+        "read": True,
+        "control_power": True,
+        "switch_living_room": True,
+        "revert_timer": False,
+        "min_write_interval_s": 30.0,
+    }
+    # Without them (as an older integration): no member, never a guess.
+    assert "capabilities" not in availability_from_reading(
+        reading, 5, participate=True, max_share_pct=100
+    )
