@@ -196,6 +196,8 @@ def demo(tmp_path: Path, socket_enabled: None) -> Iterator[Demo]:
         running.stop()
 
 
+# The demo's set-up (a cold Home Assistant) and its story take minutes, not seconds.
+@pytest.mark.timeout(900)
 async def test_the_dashboard_shows_the_living_rooms_on_battery_in_the_cut(
     demo: Demo, screenshots: Path, tmp_path: Path
 ) -> None:
