@@ -159,6 +159,7 @@ class Node:
         parts.coordination.load(reader)
         self.battery.load(reader)  # then every own entry once durable:
         parts.gate.on_durable.append(self.battery.appended)
+        self.battery.attach(parts.gate.append)
         await self._listen(parts)
         await parts.peers.mesh.start()
         if config.announce:
