@@ -6,6 +6,7 @@ simulator. The protocol it implements is specified in docs/PROTOCOL.md.
 
 from sidecar.apps.wat import kinds as _wat_kinds
 from sidecar.coordination import kinds as _coordination_kinds
+from sidecar.ledger import battery_day as _battery_day
 from sidecar.ledger import battery_state as _battery_state
 from sidecar.mesh import roster as _roster
 from sidecar.mesh import roster_votes as _roster_votes
@@ -18,6 +19,7 @@ __version__ = "0.1.0"
 _coordination_kinds.register()
 _roster.register()
 _battery_state.register()
+_battery_day.register()
 _roster_votes.register()
 
 _wat_kinds.register()

@@ -156,6 +156,7 @@ class Node:
             self.membership.seen(entry)
         self._apply_due_roster()
         parts.coordination.load(reader)
+        self.apps.battery.attach(parts.gate.append)  # its daily summaries
         await self._listen(parts)
         await parts.peers.mesh.start()
         if config.announce:

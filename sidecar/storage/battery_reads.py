@@ -9,21 +9,24 @@ import sqlite3
 from collections.abc import Iterator
 
 from sidecar.ledger import kinds
+from sidecar.ledger.battery_day import BATTERY_DAY
 from sidecar.ledger.battery_state import BATTERY_STATE
 from sidecar.ledger.etp import Entry
 from sidecar.storage import store
 
 
 def entries(conn: sqlite3.Connection, author: int, after: int = 0) -> Iterator[Entry]:
-    """An author's stored ``flow`` and ``battery_state`` entries after seq ``after``.
+    """An author's stored ``flow``, ``battery_state`` and ``battery_day`` entries.
+
+    Those after seq ``after``,
 
     In seq order: what battery traceability reads.
     """
     author_id = store.author_id_of(conn, author)
     for row in conn.execute(
         "SELECT seq, prev, refs, body, sig FROM entries "
-        "WHERE author = ? AND kind IN (?, ?) AND seq > ? ORDER BY seq",
-        (author, kinds.FLOW, BATTERY_STATE, after),
+        "WHERE author = ? AND kind IN (?, ?, ?) AND seq > ? ORDER BY seq",
+        (author, kinds.FLOW, BATTERY_STATE, BATTERY_DAY, after),
     ):
         yield store.load_entry(author_id, tuple(row))
 

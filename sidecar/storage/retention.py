@@ -13,6 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from sidecar.ledger import canonical, kinds, merkle
+from sidecar.ledger.battery_day import BATTERY_DAY
 from sidecar.storage import store
 
 
@@ -56,8 +57,9 @@ def _prune_author(
     folded = state.folded
     routine = sorted(kinds.folded_kinds())
     marks = ", ".join("?" * len(routine))
+    hold = _held(conn, author)
     for seq, body in _rollups(conn, author, kinds.rollup_key(1), frontier.size + 1):
-        if _int(body, "end") > now_ms - policy.flows_ms:
+        if _int(body, "end") > now_ms - policy.flows_ms or seq - 1 >= hold:
             break
         last = seq - 1
         _advance(conn, author, frontier, last)
@@ -127,6 +129,21 @@ def _fold_days(
             (author, *foldable, first, seq),
         ).rowcount
     return deleted
+
+
+def _held(conn: sqlite3.Connection, author: int) -> int:
+    """The seq of the author's newest ``battery_day`` (PROTOCOL.md 9), or no limit.
+
+    The frontier stays below it: it is proven by inclusion, and proves the older
+    ones through their chain of refs.
+    """
+    # Backwards along the (author, seq) index: the newest one is at most a day back.
+    row = conn.execute(
+        "SELECT seq FROM entries WHERE author = ? AND kind = ? "
+        "ORDER BY seq DESC LIMIT 1",
+        (author, BATTERY_DAY),
+    ).fetchone()
+    return canonical.MAX_INT if row is None else int(row[0])
 
 
 def _rollups(

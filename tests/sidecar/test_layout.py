@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sidecar.apps.wat import kinds as wat_kinds
 from sidecar.coordination import kinds as coordination_kinds
-from sidecar.ledger import battery_state, kinds
+from sidecar.ledger import battery_day, battery_state, kinds
 from sidecar.mesh import roster, roster_votes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,6 +134,7 @@ def test_the_kinds_defined_above_the_ledger_are_registered_with_it() -> None:
     assert kinds.registered_kinds() == coordination_kinds.KINDS | {
         roster.ROSTER,
         battery_state.BATTERY_STATE,
+        battery_day.BATTERY_DAY,
         *roster_votes.KINDS,
         wat_kinds.CURRENCY,
         wat_kinds.METER,

@@ -51,6 +51,8 @@ class Day:
     rest_soc_ms: int = 0  # twice the integral of the SoC over the rests, ppm·ms
     rest_ms: int = 0
     rests: int = 0
+    soc_min: int | None = None  # ppm, over the day's flows
+    soc_max: int | None = None
     evidence: list[tuple[Kind, tuple[int, bytes], tuple[int, bytes]]] = field(
         default_factory=list
     )

@@ -19,6 +19,7 @@ from sidecar.apps.battery.anomalies import Anomaly
 from sidecar.apps.battery.figures import Figures, window
 from sidecar.apps.battery.tracker import Battery, Report, Tracker, resolution
 from sidecar.ledger import canonical, etp, merkle
+from sidecar.ledger.battery_day import BATTERY_DAY
 from sidecar.ledger.canonical import JsonObject, JsonValue
 from sidecar.ledger.identity import Identity, KeyRing
 from sidecar.storage import battery_reads, store
@@ -121,6 +122,7 @@ def _evidence(battery: Battery) -> list[tuple[int, bytes]]:
             found.update((first, last))
     for anomaly in battery.anomalies:
         found.update(anomaly.entries)
+    found.update(battery.summaries)
     return sorted(found)
 
 
@@ -183,14 +185,17 @@ def _proofs(
         if row is None:
             raise PassportError(f"entry {seq} is no longer stored")
         entry = store.load_entry(own, row)
-        path = tree.inclusion_proof(seq - 1, size)
-        found.append(
-            {
-                "entry": etp.entry_to_wire(entry),
-                "index": seq - 1,
-                "path": [node.hex() for node in path],
-            }
-        )
+        item: JsonObject = {"entry": etp.entry_to_wire(entry), "index": seq - 1}
+        if seq > pruned.frontier.size:
+            path = tree.inclusion_proof(seq - 1, size)
+            item["path"] = [node.hex() for node in path]
+        elif entry.kind != BATTERY_DAY:
+            raise PassportError(
+                f"entry {seq} lies below the retained part of the log and only "
+                "battery_day entries are proven there (by their chain); choose a "
+                "later period"
+            )
+        found.append(item)
     return found
 
 

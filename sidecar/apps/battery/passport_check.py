@@ -14,6 +14,7 @@ from typing import Any
 
 from sidecar.apps.battery.passport import KIND, VERSION, signing_bytes
 from sidecar.ledger import etp, kinds, merkle
+from sidecar.ledger.battery_day import BATTERY_DAY
 from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.identity import (
     KeyRing,
@@ -130,11 +131,19 @@ def _evidence_faults(
     """Check every evidence entry and its proof; the (seq, id) of those that hold."""
     size, root = head
     proven: set[tuple[int, str]] = set()
+    chained: list[etp.Entry] = []
+    # Refs of proven entries: a battery_day below the retained tree is proven by
+    # the newer battery_day that names it (PROTOCOL.md 7.12).
+    named: set[bytes] = set()
     for item in evidence:
         try:
             entry = etp.entry_from_wire(item["entry"])
             index = item["index"]
-            path = [bytes.fromhex(node) for node in item["path"]]
+            path = (
+                None
+                if "path" not in item
+                else [bytes.fromhex(node) for node in item["path"]]
+            )
         except (KeyError, TypeError, ValueError, InvalidData) as err:
             faults.append(f"unreadable evidence entry: {err}")
             continue
@@ -145,10 +154,28 @@ def _evidence_faults(
         if bad := _signature_fault(entry, keys, label):
             faults += bad
             continue
-        if index != entry.seq - 1 or not merkle.verify_inclusion(
-            merkle.leaf_hash(entry.id), index, size, path, root
+        if path is None and entry.kind == BATTERY_DAY and index == entry.seq - 1:
+            chained.append(entry)
+            continue
+        if (
+            path is None
+            or index != entry.seq - 1
+            or not merkle.verify_inclusion(
+                merkle.leaf_hash(entry.id), index, size, path, root
+            )
         ):
             faults.append(f"{label}: its inclusion proof does not reach the checkpoint")
             continue
         proven.add((entry.seq, entry.id.hex()))
+        if entry.kind == BATTERY_DAY:
+            named.update(entry.refs)
+    for entry in sorted(chained, key=lambda e: e.seq, reverse=True):
+        if entry.id not in named:
+            faults.append(
+                f"entry {entry.seq}: a battery_day without an inclusion proof that "
+                "no proven newer battery_day refers to"
+            )
+            continue
+        proven.add((entry.seq, entry.id.hex()))
+        named.update(entry.refs)
     return proven

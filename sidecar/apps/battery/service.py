@@ -15,15 +15,19 @@ import asyncio
 import hmac
 import sqlite3
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Final
 
 from aiohttp import web
 
+from sidecar.apps.battery.daily import due
 from sidecar.apps.battery.passport import PassportError, anomaly_json, build
 from sidecar.apps.battery.passport import report_json as full_report
 from sidecar.apps.battery.passport_cli import instant
 from sidecar.apps.battery.tracker import Tracker
 from sidecar.config import Config
+from sidecar.ledger.battery_day import BATTERY_DAY
+from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.etp import Entry
 from sidecar.ledger.identity import Identity
 from sidecar.mesh.guard import trust
@@ -45,6 +49,12 @@ class BatteryService:
         self.tracker = Tracker(config.timezone)
         self._token = config.api_token.encode()
         self._last_seq = 0
+        # Appends an entry to the own feed (set by the node once its feed is open);
+        # summaries of closed days are written through it (PROTOCOL.md 7.12).
+        self.write: (
+            Callable[[str, JsonObject, int, tuple[bytes, ...]], object] | None
+        ) = None
+        self._asked: set[tuple[str, int]] = set()
 
     def load(self, conn: sqlite3.Connection) -> None:
         """Rebuild the figures from the own flows the database holds."""
@@ -59,6 +69,28 @@ class BatteryService:
             return
         self._last_seq = entry.seq
         self.tracker.add(entry)
+        self.summarise()
+
+    def attach(
+        self, write: Callable[[str, JsonObject, int, tuple[bytes, ...]], object]
+    ) -> None:
+        """Write summaries through ``write`` (the feed's append) from now on."""
+        self.write = write
+        self.summarise()
+
+    def summarise(self) -> None:
+        """Write the ``battery_day`` of each day closed from flows, not yet stated."""
+        if self.write is None:
+            return
+        for content, refs in due(self.tracker, self._asked):
+            end = content["end"]
+            assert isinstance(end, int)
+            # Stated once the day is over by the node's clock as well.
+            now = max(self.clock(), end)
+            # Not from inside the durability callback that closed the day.
+            asyncio.get_running_loop().call_soon(
+                partial(self.write, BATTERY_DAY, content, now, refs)
+            )
 
     def summary(self) -> dict[str, Any]:
         """Every battery's figures, without the daily history and past anomalies."""

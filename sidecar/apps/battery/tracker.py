@@ -23,6 +23,8 @@ from sidecar.apps.battery.anomalies import (
 from sidecar.apps.battery.figures import Day, Figures, window
 from sidecar.apps.battery.points import UNKNOWN_SERIAL, Point, point
 from sidecar.apps.battery.segments import Segmenter
+from sidecar.apps.battery.summary import day_of
+from sidecar.ledger.battery_day import BATTERY_DAY
 from sidecar.ledger.battery_state import BATTERY_STATE
 from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.etp import Entry
@@ -49,6 +51,12 @@ class Battery:
     last_seq: int = 0
     # The newest battery_state: (seq, id, body).
     state: tuple[int, bytes, JsonObject] | None = None
+    # The newest closed day and the anomalies its close found; whether a
+    # battery_day entry (PROTOCOL.md 7.12) stands for it.
+    last_close: tuple[Day, list[Anomaly]] | None = None
+    summarised: bool = False
+    summary_id: bytes | None = None  # the newest battery_day's id
+    summaries: list[tuple[int, bytes]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +97,8 @@ class Tracker:
         """Take the flat's next entry; return the anomalies of any day it closed."""
         if entry.kind == BATTERY_STATE:
             return self._state(entry)
+        if entry.kind == BATTERY_DAY:
+            return self._summary(entry)
         flow = point(entry)
         if flow is None:
             return []
@@ -105,6 +115,13 @@ class Tracker:
             battery.today = Day(start)
             battery.today_end = periods.following(2, start, self.tz)
         day = battery.today
+        if flow.soc is not None:
+            day.soc_min = (
+                flow.soc if day.soc_min is None else min(day.soc_min, flow.soc)
+            )
+            day.soc_max = (
+                flow.soc if day.soc_max is None else max(day.soc_max, flow.soc)
+            )
         if flow.counted:
             day.charged += flow.bat_in
             day.discharged += flow.bat_out
@@ -137,6 +154,48 @@ class Tracker:
         battery.anomalies.extend(found)
         return found
 
+    def _summary(self, entry: Entry) -> list[Anomaly]:
+        """A ``battery_day``: it takes the place of whatever the flows gave that day.
+
+        The day closed from flows (all of them, some, or none left by retention) is
+        withdrawn with the anomalies its close found, and the summary closes it
+        instead, so every node states the same figures for it.
+        """
+        content = entry.content
+        serial = content.get("serial", UNKNOWN_SERIAL)
+        assert isinstance(serial, str)  # guaranteed by the schema check
+        battery = self._battery(serial, entry.seq)
+        battery.last_seq = entry.seq
+        day = day_of(content, (entry.seq, entry.id))
+        first, step = content["first_seq"], content["soc_step"]
+        assert isinstance(first, int)
+        assert isinstance(step, int)
+        battery.first_seq = min(battery.first_seq, first)
+        if battery.resolution_ppm is None or step < battery.resolution_ppm:
+            battery.resolution_ppm = step
+        if battery.today is not None and battery.today.start <= day.start:
+            battery.today = None  # flows of that day before the summary: superseded
+        elif battery.days and battery.days[-1].start == day.start:
+            self._withdraw(battery)
+        elif battery.days and battery.days[-1].start > day.start:
+            return []  # a summary of a day already past: nothing to replace
+        battery.today, saved = day, battery.today
+        found = self._close_day(battery)
+        battery.today = saved
+        battery.summarised = True
+        battery.summary_id = entry.id
+        battery.summaries.append((entry.seq, entry.id))
+        return found
+
+    def _withdraw(self, battery: Battery) -> None:
+        """Undo the newest close: its day, capacity estimate and anomalies."""
+        battery.days.pop()
+        battery.capacities.pop()
+        if battery.last_close is not None:
+            for anomaly in battery.last_close[1]:
+                battery.anomalies.remove(anomaly)
+        battery.last_close = None
+
     def _learn_resolution(self, battery: Battery, flow: Point) -> None:
         if flow.soc is None:
             return
@@ -159,6 +218,8 @@ class Tracker:
         battery.capacities.append(estimate)
         found = judge(battery.days, battery.capacities, step, self.limits)
         battery.anomalies.extend(found)
+        battery.last_close = (battery.days[-1], found)
+        battery.summarised = False
         return found
 
     def report(self, serial: str) -> Report:
