@@ -73,7 +73,7 @@ async def test_a_minute_of_a_vanished_flat_logs_two_lines(
     config_entry.add_to_hass(hass)
     # A silent flat costs a request timeout per poll; a shorter one keeps the
     # minute's polls quick without changing what is logged.
-    with patch("custom_components.local_vpp.runtime.MODBUS_TIMEOUT_S", 0.5):
+    with patch("custom_components.local_vpp.families.MODBUS_TIMEOUT_S", 0.5):
         entry = await _set_up(hass, config_entry)
     shown = await _a_minute_without_the_link(
         hass, entry, caplog, flat.vanish, flat.return_flat
