@@ -22,7 +22,11 @@ from sidecar.ledger import canonical, etp, merkle
 from sidecar.ledger.battery_day import BATTERY_DAY
 from sidecar.ledger.canonical import JsonObject, JsonValue
 from sidecar.ledger.identity import Identity, KeyRing
+from sidecar.mesh import roster as roster_module
+from sidecar.mesh.roster import Roster
+from sidecar.mesh.roster_chain import RosterChain
 from sidecar.storage import battery_reads, store
+from sidecar.tools import members as members_module
 
 KIND: Final = "battery_passport"
 VERSION: Final = 1
@@ -208,10 +212,13 @@ def build(
     period: tuple[int | None, int | None],
     serial: str | None,
     now_ms: int,
+    roster: Roster | None = None,
 ) -> JsonObject:
     """The signed passport of battery ``serial`` (default: the newest) in ``period``.
 
     ``place`` is (building, floor, flat); ``period`` (from, to) in ms, either open.
+    With the node's ``roster`` the passport carries the roster chain from it, so a
+    checker can count the checkpoint's signers against the roster in force.
     """
     author = store.author_no(conn, identity.author)
     if author is None:
@@ -252,7 +259,19 @@ def build(
             "checkpoint": etp.statement_to_wire(checkpoint),
             "cosignatures": [etp.statement_to_wire(c) for c in cosigns],
             "members": [key.hex() for key in members],
+            "roster": None if roster is None else _roster_lines(conn, roster),
         }
     )
     signature = identity.sign(signing_bytes(passport))
     return {"passport": passport, "signature": signature.hex()}
+
+
+def _roster_lines(conn: sqlite3.Connection, first: Roster) -> list[JsonValue]:
+    """The node's roster, then each later version with its approvals (as exports)."""
+    chain = RosterChain(first, from_any_version=True)
+    for entry in store.entries_of_kinds(conn, (roster_module.ROSTER,)):
+        chain.offer(entry)
+    return [
+        {"roster": first.document()},
+        *(members_module.change_line(change) for change in chain.changes()),
+    ]

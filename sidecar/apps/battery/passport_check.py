@@ -4,8 +4,10 @@ Nothing but the passport file is needed. The check names every fault it finds:
 a signature that does not verify, a checkpoint not signed by the flat or by too few
 of the members the passport lists, an evidence entry that is not the flat's, not
 validly signed, or not in the checkpoint's tree, and an anomaly naming an entry the
-passport does not prove. What it cannot check offline is that the listed members
-are the building's: compare them with the building's roster.
+passport does not prove. The majority is counted against the roster in force at
+the checkpoint's time: the chain starts at a trusted roster when one is given, else at
+the first roster the passport carries (or, in a passport without one, its member list),
+and then membership is only what the passport itself claims.
 """
 
 from __future__ import annotations
@@ -23,10 +25,21 @@ from sidecar.ledger.identity import (
     load_public_key,
     verify,
 )
+from sidecar.mesh.roster import Roster, RosterError
+from sidecar.mesh.roster_chain import RosterChain
+from sidecar.tools import members as members_module
+
+FROM_PASSPORT = (
+    "membership was taken from the passport itself; give the building's roster "
+    "with --roster to count it against the roster"
+)
 
 
-def check(document: Any) -> list[str]:
-    """Every fault of a passport document (parsed JSON); empty when it holds."""
+def check(document: Any, roster: Roster | None = None) -> list[str]:
+    """Every fault of a passport document (parsed JSON); empty when it holds.
+
+    ``roster`` is the building's trusted roster the membership chain starts from.
+    """
     if not isinstance(document, dict) or not isinstance(document.get("passport"), dict):
         return ["not a battery passport: no 'passport' object"]
     passport: dict[str, Any] = document["passport"]
@@ -48,22 +61,65 @@ def check(document: Any) -> list[str]:
         return [*faults, f"the passport is not canonical JSON: {err}"]
     if not verify(key, signed, signature):
         faults.append("the flat's signature does not verify over the passport")
-    faults += _checkpoint_faults(passport, author, public_key)
+    faults += _checkpoint_faults(passport, author, public_key, roster)
     return faults
 
 
+def roster_chain(
+    passport: dict[str, Any], trusted: Roster | None
+) -> RosterChain | None:
+    """The membership chain: from ``trusted`` or the passport's first roster.
+
+    The later versions the passport carries join the chain only if each is approved
+    by a majority of the version it replaces; None when there is no roster at all.
+    """
+    lines = passport.get("roster", [])
+    if not isinstance(lines, list):
+        raise RosterError("bad_roster", "the passport's roster is a list of lines")
+    chain = None if trusted is None else RosterChain(trusted, from_any_version=True)
+    for line in lines:
+        if not isinstance(line, dict):
+            raise RosterError("bad_roster", "a roster line is a JSON object")
+        item = members_module.parse_line(line)
+        if isinstance(item, Roster):
+            if chain is None:
+                chain = RosterChain(item)
+        elif chain is not None:
+            chain.add(item)
+    return chain
+
+
 def _checkpoint_faults(
-    passport: dict[str, Any], author: bytes, public_key: bytes
+    passport: dict[str, Any],
+    author: bytes,
+    public_key: bytes,
+    trusted: Roster | None,
 ) -> list[str]:
     faults: list[str] = []
     keys = KeyRing()
     try:
-        members = {keys.add(bytes.fromhex(str(k))) for k in passport["members"]}
         checkpoint = etp.statement_from_wire(passport["checkpoint"])
+        chain = roster_chain(passport, trusted)
+        if chain is None:
+            members = {keys.add(bytes.fromhex(str(k))) for k in passport["members"]}
+            counted = f"{len(members)} members"
+        else:
+            ts = checkpoint.content.get("ts")
+            in_force = chain.at(ts if isinstance(ts, int) else 0)
+            members = {keys.add(member.key) for member in in_force.members}
+            counted = f"{len(members)} members of roster version {in_force.version}"
+            if chain.building != passport.get("building"):
+                faults.append(
+                    f"the roster is for building {chain.building!r}, the passport "
+                    f"for {passport.get('building')!r}"
+                )
         cosigns = [etp.statement_from_wire(c) for c in passport["cosignatures"]]
         evidence = list(passport["evidence"])
     except (KeyError, TypeError, ValueError, InvalidData, PublicKeyError) as err:
-        return [f"unreadable checkpoint, cosignatures or evidence: {err}"]
+        return [
+            *faults,
+            f"unreadable checkpoint, roster, cosignatures or evidence: {err}",
+        ]
     keys.add(public_key)
     if author not in members:
         faults.append("the flat is not among the members")
@@ -88,10 +144,11 @@ def _checkpoint_faults(
             signers.add(cosign.author)
         else:
             faults.append(f"cosignature by {cosign.author.hex()[:16]} does not verify")
+    signers &= members
     majority = len(members) // 2 + 1
     if len(signers) < majority:
         faults.append(
-            f"the checkpoint is signed by {len(signers)} of {len(members)} members; "
+            f"the checkpoint is signed by {len(signers)} of {counted}; "
             f"{majority} make a majority"
         )
     if not isinstance(size, int) or not isinstance(root, str):

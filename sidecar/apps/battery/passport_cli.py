@@ -20,7 +20,10 @@ from sidecar.apps.battery.passport import PassportError, build
 from sidecar.config import Config, ConfigError
 from sidecar.ledger.identity import Identity, KeyFileError
 from sidecar.ledger.kinds import periods
+from sidecar.mesh import roster as roster_module
+from sidecar.mesh.roster import Roster, RosterError
 from sidecar.storage import store
+from sidecar.tools import members
 
 
 def add_commands(commands: Any, default_config: str) -> None:
@@ -37,6 +40,12 @@ def add_commands(commands: Any, default_config: str) -> None:
     parser.add_argument("--out", type=Path, help="file to write (default: stdout)")
     parser.add_argument(
         "--check", type=Path, metavar="FILE", help="check a passport file offline"
+    )
+    parser.add_argument(
+        "--roster",
+        type=Path,
+        metavar="ROSTER_FILE",
+        help="with --check: the building's trusted roster to count members against",
     )
     parser.set_defaults(handler=_handle)
 
@@ -56,7 +65,7 @@ def instant(text: str | None, tz: str) -> int | None:
 
 def _handle(args: argparse.Namespace) -> int:
     if args.check is not None:
-        return _check(args.check)
+        return _check(args.check, args.roster)
     try:
         config = config_module.load(args.config)
         identity = Identity.load(config.key_file)
@@ -72,6 +81,9 @@ def _handle(args: argparse.Namespace) -> int:
     except PassportError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except RosterError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     text = json.dumps(document, indent=1, ensure_ascii=False) + "\n"
     if args.out is None:
         sys.stdout.write(text)
@@ -98,21 +110,26 @@ def _make(
             period=period,
             serial=serial,
             now_ms=time.time_ns() // 1_000_000,
+            roster=None
+            if config.roster_file is None
+            else roster_module.load(config.roster_file),
         )
     finally:
         conn.close()
 
 
-def _check(path: Path) -> int:
+def _check(path: Path, roster_path: Path | None) -> int:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
+        trusted = None if roster_path is None else members.first_roster(roster_path)
     except (OSError, ValueError) as err:
-        print(f"error: {path}: {err}", file=sys.stderr)
+        print(f"error: {err}", file=sys.stderr)
         return 2
-    faults = passport_check.check(document)
+    faults = passport_check.check(document, trusted)
     for fault in faults:
         print(f"fault: {fault}")
     if faults:
+        _note(trusted)
         return 1
     passport = document["passport"]
     battery = passport.get("battery", {})
@@ -122,4 +139,10 @@ def _check(path: Path) -> int:
         f"by {1 + len(passport.get('cosignatures', []))} of "
         f"{len(passport.get('members', []))} members"
     )
+    _note(trusted)
     return 0
+
+
+def _note(trusted: Roster | None) -> None:
+    if trusted is None:
+        print(f"note: {passport_check.FROM_PASSPORT}")
