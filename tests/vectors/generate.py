@@ -55,6 +55,12 @@ def _database_vectors() -> dict[str, Any]:
     return database.database_vectors()
 
 
+def _battery_day_vectors() -> dict[str, Any]:
+    from tests.vectors import battery_day
+
+    return battery_day.vectors()
+
+
 def canonical_vectors() -> dict[str, Any]:
     """Values with their canonical bytes, and byte strings that must be refused."""
     values: list[JsonObject] = [
@@ -1189,6 +1195,7 @@ FILES = {
     "mesh.json": mesh_vectors,
     "exchange.json": _exchange_vectors,
     "database.json": _database_vectors,
+    "battery_day.json": _battery_day_vectors,
 }
 
 
