@@ -113,6 +113,7 @@ def test_a_passport_listing_an_invented_member_fails_against_the_roster(
         document = _passport(ledger)
     finally:
         ledger.writer.close()
+    honest = json.dumps(document)
     # The flat invents a member, has it cosign, lists only itself and the invention
     # and signs the passport again: two of two listed members.
     invented = Identity.generate()
@@ -140,6 +141,21 @@ def test_a_passport_listing_an_invented_member_fails_against_the_roster(
     passport_path.write_text(json.dumps(document), encoding="utf-8")
     assert main(["battery-passport", "--check", str(passport_path)]) == 0
     assert "membership was taken from the passport itself" in capsys.readouterr().out
+    honest_path = tmp_path / "honest.json"
+    honest_path.write_text(honest, encoding="utf-8")
+    assert (
+        main(
+            [
+                "battery-passport",
+                "--check",
+                str(honest_path),
+                "--roster",
+                str(roster_path),
+            ]
+        )
+        == 0
+    )
+    assert "signed by 2 of 3 members of roster version 1" in capsys.readouterr().out
     code = main(
         [
             "battery-passport",

@@ -18,6 +18,7 @@ from sidecar import config as config_module
 from sidecar.apps.battery import passport_check
 from sidecar.apps.battery.passport import PassportError, build
 from sidecar.config import Config, ConfigError
+from sidecar.ledger import etp
 from sidecar.ledger.identity import Identity, KeyFileError
 from sidecar.ledger.kinds import periods
 from sidecar.mesh import roster as roster_module
@@ -137,10 +138,20 @@ def _check(path: Path, roster_path: Path | None) -> int:
         f"ok: battery {battery.get('serial')!r} of flat {passport.get('flat')}, "
         f"{len(passport.get('evidence', []))} entries proven in a checkpoint signed "
         f"by {1 + len(passport.get('cosignatures', []))} of "
-        f"{len(passport.get('members', []))} members"
+        f"{_counted(passport, trusted)}"
     )
     _note(trusted)
     return 0
+
+
+def _counted(passport: dict[str, Any], trusted: Roster | None) -> str:
+    """The members the majority was counted against (the check has passed)."""
+    chain = passport_check.roster_chain(passport, trusted)
+    if chain is None:
+        return f"{len(passport.get('members', []))} members"
+    ts = etp.statement_from_wire(passport["checkpoint"]).content.get("ts")
+    in_force = chain.at(ts if isinstance(ts, int) else 0)
+    return f"{len(in_force.members)} members of roster version {in_force.version}"
 
 
 def _note(trusted: Roster | None) -> None:
