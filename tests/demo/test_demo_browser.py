@@ -1,6 +1,6 @@
 """The demo as a visitor sees it: its dashboard in a headless Chromium.
 
-``./scripts/demo`` runs a short story (two flats, a fast clock, starting at 15:00:
+``./scripts/demo`` runs a short story (two flats, a fast clock, starting at 17:00:
 the evening peak, then the power cut). The test logs in as the demo user, opens the
 building dashboard, waits for live values, checks that every living room goes to
 battery during the cut, and saves screenshots (in the test's temporary folder, or
@@ -58,7 +58,7 @@ class Demo:
                 "--speed",
                 "60",
                 "--start",
-                "15:00",
+                "17:00",
             ],
             cwd=ROOT,
             env=env,
