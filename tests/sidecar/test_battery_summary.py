@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,14 +87,18 @@ def _count(path: Path, kind: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def life(tmp_path_factory: pytest.TempPathFactory) -> tuple[Ledger, int]:
+def life(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ledger, int]]:
     """Twenty days of flat 301, its efficiency falling from day 9, with summaries."""
     ledger = open_ledger(tmp_path_factory.mktemp("summary") / "ledger.db")
-    injection = Injection(9, Degradation(efficiency_loss_pct=3.0))
-    now = _fill(ledger, DAYS, injection)
-    ledger.feed.checkpoint(now + 1)
-    ledger.sync()
-    return ledger, now
+    try:
+        injection = Injection(9, Degradation(efficiency_loss_pct=3.0))
+        now = _fill(ledger, DAYS, injection)
+        ledger.feed.checkpoint(now + 1)
+        ledger.sync()
+        yield ledger, now
+    finally:
+        # The writer's thread would keep the test process from exiting.
+        ledger.writer.close()
 
 
 def test_summaries_state_what_the_flows_say(life: tuple[Ledger, int]) -> None:
