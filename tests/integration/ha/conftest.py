@@ -15,6 +15,11 @@ from custom_components.local_vpp.const import (
 )
 from simulator.model.config import FlatConfig
 from simulator.threaded import FlatThread, run_flat_in_thread
+from tests.integration.ha.echonet_flat import (
+    EchonetFlat,
+    echonet_entry_data,
+    echonet_flat_in_thread,
+)
 from tests.integration.ha.scripted_sidecar import ScriptedSidecar
 from tests.integration.ha.support import BATTERY_SERIAL, entry_data
 
@@ -84,3 +89,22 @@ async def scripted_sidecar(socket_enabled: None) -> AsyncIterator[ScriptedSideca
         yield sidecar
     finally:
         await sidecar.stop()
+
+
+@pytest.fixture
+def echonet_flat(socket_enabled: None) -> Iterator[EchonetFlat]:
+    """A simulated flat served as ECHONET Lite nodes on 127.0.0.1."""
+    with echonet_flat_in_thread() as flat:
+        yield flat
+
+
+@pytest.fixture
+def echonet_entry(echonet_flat: EchonetFlat) -> MockConfigEntry:
+    """A config entry for the ECHONET Lite flat (not yet added to hass)."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"Flat {BATTERY_SERIAL}",
+        unique_id=BATTERY_SERIAL,
+        data=echonet_entry_data(echonet_flat[1]),
+        options={"poll_interval": 1.0},
+    )

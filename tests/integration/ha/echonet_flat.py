@@ -20,9 +20,12 @@ from simulator.model.config import FlatConfig
 from simulator.simulator import Simulator
 from simulator.threaded import FlatThread, run_flat_in_thread
 
+# A simulated flat and its ECHONET Lite nodes.
+type EchonetFlat = tuple[FlatThread, EchonetNodes]
+
 
 @contextmanager
-def echonet_flat_in_thread() -> Iterator[tuple[FlatThread, EchonetNodes]]:
+def echonet_flat_in_thread() -> Iterator[EchonetFlat]:
     """Flat 101 at midday after a night on battery, as an ECHONET Lite node.
 
     Its power conditioner's backup output takes the living room by itself in an

@@ -10,7 +10,6 @@ next start.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,12 +30,7 @@ from custom_components.local_vpp.families import (
     CONF_PORT,
 )
 from devkit.ports import free_port
-from simulator.echonet_nodes import EchonetNodes
-from simulator.threaded import FlatThread
-from tests.integration.ha.echonet_flat import (
-    echonet_entry_data,
-    echonet_flat_in_thread,
-)
+from tests.integration.ha.echonet_flat import EchonetFlat
 from tests.integration.ha.outage_harness import (
     FakeClock,
     Harness,
@@ -45,25 +39,6 @@ from tests.integration.ha.outage_harness import (
     use_fake_clock,
 )
 from tests.integration.ha.support import BATTERY_SERIAL, entity_id, numeric_state
-
-type Flat = tuple[FlatThread, EchonetNodes]
-
-
-@pytest.fixture
-def echonet_flat(socket_enabled: None) -> Iterator[Flat]:
-    with echonet_flat_in_thread() as flat:
-        yield flat
-
-
-@pytest.fixture
-def echonet_entry(echonet_flat: Flat) -> MockConfigEntry:
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title=f"Flat {BATTERY_SERIAL}",
-        unique_id=BATTERY_SERIAL,
-        data=echonet_entry_data(echonet_flat[1]),
-        options={"poll_interval": 1.0},
-    )
 
 
 def _search_at(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
@@ -88,7 +63,7 @@ async def _echonet_form(hass: HomeAssistant) -> dict[str, Any]:
 
 
 async def test_the_flow_finds_the_node_and_adds_the_flat(
-    hass: HomeAssistant, echonet_flat: Flat, monkeypatch: pytest.MonkeyPatch
+    hass: HomeAssistant, echonet_flat: EchonetFlat, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, nodes = echonet_flat
     _search_at(monkeypatch, nodes.port())
@@ -114,7 +89,7 @@ async def test_the_flow_finds_the_node_and_adds_the_flat(
 
 
 async def test_without_multicast_the_address_is_typed(
-    hass: HomeAssistant, echonet_flat: Flat, monkeypatch: pytest.MonkeyPatch
+    hass: HomeAssistant, echonet_flat: EchonetFlat, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, nodes = echonet_flat
     _search_at(monkeypatch, free_port())  # nobody answers the search
@@ -137,7 +112,7 @@ async def test_without_multicast_the_address_is_typed(
 
 
 async def test_entities_show_the_flat_and_a_silent_node_is_unavailable(
-    hass: HomeAssistant, echonet_flat: Flat, echonet_entry: MockConfigEntry
+    hass: HomeAssistant, echonet_flat: EchonetFlat, echonet_entry: MockConfigEntry
 ) -> None:
     handle, nodes = echonet_flat
     echonet_entry.add_to_hass(hass)
@@ -178,7 +153,7 @@ async def test_entities_show_the_flat_and_a_silent_node_is_unavailable(
 
 
 async def test_a_hold_left_by_a_stopped_home_assistant_is_handed_back_at_start(
-    hass: HomeAssistant, echonet_flat: Flat, echonet_entry: MockConfigEntry
+    hass: HomeAssistant, echonet_flat: EchonetFlat, echonet_entry: MockConfigEntry
 ) -> None:
     handle, nodes = echonet_flat
     echonet_entry.add_to_hass(hass)
@@ -208,7 +183,7 @@ async def test_a_hold_left_by_a_stopped_home_assistant_is_handed_back_at_start(
 
 async def test_a_power_cut_is_watched_on_a_backup_output_that_switches_itself(
     hass: HomeAssistant,
-    echonet_flat: Flat,
+    echonet_flat: EchonetFlat,
     echonet_entry: MockConfigEntry,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -230,7 +205,7 @@ async def test_a_power_cut_is_watched_on_a_backup_output_that_switches_itself(
 
 
 async def test_reconfigure_keeps_an_echonet_flat_on_echonet(
-    hass: HomeAssistant, echonet_flat: Flat, echonet_entry: MockConfigEntry
+    hass: HomeAssistant, echonet_flat: EchonetFlat, echonet_entry: MockConfigEntry
 ) -> None:
     _, nodes = echonet_flat
     echonet_entry.add_to_hass(hass)
@@ -253,7 +228,7 @@ async def test_reconfigure_keeps_an_echonet_flat_on_echonet(
 @pytest.mark.parametrize("fault", ["silent", "late_s", "wrong_tid", "wrong_eoj"])
 async def test_a_bad_node_is_unavailable_repaired_and_recovers_without_reload(
     hass: HomeAssistant,
-    echonet_flat: Flat,
+    echonet_flat: EchonetFlat,
     echonet_entry: MockConfigEntry,
     *,
     monkeypatch: pytest.MonkeyPatch,

@@ -8,48 +8,22 @@ battery that does not accept control is read and recorded but offered as no give
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.local_vpp.const import DOMAIN
 from custom_components.local_vpp.device.echonet import properties as p
 from custom_components.local_vpp.device.echonet.flat import MIN_HOLD_S
 from devkit.waiting import until
 from simulator.echonet.objects import StorageBattery
 from simulator.echonet_nodes import EchonetNodes
 from simulator.threaded import FlatThread
-from tests.integration.ha.echonet_flat import (
-    echonet_entry_data,
-    echonet_flat_in_thread,
-)
+from tests.integration.ha.echonet_flat import EchonetFlat
 from tests.integration.ha.scripted_sidecar import (
     EVENT,
     ScriptedSidecar,
     setpoint_message,
 )
-from tests.integration.ha.support import BATTERY_SERIAL, set_up_linked
-
-type Flat = tuple[FlatThread, EchonetNodes]
-
-
-@pytest.fixture
-def echonet_flat(socket_enabled: None) -> Iterator[Flat]:
-    with echonet_flat_in_thread() as flat:
-        yield flat
-
-
-@pytest.fixture
-def echonet_entry(echonet_flat: Flat) -> MockConfigEntry:
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title=f"Flat {BATTERY_SERIAL}",
-        unique_id=BATTERY_SERIAL,
-        data=echonet_entry_data(echonet_flat[1]),
-        options={"poll_interval": 1.0},
-    )
+from tests.integration.ha.support import set_up_linked
 
 
 def _battery(nodes: EchonetNodes) -> StorageBattery:
@@ -72,7 +46,7 @@ async def _settled(hass: HomeAssistant, entry: MockConfigEntry) -> None:
 
 async def test_group_rounds_reach_the_battery_without_a_write_per_round(
     hass: HomeAssistant,
-    echonet_flat: Flat,
+    echonet_flat: EchonetFlat,
     echonet_entry: MockConfigEntry,
     scripted_sidecar: ScriptedSidecar,
 ) -> None:
@@ -107,7 +81,7 @@ async def test_group_rounds_reach_the_battery_without_a_write_per_round(
 
 async def test_a_battery_that_refuses_control_is_offered_as_no_giver(
     hass: HomeAssistant,
-    echonet_flat: Flat,
+    echonet_flat: EchonetFlat,
     echonet_entry: MockConfigEntry,
     scripted_sidecar: ScriptedSidecar,
 ) -> None:
@@ -127,7 +101,7 @@ async def test_a_battery_that_refuses_control_is_offered_as_no_giver(
 
 async def test_the_amount_is_the_safety_net_when_home_assistant_vanishes(
     hass: HomeAssistant,
-    echonet_flat: Flat,
+    echonet_flat: EchonetFlat,
     echonet_entry: MockConfigEntry,
     scripted_sidecar: ScriptedSidecar,
 ) -> None:
