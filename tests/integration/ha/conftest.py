@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
+from functools import partial
+from pathlib import Path
 from unittest.mock import PropertyMock, patch
 
 import pytest
@@ -13,6 +15,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.local_vpp.const import (
     DOMAIN,
 )
+from devkit.ports import free_port
+from devkit.sidecar_node import SidecarNode, init_node
 from simulator.model.config import FlatConfig
 from simulator.threaded import FlatThread, run_flat_in_thread
 from tests.integration.ha.echonet_flat import (
@@ -108,3 +112,27 @@ def echonet_entry(echonet_flat: EchonetFlat) -> MockConfigEntry:
         data=echonet_entry_data(echonet_flat[1]),
         options={"poll_interval": 1.0},
     )
+
+
+@pytest.fixture
+async def sidecar(
+    hass: HomeAssistant, tmp_path: Path, socket_enabled: None
+) -> AsyncIterator[SidecarNode]:
+    """A sidecar initialised for flat 101 and running as its own process."""
+    config = tmp_path / "sidecar.toml"
+    await hass.async_add_executor_job(
+        partial(
+            init_node,
+            config,
+            building="bldg-test",
+            floor="1",
+            flat="101",
+            listen=f"127.0.0.1:{free_port()}",
+        )
+    )
+    node = SidecarNode(config)
+    await node.start()
+    try:
+        yield node
+    finally:
+        await node.stop()

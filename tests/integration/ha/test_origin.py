@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from functools import partial
-from pathlib import Path
 
 import pytest
 from homeassistant.components.sensor import ATTR_STATE_CLASS, SensorStateClass
@@ -23,7 +20,6 @@ from custom_components.local_vpp.const import (
 )
 from devkit.ports import free_port
 from devkit.sidecar_node import SidecarNode as Sidecar
-from devkit.sidecar_node import init_node
 from devkit.waiting import until
 from simulator.threaded import FlatThread
 from tests.integration.ha.support import entity_id
@@ -34,30 +30,6 @@ KEYS = (
     "renewable_energy_today",
     "neighbour_energy_today",
 )
-
-
-@pytest.fixture
-async def sidecar(
-    hass: HomeAssistant, tmp_path: Path, socket_enabled: None
-) -> AsyncIterator[Sidecar]:
-    """A sidecar initialised for flat 101 and running as its own process."""
-    config = tmp_path / "sidecar.toml"
-    await hass.async_add_executor_job(
-        partial(
-            init_node,
-            config,
-            building="bldg-test",
-            floor="1",
-            flat="101",
-            listen=f"127.0.0.1:{free_port()}",
-        )
-    )
-    node = Sidecar(config)
-    await node.start()
-    try:
-        yield node
-    finally:
-        await node.stop()
 
 
 async def _set_up(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from functools import partial
-from pathlib import Path
 
 import pytest
 from homeassistant.const import STATE_ON, Platform
@@ -14,36 +12,11 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.local_vpp.const import CONF_SIDECAR_TOKEN, CONF_SIDECAR_URL
 from custom_components.local_vpp.ledger.sidecar_link import SidecarLink
-from devkit.ports import free_port
 from devkit.sidecar_node import SidecarNode as Sidecar
-from devkit.sidecar_node import init_node, sidecar_cli
+from devkit.sidecar_node import sidecar_cli
 from devkit.waiting import until
 from simulator.threaded import FlatThread
 from tests.integration.ha.support import entity_id
-
-
-@pytest.fixture
-async def sidecar(
-    hass: HomeAssistant, tmp_path: Path, socket_enabled: None
-) -> AsyncIterator[Sidecar]:
-    """A sidecar initialised for flat 101 and running as its own process."""
-    config = tmp_path / "sidecar.toml"
-    await hass.async_add_executor_job(
-        partial(
-            init_node,
-            config,
-            building="bldg-test",
-            floor="1",
-            flat="101",
-            listen=f"127.0.0.1:{free_port()}",
-        )
-    )
-    node = Sidecar(config)
-    await node.start()
-    try:
-        yield node
-    finally:
-        await node.stop()
 
 
 async def _set_up_linked(
