@@ -17,7 +17,6 @@ has approved and sees a majority records the change itself.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import sqlite3
@@ -26,14 +25,13 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from sidecar.api import messages
+from sidecar.api import bearer, messages
 from sidecar.api.services import NodeServices
 from sidecar.ledger.canonical import CanonicalError, JsonObject
 from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.etp import Entry
 from sidecar.mesh import roster as roster_module
 from sidecar.mesh import roster_votes
-from sidecar.mesh.guard import trust
 from sidecar.mesh.roster import Member, Roster, RosterError
 from sidecar.mesh.roster_votes import Proposal, Votes
 from sidecar.storage import store
@@ -286,21 +284,7 @@ class RosterVoting:
         }
 
     def _refusal(self, request: web.Request) -> web.Response | None:
-        header = request.headers.get("Authorization", "")
-        scheme, _, presented = header.partition(" ")
-        # Constant-time comparison, as for the WebSocket.
-        if scheme.lower() == "bearer" and hmac.compare_digest(
-            presented.strip().encode(), self._token
-        ):
-            trust(request)
-            return None
-        return web.json_response(
-            {
-                "error": "unauthorized",
-                "detail": "send Authorization: Bearer <api_token>",
-            },
-            status=401,
-        )
+        return bearer.refusal(request, self._token)
 
 
 def _brief(member: Member) -> dict[str, str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -20,13 +19,12 @@ from typing import Any, Final, Protocol
 
 from aiohttp import WSMsgType, web
 
-from sidecar.api import messages
+from sidecar.api import bearer, messages
 from sidecar.api.messages import MessageRejected, MessageType, Outgoing
 from sidecar.ledger.errors import InvalidData
 from sidecar.ledger.etp import Entry
 from sidecar.ledger.quality import FlowQuality
 from sidecar.ledger.samples import Rejection, SampleRejected
-from sidecar.mesh.guard import trust
 
 _LOGGER = logging.getLogger(__name__)
 CLOSE_TIMEOUT_S: Final = 1.0
@@ -114,43 +112,25 @@ class LocalApi:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._current.close(), CLOSE_TIMEOUT_S)
 
-    def _authorized(self, request: web.Request) -> bool:
-        header = request.headers.get("Authorization", "")
-        scheme, _, presented = header.partition(" ")
-        # Constant-time comparison: the token is the only thing guarding the ledger.
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            presented.strip().encode(), self._token
-        )
-
     def refusal(self, request: web.Request) -> web.Response | None:
         """The 401 answer for a request without the token, else None."""
-        return self._refusal(request)
-
-    def _refusal(self, request: web.Request) -> web.Response | None:
-        """The 401 answer for a request without the token, else None."""
-        if self._authorized(request):
-            trust(request)  # the token holder's connection is no longer timed out
-            return None
-        _LOGGER.warning(
-            "Refused a local API connection from %s: no valid token", request.remote
-        )
-        return web.json_response(
-            {
-                "error": "unauthorized",
-                "detail": "send Authorization: Bearer <api_token>",
-            },
-            status=401,
-        )
+        answer = bearer.refusal(request, self._token)
+        if answer is not None:
+            _LOGGER.warning(
+                "Refused a local API connection from %s: no valid token",
+                request.remote,
+            )
+        return answer
 
     async def _status(self, request: web.Request) -> web.Response:
         # For people and scripts: unlike a second WebSocket, it leaves Home
         # Assistant's connection alone.
-        if (refusal := self._refusal(request)) is not None:
+        if (refusal := self.refusal(request)) is not None:
             return refusal
         return web.json_response(messages.build(self._services.status()))
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
-        if (refusal := self._refusal(request)) is not None:
+        if (refusal := self.refusal(request)) is not None:
             return refusal
         ws = web.WebSocketResponse(
             max_msg_size=messages.MAX_MESSAGE_BYTES, heartbeat=30

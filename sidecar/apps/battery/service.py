@@ -12,7 +12,6 @@ flows the database still holds. Two routes, with the local API's bearer token
 from __future__ import annotations
 
 import asyncio
-import hmac
 import sqlite3
 from collections.abc import Callable
 from functools import partial
@@ -20,6 +19,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from sidecar.api import bearer
 from sidecar.apps.battery.daily import due
 from sidecar.apps.battery.passport import PassportError, anomaly_json, build
 from sidecar.apps.battery.passport import report_json as full_report
@@ -30,7 +30,6 @@ from sidecar.ledger.battery_day import BATTERY_DAY
 from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.etp import Entry
 from sidecar.ledger.identity import Identity
-from sidecar.mesh.guard import trust
 from sidecar.storage import battery_reads, store
 
 REPORT_PATH: Final = "/api/v1/battery"
@@ -110,20 +109,7 @@ class BatteryService:
         app.router.add_get(PASSPORT_PATH, self._passport)
 
     def _refusal(self, request: web.Request) -> web.Response | None:
-        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-        # Constant-time, as the local API compares its token.
-        if scheme.lower() == "bearer" and hmac.compare_digest(
-            presented.strip().encode(), self._token
-        ):
-            trust(request)
-            return None
-        return web.json_response(
-            {
-                "error": "unauthorized",
-                "detail": "send Authorization: Bearer <api_token>",
-            },
-            status=401,
-        )
+        return bearer.refusal(request, self._token)
 
     async def _report(self, request: web.Request) -> web.Response:
         if (refusal := self._refusal(request)) is not None:

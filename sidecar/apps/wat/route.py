@@ -9,11 +9,11 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Final
 
 from aiohttp import web
 
+from sidecar.api import bearer
 from sidecar.apps.wat import adoption, kinds, statement
 from sidecar.apps.wat.node_app import WatApp
 from sidecar.apps.wat.spec import SpecError
@@ -38,10 +38,7 @@ class WatRoutes:
         web_app.router.add_post(f"{PATH}/currency", self._currency)
 
     def _authorized(self, request: web.Request) -> bool:
-        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            presented.strip().encode(), self._token
-        )
+        return bearer.authorized(request, self._token)
 
     async def _state(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
