@@ -20,6 +20,7 @@ from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.loader import async_get_integration
 from modbus_connection.model.sunspec import SunSpecModels
 
+from .battery_facts import battery_facts_schema
 from .const import (
     CONF_FAST_POLL_INTERVAL,
     CONF_FLAT,
@@ -470,9 +471,9 @@ class LocalVppOptionsFlow(OptionsFlow):
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(
-                _options_schema(self.config_entry.options).extend(
-                    living_room_schema(self.config_entry.options)
-                ),
+                _options_schema(self.config_entry.options)
+                .extend(living_room_schema(self.config_entry.options))
+                .extend(battery_facts_schema(self.config_entry.options)),
                 user_input or {},
             ),
             errors=errors,

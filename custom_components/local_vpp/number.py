@@ -51,10 +51,10 @@ async def async_setup_entry(
     """Add the battery's controls (and the group share limit with a sidecar)."""
     coordinator = entry.runtime_data.coordinator
     control = entry.runtime_data.control
-    entities: list[NumberEntity] = [
-        BackupReserveNumber(coordinator, control),
-        BatterySetpointNumber(coordinator, control),
-    ]
+    entities: list[NumberEntity] = [BatterySetpointNumber(coordinator, control)]
+    # Without a reserve on the device, the installer sets it in the options.
+    if coordinator.device.has_reserve_setting:
+        entities.append(BackupReserveNumber(coordinator, control))
     if (group := entry.runtime_data.group) is not None:
         entities.append(GroupMaxShareNumber(coordinator, group, GROUP_MAX_SHARE))
     async_add_entities(entities)

@@ -20,6 +20,7 @@ from homeassistant.loader import async_get_integration
 
 from .backup.controller import BackupController
 from .battery_control import BatteryControl
+from .battery_facts import BatteryFacts
 from .battery_health.health import BatteryHealth
 from .const import (
     CONF_SIDECAR_TOKEN,
@@ -71,13 +72,14 @@ async def async_build_runtime(
     """Connect, poll once, start the backup and, with a sidecar, its followers."""
     device = device_from_entry_data(entry.data)
     living_room = LivingRoomSetup(hass, entry.options)
+    facts = BatteryFacts(entry.options, default_reserve=not device.has_reserve_setting)
     control = BatteryControl(device, living_room.changeover)
     coordinator = LocalVppCoordinator(
         hass,
         entry,
         device,
         after_poll=control.async_keep_alive,
-        adjust=living_room.adjust,
+        adjust=lambda reading: facts.complete(living_room.adjust(reading)),
     )
     try:
         await coordinator.async_config_entry_first_refresh()

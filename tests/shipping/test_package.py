@@ -255,8 +255,8 @@ def test_the_editable_install_the_scripts_make_still_imports_every_program(
     env = tmp_path / "venv"
     venv.create(env, with_pip=False, symlinks=True)
     python = env / "bin" / "python"
-    # Always with build isolation, as the scripts install: under ``--python`` pip runs the
-    # build backend in the new, empty environment, where this one's hatchling is not seen.
+    # Always with build isolation, as the scripts install: under ``--python`` pip
+    # runs the build backend in the new, empty environment, which lacks hatchling.
     done = _run(
         sys.executable,
         "-m",

@@ -220,6 +220,7 @@ class FlatDevice:
 
     # Model 704's revert timer is the dead-man; a setpoint may be written every poll.
     capabilities = Capabilities()
+    has_reserve_setting = True
 
     def __init__(
         self,

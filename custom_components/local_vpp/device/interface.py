@@ -17,6 +17,8 @@ class AnyFlatDevice(Protocol):
     """Discover, poll and control one flat's devices, whatever they speak."""
 
     capabilities: Capabilities
+    # Whether the battery keeps a backup reserve of its own that can be set.
+    has_reserve_setting: bool
     identities: dict[str, UnitIdentity]
     last_poll_requests: int
 

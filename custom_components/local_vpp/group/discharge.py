@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry
@@ -24,6 +25,7 @@ from homeassistant.helpers.dispatcher import (
 from ..backup.controller import BackupController
 from ..backup.grid_watch import GridState
 from ..battery_control import BatteryControl, Party
+from ..battery_facts import report_unknown_energy
 from ..const import (
     EVENT_GROUP_DISCHARGE_ENDED,
     EVENT_GROUP_DISCHARGE_STARTED,
@@ -73,6 +75,9 @@ class GroupDischarge:
         # The group event under way for this flat, from its newest setpoint message.
         self.current: GroupSetpoint | None = None
         self.last_write_error: str | None = None
+        # Whether the battery's energy above its reserve could not be worked out;
+        # None until the first offer, which also clears a repair left from before.
+        self._energy_unknown: bool | None = None
         self._unsubscribers: list[CALLBACK_TYPE] = []
         self._writes = SerialApply(
             hass, entry, "local_vpp group setpoint", self._apply_once, self._notify
@@ -198,20 +203,30 @@ class GroupDischarge:
     def _send_availability(self) -> None:
         if not self._coordinator.last_update_success:
             return
-        self.link.offer_availability(
-            availability_from_reading(
-                self._coordinator.data,
-                int(time.time() * 1000),
-                # The resident's choice alone: in a power cut the sidecars leave the
-                # flat out of group events (outage) but let it help its neighbours.
-                # A battery that cannot be controlled is recorded, never a giver.
-                participate=self.participate
-                and self._coordinator.device.capabilities.control_power,
-                max_share_pct=self.max_share_pct,
-                outage=self._grid_out(),
-                capabilities=self._coordinator.device.capabilities,
-            )
+        availability = availability_from_reading(
+            self._coordinator.data,
+            int(time.time() * 1000),
+            # The resident's choice alone: in a power cut the sidecars leave the
+            # flat out of group events (outage) but let it help its neighbours.
+            # A battery that cannot be controlled is recorded, never a giver.
+            participate=self.participate
+            and self._coordinator.device.capabilities.control_power,
+            max_share_pct=self.max_share_pct,
+            outage=self._grid_out(),
+            capabilities=self._coordinator.device.capabilities,
         )
+        unknown = (
+            self._coordinator.data.battery is not None
+            and availability.energy_wh is None
+        )
+        if unknown != self._energy_unknown:
+            self._energy_unknown = unknown
+            report_unknown_energy(self.hass, self._entry, unknown=unknown)
+        if unknown:
+            # Without a capacity the flat offers nothing, but its outage and living
+            # room still reach the neighbours.
+            availability = replace(availability, energy_wh=0.0)
+        self.link.offer_availability(availability)
 
     def _grid_out(self) -> bool | None:
         """Whether the grid state is outage; ``None`` while it is unknown."""

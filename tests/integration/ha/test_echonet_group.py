@@ -8,12 +8,18 @@ battery that does not accept control is read and recorded but offered as no give
 
 from __future__ import annotations
 
+import pytest
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.local_vpp.battery_facts import DEFAULT_RESERVE_PCT
+from custom_components.local_vpp.const import DOMAIN
 from custom_components.local_vpp.device.echonet import properties as p
 from custom_components.local_vpp.device.echonet.flat import MIN_HOLD_S
 from devkit.waiting import until
+from sidecar.coordination.intake import availability_content
 from simulator.echonet.objects import StorageBattery
 from simulator.echonet_nodes import EchonetNodes
 from simulator.threaded import FlatThread
@@ -23,7 +29,7 @@ from tests.integration.ha.scripted_sidecar import (
     ScriptedSidecar,
     setpoint_message,
 )
-from tests.integration.ha.support import set_up_linked
+from tests.integration.ha.support import BATTERY_SERIAL, set_up_linked
 
 
 def _battery(nodes: EchonetNodes) -> StorageBattery:
@@ -119,3 +125,46 @@ async def test_the_amount_is_the_safety_net_when_home_assistant_vanishes(
     assert handle.state.setpoint.enabled
     handle.advance(MIN_HOLD_S + 5)
     assert not handle.state.setpoint.enabled
+
+
+async def test_an_echonet_battery_offers_what_is_above_the_installers_reserve(
+    hass: HomeAssistant,
+    echonet_flat: EchonetFlat,
+    echonet_entry: MockConfigEntry,
+    scripted_sidecar: ScriptedSidecar,
+) -> None:
+    """No reserve property: 30 % by default, or the installer's; always accepted."""
+    await set_up_linked(hass, echonet_entry, scripted_sidecar)
+    registry = er.async_get(hass)
+    setpoint = f"{BATTERY_SERIAL}_battery_setpoint"
+    assert registry.async_get_entity_id(Platform.NUMBER, DOMAIN, setpoint)
+    # The device keeps no reserve to set: the installer sets it in the options.
+    reserve = f"{BATTERY_SERIAL}_backup_reserve"
+    assert registry.async_get_entity_id(Platform.NUMBER, DOMAIN, reserve) is None
+
+    async def offer() -> tuple[int, float, float]:
+        before = len(scripted_sidecar.of_type("availability"))
+        await echonet_entry.runtime_data.coordinator.async_refresh()
+        await until(lambda: len(scripted_sidecar.of_type("availability")) > before)
+        message = scripted_sidecar.of_type("availability")[-1]
+        content = availability_content(
+            message, now_ms=message["ts"], max_power_w=20_000
+        )
+        battery = echonet_entry.runtime_data.coordinator.data.battery
+        assert battery is not None
+        assert battery.soc_pct is not None
+        assert battery.rated_wh is not None
+        return content["energy_wh"], battery.soc_pct, battery.rated_wh
+
+    energy, soc, rated = await offer()
+    assert soc > DEFAULT_RESERVE_PCT
+    assert energy == pytest.approx((soc - DEFAULT_RESERVE_PCT) / 100 * rated, abs=100)
+    assert energy > 0
+
+    hass.config_entries.async_update_entry(
+        echonet_entry,
+        options=dict(echonet_entry.options) | {"battery_reserve_pct": 100},
+    )
+    await hass.async_block_till_done()
+    energy, _, _ = await offer()
+    assert energy == 0

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 import pytest
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import STATE_ON, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -25,6 +27,7 @@ from custom_components.local_vpp.living_room.options import (
     CONF_LIVING_ROOM_SWITCH_ENTITY,
 )
 from devkit.waiting import until
+from sidecar.coordination.intake import availability_content
 from simulator.model.config import FlatConfig
 from simulator.threaded import FlatThread, run_flat_in_thread
 from tests.integration.ha.outage_harness import (
@@ -124,3 +127,41 @@ async def test_group_rounds_drive_a_1xx_battery_through_model_124(
     # No more rounds: the inverter's own timer ends the hold.
     flat_1xx.advance(6)
     assert not flat_1xx.state.setpoint.enabled
+
+
+async def _offer(
+    hass: HomeAssistant, entry: MockConfigEntry, sidecar: ScriptedSidecar
+) -> dict[str, Any]:
+    """The next availability the flat sends, as its own sidecar takes it in."""
+    before = len(sidecar.of_type("availability"))
+    await entry.runtime_data.coordinator.async_refresh()
+    await until(lambda: len(sidecar.of_type("availability")) > before)
+    message = sidecar.of_type("availability")[-1]
+    return availability_content(message, now_ms=message["ts"], max_power_w=20_000)
+
+
+async def test_a_1xx_battery_without_a_capacity_offers_nothing_and_asks_for_it(
+    hass: HomeAssistant, flat_1xx: FlatThread, scripted_sidecar: ScriptedSidecar
+) -> None:
+    """Model 124 has no capacity: the offer is 0 Wh (not refused) and a repair asks."""
+    entry = _entry(flat_1xx)
+    await set_up_linked(hass, entry, scripted_sidecar)
+    content = await _offer(hass, entry, scripted_sidecar)
+    assert content["energy_wh"] == 0
+    assert content["outage"] == 0
+    issue_id = f"battery_capacity_unknown_{entry.entry_id}"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+
+    hass.config_entries.async_update_entry(
+        entry, options=dict(entry.options) | {"battery_capacity_wh": 10_000}
+    )
+    await hass.async_block_till_done()
+    content = await _offer(hass, entry, scripted_sidecar)
+    battery = entry.runtime_data.coordinator.data.battery
+    assert battery is not None
+    assert battery.soc_pct is not None
+    assert battery.reserve_soc_pct is not None
+    expected = (battery.soc_pct - battery.reserve_soc_pct) / 100 * 10_000
+    assert content["energy_wh"] == pytest.approx(expected, abs=150)
+    assert content["energy_wh"] > 0
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None

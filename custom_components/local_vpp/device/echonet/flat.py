@@ -96,6 +96,8 @@ class EchonetFlatDevice:
     """Discover, poll and control one flat's ECHONET Lite node."""
 
     has_bus = False
+    # No standard ECHONET Lite property holds a backup reserve (see battery_facts).
+    has_reserve_setting = False
 
     def __init__(
         self,

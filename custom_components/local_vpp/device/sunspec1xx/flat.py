@@ -67,6 +67,7 @@ class Sunspec1xxFlatDevice:
     """Discover, poll and control a flat of SunSpec 1xx devices."""
 
     has_bus = False
+    has_reserve_setting = True
     capabilities = Capabilities(switch_living_room=False)
 
     def __init__(
