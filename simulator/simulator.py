@@ -243,9 +243,9 @@ class Simulator:
         """A snapshot of flat ``flat_id``."""
         return self.model.flat_state(flat_id)
 
-    def advance(self, seconds: float) -> None:
-        """Move simulated time on by ``seconds``."""
-        self.model.advance(seconds)
+    def advance(self, seconds: float, max_step_s: float | None = None) -> None:
+        """Move simulated time on by ``seconds`` (in steps of up to ``max_step_s``)."""
+        self.model.advance(seconds, max_step_s)
 
     def set_outage(self, on: bool) -> None:
         """Grid outage for the whole building, or grid back."""

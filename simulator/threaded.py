@@ -144,9 +144,9 @@ class SimulatorThread:
         """A snapshot of flat ``flat_id``."""
         return self.call(lambda sim: sim.flat_state(flat_id))
 
-    def advance(self, seconds: float) -> None:
-        """Move simulated time on by ``seconds``."""
-        self.call(lambda sim: sim.advance(seconds))
+    def advance(self, seconds: float, max_step_s: float | None = None) -> None:
+        """Move simulated time on by ``seconds`` (in steps of up to ``max_step_s``)."""
+        self.call(lambda sim: sim.advance(seconds, max_step_s))
 
     def set_outage(self, on: bool) -> None:
         """Grid outage for the whole building, or grid back."""

@@ -131,18 +131,20 @@ class Building:
         """Simulated seconds since the start."""
         return self.clock.elapsed_s
 
-    def advance(self, seconds: float) -> None:
+    def advance(self, seconds: float, max_step_s: float | None = None) -> None:
         """Move simulated time on by ``seconds``, in physics steps.
 
         Steps stop exactly where a revert timer fires, a grid disturbance starts or
-        ends, or a scheduled event is due; the event runs right there.
+        ends, or a scheduled event is due; the event runs right there. A larger
+        ``max_step_s`` than the configured one fast-forwards hours (a test's
+        morning) in fewer, coarser steps.
         """
         if seconds < 0 or not math.isfinite(seconds):
             raise ValueError("time only moves forward")
         self._run_due()
         remaining = seconds
         while remaining > _EPSILON_S:
-            dt = min(remaining, self.config.max_step_s)
+            dt = min(remaining, max_step_s or self.config.max_step_s)
             for event_in in self._events_in():
                 if event_in > _EPSILON_S:
                     dt = min(dt, event_in)

@@ -179,3 +179,21 @@ def test_a_lone_flat_is_a_building_of_one() -> None:
         building.flat_state()
     with pytest.raises(UnknownFlatError):
         building.flat_state("999")
+
+
+def test_a_coarse_fast_forward_lands_on_the_same_morning() -> None:
+    """Ten-second steps for a test's warm-up: same time, energy within 5 %."""
+    fine = _sim(start=datetime(2026, 6, 21, 4, 0))
+    coarse = _sim(start=datetime(2026, 6, 21, 4, 0))
+    fine.advance(8 * 3600)
+    coarse.advance(8 * 3600, max_step_s=10)
+    assert coarse.model.clock.elapsed_s == fine.model.clock.elapsed_s
+    assert coarse.flat_state().battery.soc_pct == pytest.approx(
+        fine.flat_state().battery.soc_pct, abs=0.5
+    )
+    for name in ("charged_wh", "discharged_wh"):
+        assert getattr(coarse.flat_state().battery, name) == pytest.approx(
+            getattr(fine.flat_state().battery, name), rel=0.05
+        )
+    # The configured step still holds afterwards.
+    assert coarse.model.config.max_step_s == 1.0

@@ -54,7 +54,8 @@ def flat(socket_enabled: None) -> Iterator[FlatThread]:
         FlatConfig(port=0, manual_clock=True, start=datetime(2026, 6, 21, 4, 0))
     )
     # A night on battery and a morning of sun: every counter has something in it.
-    handle.advance(8 * 3600)
+    # Ten-second steps: a tenth of the work, the same morning within a few per cent.
+    handle.advance(8 * 3600, max_step_s=10)
     try:
         yield handle
     finally:

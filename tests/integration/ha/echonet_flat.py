@@ -39,7 +39,7 @@ def echonet_flat_in_thread() -> Iterator[EchonetFlat]:
             backup_output_auto=True,
         )
     )
-    handle.advance(8 * 3600)
+    handle.advance(8 * 3600, max_step_s=10)
 
     async def start(sim: Simulator) -> EchonetNodes:
         nodes = EchonetNodes(sim)

@@ -54,7 +54,7 @@ def flat_1xx(socket_enabled: None) -> Iterator[FlatThread]:
             port=0, manual_clock=True, start=datetime(2026, 6, 21, 4, 0), sunspec="1xx"
         )
     )
-    handle.advance(8 * 3600)
+    handle.advance(8 * 3600, max_step_s=10)
     try:
         yield handle
     finally:
