@@ -65,3 +65,11 @@ def free_port_block(count: int) -> int:
             _HANDED_OUT.update(ports)
             return base
     raise OSError(f"found no block of {count} free ports")
+
+
+def free_udp_port() -> int:
+    """A UDP port on 127.0.0.1 that nobody uses now (checked, not reserved)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port

@@ -10,7 +10,11 @@ import logging
 from typing import Any, Final
 
 import voluptuous as vol
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult
+from homeassistant.config_entries import (
+    ConfigEntryState,
+    ConfigFlow,
+    ConfigFlowResult,
+)
 from homeassistant.helpers import selector
 
 from .const import CONF_FLAT
@@ -121,11 +125,18 @@ class EchonetSteps(ConfigFlow):
         errors: dict[str, str] = {}
         if user_input is not None:
             data = _entry_data(user_input)
+            # The running entry holds the port real nodes answer to (3610): the
+            # check can only listen there once the entry has let it go.
+            unloaded = entry.state is ConfigEntryState.LOADED
+            if unloaded:
+                await self.hass.config_entries.async_unload(entry.entry_id)
             serial, errors = await _validate(data)
-            if serial is not None:
-                await self.async_set_unique_id(serial)
-                self._abort_if_unique_id_mismatch(reason="wrong_device")
+            if serial is not None and serial == entry.unique_id:
                 return self.async_update_reload_and_abort(entry, data_updates=data)
+            if unloaded:
+                await self.hass.config_entries.async_setup(entry.entry_id)
+            if serial is not None:
+                return self.async_abort(reason="wrong_device")
         return self.async_show_form(
             step_id="echonet_reconfigure",
             data_schema=_schema([], user_input or dict(entry.data)),

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 import pytest
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -25,11 +25,12 @@ from custom_components.local_vpp import echonet_flow, families
 from custom_components.local_vpp.const import DOMAIN
 from custom_components.local_vpp.device.echonet import properties as p
 from custom_components.local_vpp.families import (
+    CONF_ECHONET_LOCAL_PORT,
     CONF_HOST,
     CONF_LIVING_ROOM_CHANNEL,
     CONF_PORT,
 )
-from devkit.ports import free_port
+from devkit.ports import free_port, free_udp_port
 from tests.integration.ha.echonet_flat import EchonetFlat
 from tests.integration.ha.outage_harness import (
     FakeClock,
@@ -205,15 +206,37 @@ async def test_a_power_cut_is_watched_on_a_backup_output_that_switches_itself(
 
 
 async def test_reconfigure_keeps_an_echonet_flat_on_echonet(
-    hass: HomeAssistant, echonet_flat: EchonetFlat, echonet_entry: MockConfigEntry
+    hass: HomeAssistant,
+    echonet_flat: EchonetFlat,
+    echonet_entry: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The running entry listens where the check must listen: it steps aside."""
     _, nodes = echonet_flat
+    # Both listen on one fixed port, as both do on 3610 in a home.
+    port = free_udp_port()
+    monkeypatch.setattr(echonet_flow, "LOCAL_PORT", port)
     echonet_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        echonet_entry,
+        data=dict(echonet_entry.data) | {CONF_ECHONET_LOCAL_PORT: port},
+    )
     assert await hass.config_entries.async_setup(echonet_entry.entry_id)
     await hass.async_block_till_done()
     result = await echonet_entry.start_reconfigure_flow(hass)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "echonet_reconfigure"
+    # Nothing answers at the new address: an error, and the flat runs on as it was.
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_HOST: "127.0.0.1",
+            CONF_PORT: free_udp_port(),
+            CONF_LIVING_ROOM_CHANNEL: 2,
+        },
+    )
+    assert result["errors"] == {"base": "echonet_cannot_connect"}
+    assert echonet_entry.state is ConfigEntryState.LOADED
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {CONF_HOST: "127.0.0.1", CONF_PORT: nodes.port(), CONF_LIVING_ROOM_CHANNEL: 2},
