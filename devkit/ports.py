@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 from contextlib import ExitStack
@@ -44,6 +45,21 @@ def free_port() -> int:
     return free_port_block(1)
 
 
+def _worker_share(lowest: int, ceiling: int) -> tuple[int, int]:
+    """The slice of the ports for this test worker, when tests run in parallel.
+
+    Each worker process remembers only its own ports; slices keep two workers
+    from handing out the same port in the moment before its process binds it.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if not worker.startswith("gw") or workers < 2:
+        return lowest, ceiling
+    index = int(worker[2:]) % workers
+    width = (ceiling - lowest) // workers
+    return lowest + index * width, lowest + (index + 1) * width
+
+
 def free_port_block(count: int) -> int:
     """The first of ``count`` consecutive free TCP ports on 127.0.0.1.
 
@@ -58,8 +74,9 @@ def free_port_block(count: int) -> int:
     ceiling = _ephemeral_start() - count + 1  # the block ends below the range
     if ceiling <= _LOWEST:
         ceiling = 65536 - count + 1
+    lowest, ceiling = _worker_share(_LOWEST, ceiling)
     for _ in range(1000):
-        base = random.randrange(_LOWEST, ceiling)
+        base = random.randrange(lowest, ceiling)
         ports = range(base, base + count)
         if _all_free(ports):
             _HANDED_OUT.update(ports)
