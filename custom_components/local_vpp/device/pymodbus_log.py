@@ -1,11 +1,12 @@
 """Keep pymodbus's per-request failures out of the log at error level.
 
-pymodbus logs an ERROR for every request that timed out and for every late answer it
-skips, and also raises the failure to the caller. The caller (the coordinator) logs
-one line when the device starts failing and one when it recovers; a device that is
-slow or drops mid-read would otherwise add an ERROR per request per poll. These
-records are demoted to DEBUG, where they stay available for troubleshooting; any
-other pymodbus message keeps its level.
+pymodbus logs an ERROR for every request that timed out, for every late answer it
+skips and for every answer that is not even a frame (with a hex dump), and also
+raises the failure to the caller. The caller (the coordinator) logs one line when
+the device starts failing and one when it recovers; a device that is slow, drops
+mid-read or sends line noise would otherwise add an ERROR per request per poll.
+These records are demoted to DEBUG, where they stay available for troubleshooting;
+any other pymodbus message keeps its level.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ _PER_REQUEST = (
     "No response received after",
     "ERROR: request ask for transaction_id=",
     "ERROR: request ask for id=",
+    # Line noise instead of a frame: pymodbus drops it and the request times out.
+    "Invalid Modbus protocol id",
 )
 _REPEATED = "Repeating...."
 

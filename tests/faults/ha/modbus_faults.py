@@ -2,7 +2,8 @@
 
 The relay passes requests through and, by :attr:`ModbusFaults.mode`, does to each
 response frame what a sick device or gateway does: pass it, answer garbage (the
-right transaction header around random bytes), answer well-formed reads with
+right transaction header around random bytes), answer line noise (random bytes, no
+header at all), answer well-formed reads with
 random register values, answer too late, or send half of it
 and drop the connection.
 """
@@ -23,6 +24,7 @@ class Mode(StrEnum):
 
     PASS = "pass"
     GARBAGE = "garbage"
+    NOISE = "noise"  # random bytes of random length, not even a header
     WRONG_VALUES = "wrong_values"  # well-formed reads of random register values
     SLOW = "slow"
     DROP = "drop"
@@ -98,6 +100,9 @@ class ModbusFaults:
                 if mode is Mode.GARBAGE:
                     noise = bytes(self._random.randrange(256) for _ in body)
                     frame = header + noise
+                elif mode is Mode.NOISE:
+                    size = self._random.randrange(1, 40)
+                    frame = bytes(self._random.randrange(256) for _ in range(size))
                 elif mode is Mode.WRONG_VALUES and body[1] == 3 and len(body) > 3:
                     noise = bytes(self._random.randrange(256) for _ in body[3:])
                     frame = header + body[:3] + noise

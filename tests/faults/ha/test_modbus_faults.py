@@ -165,7 +165,7 @@ async def inject(
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
-@pytest.mark.parametrize("mode", [Mode.GARBAGE, Mode.SLOW, Mode.DROP])
+@pytest.mark.parametrize("mode", [Mode.GARBAGE, Mode.NOISE, Mode.SLOW, Mode.DROP])
 async def test_a_failing_device_is_unavailable_then_recovers_quietly(
     hass: HomeAssistant,
     relayed: tuple[MockConfigEntry, ModbusFaults],
