@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from sidecar import command_name
 from sidecar import config as config_module
 from sidecar.api.listener import ListenError
 from sidecar.apps.battery import passport_cli
@@ -49,6 +50,7 @@ class UsageError(Exception):
 
 def main(argv: list[str] | None = None, prog: str = "python -m sidecar") -> int:
     """Run one command; returns the exit code (``prog`` names it in help)."""
+    command_name.use(prog)
     parser = _parser(prog)
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -212,10 +214,12 @@ def _run(args: argparse.Namespace) -> int:
                 f"{config.db_path} was restored from a backup, and peers may hold "
                 "entries this node signed after it; signing those seqs again would "
                 "be equivocation. Take this node's feed back from a peer first: on "
-                f"the peer, 'python -m sidecar export --author "
-                f"{identity.author.hex()} --out own.jsonl', here 'python -m "
-                "sidecar import own.jsonl'. Only if no peer can have seen newer "
-                "entries, start with 'run --restored-ok'"
+                "the peer, "
+                + command_name.advice(
+                    f"export --author {identity.author.hex()} --out own.jsonl"
+                )
+                + f", here {command_name.advice('import own.jsonl')}. Only if no "
+                "peer can have seen newer entries, start with 'run --restored-ok'"
             )
         backup_module.clear_mark(config.db_path)
     return asyncio.run(_serve(config, identity))

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from sidecar import command_name
 from sidecar.ledger.kinds import periods
 from sidecar.storage.store import SYNC_MODES
 
@@ -203,7 +204,7 @@ def load(path: Path) -> Config:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
         raise ConfigError(
-            f"{path} does not exist; create one with 'python -m sidecar init'"
+            f"{path} does not exist; create one with {command_name.advice('init')}"
         ) from err
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path} cannot be read: {err}") from err

@@ -93,7 +93,7 @@ class Identity:
             mode = path.stat().st_mode
         except FileNotFoundError as err:
             raise KeyFileError(
-                f"{path} does not exist; create it with 'python -m sidecar init'"
+                f"{path} does not exist; the node's 'init' command creates it"
             ) from err
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise KeyFileError(

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sidecar import command_name
 from sidecar.ledger.canonical import JsonObject, JsonValue
 from sidecar.ledger.etp import Entry
 from sidecar.mesh import roster as roster_module
@@ -50,7 +51,7 @@ class Membership:
         if roster.member(self._me) is None:
             raise MembershipError(
                 f"this node's key (author {self._me.hex()[:16]}…) is not "
-                "in the roster; add it with 'python -m sidecar roster'"
+                f"in the roster; add it with {command_name.advice('roster')}"
             )
         self.roster = roster
         self.chain = RosterChain(roster, from_any_version=True)

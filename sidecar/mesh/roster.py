@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, cast
 
+from sidecar import command_name
 from sidecar.ledger import canonical, kinds
 from sidecar.ledger.canonical import JsonObject, JsonValue
 from sidecar.ledger.errors import InvalidData
@@ -155,7 +156,7 @@ def load(path: Path) -> Roster:
     except FileNotFoundError as err:
         raise RosterError(
             "no_roster",
-            f"{path} does not exist; make it with 'python -m sidecar roster init'",
+            f"{path} does not exist; make it with {command_name.advice('roster init')}",
         ) from err
     except (OSError, ValueError) as err:
         raise RosterError("bad_roster", f"{path} is not a JSON roster: {err}") from err

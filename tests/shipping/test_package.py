@@ -294,3 +294,20 @@ def test_the_console_entry_point_names_itself_in_its_help(
         console.main()
     assert done.value.code == 0
     assert capsys.readouterr().out.startswith(f"usage: {COMMAND} [-h] command")
+
+
+def test_advice_in_errors_names_the_command_that_was_run(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Installed, a missing configuration says to run 'local-vpp-sidecar init'."""
+    from sidecar import cli, console
+
+    missing = str(tmp_path / "sidecar.toml")
+    monkeypatch.setattr(sys, "argv", [COMMAND, "status", "--config", missing])
+    assert console.main() != 0
+    assert f"'{COMMAND} init'" in capsys.readouterr().err
+    # From a checkout the same error names 'python -m sidecar'.
+    assert cli.main(["status", "--config", missing]) != 0
+    assert "'python -m sidecar init'" in capsys.readouterr().err

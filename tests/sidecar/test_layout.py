@@ -34,8 +34,9 @@ LAYERS = (
     "sidecar.tools",
     "sidecar.apps",
 )
-# What the layers may use from the top: the version, and the configuration file.
-OUTSIDE_LAYERS = frozenset({"sidecar", "sidecar.config"})
+# What the layers may use from the top: the version, the configuration file, and the
+# name the commands were run by (for advice in errors).
+OUTSIDE_LAYERS = frozenset({"sidecar", "sidecar.config", "sidecar.command_name"})
 
 
 def _modules() -> dict[str, Path]:
