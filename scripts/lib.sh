@@ -102,3 +102,17 @@ quiet_pip() {
     "$VENV_PY" -m pip --quiet "$@" 2>&1 | { grep -v '^WARNING: Location' || true; }
     return "${PIPESTATUS[0]}"
 }
+
+# test_workers: how many pytest workers the full run uses: LOCAL_VPP_TEST_WORKERS, else
+# one per CPU, at least 2 (the tests mostly wait) and at most 4.
+test_workers() {
+    if [ -n "${LOCAL_VPP_TEST_WORKERS:-}" ]; then
+        echo "$LOCAL_VPP_TEST_WORKERS"
+        return
+    fi
+    local cpus
+    cpus="$(nproc 2>/dev/null || echo 2)"
+    [ "$cpus" -lt 2 ] && cpus=2
+    [ "$cpus" -gt 4 ] && cpus=4
+    echo "$cpus"
+}
