@@ -197,6 +197,7 @@ def demo(tmp_path: Path, socket_enabled: None) -> Iterator[Demo]:
 
 
 # The demo's set-up (a cold Home Assistant) and its story take minutes, not seconds.
+@pytest.mark.long
 @pytest.mark.timeout(900)
 async def test_the_dashboard_shows_the_living_rooms_on_battery_in_the_cut(
     demo: Demo, screenshots: Path, tmp_path: Path

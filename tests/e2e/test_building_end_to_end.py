@@ -96,6 +96,7 @@ async def flats(
             raise failures[0]
 
 
+@pytest.mark.long
 async def test_a_group_discharge_is_shared_delivered_and_recorded(
     hass: HomeAssistant, building: BuildingThread, flats: list[Flat]
 ) -> None:

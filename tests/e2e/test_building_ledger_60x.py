@@ -90,6 +90,7 @@ async def _run_clock(hass: HomeAssistant, building: BuildingThread) -> None:
 
 
 # Two simulated hours are two real minutes at 60x, plus setting up three programs.
+@pytest.mark.long
 @pytest.mark.timeout(240)
 async def test_every_flats_ledger_equals_its_meters_at_60x(
     hass: HomeAssistant, building: BuildingThread, flats: list[Flat]

@@ -122,6 +122,7 @@ async def _run(
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.long
 async def test_refused_readings_are_reconciled_and_marked(
     hass: HomeAssistant, building: BuildingThread, flats: list[Flat]
 ) -> None:

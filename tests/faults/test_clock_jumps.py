@@ -89,6 +89,7 @@ async def test_a_clock_jumping_back_minutes_refuses_samples_and_accuses_no_one(
         )
 
 
+@pytest.mark.long
 async def test_a_clock_jumping_a_minute_ahead_is_refused_by_peers_then_caught_up(
     tmp_path: Path, shim: ClockShim
 ) -> None:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from devkit.building import Building as AnyBuilding
 from devkit.building import Flat
@@ -96,6 +97,7 @@ async def _one_round(
         victim.process = None
 
 
+@pytest.mark.long
 async def test_kill_9_of_a_linked_node_never_forks_or_loses_its_feed(
     tmp_path: Path,
 ) -> None:

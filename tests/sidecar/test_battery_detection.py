@@ -19,6 +19,7 @@ from tests.sidecar.battery_support import DAY0_MS, DAY_MS, TZ, entries
 INJECTED_ON_DAY = 40
 
 
+@pytest.mark.long
 def test_a_healthy_battery_is_not_flagged_in_a_simulated_year() -> None:
     stream = entries(365)
     tracker = recompute(stream, TZ)

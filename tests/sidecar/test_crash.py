@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from devkit.node_db import read_rows
 from devkit.processes import module_command
@@ -89,6 +90,7 @@ def _stored(db: Path) -> dict[int, str]:
     }
 
 
+@pytest.mark.long
 async def test_kill_9_while_writing_never_loses_an_acknowledged_entry(
     tmp_path: Path,
 ) -> None:

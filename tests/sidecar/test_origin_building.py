@@ -59,6 +59,7 @@ def _issue(flat: Flat, out: Path, hour: int) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.read_text().splitlines()]
 
 
+@pytest.mark.long
 async def test_a_running_building_issues_certificates_that_verify_offline(
     tmp_path: Path,
 ) -> None:

@@ -64,6 +64,7 @@ async def _set_up(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntr
     return entry
 
 
+@pytest.mark.long
 async def test_a_minute_of_a_vanished_flat_logs_two_lines(
     hass: HomeAssistant,
     config_entry: MockConfigEntry,

@@ -102,6 +102,7 @@ def _poller(hass: HomeAssistant) -> WatPoller:
     return cast(WatPoller, found._poller)
 
 
+@pytest.mark.long
 @pytest.mark.timeout(240)
 async def test_wat_sensors_show_the_flats_figures_and_an_interval_closes(
     hass: HomeAssistant, config_entry: MockConfigEntry, wat_node: SidecarNode

@@ -43,6 +43,7 @@ async def _feed(building: Building, stop: asyncio.Event) -> None:
         await asyncio.sleep(0.2)
 
 
+@pytest.mark.long
 @pytest.mark.timeout(400)
 async def test_a_building_adopts_a_currency_and_settles_alike(tmp_path: Path) -> None:
     """Flat 100 exports, 101 and 102 import; every node computes the same balances."""

@@ -40,6 +40,7 @@ async def _get(session: aiohttp.ClientSession, flat: Flat) -> tuple[int, Any]:
         return reply.status, json.loads(text) if reply.status == 200 else text
 
 
+@pytest.mark.long
 @pytest.mark.timeout(120)
 async def test_wat_runs_with_a_version_2_roster_file(tmp_path: Path) -> None:
     """Flat 101 left (version 2 lists flat 100 alone): flat 100 adopts a currency."""
