@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.device_registry import DeviceInfo
-from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
@@ -43,23 +43,14 @@ def device_info(coordinator: LocalVppCoordinator, role: str) -> DeviceInfo:
     return info
 
 
-class LocalVppEntity(CoordinatorEntity[LocalVppCoordinator]):
-    """An entity of one of the flat's units."""
+class FlatEntity(Entity):
+    """Any entity of one of the flat's devices: its id is ASCII and names the flat.
 
-    _attr_has_entity_name = True
+    Subclasses set ``_flat`` (the flat's coordinator) and ``_role`` (its device).
+    """
 
-    def __init__(
-        self,
-        coordinator: LocalVppCoordinator,
-        description: EntityDescription,
-        role: str,
-    ) -> None:
-        """Attach ``description`` to the device of ``role``."""
-        super().__init__(coordinator)
-        self.entity_description = description
-        self._attr_unique_id = f"{coordinator.device.serial}_{description.key}"
-        self._attr_device_info = device_info(coordinator, role)
-        self._role = role
+    _flat: LocalVppCoordinator
+    _role: str
 
     def add_to_platform_start(
         self,
@@ -75,13 +66,32 @@ class LocalVppEntity(CoordinatorEntity[LocalVppCoordinator]):
         """
         super().add_to_platform_start(hass, platform, parallel_updates)
         if not self.entity_id:
-            entry = self.coordinator.config_entry
             self.entity_id = f"{platform.domain}." + object_id(
-                flat_of(entry),
-                self.coordinator.device.serial,
+                flat_of(self._flat.config_entry),
+                self._flat.device.serial,
                 self._role,
                 self.suggested_object_id,
             )
+
+
+class LocalVppEntity(FlatEntity, CoordinatorEntity[LocalVppCoordinator]):
+    """An entity of one of the flat's units."""
+
+    _attr_has_entity_name = True
+
+    def __init__(
+        self,
+        coordinator: LocalVppCoordinator,
+        description: EntityDescription,
+        role: str,
+    ) -> None:
+        """Attach ``description`` to the device of ``role``."""
+        super().__init__(coordinator)
+        self.entity_description = description
+        self._attr_unique_id = f"{coordinator.device.serial}_{description.key}"
+        self._attr_device_info = device_info(coordinator, role)
+        self._flat = coordinator
+        self._role = role
 
     async def _async_command(self, write: Awaitable[None]) -> None:
         """Await a resident's write, then poll; device errors become HA errors."""

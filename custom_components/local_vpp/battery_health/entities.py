@@ -22,7 +22,7 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from ..coordinator import LocalVppCoordinator
 from ..device import ROLE_BATTERY
-from ..entity import device_info
+from ..entity import FlatEntity, device_info
 from .health import BatteryHealth, BatteryHealthData
 
 
@@ -67,7 +67,7 @@ BATTERY_ANOMALY = BinarySensorEntityDescription(
 )
 
 
-class _HealthEntity(CoordinatorEntity[BatteryHealth]):
+class _HealthEntity(FlatEntity, CoordinatorEntity[BatteryHealth]):
     """An entity of the battery device fed by the health reader."""
 
     _attr_has_entity_name = True
@@ -81,6 +81,8 @@ class _HealthEntity(CoordinatorEntity[BatteryHealth]):
         super().__init__(health)
         self._attr_unique_id = f"{flat.device.serial}_{key}"
         self._attr_device_info = device_info(flat, ROLE_BATTERY)
+        self._flat = flat
+        self._role = ROLE_BATTERY
 
     @property
     def available(self) -> bool:

@@ -17,7 +17,7 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from ..coordinator import LocalVppCoordinator
 from ..device import ROLE_BATTERY
-from ..entity import device_info
+from ..entity import FlatEntity, device_info
 from .coordinator import OriginCoordinator
 
 type OriginValue = Callable[[dict[str, Any]], float | int | None]
@@ -80,7 +80,7 @@ ORIGIN_SENSORS: tuple[OriginSensorDescription, ...] = (
 )
 
 
-class OriginSensor(CoordinatorEntity[OriginCoordinator], SensorEntity):
+class OriginSensor(FlatEntity, CoordinatorEntity[OriginCoordinator], SensorEntity):
     """One of today's origin figures, on the flat's battery device."""
 
     _attr_has_entity_name = True
@@ -97,6 +97,8 @@ class OriginSensor(CoordinatorEntity[OriginCoordinator], SensorEntity):
         self.entity_description = description
         self._attr_unique_id = f"{flat.device.serial}_{description.key}"
         self._attr_device_info = device_info(flat, ROLE_BATTERY)
+        self._flat = flat
+        self._role = ROLE_BATTERY
 
     @property
     def available(self) -> bool:

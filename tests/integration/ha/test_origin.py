@@ -116,9 +116,16 @@ async def test_origin_sensors_are_unavailable_without_the_sidecar(
     flat: FlatThread,
     socket_enabled: None,
 ) -> None:
-    """A sidecar that does not answer makes them unavailable, never 0."""
+    """A sidecar that does not answer makes them unavailable, never 0.
+
+    The server speaks Japanese: the ids are still ASCII and name the flat.
+    """
+    await hass.config.async_update(language="ja")
     url = f"ws://127.0.0.1:{free_port()}/api/v1/ws"
     await _set_up(hass, config_entry, url, "x" * 32)
     for key in KEYS:
         assert await _update(hass, key) == STATE_UNAVAILABLE
+        found = entity_id(hass, Platform.SENSOR, key)
+        assert found.isascii(), found
+        assert found.startswith("sensor.flat_lvpp_101_bat_battery_"), found
     assert await hass.config_entries.async_unload(config_entry.entry_id)
