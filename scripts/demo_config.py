@@ -42,13 +42,21 @@ def _flats(manifest: Path) -> list[dict[str, Any]]:
     return flats
 
 
-def prepare(config: Path, ha_port: int, language: str, manifest: Path) -> None:
+def prepare(
+    config: Path, ha_port: int, language: str, manifest: Path, families: Families
+) -> None:
     """Write the configuration and the dashboard; mark onboarding as done."""
     flats = [flat["flat"] for flat in _flats(manifest)]
+    # Only SunSpec 7xx flats serve the building bus (model 64901).
+    bus_flats = [
+        flat
+        for position, flat in enumerate(flats, start=1)
+        if position not in families.echonet + families.sunspec_1xx
+    ]
     (config / "configuration.yaml").write_text(
         configuration(ha_port, language, flats), encoding="utf-8"
     )
-    write_yaml(config / "ui-lovelace.yaml", dashboard(language, flats))
+    write_yaml(config / "ui-lovelace.yaml", dashboard(language, flats, bus_flats))
     (config / "automations.yaml").write_text("[]\n", encoding="utf-8")
     install_blueprints(config)
     storage = config / ".storage"
@@ -340,6 +348,8 @@ def main() -> None:
     prep.add_argument("--ha-port", type=int, required=True)
     prep.add_argument("--lang", choices=["ja", "en"], default="ja")
     prep.add_argument("--manifest", type=Path, required=True)
+    prep.add_argument("--echonet-flats", type=_positions, default=())
+    prep.add_argument("--sunspec-1xx-flats", type=_positions, default=())
     for name in ("add-flats", "check"):
         step = steps.add_parser(name)
         step.add_argument("--ha-port", type=int, required=True)
@@ -355,7 +365,13 @@ def main() -> None:
             step.add_argument("--echonet-port", type=int, default=3611)
     args = parser.parse_args()
     if args.step == "prepare":
-        prepare(args.config, args.ha_port, args.lang, args.manifest)
+        prepare(
+            args.config,
+            args.ha_port,
+            args.lang,
+            args.manifest,
+            Families(args.echonet_flats, args.sunspec_1xx_flats),
+        )
     elif args.step == "add-flats":
         add_flats(
             args.ha_port,

@@ -3,7 +3,7 @@
 ``configuration(...)``: configuration.yaml for a home in Fukuoka, in Japanese or
 English, with the building dashboard as the start page and a building-demand sensor
 (what the flats use) for the peak-shaving automation.
-``dashboard(...)``: the building dashboard (standard cards only).
+``dashboard(...)``: the building dashboard and each flat's own page (standard cards).
 ``energy_prefs(...)``: the Energy dashboard with every flat's meter, PV and battery.
 ``automations(...)``: the project's blueprints, one automation each per flat (the
 peak shaving once for the building), notifying in Home Assistant.
@@ -79,6 +79,10 @@ _TEXT = {
         "low": "{label}: 蓄電池の残量低下",
         "peak": "建物: ピークカット",
         "reason": "夕方のピーク",
+        "ready": "停電への備え",
+        "green": "再生可能エネルギー",
+        "wat": "WAT（近隣との精算）",
+        "health": "蓄電池の健康",
     },
     "en": {
         "name": "Local VPP demo",
@@ -96,6 +100,10 @@ _TEXT = {
         "low": "{label}: battery running low",
         "peak": "Building: peak shaving",
         "reason": "Evening peak",
+        "ready": "Ready for a power cut",
+        "green": "Renewable energy",
+        "wat": "WAT (settling with neighbours)",
+        "health": "Battery health",
     },
 }
 
@@ -155,8 +163,62 @@ def _flat_cards(flat: str, text: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def dashboard(language: str, flats: list[str]) -> dict[str, Any]:
-    """The building dashboard: the flats side by side, then the building."""
+def resident_entities(flat: str) -> dict[str, list[str]]:
+    """What a resident sees of their own flat, by card: no engineering figures."""
+    return {
+        "ready": [
+            _id(flat, "sensor.battery_grid_state"),
+            _id(flat, "binary_sensor.battery_living_room_supply"),
+            _id(flat, "sensor.battery_backup_time_left"),
+            _id(flat, "select.battery_backup_mode"),
+            _id(flat, "switch.battery_join_group_discharges"),
+        ],
+        "green": [
+            _id(flat, "sensor.pv_power"),
+            _id(flat, "sensor.meter_import_power"),
+            _id(flat, "sensor.battery_renewable_share_today"),
+            _id(flat, "sensor.battery_energy_from_neighbours_today"),
+        ],
+        "wat": [
+            _id(flat, "sensor.battery_wat_balance"),
+            _id(flat, "sensor.battery_wat_value_now"),
+            _id(flat, "sensor.battery_wat_earned_today"),
+            _id(flat, "sensor.battery_wat_spent_today"),
+            _id(flat, "sensor.battery_local_energy_price"),
+        ],
+        "health": [
+            _id(flat, "sensor.battery_estimated_state_of_health"),
+            _id(flat, "sensor.battery_round_trip_efficiency"),
+        ],
+    }
+
+
+def _resident_view(flat: str, text: dict[str, str]) -> dict[str, Any]:
+    """One flat's own page: its battery, its power-cut readiness, its green and WAT."""
+    cards: list[dict[str, Any]] = [
+        {
+            "type": "gauge",
+            "name": text["soc"],
+            "entity": _id(flat, "sensor.battery_state_of_charge"),
+            "min": 0,
+            "max": 100,
+            "severity": {"green": 50, "yellow": 20, "red": 0},
+        }
+    ]
+    cards += [
+        {"type": "entities", "title": text[card], "entities": entities}
+        for card, entities in resident_entities(flat).items()
+    ]
+    return {
+        "title": text["flat"].format(flat=flat),
+        "path": f"flat-{flat}",
+        "icon": "mdi:home-battery",
+        "cards": cards,
+    }
+
+
+def dashboard(language: str, flats: list[str], bus_flats: list[str]) -> dict[str, Any]:
+    """The building dashboard (the flats side by side), then each flat's own page."""
     text = _TEXT[language]
     building: list[dict[str, Any]] = [
         {"type": "energy-date-selection"},
@@ -194,7 +256,7 @@ def dashboard(language: str, flats: list[str]) -> dict[str, Any]:
                 "sensor.building_demand",
             ]
             + [_id(flat, "sensor.battery_my_setpoint") for flat in flats]
-            + [_id(flat, "sensor.battery_bus_power") for flat in flats],
+            + [_id(flat, "sensor.battery_bus_power") for flat in bus_flats],
         },
         {
             "type": "logbook",
@@ -221,7 +283,8 @@ def dashboard(language: str, flats: list[str]) -> dict[str, Any]:
                 "cards": [_flat_cards(flat, text) for flat in flats]
                 + [{"type": "vertical-stack", "cards": building}],
             }
-        ],
+        ]
+        + [_resident_view(flat, text) for flat in flats],
     }
 
 

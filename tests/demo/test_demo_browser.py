@@ -166,8 +166,12 @@ _COUNT_CARDS = """(() => {
   const walk = (node) => {
     for (const el of node.querySelectorAll('*')) {
       const name = el.tagName.toLowerCase();
-      if (name.startsWith('hui-') && name.endsWith('-card')) {
+      const card = name.startsWith('hui-') && name.endsWith('-card');
+      if (card) {
         seen[name] = (seen[name] || 0) + 1;
+      }
+      if (name === 'hui-warning') {
+        seen[name] = (seen[name] || []).concat([el.textContent.trim()]);
       }
       if (el.shadowRoot) walk(el.shadowRoot);
     }
@@ -234,6 +238,12 @@ async def test_the_dashboard_shows_the_living_rooms_on_battery_in_the_cut(
         )
         await browser.screenshot(screenshots / "1-building.png")
 
+        # A resident's own page: readiness, green energy, WAT and battery health.
+        await browser.goto(f"{demo.base}/lovelace/flat-{FLATS[0]}")
+        await _cards(browser, {"hui-gauge-card": 1, "hui-entities-card": 4})
+        await browser.screenshot(screenshots / "2-my-flat.png")
+        await browser.goto(f"{demo.base}/lovelace/building")
+
         await until(
             "the power cut",
             lambda: _sync(lambda: not demo.building()["grid"]["up"]),
@@ -249,8 +259,8 @@ async def test_the_dashboard_shows_the_living_rooms_on_battery_in_the_cut(
             120,
         )
         await asyncio.sleep(1)  # the cards draw the new states
-        await browser.screenshot(screenshots / "2-power-cut.png")
-        assert (screenshots / "2-power-cut.png").stat().st_size > 10_000
+        await browser.screenshot(screenshots / "3-power-cut.png")
+        assert (screenshots / "3-power-cut.png").stat().st_size > 10_000
         print(f"screenshots in {screenshots}")
     finally:
         await browser.close()
@@ -304,5 +314,7 @@ async def _cards(browser: Browser, wanted: dict[str, int]) -> None:
         await until("the dashboard's cards", drawn, 60)
     except AssertionError as err:
         raise AssertionError(f"{err}: {found}") from None
-    # A card Home Assistant cannot draw shows as an error card.
+    # A card Home Assistant cannot draw shows as an error card, a row whose entity
+    # does not exist as a warning.
     assert "hui-error-card" not in found, found
+    assert "hui-warning" not in found, found.get("hui-warning")
