@@ -7,7 +7,8 @@ factors. There is no living-room model: such a flat's living room is switched by
 relay Home Assistant drives, or by the inverter's backup output by itself.
 
 ``leave_unimplemented`` makes a unit serve points as "not implemented" from then on
-(the type's sentinel; NaN for a float), as a device does that cannot measure them.
+(the type's sentinel; NaN for a float), as a device does that cannot measure them;
+``serve_fixed`` makes it serve a value of its own (an infinity, say).
 
 Model 124's rates drive the same setpoint as model 704 does: with ``StorCtl_Mod``
 bit 1 (discharge) and a positive ``OutWRte``, the battery discharges at that
@@ -136,7 +137,8 @@ class FlatUnit1xx(FlatUnit):
         self.out_rate = 0
         self.in_rate = 0
         self.mode_bits = 0
-        self._unimplemented: set[str] = set()
+        # Points served as fixed by a test: a value, or None for "not implemented".
+        self._fixed: dict[str, PointValue | None] = {}
         super().__init__(role, flat, unit_id, on_write)
 
     def _models(self) -> tuple[int, ...]:
@@ -146,21 +148,31 @@ class FlatUnit1xx(FlatUnit):
 
     def leave_unimplemented(self, *points: str) -> None:
         """Serve ``points`` as "not implemented" from now on."""
-        names = {name for model in self.chain.models for name in model.layout.points}
-        if unknown := set(points) - names:
-            raise ValueError(f"{self.role} serves no point {sorted(unknown)}")
-        self._unimplemented.update(points)
+        for point in points:
+            self._fix(point, None)
+
+    def serve_fixed(self, point: str, value: PointValue) -> None:
+        """Serve ``value`` for ``point`` from now on, whatever the physics says."""
+        self._fix(point, value)
+
+    def _fix(self, point: str, value: PointValue | None) -> None:
+        if not any(point in model.layout.points for model in self.chain.models):
+            raise ValueError(f"{self.role} serves no point {point!r}")
+        self._fixed[point] = value
         self._cache = None
 
     def _values(self, state: FlatState) -> dict[int, dict[str, PointValue]]:
-        return {
-            model_id: {
-                name: value
-                for name, value in values.items()
-                if name not in self._unimplemented
-            }
-            for model_id, values in self._served(state).items()
-        }
+        served = self._served(state)
+        for model in self.chain.models:
+            values = served.setdefault(model.layout.model_id, {})
+            for name, value in self._fixed.items():
+                if name not in model.layout.points:
+                    continue
+                if value is None:
+                    values.pop(name, None)
+                else:
+                    values[name] = value
+        return served
 
     def _served(self, state: FlatState) -> dict[int, dict[str, PointValue]]:
         if self.role is UnitRole.PV:
