@@ -246,3 +246,30 @@ async def test_a_float_meter_is_found_and_read_like_an_integer_one(
     assert numeric_state(hass, Platform.SENSOR, "grid_export_energy") == pytest.approx(
         flat.state.meter.tot_wh_inj, abs=0.5
     )
+
+
+async def test_a_float_meter_reset_does_not_make_the_total_jump(
+    hass: HomeAssistant, flat_float_meter: FlatThread
+) -> None:
+    """A float total has no wrap: a restart from 0 is a reset, carried on seamlessly."""
+    flat = flat_float_meter
+    entry = _entry(flat)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator = entry.runtime_data.coordinator
+    before = numeric_state(hass, Platform.SENSOR, "grid_export_energy")
+    assert before == pytest.approx(flat.state.meter.tot_wh_inj, abs=0.5)
+    assert before > 0
+
+    flat.reset_counter("meter", "TotWhInj")
+    shown = [before]
+    for _ in range(6):
+        flat.advance(2)
+        await coordinator.async_refresh()
+        await hass.async_block_till_done()
+        shown.append(numeric_state(hass, Platform.SENSOR, "grid_export_energy"))
+    assert shown == sorted(shown)  # never lower
+    since_reset = flat.state.meter.tot_wh_inj  # the register restarted from 0
+    # It carries on counting from the shown total, and counts nothing twice.
+    assert before < shown[-1] <= before + since_reset + 0.5
