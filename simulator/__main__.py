@@ -69,6 +69,14 @@ def _flat_arguments(parser: argparse.ArgumentParser) -> None:
         default="7xx",
         help="1xx: serve the older models 103, 124 and 203 (no living-room model)",
     )
+    add(
+        "--sunspec-meter",
+        type=int,
+        choices=(203, 211, 212, 213, 214),
+        default=203,
+        help="with --sunspec 1xx: the meter's model, 203 (integer) or a float"
+        " meter 211–214 (single-phase, split-phase, wye, delta)",
+    )
 
 
 def _protocol_arguments(parser: argparse.ArgumentParser) -> None:
@@ -123,6 +131,7 @@ def _config(args: argparse.Namespace) -> BuildingConfig:
         reserve_pct=args.reserve,
         reconnect_delay_s=args.reconnect_delay,
         sunspec=args.sunspec,
+        sunspec_meter=args.sunspec_meter,
     )
     return BuildingConfig.of_flat(flat)
 

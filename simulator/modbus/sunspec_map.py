@@ -2,7 +2,9 @@
 
 Only what a flat's devices serve is here: models 1, 701, 713, 802, 704 and the Local VPP
 vendor models 64900 (living-room circuit) and 64901 (building bus); for a flat with
-older devices, the integer models 103 (inverter), 124 (storage) and 203 (meter).
+older devices, the integer models 103 (inverter), 124 (storage) and 203 (meter), or
+one of the float meters 211–214 (one layout of ``float32`` points without scale
+factors, whose "not implemented" value is the NaN 0x7FC00000).
 Each layout lists every point of the model, so a point the simulator does not drive
 still reads as the SunSpec "not implemented" sentinel of its type instead of a
 misleading 0.
@@ -10,6 +12,8 @@ misleading 0.
 
 from __future__ import annotations
 
+import math
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -29,10 +33,12 @@ MODEL_BUILDING_BUS: Final = 64901
 MODEL_INVERTER_1XX: Final = 103
 MODEL_STORAGE_1XX: Final = 124
 MODEL_METER_1XX: Final = 203
+# Float meters: single-phase, split-phase, wye, delta; all four share one layout.
+FLOAT_METERS_1XX: Final = (211, 212, 213, 214)
 
 # Register count and "not implemented" value of every fixed-size SunSpec type
-# (signed types as numbers: -0x8000 is the register 0x8000).
-_FIXED_TYPES: Final[dict[str, tuple[int, int]]] = {
+# (signed types as numbers: -0x8000 is the register 0x8000; float32 as NaN).
+_FIXED_TYPES: Final[dict[str, tuple[int, int | float]]] = {
     "uint16": (1, 0xFFFF),
     "int16": (1, -0x8000),
     "enum16": (1, 0xFFFF),
@@ -44,8 +50,32 @@ _FIXED_TYPES: Final[dict[str, tuple[int, int]]] = {
     "bitfield16": (1, 0xFFFF),
     "acc32": (2, 0),
     "uint64": (4, 0xFFFFFFFFFFFFFFFF),
+    "float32": (2, math.nan),
 }
+# The quiet NaN SunSpec names as float32's "not implemented" value.
+_FLOAT32_NAN: Final = (0x7FC0, 0x0000)
 _SIGNED: Final = frozenset({"int16", "int32", "sunssf"})
+
+_FLOAT_METER_POINTS: Final = (
+    ", ".join(
+        f"{name} float32"
+        for group in (
+            "A AphA AphB AphC PhV PhVphA PhVphB PhVphC PPV PPVphAB PPVphBC PPVphCA Hz",
+            "W WphA WphB WphC VA VAphA VAphB VAphC VAR VARphA VARphB VARphC",
+            "PF PFphA PFphB PFphC",
+            "TotWhExp TotWhExpPhA TotWhExpPhB TotWhExpPhC",
+            "TotWhImp TotWhImpPhA TotWhImpPhB TotWhImpPhC",
+            "TotVAhExp TotVAhExpPhA TotVAhExpPhB TotVAhExpPhC",
+            "TotVAhImp TotVAhImpPhA TotVAhImpPhB TotVAhImpPhC",
+            "TotVArhImpQ1 TotVArhImpQ1PhA TotVArhImpQ1PhB TotVArhImpQ1PhC",
+            "TotVArhImpQ2 TotVArhImpQ2PhA TotVArhImpQ2PhB TotVArhImpQ2PhC",
+            "TotVArhExpQ3 TotVArhExpQ3PhA TotVArhExpQ3PhB TotVArhExpQ3PhC",
+            "TotVArhExpQ4 TotVArhExpQ4PhA TotVArhExpQ4PhB TotVArhExpQ4PhC",
+        )
+        for name in group.split()
+    )
+    + ", Evt bitfield32"
+)
 
 # Every point after the id and length registers, in register order: "name type".
 # Strings are "string<registers>". Copied from the SunSpec model definitions.
@@ -134,6 +164,7 @@ _POINTS: Final[dict[int, str]] = {
     " TotVArhExpQ3PhC acc32, TotVArhExpQ4 acc32, TotVArhExpQ4PhA acc32,"
     " TotVArhExpQ4PhB acc32, TotVArhExpQ4PhC acc32, TotVArh_SF sunssf,"
     " Evt bitfield32",
+    **dict.fromkeys(FLOAT_METERS_1XX, _FLOAT_METER_POINTS),
     MODEL_BUILDING_BUS: "Avail enum16, St enum16, WSet int16, W int16,"
     " TotWhExp uint64, TotWhImp uint64, WSetRvrtTms uint32, WSetRvrtRem uint32,"
     " W_SF sunssf, TotWh_SF sunssf",
@@ -151,9 +182,10 @@ MODEL_LENGTHS: Final[dict[int, int]] = {
     MODEL_INVERTER_1XX: 50,
     MODEL_STORAGE_1XX: 24,
     MODEL_METER_1XX: 105,
+    **dict.fromkeys(FLOAT_METERS_1XX, 124),
 }
 
-type PointValue = int | str
+type PointValue = int | float | str
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +246,13 @@ def encode(point: Point, value: PointValue) -> list[int]:
         raw = value.encode("utf-8")[: point.size * 2].ljust(point.size * 2, b"\0")
         return [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
     if isinstance(value, str):
+        raise TypeError(f"{point.name} needs a number")
+    if point.type == "float32":
+        if math.isnan(value):
+            return list(_FLOAT32_NAN)
+        high, low = struct.unpack(">HH", struct.pack(">f", value))
+        return [high, low]
+    if isinstance(value, float):
         raise TypeError(f"{point.name} needs an integer")
     bits = 16 * point.size
     if point.type in _SIGNED:
@@ -230,6 +269,9 @@ def decode(point: Point, words: Sequence[int]) -> PointValue:
     if point.type == "string":
         raw = b"".join(word.to_bytes(2, "big") for word in words)
         return raw.rstrip(b"\0").decode("utf-8", errors="replace")
+    if point.type == "float32":
+        value_f: float = struct.unpack(">f", struct.pack(">HH", *words))[0]
+        return value_f
     value = 0
     for word in words:
         value = (value << 16) | word

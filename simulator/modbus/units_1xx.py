@@ -1,8 +1,14 @@
 """A flat whose devices serve the older SunSpec integer models (a "1xx" flat).
 
-PV inverter: 1 + 103. Battery: 1 + 103 + 124 (storage). Meter: 1 + 203. There is
-no living-room model: such a flat's living room is switched by a relay Home
-Assistant drives, or by the inverter's backup output by itself.
+PV inverter: 1 + 103. Battery: 1 + 103 + 124 (storage). Meter: 1 + 203, or 1 + one
+of the float meters 211–214 when ``FlatConfig.sunspec_meter`` (``--sunspec-meter``)
+says so: the same quantities as float32 values in W, V, Hz and Wh, without scale
+factors. There is no living-room model: such a flat's living room is switched by a
+relay Home Assistant drives, or by the inverter's backup output by itself.
+
+``leave_unimplemented`` makes a unit serve points as "not implemented" from then on
+(the type's sentinel; NaN for a float), as a device does that cannot measure them;
+``serve_fixed`` makes it serve a value of its own (an infinity, say).
 
 Model 124's rates drive the same setpoint as model 704 does: with ``StorCtl_Mod``
 bit 1 (discharge) and a positive ``OutWRte``, the battery discharges at that
@@ -67,8 +73,10 @@ def _pv(state: FlatState) -> dict[int, dict[str, PointValue]]:
     return {MODEL_INVERTER_1XX: _inverter(state, pv.w, pv.tot_wh_inj, status)}
 
 
-def _meter(state: FlatState) -> dict[int, dict[str, PointValue]]:
+def _meter(state: FlatState, model_id: int) -> dict[int, dict[str, PointValue]]:
     meter = state.meter
+    if model_id != MODEL_METER_1XX:
+        return {model_id: _float_meter(state)}
     return {
         MODEL_METER_1XX: {
             "PhVphA": round(state.grid.voltage_v * 10),
@@ -81,6 +89,19 @@ def _meter(state: FlatState) -> dict[int, dict[str, PointValue]]:
             "TotWhImp": meter.tot_wh_abs % (1 << 32),
             "TotWh_SF": 0,
         }
+    }
+
+
+def _float_meter(state: FlatState) -> dict[str, PointValue]:
+    """Models 211–214: plain values, + import; totals count on without wrapping."""
+    meter, grid = state.meter, state.grid
+    return {
+        "PhV": grid.voltage_v,
+        "PhVphA": grid.voltage_v,
+        "Hz": grid.frequency_hz,
+        "W": -meter.w,
+        "TotWhExp": float(meter.tot_wh_inj),
+        "TotWhImp": float(meter.tot_wh_abs),
     }
 
 
@@ -116,16 +137,48 @@ class FlatUnit1xx(FlatUnit):
         self.out_rate = 0
         self.in_rate = 0
         self.mode_bits = 0
+        # Points served as fixed by a test: a value, or None for "not implemented".
+        self._fixed: dict[str, PointValue | None] = {}
         super().__init__(role, flat, unit_id, on_write)
 
     def _models(self) -> tuple[int, ...]:
+        if self.role is UnitRole.METER:
+            return (MODEL_COMMON, self.flat.config.sunspec_meter)
         return CHAINS_1XX[self.role]
 
+    def leave_unimplemented(self, *points: str) -> None:
+        """Serve ``points`` as "not implemented" from now on."""
+        for point in points:
+            self._fix(point, None)
+
+    def serve_fixed(self, point: str, value: PointValue) -> None:
+        """Serve ``value`` for ``point`` from now on, whatever the physics says."""
+        self._fix(point, value)
+
+    def _fix(self, point: str, value: PointValue | None) -> None:
+        if not any(point in model.layout.points for model in self.chain.models):
+            raise ValueError(f"{self.role} serves no point {point!r}")
+        self._fixed[point] = value
+        self._cache = None
+
     def _values(self, state: FlatState) -> dict[int, dict[str, PointValue]]:
+        served = self._served(state)
+        for model in self.chain.models:
+            values = served.setdefault(model.layout.model_id, {})
+            for name, value in self._fixed.items():
+                if name not in model.layout.points:
+                    continue
+                if value is None:
+                    values.pop(name, None)
+                else:
+                    values[name] = value
+        return served
+
+    def _served(self, state: FlatState) -> dict[int, dict[str, PointValue]]:
         if self.role is UnitRole.PV:
             return _pv(state)
         if self.role is UnitRole.METER:
-            return _meter(state)
+            return _meter(state, self.flat.config.sunspec_meter)
         battery, setpoint = state.battery, state.setpoint
         status = _FAULT if battery.fault else _PRODUCING
         return {

@@ -99,6 +99,9 @@ class FlatConfig:
     # "1xx": the units serve the older SunSpec models 103, 124 and 203 instead of
     # the 7xx set, and no living-room model (docs/SIMULATOR.md).
     sunspec: str = "7xx"
+    # A 1xx flat's meter model: 203 (integer points with scale factors) or one of
+    # the float meters 211–214 (float32 points, NaN when not implemented).
+    sunspec_meter: int = 203
     # The inverter's backup output takes the living room by itself while the grid is
     # out (as an ECHONET Lite power conditioner's self-sustained output does).
     backup_output_auto: bool = False
@@ -146,6 +149,14 @@ class FlatConfig:
             (
                 not (self.sunspec == "1xx" and self.building_bus),
                 "a 1xx flat has no building bus model",
+            ),
+            (
+                self.sunspec_meter in (203, 211, 212, 213, 214),
+                "the 1xx meter model must be 203 or one of 211–214",
+            ),
+            (
+                self.sunspec == "1xx" or self.sunspec_meter == 203,
+                "only a 1xx flat's meter serves another meter model",
             ),
         )
         for ok, message in checks:

@@ -3,7 +3,9 @@
 The SunSpec flow scans the units and uses the 1xx family when the 7xx set is not
 there; the entities show the flat; a power cut is handled with a relay as the
 living-room changeover (a 1xx inverter has no living-room register); a group
-round drives the battery through model 124 and its revert timer.
+round drives the battery through model 124 and its revert timer. A flat whose meter
+serves a float model (211–214) is found by the same flow and shows the same grid
+power and energy; a point the meter leaves unimplemented (NaN) is unavailable.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 import pytest
 from homeassistant.config_entries import SOURCE_USER
-from homeassistant.const import STATE_ON, Platform
+from homeassistant.const import STATE_ON, STATE_UNAVAILABLE, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
@@ -28,7 +30,9 @@ from custom_components.local_vpp.living_room.options import (
 )
 from devkit.waiting import until
 from sidecar.coordination.intake import availability_content
-from simulator.model.config import FlatConfig
+from simulator.modbus.units_1xx import FlatUnit1xx
+from simulator.model.config import FlatConfig, UnitRole
+from simulator.simulator import Simulator
 from simulator.threaded import FlatThread, run_flat_in_thread
 from tests.integration.ha.outage_harness import (
     Harness,
@@ -39,6 +43,7 @@ from tests.integration.ha.outage_harness import (
 from tests.integration.ha.scripted_sidecar import ScriptedSidecar, setpoint_message
 from tests.integration.ha.support import (
     BATTERY_SERIAL,
+    entity_id,
     entry_data,
     numeric_state,
     set_up_linked,
@@ -52,6 +57,25 @@ def flat_1xx(socket_enabled: None) -> Iterator[FlatThread]:
     handle = run_flat_in_thread(
         FlatConfig(
             port=0, manual_clock=True, start=datetime(2026, 6, 21, 4, 0), sunspec="1xx"
+        )
+    )
+    handle.advance(8 * 3600, max_step_s=10)
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+@pytest.fixture
+def flat_float_meter(socket_enabled: None) -> Iterator[FlatThread]:
+    """A 1xx flat whose meter serves 212, the split-phase float meter."""
+    handle = run_flat_in_thread(
+        FlatConfig(
+            port=0,
+            manual_clock=True,
+            start=datetime(2026, 6, 21, 4, 0),
+            sunspec="1xx",
+            sunspec_meter=212,
         )
     )
     handle.advance(8 * 3600, max_step_s=10)
@@ -165,3 +189,87 @@ async def test_a_1xx_battery_without_a_capacity_offers_nothing_and_asks_for_it(
     assert content["energy_wh"] == pytest.approx(expected, abs=150)
     assert content["energy_wh"] > 0
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+
+
+def _leave_unimplemented(sim: Simulator, *points: str) -> None:
+    unit = sim.units[sim.flat_state().flat][UnitRole.METER]
+    assert isinstance(unit, FlatUnit1xx)
+    unit.leave_unimplemented(*points)
+
+
+async def test_a_float_meter_is_found_and_read_like_an_integer_one(
+    hass: HomeAssistant, flat_float_meter: FlatThread
+) -> None:
+    flat = flat_float_meter
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "sunspec"}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"flat": "101"} | entry_data(flat)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"]["device_family"] == "sunspec1xx"
+    await hass.async_block_till_done()
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    assert 212 in entry.runtime_data.coordinator.device.models["meter"]
+
+    meter = flat.state.meter
+    assert meter.tot_wh_abs > 0
+    assert meter.tot_wh_inj > 0
+    assert numeric_state(hass, Platform.SENSOR, "grid_import_power") == (
+        pytest.approx(max(0.0, -meter.w), abs=0.01)
+    )
+    assert numeric_state(hass, Platform.SENSOR, "grid_export_power") == (
+        pytest.approx(max(0.0, meter.w), abs=0.01)
+    )
+    assert numeric_state(hass, Platform.SENSOR, "grid_import_energy") == pytest.approx(
+        meter.tot_wh_abs, abs=0.5
+    )
+    assert numeric_state(hass, Platform.SENSOR, "grid_export_energy") == pytest.approx(
+        meter.tot_wh_inj, abs=0.5
+    )
+    assert numeric_state(hass, Platform.SENSOR, "grid_voltage") == pytest.approx(
+        flat.state.grid.voltage_v, abs=0.01
+    )
+
+    # The meter stops measuring power and import: unknown, never a made-up 0.
+    flat.call(lambda sim: _leave_unimplemented(sim, "W", "TotWhImp"))
+    await entry.runtime_data.coordinator.async_refresh()
+    await hass.async_block_till_done()
+    for key in ("grid_import_power", "grid_export_power", "grid_import_energy"):
+        state = hass.states.get(entity_id(hass, Platform.SENSOR, key))
+        assert state is not None
+        assert state.state == STATE_UNAVAILABLE, key
+    assert numeric_state(hass, Platform.SENSOR, "grid_export_energy") == pytest.approx(
+        flat.state.meter.tot_wh_inj, abs=0.5
+    )
+
+
+async def test_a_float_meter_reset_does_not_make_the_total_jump(
+    hass: HomeAssistant, flat_float_meter: FlatThread
+) -> None:
+    """A float total has no wrap: a restart from 0 is a reset, carried on seamlessly."""
+    flat = flat_float_meter
+    entry = _entry(flat)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator = entry.runtime_data.coordinator
+    before = numeric_state(hass, Platform.SENSOR, "grid_export_energy")
+    assert before == pytest.approx(flat.state.meter.tot_wh_inj, abs=0.5)
+    assert before > 0
+
+    flat.reset_counter("meter", "TotWhInj")
+    shown = [before]
+    for _ in range(6):
+        flat.advance(2)
+        await coordinator.async_refresh()
+        await hass.async_block_till_done()
+        shown.append(numeric_state(hass, Platform.SENSOR, "grid_export_energy"))
+    assert shown == sorted(shown)  # never lower
+    since_reset = flat.state.meter.tot_wh_inj  # the register restarted from 0
+    # It carries on counting from the shown total, and counts nothing twice.
+    assert before < shown[-1] <= before + since_reset + 0.5

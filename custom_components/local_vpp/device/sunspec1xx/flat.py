@@ -1,10 +1,15 @@
 """A flat whose inverter, battery and meter serve SunSpec 1xx models.
 
 PV unit: inverter 101/102/103. Battery unit: an inverter model and storage 124.
-Meter unit: 201–204. Power is controlled through model 124's rates: discharging at
-``OutWRte`` % of ``WChaMax`` with ``StorCtl_Mod`` bit 1, charging at ``InWRte`` with
-bit 0, with ``InOutWRte_RvrtTms`` as the revert timer. There is no living-room
-model: the installer chooses a switch, or the inverter's backup output.
+Meter unit: 201–204, or a float meter 211–214; a meter serving both is read through
+its integer model, whose acc32 totals count every Wh (a float32 total above 2^24 Wh
+moves in steps of 2 Wh or more). A float meter's totals do not wrap: a lower total is
+a reset for the energy sensors to judge, and NaN or infinity is unknown.
+
+Power is controlled through model 124's rates: discharging at ``OutWRte`` % of
+``WChaMax`` with ``StorCtl_Mod`` bit 1, charging at ``InWRte`` with bit 0, with
+``InOutWRte_RvrtTms`` as the revert timer. There is no living-room model: the
+installer chooses a switch, or the inverter's backup output.
 """
 
 from __future__ import annotations
@@ -45,9 +50,11 @@ from ..models import MODEL_COMMON, SUNSPEC_BASE, CommonModel
 from ..pymodbus_log import demote_per_request_errors
 from ..reading import BatteryReading, FlatReading, MeterReading, PvReading
 from .models import (
+    FLOAT_METER_MODELS,
     INVERTER_MODELS,
     METER_MODELS,
     MODEL_STORAGE,
+    FloatMeterModel,
     InverterModel,
     MeterModel,
     StorageModel,
@@ -61,6 +68,11 @@ _ACC32: Final = 1 << 32
 
 def _first_of(models: SunSpecModels, ids: tuple[int, ...]) -> int | None:
     return next((m for m in ids if m in models), None)
+
+
+def _finite(value: float | None) -> float | None:
+    """A float point's value; NaN (decoded as None) and infinities are unknown."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 class Sunspec1xxFlatDevice:
@@ -91,7 +103,7 @@ class Sunspec1xxFlatDevice:
         self._pv: InverterModel | None = None
         self._inverter: InverterModel | None = None
         self._storage: StorageModel | None = None
-        self._meter: MeterModel | None = None
+        self._meter: MeterModel | FloatMeterModel | None = None
         self._scales = ScaleCache()
         self._counters = {
             name: WrappingCounter(_ACC32)
@@ -136,7 +148,8 @@ class Sunspec1xxFlatDevice:
                 raise CannotConnectError(str(err)) from err
         pv = _first_of(models[ROLE_PV], INVERTER_MODELS)
         inverter = _first_of(models[ROLE_BATTERY], INVERTER_MODELS)
-        meter = _first_of(models[ROLE_METER], METER_MODELS)
+        # Integer first: see the module docstring.
+        meter = _first_of(models[ROLE_METER], METER_MODELS + FLOAT_METER_MODELS)
         missing = {
             role: wanted
             for role, wanted in (
@@ -171,7 +184,8 @@ class Sunspec1xxFlatDevice:
         self._storage = StorageModel(
             battery, _model(models[ROLE_BATTERY], MODEL_STORAGE)
         )
-        self._meter = MeterModel(
+        meter_class = FloatMeterModel if meter in FLOAT_METER_MODELS else MeterModel
+        self._meter = meter_class(
             self._units[ROLE_METER], _model(models[ROLE_METER], meter)
         )
         self.models = models
@@ -265,6 +279,16 @@ class Sunspec1xxFlatDevice:
     def _meter_reading(self) -> MeterReading:
         meter = self._meter
         assert meter is not None
+        if isinstance(meter, FloatMeterModel):
+            power_w = _finite(meter.power_w)
+            return MeterReading(
+                power_w=None if power_w is None else -power_w,
+                imported_wh=_finite(meter.imported_wh),
+                exported_wh=_finite(meter.exported_wh),
+                voltage_v=_finite(meter.voltage_v),
+                frequency_hz=_finite(meter.frequency_hz),
+                connected=None,
+            )
         return MeterReading(
             # SunSpec meters count import as positive; the integration, export.
             power_w=None if meter.power_w is None else -meter.power_w,

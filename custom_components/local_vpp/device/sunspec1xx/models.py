@@ -1,7 +1,8 @@
 """SunSpec 1xx models as modbus-connection components.
 
 Offsets count from the model's id register. Inverters 101, 102 and 103 share one
-layout for the points read here, as do meters 201 to 204.
+layout for the points read here, as do meters 201 to 204, and the float meters 211
+to 214 (float32 points, no scale factors; NaN, "not implemented", reads as None).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from modbus_connection.model.sunspec import (
     acc32,
     bitfield16,
     enum16,
+    float32,
     int16,
     uint16,
 )
@@ -22,6 +24,7 @@ INVERTER_MODELS: Final = (101, 102, 103)
 MODEL_STORAGE: Final = 124
 MODEL_CONTROLS: Final = 123
 METER_MODELS: Final = (201, 202, 203, 204)
+FLOAT_METER_MODELS: Final = (211, 212, 213, 214)
 
 
 def _whole_model(length: int) -> tuple[Range, ...]:
@@ -65,3 +68,15 @@ class MeterModel(SunSpecComponent):
     power_w = int16(18, scale_register=22, unit="W")
     exported_wh = acc32(38, scale_register=54, unit="Wh")
     imported_wh = acc32(46, scale_register=54, unit="Wh")
+
+
+class FloatMeterModel(SunSpecComponent):
+    """Models 211–214: the same points as 201–204, as float32 values."""
+
+    register_ranges = _whole_model(124)
+
+    voltage_v = float32(12, unit="V")
+    frequency_hz = float32(26, unit="Hz")
+    power_w = float32(28, unit="W")
+    exported_wh = float32(60, unit="Wh")
+    imported_wh = float32(68, unit="Wh")
