@@ -198,8 +198,14 @@ def wait_loaded(base: str, token: str, ids: list[str], timeout: float) -> None:
         time.sleep(0.5)
 
 
-async def _install(base: str, token: str, prefs: dict[str, Any]) -> None:
-    """Save the Energy dashboard's settings and load the automations."""
+async def _install(
+    base: str,
+    token: str,
+    prefs: dict[str, Any],
+    config: Path,
+    phases: list[list[dict[str, Any]]],
+) -> None:
+    """Save the Energy dashboard's settings, then load each phase of automations."""
     async with (
         aiohttp.ClientSession() as session,
         session.ws_connect(f"ws{base.removeprefix('http')}/api/websocket") as ws,
@@ -222,9 +228,11 @@ async def _install(base: str, token: str, prefs: dict[str, Any]) -> None:
             return reply.get("result")
 
         await call({"type": "energy/save_prefs", **prefs})
-        await call(
-            {"type": "call_service", "domain": "automation", "service": "reload"}
-        )
+        for phase in phases:
+            write_yaml(config / "automations.yaml", phase)
+            await call(
+                {"type": "call_service", "domain": "automation", "service": "reload"}
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,10 +290,12 @@ def add_flats(  # noqa: PLR0917
             f"linked to its sidecar {flat['sidecar_url']}"
         )
     wait_loaded(base, token, list(entries.values()), 60)
-    write_yaml(
-        config / "automations.yaml", automations(entries, peak_limit_kw, language)
-    )
-    asyncio.run(_install(base, token, energy_prefs(list(entries))))
+    # An automation's entity id is made from its alias when it is first loaded, and
+    # kept: English aliases first keep the ids ASCII, then the resident's language.
+    phases = [automations(entries, peak_limit_kw, "en")]
+    if language != "en":
+        phases.append(automations(entries, peak_limit_kw, language))
+    asyncio.run(_install(base, token, energy_prefs(list(entries)), config, phases))
 
 
 _LEDGER_TEMPLATE = """{%- set ns = namespace(rows=[]) -%}

@@ -160,6 +160,14 @@ def _state(entity_id: str) -> str:
     )
 
 
+# The ids of the automations the page's Home Assistant object has.
+_AUTOMATIONS = (
+    "(() => { const h = document.querySelector('home-assistant');"
+    " return h && h.hass ? Object.keys(h.hass.states)"
+    ".filter((id) => id.startsWith('automation.')) : []; })()"
+)
+
+
 # How many cards of a kind the dashboard shows, through the shadow roots.
 _COUNT_CARDS = """(() => {
   const seen = {};
@@ -237,6 +245,14 @@ async def test_the_dashboard_shows_the_living_rooms_on_battery_in_the_cut(
             },
         )
         await browser.screenshot(screenshots / "1-building.png")
+        # The Japanese home's automations have readable English ids, not the
+        # transliteration of their Japanese names.
+        automations = await browser.evaluate(_AUTOMATIONS)
+        assert set(automations) == {
+            "automation.building_peak_shaving",
+            *(f"automation.flat_{flat}_power_cut" for flat in FLATS),
+            *(f"automation.flat_{flat}_battery_running_low" for flat in FLATS),
+        }, automations
 
         # A resident's own page: readiness, green energy, WAT and battery health.
         await browser.goto(f"{demo.base}/lovelace/flat-{FLATS[0]}")
