@@ -33,33 +33,30 @@ ISSUE_CAPACITY_UNKNOWN: Final = "battery_capacity_unknown"
 MAX_CAPACITY_WH: Final = 100_000
 
 
+def _box(
+    minimum: float, maximum: float, step: float, unit: str
+) -> selector.NumberSelector:
+    return selector.NumberSelector(
+        selector.NumberSelectorConfig(
+            min=minimum,
+            max=maximum,
+            step=step,
+            unit_of_measurement=unit,
+            mode=selector.NumberSelectorMode.BOX,
+        )
+    )
+
+
 def battery_facts_schema(options: Mapping[str, Any]) -> dict[Any, Any]:
     """Form fields to add to the options form; left out, the device's figures."""
     return {
-        vol.Optional(
-            CONF_BATTERY_CAPACITY_WH,
-            description={"suggested_value": options.get(CONF_BATTERY_CAPACITY_WH)},
-        ): selector.NumberSelector(
-            selector.NumberSelectorConfig(
-                min=100,
-                max=MAX_CAPACITY_WH,
-                step=100,
-                unit_of_measurement="Wh",
-                mode=selector.NumberSelectorMode.BOX,
-            )
-        ),
-        vol.Optional(
-            CONF_BATTERY_RESERVE_PCT,
-            description={"suggested_value": options.get(CONF_BATTERY_RESERVE_PCT)},
-        ): selector.NumberSelector(
-            selector.NumberSelectorConfig(
-                min=0,
-                max=100,
-                step=1,
-                unit_of_measurement="%",
-                mode=selector.NumberSelectorMode.BOX,
-            )
-        ),
+        vol.Optional(key, description={"suggested_value": options.get(key)}): _box(
+            minimum, maximum, step, unit
+        )
+        for key, minimum, maximum, step, unit in (
+            (CONF_BATTERY_CAPACITY_WH, 100, MAX_CAPACITY_WH, 100, "Wh"),
+            (CONF_BATTERY_RESERVE_PCT, 0, 100, 1, "%"),
+        )
     }
 
 

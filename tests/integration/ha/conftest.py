@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 from unittest.mock import PropertyMock, patch
@@ -17,15 +16,14 @@ from custom_components.local_vpp.const import (
 )
 from devkit.ports import free_port
 from devkit.sidecar_node import SidecarNode, init_node
-from simulator.model.config import FlatConfig
-from simulator.threaded import FlatThread, run_flat_in_thread
+from simulator.threaded import FlatThread
 from tests.integration.ha.echonet_flat import (
     EchonetFlat,
     echonet_entry_data,
     echonet_flat_in_thread,
 )
 from tests.integration.ha.scripted_sidecar import ScriptedSidecar
-from tests.integration.ha.support import BATTERY_SERIAL, entry_data
+from tests.integration.ha.support import BATTERY_SERIAL, entry_data, morning_flat
 
 
 @pytest.fixture(autouse=True)
@@ -46,20 +44,9 @@ def entity_registry_enabled_by_default() -> Iterator[None]:
 
 @pytest.fixture
 def flat(socket_enabled: None) -> Iterator[FlatThread]:
-    """A simulated flat at midday, its clock stepped by the test.
-
-    The HA test plugin blocks sockets; the flat is a real server on 127.0.0.1.
-    """
-    handle = run_flat_in_thread(
-        FlatConfig(port=0, manual_clock=True, start=datetime(2026, 6, 21, 4, 0))
-    )
-    # A night on battery and a morning of sun: every counter has something in it.
-    # Ten-second steps: a tenth of the work, the same morning within a few per cent.
-    handle.advance(8 * 3600, max_step_s=10)
-    try:
+    """A simulated SunSpec 7xx flat at midday, its clock stepped by the test."""
+    with morning_flat() as handle:
         yield handle
-    finally:
-        handle.close()
 
 
 @pytest.fixture

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from homeassistant.const import CONF_HOST, CONF_PORT, Platform
@@ -19,7 +22,8 @@ from custom_components.local_vpp.const import (
 )
 from custom_components.local_vpp.ledger.sidecar_link import SidecarLink
 from devkit.waiting import until
-from simulator.threaded import FlatThread
+from simulator.model.config import FlatConfig
+from simulator.threaded import FlatThread, run_flat_in_thread
 from tests.integration.ha.scripted_sidecar import ScriptedSidecar
 
 BATTERY_SERIAL = "LVPP-101-BAT"
@@ -86,3 +90,23 @@ async def set_up_linked(
     await until(lambda: link.connected and link.mesh is not None)
     await hass.async_block_till_done()
     return link
+
+
+@contextmanager
+def morning_flat(**config: Any) -> Iterator[FlatThread]:
+    """A simulated flat at midday (``config`` changes its FlatConfig), test-stepped.
+
+    The HA test plugin blocks sockets; the flat is a real server on 127.0.0.1.
+    """
+    handle = run_flat_in_thread(
+        FlatConfig(
+            port=0, manual_clock=True, start=datetime(2026, 6, 21, 4, 0), **config
+        )
+    )
+    # A night on battery and a morning of sun: every counter has something in it.
+    # Ten-second steps: a tenth of the work, the same morning within a few per cent.
+    handle.advance(8 * 3600, max_step_s=10)
+    try:
+        yield handle
+    finally:
+        handle.close()

@@ -272,3 +272,22 @@ async def test_reconfigure_shows_errors(
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "cannot_connect"}
+
+
+async def test_options_flow_takes_the_batterys_capacity_and_reserve(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry
+) -> None:
+    """For a battery that does not report them; a capacity under 100 Wh is refused."""
+    result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
+    with pytest.raises(InvalidData, match="battery_capacity_wh"):
+        await hass.config_entries.options.async_configure(
+            result["flow_id"], {"battery_capacity_wh": 50}
+        )
+    result = await hass.config_entries.options.async_init(loaded_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"battery_capacity_wh": 9800, "battery_reserve_pct": 25}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert loaded_entry.options["battery_capacity_wh"] == 9800
+    assert loaded_entry.options["battery_reserve_pct"] == 25

@@ -11,7 +11,6 @@ power and energy; a point the meter leaves unimplemented (NaN) is unavailable.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 import pytest
@@ -31,9 +30,9 @@ from custom_components.local_vpp.living_room.options import (
 from devkit.waiting import until
 from sidecar.coordination.intake import availability_content
 from simulator.modbus.units_1xx import FlatUnit1xx
-from simulator.model.config import FlatConfig, UnitRole
+from simulator.model.config import UnitRole
 from simulator.simulator import Simulator
-from simulator.threaded import FlatThread, run_flat_in_thread
+from simulator.threaded import FlatThread
 from tests.integration.ha.outage_harness import (
     Harness,
     setup_backup_entry,
@@ -45,6 +44,7 @@ from tests.integration.ha.support import (
     BATTERY_SERIAL,
     entity_id,
     entry_data,
+    morning_flat,
     numeric_state,
     set_up_linked,
 )
@@ -54,35 +54,15 @@ RELAY = "input_boolean.living_room_relay"
 
 @pytest.fixture
 def flat_1xx(socket_enabled: None) -> Iterator[FlatThread]:
-    handle = run_flat_in_thread(
-        FlatConfig(
-            port=0, manual_clock=True, start=datetime(2026, 6, 21, 4, 0), sunspec="1xx"
-        )
-    )
-    handle.advance(8 * 3600, max_step_s=10)
-    try:
+    with morning_flat(sunspec="1xx") as handle:
         yield handle
-    finally:
-        handle.close()
 
 
 @pytest.fixture
 def flat_float_meter(socket_enabled: None) -> Iterator[FlatThread]:
     """A 1xx flat whose meter serves 212, the split-phase float meter."""
-    handle = run_flat_in_thread(
-        FlatConfig(
-            port=0,
-            manual_clock=True,
-            start=datetime(2026, 6, 21, 4, 0),
-            sunspec="1xx",
-            sunspec_meter=212,
-        )
-    )
-    handle.advance(8 * 3600, max_step_s=10)
-    try:
+    with morning_flat(sunspec="1xx", sunspec_meter=212) as handle:
         yield handle
-    finally:
-        handle.close()
 
 
 def _entry(flat: FlatThread, **options: str) -> MockConfigEntry:
@@ -95,18 +75,23 @@ def _entry(flat: FlatThread, **options: str) -> MockConfigEntry:
     )
 
 
-async def test_the_flow_scans_and_uses_the_1xx_models(
-    hass: HomeAssistant, flat_1xx: FlatThread
-) -> None:
+async def _add_through_the_flow(hass: HomeAssistant, flat: FlatThread) -> Any:
+    """Flat 101 added as an installer does: the SunSpec step, its address and units."""
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": "sunspec"}
     )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"flat": "101"} | entry_data(flat_1xx)
+    return await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"flat": "101"} | entry_data(flat)
     )
+
+
+async def test_the_flow_scans_and_uses_the_1xx_models(
+    hass: HomeAssistant, flat_1xx: FlatThread
+) -> None:
+    result = await _add_through_the_flow(hass, flat_1xx)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == {"flat": "101"} | entry_data(flat_1xx) | {
         "device_family": "sunspec1xx"
@@ -201,15 +186,7 @@ async def test_a_float_meter_is_found_and_read_like_an_integer_one(
     hass: HomeAssistant, flat_float_meter: FlatThread
 ) -> None:
     flat = flat_float_meter
-    result = await hass.config_entries.flow.async_init(
-        DOMAIN, context={"source": SOURCE_USER}
-    )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"next_step_id": "sunspec"}
-    )
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {"flat": "101"} | entry_data(flat)
-    )
+    result = await _add_through_the_flow(hass, flat)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"]["device_family"] == "sunspec1xx"
     await hass.async_block_till_done()
