@@ -17,6 +17,7 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from simulator.threaded import FlatThread
+from tests.integration.ha.support import loop_debug_noise
 
 POLLS_IN_A_MINUTE = 60
 
@@ -48,7 +49,9 @@ async def _a_minute_without_the_link(
     shown = [
         r
         for r in caplog.records
-        if r.levelno >= logging.INFO and r.thread == loop_thread
+        if r.levelno >= logging.INFO
+        and r.thread == loop_thread
+        and not loop_debug_noise(r)
     ]
     size = sum(len(r.getMessage()) for r in shown)
     print(

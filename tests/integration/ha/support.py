@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -110,3 +111,13 @@ def morning_flat(**config: Any) -> Iterator[FlatThread]:
         yield handle
     finally:
         handle.close()
+
+
+def loop_debug_noise(record: logging.LogRecord) -> bool:
+    """A slow-step warning of the test loop's debug mode, not a line of the product.
+
+    The HA test plugin runs the event loop in debug mode, which warns of every step
+    over 0.1 s; on a loaded machine those lines are the machine's, and a Home
+    Assistant in use does not run in debug mode.
+    """
+    return record.name == "asyncio" and str(record.msg).startswith("Executing ")
