@@ -48,6 +48,7 @@ MIXED_KEYS: Final = (
     "error_pct",
     "error_pct_median",
     "setpoints_sum_w",
+    "setpoints_w",
     "target_w",
     "write_errors",
     "poll_errors",
@@ -129,7 +130,11 @@ def report_mixed(mixed: dict[str, Any], baseline: dict[str, Any]) -> None:
             f"      achieved vs target {mixed['target_w']} W: worst "
             f"{mixed['error_pct']:.2f} %, median {mixed['error_pct_median']:+.2f} % "
             f"(all-7xx worst {baseline.get('error_pct')} %); setpoints sum to "
-            f"{mixed['setpoints_sum_w']} W"
+            f"{mixed['setpoints_sum_w']} W: "
+            + ", ".join(
+                f"{flat} ({FAMILY_NAMES[families.get(flat, SUNSPEC_7XX)]}) {w} W"
+                for flat, w in mixed["setpoints_w"].items()
+            )
         )
     print(
         f"      write errors {mixed['write_errors']}, poll errors "

@@ -209,17 +209,19 @@ async def error_and_reshare(
     applied = await building.wait_applied(event, expected, APPLY_TIMEOUT_S)
     await asyncio.sleep(settings.settle_s)
     errors = await sample_error(building, target, expected, settings.window_s)
-    allotted = sum(
-        int(f.latest["w"])
+    shares_w = {
+        f.name: int(f.latest["w"])
         for f in expected
         if f.latest is not None and f.latest.get("event") == event
-    )
+    }
+    allotted = sum(shares_w.values())
     figures: dict[str, Any] = {
         "target_w": target,
         "capacity_w": capacity,
         "capacity_allows": target <= capacity,
         "all_applied_for_error": applied,
         "setpoints_sum_w": allotted,
+        "setpoints_w": shares_w,
         "error_pct": round(max((abs(e) for e in errors), default=0.0), 2),
         "error_pct_median": round(statistics.median(errors), 2) if errors else 0.0,
     }
