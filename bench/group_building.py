@@ -1,8 +1,9 @@
 """The group-discharge benchmark's building: a simulator, a sidecar per flat, a driver.
 
-A building simulator process of N flats (real Modbus TCP), N real ``python -m sidecar
-run`` processes with one roster, and every flat's Home Assistant played in this
-process (:mod:`bench.group_flat`). Group requests go to a flat's sidecar over its
+A building simulator process of N flats (real Modbus TCP; flats may be named to be
+ECHONET Lite nodes on UDP or to serve SunSpec 1xx), N real ``python -m sidecar run``
+processes with one roster, and every flat's Home Assistant played in this process
+(:mod:`bench.group_flat`). Group requests go to a flat's sidecar over its
 local API; the simulator's state and clock are read and moved through its control
 API.
 """
@@ -23,9 +24,9 @@ from typing import Any
 import aiohttp
 
 import devkit.building
-from bench.group_flat import Flat
+from bench.group_flat import ECHONET, SUNSPEC_1XX, SUNSPEC_7XX, Flat
 from devkit import processes
-from devkit.ports import free_port
+from devkit.ports import free_port, free_port_block
 from devkit.waiting import port_answers
 
 BUILDING = "bldg-bench"
@@ -53,10 +54,18 @@ def kill_leftovers() -> None:
 class Building:
     """The simulator, the sidecars and the driver that plays every flat's HA."""
 
-    def __init__(self, directory: Path, nodes: int, sync: str) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        nodes: int,
+        sync: str,
+        families: dict[int, str] | None = None,
+    ) -> None:
+        """``families``: flat position (1-based) → family; the others are 7xx."""
         self.directory = directory
         self.nodes = nodes
         self.sync = sync
+        self.families = families or {}
         self.flats: list[Flat] = []
         self.sidecars: devkit.building.Building | None = None
         self.simulator: asyncio.subprocess.Process | None = None
@@ -72,6 +81,17 @@ class Building:
         self.session = aiohttp.ClientSession()
         control = free_port()
         self.control_url = f"http://127.0.0.1:{control}"
+        # The control API does not say the ECHONET Lite ports: the first is chosen
+        # here, the next flat's is one more.
+        echonet = sorted(k for k, f in self.families.items() if f == ECHONET)
+        echonet_port = free_port_block(len(echonet)) if echonet else 0
+        sunspec_1xx = sorted(k for k, f in self.families.items() if f == SUNSPEC_1XX)
+        family_args = []
+        if echonet:
+            family_args += ["--echonet-flats", ",".join(map(str, echonet))]
+            family_args += ["--echonet-port", str(echonet_port)]
+        if sunspec_1xx:
+            family_args += ["--sunspec-1xx-flats", ",".join(map(str, sunspec_1xx))]
         self.simulator = await _spawn(
             [
                 "-m",
@@ -85,6 +105,7 @@ class Building:
                 str(control),
                 "--start",
                 SIM_START,
+                *family_args,
             ],
             self.directory / "simulator.log",
         )
@@ -95,8 +116,18 @@ class Building:
             alive=lambda: simulator.returncode is None,
             what="the simulator",
         )
-        state = await self.sim_state()
+        state = await self.sim_state(full=True)
         ports = {str(s["flat"]): int(s["modbus"]["port"]) for s in state["flats"]}
+        families: dict[str, str] = {}
+        for position, flat in enumerate(state["flats"], start=1):
+            name = str(flat["flat"])
+            families[name] = self.families.get(position, SUNSPEC_7XX)
+            if families[name] == ECHONET:
+                ports[name] = echonet_port + echonet.index(position)
+        # An installer states the capacity of a battery that reports none (1xx).
+        rated = {
+            str(s["flat"]): float(s["battery"]["rated_wh"]) for s in state["flats"]
+        }
         self.sidecars = devkit.building.Building(
             self.directory,
             list(ports),
@@ -104,7 +135,18 @@ class Building:
             settings={"sync": self.sync},
         )
         self.sidecars.session = aiohttp.ClientSession()
-        self.flats = [Flat(n.name, ports[n.name], n) for n in self.sidecars.flats]
+        self.flats = [
+            Flat(
+                n.name,
+                ports[n.name],
+                n,
+                family=families[n.name],
+                stated_capacity_wh=rated[n.name]
+                if families[n.name] == SUNSPEC_1XX
+                else None,
+            )
+            for n in self.sidecars.flats
+        ]
         try:
             await self.sidecars.start(within=120)
         finally:

@@ -24,6 +24,10 @@ Per building size:
   ahead through its control API during it (how is printed). Proportional sharing
   should shrink the spread to about before × the share of energy left.
 
+Then the same size again as a mixed building (:mod:`bench.group_mixed`: one flat on
+ECHONET Lite, one on SunSpec 1xx, the rest 7xx): apply latency, per family, and
+achieved against target, beside the all-7xx figures of the same run.
+
 Prints readable lines, then one JSON object as the very last line.
 """
 
@@ -46,6 +50,7 @@ import aiohttp
 
 from bench.group_building import SIM_START, Building, kill_leftovers
 from bench.group_flat import POLL_S
+from bench.group_mixed import MIXED_KEYS, measure_mixed, mixed_keys, report_mixed
 from bench.group_phases import (
     APPLY_TIMEOUT_S,
     RESHARE_BOUND_S,
@@ -70,7 +75,7 @@ APPLY_TARGET_P99_S = 1.0
 ERROR_TARGET_PCT = 2.0
 TARGETED_NODES = 30
 FULL_RUNS = [10, 30, 50]
-QUICK_RUNS = [10]
+QUICK_RUNS = [4]
 
 
 class _Counting(logging.Handler):
@@ -265,13 +270,26 @@ async def run_all(runs: list[int], settings: Settings) -> list[dict[str, Any]]:
                 results.append({"nodes": nodes, "failed": describe(err)})
                 continue
             report(run)
+            try:
+                mixed = await measure_mixed(Path(folder), nodes, settings)
+            except Exception as err:
+                print(f"    mixed building: FAILED: {describe(err)}")
+                mixed = {"failed": describe(err)}
+            else:
+                report_mixed(mixed, run)
+            run |= mixed_keys(mixed)
+            ours, theirs = run.get("apply_p95_s"), run.get("mixed_apply_p95_s")
+            if ours and theirs is not None:
+                run["mixed_apply_p95_over_apply_p95"] = round(theirs / ours, 2)
             results.append(run)
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10 flats only (< 1 min)")
+    parser.add_argument(
+        "--quick", action="store_true", help="4 flats only, fewer requests (< 1 min)"
+    )
     parser.add_argument("--runs", help="building sizes instead, e.g. 10,30")
     parser.add_argument(
         "--sync",
@@ -289,13 +307,14 @@ def main() -> None:
     if args.runs:
         runs = [int(n) for n in args.runs.split(",")]
     settings = Settings(
-        trials=5 if args.quick else 20,
+        trials=4 if args.quick else 20,
         apply_budget_s=20.0 if args.quick else 150.0,
         warmup_s=2.0 if args.quick else 4.0,
         settle_s=1.0 if args.quick else 3.0,
         window_s=2.0 if args.quick else 10.0,
         long_sim_s=3600.0,
-        speedup=360.0 if args.quick else 60.0,
+        # Quick: both buildings within the minute (the mixed one runs no long event).
+        speedup=720.0 if args.quick else 60.0,
         sync=args.sync,
     )
     print(
@@ -315,7 +334,10 @@ def main() -> None:
     keep = (
         "nodes",
         "apply_p50_s",
+        "apply_p95_s",
         "apply_p99_s",
+        "family_apply_p95_s",
+        "family_write_ms",
         "error_pct",
         "reshare_s",
         "soc_spread_before",
@@ -340,6 +362,8 @@ def main() -> None:
         "modbus_client_warnings",
         "sidecar_log_warnings",
         "failed",
+        *(f"mixed_{key}" for key in MIXED_KEYS),
+        "mixed_apply_p95_over_apply_p95",
     )
     targets: dict[str, bool] = {}
     for run in results:

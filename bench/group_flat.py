@@ -1,10 +1,11 @@
 """One flat of the group-discharge benchmark: its sidecar, and its Home Assistant.
 
 The benchmark plays each flat's Home Assistant as the integration behaves: it polls
-the flat's simulated battery through the integration's device library, sends
-``sample`` and ``availability`` over the flat's local API (subscribed to
-``setpoint``), and writes every ``setpoint`` it gets to the battery's model 704 with
-the revert timer, noting when each write was acknowledged.
+the flat's simulated battery through the integration's device library (SunSpec 7xx,
+SunSpec 1xx or ECHONET Lite, per flat), sends ``sample`` and ``availability`` (with
+the device's ``capabilities``) over the flat's local API (subscribed to
+``setpoint``), and writes every ``setpoint`` it gets to the battery, noting when
+each write was acknowledged and how long the device took.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import contextlib
 import math
 import time
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
 
 import devkit.building
 from custom_components.local_vpp.device import (
@@ -24,7 +25,10 @@ from custom_components.local_vpp.device import (
     FlatReading,
     UnitIds,
 )
-from custom_components.local_vpp.ledger.messages import build
+from custom_components.local_vpp.device.echonet.flat import EchonetFlatDevice
+from custom_components.local_vpp.device.interface import AnyFlatDevice
+from custom_components.local_vpp.device.sunspec1xx.flat import Sunspec1xxFlatDevice
+from custom_components.local_vpp.ledger.messages import Availability, build
 from custom_components.local_vpp.ledger.sample import (
     availability_from_reading,
     sample_from_reading,
@@ -33,6 +37,42 @@ from devkit.clock import now_ms
 from devkit.local_api import LocalApiClient, hello
 
 POLL_S = 1.0  # the integration's default poll interval
+SUNSPEC_7XX: Final = "sunspec7xx"
+SUNSPEC_1XX: Final = "sunspec1xx"
+ECHONET: Final = "echonet"
+# The integration's reserve for a battery without a reserve setting of its own (an
+# ECHONET Lite battery) when the installer states none (its battery_facts module).
+DEFAULT_RESERVE_PCT: Final = 30.0
+
+
+def open_device(family: str, port: int) -> AnyFlatDevice:
+    """The flat's device object as the integration builds it for ``family``."""
+    if family == ECHONET:
+        return EchonetFlatDevice.udp("127.0.0.1", port, local_port=0)
+    if family == SUNSPEC_1XX:
+        return Sunspec1xxFlatDevice.tcp("127.0.0.1", port, UnitIds())
+    return FlatDevice.tcp("127.0.0.1", port, UnitIds())
+
+
+def complete_battery(
+    reading: FlatReading,
+    *,
+    default_reserve: bool,
+    stated_capacity_wh: float | None,
+) -> FlatReading:
+    """The reading with an unknown capacity and reserve filled in, as the
+    integration does from the installer's options (what the device reports wins).
+    """
+    battery = reading.battery
+    if battery is None:
+        return reading
+    reserve = battery.reserve_soc_pct
+    if reserve is None and default_reserve:
+        reserve = DEFAULT_RESERVE_PCT
+    rated = battery.rated_wh if battery.rated_wh is not None else stated_capacity_wh
+    return replace(
+        reading, battery=replace(battery, rated_wh=rated, reserve_soc_pct=reserve)
+    )
 
 
 @dataclass
@@ -40,9 +80,12 @@ class Flat:
     """One flat: its sidecar node, and the driver's view of it."""
 
     name: str
-    modbus_port: int
+    port: int  # the Modbus TCP port, or the ECHONET Lite UDP port
     node: devkit.building.Flat
-    device: FlatDevice | None = None
+    family: str = SUNSPEC_7XX
+    # The installer's capacity for a battery that reports none (SunSpec 1xx).
+    stated_capacity_wh: float | None = None
+    device: AnyFlatDevice | None = None
     client: LocalApiClient | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     kick: asyncio.Event = field(default_factory=asyncio.Event)
@@ -57,6 +100,8 @@ class Flat:
     received: dict[str | None, float] = field(default_factory=dict)  # event → first
     applied: dict[str | None, float] = field(default_factory=dict)  # event → first ack
     released: dict[str | None, float] = field(default_factory=dict)
+    # How long each write that first applied an event took the device (s).
+    write_s: list[float] = field(default_factory=list)
     write_errors: int = 0
     poll_errors: int = 0
     refused: Counter[str] = field(default_factory=Counter)
@@ -79,7 +124,7 @@ class Flat:
 
     async def start_driver(self, sidecars: devkit.building.Building) -> None:
         """Find the devices, connect to the sidecar, start polling and writing."""
-        self.device = FlatDevice.tcp("127.0.0.1", self.modbus_port, UnitIds())
+        self.device = open_device(self.family, self.port)
         await self.device.async_discover()
         self.client = await sidecars.connect(
             self.node,
@@ -134,17 +179,17 @@ class Flat:
         next_at = time.monotonic()
         while True:
             try:
-                reading = await self.device.async_poll()
+                reading = complete_battery(
+                    await self.device.async_poll(),
+                    default_reserve=not self.device.has_reserve_setting,
+                    stated_capacity_wh=self.stated_capacity_wh,
+                )
             except DeviceError:
                 self.poll_errors += 1
             else:
                 self.reading = reading
                 ts = now_ms()
-                offer = build(
-                    availability_from_reading(
-                        reading, ts, participate=True, max_share_pct=100.0
-                    )
-                )
+                offer = build(self._availability(reading, ts))
                 if await self.client.send(build(sample_from_reading(reading, ts))):
                     await self.client.send(offer)
                 self.offer = offer
@@ -161,6 +206,7 @@ class Flat:
             if message is None:
                 continue
             event = message.get("event")
+            started = time.monotonic()
             try:
                 if message.get("active") is True:
                     await self.device.async_set_power_setpoint(
@@ -175,9 +221,28 @@ class Flat:
             now = time.monotonic()
             self.written = message
             if message.get("active") is True:
+                if event not in self.applied:
+                    self.write_s.append(now - started)
                 self.applied.setdefault(event, now)
             else:
                 self.released.setdefault(event, now)
+
+    def _availability(self, reading: FlatReading, ts: int) -> Availability:
+        """The flat's offer, as the integration's group discharge builds it."""
+        assert self.device is not None
+        capabilities = self.device.capabilities
+        availability = availability_from_reading(
+            reading,
+            ts,
+            # A battery that cannot be controlled is recorded, never a giver.
+            participate=capabilities.control_power,
+            max_share_pct=100.0,
+            capabilities=capabilities,
+        )
+        if reading.battery is not None and availability.energy_wh is None:
+            # Without a capacity the flat offers nothing.
+            availability = replace(availability, energy_wh=0.0)
+        return availability
 
     def _power_w(self, power: float) -> float:
         """A setpoint within the battery's limits, as the integration writes it."""

@@ -16,6 +16,7 @@ import math
 import random
 import statistics
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +108,7 @@ async def apply_trials(building: Building, settings: Settings) -> dict[str, Any]
     replies: list[float] = []
     missed = 0
     participants: list[int] = []
+    by_family: defaultdict[str, list[float]] = defaultdict(list)
     began = time.monotonic()
     for trial in range(settings.trials):
         if trial >= 3 and time.monotonic() - began > settings.apply_budget_s:
@@ -126,6 +128,8 @@ async def apply_trials(building: Building, settings: Settings) -> dict[str, Any]
         if await building.wait_applied(event, expected, APPLY_TIMEOUT_S):
             latencies.append(max(f.applied[event] for f in expected) - sent)
             messages.append(max(f.received[event] for f in expected) - sent)
+            for flat in expected:
+                by_family[flat.family].append(flat.applied[event] - sent)
         else:
             missed += 1
             latencies.append(math.inf)
@@ -138,6 +142,7 @@ async def apply_trials(building: Building, settings: Settings) -> dict[str, Any]
         await building.cancel(event)
     return {
         "apply_p50_s": percentile_s(latencies, 50),
+        "apply_p95_s": percentile_s(latencies, 95),
         "apply_p99_s": percentile_s(latencies, 99),
         "apply_max_s": seconds(max(latencies, default=math.inf)),
         "setpoint_msg_p50_s": percentile_s(messages, 50),
@@ -146,7 +151,32 @@ async def apply_trials(building: Building, settings: Settings) -> dict[str, Any]
         "apply_trials": len(latencies),
         "apply_missed": missed,
         "participants_min": min(participants, default=0),
+        # Request → this family's flats acknowledged, and the device writes alone.
+        "family_apply_p95_s": {
+            family: percentile_s(values, 95) for family, values in by_family.items()
+        },
+        "family_write_ms": family_writes(building.flats),
     }
+
+
+def family_writes(flats: list[Flat]) -> dict[str, dict[str, float | int | None]]:
+    """Per device family: the writes that first applied an event, p50/p95 in ms."""
+    writes: defaultdict[str, list[float]] = defaultdict(list)
+    for flat in flats:
+        writes[flat.family].extend(flat.write_s)
+    return {
+        family: {
+            "p50": _ms(percentile(values, 50)),
+            "p95": _ms(percentile(values, 95)),
+            "n": len(values),
+        }
+        for family, values in writes.items()
+        if values
+    }
+
+
+def _ms(value: float) -> float:
+    return round(1000 * value, 2)
 
 
 async def sample_error(
@@ -163,8 +193,12 @@ async def sample_error(
     return errors
 
 
-async def error_and_reshare(building: Building, settings: Settings) -> dict[str, Any]:
-    """One event: achieved against target, then a node killed and the re-share."""
+async def error_and_reshare(
+    building: Building, settings: Settings, *, reshare: bool = True
+) -> dict[str, Any]:
+    """One event: achieved against target, then (``reshare``) a node killed and the
+    re-share.
+    """
     expected = building.eligible()
     capacity = capacity_w(expected)
     target = max(1, round(TARGET_SHARE * capacity))
@@ -175,20 +209,25 @@ async def error_and_reshare(building: Building, settings: Settings) -> dict[str,
     applied = await building.wait_applied(event, expected, APPLY_TIMEOUT_S)
     await asyncio.sleep(settings.settle_s)
     errors = await sample_error(building, target, expected, settings.window_s)
-    allotted = sum(
-        int(f.latest["w"])
+    shares_w = {
+        f.name: int(f.latest["w"])
         for f in expected
         if f.latest is not None and f.latest.get("event") == event
-    )
+    }
+    allotted = sum(shares_w.values())
     figures: dict[str, Any] = {
         "target_w": target,
         "capacity_w": capacity,
         "capacity_allows": target <= capacity,
         "all_applied_for_error": applied,
         "setpoints_sum_w": allotted,
+        "setpoints_w": shares_w,
         "error_pct": round(max((abs(e) for e in errors), default=0.0), 2),
         "error_pct_median": round(statistics.median(errors), 2) if errors else 0.0,
     }
+    if not reshare:
+        await building.cancel(event)
+        return figures
 
     # The flat with the median share (not the requester) loses its sidecar.
     shares = sorted(
