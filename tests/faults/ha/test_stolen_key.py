@@ -20,7 +20,6 @@ from homeassistant.const import STATE_ON, Platform
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.local_vpp.const import CONF_SIDECAR_TOKEN, CONF_SIDECAR_URL
 from devkit import local_api
 from devkit.building import Flat as PlainFlat
 from devkit.clock import now_ms
@@ -29,7 +28,7 @@ from devkit.sidecar_node import configure
 from devkit.waiting import until
 from simulator.threaded import FlatThread
 from tests.faults.support import Feeder, audit, replicated
-from tests.integration.ha.support import entity_id
+from tests.integration.ha.support import entity_id, set_up_with_sidecar
 from tests.sidecar.mesh_support import Building, Flat
 
 EVIDENCE_WITHIN_S = 45  # the twin links and signs; vectors flood every few seconds
@@ -66,14 +65,7 @@ async def test_a_key_used_twice_is_exposed_on_every_node_and_in_home_assistant(
         await building.start()
         assert (await building.linked(30))[1] == 3
 
-        config_entry.add_to_hass(hass)
-        hass.config_entries.async_update_entry(
-            config_entry,
-            options=config_entry.options
-            | {CONF_SIDECAR_URL: home.ws_url, CONF_SIDECAR_TOKEN: home.token},
-        )
-        assert await hass.config_entries.async_setup(config_entry.entry_id)
-        await hass.async_block_till_done()
+        await set_up_with_sidecar(hass, config_entry, home.ws_url, home.token)
         link = config_entry.runtime_data.sidecar
         assert link is not None
         await until(lambda: link.connected and link.mesh is not None, 20)

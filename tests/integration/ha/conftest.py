@@ -11,9 +11,6 @@ import pytest
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.local_vpp.const import (
-    DOMAIN,
-)
 from devkit.ports import free_port
 from devkit.sidecar_node import SidecarNode, init_node
 from simulator.threaded import FlatThread
@@ -23,7 +20,7 @@ from tests.integration.ha.echonet_flat import (
     echonet_flat_in_thread,
 )
 from tests.integration.ha.scripted_sidecar import ScriptedSidecar
-from tests.integration.ha.support import BATTERY_SERIAL, entry_data, morning_flat
+from tests.integration.ha.support import entry_data, morning_flat, new_flat_entry
 
 
 @pytest.fixture(autouse=True)
@@ -52,13 +49,7 @@ def flat(socket_enabled: None) -> Iterator[FlatThread]:
 @pytest.fixture
 def config_entry(flat: FlatThread) -> MockConfigEntry:
     """An entry for the simulated flat, not yet set up."""
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title=f"Flat {BATTERY_SERIAL}",
-        unique_id=BATTERY_SERIAL,
-        data=entry_data(flat),
-        options={"poll_interval": 1.0},
-    )
+    return new_flat_entry(entry_data(flat))
 
 
 @pytest.fixture
@@ -93,13 +84,7 @@ def echonet_flat(socket_enabled: None) -> Iterator[EchonetFlat]:
 @pytest.fixture
 def echonet_entry(echonet_flat: EchonetFlat) -> MockConfigEntry:
     """A config entry for the ECHONET Lite flat (not yet added to hass)."""
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title=f"Flat {BATTERY_SERIAL}",
-        unique_id=BATTERY_SERIAL,
-        data=echonet_entry_data(echonet_flat[1]),
-        options={"poll_interval": 1.0},
-    )
+    return new_flat_entry(echonet_entry_data(echonet_flat[1]))
 
 
 @pytest.fixture

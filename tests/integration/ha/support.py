@@ -70,6 +70,25 @@ def numeric_state(hass: HomeAssistant, platform: Platform, key: str) -> float:
     return value
 
 
+async def set_up_with_sidecar(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    url: str,
+    token: str,
+    **options: Any,
+) -> None:
+    """Add the flat's entry with its sidecar's address and token, and set it up."""
+    config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        config_entry,
+        options=config_entry.options
+        | {CONF_SIDECAR_URL: url, CONF_SIDECAR_TOKEN: token}
+        | options,
+    )
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+
+
 async def set_up_linked(
     hass: HomeAssistant,
     config_entry: MockConfigEntry,
@@ -77,15 +96,7 @@ async def set_up_linked(
     **options: Any,
 ) -> SidecarLink:
     """Set the flat up with the scripted sidecar configured; wait for the link."""
-    config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        config_entry,
-        options=config_entry.options
-        | {CONF_SIDECAR_URL: sidecar.url, CONF_SIDECAR_TOKEN: sidecar.token}
-        | options,
-    )
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
+    await set_up_with_sidecar(hass, config_entry, sidecar.url, sidecar.token, **options)
     link = config_entry.runtime_data.sidecar
     assert link is not None
     await until(lambda: link.connected and link.mesh is not None)
@@ -121,3 +132,14 @@ def loop_debug_noise(record: logging.LogRecord) -> bool:
     Assistant in use does not run in debug mode.
     """
     return record.name == "asyncio" and str(record.msg).startswith("Executing ")
+
+
+def new_flat_entry(data: dict[str, Any], **options: Any) -> MockConfigEntry:
+    """An entry for the test's flat (``data``), polled every second, not yet added."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"Flat {BATTERY_SERIAL}",
+        unique_id=BATTERY_SERIAL,
+        data=data,
+        options={"poll_interval": 1.0, **options},
+    )

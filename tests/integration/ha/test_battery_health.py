@@ -15,8 +15,6 @@ from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.local_vpp.const import (
-    CONF_SIDECAR_TOKEN,
-    CONF_SIDECAR_URL,
     DOMAIN,
 )
 from devkit.battery_life import Injection
@@ -25,7 +23,7 @@ from devkit.waiting import until
 from sidecar.apps.battery.passport_check import check
 from simulator.physics.battery import Degradation
 from simulator.threaded import FlatThread
-from tests.integration.ha.support import entity_id
+from tests.integration.ha.support import entity_id, set_up_with_sidecar
 from tests.sidecar.battery_support import fill_site
 from tests.sidecar.support import init_site
 
@@ -54,14 +52,7 @@ def _state(hass: HomeAssistant, platform: Platform, key: str) -> Any:
 async def test_battery_health_sensors_repair_and_passport(
     hass: HomeAssistant, config_entry: MockConfigEntry, ledger_node: SidecarNode
 ) -> None:
-    config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        config_entry,
-        options=config_entry.options
-        | {CONF_SIDECAR_URL: ledger_node.ws_url, CONF_SIDECAR_TOKEN: ledger_node.token},
-    )
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
+    await set_up_with_sidecar(hass, config_entry, ledger_node.ws_url, ledger_node.token)
     health = config_entry.runtime_data.battery_health
     assert health is not None
     await until(lambda: health.data is not None)

@@ -14,15 +14,13 @@ from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.local_vpp.const import (
-    CONF_SIDECAR_TOKEN,
-    CONF_SIDECAR_URL,
     DOMAIN,
 )
 from devkit.ports import free_port
 from devkit.sidecar_node import SidecarNode as Sidecar
 from devkit.waiting import until
 from simulator.threaded import FlatThread
-from tests.integration.ha.support import entity_id
+from tests.integration.ha.support import entity_id, set_up_with_sidecar
 
 KEYS = (
     "renewable_share_today",
@@ -35,15 +33,8 @@ KEYS = (
 async def _set_up(
     hass: HomeAssistant, config_entry: MockConfigEntry, url: str, token: str
 ) -> None:
-    config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        config_entry,
-        options=config_entry.options
-        | {CONF_SIDECAR_URL: url, CONF_SIDECAR_TOKEN: token},
-    )
     assert await async_setup_component(hass, "homeassistant", {})
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
+    await set_up_with_sidecar(hass, config_entry, url, token)
 
 
 async def _update(hass: HomeAssistant, key: str) -> str:

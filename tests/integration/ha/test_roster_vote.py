@@ -34,6 +34,7 @@ from custom_components.local_vpp.const import (
 from custom_components.local_vpp.ledger.roster_vote import ISSUE_PREFIX
 from devkit.ports import free_port
 from simulator.threaded import FlatThread
+from tests.integration.ha.support import set_up_with_sidecar
 from tests.sidecar.mesh_support import Building, Flat, make_flat, member_of
 
 
@@ -78,14 +79,7 @@ async def test_a_roster_change_is_approved_from_a_repair(
     async with Building(tmp_path, 3) as building:
         await building.start()
         proposer, mine, third = building.flats
-        config_entry.add_to_hass(hass)
-        hass.config_entries.async_update_entry(
-            config_entry,
-            options=config_entry.options
-            | {CONF_SIDECAR_URL: mine.ws_url, CONF_SIDECAR_TOKEN: mine.token},
-        )
-        assert await hass.config_entries.async_setup(config_entry.entry_id)
-        await hass.async_block_till_done()
+        await set_up_with_sidecar(hass, config_entry, mine.ws_url, mine.token)
 
         # The member line, as the flat that proposes would be given it.
         said = await hass.services.async_call(

@@ -41,10 +41,10 @@ from tests.integration.ha.outage_harness import (
 )
 from tests.integration.ha.scripted_sidecar import ScriptedSidecar, setpoint_message
 from tests.integration.ha.support import (
-    BATTERY_SERIAL,
     entity_id,
     entry_data,
     morning_flat,
+    new_flat_entry,
     numeric_state,
     set_up_linked,
 )
@@ -66,13 +66,7 @@ def flat_float_meter(socket_enabled: None) -> Iterator[FlatThread]:
 
 
 def _entry(flat: FlatThread, **options: str) -> MockConfigEntry:
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title=f"Flat {BATTERY_SERIAL}",
-        unique_id=BATTERY_SERIAL,
-        data=entry_data(flat) | {"device_family": "sunspec1xx"},
-        options={"poll_interval": 1.0, **options},
-    )
+    return new_flat_entry(entry_data(flat) | {"device_family": "sunspec1xx"}, **options)
 
 
 async def _add_through_the_flow(hass: HomeAssistant, flat: FlatThread) -> Any:

@@ -19,8 +19,6 @@ from homeassistant.core import Event, HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.local_vpp.const import (
-    CONF_SIDECAR_TOKEN,
-    CONF_SIDECAR_URL,
     DOMAIN,
 )
 from custom_components.local_vpp.wat.poller import EVENT_INTERVAL_CLOSED, WatPoller
@@ -38,7 +36,7 @@ from sidecar.ledger.canonical import JsonObject
 from sidecar.mesh import roster as roster_module
 from sidecar.storage import store
 from sidecar.tools.export import FORMAT
-from tests.integration.ha.support import entity_id
+from tests.integration.ha.support import entity_id, set_up_with_sidecar
 from tests.sidecar.wat.support import BUILDING, MIN, T0, Flats
 
 
@@ -108,14 +106,7 @@ async def test_wat_sensors_show_the_flats_figures_and_an_interval_closes(
     hass: HomeAssistant, config_entry: MockConfigEntry, wat_node: SidecarNode
 ) -> None:
     """Bought 1.090909 kWh for 21.818 WAT on 1 December; later intervals close."""
-    config_entry.add_to_hass(hass)
-    hass.config_entries.async_update_entry(
-        config_entry,
-        options=config_entry.options
-        | {CONF_SIDECAR_URL: wat_node.ws_url, CONF_SIDECAR_TOKEN: wat_node.token},
-    )
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
+    await set_up_with_sidecar(hass, config_entry, wat_node.ws_url, wat_node.token)
     poller = _poller(hass)
     await poller.async_refresh()
     await hass.async_block_till_done()
