@@ -18,6 +18,7 @@ import signal
 import statistics
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,17 @@ class Building:
         await flat.stop_driver()
         await self.sidecars.kill(flat.node)
 
+    def tallies(self) -> dict[str, Any]:
+        """What went wrong at the flats: failed writes and polls, refused offers."""
+        refused: Counter[str] = Counter()
+        for flat in self.flats:
+            refused.update(flat.refused)
+        return {
+            "write_errors": sum(f.write_errors for f in self.flats),
+            "poll_errors": sum(f.poll_errors for f in self.flats),
+            "availability_refused": dict(refused),
+        }
+
     async def close(self) -> None:
         """Stop the drivers, the sidecars and the simulator."""
         await asyncio.gather(
@@ -301,3 +313,9 @@ def soc_figures(state: dict[str, Any], names: set[str]) -> dict[str, float]:
         "std": statistics.pstdev(socs),
         "energy_wh": energy,
     }
+
+
+def describe(err: BaseException) -> str:
+    """One line for an error, with the causes of a group of them."""
+    causes = err.exceptions if isinstance(err, BaseExceptionGroup) else [err]
+    return "; ".join(repr(cause)[:800] for cause in causes)

@@ -42,13 +42,12 @@ import signal
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bench.group_building import SIM_START, Building, kill_leftovers
+from bench.group_building import SIM_START, Building, describe, kill_leftovers
 from bench.group_flat import POLL_S
 from bench.group_mixed import MIXED_KEYS, measure_mixed, mixed_keys, report_mixed
 from bench.group_phases import (
@@ -90,12 +89,6 @@ class _Counting(logging.Handler):
 
 
 MODBUS_LOG = _Counting()
-
-
-def describe(err: BaseException) -> str:
-    """One line for an error, with the causes of a group of them."""
-    causes = err.exceptions if isinstance(err, BaseExceptionGroup) else [err]
-    return "; ".join(repr(cause)[:800] for cause in causes)
 
 
 # -- one run ---------------------------------------------------------------------------
@@ -159,12 +152,7 @@ async def measure(directory: Path, nodes: int, settings: Settings) -> dict[str, 
                 figures["failed"] = describe(err)
     finally:
         await building.close()
-    figures["write_errors"] = sum(f.write_errors for f in building.flats)
-    figures["poll_errors"] = sum(f.poll_errors for f in building.flats)
-    refused: Counter[str] = Counter()
-    for flat in building.flats:
-        refused.update(flat.refused)
-    figures["availability_refused"] = dict(refused)
+    figures |= building.tallies()
     figures["sample_rejections"] = sum(
         f.client.rejected for f in building.flats if f.client is not None
     )

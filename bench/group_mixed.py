@@ -22,7 +22,7 @@ from typing import Any, Final
 
 import aiohttp
 
-from bench.group_building import Building
+from bench.group_building import Building, describe
 from bench.group_flat import ECHONET, SUNSPEC_1XX, SUNSPEC_7XX
 from bench.group_phases import Settings, apply_trials, error_and_reshare
 from custom_components.local_vpp.device import DeviceError
@@ -81,15 +81,10 @@ async def measure_mixed(
             figures |= await apply_trials(building, settings)
             figures |= await error_and_reshare(building, settings, reshare=False)
         except (RuntimeError, DeviceError, aiohttp.ClientError, OSError) as err:
-            figures["failed"] = repr(err)[:800]
+            figures["failed"] = describe(err)
     finally:
         await building.close()
-    figures["write_errors"] = sum(f.write_errors for f in building.flats)
-    figures["poll_errors"] = sum(f.poll_errors for f in building.flats)
-    refused: Counter[str] = Counter()
-    for flat in building.flats:
-        refused.update(flat.refused)
-    figures["availability_refused"] = dict(refused)
+    figures |= building.tallies()
     return figures
 
 
