@@ -77,6 +77,12 @@ def _flat_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --sunspec 1xx: the meter's model, 203 (integer) or a float"
         " meter 211–214 (single-phase, split-phase, wye, delta)",
     )
+    add(
+        "--echonet-pcs",
+        action="store_true",
+        help="with --protocol echonet: the node also serves a multi-input PCS"
+        " (class 0x02A5), the hybrid power conditioner of PV and battery",
+    )
 
 
 def _protocol_arguments(parser: argparse.ArgumentParser) -> None:
@@ -132,6 +138,7 @@ def _config(args: argparse.Namespace) -> BuildingConfig:
         reconnect_delay_s=args.reconnect_delay,
         sunspec=args.sunspec,
         sunspec_meter=args.sunspec_meter,
+        echonet_pcs=args.echonet_pcs,
     )
     return BuildingConfig.of_flat(flat)
 

@@ -2,7 +2,8 @@
 
 Classes served (Appendix "Detailed Requirements for ECHONET Device Objects"):
 storage battery 0x027D, home solar power 0x0279, low-voltage smart electric energy
-meter 0x0288 and distribution-panel metering 0x0287. Each object answers ``get``
+meter 0x0288, distribution-panel metering 0x0287 and, when the flat's
+``echonet_pcs`` says so, the multi-input PCS 0x02A5. Each object answers ``get``
 with the property's bytes (``None``: not served) and ``set`` with whether it took
 the value. Every value is computed from the flat at the moment it is asked for.
 """
@@ -22,6 +23,7 @@ STORAGE_BATTERY: Final[Eoj] = (0x02, 0x7D, 0x01)
 HOME_SOLAR: Final[Eoj] = (0x02, 0x79, 0x01)
 SMART_METER: Final[Eoj] = (0x02, 0x88, 0x01)
 PANEL_METER: Final[Eoj] = (0x02, 0x87, 0x01)
+MULTI_INPUT_PCS: Final[Eoj] = (0x02, 0xA5, 0x01)
 NODE_PROFILE: Final[Eoj] = (0x0E, 0xF0, 0x01)
 
 # Manufacturer code 0xFFFFFF is the one the specification leaves for experiments.
@@ -341,6 +343,37 @@ class PanelMeter(EchonetObject):
         self.finish()
 
 
+class MultiInputPcs(EchonetObject):
+    """0x02A5: the hybrid power conditioner that PV and battery share.
+
+    Only what the Appendix defines for the class: E7 the AC-side power, + while
+    it converts AC to DC (the "normal" direction: taking power in) and − while
+    it converts DC to AC (giving power out); E0 and E3 the energy converted each
+    way in 0.001 kWh; D0 the system-interconnection state, independent (0x01)
+    while the grid is out and it feeds its self-sustained output; E8 the objects
+    connected to it.
+    """
+
+    role = UnitRole.BATTERY
+
+    def __init__(self, flat: Flat, serial: str, connected: list[EchonetObject]) -> None:
+        """The flat's power conditioner, in front of the ``connected`` objects."""
+        super().__init__(MULTI_INPUT_PCS, flat, serial)
+        listed = bytes((len(connected),)) + b"".join(bytes(o.eoj) for o in connected)
+        self.getters |= {
+            0xD0: lambda: bytes((INDEPENDENT if not flat.grid.up else INTERCONNECTED,)),
+            0xE0: lambda: u(flat.conditioner_in.register_wh % 1_000_000_000, 4),
+            0xE3: lambda: u(flat.conditioner_out.register_wh % 1_000_000_000, 4),
+            0xE7: lambda: s(-flat.conditioner_w, 4),
+            0xE8: lambda: listed,
+        }
+        self.finish()
+
+    def faulted(self) -> bool:
+        """The power conditioner shares the battery's fault."""
+        return self.flat.battery_fault
+
+
 class NodeProfile(EchonetObject):
     """0x0EF0: the node itself and the list of its instances."""
 
@@ -361,12 +394,18 @@ class NodeProfile(EchonetObject):
 
 
 def flat_objects(flat: Flat) -> list[EchonetObject]:
-    """The node profile first, then the flat's four devices."""
+    """The node profile first, then the flat's four devices (five with a PCS)."""
     serial = flat.config.serial
+    battery = StorageBattery(flat, serial(UnitRole.BATTERY))
+    solar = HomeSolar(flat, serial(UnitRole.PV))
     devices: list[EchonetObject] = [
-        StorageBattery(flat, serial(UnitRole.BATTERY)),
-        HomeSolar(flat, serial(UnitRole.PV)),
+        battery,
+        solar,
         SmartMeter(flat, serial(UnitRole.METER)),
         PanelMeter(flat, serial(UnitRole.BATTERY) + "-P"),
     ]
+    if flat.config.echonet_pcs:
+        devices.append(
+            MultiInputPcs(flat, serial(UnitRole.BATTERY) + "-C", [battery, solar])
+        )
     return [NodeProfile(flat, serial(UnitRole.BATTERY), devices), *devices]

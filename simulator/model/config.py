@@ -105,6 +105,10 @@ class FlatConfig:
     # The inverter's backup output takes the living room by itself while the grid is
     # out (as an ECHONET Lite power conditioner's self-sustained output does).
     backup_output_auto: bool = False
+    # As an ECHONET Lite node, also serve a multi-input PCS (class 0x02A5): the
+    # hybrid power conditioner that PV and battery share, as many Japanese
+    # systems expose beside their battery and solar objects.
+    echonet_pcs: bool = False
     # Longest physics step; advancing by more is done in steps of at most this.
     max_step_s: float = 1.0
     # Real seconds between physics updates when the clock runs by itself.

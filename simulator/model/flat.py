@@ -107,6 +107,11 @@ class Flat:
         self.exported = EnergyCounter()
         self.imported = EnergyCounter()
         self.living_room_energy = EnergyCounter()
+        # The hybrid power conditioner's AC side (PV and battery behind one
+        # converter): + DC→AC output, − AC→DC input, and the energy each way.
+        self.conditioner_w = 0.0
+        self.conditioner_out = EnergyCounter()
+        self.conditioner_in = EnergyCounter()
         self.time = start
         self.elapsed_s = 0.0
         self.grid = GridSample(True, config.nominal_v, float(config.area_hz))
@@ -226,6 +231,9 @@ class Flat:
         self.exported.add(self.meter_w, dt)
         self.imported.add(-self.meter_w, dt)
         self.living_room_energy.add(self.living_room_w, dt)
+        self.conditioner_w = self.pv_w + battery_w
+        self.conditioner_out.add(self.conditioner_w, dt)
+        self.conditioner_in.add(-self.conditioner_w, dt)
         self.bus_exported.add(self.bus_w, dt)
         self.bus_imported.add(-self.bus_w, dt)
         self.revision += 1
