@@ -84,6 +84,19 @@ class LivingRoomReading:
 
 
 @dataclass(frozen=True, slots=True)
+class ConditionerReading:
+    """A hybrid power conditioner's AC side (sign: + giving power out, − taking in).
+
+    Read from an ECHONET Lite multi-input PCS (class 0x02A5) where the node has one.
+    """
+
+    power_w: float | None
+    output_wh: float | None
+    input_wh: float | None
+    independent: bool | None
+
+
+@dataclass(frozen=True, slots=True)
 class BusReading:
     """The flat's side of the building bus (sign: + export to the bus, − import)."""
 
@@ -117,3 +130,5 @@ class FlatReading:
     living_room: LivingRoomReading | None
     # Only a flat whose battery unit serves model 64901 has a building bus.
     bus: BusReading | None = None
+    # Only a flat whose ECHONET Lite node has a multi-input PCS (0x02A5).
+    conditioner: ConditionerReading | None = None

@@ -14,6 +14,12 @@ know which one it talks to. What differs:
 - The living room is fed by the power conditioner's backup output, which switches
   by itself when the grid fails: the integration watches it (0xD0 independent
   operation) and the distribution panel's channel, and does not switch it.
+- Where the node has a multi-input PCS (0x02A5, the hybrid power conditioner that
+  PV and battery share), its AC-side power and the energy it converted each way
+  are read, and its 0xD0 is the grid-connection state (the battery's 0xD0 only
+  where the PCS does not say). Its four properties are asked for even when its
+  property map leaves them out: the Appendix makes them mandatory, and some units
+  list fewer than they serve. Without a PCS nothing of this changes.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from ..errors import DeviceError, DeviceRejectedError
 from ..flat import ROLE_BATTERY, ROLE_METER, ROLE_PV, UnitIdentity
 from ..reading import (
     BatteryReading,
+    ConditionerReading,
     FlatReading,
     LivingRoomReading,
     MeterReading,
@@ -66,6 +73,12 @@ _METER_READ: Final = (p.METER_POWER, p.IMPORTED, p.EXPORTED)
 _METER_SCALE: Final = (p.COEFFICIENT, p.ENERGY_UNIT, p.DIGITS)
 _PANEL_READ: Final = (p.CHANNEL_POWER, p.CHANNEL_ENERGY)
 _PANEL_SCALE: Final = (p.PANEL_UNIT, p.COEFFICIENT)
+_PCS_READ: Final = (
+    p.PCS_INTERCONNECTION,
+    p.PCS_POWER,
+    p.PCS_AC_TO_DC_ENERGY,
+    p.PCS_DC_TO_AC_ENERGY,
+)
 
 
 class NoStorageBatteryError(DeviceError):
@@ -161,6 +174,7 @@ class EchonetFlatDevice:
             p.HOME_SOLAR: ROLE_PV,
             p.SMART_METER: ROLE_METER,
             p.PANEL_METER: "panel",
+            p.MULTI_INPUT_PCS: "conditioner",
         }
         for eoj in eojs:
             if eoj not in roles:
@@ -196,7 +210,7 @@ class EchonetFlatDevice:
         """Units, coefficients and digits: fixed per device, read once."""
         scales: dict[str, _Scale] = {
             name: _Scale(1.0, WrappingCounter(p.WH_COUNTER_MODULUS))
-            for name in ("pv", "charged", "discharged")
+            for name in ("pv", "charged", "discharged", "pcs_in", "pcs_out")
         }
         if p.SMART_METER in self.objects:
             raw = await self._read(p.SMART_METER, _METER_SCALE)
@@ -221,9 +235,16 @@ class EchonetFlatDevice:
             p.DISCHARGE_POWER: p.max_of_pair(raw[p.DISCHARGE_POWER_LIMITS]),
         }
 
-    async def _read(self, eoj: Eoj, epcs: tuple[int, ...]) -> dict[int, bytes | None]:
-        """Read what the object serves of ``epcs``, a few properties per request."""
-        served = [epc for epc in epcs if epc in self.objects.get(eoj, set())]
+    async def _read(
+        self, eoj: Eoj, epcs: tuple[int, ...], *, listed_only: bool = True
+    ) -> dict[int, bytes | None]:
+        """Read what the object serves of ``epcs``, a few properties per request.
+
+        ``listed_only``: skip what its property map leaves out; otherwise ask
+        anyway, and what it refuses stays None.
+        """
+        listed = self.objects.get(eoj, set())
+        served = [epc for epc in epcs if epc in listed or not listed_only]
         values: dict[int, bytes | None] = dict.fromkeys(epcs)
         for start in range(0, len(served), MAX_PROPERTIES):
             chunk = served[start : start + MAX_PROPERTIES]
@@ -245,19 +266,37 @@ class EchonetFlatDevice:
             (p.HOME_SOLAR, _PV_READ),
             (p.SMART_METER, _METER_READ),
             (p.PANEL_METER, _PANEL_READ),
+            (p.MULTI_INPUT_PCS, _PCS_READ),
         ):
             if eoj not in self.objects:
                 parts[eoj] = None
                 continue
             # One node, one link: an object that does not answer means the node
             # does not, so the poll ends there instead of waiting out every object.
-            parts[eoj] = await self._read(eoj, epcs)
-        battery = parts[p.STORAGE_BATTERY]
+            parts[eoj] = await self._read(
+                eoj, epcs, listed_only=eoj != p.MULTI_INPUT_PCS
+            )
+        battery, pcs = parts[p.STORAGE_BATTERY], parts[p.MULTI_INPUT_PCS]
+        grid = _interconnection(pcs, battery)
         return FlatReading(
             pv=self._pv(parts[p.HOME_SOLAR]),
-            battery=None if battery is None else self._battery(battery),
-            meter=self._meter(parts[p.SMART_METER], battery),
-            living_room=self._living_room(parts[p.PANEL_METER], battery),
+            battery=None if battery is None else self._battery(battery, grid),
+            meter=self._meter(parts[p.SMART_METER], grid),
+            living_room=self._living_room(parts[p.PANEL_METER], grid),
+            conditioner=None if pcs is None else self._conditioner(pcs),
+        )
+
+    def _conditioner(self, raw: dict[int, bytes | None]) -> ConditionerReading:
+        power = p.signed(raw[p.PCS_POWER])
+        state = p.unsigned(raw[p.PCS_INTERCONNECTION])
+        return ConditionerReading(
+            # ECHONET counts AC-to-DC (taking power in) as positive.
+            power_w=None if power is None else -float(power),
+            output_wh=self._scales["pcs_out"].wh(
+                p.unsigned(raw[p.PCS_DC_TO_AC_ENERGY])
+            ),
+            input_wh=self._scales["pcs_in"].wh(p.unsigned(raw[p.PCS_AC_TO_DC_ENERGY])),
+            independent=None if state is None else state == p.INDEPENDENT,
         )
 
     def _pv(self, raw: dict[int, bytes | None] | None) -> PvReading | None:
@@ -270,11 +309,12 @@ class EchonetFlatDevice:
             connected=None,
         )
 
-    def _battery(self, raw: dict[int, bytes | None]) -> BatteryReading:
+    def _battery(
+        self, raw: dict[int, bytes | None], interconnection: int | None
+    ) -> BatteryReading:
         power = p.signed(raw[p.BATTERY_POWER])
         mode = p.unsigned(raw[p.OPERATION_MODE])
         fault = p.unsigned(raw[p.FAULT_STATUS])
-        interconnection = p.unsigned(raw[p.INTERCONNECTION])
         hold = self._hold
         forced = None if mode is None else mode in p.FORCED_MODES
         remaining = None
@@ -312,18 +352,13 @@ class EchonetFlatDevice:
         )
 
     def _meter(
-        self,
-        raw: dict[int, bytes | None] | None,
-        battery: dict[int, bytes | None] | None,
+        self, raw: dict[int, bytes | None] | None, interconnection: int | None
     ) -> MeterReading | None:
         if raw is None:
             return None
         power = p.signed(raw[p.METER_POWER])
         # The smart meter does not know whether the grid is there; the power
         # conditioner does (independent operation means islanded).
-        interconnection = (
-            None if battery is None else p.unsigned(battery[p.INTERCONNECTION])
-        )
         return MeterReading(
             power_w=None if power is None else -float(power),
             imported_wh=self._scales["imported"].wh(p.unsigned(raw[p.IMPORTED])),
@@ -336,13 +371,8 @@ class EchonetFlatDevice:
         )
 
     def _living_room(
-        self,
-        raw: dict[int, bytes | None] | None,
-        battery: dict[int, bytes | None] | None,
+        self, raw: dict[int, bytes | None] | None, interconnection: int | None
     ) -> LivingRoomReading | None:
-        interconnection = (
-            None if battery is None else p.unsigned(battery[p.INTERCONNECTION])
-        )
         power = energy = None
         if raw is not None:
             power = p.channel_values(
@@ -469,6 +499,17 @@ def _capabilities(*, control_power: bool) -> Capabilities:
         revert_timer=False,
         min_write_interval_s=MIN_HOLD_S / 2,
     )
+
+
+def _interconnection(
+    pcs: dict[int, bytes | None] | None, battery: dict[int, bytes | None] | None
+) -> int | None:
+    """0xD0: the PCS's where it has one and says, else the battery's."""
+    for raw, epc in ((pcs, p.PCS_INTERCONNECTION), (battery, p.INTERCONNECTION)):
+        state = None if raw is None else p.unsigned(raw[epc])
+        if state is not None:
+            return state
+    return None
 
 
 def _float(value: int | None) -> float | None:

@@ -59,6 +59,12 @@ ENERGY_UNIT: Final = 0xE1
 EXPORTED: Final = 0xE3
 METER_POWER: Final = 0xE7
 
+# Multi-input PCS 0x02A5 (the Appendix makes all four mandatory to Get).
+PCS_INTERCONNECTION: Final = 0xD0
+PCS_AC_TO_DC_ENERGY: Final = 0xE0
+PCS_DC_TO_AC_ENERGY: Final = 0xE3
+PCS_POWER: Final = 0xE7
+
 # Distribution-panel metering 0x0287.
 CHANNEL_ENERGY: Final = 0xB3
 CHANNEL_POWER: Final = 0xB7
