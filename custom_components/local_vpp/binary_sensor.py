@@ -20,6 +20,7 @@ from .coordinator import LocalVppCoordinator
 from .device import ROLE_BATTERY, ROLE_METER, FlatReading
 from .entity import LocalVppEntity
 from .group.entities import GROUP_ACTIVE, GroupActiveSensor
+from .inverter.entities import inverter_binary_sensors
 from .ledger.entities import (
     LEDGER_INTEGRITY,
     SIDECAR_CONNECTED,
@@ -93,6 +94,7 @@ async def async_setup_entry(
     entities.append(
         BackupActiveSensor(coordinator, entry.runtime_data.backup, BACKUP_ACTIVE)
     )
+    entities += inverter_binary_sensors(coordinator)
     if (link := entry.runtime_data.sidecar) is not None:
         entities.append(SidecarConnectedSensor(coordinator, link, SIDECAR_CONNECTED))
         entities.append(LedgerIntegritySensor(coordinator, link, LEDGER_INTEGRITY))

@@ -22,6 +22,7 @@ from .backup.entities import BACKUP_SENSORS, BackupSensor
 from .battery_health.entities import health_sensors
 from .device import BUS_STATES, ROLE_BATTERY, ROLE_METER, ROLE_PV
 from .group.entities import GROUP_SENSORS, GroupSensor
+from .inverter.entities import inverter_sensors
 from .ledger.entities import (
     LEDGER_ENTRIES,
     LEDGER_ESTIMATED,
@@ -216,6 +217,7 @@ async def async_setup_entry(
     if coordinator.device.has_bus:
         entities += [LocalVppSensor(coordinator, d) for d in BUS_MEASUREMENTS]
         entities += [LocalVppEnergySensor(coordinator, d) for d in BUS_ENERGY_TOTALS]
+    entities += inverter_sensors(coordinator)
     backup = entry.runtime_data.backup
     entities += [
         BackupSensor(coordinator, backup, description) for description in BACKUP_SENSORS

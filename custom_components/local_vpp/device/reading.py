@@ -97,6 +97,30 @@ class ConditionerReading:
 
 
 @dataclass(frozen=True, slots=True)
+class InverterControlsReading:
+    """A PV inverter's immediate controls (SunSpec model 123), as it holds them.
+
+    ``connected`` is ``Conn``: whether the inverter is told to stay connected to
+    the grid, not a measurement of the grid. The output limit is ``limit_pct`` % of
+    its maximum power while ``limit_enabled``. A revert time is how long a written
+    value holds before the inverter drops it by itself (0: until changed).
+    """
+
+    connected: bool | None
+    connect_revert_s: int | None
+    limit_enabled: bool | None
+    limit_pct: float | None
+    limit_revert_s: int | None
+
+    @property
+    def output_limit_pct(self) -> float | None:
+        """The limit in force: ``limit_pct`` while enabled, 100 % while not."""
+        if self.limit_enabled is None:
+            return None
+        return self.limit_pct if self.limit_enabled else 100.0
+
+
+@dataclass(frozen=True, slots=True)
 class BusReading:
     """The flat's side of the building bus (sign: + export to the bus, − import)."""
 
@@ -132,3 +156,5 @@ class FlatReading:
     bus: BusReading | None = None
     # Only a flat whose ECHONET Lite node has a multi-input PCS (0x02A5).
     conditioner: ConditionerReading | None = None
+    # Only a flat whose PV inverter serves SunSpec model 123.
+    pv_controls: InverterControlsReading | None = None
