@@ -78,6 +78,11 @@ def _flat_arguments(parser: argparse.ArgumentParser) -> None:
         " meter 211–214 (single-phase, split-phase, wye, delta)",
     )
     add(
+        "--sunspec-no-controls",
+        action="store_true",
+        help="with --sunspec 1xx: the PV inverter serves no model 123",
+    )
+    add(
         "--echonet-pcs",
         action="store_true",
         help="with --protocol echonet: the node also serves a multi-input PCS"
@@ -139,6 +144,7 @@ def _config(args: argparse.Namespace) -> BuildingConfig:
         sunspec=args.sunspec,
         sunspec_meter=args.sunspec_meter,
         echonet_pcs=args.echonet_pcs,
+        sunspec_controls=not args.sunspec_no_controls,
     )
     return BuildingConfig.of_flat(flat)
 

@@ -2,9 +2,10 @@
 
 Only what a flat's devices serve is here: models 1, 701, 713, 802, 704 and the Local VPP
 vendor models 64900 (living-room circuit) and 64901 (building bus); for a flat with
-older devices, the integer models 103 (inverter), 124 (storage) and 203 (meter), or
-one of the float meters 211–214 (one layout of ``float32`` points without scale
-factors, whose "not implemented" value is the NaN 0x7FC00000).
+older devices, the integer models 103 (inverter), 123 (immediate controls), 124
+(storage) and 203 (meter), or one of the float meters 211–214 (one layout of
+``float32`` points without scale factors, whose "not implemented" value is the NaN
+0x7FC00000).
 Each layout lists every point of the model, so a point the simulator does not drive
 still reads as the SunSpec "not implemented" sentinel of its type instead of a
 misleading 0.
@@ -31,6 +32,7 @@ MODEL_LIVING_ROOM: Final = 64900
 MODEL_BUILDING_BUS: Final = 64901
 # The older integer models installed inverters and meters serve (a "1xx" flat).
 MODEL_INVERTER_1XX: Final = 103
+MODEL_CONTROLS_1XX: Final = 123
 MODEL_STORAGE_1XX: Final = 124
 MODEL_METER_1XX: Final = 203
 # Float meters: single-phase, split-phase, wye, delta; all four share one layout.
@@ -139,6 +141,14 @@ _POINTS: Final[dict[int, str]] = {
     " TmpOt int16, Tmp_SF sunssf, St enum16, StVnd enum16, Evt1 bitfield32,"
     " Evt2 bitfield32, EvtVnd1 bitfield32, EvtVnd2 bitfield32, EvtVnd3 bitfield32,"
     " EvtVnd4 bitfield32",
+    MODEL_CONTROLS_1XX: "Conn_WinTms uint16, Conn_RvrtTms uint16, Conn enum16,"
+    " WMaxLimPct uint16, WMaxLimPct_WinTms uint16, WMaxLimPct_RvrtTms uint16,"
+    " WMaxLimPct_RmpTms uint16, WMaxLim_Ena enum16, OutPFSet int16,"
+    " OutPFSet_WinTms uint16, OutPFSet_RvrtTms uint16, OutPFSet_RmpTms uint16,"
+    " OutPFSet_Ena enum16, VArWMaxPct int16, VArMaxPct int16, VArAvalPct int16,"
+    " VArPct_WinTms uint16, VArPct_RvrtTms uint16, VArPct_RmpTms uint16,"
+    " VArPct_Mod enum16, VArPct_Ena enum16, WMaxLimPct_SF sunssf,"
+    " OutPFSet_SF sunssf, VArPct_SF sunssf",
     MODEL_STORAGE_1XX: "WChaMax uint16, WChaGra uint16, WDisChaGra uint16,"
     " StorCtl_Mod bitfield16, VAChaMax uint16, MinRsvPct uint16, ChaState uint16,"
     " StorAval uint16, InBatV uint16, ChaSt enum16, OutWRte int16, InWRte int16,"
@@ -180,6 +190,7 @@ MODEL_LENGTHS: Final[dict[int, int]] = {
     MODEL_LIVING_ROOM: 8,
     MODEL_BUILDING_BUS: 18,
     MODEL_INVERTER_1XX: 50,
+    MODEL_CONTROLS_1XX: 24,
     MODEL_STORAGE_1XX: 24,
     MODEL_METER_1XX: 105,
     **dict.fromkeys(FLOAT_METERS_1XX, 124),

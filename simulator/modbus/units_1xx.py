@@ -1,10 +1,12 @@
 """A flat whose devices serve the older SunSpec integer models (a "1xx" flat).
 
-PV inverter: 1 + 103. Battery: 1 + 103 + 124 (storage). Meter: 1 + 203, or 1 + one
-of the float meters 211–214 when ``FlatConfig.sunspec_meter`` (``--sunspec-meter``)
-says so: the same quantities as float32 values in W, V, Hz and Wh, without scale
-factors. There is no living-room model: such a flat's living room is switched by a
-relay Home Assistant drives, or by the inverter's backup output by itself.
+PV inverter: 1 + 103 + 123 (immediate controls; without 123 when
+``FlatConfig.sunspec_controls`` is off). Battery: 1 + 103 + 124 (storage). Meter:
+1 + 203, or 1 + one of the float meters 211–214 when ``FlatConfig.sunspec_meter``
+(``--sunspec-meter``) says so: the same quantities as float32 values in W, V, Hz
+and Wh, without scale factors. There is no living-room model: such a flat's living
+room is switched by a relay Home Assistant drives, or by the inverter's backup
+output by itself.
 
 ``leave_unimplemented`` makes a unit serve points as "not implemented" from then on
 (the type's sentinel; NaN for a float), as a device does that cannot measure them;
@@ -16,6 +18,12 @@ percentage of ``WChaMax``; with bit 0 (charge) and a positive ``InWRte`` it char
 ``InOutWRte_RvrtTms`` is the revert timer: when it runs out, the battery returns to
 its own logic and ``StorCtl_Mod`` reads 0 again. Meter power is + import, the
 SunSpec meter convention.
+
+Model 123 drives the PV inverter's ``PvControls``: ``Conn`` 0 disconnects it,
+``WMaxLimPct`` (0.1 % steps) with ``WMaxLim_Ena`` 1 caps its output at that share
+of its rated power; ``Conn_RvrtTms`` and ``WMaxLimPct_RvrtTms`` are their revert
+timers, started by a write of ``Conn`` or ``WMaxLim_Ena``. The power-factor and
+VAr controls are served disabled and refuse writes.
 """
 
 from __future__ import annotations
@@ -26,9 +34,11 @@ from typing import Final
 from ..model.config import UnitRole
 from ..model.controls import DISABLED, ENABLED, MODE_WATTS
 from ..model.flat import Flat
+from ..model.pv_controls import PvControls
 from ..model.state import FlatState
 from .sunspec_map import (
     MODEL_COMMON,
+    MODEL_CONTROLS_1XX,
     MODEL_INVERTER_1XX,
     MODEL_METER_1XX,
     MODEL_STORAGE_1XX,
@@ -45,6 +55,9 @@ CHARGE_BIT: Final = 1
 DISCHARGE_BIT: Final = 2
 # Model 103 St: 4 producing (MPPT), 8 standby, 2 sleeping, 7 fault.
 _PRODUCING, _SLEEPING, _STANDBY, _FAULT = 4, 2, 8, 7
+# Model 123: WMaxLimPct in 0.1 %; OutPFSet (served, never driven) in 0.001.
+_LIMIT_SF: Final = -1
+_PF_SF: Final = -3
 # Rates in 0.1 % of WChaMax.
 _RATE_SF: Final = -1
 _MAX_RATE: Final = 1000
@@ -71,6 +84,22 @@ def _pv(state: FlatState) -> dict[int, dict[str, PointValue]]:
     pv = state.pv
     status = _PRODUCING if pv.w > 0 else (_SLEEPING if pv.connected else _STANDBY)
     return {MODEL_INVERTER_1XX: _inverter(state, pv.w, pv.tot_wh_inj, status)}
+
+
+def _controls(controls: PvControls) -> dict[str, PointValue]:
+    """Model 123 as the PV inverter holds it now."""
+    return {
+        "Conn_RvrtTms": controls.connect_revert_s,
+        "Conn": controls.connect,
+        "WMaxLimPct": round(controls.limit_pct * 10),
+        "WMaxLimPct_RvrtTms": controls.limit_revert_s,
+        "WMaxLim_Ena": controls.limit_enabled,
+        "OutPFSet": 1000,
+        "OutPFSet_Ena": 0,
+        "VArPct_Ena": 0,
+        "WMaxLimPct_SF": _LIMIT_SF,
+        "OutPFSet_SF": _PF_SF,
+    }
 
 
 def _meter(state: FlatState, model_id: int) -> dict[int, dict[str, PointValue]]:
@@ -124,6 +153,17 @@ class FlatUnit1xx(FlatUnit):
         (MODEL_STORAGE_1XX, "MinRsvPct"): _Writable(
             lambda v: 0 <= v <= 1000, "0–100 %"
         ),
+        (MODEL_CONTROLS_1XX, "Conn"): _Writable(lambda v: v in (0, 1), "0 or 1"),
+        (MODEL_CONTROLS_1XX, "Conn_RvrtTms"): _Writable(
+            lambda v: 0 <= v < 0xFFFF, "seconds"
+        ),
+        (MODEL_CONTROLS_1XX, "WMaxLimPct"): _Writable(
+            lambda v: 0 <= v <= 1000, "0–100 %"
+        ),
+        (MODEL_CONTROLS_1XX, "WMaxLimPct_RvrtTms"): _Writable(
+            lambda v: 0 <= v < 0xFFFF, "seconds"
+        ),
+        (MODEL_CONTROLS_1XX, "WMaxLim_Ena"): _Writable(lambda v: v in (0, 1), "0 or 1"),
     }
 
     def __init__(
@@ -144,6 +184,8 @@ class FlatUnit1xx(FlatUnit):
     def _models(self) -> tuple[int, ...]:
         if self.role is UnitRole.METER:
             return (MODEL_COMMON, self.flat.config.sunspec_meter)
+        if self.role is UnitRole.PV and self.flat.config.sunspec_controls:
+            return (*CHAINS_1XX[self.role], MODEL_CONTROLS_1XX)
         return CHAINS_1XX[self.role]
 
     def leave_unimplemented(self, *points: str) -> None:
@@ -176,7 +218,7 @@ class FlatUnit1xx(FlatUnit):
 
     def _served(self, state: FlatState) -> dict[int, dict[str, PointValue]]:
         if self.role is UnitRole.PV:
-            return _pv(state)
+            return _pv(state) | {MODEL_CONTROLS_1XX: _controls(self.flat.pv_controls)}
         if self.role is UnitRole.METER:
             return _meter(state, self.flat.config.sunspec_meter)
         battery, setpoint = state.battery, state.setpoint
@@ -203,8 +245,21 @@ class FlatUnit1xx(FlatUnit):
 
     def _apply(self, changes: Mapping[tuple[int, str], int]) -> None:
         flat, controls = self.flat, self.flat.controls
+        pv = flat.pv_controls
         for (_, name), value in changes.items():
             match name:
+                case "Conn":
+                    pv.connect = value
+                    pv.arm_connect()
+                case "Conn_RvrtTms":
+                    pv.connect_revert_s = value
+                case "WMaxLimPct":
+                    pv.limit_pct = value / 10
+                case "WMaxLimPct_RvrtTms":
+                    pv.limit_revert_s = value
+                case "WMaxLim_Ena":
+                    pv.limit_enabled = value
+                    pv.arm_limit()
                 case "StorCtl_Mod":
                     self.mode_bits = value
                 case "OutWRte":

@@ -102,6 +102,9 @@ class FlatConfig:
     # A 1xx flat's meter model: 203 (integer points with scale factors) or one of
     # the float meters 211–214 (float32 points, NaN when not implemented).
     sunspec_meter: int = 203
+    # A 1xx PV inverter serves model 123 (immediate controls: connect, output
+    # limit) after its 103; False leaves it out, as many installed inverters do.
+    sunspec_controls: bool = True
     # The inverter's backup output takes the living room by itself while the grid is
     # out (as an ECHONET Lite power conditioner's self-sustained output does).
     backup_output_auto: bool = False

@@ -21,6 +21,7 @@ from ..physics.load import Demand, HouseholdLoad
 from ..physics.pv import PvArray
 from .config import FlatConfig, UnitRole
 from .controls import ENABLED, BusControl, BusStatus, SetpointControl
+from .pv_controls import PvControls
 from .state import (
     BatteryState,
     BusState,
@@ -99,6 +100,8 @@ class Flat:
         )
         self.battery = Battery(config.battery, config.soc_pct, config.soh_pct)
         self.controls = SetpointControl()
+        # Model 123 of a 1xx PV inverter; left alone it changes nothing.
+        self.pv_controls = PvControls()
         self.reserve_pct = config.reserve_pct
         self.source = LivingRoomSource.GRID
         self.battery_fault = False
@@ -154,6 +157,7 @@ class Flat:
             for event in (
                 self.controls.next_event_in(),
                 self.bus_control.next_event_in(),
+                self.pv_controls.next_event_in(),
             )
             if event is not None
         ]
@@ -182,11 +186,16 @@ class Flat:
         self._dt = dt
         self.controls.tick(dt)
         self.bus_control.tick(dt)
+        self.pv_controls.tick(dt)
         self.inverters_connected = (
             grid.up and grid_up_s >= self.config.reconnect_delay_s
         )
         available_pv_w = self.pv.step(now, dt)
-        self.pv_w = available_pv_w if self.inverters_connected else 0.0
+        self.pv_w = (
+            self.pv_controls.cap_w(available_pv_w, self.config.pv_peak_w)
+            if self.inverters_connected
+            else 0.0
+        )
         self.demand = self.load.step(now, dt)
         # The bus closes only while the grid is out, and only for flats it reaches.
         self.bus_active = (

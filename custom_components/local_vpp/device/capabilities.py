@@ -12,7 +12,8 @@ class Capabilities:
     ``revert_timer``: the device falls back by itself when writes stop; without one
     the integration bounds every hold by other means and hands the battery back
     itself. ``min_write_interval_s``: how often a hold that has not changed may be
-    written again (flash wear).
+    written again (flash wear). ``immediate_controls``: the PV inverter serves
+    SunSpec model 123 (connect, output limit); read and reported, not written.
     """
 
     read: bool = True
@@ -20,3 +21,4 @@ class Capabilities:
     switch_living_room: bool = True
     revert_timer: bool = True
     min_write_interval_s: float = 0.0
+    immediate_controls: bool = False

@@ -10,6 +10,12 @@ Power is controlled through model 124's rates: discharging at ``OutWRte`` % of
 ``WChaMax`` with ``StorCtl_Mod`` bit 1, charging at ``InWRte`` with bit 0, with
 ``InOutWRte_RvrtTms`` as the revert timer. There is no living-room model: the
 installer chooses a switch, or the inverter's backup output.
+
+Where the PV inverter serves model 123 (immediate controls), it is read, never
+written: ``Conn`` (told to connect or not), ``WMaxLimPct`` with ``WMaxLim_Ena`` (the
+output limit) and both revert timers. They show as diagnostics, ``Conn`` is the PV
+reading's ``connected``, and the flat counts ``immediate_controls`` as a capability.
+Without 123 the flat reads exactly as before.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Final
 
 from modbus_connection import ModbusError, ModbusExceptionError, ModbusTcpParams
 from modbus_connection.model.sunspec import (
+    SunSpecComponent,
     SunSpecError,
     SunSpecModel,
     SunSpecModels,
@@ -48,12 +55,20 @@ from ..flat import (
 )
 from ..models import MODEL_COMMON, SUNSPEC_BASE, CommonModel
 from ..pymodbus_log import demote_per_request_errors
-from ..reading import BatteryReading, FlatReading, MeterReading, PvReading
+from ..reading import (
+    BatteryReading,
+    FlatReading,
+    InverterControlsReading,
+    MeterReading,
+    PvReading,
+)
 from .models import (
     FLOAT_METER_MODELS,
     INVERTER_MODELS,
     METER_MODELS,
+    MODEL_CONTROLS,
     MODEL_STORAGE,
+    ControlsModel,
     FloatMeterModel,
     InverterModel,
     MeterModel,
@@ -63,6 +78,9 @@ from .models import (
 _CHARGE_BIT: Final = 1
 _DISCHARGE_BIT: Final = 2
 _FAULT_STATE: Final = 7
+# Model 123 Conn and the enable fields.
+_CONNECT: Final = 1
+_ENABLED: Final = 1
 _ACC32: Final = 1 << 32
 
 
@@ -104,6 +122,7 @@ class Sunspec1xxFlatDevice:
         self._inverter: InverterModel | None = None
         self._storage: StorageModel | None = None
         self._meter: MeterModel | FloatMeterModel | None = None
+        self._controls: ControlsModel | None = None
         self._scales = ScaleCache()
         self._counters = {
             name: WrappingCounter(_ACC32)
@@ -188,6 +207,13 @@ class Sunspec1xxFlatDevice:
         self._meter = meter_class(
             self._units[ROLE_METER], _model(models[ROLE_METER], meter)
         )
+        if MODEL_CONTROLS in models[ROLE_PV]:
+            self._controls = ControlsModel(
+                self._units[ROLE_PV], _model(models[ROLE_PV], MODEL_CONTROLS)
+            )
+        self.capabilities = Capabilities(
+            switch_living_room=False, immediate_controls=self._controls is not None
+        )
         self.models = models
         self.identities = identities
         return identities
@@ -202,12 +228,15 @@ class Sunspec1xxFlatDevice:
         assert self._meter
         self.last_poll_requests = 0
         ok = {}
-        for name, component in (
+        components: list[tuple[str, SunSpecComponent]] = [
             ("pv", self._pv),
             ("inverter", self._inverter),
             ("storage", self._storage),
             ("meter", self._meter),
-        ):
+        ]
+        if self._controls is not None:
+            components.append(("controls", self._controls))
+        for name, component in components:
             try:
                 await component.async_update(notify=False)
                 ok[name] = True
@@ -218,21 +247,38 @@ class Sunspec1xxFlatDevice:
             self.last_poll_requests += 1
         if not any(ok.values()):
             raise CannotConnectError("no unit answered the poll")
+        controls = self._controls_reading() if ok.get("controls") else None
+        if controls is None and self._controls is not None:
+            # Served but not read this time: unknown, never "disconnected".
+            controls = InverterControlsReading(None, None, None, None, None)
         return FlatReading(
-            pv=self._pv_reading() if ok["pv"] else None,
+            pv=self._pv_reading(controls) if ok["pv"] else None,
             battery=self._battery_reading()
             if ok["inverter"] and ok["storage"]
             else None,
             meter=self._meter_reading() if ok["meter"] else None,
             living_room=None,
+            pv_controls=controls,
         )
 
-    def _pv_reading(self) -> PvReading:
+    def _pv_reading(self, controls: InverterControlsReading | None) -> PvReading:
         assert self._pv is not None
         return PvReading(
             power_w=self._pv.power_w,
             energy_wh=self._count("pv", self._pv.energy_wh),
-            connected=None,
+            connected=None if controls is None else controls.connected,
+        )
+
+    def _controls_reading(self) -> InverterControlsReading:
+        controls = self._controls
+        assert controls is not None
+        connect, enabled = controls.connect, controls.limit_enabled
+        return InverterControlsReading(
+            connected=None if connect is None else int(connect) == _CONNECT,
+            connect_revert_s=_whole(controls.connect_revert_s),
+            limit_enabled=None if enabled is None else int(enabled) == _ENABLED,
+            limit_pct=controls.limit_pct,
+            limit_revert_s=_whole(controls.limit_revert_s),
         )
 
     def _count(self, name: str, value: float | None) -> float | None:
@@ -390,6 +436,10 @@ class Sunspec1xxFlatDevice:
             return await awaitable
         except _LINK_ERRORS as err:
             raise CannotConnectError(str(err)) from err
+
+
+def _whole(value: float | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def _model(models: SunSpecModels, model_id: int) -> SunSpecModel:

@@ -58,6 +58,18 @@ class StorageModel(SunSpecComponent):
     revert_s = uint16(15, writable=True)
 
 
+class ControlsModel(SunSpecComponent):
+    """Model 123: connect/disconnect and the output limit, with their revert timers."""
+
+    register_ranges = _whole_model(24)
+
+    connect_revert_s = uint16(3)
+    connect = enum16(4)
+    limit_pct = uint16(5, scale_register=23, unit="%")
+    limit_revert_s = uint16(7)
+    limit_enabled = enum16(9)
+
+
 class MeterModel(SunSpecComponent):
     """Models 201–204: power (+ import), voltage, frequency, energy both ways."""
 
