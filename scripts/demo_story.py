@@ -34,6 +34,8 @@ PEAK_AT = timedelta(hours=17, minutes=30)
 CUT_AT = timedelta(hours=18, minutes=45)
 CUT_FOR = timedelta(hours=1)
 PEAK_LOADS = 2.5
+# The household of the flat that helps over the bus is out for the evening.
+AWAY_LOAD = 0.1
 # The first phase lasts at least this long, whatever the start time.
 MIN_NOON = timedelta(minutes=20)
 
@@ -116,6 +118,20 @@ class Home:
         with urllib.request.urlopen(request, timeout=10) as reply:
             return {item["entity_id"]: item["state"] for item in json.load(reply)}
 
+    def set_number(self, entity_id: str, value: float) -> None:
+        """Set a number entity, as a resident would on its card."""
+        request = urllib.request.Request(
+            f"{self.base}/api/services/number/set_value",
+            data=json.dumps({"entity_id": entity_id, "value": value}).encode(),
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Content-Type": "application/json",
+            },
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
 
 def _clock(state: dict[str, Any]) -> str:
     return datetime.fromisoformat(state["time"]).strftime("%H:%M")
@@ -147,6 +163,28 @@ def _rooms_on_battery(
         else:
             on += state == "on"
     return on, unseen
+
+
+def keep_for_the_bus(
+    home: Home, building: dict[str, Any], states: dict[str, str], flats: list[str]
+) -> str | None:
+    """Keep one bus flat's battery for its neighbours in a power cut.
+
+    A battery at its reserve has nothing to give over the bus, and the evening (its
+    own household, then peak shaving) takes every battery it can down to its
+    reserve. The fullest bus flat other than the lowest one has its household out for
+    the evening and takes no share of group discharges (its "maximum share" at 0 %,
+    as a resident may set it); it still helps its neighbours in a cut. Returns it.
+    """
+    soc = {flat["flat"]: flat["soc_pct"] for flat in building["flats"]}
+    on_bus = [f for f in flats if f"sensor.flat_{f}_battery_bus_power" in states]
+    if len(on_bus) < 2:
+        return None
+    lowest = min(on_bus, key=lambda f: soc.get(f, 0.0))
+    donor = max((f for f in on_bus if f != lowest), key=lambda f: soc.get(f, 0.0))
+    home.act(f"flats/{donor}/household", {"factor": AWAY_LOAD})
+    home.set_number(f"number.flat_{donor}_battery_maximum_share", 0)
+    return donor
 
 
 def tell(home: Home, flats: list[str], timeout_s: float) -> int:
@@ -195,6 +233,15 @@ def tell(home: Home, flats: list[str], timeout_s: float) -> int:
             " use. Look at the building dashboard's energy flows and gauges.",
             flush=True,
         )
+        donor = keep_for_the_bus(home, building, states, flats)
+        if donor is not None:
+            print(
+                f"[{_clock(building)}] Flat {donor} is out for the evening and keeps"
+                " its battery out of the building's group discharges (its 'Maximum"
+                " share' is 0 %): in a power cut it can help a neighbour over the"
+                " building bus.",
+                flush=True,
+            )
         groups = [
             f"binary_sensor.flat_{flat}_battery_group_discharge_active"
             for flat in flats

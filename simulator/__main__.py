@@ -333,7 +333,9 @@ async def _serve(
 
 
 # ctl commands that act on one flat of a building (with --flat).
-_FLAT_COMMANDS = frozenset({"vanish", "return", "bus", "bus-setpoint", "living-room"})
+_FLAT_COMMANDS = frozenset(
+    {"vanish", "return", "bus", "bus-setpoint", "living-room", "household"}
+)
 # ctl commands that a flat understands directly and a building per flat.
 _EITHER_COMMANDS = frozenset(
     {"fault", "disconnect", "glitch", "reset-counter", "degrade", "state"}
@@ -386,6 +388,8 @@ def _ctl_arguments(parser: argparse.ArgumentParser) -> None:
     advance.add_argument("seconds", type=float)
     loads = commands.add_parser("loads", help="building: every household × factor")
     loads.add_argument("factor", type=float)
+    household = commands.add_parser("household", help="building flat: its load × f")
+    household.add_argument("factor", type=float)
     commands.add_parser("vanish", help="building flat: go silent on the network")
     commands.add_parser("return", help="building flat: answer again")
     bus = commands.add_parser("bus", help="building flat: wired to the bus or not")
@@ -445,6 +449,8 @@ def _ctl_command(args: argparse.Namespace) -> tuple[str, dict[str, Any] | None]:
             }
         case "loads":
             return "loads", {"factor": args.factor}
+        case "household":
+            return "household", {"factor": args.factor}
         case "vanish" | "return":
             return args.action, {}
         case "bus":

@@ -107,6 +107,13 @@ def _living_room(body: Mapping[str, Any]) -> FlatCommand:
     return lambda building, flat_id: building.set_living_room(source, flat_id=flat_id)
 
 
+def _household(body: Mapping[str, Any]) -> FlatCommand:
+    factor = number(body, "factor")
+    return lambda building, flat_id: building.set_household_load(
+        factor, flat_id=flat_id
+    )
+
+
 def _vanish(body: Mapping[str, Any]) -> FlatCommand:
     return lambda building, flat_id: building.vanish(flat_id)
 
@@ -131,6 +138,7 @@ FLAT_ACTIONS: dict[str, FlatAction] = {
     "bus": _bus,
     "bus_setpoint": _bus_setpoint,
     "living_room": _living_room,
+    "household": _household,
     "vanish": _vanish,
     "return": _return,
 }

@@ -91,6 +91,9 @@ class Building:
         self._load_scales = {
             flat_id: flat.load.scale for flat_id, flat in self.flats.items()
         }
+        # The building's load factor and each household's own (away, guests).
+        self._load_factor = 1.0
+        self._household_factors = dict.fromkeys(self.flats, 1.0)
         self.common = (
             None
             if lone
@@ -353,13 +356,33 @@ class Building:
         """Every household (and the common areas) draws ``factor`` × its usual."""
         if not 0 <= factor <= 5:
             raise ValueError("load factor must be within 0–5")
+        self._load_factor = factor
         for flat_id, flat in self.flats.items():
-            flat.load.scale = self._load_scales[flat_id] * factor
+            flat.load.scale = self._load_scale(flat_id)
         if self.common is not None:
             self.common.scale = factor
         self.settle()
 
+    def _load_scale(self, flat_id: str) -> float:
+        return (
+            self._load_scales[flat_id]
+            * self._load_factor
+            * self._household_factors[flat_id]
+        )
+
     # One flat ----------------------------------------------------------------
+
+    def set_household_load(self, factor: float, *, flat_id: str | None = None) -> None:
+        """One household draws ``factor`` × its usual (0.3: out for the evening).
+
+        It stays in force through later building-wide load factors, which multiply it.
+        """
+        if not 0 <= factor <= 5:
+            raise ValueError("load factor must be within 0–5")
+        flat = self.flat(flat_id)
+        self._household_factors[flat.config.flat] = factor
+        flat.load.scale = self._load_scale(flat.config.flat)
+        self.settle()
 
     def reset_counter(
         self, role: UnitRole | str, point: str, *, flat_id: str | None = None

@@ -107,6 +107,7 @@ BAD_INPUT = [
     ("flats/102/bus_setpoint", {"w": 50000}, 400, "10000"),
     ("flats/102/bus_setpoint", {"w": 1.5}, 400, "whole"),
     ("flats/102/living_room", {"source": 3}, 400, "source"),
+    ("flats/102/household", {"factor": 9}, 400, "load factor"),
     ("flats/102/disconnect", {"seconds": -1}, 400, "positive"),
     ("flats/102/glitch", {"role": "pv", "point": "X", "kind": "zero"}, 400, "counter"),
     ("flats/102/reset_counter", {"role": "pv", "point": "X"}, 400, "counter"),
@@ -164,6 +165,7 @@ async def test_building_process_over_http_modbus_and_ctl() -> None:
         assert answer["state"]["building_meter"]["connected"] is False
         for path, body in (
             ("living_room", {"source": 1}),
+            ("household", {"factor": 0.5}),
             ("bus_setpoint", {"w": -200, "revert_s": 60}),
             ("bus", {"available": True}),
             ("fault", {"kind": "device_failure", "role": "pv", "on": True}),
@@ -205,6 +207,8 @@ async def test_building_process_over_http_modbus_and_ctl() -> None:
         assert json.loads(out)["state"]["bus"]["setpoint_w"] == 300
         code, out, _ = await building.ctl("--flat", "101", "living-room", "battery")
         assert json.loads(out)["state"]["living_room"]["source"] == 1
+        code, out, _ = await building.ctl("--flat", "101", "household", "0.3")
+        assert code == 0
         code, out, _ = await building.ctl("--flat", "101", "state")
         assert json.loads(out)["state"]["flat"] == "101"
         code, out, _ = await building.ctl("loads", "1.0")

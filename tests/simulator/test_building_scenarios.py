@@ -76,6 +76,23 @@ def test_evening_peak_raises_the_building_demand() -> None:
     assert [event.label for event in peak.scheduled] == ["loads"]
 
 
+def test_a_household_out_for_the_evening_keeps_its_factor_through_the_peak() -> None:
+    building = Building(BuildingConfig(flats=3, base_port=0, manual_clock=True))
+    usual = {f: flat.load.scale for f, flat in building.flats.items()}
+    building.set_household_load(0.3, flat_id="102")
+    building.set_load_scale(2.5)
+    scales = {f: flat.load.scale for f, flat in building.flats.items()}
+    assert scales["101"] == pytest.approx(usual["101"] * 2.5)
+    assert scales["102"] == pytest.approx(usual["102"] * 0.3 * 2.5)
+    building.set_load_scale(1.0)
+    assert building.flats["102"].load.scale == pytest.approx(usual["102"] * 0.3)
+    with pytest.raises(ValueError, match="load factor"):
+        building.set_household_load(-1, flat_id="102")
+    with pytest.raises(UnknownFlatError):
+        building.set_household_load(1.0, flat_id="999")
+    assert building.flats["102"].load.scale == pytest.approx(usual["102"] * 0.3)
+
+
 def test_an_outage_with_uneven_soc_darkens_the_empty_flats_unless_the_bus_helps() -> (
     None
 ):
