@@ -18,14 +18,21 @@ def authorized(request: web.Request, token: bytes) -> bool:
     )
 
 
-def refusal(request: web.Request, token: bytes) -> web.Response | None:
-    """The 401 answer for a request without the token, else None.
+def admitted(request: web.Request, token: bytes) -> bool:
+    """Whether the request carries the token; if so its connection is trusted.
 
-    A request with the token has its connection trusted: the guard no longer times
-    it out as an unauthenticated one.
+    A trusted connection is no longer timed out as an unauthenticated one, so a
+    client that keeps its connection open between polls keeps it.
     """
-    if authorized(request, token):
-        trust(request)
+    if not authorized(request, token):
+        return False
+    trust(request)
+    return True
+
+
+def refusal(request: web.Request, token: bytes) -> web.Response | None:
+    """The 401 answer for a request without the token, else None (see ``admitted``)."""
+    if admitted(request, token):
         return None
     return web.json_response(
         {"error": "unauthorized", "detail": "send Authorization: Bearer <api_token>"},

@@ -12,9 +12,12 @@ import contextlib
 import shlex
 from pathlib import Path
 
+import pytest
+
 from devkit import processes
 from devkit.clock import now_ms
 from devkit.sidecar_node import configure
+from sidecar import config as config_module
 from tests.sidecar.mesh_support import Building, Flat, peer_connect
 
 FILE_LIMIT = 256
@@ -138,3 +141,37 @@ async def test_one_source_holds_at_most_its_share_and_is_told_so(
         assert reply["rejected"]["too_many_connections"] == 20
         assert reply["rejected"]["request_timeout"] == PER_SOURCE
         await ha.close()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/status", "/api/v1/wat"])
+async def test_a_kept_alive_connection_with_the_token_outlives_the_timeout(
+    tmp_path: Path, path: str
+) -> None:
+    async with Building(tmp_path, 1) as building:
+        node = building.flats[0]
+        configure(node.config, SETTINGS)
+        await building.start(node)
+        token = config_module.load(node.config).api_token
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {token}\r\n\r\n"
+        ).encode()
+        reader, writer = await asyncio.open_connection("127.0.0.1", node.port)
+        try:
+            async with asyncio.timeout(4 * TIMEOUT_S + 20):
+                for _ in range(2):
+                    writer.write(request)
+                    await writer.drain()
+                    status = await reader.readline()
+                    assert status.startswith(b"HTTP/1.1 200"), status
+                    length = 0
+                    while (line := await reader.readline()) != b"\r\n":
+                        name, _, value = line.decode().partition(":")
+                        if name.lower() == "content-length":
+                            length = int(value)
+                    await reader.readexactly(length)
+                    # Polls come a while apart: longer than the node waits for an
+                    # unauthenticated connection to authenticate.
+                    await asyncio.sleep(TIMEOUT_S + 1)
+        finally:
+            writer.close()

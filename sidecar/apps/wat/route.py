@@ -38,7 +38,7 @@ class WatRoutes:
         web_app.router.add_post(f"{PATH}/currency", self._currency)
 
     def _authorized(self, request: web.Request) -> bool:
-        return bearer.authorized(request, self._token)
+        return bearer.admitted(request, self._token)
 
     async def _state(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
