@@ -19,6 +19,7 @@ from tests.integration.ha.echonet_flat import (
     echonet_entry_data,
     echonet_flat_in_thread,
 )
+from tests.integration.ha.families import FAMILIES, FamilyFlat, family_flat
 from tests.integration.ha.scripted_sidecar import ScriptedSidecar
 from tests.integration.ha.support import entry_data, morning_flat, new_flat_entry
 
@@ -72,6 +73,16 @@ async def scripted_sidecar(socket_enabled: None) -> AsyncIterator[ScriptedSideca
         yield sidecar
     finally:
         await sidecar.stop()
+
+
+@pytest.fixture(params=FAMILIES)
+async def family(
+    request: pytest.FixtureRequest, hass: HomeAssistant, socket_enabled: None
+) -> AsyncIterator[FamilyFlat]:
+    """Flat 101 of each device family in turn, ready for its entry to be set up."""
+    with family_flat(request.param) as flat:
+        await flat.async_prepare(hass)
+        yield flat
 
 
 @pytest.fixture
