@@ -191,6 +191,11 @@ class FamilyFlat:
     # -- the battery -----------------------------------------------------------------
 
     @property
+    def soc_step_pct(self) -> float:
+        """The step in which the battery reports its state of charge."""
+        return 1.0 if self.name == ECHONET else 0.1
+
+    @property
     def setpoint(self) -> SetpointState:
         """What the simulated battery holds now, whatever drives it."""
         return self.handle.state.setpoint

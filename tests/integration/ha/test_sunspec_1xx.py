@@ -1,9 +1,9 @@
 """A flat of SunSpec 1xx devices in Home Assistant, against the simulator.
 
 The SunSpec flow scans the units and uses the 1xx family when the 7xx set is not
-there; the entities show the flat; a group round drives the battery through model
-124 and its revert timer. The power cut, group discharge and bus tests run on a 1xx
-flat (with a relay as the living-room changeover: a 1xx inverter has no
+there; the entities show the flat; a battery without a capacity asks for it. The
+power cut, group discharge (through model 124 and its revert timer) and bus tests
+run on a 1xx flat (with a relay as the living-room changeover: a 1xx inverter has no
 living-room register) in their own modules, parametrised over the families. A flat
 whose meter serves a float model (211–214) is found by the same flow and shows the
 same grid power and energy; a point the meter leaves unimplemented (NaN) is
@@ -30,7 +30,7 @@ from simulator.modbus.units_1xx import FlatUnit1xx
 from simulator.model.config import UnitRole
 from simulator.simulator import Simulator
 from simulator.threaded import FlatThread
-from tests.integration.ha.scripted_sidecar import ScriptedSidecar, setpoint_message
+from tests.integration.ha.scripted_sidecar import ScriptedSidecar
 from tests.integration.ha.support import (
     entity_id,
     entry_data,
@@ -83,24 +83,6 @@ async def test_the_flow_scans_and_uses_the_1xx_models(
     assert numeric_state(hass, Platform.SENSOR, "battery_soc") == pytest.approx(
         flat_1xx.state.battery.soc_pct, abs=0.2
     )
-
-
-async def test_group_rounds_drive_a_1xx_battery_through_model_124(
-    hass: HomeAssistant, flat_1xx: FlatThread, scripted_sidecar: ScriptedSidecar
-) -> None:
-    entry = _entry(flat_1xx)
-    await set_up_linked(hass, entry, scripted_sidecar)
-    await scripted_sidecar.push(setpoint_message(w=700, revert_s=5))
-    await until(lambda: flat_1xx.state.setpoint.enabled)
-    setpoint = flat_1xx.state.setpoint
-    assert setpoint.setpoint_w == 700
-    assert setpoint.revert_s == 5
-    group = entry.runtime_data.group
-    assert group is not None
-    await until(lambda: not group.busy)
-    # No more rounds: the inverter's own timer ends the hold.
-    flat_1xx.advance(6)
-    assert not flat_1xx.state.setpoint.enabled
 
 
 async def _offer(
