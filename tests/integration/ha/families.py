@@ -7,7 +7,7 @@ what the tests look at.
 
 - SunSpec 7xx: the living room moves on the vendor register (model 64900); the
   battery holds a setpoint under model 704's revert timer.
-- SunSpec 1xx: no living-room register; the installer picks a relay (an input
+- SunSpec 1xx: no living-room register; the installer picks a relay (a template
   switch here), wired to the simulated flat's living room as the electrician's
   relay is to the backup output. Model 124 has a revert timer but no capacity: the
   installer types the battery's nameplate.
