@@ -191,9 +191,12 @@ class FamilyFlat:
     # -- the battery -----------------------------------------------------------------
 
     @property
-    def soc_step_pct(self) -> float:
-        """The step in which the battery reports its state of charge."""
-        return 1.0 if self.name == ECHONET else 0.1
+    def soc_abs_pct(self) -> float:
+        """How far the reported state of charge may be from the simulated one.
+
+        SunSpec reports it in 0.1 % steps; ECHONET Lite (0xE4) in whole per cent.
+        """
+        return 0.6 if self.name == ECHONET else 0.2
 
     @property
     def setpoint(self) -> SetpointState:

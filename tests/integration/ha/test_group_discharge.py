@@ -87,9 +87,7 @@ async def test_availability_is_sent_every_poll(
     battery = flat.state.battery
     assert message["participate"] is True
     assert message["max_share_pct"] == 100.0
-    assert message["soc_pct"] == pytest.approx(
-        battery.soc_pct, abs=family.soc_step_pct / 2 + 0.1
-    )
+    assert message["soc_pct"] == pytest.approx(battery.soc_pct, abs=family.soc_abs_pct)
     assert message["max_discharge_w"] == pytest.approx(battery.max_discharge_w)
     assert message["max_charge_w"] == pytest.approx(battery.max_charge_w)
     assert "battery_w" in message
