@@ -2,9 +2,11 @@
 
 A battery that does not accept control is read and recorded but offered as no
 giver; a battery without a reserve property offers what is above the installer's
-reserve. The slower, acknowledged write path (power, amount and mode once, again
-only when the power really changes, automatic mode at the end) and the amount as
-the safety net are tested with every family in test_group_discharge.py.
+reserve; a Home Assistant killed in the middle of a group event hands the battery
+back to automatic mode at its next start (no revert timer would). The slower,
+acknowledged write path (power, amount and mode once, again only when the power
+really changes, automatic mode at the end) and the amount as the safety net are
+tested with every family in test_group_discharge.py.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.local_vpp import families
 from custom_components.local_vpp.battery_facts import DEFAULT_RESERVE_PCT
 from custom_components.local_vpp.const import DOMAIN
 from custom_components.local_vpp.device.echonet import properties as p
@@ -23,7 +26,7 @@ from sidecar.coordination.intake import availability_content
 from simulator.echonet.objects import StorageBattery
 from simulator.echonet_nodes import EchonetNodes
 from tests.integration.ha.echonet_flat import EchonetFlat
-from tests.integration.ha.scripted_sidecar import ScriptedSidecar
+from tests.integration.ha.scripted_sidecar import ScriptedSidecar, setpoint_message
 from tests.integration.ha.support import BATTERY_SERIAL, set_up_linked
 
 
@@ -52,6 +55,37 @@ async def test_a_battery_that_refuses_control_is_offered_as_no_giver(
     # Still read and recorded.
     assert message["soc_pct"] is not None
     assert scripted_sidecar.of_type("sample")
+
+
+async def test_a_group_hold_left_by_a_killed_home_assistant_ends_at_its_next_start(
+    hass: HomeAssistant,
+    echonet_flat: EchonetFlat,
+    echonet_entry: MockConfigEntry,
+    scripted_sidecar: ScriptedSidecar,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    handle, nodes = echonet_flat
+    # The lost release waits 1 s for its answer, not 2 s.
+    monkeypatch.setattr(families, "ECHONET_TIMEOUT_S", 1.0)
+    await set_up_linked(hass, echonet_entry, scripted_sidecar)
+    await scripted_sidecar.push(setpoint_message(w=-800, revert_s=4))
+    await until(lambda: handle.state.setpoint.enabled)
+    group = echonet_entry.runtime_data.group
+    assert group is not None
+    await until(lambda: not group.busy)
+    # Killed mid-event: the release on the way out never reaches the battery.
+    handle.call(lambda _: setattr(nodes.node(), "silent", True))
+    assert await hass.config_entries.async_unload(echonet_entry.entry_id)
+    await hass.async_block_till_done()
+    handle.call(lambda _: setattr(nodes.node(), "silent", False))
+    mode = handle.call(lambda _: _battery(nodes).get(p.OPERATION_MODE))
+    assert mode == bytes((p.MODE_CHARGING,))
+
+    assert await hass.config_entries.async_setup(echonet_entry.entry_id)
+    await hass.async_block_till_done()
+    mode = handle.call(lambda _: _battery(nodes).get(p.OPERATION_MODE))
+    assert mode == bytes((p.MODE_AUTO,))
+    assert not handle.state.setpoint.enabled
 
 
 async def test_an_echonet_battery_offers_what_is_above_the_installers_reserve(
