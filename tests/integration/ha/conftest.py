@@ -11,6 +11,7 @@ import pytest
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.local_vpp import families as product_families
 from devkit.ports import free_port
 from devkit.sidecar_node import SidecarNode, init_node
 from simulator.threaded import FlatThread
@@ -19,6 +20,7 @@ from tests.integration.ha.echonet_flat import (
     echonet_entry_data,
     echonet_flat_in_thread,
 )
+from tests.integration.ha.families import FAMILIES, FamilyFlat, family_flat
 from tests.integration.ha.scripted_sidecar import ScriptedSidecar
 from tests.integration.ha.support import entry_data, morning_flat, new_flat_entry
 
@@ -72,6 +74,25 @@ async def scripted_sidecar(socket_enabled: None) -> AsyncIterator[ScriptedSideca
         yield sidecar
     finally:
         await sidecar.stop()
+
+
+@pytest.fixture(params=FAMILIES)
+async def family(
+    request: pytest.FixtureRequest,
+    hass: HomeAssistant,
+    socket_enabled: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[FamilyFlat]:
+    """Flat 101 of each device family in turn, ready for its entry to be set up.
+
+    An ECHONET Lite request waits 1 s for its answer instead of 2 s: a node made
+    silent by the test costs half the time, and one on 127.0.0.1 answers in
+    milliseconds.
+    """
+    monkeypatch.setattr(product_families, "ECHONET_TIMEOUT_S", 1.0)
+    with family_flat(request.param) as flat:
+        await flat.async_prepare(hass)
+        yield flat
 
 
 @pytest.fixture

@@ -1,10 +1,10 @@
 """An ECHONET Lite flat in Home Assistant, against the simulator's node over UDP.
 
 The config flow finds the node (or takes a typed address), the same entities show
-the same physics, a failed read is unavailable (never 0), the power cut is watched
-on a backup output that switches by itself, and a hold that a stopped Home
-Assistant left on the battery (ECHONET has no revert timer) is handed back at the
-next start.
+the same physics, a failed read is unavailable (never 0), and a hold that a stopped
+Home Assistant left on the battery (ECHONET has no revert timer) is handed back at
+the next start. The power cut, watched on a backup output that switches by itself,
+is tested with every family in test_backup.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
-from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, Platform
+from homeassistant.const import STATE_ON, STATE_UNAVAILABLE, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
@@ -32,13 +32,6 @@ from custom_components.local_vpp.families import (
 )
 from devkit.ports import free_port, free_udp_port
 from tests.integration.ha.echonet_flat import EchonetFlat
-from tests.integration.ha.outage_harness import (
-    FakeClock,
-    Harness,
-    setup_backup_entry,
-    setup_loads,
-    use_fake_clock,
-)
 from tests.integration.ha.support import BATTERY_SERIAL, entity_id, numeric_state
 
 
@@ -180,29 +173,6 @@ async def test_a_hold_left_by_a_stopped_home_assistant_is_handed_back_at_start(
     )
     assert mode == bytes((p.MODE_AUTO,))
     assert not handle.state.setpoint.enabled
-
-
-async def test_a_power_cut_is_watched_on_a_backup_output_that_switches_itself(
-    hass: HomeAssistant,
-    echonet_flat: EchonetFlat,
-    echonet_entry: MockConfigEntry,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    handle, _ = echonet_flat
-    clock: FakeClock = use_fake_clock(monkeypatch)
-    loads = await setup_loads(hass)
-    entry = await setup_backup_entry(hass, echonet_entry, loads)
-    harness = Harness(hass, entry, handle, clock)
-    assert harness.state(Platform.SENSOR, "outage_state") == "grid_ok"
-    await harness.outage_confirmed()
-    assert harness.state(Platform.SENSOR, "outage_state") == "outage"
-    assert harness.state(Platform.BINARY_SENSOR, "grid_connected") == STATE_OFF
-    assert harness.state(Platform.SWITCH, "living_room_on_battery") == STATE_ON
-    assert handle.state.living_room.powered
-    assert harness.load(loads[0]) == STATE_OFF  # shed as on any flat
-    await harness.grid_back_for(60)
-    await harness.until_grid_ok(limit_s=600)
-    assert harness.load(loads[0]) == STATE_ON
 
 
 async def test_reconfigure_keeps_an_echonet_flat_on_echonet(

@@ -1,4 +1,11 @@
-"""Group discharge: the sidecar's setpoints reach the simulated battery, and back."""
+"""Group discharge: the sidecar's setpoints reach the simulated battery, and back.
+
+Every test runs on a flat of each device family (``families``). A SunSpec battery
+holds each round under its revert timer (model 704 or 124); an ECHONET Lite battery
+has none: it gets power, amount and mode once, acknowledged, is written again only
+when the power really changes (flash wear), and the amount written with the mode
+bounds the hold when its controller vanishes.
+"""
 
 from __future__ import annotations
 
@@ -29,8 +36,9 @@ from custom_components.local_vpp.const import (
     EVENT_GROUP_DISCHARGE_ENDED,
     EVENT_GROUP_DISCHARGE_STARTED,
 )
+from custom_components.local_vpp.device.echonet import properties as p
 from devkit.waiting import until
-from simulator.threaded import FlatThread
+from tests.integration.ha.families import ECHONET, FamilyFlat
 from tests.integration.ha.outage_harness import (
     Harness,
     setup_backup_entry,
@@ -67,10 +75,10 @@ async def _settled(hass: HomeAssistant, entry: MockConfigEntry) -> None:
 
 async def test_availability_is_sent_every_poll(
     hass: HomeAssistant,
-    config_entry: MockConfigEntry,
-    flat: FlatThread,
+    family: FamilyFlat,
     scripted_sidecar: ScriptedSidecar,
 ) -> None:
+    config_entry, flat = family.new_entry(), family.handle
     link = await set_up_linked(hass, config_entry, scripted_sidecar)
     before = len(scripted_sidecar.of_type("availability"))
     await config_entry.runtime_data.coordinator.async_refresh()
@@ -79,13 +87,14 @@ async def test_availability_is_sent_every_poll(
     battery = flat.state.battery
     assert message["participate"] is True
     assert message["max_share_pct"] == 100.0
-    assert message["soc_pct"] == pytest.approx(battery.soc_pct, abs=0.2)
+    assert message["soc_pct"] == pytest.approx(battery.soc_pct, abs=family.soc_abs_pct)
     assert message["max_discharge_w"] == pytest.approx(battery.max_discharge_w)
     assert message["max_charge_w"] == pytest.approx(battery.max_charge_w)
     assert "battery_w" in message
     assert isinstance(message["ts"], int)
-    # Energy above the reserve: what the cells hold above max(reserve, SoCMin).
-    floor = max(battery.reserve_pct, battery.soc_min_pct)
+    # Energy above the reserve: what the cells hold above max(reserve, SoCMin), as
+    # far as the family reports them.
+    floor = family.offer_floor_pct(battery)
     expected = (
         (battery.soc_pct - floor) / 100 * battery.rated_wh * battery.soh_pct / 100
     )
@@ -95,10 +104,10 @@ async def test_availability_is_sent_every_poll(
 
 async def test_setpoint_drives_the_battery_until_the_event_ends(
     hass: HomeAssistant,
-    config_entry: MockConfigEntry,
-    flat: FlatThread,
+    family: FamilyFlat,
     scripted_sidecar: ScriptedSidecar,
 ) -> None:
+    config_entry, flat = family.new_entry(), family.handle
     await set_up_linked(hass, config_entry, scripted_sidecar)
     started = async_capture_events(hass, EVENT_GROUP_DISCHARGE_STARTED)
     ended = async_capture_events(hass, EVENT_GROUP_DISCHARGE_ENDED)
@@ -110,9 +119,10 @@ async def test_setpoint_drives_the_battery_until_the_event_ends(
     await _settled(hass, config_entry)
     setpoint = flat.state.setpoint
     assert setpoint.setpoint_w == 700
-    assert setpoint.revert_s == 5
+    # The revert timer; on ECHONET Lite, how long the amount written lasts.
+    assert setpoint.revert_s == family.held_for_s(700, 5)
     assert not setpoint.revert_enabled
-    assert 0 < setpoint.revert_remaining_s <= 5
+    assert 0 < setpoint.revert_remaining_s <= family.held_for_s(700, 5)
     assert _state(hass, Platform.BINARY_SENSOR, "group_discharge_active") == STATE_ON
     assert numeric_state(hass, Platform.SENSOR, "group_setpoint") == 700
     assert numeric_state(hass, Platform.SENSOR, "group_share") == 25
@@ -126,12 +136,25 @@ async def test_setpoint_drives_the_battery_until_the_event_ends(
     assert started[0].data["share_pct"] == 25
     assert started[0].data["entry_id"] == config_entry.entry_id
     assert started[0].data["participating"] is True
+    if family.name == ECHONET:
+        # Written once, acknowledged; rounds that change nothing are not written.
+        assert family.mode_writes() == 1
+        group = config_entry.runtime_data.group
+        for w in (710, 690, 720, 700):
+            flat.advance(1)
+            await scripted_sidecar.push(setpoint_message(w=w))
+            await until(lambda w=w: group.current is not None and group.current.w == w)
+            await _settled(hass, config_entry)
+        assert family.mode_writes() == 1
 
     # The next round asks for more; the battery follows and the timer is re-armed.
     flat.advance(3)
     await scripted_sidecar.push(setpoint_message(w=900, achieved_w=5000))
     await until(lambda: flat.state.setpoint.setpoint_w == 900)
     assert flat.state.setpoint.revert_remaining_s > 3
+    if family.name == ECHONET:
+        await _settled(hass, config_entry)
+        assert family.mode_writes() == 2  # a real change is written at once
     # More than the battery can give is held at its limit.
     await scripted_sidecar.push(setpoint_message(w=50_000))
     await until(
@@ -145,6 +168,8 @@ async def test_setpoint_drives_the_battery_until_the_event_ends(
     )
     await until(lambda: not flat.state.setpoint.enabled)
     await _settled(hass, config_entry)
+    if family.name == ECHONET:
+        assert family.operation_mode() == p.MODE_AUTO
     assert _state(hass, Platform.BINARY_SENSOR, "group_discharge_active") == STATE_OFF
     assert numeric_state(hass, Platform.SENSOR, "group_setpoint") == 0
     assert _state(hass, Platform.SENSOR, "group_building_target") == "unknown"
@@ -158,43 +183,71 @@ async def test_setpoint_drives_the_battery_until_the_event_ends(
 
 async def test_the_revert_timer_is_the_safety_net(
     hass: HomeAssistant,
-    config_entry: MockConfigEntry,
-    flat: FlatThread,
+    family: FamilyFlat,
     scripted_sidecar: ScriptedSidecar,
 ) -> None:
+    config_entry, flat = family.new_entry(), family.handle
     await set_up_linked(hass, config_entry, scripted_sidecar)
     await scripted_sidecar.push(setpoint_message(w=-800, revert_s=4))
     await until(lambda: flat.state.setpoint.enabled)
     await _settled(hass, config_entry)
     assert flat.state.setpoint.setpoint_w == -800
-    # Home Assistant goes away without a word: the inverter reverts by itself.
+    # Home Assistant stops: it hands the battery back on its way out.
     assert await hass.config_entries.async_unload(config_entry.entry_id)
     await hass.async_block_till_done()
     assert not flat.state.setpoint.enabled
 
 
-async def test_silent_sidecar_leaves_the_battery_to_revert(
+async def test_a_vanished_home_assistant_leaves_the_battery_to_its_safety_net(
     hass: HomeAssistant,
-    config_entry: MockConfigEntry,
-    flat: FlatThread,
+    family: FamilyFlat,
     scripted_sidecar: ScriptedSidecar,
 ) -> None:
+    config_entry, flat = family.new_entry(), family.handle
+    await set_up_linked(hass, config_entry, scripted_sidecar)
+    await scripted_sidecar.push(setpoint_message(w=-800, revert_s=4))
+    await until(lambda: flat.state.setpoint.enabled)
+    await _settled(hass, config_entry)
+    # Home Assistant goes away without a word: its release never reaches the battery.
+    family.lose_comms(5)
+    assert await hass.config_entries.async_unload(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert flat.state.setpoint.enabled
+    # The revert timer ends the hold; on ECHONET Lite, the amount written with the
+    # mode runs out (the integration hands back what is left at its next start).
+    held_s = family.held_for_s(-800, 4)
+    flat.advance(held_s - 1)
+    assert flat.state.setpoint.enabled
+    flat.advance(2)
+    assert not flat.state.setpoint.enabled
+
+
+async def test_silent_sidecar_leaves_the_battery_to_revert(
+    hass: HomeAssistant,
+    family: FamilyFlat,
+    scripted_sidecar: ScriptedSidecar,
+) -> None:
+    config_entry, flat = family.new_entry(), family.handle
     await set_up_linked(hass, config_entry, scripted_sidecar)
     await scripted_sidecar.push(setpoint_message(revert_s=4))
     await until(lambda: flat.state.setpoint.enabled)
     await _settled(hass, config_entry)
-    # No more rounds and no poll re-arms a group setpoint: 4 s later it is gone.
+    # No more rounds and no poll re-arms a group setpoint: 4 s later it is gone (on
+    # ECHONET Lite, once the amount written with the mode has moved).
     await config_entry.runtime_data.coordinator.async_refresh()
-    flat.advance(5)
+    held_s = family.held_for_s(1200, 4)
+    flat.advance(held_s - 1)
+    assert flat.state.setpoint.enabled
+    flat.advance(2)
     assert not flat.state.setpoint.enabled
 
 
 async def test_link_loss_clears_the_setpoint(
     hass: HomeAssistant,
-    config_entry: MockConfigEntry,
-    flat: FlatThread,
+    family: FamilyFlat,
     scripted_sidecar: ScriptedSidecar,
 ) -> None:
+    config_entry, flat = family.new_entry(), family.handle
     link = await set_up_linked(hass, config_entry, scripted_sidecar)
     ended = async_capture_events(hass, EVENT_GROUP_DISCHARGE_ENDED)
     await scripted_sidecar.push(setpoint_message())
@@ -217,10 +270,10 @@ async def test_link_loss_clears_the_setpoint(
 
 async def test_a_new_event_replaces_the_old_one(
     hass: HomeAssistant,
-    config_entry: MockConfigEntry,
-    flat: FlatThread,
+    family: FamilyFlat,
     scripted_sidecar: ScriptedSidecar,
 ) -> None:
+    config_entry, flat = family.new_entry(), family.handle
     await set_up_linked(hass, config_entry, scripted_sidecar)
     started = async_capture_events(hass, EVENT_GROUP_DISCHARGE_STARTED)
     ended = async_capture_events(hass, EVENT_GROUP_DISCHARGE_ENDED)
@@ -238,10 +291,10 @@ async def test_a_new_event_replaces_the_old_one(
 
 async def test_participation_off_refuses_and_drops_the_setpoint(
     hass: HomeAssistant,
-    config_entry: MockConfigEntry,
-    flat: FlatThread,
+    family: FamilyFlat,
     scripted_sidecar: ScriptedSidecar,
 ) -> None:
+    config_entry, flat = family.new_entry(), family.handle
     await set_up_linked(hass, config_entry, scripted_sidecar)
     switch = entity_id(hass, Platform.SWITCH, "group_participation")
     assert _state(hass, Platform.SWITCH, "group_participation") == STATE_ON
@@ -277,10 +330,10 @@ async def test_participation_off_refuses_and_drops_the_setpoint(
 
 async def test_max_share_is_offered_and_restored(
     hass: HomeAssistant,
-    config_entry: MockConfigEntry,
-    flat: FlatThread,
+    family: FamilyFlat,
     scripted_sidecar: ScriptedSidecar,
 ) -> None:
+    config_entry = family.new_entry()
     mock_restore_cache_with_extra_data(
         hass,
         [
@@ -321,11 +374,11 @@ async def test_max_share_is_offered_and_restored(
 
 async def test_backup_engaged_blocks_group_setpoints(
     hass: HomeAssistant,
-    config_entry: MockConfigEntry,
-    flat: FlatThread,
+    family: FamilyFlat,
     scripted_sidecar: ScriptedSidecar,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    config_entry, flat = family.new_entry(), family.handle
     clock = use_fake_clock(monkeypatch)
     await setup_loads(hass)
     with_sidecar = MockConfigEntry(
@@ -365,10 +418,10 @@ async def test_backup_engaged_blocks_group_setpoints(
 
 async def test_a_manual_setpoint_waits_for_the_group_and_comes_back(
     hass: HomeAssistant,
-    config_entry: MockConfigEntry,
-    flat: FlatThread,
+    family: FamilyFlat,
     scripted_sidecar: ScriptedSidecar,
 ) -> None:
+    config_entry, flat = family.new_entry(), family.handle
     await set_up_linked(hass, config_entry, scripted_sidecar)
     await hass.services.async_call(
         Platform.NUMBER,
@@ -386,25 +439,25 @@ async def test_a_manual_setpoint_waits_for_the_group_and_comes_back(
     # A poll does not put the manual setpoint back while the group holds its own.
     await config_entry.runtime_data.coordinator.async_refresh()
     assert flat.state.setpoint.setpoint_w == -600
-    assert flat.state.setpoint.revert_s == 5
+    assert flat.state.setpoint.revert_s == family.held_for_s(-600, 5)
 
     await scripted_sidecar.push({"type": "setpoint", "active": False, "event": None})
     await until(lambda: flat.state.setpoint.setpoint_w == -400)
     await _settled(hass, config_entry)
     assert flat.state.setpoint.enabled
-    assert flat.state.setpoint.revert_s == 60
+    assert flat.state.setpoint.revert_s == family.held_for_s(-400, 60)
 
 
 async def test_a_failed_write_is_retried_on_the_next_round(
     hass: HomeAssistant,
-    config_entry: MockConfigEntry,
-    flat: FlatThread,
+    family: FamilyFlat,
     scripted_sidecar: ScriptedSidecar,
 ) -> None:
+    config_entry, flat = family.new_entry(), family.handle
     await set_up_linked(hass, config_entry, scripted_sidecar)
     group = config_entry.runtime_data.group
     assert group is not None
-    flat.disconnect(3)
+    family.lose_comms(3)
     await scripted_sidecar.push(setpoint_message(w=500))
     await until(lambda: group.last_write_error is not None)
     await _settled(hass, config_entry)

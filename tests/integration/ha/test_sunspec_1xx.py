@@ -1,11 +1,13 @@
 """A flat of SunSpec 1xx devices in Home Assistant, against the simulator.
 
 The SunSpec flow scans the units and uses the 1xx family when the 7xx set is not
-there; the entities show the flat; a power cut is handled with a relay as the
-living-room changeover (a 1xx inverter has no living-room register); a group
-round drives the battery through model 124 and its revert timer. A flat whose meter
-serves a float model (211–214) is found by the same flow and shows the same grid
-power and energy; a point the meter leaves unimplemented (NaN) is unavailable.
+there; the entities show the flat; a battery without a capacity asks for it. The
+power cut, group discharge (through model 124 and its revert timer) and bus tests
+run on a 1xx flat (with a relay as the living-room changeover: a 1xx inverter has no
+living-room register) in their own modules, parametrised over the families. A flat
+whose meter serves a float model (211–214) is found by the same flow and shows the
+same grid power and energy; a point the meter leaves unimplemented (NaN) is
+unavailable.
 """
 
 from __future__ import annotations
@@ -15,31 +17,20 @@ from typing import Any
 
 import pytest
 from homeassistant.config_entries import SOURCE_USER
-from homeassistant.const import STATE_ON, STATE_UNAVAILABLE, Platform
+from homeassistant.const import STATE_UNAVAILABLE, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.local_vpp.const import DOMAIN
-from custom_components.local_vpp.living_room.options import (
-    CONF_LIVING_ROOM_SWITCH,
-    CONF_LIVING_ROOM_SWITCH_ENTITY,
-)
 from devkit.waiting import until
 from sidecar.coordination.intake import availability_content
 from simulator.modbus.units_1xx import FlatUnit1xx
 from simulator.model.config import UnitRole
 from simulator.simulator import Simulator
 from simulator.threaded import FlatThread
-from tests.integration.ha.outage_harness import (
-    Harness,
-    setup_backup_entry,
-    setup_loads,
-    use_fake_clock,
-)
-from tests.integration.ha.scripted_sidecar import ScriptedSidecar, setpoint_message
+from tests.integration.ha.scripted_sidecar import ScriptedSidecar
 from tests.integration.ha.support import (
     entity_id,
     entry_data,
@@ -48,8 +39,6 @@ from tests.integration.ha.support import (
     numeric_state,
     set_up_linked,
 )
-
-RELAY = "input_boolean.living_room_relay"
 
 
 @pytest.fixture
@@ -94,42 +83,6 @@ async def test_the_flow_scans_and_uses_the_1xx_models(
     assert numeric_state(hass, Platform.SENSOR, "battery_soc") == pytest.approx(
         flat_1xx.state.battery.soc_pct, abs=0.2
     )
-
-
-async def test_a_power_cut_on_a_1xx_flat_uses_the_relay(
-    hass: HomeAssistant, flat_1xx: FlatThread, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    assert await async_setup_component(
-        hass, "input_boolean", {"input_boolean": {"living_room_relay": {}}}
-    )
-    clock = use_fake_clock(monkeypatch)
-    entry = _entry(
-        flat_1xx,
-        **{CONF_LIVING_ROOM_SWITCH: "entity", CONF_LIVING_ROOM_SWITCH_ENTITY: RELAY},
-    )
-    loaded = await setup_backup_entry(hass, entry, await setup_loads(hass))
-    harness = Harness(hass, loaded, flat_1xx, clock)
-    await harness.outage_confirmed()
-    assert harness.state(Platform.SENSOR, "outage_state") == "outage"
-    assert harness.load(RELAY) == STATE_ON
-
-
-async def test_group_rounds_drive_a_1xx_battery_through_model_124(
-    hass: HomeAssistant, flat_1xx: FlatThread, scripted_sidecar: ScriptedSidecar
-) -> None:
-    entry = _entry(flat_1xx)
-    await set_up_linked(hass, entry, scripted_sidecar)
-    await scripted_sidecar.push(setpoint_message(w=700, revert_s=5))
-    await until(lambda: flat_1xx.state.setpoint.enabled)
-    setpoint = flat_1xx.state.setpoint
-    assert setpoint.setpoint_w == 700
-    assert setpoint.revert_s == 5
-    group = entry.runtime_data.group
-    assert group is not None
-    await until(lambda: not group.busy)
-    # No more rounds: the inverter's own timer ends the hold.
-    flat_1xx.advance(6)
-    assert not flat_1xx.state.setpoint.enabled
 
 
 async def _offer(

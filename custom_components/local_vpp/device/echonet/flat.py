@@ -335,7 +335,9 @@ class EchonetFlatDevice:
             ),
             rated_wh=_float(p.unsigned(raw[p.AC_EFFECTIVE_CAPACITY])),
             available_wh=_float(p.unsigned(raw[p.REMAINING_WH])),
-            min_soc_pct=None,
+            # No discharge floor is served: the remaining capacity (0xE2 / 0xE4) is
+            # what the battery can still give, down to 0 %.
+            min_soc_pct=0.0,
             reserve_soc_pct=None,
             max_charge_w=_float(p.max_of_pair(raw[p.CHARGE_POWER_LIMITS])),
             max_discharge_w=_float(p.max_of_pair(raw[p.DISCHARGE_POWER_LIMITS])),
