@@ -185,8 +185,11 @@ class FamilyFlat:
 
     @property
     def requests_per_poll(self) -> int:
-        """Requests one poll of the flat's devices takes."""
-        return 4 if self.name == SUNSPEC_1XX else 5
+        """Requests one poll of the flat's devices takes.
+
+        Five in every family (a 1xx flat since its inverter serves model 123 too).
+        """
+        return 5
 
     # -- the battery -----------------------------------------------------------------
 
