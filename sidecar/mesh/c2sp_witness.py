@@ -63,7 +63,14 @@ class TlogWitness:
         self.state_path = data_dir / STATE_FILE
         self.db_path = db_path
         self.clock_s = clock_s
-        self.state = _load_state(self.state_path)
+        # Without the record of what it cosigned, the witness could cosign a split
+        # view: it answers 503 until the file is fixed, and the ledger goes on.
+        self.broken: str | None = None
+        try:
+            self.state = _load_state(self.state_path)
+        except NoteError as err:
+            self.state, self.broken = {}, str(err)
+            _LOGGER.error("The node's C2SP witness is off: %s", err)
         self.refused: dict[int, int] = {}
         self.cosigned = 0
         # The check of the old size and the write of the new one are one step.
@@ -77,6 +84,8 @@ class TlogWitness:
         return answer
 
     async def _add(self, body: bytes) -> Answer:
+        if self.broken is not None:
+            return Answer(503, f"this witness is off: {self.broken}\n")
         try:
             request = tlog.parse_add_checkpoint(body)
             text, _signatures = signed_note.parse(request.note)
@@ -112,8 +121,16 @@ class TlogWitness:
                     checkpoint.size,
                 )
                 return Answer(422, "the root contradicts the entries held here\n")
-            self.state[checkpoint.origin] = (checkpoint.size, checkpoint.root)
-            await asyncio.to_thread(_save_state, self.state_path, self.state)
+            state = {
+                **self.state,
+                checkpoint.origin: (checkpoint.size, checkpoint.root),
+            }
+            try:
+                await asyncio.to_thread(_save_state, self.state_path, state)
+            except OSError as err:
+                _LOGGER.error("The C2SP witness cannot record a cosignature: %s", err)
+                return Answer(503, "this witness cannot write its record now\n")
+            self.state = state
         self.cosigned += 1
         cosignature = self.signer.sign(text, int(self.clock_s()))
         return Answer(200, cosignature.line())
@@ -165,17 +182,17 @@ def _load_state(path: Path) -> dict[str, tuple[int, bytes]]:
     """The recorded size and root of each origin (empty if there is no file yet)."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
+        return {
+            origin: (int(item["size"]), base64.b64decode(item["root"]))
+            for origin, item in raw.items()
+        }
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
         raise NoteError(
-            f"{path} cannot be read ({err}); it records what this node cosigned, "
-            "and cosigning without it could sign a split view"
+            f"{path} cannot be read ({type(err).__name__}: {err}); it records what "
+            "this node cosigned. Restore it, or remove it to start witnessing afresh"
         ) from err
-    return {
-        origin: (int(item["size"]), base64.b64decode(item["root"]))
-        for origin, item in raw.items()
-    }
 
 
 def _save_state(path: Path, state: dict[str, tuple[int, bytes]]) -> None:

@@ -22,6 +22,8 @@ from devkit import waiting
 from devkit.sidecar_node import SidecarNode, sidecar_cli_here
 from sidecar import config as config_module
 from sidecar.config import ConfigError
+from sidecar.ledger.signed_note import CosignatureSigner
+from sidecar.mesh.c2sp_witness import TlogWitness
 from tests.sidecar.c2sp_spec_witness import (
     SpecWitness,
     ecdsa_ok,
@@ -296,3 +298,18 @@ def test_a_bad_c2sp_section_is_refused_by_name(
     with pytest.raises(ConfigError) as caught:
         config_module.load(path)
     assert message in str(caught.value)
+
+
+async def test_a_damaged_witness_record_turns_the_witness_off_not_the_node(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "c2sp-witness.json").write_text("{not json")
+    witness = TlogWitness(
+        building="b",
+        signer=CosignatureSigner("w.example/w", ed25519.Ed25519PrivateKey.generate()),
+        data_dir=tmp_path,
+        db_path=tmp_path / "ledger.db",
+    )
+    answer = await witness.add_checkpoint(b"old 0\n\n")
+    assert answer.status == 503
+    assert "Restore it, or remove it" in answer.text
