@@ -29,7 +29,7 @@ from aiohttp import web
 
 from sidecar.config import Config
 from sidecar.ledger import signed_note
-from sidecar.ledger.identity import Identity
+from sidecar.ledger.identity import Identity, KeyFileError
 from sidecar.ledger.tlog import Checkpoint
 from sidecar.mesh import c2sp_checkpoint, c2sp_submit
 from sidecar.mesh.c2sp_checkpoint import NoteCache
@@ -64,19 +64,8 @@ class C2spRoutes:
 
     async def _running(self, _app: web.Application) -> AsyncIterator[None]:
         config = self._config
-        keys = c2sp_checkpoint.node_keys(config, self._identity)
-        if keys.made_witness_key:
-            _LOGGER.info(
-                "Made the node's C2SP witness key; its verifier key is %s",
-                keys.witness.verifier.vkey(),
-            )
-        self._notes = NoteCache(keys.log)
-        self._witness = TlogWitness(
-            building=config.building,
-            signer=keys.witness,
-            data_dir=config.data_dir,
-            db_path=config.db_path,
-        )
+        self._notes = NoteCache(c2sp_checkpoint.log_signer(config, self._identity))
+        self._witness = self._start_witness()
         task = None
         if config.c2sp_witness_url:
             self.external = ExternalWitness(
@@ -98,6 +87,29 @@ class C2spRoutes:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    def _start_witness(self) -> TlogWitness | None:
+        """The node's tlog-witness; None, logged, when its key cannot be had.
+
+        The ledger does not depend on it, so the node runs on without it.
+        """
+        config = self._config
+        try:
+            signer, made = c2sp_checkpoint.witness_signer(config, self._identity)
+        except (OSError, KeyFileError) as err:
+            _LOGGER.error("The node's C2SP witness is off: %s", err)
+            return None
+        if made:
+            _LOGGER.info(
+                "Made the node's C2SP witness key; its verifier key is %s",
+                signer.verifier.vkey(),
+            )
+        return TlogWitness(
+            building=config.building,
+            signer=signer,
+            data_dir=config.data_dir,
+            db_path=config.db_path,
+        )
 
     def _latest(self) -> Checkpoint | None:
         job = partial(
@@ -131,15 +143,18 @@ class C2spRoutes:
 
     async def _keys(self, _request: web.Request) -> web.Response:
         assert self._notes is not None
-        assert self._witness is not None
         witness = self._witness
         return web.json_response(
             {
                 "origin": self._origin,
                 "log_key": self._notes.verifier.vkey(),
-                "witness_key": witness.signer.verifier.vkey(),
+                "witness_key": None
+                if witness is None
+                else witness.signer.verifier.vkey(),
                 "witness_prefix": WITNESS_PREFIX,
-                "witnessed": {
+                "witnessed": None
+                if witness is None
+                else {
                     "cosigned": witness.cosigned,
                     "refused": {str(k): v for k, v in sorted(witness.refused.items())},
                 },
@@ -150,7 +165,8 @@ class C2spRoutes:
         )
 
     async def _add_checkpoint(self, request: web.Request) -> web.Response:
-        assert self._witness is not None
+        if self._witness is None:
+            return web.Response(status=503, text="this node's witness is off\n")
         body = await request.read()
         try:
             answer = await self._witness.add_checkpoint(body)

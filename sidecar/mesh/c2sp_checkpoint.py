@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -124,21 +123,18 @@ def read[R](db_path: Path, job: Callable[[sqlite3.Connection], R]) -> R:
         conn.close()
 
 
-@dataclass(frozen=True, slots=True)
-class NodeKeys:
-    """The node's C2SP signers: the flat key for its log, the witness key."""
-
-    log: EcdsaSigner
-    witness: CosignatureSigner
-    made_witness_key: bool
+def log_signer(config: Config, identity: Identity) -> EcdsaSigner:
+    """The signer of the node's checkpoint notes: the flat key, named by the origin."""
+    return EcdsaSigner(origin(config.building, identity.author), identity.private_key)
 
 
-def node_keys(config: Config, identity: Identity) -> NodeKeys:
-    """The node's signers; its witness key is made if it has none yet."""
-    name = origin(config.building, identity.author)
+def witness_signer(
+    config: Config, identity: Identity
+) -> tuple[CosignatureSigner, bool]:
+    """The node's cosigner, and whether its witness key was made just now.
+
+    Raises OSError when the key cannot be made, KeyFileError when it is unusable.
+    """
     key, made = witness_key.load_or_create(config.data_dir / witness_key.FILE_NAME)
-    return NodeKeys(
-        EcdsaSigner(name, identity.private_key),
-        CosignatureSigner(name + WITNESS_SUFFIX, key),
-        made,
-    )
+    name = witness_name(config.building, identity.author)
+    return CosignatureSigner(name, key), made

@@ -32,11 +32,12 @@ def add_commands(
 def _keys(args: argparse.Namespace) -> int:
     config = config_module.load(args.config)
     identity = Identity.load(config.key_file)
-    keys = c2sp_checkpoint.node_keys(config, identity)
+    log = c2sp_checkpoint.log_signer(config, identity)
+    witness, made = c2sp_checkpoint.witness_signer(config, identity)
     shown = {
-        "origin": keys.log.verifier.name,
-        "log_key": keys.log.verifier.vkey(),
-        "witness_key": keys.witness.verifier.vkey(),
+        "origin": log.verifier.name,
+        "log_key": log.verifier.vkey(),
+        "witness_key": witness.verifier.vkey(),
     }
     if args.json:
         print(json.dumps(shown))
@@ -44,6 +45,6 @@ def _keys(args: argparse.Namespace) -> int:
     print(f"origin:      {shown['origin']}")
     print(f"log key:     {shown['log_key']}")
     print(f"witness key: {shown['witness_key']}")
-    if keys.made_witness_key:
+    if made:
         print(f"(made the witness key {config.data_dir / 'witness.key'}, mode 0600)")
     return 0

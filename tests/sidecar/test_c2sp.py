@@ -313,3 +313,28 @@ async def test_a_damaged_witness_record_turns_the_witness_off_not_the_node(
     answer = await witness.add_checkpoint(b"old 0\n\n")
     assert answer.status == 503
     assert "Restore it, or remove it" in answer.text
+
+
+async def test_an_unusable_witness_key_turns_the_witness_off_not_the_node(
+    tmp_path: Path,
+) -> None:
+    config = init_site(tmp_path)
+    sidecar_cli_here("c2sp-keys", "--config", str(config))
+    (tmp_path / "data" / "witness.key").chmod(0o644)
+    node = SidecarNode(config)
+    await node.start()
+    flat = Flat(node, {})
+    try:
+        async with aiohttp.ClientSession() as session:
+            assert await flat.grow(session, 2) == 2
+            status, text = await flat.get(session, "/c2sp/keys")
+            assert status == 200
+            assert json.loads(text)["witness_key"] is None
+            status, note = await flat.get(session, "/c2sp/checkpoint")
+            assert status == 200  # the flat's own notes do not need that key
+            endpoint = flat.base + "/c2sp/witness/add-checkpoint"
+            async with session.post(endpoint, data="old 0\n\n" + note) as response:
+                assert response.status == 503
+        assert "chmod 600" in node.log.read_text()
+    finally:
+        await _stop(flat)
