@@ -25,6 +25,7 @@ from sidecar.ledger.signed_note import NoteError, Verifier
 from sidecar.ledger.tlog import Checkpoint
 from sidecar.mesh import c2sp_checkpoint
 from sidecar.mesh.c2sp_checkpoint import NoteCache
+from sidecar.storage import store
 
 COSIGNED_FILE: Final = "c2sp-cosigned.txt"
 REQUEST_TIMEOUT_S: Final = 10.0
@@ -109,7 +110,7 @@ class ExternalWitness:
             request = tlog.AddCheckpoint(old, tuple(proof), note)
             try:
                 status, text = await _post(session, self.url, request.body())
-            except (aiohttp.ClientError, TimeoutError, UnicodeDecodeError) as err:
+            except (aiohttp.ClientError, TimeoutError) as err:
                 self.fail("unreachable", f"{type(err).__name__}: {err}")
                 return False
             if status == 200:
@@ -163,7 +164,8 @@ async def _post(
         url, data=body, headers={"Content-Type": "text/plain; charset=utf-8"}
     ) as response:
         data = await response.content.read(MAX_ANSWER_BYTES)
-        return response.status, data.decode("utf-8")
+        # Text that is not UTF-8 is no cosignature; it fails as one, not here.
+        return response.status, data.decode("utf-8", errors="replace")
 
 
 async def run(
@@ -178,6 +180,6 @@ async def run(
         while True:
             try:
                 await witness.submit(session, latest, prove)
-            except sqlite3.Error as err:
+            except (sqlite3.Error, store.StoreError) as err:
                 witness.fail("database", str(err))
             await asyncio.sleep(every_s)
