@@ -207,6 +207,9 @@ async def test_a_stale_size_is_learnt_from_a_409_and_failures_are_counted(
             assert status == 200
             failures = json.loads(text)["external_witness"]["failures"]
             assert failures["http_422"] >= 1
+            # Refused again at each try, and logged only the first time.
+            await waiting.until(lambda: witness.answers.count((7, 422)) >= 3, 30)
+            assert flat.node.log.read_text().count("http_422") == 1
             assert _cosigned(witness, origin, 7)
     finally:
         await _stop(flat)
