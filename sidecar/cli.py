@@ -33,7 +33,7 @@ from sidecar.storage import store
 from sidecar.storage.feed import FeedStateError
 from sidecar.storage.writer import StorageError, Writer
 from sidecar.tools import backup as backup_module
-from sidecar.tools import roster_cli
+from sidecar.tools import c2sp_cli, roster_cli
 from sidecar.tools.export import ExportError, export_lines
 from sidecar.tools.ingest import Ingestor
 from sidecar.tools.members import RosterChain, load_chain
@@ -153,6 +153,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     passport_cli.add_commands(commands, DEFAULT_CONFIG)
 
     wat_cli.add_commands(commands, DEFAULT_CONFIG)
+    c2sp_cli.add_commands(commands, DEFAULT_CONFIG)
     return parser
 
 

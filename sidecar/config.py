@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from sidecar import command_name
+from sidecar.ledger import signed_note
 from sidecar.ledger.kinds import periods
 from sidecar.storage.store import SYNC_MODES
 
@@ -75,6 +76,9 @@ class Config:
     max_unauthenticated_per_source: int = 64
     max_unauthenticated: int = 512
     device_speed: float = 1.0
+    c2sp_witness_url: str = ""
+    c2sp_witness_key: str = ""
+    c2sp_witness_every_s: float = 60.0
 
     @property
     def db_path(self) -> Path:
@@ -161,6 +165,7 @@ _KNOWN: Final = {
     "storage": {"sync"},
     "mesh": {"roster", "announce", "max_frame_kb", "peer_frames_per_s", "dial"},
     "coordination": {"round_ms", "stale_ms", "revert_s", "local_peak_w"},
+    "c2sp": {"witness_url", "witness_key", "witness_every_s"},
 }
 
 
@@ -378,7 +383,40 @@ def load(path: Path) -> Config:
             "hourly_days",
             "must keep hourly rollups at least a day longer than flows are kept",
         )
-    return config
+    return _c2sp(reader, config)
+
+
+def _c2sp(reader: _Reader, config: Config) -> Config:
+    """The outside witness the node asks for C2SP cosignatures, if any."""
+    url = reader.get("c2sp", "witness_url", str, default="", check=_http_url)
+    key = reader.get("c2sp", "witness_key", str, default="", check=_cosigner_key)
+    if bool(url) != bool(key):
+        missing = "witness_key" if url else "witness_url"
+        reader.fail("c2sp", missing, "is needed with the other witness_ key")
+    every = reader.get(
+        "c2sp", "witness_every_s", float, default=60.0, check=_between(1, 86_400)
+    )
+    return dataclasses.replace(
+        config, c2sp_witness_url=url, c2sp_witness_key=key, c2sp_witness_every_s=every
+    )
+
+
+def _http_url(value: str) -> str | None:
+    if value and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+        return "must be an http:// or https:// URL (the witness's submission prefix)"
+    return None
+
+
+def _cosigner_key(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        verifier = signed_note.parse_vkey(value)
+    except signed_note.NoteError as err:
+        return f"is not a verifier key: {err}"
+    if verifier.sig_type != signed_note.TYPE_COSIGNATURE_V1:
+        return "must be an Ed25519 cosignature/v1 key (type 0x04)"
+    return None
 
 
 class _Reader:

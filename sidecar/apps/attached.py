@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from sidecar.api.c2sp_routes import C2spRoutes
 from sidecar.apps.battery.service import BatteryService
 from sidecar.apps.origin.routes import OriginRoutes, Refusal
 from sidecar.apps.wat import wiring as wat_wiring
@@ -36,6 +37,7 @@ class Applications:
         self._clock = clock
         self.battery = BatteryService(config, identity, clock)
         self.wat: WatRoutes | None = None
+        self.c2sp = C2spRoutes(config, identity)
 
     def start(self, reader: sqlite3.Connection, gate: Gate, roster: Roster) -> None:
         """Load what the database holds, then follow every own entry once durable."""
@@ -49,6 +51,7 @@ class Applications:
         """The applications' local-API routes."""
         origin = OriginRoutes(self._config, refusal)
         routes: list[AddRoutes] = [origin.add_routes, self.battery.add_routes]
+        routes.append(self.c2sp.add_routes)
         if self.wat is not None:
             routes.append(self.wat.add_routes)
         return routes

@@ -1,0 +1,65 @@
+"""The node's Ed25519 witness key, for C2SP tlog-cosignatures.
+
+C2SP cosignatures (type 0x04) are Ed25519, and the flat's identity is a P-256 key, so
+each node has a second key for cosigning other logs' checkpoints. It lives beside the
+flat key in the data directory, as unencrypted PKCS#8 PEM with mode 0600, is made on
+the node's first start, and is never logged or sent. Losing it costs nothing in the
+ledger: a new one is made, and whoever trusts the old one is given the new vkey.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Final
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from sidecar.ledger.identity import KeyFileError
+
+FILE_NAME: Final = "witness.key"
+
+
+def load_or_create(path: Path) -> tuple[ed25519.Ed25519PrivateKey, bool]:
+    """The key at ``path``, made first if there is none; and whether it was made."""
+    try:
+        return load(path), False
+    except FileNotFoundError:
+        pass
+    key = ed25519.Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return load(path), False  # made by another process meanwhile
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return key, True
+
+
+def load(path: Path) -> ed25519.Ed25519PrivateKey:
+    """Read the key, refusing a file group or others can read.
+
+    Raises FileNotFoundError when there is no file, KeyFileError when it is unusable.
+    """
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyFileError(
+            f"{path} has mode {stat.S_IMODE(mode):04o}; other users could read the "
+            f"node's witness key. Run: chmod 600 {path}"
+        )
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (ValueError, TypeError) as err:
+        raise KeyFileError(f"{path} is not an unencrypted PEM private key") from err
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise KeyFileError(f"{path} holds a {type(key).__name__}, not an Ed25519 key")
+    return key
