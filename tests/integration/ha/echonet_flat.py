@@ -25,11 +25,11 @@ type EchonetFlat = tuple[FlatThread, EchonetNodes]
 
 
 @contextmanager
-def echonet_flat_in_thread() -> Iterator[EchonetFlat]:
+def echonet_flat_in_thread(**config: Any) -> Iterator[EchonetFlat]:
     """Flat 101 at midday after a night on battery, as an ECHONET Lite node.
 
     Its power conditioner's backup output takes the living room by itself in an
-    outage, as ECHONET Lite ones do.
+    outage, as ECHONET Lite ones do. ``config`` changes its FlatConfig.
     """
     handle = run_flat_in_thread(
         FlatConfig(
@@ -37,6 +37,7 @@ def echonet_flat_in_thread() -> Iterator[EchonetFlat]:
             manual_clock=True,
             start=datetime(2026, 6, 21, 4, 0),
             backup_output_auto=True,
+            **config,
         )
     )
     handle.advance(8 * 3600, max_step_s=10)

@@ -10,8 +10,6 @@ of these entities.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime
 
 import pytest
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, Platform
@@ -21,11 +19,12 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.local_vpp.const import DOMAIN
 from custom_components.local_vpp.device.echonet import properties as p
-from simulator.echonet_nodes import EchonetNodes
-from simulator.model.config import FlatConfig
 from simulator.simulator import Simulator
-from simulator.threaded import run_flat_in_thread
-from tests.integration.ha.echonet_flat import EchonetFlat, echonet_entry_data
+from tests.integration.ha.echonet_flat import (
+    EchonetFlat,
+    echonet_entry_data,
+    echonet_flat_in_thread,
+)
 from tests.integration.ha.outage_harness import (
     FakeClock,
     Harness,
@@ -47,40 +46,10 @@ PCS_SENSORS = (
 )
 
 
-@contextmanager
-def _pcs_flat() -> Iterator[EchonetFlat]:
-    """Flat 101 at midday, its node with a multi-input PCS."""
-    handle = run_flat_in_thread(
-        FlatConfig(
-            port=0,
-            manual_clock=True,
-            start=datetime(2026, 6, 21, 4, 0),
-            backup_output_auto=True,
-            echonet_pcs=True,
-        )
-    )
-    handle.advance(8 * 3600, max_step_s=10)
-
-    async def start(sim: Simulator) -> EchonetNodes:
-        nodes = EchonetNodes(sim)
-        await nodes.start()
-        return nodes
-
-    try:
-        nodes = handle.call_async(start)
-    except BaseException:
-        handle.close()
-        raise
-    try:
-        yield handle, nodes
-    finally:
-        handle.call_async(lambda _: nodes.stop())
-        handle.close()
-
-
 @pytest.fixture
 def pcs_flat(socket_enabled: None) -> Iterator[EchonetFlat]:
-    with _pcs_flat() as flat:
+    """Flat 101 at midday, its node with a multi-input PCS."""
+    with echonet_flat_in_thread(echonet_pcs=True) as flat:
         yield flat
 
 
