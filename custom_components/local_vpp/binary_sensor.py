@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from homeassistant.components.binary_sensor import (
     BinarySensorDeviceClass,
     BinarySensorEntity,
-    BinarySensorEntityDescription,
 )
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
@@ -16,9 +12,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .backup.entities import BACKUP_ACTIVE, BackupActiveSensor
 from .battery_health.entities import health_binary_sensors
-from .coordinator import LocalVppCoordinator
 from .device import ROLE_BATTERY, ROLE_METER, FlatReading
-from .entity import LocalVppEntity
 from .group.entities import GROUP_ACTIVE, GroupActiveSensor
 from .inverter.entities import inverter_binary_sensors
 from .ledger.entities import (
@@ -28,16 +22,9 @@ from .ledger.entities import (
     SidecarConnectedSensor,
 )
 from .runtime import LocalVppConfigEntry
+from .sensor_kinds import LocalVppBinarySensor, LocalVppBinarySensorDescription
 
 PARALLEL_UPDATES = 0
-
-
-@dataclass(frozen=True, kw_only=True)
-class LocalVppBinarySensorDescription(BinarySensorEntityDescription):
-    """A binary sensor: its unit and how to read it from a poll."""
-
-    role: str
-    value_fn: Callable[[FlatReading], bool | None]
 
 
 def _grid_connected(reading: FlatReading) -> bool | None:
@@ -103,27 +90,3 @@ async def async_setup_entry(
     if (health := entry.runtime_data.battery_health) is not None:
         entities.extend(health_binary_sensors(health, coordinator))
     async_add_entities(entities)
-
-
-class LocalVppBinarySensor(LocalVppEntity, BinarySensorEntity):
-    """A yes/no state from the latest poll; lost communication is unavailable."""
-
-    entity_description: LocalVppBinarySensorDescription
-
-    def __init__(
-        self,
-        coordinator: LocalVppCoordinator,
-        description: LocalVppBinarySensorDescription,
-    ) -> None:
-        """Attach the description to its unit's device."""
-        super().__init__(coordinator, description, description.role)
-
-    @property
-    def available(self) -> bool:
-        """Unknown is unavailable, never 'disconnected'."""
-        return super().available and self.is_on is not None
-
-    @property
-    def is_on(self) -> bool | None:
-        """The state from the latest poll."""
-        return self.entity_description.value_fn(self.coordinator.data)

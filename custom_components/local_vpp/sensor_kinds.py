@@ -1,4 +1,4 @@
-"""The sensor kinds read from each poll: a plain measurement and a lifetime total.
+"""The sensor kinds read from each poll: a measurement, a lifetime total, a yes/no.
 
 Shared by the sensor platform and the areas that add sensors of their own, so
 that those need not import the platform.
@@ -11,6 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from homeassistant.components.binary_sensor import (
+    BinarySensorEntity,
+    BinarySensorEntityDescription,
+)
 from homeassistant.components.sensor import (
     RestoreSensor,
     SensorDeviceClass,
@@ -153,3 +157,35 @@ class _EnergyTotalExtraData(SensorExtraStoredData):
         if self._state is not None:
             data.update(self._state.as_dict())
         return data
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalVppBinarySensorDescription(BinarySensorEntityDescription):
+    """A binary sensor: its unit and how to read it from a poll."""
+
+    role: str
+    value_fn: Callable[[FlatReading], bool | None]
+
+
+class LocalVppBinarySensor(LocalVppEntity, BinarySensorEntity):
+    """A yes/no state from the latest poll; lost communication is unavailable."""
+
+    entity_description: LocalVppBinarySensorDescription
+
+    def __init__(
+        self,
+        coordinator: LocalVppCoordinator,
+        description: LocalVppBinarySensorDescription,
+    ) -> None:
+        """Attach the description to its unit's device."""
+        super().__init__(coordinator, description, description.role)
+
+    @property
+    def available(self) -> bool:
+        """Unknown is unavailable, never a made-up 'off'."""
+        return super().available and self.is_on is not None
+
+    @property
+    def is_on(self) -> bool | None:
+        """The state from the latest poll."""
+        return self.entity_description.value_fn(self.coordinator.data)

@@ -13,21 +13,18 @@ up: the part of the reading is ``None`` only when the device has no such object.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from homeassistant.components.binary_sensor import (
     BinarySensorDeviceClass,
     BinarySensorEntity,
-    BinarySensorEntityDescription,
 )
 from homeassistant.components.sensor import SensorEntity, SensorStateClass
 from homeassistant.const import PERCENTAGE, EntityCategory
 
 from ..coordinator import LocalVppCoordinator
-from ..device import ROLE_BATTERY, ROLE_PV, FlatReading
-from ..entity import LocalVppEntity
+from ..device import ROLE_BATTERY, ROLE_PV
 from ..sensor_kinds import (
+    LocalVppBinarySensor,
+    LocalVppBinarySensorDescription,
     LocalVppEnergySensor,
     LocalVppSensor,
     LocalVppSensorDescription,
@@ -64,21 +61,13 @@ PV_OUTPUT_LIMIT = LocalVppSensorDescription(
 )
 
 
-@dataclass(frozen=True, kw_only=True)
-class InverterBinarySensorDescription(BinarySensorEntityDescription):
-    """A yes/no state of an inverter: its device and how to read it from a poll."""
-
-    role: str
-    value_fn: Callable[[FlatReading], bool | None]
-
-
-SELF_SUSTAINED = InverterBinarySensorDescription(
+SELF_SUSTAINED = LocalVppBinarySensorDescription(
     key="conditioner_self_sustained",
     translation_key="conditioner_self_sustained",
     role=ROLE_BATTERY,
     value_fn=lambda r: r.conditioner.independent if r.conditioner else None,
 )
-PV_GRID_CONNECTION = InverterBinarySensorDescription(
+PV_GRID_CONNECTION = LocalVppBinarySensorDescription(
     key="pv_grid_connection",
     translation_key="pv_grid_connection",
     role=ROLE_PV,
@@ -113,28 +102,4 @@ def inverter_binary_sensors(
         )
         if part is not None
     ]
-    return [InverterBinarySensor(coordinator, d) for d in descriptions]
-
-
-class InverterBinarySensor(LocalVppEntity, BinarySensorEntity):
-    """A yes/no state from the latest poll; unknown is unavailable."""
-
-    entity_description: InverterBinarySensorDescription
-
-    def __init__(
-        self,
-        coordinator: LocalVppCoordinator,
-        description: InverterBinarySensorDescription,
-    ) -> None:
-        """Attach the description to its inverter's device."""
-        super().__init__(coordinator, description, description.role)
-
-    @property
-    def available(self) -> bool:
-        """Unavailable while the state is unknown: never a made-up 'off'."""
-        return super().available and self.is_on is not None
-
-    @property
-    def is_on(self) -> bool | None:
-        """The state from the latest poll."""
-        return self.entity_description.value_fn(self.coordinator.data)
+    return [LocalVppBinarySensor(coordinator, d) for d in descriptions]
