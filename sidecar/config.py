@@ -25,6 +25,8 @@ from sidecar.storage.store import SYNC_MODES
 
 DEFAULT_PORT: Final = 8765
 DEFAULT_TIMEZONE: Final = "Asia/Tokyo"
+# The first roster a node adopted over the local API, kept in its data directory.
+KEPT_ROSTER: Final = "roster.json"
 MIN_TOKEN_CHARS: Final = 32
 _ID: Final = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")
 _SHORT: Final = re.compile(r"[A-Za-z0-9._-]{1,16}\Z")
@@ -80,6 +82,11 @@ class Config:
     def db_path(self) -> Path:
         """The ledger database."""
         return self.data_dir / "ledger.db"
+
+    @property
+    def kept_roster(self) -> Path:
+        """Where the node keeps a first roster adopted over the local API."""
+        return self.data_dir / KEPT_ROSTER
 
     def __repr__(self) -> str:
         # Keeps the token out of tracebacks and debug logs.
@@ -318,7 +325,10 @@ def load(path: Path) -> Config:
         )
     config = dataclasses.replace(
         config,
-        roster_file=(base / roster) if roster else None,
+        # A roster the configuration names wins; else the one the node adopted.
+        roster_file=(base / roster)
+        if roster
+        else (config.kept_roster if config.kept_roster.exists() else None),
         announce=announce,
         max_frame_bytes=reader.get(
             "mesh", "max_frame_kb", int, default=1024, check=_between(16, 65536)
