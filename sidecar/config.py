@@ -130,7 +130,7 @@ daily_days = 400    # keep daily rollups this long after their monthly rollup
 sync = "full"    # "full": durable across power loss; "normal": across crashes only
 
 [mesh]
-roster = ""    # the building's roster file (python -m sidecar roster); "" runs alone
+roster = ""    # the building's roster file; "": the one adopted from HA, else alone
 announce = false    # announce this node on the local network (zeroconf)
 max_frame_kb = 1024    # larger frames from a peer are refused
 peer_frames_per_s = 100    # frames per second a peer may send (bursts of 4x)

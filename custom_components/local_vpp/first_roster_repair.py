@@ -32,7 +32,7 @@ _FORM_ERRORS: Final = {
     "bad_roster": "not_a_roster",
     "bad_key": "not_a_roster",
     "too_large": "not_a_roster",
-    "not_member": "not_member",
+    "not_listed": "not_listed",
     "wrong_building": "wrong_building",
     "digest_mismatch": "digest_mismatch",
     "unreachable": "unreachable",

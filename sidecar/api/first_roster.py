@@ -43,7 +43,7 @@ _DIGEST: Final = re.compile(r"[0-9a-f]{16,64}\Z")
 # that does not take the file (503).
 _STATUS: Final = {
     "too_large": 413,
-    "not_member": 422,
+    "not_listed": 422,
     "wrong_building": 422,
     "digest_mismatch": 422,
     "has_roster": 409,

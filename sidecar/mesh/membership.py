@@ -60,7 +60,7 @@ class Membership:
             )
         if roster.member(self._me) is None:
             raise RosterError(
-                "not_member",
+                "not_listed",
                 f"this node's key (author {self._me.hex()[:16]}…) is not "
                 f"in the roster; add it with {command_name.advice('roster')}",
             )

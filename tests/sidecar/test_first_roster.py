@@ -88,7 +88,7 @@ async def test_a_first_roster_that_cannot_be_this_nodes_is_refused_and_counted(
                 400,
                 "bad_roster",
             ),
-            ({"members": [stranger.to_json()]}, 422, "not_member"),
+            ({"members": [stranger.to_json()]}, 422, "not_listed"),
             (
                 {"roster": _first(me, building="bldg-99").document()},
                 422,
@@ -119,7 +119,7 @@ async def test_a_first_roster_that_cannot_be_this_nodes_is_refused_and_counted(
             "first_roster_bad_request": 5,
             "first_roster_bad_key": 1,
             "first_roster_bad_roster": 3,
-            "first_roster_not_member": 1,
+            "first_roster_not_listed": 1,
             "first_roster_wrong_building": 1,
             "first_roster_digest_mismatch": 1,
         }
