@@ -9,6 +9,7 @@ after a restart. Every refusal has its reason, status and counter.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import time
@@ -18,9 +19,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from devkit.clock import now_ms
 from devkit.sidecar_node import configure, sidecar_cli_here
 from sidecar import config as config_module
 from sidecar.api import first_roster
+from sidecar.apps.wat import adoption, spec
 from sidecar.ledger.identity import Identity
 from sidecar.mesh import roster
 from sidecar.mesh.roster import Member, Roster
@@ -142,6 +145,15 @@ async def test_a_first_roster_that_cannot_be_this_nodes_is_refused_and_counted(
             lone, "POST", {"roster": doc.document(), "digest": doc.digest.hex()[:16]}
         )
         assert (status, said["adopted"]) == (200, True), said
+        # Kept on disk before the answer: a node killed at once starts with it.
+        await building.kill(lone)
+        await building.start(lone)
+        status, state = await _call(lone, "GET")
+        assert (state["alone"], state["source"], state["digest"]) == (
+            False,
+            "adopted",
+            doc.digest.hex(),
+        )
         status, said = await _call(lone, "POST", {"roster": doc.document()})
         assert (status, said["adopted"], said["digest"]) == (
             200,
@@ -230,6 +242,25 @@ async def test_three_lone_flats_become_one_building_without_a_restart(
                 "adopted",
                 made["digest"],
             )
+
+        # WAT settles over the building now: a currency two of the three approved
+        # is taken (over the roster of one, their approvals would not count).
+        effective = (now_ms() // 60_000 + 2) * 60_000
+        currency = dataclasses.replace(
+            spec.default(BUILDING, effective), interval_min=1, final_min=1
+        )
+        approvals = [
+            adoption.approve(flat.identity, currency) for flat in building.flats[1:]
+        ]
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"http://127.0.0.1:{others[-1].port}/api/v1/wat/currency",
+                headers=others[-1].headers,
+                json={"proposal": currency.document(), "approvals": approvals},
+            ) as response,
+        ):
+            assert response.status == 200, await response.text()
 
         # Byte for byte the file `roster init` makes from the same member lines.
         members = tmp_path / "members.jsonl"
