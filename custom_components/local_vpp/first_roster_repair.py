@@ -59,7 +59,13 @@ class FirstRosterFlow(RepairsFlow):
     ) -> data_entry_flow.FlowResult:
         """Take the pasted roster; the sidecar checks it without adopting it."""
         errors: dict[str, str] = {}
-        placeholders = {"reason": "-", "detail": "-"}
+        issue = ir.async_get(self.hass).async_get_issue(DOMAIN, self.issue_id)
+        placeholders = {
+            "building": "?",
+            **((issue and issue.translation_placeholders) or {}),
+            "reason": "-",
+            "detail": "-",
+        }
         if user_input is not None:
             roster = self._roster()
             if roster is None:
@@ -75,7 +81,7 @@ class FirstRosterFlow(RepairsFlow):
                 if err.reason == "has_roster":
                     return self.async_abort(reason="already_in_building")
                 errors["base"] = _FORM_ERRORS.get(err.reason, "refused")
-                placeholders = {"reason": err.reason, "detail": err.detail or "-"}
+                placeholders |= {"reason": err.reason, "detail": err.detail or "-"}
             else:
                 self._document = document
                 self._checked = describe_roster(said)

@@ -180,6 +180,7 @@ async def test_three_lone_flats_become_one_building_from_home_assistant(
         flow.handler = DOMAIN
         shown = await flow.async_step_init()
         assert (shown["type"], shown["step_id"]) == (FlowResultType.FORM, "roster")
+        assert shown["description_placeholders"]["building"] == building.building
         shown = await flow.async_step_roster({"roster": "not a roster"})
         assert shown["errors"] == {"roster": "not_json"}
         shown = await flow.async_step_roster({"roster": made["roster"]})
@@ -271,12 +272,14 @@ async def test_first_roster_actions_and_repair_say_what_is_wrong(
         hass, issue_id(config_entry.entry_id), {"entry_id": config_entry.entry_id}
     )
     flow.hass = hass
+    flow.issue_id = issue_id(config_entry.entry_id)
     shown = await flow.async_step_roster({"roster": "{}"})
     assert shown["errors"] == {"base": "unreachable"}
     gone = await repairs.async_create_fix_flow(
         hass, issue_id("no such entry"), {"entry_id": "no such entry"}
     )
     gone.hass = hass
+    gone.issue_id = issue_id("no such entry")
     shown = await gone.async_step_roster({"roster": "{}"})
     assert (shown["type"], shown["reason"]) == (
         FlowResultType.ABORT,
