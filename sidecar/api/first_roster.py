@@ -124,12 +124,18 @@ class FirstRoster:
             return refusal
         try:
             body = await _json_body(request)
-            first = self._roster_of(body)
             dry_run = body.get("dry_run", False)
             if not isinstance(dry_run, bool):
                 raise RosterError("bad_request", "dry_run is true or false")
+            digest = _digest(body.get("digest"))
+            first = self._roster_of(body)
             self._services.membership.check_own(first)
-            _check_digest(first, body.get("digest"))
+            if digest is not None and not first.digest.hex().startswith(digest):
+                raise RosterError(
+                    "digest_mismatch",
+                    f"this roster's digest begins {first.digest.hex()[:16]}, not "
+                    f"{digest[:16]}: it is not the roster the other flats have",
+                )
             async with self._lock:
                 adopted = await self._take(first, dry_run=dry_run)
         except InvalidData as err:
@@ -224,20 +230,15 @@ class FirstRoster:
         )
 
 
-def _check_digest(first: Roster, digest: object) -> None:
-    if digest is None:
-        return
-    if not isinstance(digest, str) or not _DIGEST.match(digest):
+def _digest(value: object) -> str | None:
+    """The digest (or its beginning) a request gives, if any."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _DIGEST.match(value):
         raise RosterError(
             "bad_request", "digest is 16 to 64 lowercase hex characters of it"
         )
-    actual = first.digest.hex()
-    if not actual.startswith(digest):
-        raise RosterError(
-            "digest_mismatch",
-            f"this roster's digest begins {actual[:16]}, not {digest[:16]}: it is "
-            "not the roster the other flats have",
-        )
+    return value
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
