@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -312,7 +311,6 @@ def test_a_roster_named_in_the_configuration_wins_over_the_adopted_one(
     assert config_module.load(config).roster_file == kept
     configure(config, {"roster": "mine.json"})
     assert config_module.load(config).roster_file == tmp_path / "mine.json"
-    os.remove(kept)
 
 
 @pytest.mark.parametrize("members", [1, 3])
