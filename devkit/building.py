@@ -85,7 +85,8 @@ class Building:
 
     ``settings`` are set in every flat's configuration after ``init`` (for example
     ``{"interval_ms": 200}``). Subclasses may set :attr:`flat_type` to a subclass of
-    :class:`Flat` that knows more about a flat.
+    :class:`Flat` that knows more about a flat. With ``alone`` no roster is made: each
+    flat runs as a building of one until it adopts the building's first roster.
     """
 
     flat_type: ClassVar[type[Flat]] = Flat
@@ -98,13 +99,17 @@ class Building:
         building: str = BUILDING,
         settings: Mapping[str, ConfigValue] | None = None,
         subscribe: Iterable[str] = SUBSCRIPTIONS,
+        alone: bool = False,
     ) -> None:
         self.building = building
-        self.settings = {**(settings or {}), "roster": "roster.json"}
+        given = {k: v for k, v in (settings or {}).items() if k != "roster"}
+        self.settings = given if alone else {**given, "roster": "roster.json"}
         self.subscribe = tuple(subscribe)
         self.flats = [self.make_flat(directory / name, name) for name in names]
-        self.roster_file = write_first_roster(
-            building, [f.config for f in self.flats], directory
+        self.roster_file = (
+            None
+            if alone
+            else write_first_roster(building, [f.config for f in self.flats], directory)
         )
         self.session: aiohttp.ClientSession | None = None
         self.clients: dict[str, LocalApiClient] = {}  # by flat name

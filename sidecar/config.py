@@ -26,6 +26,8 @@ from sidecar.storage.store import SYNC_MODES
 
 DEFAULT_PORT: Final = 8765
 DEFAULT_TIMEZONE: Final = "Asia/Tokyo"
+# The first roster a node adopted over the local API, kept in its data directory.
+KEPT_ROSTER: Final = "roster.json"
 MIN_TOKEN_CHARS: Final = 32
 _ID: Final = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")
 _SHORT: Final = re.compile(r"[A-Za-z0-9._-]{1,16}\Z")
@@ -85,6 +87,11 @@ class Config:
         """The ledger database."""
         return self.data_dir / "ledger.db"
 
+    @property
+    def kept_roster(self) -> Path:
+        """Where the node keeps a first roster adopted over the local API."""
+        return self.data_dir / KEPT_ROSTER
+
     def __repr__(self) -> str:
         # Keeps the token out of tracebacks and debug logs.
         return f"Config({self.path}, building={self.building!r}, flat={self.flat!r})"
@@ -127,7 +134,7 @@ daily_days = 400    # keep daily rollups this long after their monthly rollup
 sync = "full"    # "full": durable across power loss; "normal": across crashes only
 
 [mesh]
-roster = ""    # the building's roster file (python -m sidecar roster); "" runs alone
+roster = ""    # the building's roster file; "": the one adopted from HA, else alone
 announce = false    # announce this node on the local network (zeroconf)
 max_frame_kb = 1024    # larger frames from a peer are refused
 peer_frames_per_s = 100    # frames per second a peer may send (bursts of 4x)
@@ -323,7 +330,10 @@ def load(path: Path) -> Config:
         )
     config = dataclasses.replace(
         config,
-        roster_file=(base / roster) if roster else None,
+        # A roster the configuration names wins; else the one the node adopted.
+        roster_file=(base / roster)
+        if roster
+        else (config.kept_roster if config.kept_roster.exists() else None),
         announce=announce,
         max_frame_bytes=reader.get(
             "mesh", "max_frame_kb", int, default=1024, check=_between(16, 65536)

@@ -317,7 +317,7 @@ class Node:
         own = replica.heads[identity.author]
         replica.own = feed
         gate.on_durable = [own.advance, coordination.appended, peers.mesh.publish]
-        self.apps.start(reader, gate, self.membership.roster)
+        self.apps.start(reader, gate, self.membership)
         share = None if feed.last_flow is None else feed.last_flow.get("bat_ren")
         last_end = None if feed.last_flow is None else feed.last_flow.get("end")
         resumed = (

@@ -12,6 +12,7 @@ from .battery_health.passport_action import async_setup_passport_action
 from .const import DOMAIN
 from .device import ROLE_BATTERY
 from .entity import device_info
+from .first_roster_services import async_setup_first_roster_services
 from .naming import migrated_data
 from .origin.services import async_setup_origin_services
 from .roster_services import async_setup_roster_services
@@ -36,6 +37,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_setup_origin_services(hass)
     async_setup_passport_action(hass)
     async_setup_roster_services(hass)
+    async_setup_first_roster_services(hass)
     async_setup_wat_services(hass)
     return True
 

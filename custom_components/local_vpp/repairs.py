@@ -1,4 +1,4 @@
-"""Repairs that can be fixed from Home Assistant: approving a roster change."""
+"""Repairs fixed from Home Assistant: approving a roster change, joining a building."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 
 from .const import DOMAIN
+from .first_roster_repair import FirstRosterFlow
+from .ledger import first_roster
 from .ledger.roster_vote import ISSUE_PREFIX, RosterVoteError, SidecarRoster
 
 
@@ -68,4 +70,6 @@ async def async_create_fix_flow(
     del hass
     if issue_id.startswith(ISSUE_PREFIX) and data is not None:
         return RosterApprovalFlow(data)
+    if issue_id.startswith(first_roster.ISSUE_PREFIX) and data is not None:
+        return FirstRosterFlow(data)
     return ConfirmRepairFlow()

@@ -34,6 +34,7 @@ from .families import device_from_entry_data
 from .group.bus_support import BusSupport
 from .group.discharge import GroupDischarge
 from .ledger.estimating import EstimatingIssueReporter
+from .ledger.first_roster import FirstRosterWatcher
 from .ledger.mesh import MeshIssueReporter
 from .ledger.messages import BusSetpoint, GroupSetpoint
 from .ledger.roster_vote import RosterVoteWatcher, SidecarRoster
@@ -108,6 +109,8 @@ async def async_build_runtime(
     if (roster := SidecarRoster.of_options(hass, entry.options)) is not None:
         watcher = RosterVoteWatcher(hass, entry.entry_id, roster)
         entry.async_on_unload(watcher.async_start())
+        alone = FirstRosterWatcher(hass, entry.entry_id, entry.title, roster)
+        entry.async_on_unload(alone.async_start())
     bus = None
     if device.has_bus:
         bus = BusSupport(

@@ -26,6 +26,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from sidecar.api import bearer, messages
+from sidecar.api.first_roster import FirstRoster
 from sidecar.api.services import NodeServices
 from sidecar.ledger.canonical import CanonicalError, JsonObject
 from sidecar.ledger.errors import InvalidData
@@ -60,6 +61,7 @@ class RosterVoting:
         self._token = services.config.api_token.encode()
         self.votes = Votes()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.first = FirstRoster(services)  # the building's first roster
 
     def load(self, reader: sqlite3.Connection) -> None:
         """Take the proposals and approvals already stored (at start)."""
@@ -77,6 +79,7 @@ class RosterVoting:
         app.router.add_get(f"{ROSTER_PATH}/member", self._member)
         app.router.add_post(f"{ROSTER_PATH}/propose", self._propose)
         app.router.add_post(f"{ROSTER_PATH}/approve", self._approve)
+        self.first.add_routes(app)
 
     @property
     def _me(self) -> bytes:

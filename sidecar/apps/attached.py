@@ -21,6 +21,7 @@ from sidecar.apps.wat.route import WatRoutes
 from sidecar.config import Config
 from sidecar.ledger.etp import Entry
 from sidecar.ledger.identity import Identity
+from sidecar.mesh.membership import Membership
 from sidecar.mesh.roster import Roster
 from sidecar.storage.gate import Gate
 
@@ -38,14 +39,37 @@ class Applications:
         self.battery = BatteryService(config, identity, clock)
         self.wat: WatRoutes | None = None
         self.c2sp = C2spRoutes(config, identity)
+        self._started: tuple[sqlite3.Connection, Gate, Membership] | None = None
+        self._first: Roster | None = None
 
-    def start(self, reader: sqlite3.Connection, gate: Gate, roster: Roster) -> None:
+    def start(
+        self, reader: sqlite3.Connection, gate: Gate, membership: Membership
+    ) -> None:
         """Load what the database holds, then follow every own entry once durable."""
-        self.wat = wat_wiring.start(self._config, roster, gate, self._clock, reader)
+        self._started = (reader, gate, membership)
+        self._first = membership.chain.versions[0]
+        self.wat = wat_wiring.start(
+            self._config, self._first, gate, self._clock, reader
+        )
         if self.wat is not None:
             gate.on_durable.append(self.wat.app.durable)
         self.battery.load(reader)
         gate.on_durable.append(self.battery.appended)
+
+    def _follow_roster(self) -> None:
+        """WAT settles over the first roster a node that ran alone adopted."""
+        assert self._started is not None
+        reader, gate, membership = self._started
+        first = membership.chain.versions[0]
+        if first is self._first or self.wat is None:
+            return  # the same roster; or WAT could not run here (a restart retries)
+        self._first = first
+        fresh = wat_wiring.start(self._config, first, gate, self._clock, reader)
+        if fresh is None:
+            return
+        gate.on_durable.remove(self.wat.app.durable)
+        self.wat.app = fresh.app
+        gate.on_durable.append(fresh.app.durable)
 
     def routes(self, refusal: Refusal) -> list[AddRoutes]:
         """The applications' local-API routes."""
@@ -63,5 +87,6 @@ class Applications:
 
     def tick(self) -> None:
         """The node's periodic tick: WAT closes the intervals whose time has come."""
+        self._follow_roster()
         if self.wat is not None:
             self.wat.app.tick()

@@ -43,18 +43,38 @@ class Membership:
     def load(self, path: Path) -> None:
         """Take the installer's roster file, which must list this node."""
         roster = roster_module.load(path)
-        if roster.building != self.roster.building:
-            raise MembershipError(
-                f"the roster is for building {roster.building!r}, this node is "
-                f"configured for {self.roster.building!r}"
-            )
-        if roster.member(self._me) is None:
-            raise MembershipError(
-                f"this node's key (author {self._me.hex()[:16]}…) is not "
-                f"in the roster; add it with {command_name.advice('roster')}"
-            )
+        try:
+            self.check_own(roster)
+        except RosterError as err:
+            raise MembershipError(err.detail) from err
         self.roster = roster
         self.chain = RosterChain(roster, from_any_version=True)
+
+    def check_own(self, roster: Roster) -> None:
+        """Raise unless ``roster`` is for this node's building and lists its key."""
+        if roster.building != self.roster.building:
+            raise RosterError(
+                "wrong_building",
+                f"the roster is for building {roster.building!r}, this node is "
+                f"configured for {self.roster.building!r}",
+            )
+        if roster.member(self._me) is None:
+            raise RosterError(
+                "not_listed",
+                f"this node's key (author {self._me.hex()[:16]}…) is not "
+                f"in the roster; add it with {command_name.advice('roster')}",
+            )
+
+    def adopt_first(self, first: Roster) -> None:
+        """Build on the building's first roster instead of this node alone.
+
+        It is checked as a roster file is; :meth:`take_due` then puts it in force,
+        the way a change that came due is.
+        """
+        if first.version != 1:
+            raise RosterError("bad_roster", "a first roster is version 1")
+        self.check_own(first)
+        self.chain = RosterChain(first)
 
     def authors(self) -> frozenset[bytes]:
         """Every member's author id."""

@@ -168,7 +168,12 @@ def load(path: Path) -> Roster:
 
 def save(roster: Roster, path: Path) -> None:
     """Write a roster file (indented for reading; its digest uses canonical form)."""
-    path.write_text(json.dumps(roster.document(), indent=2) + "\n", encoding="utf-8")
+    path.write_text(text(roster), encoding="utf-8")
+
+
+def text(roster: Roster) -> str:
+    """A roster file's text: the same bytes for the same roster, however it is made."""
+    return json.dumps(roster.document(), indent=2) + "\n"
 
 
 def approval_message(proposed: Roster) -> bytes:

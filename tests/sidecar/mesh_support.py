@@ -41,14 +41,19 @@ class Flat(devkit_building.Flat):
 
 
 class Building(devkit_building.Building):
-    """N flats with one roster, named 100, 201, 302, … on floors 1, 2, 3, …"""
+    """N flats with one roster, named 100, 201, 302, … on floors 1, 2, 3, …
+
+    ``alone``: no roster; each flat runs as a building of one.
+    """
 
     flat_type = Flat
     flats: list[Flat]
 
-    def __init__(self, directory: Path, count: int) -> None:
+    def __init__(self, directory: Path, count: int, *, alone: bool = False) -> None:
         names = [f"{index + 1}0{index % 10}" for index in range(count)]
-        super().__init__(directory, names, building=BUILDING, settings=QUICK)
+        super().__init__(
+            directory, names, building=BUILDING, settings=QUICK, alone=alone
+        )
 
 
 def make_flat(directory: Path, name: str, port: int | None = None) -> Flat:

@@ -86,6 +86,14 @@ class SidecarRoster:
         """Approve an open proposal with this flat's key."""
         return await self._call("POST", "/approve", {"digest": digest})
 
+    async def first_state(self) -> dict[str, Any]:
+        """Whether the flat's sidecar still runs alone, and the roster it builds on."""
+        return await self._call("GET", "/first")
+
+    async def first(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Hand the sidecar the building's first roster (PROTOCOL.md section 12.14)."""
+        return await self._call("POST", "/first", body)
+
     async def _call(
         self, method: str, path: str, body: object = None
     ) -> dict[str, Any]:

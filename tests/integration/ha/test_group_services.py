@@ -268,6 +268,8 @@ async def test_actions_are_described_for_the_ui(
         "roster_member",
         "propose_roster_change",
         "approve_roster_change",
+        "create_first_roster",
+        "adopt_first_roster",
         "wat_statement",
     }
     for description in descriptions.values():
