@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any, Final
@@ -27,6 +26,7 @@ from aiohttp import web
 
 from sidecar.api import bearer
 from sidecar.api.services import NodeServices
+from sidecar.ledger import files
 from sidecar.ledger.errors import InvalidData
 from sidecar.mesh import roster as roster_module
 from sidecar.mesh.roster import Roster, RosterError
@@ -54,26 +54,10 @@ _STATUS: Final = {
 def keep(first: Roster, path: Path) -> None:
     """Write ``first`` to ``path`` as ``roster init`` does: whole or not at all.
 
-    The text goes to a file beside it, is synced to disk, and replaces ``path`` in one
-    rename, which is synced too: after a crash the node finds either no roster file
-    or this one, complete.
+    After a crash the node finds either no roster file or this one, complete; and once
+    the node has answered, the file is there after a power cut.
     """
-    part = path.with_name(f"{path.name}.part")
-    try:
-        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(roster_module.text(first))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(part, path)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    files.replace_durably(path, roster_module.text(first).encode(), 0o644)
 
 
 class FirstRoster:

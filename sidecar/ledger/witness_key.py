@@ -9,7 +9,6 @@ ledger: a new one is made, and whoever trusts the old one is given the new vkey.
 
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 from typing import Final
@@ -17,6 +16,7 @@ from typing import Final
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from sidecar.ledger.files import create_durably
 from sidecar.ledger.identity import KeyFileError
 
 FILE_NAME: Final = "witness.key"
@@ -34,14 +34,9 @@ def load_or_create(path: Path) -> tuple[ed25519.Ed25519PrivateKey, bool]:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    # Whole or not at all: a crash never leaves an empty key that stops the witness.
+    if not create_durably(path, pem, 0o600):
         return load(path), False  # made by another process meanwhile
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-        handle.flush()
-        os.fsync(handle.fileno())
     return key, True
 
 

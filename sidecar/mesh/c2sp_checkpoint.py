@@ -10,7 +10,6 @@ connection given by the caller, so that it can run on a worker thread.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Final
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sidecar.config import Config
-from sidecar.ledger import etp, merkle, signed_note, witness_key
+from sidecar.ledger import etp, files, merkle, signed_note, witness_key
 from sidecar.ledger.identity import Identity, author_id, load_public_key
 from sidecar.ledger.signed_note import CosignatureSigner, EcdsaSigner, Verifier
 from sidecar.ledger.tlog import Checkpoint
@@ -27,6 +26,8 @@ from sidecar.storage import store
 
 ORIGIN_HOST: Final = "local-vpp.invalid"
 WITNESS_SUFFIX: Final = "/witness"
+# What the node's witness cosigned, per origin: its last size and root.
+WITNESS_RECORD: Final = "c2sp-witness.json"
 
 
 def origin(building: str, author: bytes) -> str:
@@ -104,14 +105,8 @@ class NoteCache:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` durably (a temporary file, fsync, rename)."""
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    """Replace ``path`` with ``text`` durably (whole or not at all, and kept)."""
+    files.replace_durably(path, text.encode(), 0o600)
 
 
 def read[R](db_path: Path, job: Callable[[sqlite3.Connection], R]) -> R:
@@ -133,8 +128,13 @@ def witness_signer(
 ) -> tuple[CosignatureSigner, bool]:
     """The node's cosigner, and whether its witness key was made just now.
 
+    A new key comes with an empty record of what it cosigned, written first: a key
+    without its record is a witness that forgot, and is refused (see ``TlogWitness``).
     Raises OSError when the key cannot be made, KeyFileError when it is unusable.
     """
-    key, made = witness_key.load_or_create(config.data_dir / witness_key.FILE_NAME)
+    key_path = config.data_dir / witness_key.FILE_NAME
+    if not key_path.exists():
+        files.create_durably(config.data_dir / WITNESS_RECORD, b"{}\n", 0o600)
+    key, made = witness_key.load_or_create(key_path)
     name = witness_name(config.building, identity.author)
     return CosignatureSigner(name, key), made

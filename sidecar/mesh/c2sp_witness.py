@@ -31,7 +31,6 @@ from sidecar.ledger.signed_note import CosignatureSigner, NoteError, Verifier
 from sidecar.mesh import c2sp_checkpoint
 from sidecar.storage import store
 
-STATE_FILE: Final = "c2sp-witness.json"
 TEXT: Final = "text/plain"
 
 _LOGGER = logging.getLogger(__name__)
@@ -60,7 +59,7 @@ class TlogWitness:
     ) -> None:
         self.building = building
         self.signer = signer
-        self.state_path = data_dir / STATE_FILE
+        self.state_path = data_dir / c2sp_checkpoint.WITNESS_RECORD
         self.db_path = db_path
         self.clock_s = clock_s
         # Without the record of what it cosigned, the witness could cosign a split
@@ -179,19 +178,28 @@ def _held_root(conn: sqlite3.Connection, *, author: bytes, size: int) -> bytes |
 
 
 def _load_state(path: Path) -> dict[str, tuple[int, bytes]]:
-    """The recorded size and root of each origin (empty if there is no file yet)."""
+    """The recorded size and root of each origin.
+
+    The record is made with the witness key; a key without it is a witness that
+    forgot what it cosigned, which could cosign a smaller or a forked tree.
+    """
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         return {
             origin: (int(item["size"]), base64.b64decode(item["root"]))
             for origin, item in raw.items()
         }
-    except FileNotFoundError:
-        return {}
+    except FileNotFoundError as err:
+        raise NoteError(
+            f"{path} is missing; it records what this node's witness key cosigned. "
+            "Restore it from a backup, or remove witness.key as well to start "
+            "witnessing afresh under a new key"
+        ) from err
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
         raise NoteError(
             f"{path} cannot be read ({type(err).__name__}: {err}); it records what "
-            "this node cosigned. Restore it, or remove it to start witnessing afresh"
+            "this node's witness key cosigned. Restore it from a backup, or remove "
+            "it and witness.key to start witnessing afresh under a new key"
         ) from err
 
 

@@ -315,7 +315,28 @@ async def test_a_damaged_witness_record_turns_the_witness_off_not_the_node(
     )
     answer = await witness.add_checkpoint(b"old 0\n\n")
     assert answer.status == 503
-    assert "Restore it, or remove it" in answer.text
+    assert "Restore it from a backup" in answer.text
+
+
+async def test_a_witness_key_without_its_record_does_not_cosign_again(
+    tmp_path: Path,
+) -> None:
+    """A witness that lost its record could cosign a smaller or forked tree."""
+    config = init_site(tmp_path)
+    sidecar_cli_here("c2sp-keys", "--config", str(config))
+    data = tmp_path / "data"
+    assert json.loads((data / "c2sp-witness.json").read_text()) == {}
+    (data / "c2sp-witness.json").unlink()
+    witness = TlogWitness(
+        building="b",
+        signer=CosignatureSigner("w.example/w", ed25519.Ed25519PrivateKey.generate()),
+        data_dir=data,
+        db_path=data / "ledger.db",
+    )
+    answer = await witness.add_checkpoint(b"old 0\n\n")
+    assert answer.status == 503
+    assert "is missing" in answer.text
+    assert "remove witness.key as well" in answer.text
 
 
 async def test_an_unusable_witness_key_turns_the_witness_off_not_the_node(
