@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sqlite3
 from pathlib import Path
 from typing import Any, Final
 
@@ -28,8 +29,10 @@ from sidecar.api import bearer
 from sidecar.api.services import NodeServices
 from sidecar.ledger import files
 from sidecar.ledger.errors import InvalidData
+from sidecar.ledger.etp import Entry
 from sidecar.mesh import roster as roster_module
-from sidecar.mesh.roster import Roster, RosterError
+from sidecar.mesh.roster import ROSTER, Roster, RosterError
+from sidecar.storage import store
 
 FIRST_PATH: Final = "/api/v1/roster/first"
 MAX_BODY: Final = 256 * 1024  # 64 members are about 16 KB
@@ -187,6 +190,15 @@ class FirstRoster:
                 "fix the disk first",
             )
         try:
+            # Read before writing: a database that cannot be read leaves no file.
+            stored = await asyncio.to_thread(
+                _stored_changes, self._services.config.db_path
+            )
+        except (sqlite3.Error, store.StoreError) as err:
+            raise RosterError(
+                "not_stored", f"cannot read the ledger's roster changes: {err}"
+            ) from err
+        try:
             await asyncio.to_thread(keep, first, self._path)
         except OSError as err:
             raise RosterError(
@@ -195,7 +207,7 @@ class FirstRoster:
         self.source = ADOPTED
         # The node's periodic check puts it in force within a second, as it does a
         # roster change that came due; WAT follows on its next tick.
-        membership.adopt_first(first)
+        membership.adopt_first(first, stored)
         return True
 
     def _why_not_alone(self) -> str:
@@ -212,6 +224,15 @@ class FirstRoster:
             f"this node changed its roster of one by a vote (version "
             f"{membership.base.version}); its building is set"
         )
+
+
+def _stored_changes(db_path: Path) -> list[Entry]:
+    """The ``roster`` entries the node holds, as a start offers them to its chain."""
+    conn = store.connect(db_path, readonly=True)
+    try:
+        return list(store.entries_of_kinds(conn, (ROSTER,)))
+    finally:
+        conn.close()
 
 
 def _digest(value: object) -> str | None:

@@ -11,7 +11,7 @@ learned late replaces the one in force on every node alike.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -65,16 +65,21 @@ class Membership:
                 f"in the roster; add it with {command_name.advice('roster')}",
             )
 
-    def adopt_first(self, first: Roster) -> None:
+    def adopt_first(self, first: Roster, stored: Iterable[Entry] = ()) -> None:
         """Build on the building's first roster instead of this node alone.
 
-        It is checked as a roster file is; :meth:`take_due` then puts it in force,
-        the way a change that came due is.
+        It is checked as a roster file is; the ``roster`` entries the node already
+        holds (``stored``: a restored database, the neighbours' feeds) are then taken
+        into the chain as at a start, so the node does not run on an older version
+        than a restart would give it. :meth:`take_due` puts the result in force, the
+        way a change that came due is.
         """
         if first.version != 1:
             raise RosterError("bad_roster", "a first roster is version 1")
         self.check_own(first)
         self.chain = RosterChain(first)
+        for entry in sorted(stored, key=lambda item: int(str(item.content["version"]))):
+            self.seen(entry)
 
     def authors(self) -> frozenset[bytes]:
         """Every member's author id."""

@@ -23,11 +23,14 @@ from devkit.sidecar_node import configure, sidecar_cli_here
 from sidecar import config as config_module
 from sidecar.api import first_roster
 from sidecar.apps.wat import adoption, spec
+from sidecar.ledger import etp
+from sidecar.ledger.canonical import JsonObject
 from sidecar.ledger.identity import Identity
 from sidecar.mesh import roster
+from sidecar.mesh.membership import Membership
 from sidecar.mesh.roster import Member, Roster
 from tests.sidecar.mesh_support import Building, Flat, member_of
-from tests.sidecar.support import BUILDING
+from tests.sidecar.support import BUILDING, T0
 
 FIRST = "/api/v1/roster/first"
 
@@ -323,3 +326,37 @@ def test_the_kept_roster_is_what_roster_save_writes(
     roster.save(doc, tmp_path / "saved.json")
     assert path.read_bytes() == (tmp_path / "saved.json").read_bytes()
     assert roster.load(path) == doc
+
+
+def test_adopting_takes_the_roster_changes_the_node_already_holds() -> None:
+    """A node running alone on a restored database that holds a version 2.
+
+    It must end where a restart with the first roster would: on version 2, not on
+    the first roster it was given, refusing members version 2 added.
+    """
+    keys = [Identity.generate() for _ in range(3)]
+    members = [
+        Member(str(301 + n), "3", who.public_key, f"127.0.0.1:{9000 + n}")
+        for n, who in enumerate(keys)
+    ]
+    first = _first(*members)
+    effective = now_ms() + 30_000
+    proposed = Roster(BUILDING, 2, (*members, _stranger()), first.digest, effective)
+    body: JsonObject = {"v": 1, "kind": "roster", "building": BUILDING, "ts": T0}
+    body.update(
+        roster.entry_body(proposed, [roster.approve(who, proposed) for who in keys[:2]])  # type: ignore[arg-type]
+    )
+    change = etp.make_entry(keys[1], 1, etp.ZERO_ID, (), body)
+
+    refused: list[str] = []
+    alone = Membership(_first(members[0]), keys[0].author, refused.append)
+    alone.adopt_first(first, [change])
+    restarted = Membership(first, keys[0].author, refused.append)
+    restarted.seen(change)
+    for membership in (alone, restarted):
+        assert membership.pending == proposed
+        due = membership.take_due(effective + 1)
+        assert due == proposed
+        membership.put_in_force(due)
+        assert membership.roster.version == 2
+    assert refused == []
