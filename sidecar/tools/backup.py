@@ -1,8 +1,10 @@
-"""Backing up a node (key, configuration, ledger) while it runs, and restoring it.
+"""Backing up a node (key, configuration, roster, ledger) while it runs; restoring it.
 
 ``python -m sidecar backup`` copies the database with SQLite's online backup API (one
-consistent snapshot, the running node keeps writing) and writes it with the key and
-the configuration into one tar file of mode 0600; the members keep mode 0600.
+consistent snapshot, the running node keeps writing) and writes it with the key, the
+configuration and the building's first roster (the file the configuration names, or
+the one the node adopted over the local API) into one tar file of mode 0600; the
+members keep mode 0600. Without its roster a restored node would run alone.
 
 A restored node may have signed entries after its backup, which its peers hold; if it
 signed those seqs again it would equivocate. So ``restore`` marks the database
@@ -28,6 +30,7 @@ from sidecar.storage import node_state, store
 KEY: Final = "node.key"
 DB: Final = "ledger.db"
 CONFIG: Final = "sidecar.toml"
+ROSTER: Final = "roster.json"
 MARK: Final = "restored"
 _PRIVATE: Final = 0o600
 
@@ -53,6 +56,8 @@ def backup(config_path: Path, target: Path) -> int:
         with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w") as tar:
             _add(tar, KEY, config.key_file.read_bytes())
             _add(tar, CONFIG, config.path.read_bytes())
+            if config.roster_file is not None:
+                _add(tar, ROSTER, config.roster_file.read_bytes())
             _add(tar, DB, snapshot.read_bytes())
             raw.flush()
             os.fsync(raw.fileno())
@@ -70,17 +75,21 @@ def restore(config_path: Path, source: Path, *, force: bool = False) -> int:
     try:
         with tarfile.open(source, mode="r") as tar:
             members = {name: _read(tar, name) for name in (KEY, CONFIG, DB)}
+            roster = _read(tar, ROSTER) if ROSTER in tar.getnames() else None
     except (OSError, tarfile.TarError, KeyError) as err:
         raise BackupError(f"{source} is not a sidecar backup: {err}") from err
     if not config_path.exists():
         _write_private(config_path, members[CONFIG])
     config = config_module.load(config_path)
+    # Where the configuration names a roster, else where an adopted one is kept.
+    roster_path = config.roster_file or config.kept_roster
     present = [
         path
         for path in (
             config.key_file,
             config.db_path,
             *_sidecars(config.db_path),
+            *([roster_path] if roster is not None else []),
         )
         if path.exists()
     ]
@@ -93,6 +102,8 @@ def restore(config_path: Path, source: Path, *, force: bool = False) -> int:
     for path in present:
         path.replace(path.with_name(path.name + ".before-restore"))
     _write_private(config.key_file, members[KEY])
+    if roster is not None:
+        _write_private(roster_path, roster)
     config.db_path.write_bytes(members[DB])
     node_state.write_meta(config.db_path, MARK, str(int(time.time())))
     return _own_head(config.db_path)

@@ -129,6 +129,12 @@ def test_the_backup_and_the_restored_key_stay_private(tmp_path: Path) -> None:
             "sidecar.toml": 0o600,
             "ledger.db": 0o600,
         }
+    # A first roster the node adopted goes with it, and comes back where it was.
+    kept = config.parent / "data" / "roster.json"
+    kept.write_text('{"building": "bldg-01"}\n')
+    _ok(sidecar_cli("backup", "--config", str(config), "--to", str(archive)))
+    with tarfile.open(archive) as tar:
+        assert tar.getmember("roster.json").mode == 0o600
     # Restoring onto existing files needs --force; onto a new machine it does not.
     again = sidecar_cli("restore", "--config", str(config), "--from", str(archive))
     assert again.returncode == 1
@@ -137,6 +143,8 @@ def test_the_backup_and_the_restored_key_stay_private(tmp_path: Path) -> None:
     _ok(sidecar_cli("restore", "--config", str(elsewhere), "--from", str(archive)))
     new_key = elsewhere.parent / "data" / "node.key"
     assert new_key.read_bytes() == key.read_bytes()
+    restored_roster = elsewhere.parent / "data" / "roster.json"
+    assert restored_roster.read_bytes() == kept.read_bytes()
     assert stat.S_IMODE(new_key.stat().st_mode) == 0o600
     assert stat.S_IMODE(elsewhere.stat().st_mode) == 0o600
     refused = sidecar_cli("run", "--config", str(elsewhere))
