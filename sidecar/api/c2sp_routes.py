@@ -28,7 +28,7 @@ from typing import Final
 from aiohttp import web
 
 from sidecar.config import Config
-from sidecar.ledger import signed_note
+from sidecar.ledger import signed_note, tlog
 from sidecar.ledger.identity import Identity, KeyFileError
 from sidecar.ledger.tlog import Checkpoint
 from sidecar.mesh import c2sp_checkpoint, c2sp_submit
@@ -167,7 +167,12 @@ class C2spRoutes:
     async def _add_checkpoint(self, request: web.Request) -> web.Response:
         if self._witness is None:
             return web.Response(status=503, text="this node's witness is off\n")
-        body = await request.read()
+        # Read no more than a request can be: the endpoint needs no token.
+        if (request.content_length or 0) > tlog.MAX_REQUEST_BYTES:
+            return _too_large()
+        body = await c2sp_submit.read_capped(request.content, tlog.MAX_REQUEST_BYTES)
+        if body is None:
+            return _too_large()
         try:
             answer = await self._witness.add_checkpoint(body)
         except (sqlite3.Error, store.StoreError) as err:
@@ -177,3 +182,9 @@ class C2spRoutes:
             body=answer.text.encode(),
             headers={"Content-Type": answer.content_type},
         )
+
+
+def _too_large() -> web.Response:
+    return web.Response(
+        status=413, text=f"a request is at most {tlog.MAX_REQUEST_BYTES} bytes\n"
+    )

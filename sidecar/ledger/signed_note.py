@@ -83,9 +83,10 @@ def b64decode(text: str, what: str) -> bytes:
 
 def parse(note: str | bytes) -> tuple[str, list[Signature]]:
     """Split a note into its text (with the final newline) and its signature lines."""
+    raw = note if isinstance(note, bytes) else note.encode("utf-8", errors="replace")
+    if len(raw) > MAX_NOTE_BYTES:
+        raise NoteError(f"a note is at most {MAX_NOTE_BYTES} bytes")
     if isinstance(note, bytes):
-        if len(note) > MAX_NOTE_BYTES:
-            raise NoteError(f"a note is at most {MAX_NOTE_BYTES} bytes")
         try:
             note = note.decode("utf-8")
         except UnicodeDecodeError as err:

@@ -14,10 +14,14 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from sidecar.ledger.signed_note import NoteError, b64decode
+from sidecar.ledger.signed_note import MAX_NOTE_BYTES, NoteError, b64decode
 
 SIZE_CONTENT_TYPE: Final = "text/x.tlog.size"
 MAX_PROOF_LINES: Final = 63
+# The old size, the proof lines (44 base64 characters each) and a note at its largest.
+MAX_REQUEST_BYTES: Final = 32 + MAX_PROOF_LINES * 45 + 1 + MAX_NOTE_BYTES
+# Sizes are uint64 in C2SP; a ledger counts at most 2^63 - 1 entries (SQLite integers).
+MAX_SIZE: Final = 2**63 - 1
 HASH_BYTES: Final = 32
 _DECIMAL: Final = re.compile(r"0|[1-9][0-9]{0,19}")
 
@@ -39,8 +43,11 @@ class Checkpoint:
 
 def parse_decimal(text: str, what: str) -> int:
     """A size in ASCII decimal without leading zeroes."""
-    if not _DECIMAL.fullmatch(text) or int(text) >= 2**64:
-        raise NoteError(f"{what} must be a decimal number without leading zeroes")
+    if not _DECIMAL.fullmatch(text) or int(text) > MAX_SIZE:
+        raise NoteError(
+            f"{what} must be a decimal number without leading zeroes, at most "
+            f"{MAX_SIZE}"
+        )
     return int(text)
 
 
@@ -83,6 +90,8 @@ class AddCheckpoint:
 
 def parse_add_checkpoint(body: bytes) -> AddCheckpoint:
     """An ``add-checkpoint`` body (NoteError says what is wrong)."""
+    if len(body) > MAX_REQUEST_BYTES:
+        raise NoteError(f"a request is at most {MAX_REQUEST_BYTES} bytes")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -113,6 +113,9 @@ class ExternalWitness:
             except (aiohttp.ClientError, TimeoutError) as err:
                 self.fail("unreachable", f"{type(err).__name__}: {err}")
                 return False
+            except NoteError as err:
+                self.fail("bad_answer", str(err))
+                return False
             if status == 200:
                 return self._took(checkpoint, note, text)
             if status != 409:
@@ -163,9 +166,23 @@ async def _post(
     async with session.post(
         url, data=body, headers={"Content-Type": "text/plain; charset=utf-8"}
     ) as response:
-        data = await response.content.read(MAX_ANSWER_BYTES)
+        data = await read_capped(response.content, MAX_ANSWER_BYTES)
+        if data is None:
+            raise NoteError(f"the answer is over {MAX_ANSWER_BYTES} bytes")
         # Text that is not UTF-8 is no cosignature; it fails as one, not here.
         return response.status, data.decode("utf-8", errors="replace")
+
+
+async def read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes | None:
+    """The whole body, however it arrives in pieces; None once it passes ``limit``."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in stream.iter_any():
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 async def run(
@@ -182,4 +199,8 @@ async def run(
                 await witness.submit(session, latest, prove)
             except (sqlite3.Error, store.StoreError) as err:
                 witness.fail("database", str(err))
+            except Exception as err:
+                # A fault of this node's own (a record it cannot open): counted and
+                # logged once like the others, and tried again at the next interval.
+                witness.fail("internal", f"{type(err).__name__}: {err}")
             await asyncio.sleep(every_s)

@@ -91,16 +91,18 @@ class TlogWitness:
             checkpoint = tlog.parse_checkpoint(text)
         except NoteError as err:
             return Answer(400, f"malformed request: {err}\n")
+        # Who signed it is checked before the queue: a request that is not a
+        # member's never waits for, or holds up, the members' requests.
+        known = await asyncio.to_thread(self._read, partial(_logs, self.building))
+        log = known.get(checkpoint.origin)
+        if log is None:
+            return Answer(404, "unknown origin\n")
+        author, verifier = log
+        try:
+            signed_note.open_note(request.note, [verifier])
+        except NoteError as err:
+            return Answer(403, f"not signed by the log's key: {err}\n")
         async with self._lock:
-            known = await asyncio.to_thread(self._read, partial(_logs, self.building))
-            log = known.get(checkpoint.origin)
-            if log is None:
-                return Answer(404, "unknown origin\n")
-            author, verifier = log
-            try:
-                signed_note.open_note(request.note, [verifier])
-            except NoteError as err:
-                return Answer(403, f"not signed by the log's key: {err}\n")
             if request.old_size > checkpoint.size:
                 return Answer(400, "the old size is larger than the checkpoint's\n")
             size, root = self.state.get(checkpoint.origin, (0, b""))

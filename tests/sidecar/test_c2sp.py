@@ -7,7 +7,9 @@ the cosignatures the node keeps and serves verify under the witness's key.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -16,13 +18,18 @@ from typing import Any
 
 import aiohttp
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from devkit import waiting
 from devkit.sidecar_node import SidecarNode, sidecar_cli_here
 from sidecar import config as config_module
 from sidecar.config import ConfigError
-from sidecar.ledger.signed_note import CosignatureSigner
+from sidecar.ledger import signed_note
+from sidecar.ledger.signed_note import CosignatureSigner, EcdsaSigner
+from sidecar.mesh import c2sp_submit
+from sidecar.mesh.c2sp_checkpoint import NoteCache
+from sidecar.mesh.c2sp_submit import ExternalWitness
 from sidecar.mesh.c2sp_witness import TlogWitness
 from tests.sidecar.c2sp_spec_witness import (
     SpecWitness,
@@ -250,6 +257,21 @@ async def test_the_node_is_a_tlog_witness_of_the_buildings_logs(
             stranger = note.replace(origin, "someone.example/log")
             assert (await post("old 0\n\n" + stranger))[0] == 404
             assert (await post("nonsense"))[0] == 400
+            # A size no ledger can reach is malformed, not a fault of the node.
+            huge = note.replace(f"{origin}\n3\n", f"{origin}\n{2**63}\n")
+            assert (await post("old 0\n\n" + huge))[0] == 400
+            # The endpoint needs no token: a body larger than any request is refused
+            # before it is read, announced or not.
+            assert (await post("old 0\n\n" + "x" * 1_000_000))[0] == 413
+
+            async def unannounced() -> AsyncIterator[bytes]:
+                for _ in range(100):
+                    yield b"x" * 10_000
+
+            async with session.post(
+                flat.base + endpoint, data=unannounced()
+            ) as response:
+                assert response.status == 413
 
             assert await flat.grow(session, 2) == 5
             _, newer = await flat.get(session, "/c2sp/checkpoint")
@@ -362,3 +384,63 @@ async def test_an_unusable_witness_key_turns_the_witness_off_not_the_node(
         assert "chmod 600" in node.log.read_text()
     finally:
         await _stop(flat)
+
+
+async def test_an_answer_in_pieces_is_read_whole_and_a_long_one_refused() -> None:
+    async def pieces(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await response.write("\u2014 w.example/w ".encode())
+        await asyncio.sleep(0.2)
+        await response.write(b"AAAA\n")
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/", pieces)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/") as response:
+                whole = await c2sp_submit.read_capped(response.content, 1000)
+            assert whole == "\u2014 w.example/w AAAA\n".encode()
+            async with session.get(f"http://127.0.0.1:{port}/") as response:
+                assert await c2sp_submit.read_capped(response.content, 10) is None
+    finally:
+        await runner.cleanup()
+
+
+async def test_the_outside_witness_loop_outlives_a_fault_of_its_own(
+    tmp_path: Path,
+) -> None:
+    keys = json.loads(
+        sidecar_cli_here("c2sp-keys", "--config", str(init_site(tmp_path)), "--json")
+    )
+    outside = ExternalWitness(
+        url="http://127.0.0.1:9/w",
+        verifier=signed_note.parse_vkey(keys["witness_key"]),
+        notes=NoteCache(
+            EcdsaSigner("x.example/log", ec.generate_private_key(ec.SECP256R1()))
+        ),
+        data_dir=tmp_path,
+    )
+    calls = 0
+
+    def broken() -> None:
+        nonlocal calls
+        calls += 1
+        raise ValueError("a record this node cannot open")
+
+    task = asyncio.create_task(c2sp_submit.run(outside, 0.05, broken, lambda a, b: []))
+    try:
+        await waiting.until(lambda: calls >= 3, 10)
+        assert not task.done()
+        assert outside.failures["internal"] == calls
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
