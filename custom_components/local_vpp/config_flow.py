@@ -471,7 +471,9 @@ class LocalVppOptionsFlow(OptionsFlow):
             ):
                 errors["base"] = error
             elif not (errors := living_room_errors(user_input)) and not (
-                errors := await async_bus_controller_errors(user_input)
+                errors := await async_bus_controller_errors(
+                    user_input, self.config_entry.options
+                )
             ):
                 return self.async_create_entry(data=user_input)
         schema = (

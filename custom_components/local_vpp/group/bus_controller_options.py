@@ -66,12 +66,21 @@ def _controller(options: Mapping[str, Any]) -> BusController | None:
 
 
 async def async_bus_controller_errors(
-    user_input: Mapping[str, Any],
+    user_input: Mapping[str, Any], current: Mapping[str, Any]
 ) -> dict[str, str]:
     """The form's errors for the controller; empty when none is named or it fits.
 
-    A named controller must answer and serve model 64901.
+    A newly named controller must answer and serve model 64901; one left as it
+    was in ``current`` is not asked again, so that other options can be changed
+    while it is away.
     """
+    keys = (
+        CONF_BUS_CONTROLLER_HOST,
+        CONF_BUS_CONTROLLER_PORT,
+        CONF_BUS_CONTROLLER_UNIT,
+    )
+    if all(user_input.get(key) == current.get(key) for key in keys):
+        return {}
     controller = _controller(user_input)
     if controller is None:
         return {}

@@ -151,6 +151,17 @@ async def test_the_installer_names_the_controller_and_the_flat_joins_the_bus(
     assert entry.runtime_data.bus is None  # no sidecar, nothing to follow
     assert state(hass, "101", "bus_state") == "standby"
 
+    # With the controller away, other options still save: it is not asked again.
+    building.set_bus_controller_failing(True, "101")
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**entry.options, "poll_interval": 2.0}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.options["poll_interval"] == 2.0
+    assert entry.runtime_data.device.has_bus
+
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_a_failed_controller_leaves_only_the_bus_unknown(
