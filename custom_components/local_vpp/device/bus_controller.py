@@ -18,6 +18,7 @@ from modbus_connection.pymodbus import ModbusConnection
 from .checked_unit import checked_unit
 from .errors import (
     CannotConnectError,
+    DeviceError,
     DeviceRejectedError,
     MissingModelsError,
     NotSunSpecError,
@@ -56,7 +57,6 @@ class BusController:
         # The revert timer last written, so a repeated setpoint is one request;
         # None after a failed write, since the controller may have restarted.
         self._revert_s: int | None = None
-        self.identity: UnitIdentity | None = None
 
     @classmethod
     def tcp(
@@ -91,25 +91,24 @@ class BusController:
             await common.async_update()
         except _LINK_ERRORS as err:
             raise CannotConnectError(str(err)) from err
-        self.identity = UnitIdentity(
+        self._bus = BuildingBusModel(self._unit, _first(models, MODEL_BUILDING_BUS))
+        return UnitIdentity(
             manufacturer=common.manufacturer or "",
             model=common.model or "",
             version=common.version or "",
             serial=common.serial or "",
         )
-        self._bus = BuildingBusModel(self._unit, _first(models, MODEL_BUILDING_BUS))
-        return self.identity
 
     async def async_poll(self) -> BusReading | None:
         """The bus as the controller reads it; ``None`` when it cannot say.
 
-        A controller that is silent or refuses gives ``None`` (unknown, never 0) and
-        is discovered again on the next poll.
+        A controller that is silent, refuses or has moved its models gives ``None``
+        (unknown, never 0) and is discovered again on the next poll.
         """
         try:
             bus = await self._bus_model()
             await bus.async_update(notify=False)
-        except (ModbusError, CannotConnectError, NotSunSpecError, MissingModelsError):
+        except (ModbusError, SunSpecError, DeviceError):
             self._bus = None
             self._revert_s = None
             return None
