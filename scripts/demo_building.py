@@ -34,6 +34,21 @@ def _simulated_flats(control_port: int) -> list[tuple[str, int]]:
     return [(flat["flat"], int(flat["modbus"]["port"])) for flat in state["flats"]]
 
 
+def _bus_controllers(control_port: int) -> dict[str, int]:
+    """The Modbus port of each flat's bus changeover controller, where it has one.
+
+    ECHONET Lite and SunSpec 1xx flats on the bus reach it through one.
+    """
+    url = f"http://127.0.0.1:{control_port}/state"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        state = json.load(response)["state"]
+    return {
+        flat["flat"]: int(flat["bus_controller"]["port"])
+        for flat in state["flats"]
+        if "bus_controller" in flat
+    }
+
+
 def make_sidecars(
     directory: Path, control_port: int, building: str, device_speed: float
 ) -> None:
@@ -43,6 +58,7 @@ def make_sidecars(
     a counter's rise with it, so an accelerated building's readings are not refused.
     """
     flats = dict(_simulated_flats(control_port))
+    controllers = _bus_controllers(control_port)
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
@@ -61,6 +77,7 @@ def make_sidecars(
             "flat": flat.name,
             "floor": flat.floor,
             "modbus_port": flats[flat.name],
+            "bus_controller_port": controllers.get(flat.name),
             "sidecar_port": flat.port,
             "sidecar_url": flat.ws_url,
             "token": flat.token,

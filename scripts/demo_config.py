@@ -47,11 +47,13 @@ def prepare(
 ) -> None:
     """Write the configuration and the dashboard; mark onboarding as done."""
     flats = [flat["flat"] for flat in _flats(manifest)]
-    # Only SunSpec 7xx flats serve the building bus (model 64901).
+    # SunSpec 7xx flats serve the building bus (model 64901) themselves; the others
+    # reach it through a changeover controller, where the wiring has one.
     bus_flats = [
-        flat
-        for position, flat in enumerate(flats, start=1)
+        flat["flat"]
+        for position, flat in enumerate(_flats(manifest), start=1)
         if position not in families.echonet + families.sunspec_1xx
+        or flat.get("bus_controller_port")
     ]
     (config / "configuration.yaml").write_text(
         configuration(ha_port, language, flats), encoding="utf-8"
@@ -149,11 +151,14 @@ def link_sidecar(
     secret: str,
     *,
     backup_switches_itself: bool = False,
+    bus_controller_port: int | None = None,
 ) -> None:
     """Run the options flow: point the entry at its ledger sidecar.
 
     ``backup_switches_itself``: the installer's living-room choice for an inverter
     without a living-room register, whose backup output takes the room by itself.
+    ``bus_controller_port``: the flat's bus changeover controller (ECHONET Lite and
+    SunSpec 1xx flats on the bus).
     """
     flow = _request(
         f"{base}/api/config/config_entries/options/flow", {"handler": entry_id}, token
@@ -166,6 +171,12 @@ def link_sidecar(
     }
     if backup_switches_itself:
         options["living_room_switch"] = "self"
+    if bus_controller_port:
+        options |= {
+            "bus_controller_host": "127.0.0.1",
+            "bus_controller_port": bus_controller_port,
+            "bus_controller_unit": 1,
+        }
     result = _request(
         f"{base}/api/config/config_entries/options/flow/{flow['flow_id']}",
         options,
@@ -278,6 +289,9 @@ def add_flats(  # noqa: PLR0917
             flat["sidecar_url"],
             flat["token"],
             backup_switches_itself=older,
+            bus_controller_port=flat.get("bus_controller_port")
+            if echonet or older
+            else None,
         )
         entries[flat["flat"]] = entry["entry_id"]
         how = (

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .modbus.bus_controller import BUS_CONTROLLER_UNIT_ID
 from .model.actions import BUILDING_ACTIONS, FLAT_ACTIONS
 from .model.building import UnknownFlatError
 from .model.json_input import BadRequestError, number, text
@@ -77,8 +78,15 @@ def _modbus(sim: Simulator, flat_id: str) -> dict[str, Any]:
 def building_json(sim: Simulator, *, full: bool = False) -> dict[str, Any]:
     """The building's state with every endpoint's address."""
     data = sim.state.to_json(full=full)
+    controllers = sim.bus_controller_ports
     for flat in data["flats"]:
         flat["modbus"] = _modbus(sim, flat["flat"])
+        if flat["flat"] in controllers:
+            flat["bus_controller"] = {
+                "host": sim.host,
+                "port": controllers[flat["flat"]],
+                "unit": BUS_CONTROLLER_UNIT_ID,
+            }
     data["building_meter"]["modbus"] = {
         "host": sim.host,
         "port": sim.meter_port,

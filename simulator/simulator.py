@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 
 from .modbus.building_meter import BuildingMeterUnit
+from .modbus.bus_controller import BusControllerUnit
 from .modbus.server import ModbusTcpUnits
 from .modbus.units import FlatUnit
 from .modbus.units_1xx import flat_unit
@@ -64,6 +65,21 @@ class Simulator:
                 config.host,
                 flat.config.port,
             )
+        # A bus-wired flat whose devices have no bus model (ECHONET Lite, SunSpec
+        # 1xx) reaches the bus through a changeover controller of its own.
+        self.bus_controllers: dict[str, BusControllerUnit] = {}
+        self._bus_endpoints: dict[str, ModbusTcpUnits] = {}
+        for position, (flat_id, flat) in enumerate(building.flats.items(), 1):
+            if (
+                flat.config.building_bus
+                and flat.config.bus_wired
+                and (flat.config.sunspec == "1xx" or position in config.echonet_flats)
+            ):
+                unit = BusControllerUnit(flat, on_write=building.settle)
+                self.bus_controllers[flat_id] = unit
+                self._bus_endpoints[flat_id] = ModbusTcpUnits(
+                    {unit.unit_id: unit}, config.host, 0
+                )
         # A flat on its own has no building around it, so no building meter.
         self.meter: BuildingMeterUnit | None = None
         self._meter_endpoint: ModbusTcpUnits | None = None
@@ -89,6 +105,11 @@ class Simulator:
     def ports(self) -> dict[str, int]:
         """Each flat's Modbus port (the real ones once started), by flat number."""
         return {flat_id: ep.port for flat_id, ep in self._endpoints.items()}
+
+    @property
+    def bus_controller_ports(self) -> dict[str, int]:
+        """The Modbus port of each flat's bus changeover controller, if it has one."""
+        return {flat_id: ep.port for flat_id, ep in self._bus_endpoints.items()}
 
     @property
     def port(self) -> int:
@@ -121,6 +142,8 @@ class Simulator:
                     await endpoint.go_silent()
                 else:
                     await endpoint.start()
+            for endpoint in self._bus_endpoints.values():
+                await endpoint.start()
         except BaseException:
             await self._stop_endpoints()
             raise
@@ -141,7 +164,7 @@ class Simulator:
         await self._stop_endpoints()
 
     async def _stop_endpoints(self) -> None:
-        endpoints = list(self._endpoints.values())
+        endpoints = [*self._endpoints.values(), *self._bus_endpoints.values()]
         if self._meter_endpoint is not None:
             endpoints.insert(0, self._meter_endpoint)
         await asyncio.gather(*(endpoint.stop() for endpoint in endpoints))

@@ -131,6 +131,19 @@ class SimulatorThread:
         return self.call(lambda sim: sim.ports)
 
     @property
+    def bus_controller_ports(self) -> dict[str, int]:
+        """Each bus changeover controller's real Modbus port, by flat number."""
+        return self.call(lambda sim: sim.bus_controller_ports)
+
+    def set_bus_controller_failing(self, failing: bool, flat_id: str) -> None:
+        """Make flat ``flat_id``'s bus controller refuse every request, or answer."""
+
+        def apply(sim: Simulator) -> None:
+            sim.bus_controllers[flat_id].failing = failing
+
+        self.call(apply)
+
+    @property
     def port(self) -> int:
         """The real Modbus port of the only flat of a building of one."""
         return self.call(lambda sim: sim.port)

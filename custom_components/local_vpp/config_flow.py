@@ -68,6 +68,10 @@ from .families import (
     async_discover_sunspec,
     family_of,
 )
+from .group.bus_controller_options import (
+    async_bus_controller_errors,
+    bus_controller_schema,
+)
 from .ledger.sidecar_link import async_check_sidecar
 from .living_room.options import living_room_errors, living_room_schema
 from .naming import MAX_FLAT_LENGTH, async_default_title
@@ -466,15 +470,23 @@ class LocalVppOptionsFlow(OptionsFlow):
                 )
             ):
                 errors["base"] = error
-            elif not (errors := living_room_errors(user_input)):
+            elif not (errors := living_room_errors(user_input)) and not (
+                errors := await async_bus_controller_errors(
+                    user_input, self.config_entry.options
+                )
+            ):
                 return self.async_create_entry(data=user_input)
+        schema = (
+            _options_schema(self.config_entry.options)
+            .extend(living_room_schema(self.config_entry.options))
+            .extend(battery_facts_schema(self.config_entry.options))
+        )
+        # A 7xx battery unit serves the bus itself; other families need the
+        # changeover controller the electrician installs.
+        if family_of(self.config_entry.data) != FAMILY_SUNSPEC:
+            schema = schema.extend(bus_controller_schema(self.config_entry.options))
         return self.async_show_form(
             step_id="init",
-            data_schema=self.add_suggested_values_to_schema(
-                _options_schema(self.config_entry.options)
-                .extend(living_room_schema(self.config_entry.options))
-                .extend(battery_facts_schema(self.config_entry.options)),
-                user_input or {},
-            ),
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
             errors=errors,
         )

@@ -31,6 +31,7 @@ from .coordinator import LocalVppCoordinator
 from .device import DeviceError
 from .device.interface import AnyFlatDevice
 from .families import device_from_entry_data
+from .group.bus_controller_options import with_bus_controller
 from .group.bus_support import BusSupport
 from .group.discharge import GroupDischarge
 from .ledger.estimating import EstimatingIssueReporter
@@ -71,7 +72,7 @@ async def async_build_runtime(
     hass: HomeAssistant, entry: LocalVppConfigEntry
 ) -> LocalVppData:
     """Connect, poll once, start the backup and, with a sidecar, its followers."""
-    device = device_from_entry_data(entry.data)
+    device = with_bus_controller(device_from_entry_data(entry.data), entry.options)
     living_room = LivingRoomSetup(hass, entry.options)
     facts = BatteryFacts(entry.options, default_reserve=not device.has_reserve_setting)
     control = BatteryControl(device, living_room.changeover)

@@ -92,8 +92,9 @@ class FlatConfig:
     # Anti-islanding: after the grid returns, inverters wait this long before they
     # connect again (grid codes ask for minutes; 0 keeps tests short).
     reconnect_delay_s: float = 0.0
-    # A flat in a building with a building bus: the battery unit serves model 64901
-    # after 64900. ``bus_wired`` says whether the building's wiring reaches this flat.
+    # A flat in a building with a building bus: a 7xx battery unit serves model 64901
+    # after 64900; a 1xx or ECHONET Lite flat has a bus changeover controller of its
+    # own serving 64901. ``bus_wired`` says whether the building's wiring reaches it.
     building_bus: bool = False
     bus_wired: bool = True
     # "1xx": the units serve the older SunSpec models 103, 124 and 203 instead of
@@ -153,10 +154,6 @@ class FlatConfig:
             (self.max_step_s > 0, "max step must be positive"),
             (self.tick_s > 0, "tick must be positive"),
             (self.sunspec in ("7xx", "1xx"), "sunspec must be 7xx or 1xx"),
-            (
-                not (self.sunspec == "1xx" and self.building_bus),
-                "a 1xx flat has no building bus model",
-            ),
             (
                 self.sunspec_meter in (203, 211, 212, 213, 214),
                 "the 1xx meter model must be 203 or one of 211–214",
@@ -253,8 +250,9 @@ class BuildingConfig:
     # Every flat's backup output switches by itself (see ``FlatConfig``).
     backup_output_auto: bool = False
     # Flats (1-based positions) of other families. ECHONET Lite flats' backup outputs
-    # switch by themselves; SunSpec 1xx flats serve the older models, have no bus and,
-    # without a living-room model, a backup output that switches by itself.
+    # switch by themselves; SunSpec 1xx flats serve the older models and, without a
+    # living-room model, have a backup output that switches by itself. Both reach the
+    # bus through a changeover controller of their own.
     echonet_flats: tuple[int, ...] = ()
     sunspec_1xx_flats: tuple[int, ...] = ()
     lone_flat: FlatConfig | None = None
@@ -380,8 +378,8 @@ class BuildingConfig:
                     soc_pct=round(socs[index], 1),
                     reserve_pct=self.reserve_pct,
                     reconnect_delay_s=self.reconnect_delay_s,
-                    building_bus=not older,
-                    bus_wired=wired[index] and not older,
+                    building_bus=True,
+                    bus_wired=wired[index],
                     backup_output_auto=backup_auto,
                     sunspec="1xx" if older else "7xx",
                     max_step_s=self.max_step_s,

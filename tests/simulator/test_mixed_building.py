@@ -24,10 +24,11 @@ def test_each_flat_gets_its_family() -> None:
     # An ECHONET Lite power conditioner's backup output switches by itself.
     assert echonet.backup_output_auto
     assert echonet.sunspec == "7xx"
-    # SunSpec 1xx has no living-room model: its backup output does it, and no bus.
+    # SunSpec 1xx has no living-room model: its backup output does it. It is on the
+    # bus through a changeover controller of its own (test_bus_controller.py).
     assert older.sunspec == "1xx"
     assert older.backup_output_auto
-    assert not older.building_bus
+    assert older.building_bus
     for flat in newer:
         assert flat.sunspec == "7xx"
         assert not flat.backup_output_auto

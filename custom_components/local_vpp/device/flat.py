@@ -202,6 +202,16 @@ def _bus_of(battery: _BatteryUnit) -> BuildingBusModel:
     return battery.bus
 
 
+def check_bus_setpoint(power_w: float, revert_s: int) -> None:
+    """Refuse a bus setpoint no flat may hold, before anything is written."""
+    if not -MAX_BUS_SETPOINT_W <= power_w <= MAX_BUS_SETPOINT_W:
+        raise ValueError(
+            f"bus setpoint must be within ±{MAX_BUS_SETPOINT_W} W, got {power_w}"
+        )
+    if revert_s <= 0:
+        raise ValueError("a bus setpoint needs a revert timer of at least 1 s")
+
+
 def _flag(value: object, true_value: int) -> bool | None:
     return None if value is None else value == true_value
 
@@ -428,12 +438,7 @@ class FlatDevice:
         setpoint re-arms it, and without another write within ``revert_s`` the
         setpoint falls back to 0 by itself.
         """
-        if not -MAX_BUS_SETPOINT_W <= power_w <= MAX_BUS_SETPOINT_W:
-            raise ValueError(
-                f"bus setpoint must be within ±{MAX_BUS_SETPOINT_W} W, got {power_w}"
-            )
-        if revert_s <= 0:
-            raise ValueError("a bus setpoint needs a revert timer of at least 1 s")
+        check_bus_setpoint(power_w, revert_s)
         battery = await self._battery_unit()
         bus = _bus_of(battery)
         if battery.bus_revert_s != revert_s:

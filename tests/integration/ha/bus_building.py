@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from homeassistant.const import CONF_HOST, CONF_PORT, Platform
@@ -10,33 +11,134 @@ from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.local_vpp.backup.grid_watch import GridState
+from custom_components.local_vpp.battery_facts import CONF_BATTERY_CAPACITY_WH
 from custom_components.local_vpp.const import (
     CONF_UNIT_BATTERY,
     CONF_UNIT_METER,
     CONF_UNIT_PV,
     DOMAIN,
 )
+from custom_components.local_vpp.families import CONF_FAMILY, FAMILY_SUNSPEC_1XX
+from custom_components.local_vpp.group.bus_controller_options import (
+    CONF_BUS_CONTROLLER_HOST,
+    CONF_BUS_CONTROLLER_PORT,
+    CONF_BUS_CONTROLLER_UNIT,
+)
+from custom_components.local_vpp.living_room.options import (
+    CONF_LIVING_ROOM_SWITCH,
+    SWITCH_SELF,
+)
 from devkit.waiting import until
+from simulator.echonet_nodes import EchonetNodes
+from simulator.model.config import BuildingConfig
+from simulator.simulator import Simulator
 from simulator.threaded import BuildingThread
+from tests.integration.ha.echonet_flat import echonet_entry_data
+from tests.integration.ha.families import ECHONET, SUNSPEC_1XX, SUNSPEC_7XX
 from tests.integration.ha.scripted_sidecar import ScriptedSidecar
 from tests.integration.ha.support import set_up_linked
 
 
+class BusBuilding(BuildingThread):
+    """A building whose flat 101 is of family ``family``, the others SunSpec 7xx.
+
+    An ECHONET Lite or SunSpec 1xx flat 101 reaches the bus through its changeover
+    controller, which the simulator serves on a Modbus endpoint of its own; an
+    ECHONET Lite flat 101 also answers as a node on UDP (``nodes``).
+    """
+
+    def __init__(self, config: BuildingConfig, family: str) -> None:
+        """Prepare; ``run_bus_building`` starts it."""
+        super().__init__(config)
+        self.family = family
+        self.nodes: EchonetNodes | None = None
+
+
+def run_bus_building(config: BuildingConfig, family: str) -> BusBuilding:
+    """Start ``config`` with flat 101 of ``family``; returns once everything listens."""
+    config = replace(
+        config,
+        echonet_flats=(1,) if family == ECHONET else (),
+        sunspec_1xx_flats=(1,) if family == SUNSPEC_1XX else (),
+    )
+    handle = BusBuilding(config, family)
+    handle.start()
+    if family != ECHONET:
+        return handle
+
+    async def start(sim: Simulator) -> EchonetNodes:
+        nodes = EchonetNodes(sim, flat_ids=["101"])
+        await nodes.start()
+        return nodes
+
+    try:
+        handle.nodes = handle.call_async(start)
+    except BaseException:
+        handle.close()
+        raise
+    return handle
+
+
+def close_bus_building(handle: BuildingThread) -> None:
+    """Stop the ECHONET Lite node, if any, and the building."""
+    nodes = getattr(handle, "nodes", None)
+    if nodes is not None:
+        handle.call_async(lambda _: nodes.stop())
+    handle.close()
+
+
+def flat_family(building: BuildingThread, flat: str) -> str:
+    """The device family of ``flat`` in ``building``."""
+    if flat == "101" and isinstance(building, BusBuilding):
+        return building.family
+    return SUNSPEC_7XX
+
+
 def flat_entry(building: BuildingThread, flat: str) -> MockConfigEntry:
-    """An entry for one of the building's flats, not yet set up."""
+    """An entry for one of the building's flats, not yet set up.
+
+    A flat of another family than 7xx has its family's data, and its bus
+    changeover controller named in the options.
+    """
+    family = flat_family(building, flat)
+    data: dict[str, Any] = {
+        CONF_HOST: building.host,
+        CONF_PORT: building.ports[flat],
+        CONF_UNIT_PV: 1,
+        CONF_UNIT_BATTERY: 2,
+        CONF_UNIT_METER: 3,
+    }
+    options: dict[str, Any] = {"poll_interval": 1.0}
+    if family != SUNSPEC_7XX:
+        options |= {
+            CONF_BUS_CONTROLLER_HOST: building.host,
+            CONF_BUS_CONTROLLER_PORT: building.bus_controller_ports[flat],
+            CONF_BUS_CONTROLLER_UNIT: 1,
+        }
+    if family == SUNSPEC_1XX:
+        data[CONF_FAMILY] = FAMILY_SUNSPEC_1XX
+        # No living-room model: the backup output takes the room by itself, and
+        # model 124 has no capacity, so the installer types the nameplate.
+        options |= {
+            CONF_LIVING_ROOM_SWITCH: SWITCH_SELF,
+            CONF_BATTERY_CAPACITY_WH: round(building.flat_state(flat).battery.rated_wh),
+        }
+    if family == ECHONET:
+        assert isinstance(building, BusBuilding)
+        assert building.nodes is not None
+        data = echonet_entry_data(building.nodes)
     return MockConfigEntry(
         domain=DOMAIN,
         title=f"Flat {flat}",
         unique_id=f"LVPP-{flat}-BAT",
-        data={
-            CONF_HOST: building.host,
-            CONF_PORT: building.ports[flat],
-            CONF_UNIT_PV: 1,
-            CONF_UNIT_BATTERY: 2,
-            CONF_UNIT_METER: 3,
-        },
-        options={"poll_interval": 1.0},
+        data=data,
+        options=options,
     )
+
+
+def measures_room(building: BuildingThread, flat: str) -> bool:
+    """Whether the flat's devices measure its living room (a 1xx flat's do not)."""
+    return flat_family(building, flat) != SUNSPEC_1XX
 
 
 def bus_entity(hass: HomeAssistant, flat: str, key: str) -> str | None:

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from ..bus_wired import BusWired
 from ..capabilities import Capabilities
 from ..counters import WrappingCounter
 from ..errors import DeviceError, DeviceRejectedError
@@ -105,10 +106,12 @@ class _Scale:
         return None if value is None else value * self.wh_per_count
 
 
-class EchonetFlatDevice:
-    """Discover, poll and control one flat's ECHONET Lite node."""
+class EchonetFlatDevice(BusWired):
+    """Discover, poll and control one flat's ECHONET Lite node.
 
-    has_bus = False
+    On a building bus only through a changeover controller (``BusWired``).
+    """
+
     # No standard ECHONET Lite property holds a backup reserve (see battery_facts).
     has_reserve_setting = False
 
@@ -278,12 +281,14 @@ class EchonetFlatDevice:
             )
         battery, pcs = parts[p.STORAGE_BATTERY], parts[p.MULTI_INPUT_PCS]
         grid = _interconnection(pcs, battery)
-        return FlatReading(
-            pv=self._pv(parts[p.HOME_SOLAR]),
-            battery=None if battery is None else self._battery(battery, grid),
-            meter=self._meter(parts[p.SMART_METER], grid),
-            living_room=self._living_room(parts[p.PANEL_METER], grid),
-            conditioner=None if pcs is None else self._conditioner(pcs),
+        return await self._with_bus(
+            FlatReading(
+                pv=self._pv(parts[p.HOME_SOLAR]),
+                battery=None if battery is None else self._battery(battery, grid),
+                meter=self._meter(parts[p.SMART_METER], grid),
+                living_room=self._living_room(parts[p.PANEL_METER], grid),
+                conditioner=None if pcs is None else self._conditioner(pcs),
+            )
         )
 
     def _conditioner(self, raw: dict[int, bytes | None]) -> ConditionerReading:
@@ -481,17 +486,10 @@ class EchonetFlatDevice:
             "this ECHONET Lite battery has no backup-reserve setting"
         )
 
-    async def async_set_bus_setpoint(self, power_w: float, revert_s: int) -> None:
-        """ECHONET Lite flats are not on a building bus."""
-        raise DeviceRejectedError("this flat is not on a building bus")
-
-    async def async_clear_bus_setpoint(self) -> None:
-        """ECHONET Lite flats are not on a building bus."""
-        raise DeviceRejectedError("this flat is not on a building bus")
-
     async def async_close(self) -> None:
-        """Close the socket for good."""
+        """Close the socket (and the bus controller's connection) for good."""
         self._link.close()
+        await self._close_bus()
 
 
 def _capabilities(*, control_power: bool) -> Capabilities:

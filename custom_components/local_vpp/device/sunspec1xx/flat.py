@@ -35,6 +35,7 @@ from modbus_connection.model.sunspec import (
 )
 from modbus_connection.pymodbus import ModbusConnection
 
+from ..bus_wired import BusWired
 from ..capabilities import Capabilities
 from ..checked_unit import checked_unit
 from ..counters import WrappingCounter
@@ -93,10 +94,12 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-class Sunspec1xxFlatDevice:
-    """Discover, poll and control a flat of SunSpec 1xx devices."""
+class Sunspec1xxFlatDevice(BusWired):
+    """Discover, poll and control a flat of SunSpec 1xx devices.
 
-    has_bus = False
+    On a building bus only through a changeover controller (``BusWired``).
+    """
+
     has_reserve_setting = True
     capabilities = Capabilities(switch_living_room=False)
 
@@ -251,14 +254,16 @@ class Sunspec1xxFlatDevice:
         if controls is None and self._controls is not None:
             # Served but not read this time: unknown, never "disconnected".
             controls = InverterControlsReading(None, None, None, None, None)
-        return FlatReading(
-            pv=self._pv_reading(controls) if ok["pv"] else None,
-            battery=self._battery_reading()
-            if ok["inverter"] and ok["storage"]
-            else None,
-            meter=self._meter_reading() if ok["meter"] else None,
-            living_room=None,
-            pv_controls=controls,
+        return await self._with_bus(
+            FlatReading(
+                pv=self._pv_reading(controls) if ok["pv"] else None,
+                battery=self._battery_reading()
+                if ok["inverter"] and ok["storage"]
+                else None,
+                meter=self._meter_reading() if ok["meter"] else None,
+                living_room=None,
+                pv_controls=controls,
+            )
         )
 
     def _pv_reading(self, controls: InverterControlsReading | None) -> PvReading:
@@ -404,17 +409,12 @@ class Sunspec1xxFlatDevice:
             " inverter's backup output, in the options"
         )
 
-    async def async_set_bus_setpoint(self, power_w: float, revert_s: int) -> None:
-        """Not on a building bus."""
-        raise DeviceRejectedError("this flat is not on a building bus")
-
-    async def async_clear_bus_setpoint(self) -> None:
-        """Not on a building bus."""
-        raise DeviceRejectedError("this flat is not on a building bus")
-
     async def async_close(self) -> None:
-        """Close the connection for good."""
-        await self._connection.close()
+        """Close the connection (and the bus controller's) for good."""
+        try:
+            await self._connection.close()
+        finally:
+            await self._close_bus()
 
     async def _storage_model(self) -> StorageModel:
         if self._storage is None:
