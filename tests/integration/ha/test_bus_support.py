@@ -414,8 +414,16 @@ async def test_direction_change_and_diagnostics(
     await until(lambda: bus_setpoint_w(building, "101") == 0)
     await until(lambda: ended[-1].data["cause"] == "bus_open")
     building.set_bus_available(True, flat_id="101")
+    # Wait for a poll that began after the wiring came back: one begun before would
+    # see the bus open and rightly end the support the next round starts.
+    coordinator = entries["101"].runtime_data.coordinator
+    await until(
+        lambda: coordinator.data.bus is not None and coordinator.data.bus.wired is True
+    )
+    starts = len(started)
     await sidecars["101"].push(bus_setpoint_message(w=-250, revert_s=20))
     await until(lambda: bus_setpoint_w(building, "101") == -250)
+    await until(lambda: len(started) > starts)
     # Unloading leaves the bus at 0.
     assert await hass.config_entries.async_unload(entries["101"].entry_id)
     await hass.async_block_till_done()
