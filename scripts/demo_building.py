@@ -34,16 +34,18 @@ def _simulated_flats(control_port: int) -> list[tuple[str, int]]:
     return [(flat["flat"], int(flat["modbus"]["port"])) for flat in state["flats"]]
 
 
-def _bus_controllers(control_port: int) -> dict[str, int]:
-    """The Modbus port of each flat's bus changeover controller, where it has one.
+def _bus_controllers(control_port: int) -> dict[str, tuple[int, float]]:
+    """Each flat's bus changeover controller port and battery size, where it has one.
 
-    ECHONET Lite and SunSpec 1xx flats on the bus reach it through one.
+    ECHONET Lite and SunSpec 1xx flats on the bus reach it through one. The battery's
+    rated Wh is what the installer reads off its label: SunSpec 1xx storage does not
+    report it, and without it the flat has nothing to offer its neighbours.
     """
     url = f"http://127.0.0.1:{control_port}/state"
     with urllib.request.urlopen(url, timeout=10) as response:
         state = json.load(response)["state"]
     return {
-        flat["flat"]: int(flat["bus_controller"]["port"])
+        flat["flat"]: (int(flat["bus_controller"]["port"]), float(flat["rated_wh"]))
         for flat in state["flats"]
         if "bus_controller" in flat
     }
@@ -77,7 +79,8 @@ def make_sidecars(
             "flat": flat.name,
             "floor": flat.floor,
             "modbus_port": flats[flat.name],
-            "bus_controller_port": controllers.get(flat.name),
+            "bus_controller_port": controllers.get(flat.name, (None,))[0],
+            "battery_wh": controllers.get(flat.name, (None, None))[1],
             "sidecar_port": flat.port,
             "sidecar_url": flat.ws_url,
             "token": flat.token,

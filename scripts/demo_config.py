@@ -152,13 +152,15 @@ def link_sidecar(
     *,
     backup_switches_itself: bool = False,
     bus_controller_port: int | None = None,
+    battery_wh: float | None = None,
 ) -> None:
     """Run the options flow: point the entry at its ledger sidecar.
 
     ``backup_switches_itself``: the installer's living-room choice for an inverter
     without a living-room register, whose backup output takes the room by itself.
     ``bus_controller_port``: the flat's bus changeover controller (ECHONET Lite and
-    SunSpec 1xx flats on the bus).
+    SunSpec 1xx flats on the bus). ``battery_wh``: the battery's usable capacity, for
+    a battery that does not report it (SunSpec 1xx storage).
     """
     flow = _request(
         f"{base}/api/config/config_entries/options/flow", {"handler": entry_id}, token
@@ -177,6 +179,8 @@ def link_sidecar(
             "bus_controller_port": bus_controller_port,
             "bus_controller_unit": 1,
         }
+    if battery_wh:
+        options["battery_capacity_wh"] = round(battery_wh, -2)
     result = _request(
         f"{base}/api/config/config_entries/options/flow/{flow['flow_id']}",
         options,
@@ -292,6 +296,7 @@ def add_flats(  # noqa: PLR0917
             bus_controller_port=flat.get("bus_controller_port")
             if echonet or older
             else None,
+            battery_wh=flat.get("battery_wh") if older else None,
         )
         entries[flat["flat"]] = entry["entry_id"]
         how = (

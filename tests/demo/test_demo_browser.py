@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from devkit.ports import free_port, free_port_block
+from devkit.ports import free_port, free_port_block, free_udp_port
 from tests.demo.cdp import Browser, find_browser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +45,8 @@ class Demo:
             "DEMO_HA_PORT": str(self.ha_port),
             "DEMO_BASE_PORT": str(base_port),
             "DEMO_CONTROL_PORT": str(self.control_port),
+            # Not the demo's own 3611: a demo may be running beside the test.
+            "DEMO_ECHONET_PORT": str(free_udp_port()),
             "DEMO_DIR": str(folder / "demo"),
             # Whatever .venv holds, the parts run this checkout's code.
             "LOCAL_VPP_KEEP_VENV": "1",
