@@ -10,24 +10,15 @@ every 5 s); it goes once the sidecar has a roster.
 
 from __future__ import annotations
 
-import logging
-from datetime import timedelta
 from typing import Any, Final
 
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.dispatcher import async_dispatcher_connect
-from homeassistant.helpers.event import async_track_time_interval
 
 from ..const import DOMAIN
-from ..signals import LINK_CHANGED
-from .roster_vote import RosterVoteError, SidecarRoster
+from .roster_vote import SidecarIssueWatcher, SidecarRoster
 
 ISSUE_PREFIX: Final = "first_roster_"
-REFRESH: Final = timedelta(seconds=30)
-MIN_GAP_S: Final = 5.0
-
-_LOGGER = logging.getLogger(__name__)
 
 
 def issue_id(entry_id: str) -> str:
@@ -50,52 +41,23 @@ def describe_roster(said: dict[str, Any]) -> dict[str, str]:
     }
 
 
-class FirstRosterWatcher:
+class FirstRosterWatcher(SidecarIssueWatcher[dict[str, Any]]):
     """Keep the flat's 'not in a building yet' issue while its sidecar runs alone."""
 
     def __init__(
         self, hass: HomeAssistant, entry_id: str, title: str, roster: SidecarRoster
     ) -> None:
         """Watch the sidecar at ``roster`` for the entry ``entry_id`` (``title``)."""
-        self._hass = hass
-        self._entry_id = entry_id
+        super().__init__(hass, entry_id, roster)
         self._title = title
-        self._roster = roster
         self._raised = False
-        self._last = -MIN_GAP_S  # loop time of the last refresh started
-        self._running = False
+
+    async def _fetch(self) -> dict[str, Any]:
+        return await self._roster.first_state()
 
     @callback
-    def async_start(self) -> CALLBACK_TYPE:
-        """Start watching; returns the function that stops it and drops the issue."""
-        stop_timer = async_track_time_interval(self._hass, self._tick, REFRESH)
-        stop_link = async_dispatcher_connect(
-            self._hass, LINK_CHANGED.format(self._entry_id), self._link_changed
-        )
-        self._link_changed()
-
-        @callback
-        def stop() -> None:
-            stop_timer()
-            stop_link()
-            self.async_clear()
-
-        return stop
-
-    async def async_refresh(self) -> None:
-        """Ask the sidecar whether it still runs alone; raise or drop the issue."""
-        if self._running:
-            return
-        self._running = True
-        self._last = self._hass.loop.time()
-        try:
-            state = await self._roster.first_state()
-        except RosterVoteError as err:
-            _LOGGER.debug("Whether the sidecar runs alone not read: %s", err)
-            return  # the link's own issues say why; the issue stands as it was
-        finally:
-            self._running = False
-        if state.get("alone") is True:
+    def _show(self, found: dict[str, Any]) -> None:
+        if found.get("alone") is True:
             ir.async_create_issue(
                 self._hass,
                 DOMAIN,
@@ -106,7 +68,7 @@ class FirstRosterWatcher:
                 translation_key="first_roster",
                 translation_placeholders={
                     "flat": self._title,
-                    "building": str(state.get("building", "?")),
+                    "building": str(found.get("building", "?")),
                 },
                 data={"entry_id": self._entry_id},
             )
@@ -120,11 +82,3 @@ class FirstRosterWatcher:
         if self._raised:
             ir.async_delete_issue(self._hass, DOMAIN, issue_id(self._entry_id))
         self._raised = False
-
-    async def _tick(self, _now: object) -> None:
-        await self.async_refresh()
-
-    @callback
-    def _link_changed(self) -> None:
-        if self._hass.loop.time() - self._last >= MIN_GAP_S:
-            self._hass.async_create_task(self.async_refresh(), eager_start=False)

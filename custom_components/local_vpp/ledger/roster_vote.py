@@ -148,17 +148,20 @@ def describe(proposal: dict[str, Any]) -> dict[str, str]:
     }
 
 
-class RosterVoteWatcher:
-    """Keep one repair issue per open proposal this flat has not approved."""
+class SidecarIssueWatcher[Found]:
+    """Repair issues kept from what the flat's sidecar says about its roster.
+
+    Refreshed at start, every 30 s, and when the link reports news of the mesh (at
+    most every 5 s). A subclass fetches (:meth:`_fetch`) and shows (:meth:`_show`).
+    """
 
     def __init__(
         self, hass: HomeAssistant, entry_id: str, roster: SidecarRoster
     ) -> None:
-        """Watch the open proposals at ``roster`` for the entry ``entry_id``."""
+        """Watch the sidecar at ``roster`` for the entry ``entry_id``."""
         self._hass = hass
         self._entry_id = entry_id
         self._roster = roster
-        self._raised: set[str] = set()
         self._last = -MIN_GAP_S  # loop time of the last refresh started
         self._running = False
 
@@ -180,29 +183,69 @@ class RosterVoteWatcher:
         return stop
 
     async def async_refresh(self) -> None:
-        """Ask the sidecar for the open proposals and update the issues."""
+        """Ask the sidecar and update the issues; one question at a time."""
         if self._running:
             return
         self._running = True
         self._last = self._hass.loop.time()
         try:
-            overview = await self._roster.overview()
+            found = await self._fetch()
         except RosterVoteError as err:
-            _LOGGER.debug("Roster proposals not read: %s", err)
+            _LOGGER.debug("%s: the sidecar's roster not read: %s", self._entry_id, err)
             return  # the link's own issues say why; the last issues stand
         finally:
             self._running = False
+        self._show(found)
+
+    async def _fetch(self) -> Found:
+        """What the sidecar says (raises RosterVoteError)."""
+        raise NotImplementedError
+
+    @callback
+    def _show(self, found: Found) -> None:
+        """Raise and drop issues for what the sidecar said."""
+        raise NotImplementedError
+
+    @callback
+    def async_clear(self) -> None:
+        """Remove this entry's issues (the entry unloads)."""
+        raise NotImplementedError
+
+    async def _tick(self, _now: object) -> None:
+        await self.async_refresh()
+
+    @callback
+    def _link_changed(self) -> None:
+        if self._hass.loop.time() - self._last >= MIN_GAP_S:
+            self._hass.async_create_task(self.async_refresh(), eager_start=False)
+
+
+class RosterVoteWatcher(SidecarIssueWatcher[dict[str, Any]]):
+    """Keep one repair issue per open proposal this flat has not approved."""
+
+    def __init__(
+        self, hass: HomeAssistant, entry_id: str, roster: SidecarRoster
+    ) -> None:
+        """Watch the open proposals at ``roster`` for the entry ``entry_id``."""
+        super().__init__(hass, entry_id, roster)
+        self._raised: set[str] = set()
+
+    async def _fetch(self) -> dict[str, Any]:
+        return await self._roster.overview()
+
+    @callback
+    def _show(self, found: dict[str, Any]) -> None:
         wanted: dict[str, dict[str, Any]] = {}
-        for proposal in overview.get("proposals", []):
+        for proposal in found.get("proposals", []):
             if not proposal.get("approved_by_me"):
                 wanted[issue_id(self._entry_id, proposal["digest"])] = proposal
         for gone in self._raised - set(wanted):
             ir.async_delete_issue(self._hass, DOMAIN, gone)
-        for found, proposal in wanted.items():
+        for found_id, proposal in wanted.items():
             ir.async_create_issue(
                 self._hass,
                 DOMAIN,
-                found,
+                found_id,
                 is_fixable=True,
                 is_persistent=False,
                 severity=ir.IssueSeverity.WARNING,
@@ -218,11 +261,3 @@ class RosterVoteWatcher:
         for raised in self._raised:
             ir.async_delete_issue(self._hass, DOMAIN, raised)
         self._raised = set()
-
-    async def _tick(self, _now: object) -> None:
-        await self.async_refresh()
-
-    @callback
-    def _link_changed(self) -> None:
-        if self._hass.loop.time() - self._last >= MIN_GAP_S:
-            self._hass.async_create_task(self.async_refresh(), eager_start=False)
