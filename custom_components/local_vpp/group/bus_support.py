@@ -124,6 +124,11 @@ class BusSupport:
 
     # -- the decision ------------------------------------------------------------
 
+    @property
+    def writing(self) -> bool:
+        """Whether a write to the bus is under way."""
+        return self._writes.busy
+
     def wanted_w(self) -> float | None:
         """The bus power to hold now, or ``None`` to hold nothing."""
         current = self.current
@@ -136,8 +141,12 @@ class BusSupport:
             not self._coordinator.last_update_success
             or reading is None
             or reading.bus is None
-            or not reading.bus.active
         ):
+            # Nothing known of the bus this poll (a slow or failed read): keep what
+            # is held, start nothing new. The revert timer ends a hold whose flat is
+            # really gone; an unknown bus is not an open one.
+            return self.holding_w
+        if not reading.bus.active:
             return None
         return current.w
 
@@ -240,6 +249,7 @@ class BusSupport:
         current = self.current
         return {
             "holding_w": self.holding_w,
+            "writing": self.writing,
             "wanted_w": self.wanted_w(),
             "last_write_error": self.last_write_error,
             "current": None

@@ -47,6 +47,7 @@ from devkit.waiting import until
 from simulator.model.config import BuildingConfig
 from simulator.threaded import BuildingThread
 from tests.integration.ha.bus_building import (
+    BusBuilding,
     bus_entity,
     bus_setpoint_w,
     bus_w,
@@ -348,6 +349,51 @@ async def test_revert_timer_and_grid_return(
     await entries["101"].runtime_data.coordinator.async_refresh()
     await hass.async_block_till_done()
     assert bus_setpoint_w(building, "101") == 0
+
+
+@pytest.mark.parametrize("bus_family", ["echonet"])
+async def test_a_poll_that_fails_keeps_the_bus_hold_and_ends_nothing(
+    hass: HomeAssistant,
+    building: BuildingThread,
+    bus_family: str,
+    sidecars: dict[str, ScriptedSidecar],
+) -> None:
+    """A failed poll says nothing of the bus; it is not the bus opening.
+
+    The flat's ECHONET Lite node falls silent for a poll (its bus controller still
+    answers): the hold stays and no support ends; the next good poll goes on.
+    """
+    entries = await link_flats(hass, building, sidecars)
+    started = async_capture_events(hass, EVENT_BUS_SUPPORT_STARTED)
+    ended = async_capture_events(hass, EVENT_BUS_SUPPORT_ENDED)
+    await grid_out(hass, building, entries)
+    await sidecars["101"].push(bus_setpoint_message(w=400, revert_s=20))
+    await until(lambda: bus_setpoint_w(building, "101") == 400)
+    await until(lambda: len(started) == 1)
+    coordinator = entries["101"].runtime_data.coordinator
+    support = entries["101"].runtime_data.bus
+    assert support is not None
+    assert isinstance(building, BusBuilding)
+    assert building.nodes is not None
+    node = building.nodes.node()
+
+    async def poll() -> None:
+        await coordinator.async_refresh()
+        await hass.async_block_till_done()
+        await until(lambda: not support.writing)
+
+    building.call(lambda _: setattr(node, "silent", True))
+    await poll()
+    assert not coordinator.last_update_success
+    assert support.holding_w == 400
+    assert bus_setpoint_w(building, "101") == 400
+    assert ended == []
+
+    building.call(lambda _: setattr(node, "silent", False))
+    await poll()
+    assert coordinator.last_update_success
+    assert bus_setpoint_w(building, "101") == 400
+    assert (support.holding_w, len(started), ended) == (400, 1, [])
 
 
 async def test_direction_change_and_diagnostics(
