@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from devkit.sidecar_node import ConfigValue, init_node
 from sidecar.ledger import kinds
@@ -18,6 +19,21 @@ HOUR = 3_600_000
 DAY = 86_400_000
 # 2026-06-21 00:00 UTC: a day boundary, so tests can reason about rollup periods.
 T0 = 1_781_913_600_000
+
+
+def ha_sample(ts: int, i: int) -> dict[str, Any]:
+    """Home Assistant's ``sample`` message number ``i`` of a sunny flat, at ``ts``."""
+    return {
+        "type": "sample",
+        "ts": ts,
+        "pv_wh": 1000 + 1.5 * i,
+        "pv_w": 5400,
+        "grid_w": -3000,
+        "battery_w": -1200,
+        "soc_pct": 55,
+        "frequency_hz": 60.01,
+        "voltage_v": 101.2,
+    }
 
 
 def flow_content(

@@ -14,7 +14,6 @@ import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -38,23 +37,9 @@ from tests.sidecar.c2sp_spec_witness import (
     split_note,
     trusted_log,
 )
-from tests.sidecar.support import init_site
+from tests.sidecar.support import ha_sample, init_site
 
 WITNESS_NAME = "auditor.example/w1"
-
-
-def _sample(ts: int, i: int) -> dict[str, Any]:
-    return {
-        "type": "sample",
-        "ts": ts,
-        "pv_wh": 1000 + 1.5 * i,
-        "pv_w": 5400,
-        "grid_w": -3000,
-        "battery_w": -1200,
-        "soc_pct": 55,
-        "frequency_hz": 60.01,
-        "voltage_v": 101.2,
-    }
 
 
 class Flat:
@@ -78,7 +63,7 @@ class Flat:
         first = self.samples == 0
         for _ in range(count + (1 if first else 0)):
             await ws.send_json(
-                _sample(self.start_ms + self.samples * 1000, self.samples)
+                ha_sample(self.start_ms + self.samples * 1000, self.samples)
             )
             self.samples += 1
         for _ in range(count):

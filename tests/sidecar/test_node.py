@@ -14,6 +14,7 @@ from devkit.sidecar_node import SidecarNode as RunningSidecar
 from devkit.sidecar_node import start_sidecar
 from sidecar.ledger import merkle
 from sidecar.tools.verify import verify_database
+from tests.sidecar.support import ha_sample
 
 
 def _now_ms() -> int:
@@ -24,20 +25,6 @@ async def _replies(
     ws: aiohttp.ClientWebSocketResponse, count: int
 ) -> list[dict[str, Any]]:
     return [await ws.receive_json(timeout=10) for _ in range(count)]
-
-
-def _sample(ts: int, i: int) -> dict[str, Any]:
-    return {
-        "type": "sample",
-        "ts": ts,
-        "pv_wh": 1000 + 1.5 * i,
-        "pv_w": 5400,
-        "grid_w": -3000,
-        "battery_w": -1200,
-        "soc_pct": 55,
-        "frequency_hz": 60.01,
-        "voltage_v": 101.2,
-    }
 
 
 async def test_without_the_token_there_is_no_websocket(sidecar: RunningSidecar) -> None:
@@ -58,7 +45,7 @@ async def test_status_over_http_leaves_home_assistant_connected(
     status_url = sidecar.url.removesuffix("/ws") + "/status"
     async with aiohttp.ClientSession() as session:
         ws = await sidecar.connect(session)
-        await ws.send_json(_sample(_now_ms() - 5_000, 0))
+        await ws.send_json(ha_sample(_now_ms() - 5_000, 0))
         async with session.get(status_url) as response:
             assert response.status == 401
             assert (await response.json())["error"] == "unauthorized"
@@ -85,7 +72,7 @@ async def test_samples_become_acknowledged_durable_entries(
     async with aiohttp.ClientSession() as session:
         ws = await sidecar.connect(session)
         for i in range(6):
-            await ws.send_json(_sample(start + i * 1000, i))
+            await ws.send_json(ha_sample(start + i * 1000, i))
         acks = await _replies(ws, 5)
         assert [a["type"] for a in acks] == ["entry"] * 5
         assert [a["seq"] for a in acks] == [1, 2, 3, 4, 5]
@@ -217,7 +204,7 @@ async def test_a_restart_continues_the_feed(sidecar: RunningSidecar) -> None:
     async with aiohttp.ClientSession() as session:
         ws = await sidecar.connect(session)
         for i in range(4):
-            await ws.send_json(_sample(start + i * 1000, i))
+            await ws.send_json(ha_sample(start + i * 1000, i))
         await _replies(ws, 3)
         await ws.close()
     assert await sidecar.stop() == 0
@@ -226,7 +213,7 @@ async def test_a_restart_continues_the_feed(sidecar: RunningSidecar) -> None:
         async with aiohttp.ClientSession() as session:
             ws = await again.connect(session)
             for i in range(10, 13):
-                await ws.send_json(_sample(start + i * 1000, i))
+                await ws.send_json(ha_sample(start + i * 1000, i))
             acks = await _replies(ws, 2)
             assert [a["seq"] for a in acks] == [4, 5]
             await ws.close()

@@ -38,6 +38,15 @@ from tests.integration.ha.families import ECHONET, SUNSPEC_1XX, SUNSPEC_7XX
 from tests.integration.ha.scripted_sidecar import ScriptedSidecar
 from tests.integration.ha.support import set_up_linked
 
+# The bus entities of a flat on the bus, by description key.
+BUS_KEYS = (
+    "bus_state",
+    "bus_power",
+    "bus_energy_exported",
+    "bus_energy_imported",
+    "bus_setpoint",
+)
+
 
 class BusBuilding(BuildingThread):
     """A building whose flat 101 is of family ``family``, the others SunSpec 7xx.

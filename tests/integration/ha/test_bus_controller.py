@@ -27,6 +27,7 @@ from custom_components.local_vpp.group.bus_controller_options import (
 )
 from simulator.model.config import BuildingConfig
 from tests.integration.ha.bus_building import (
+    BUS_KEYS,
     BusBuilding,
     bus_entity,
     close_bus_building,
@@ -36,13 +37,6 @@ from tests.integration.ha.bus_building import (
 )
 from tests.integration.ha.families import ECHONET, SUNSPEC_1XX
 
-BUS_KEYS = (
-    "bus_state",
-    "bus_power",
-    "bus_energy_exported",
-    "bus_energy_imported",
-    "bus_setpoint",
-)
 CONTROLLER_KEYS = (
     CONF_BUS_CONTROLLER_HOST,
     CONF_BUS_CONTROLLER_PORT,

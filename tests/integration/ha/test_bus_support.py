@@ -47,6 +47,7 @@ from devkit.waiting import until
 from simulator.model.config import BuildingConfig
 from simulator.threaded import BuildingThread
 from tests.integration.ha.bus_building import (
+    BUS_KEYS,
     BusBuilding,
     bus_entity,
     bus_setpoint_w,
@@ -66,13 +67,6 @@ from tests.integration.ha.families import FAMILIES, SUNSPEC_7XX, FamilyFlat
 from tests.integration.ha.scripted_sidecar import ScriptedSidecar, bus_setpoint_message
 from tests.integration.ha.support import set_up_linked
 
-BUS_KEYS = (
-    "bus_state",
-    "bus_power",
-    "bus_energy_exported",
-    "bus_energy_imported",
-    "bus_setpoint",
-)
 LOSS = 0.03
 
 
