@@ -310,16 +310,21 @@ def test_a_bad_c2sp_section_is_refused_by_name(
     assert message in str(caught.value)
 
 
+def _witness_over(data: Path) -> TlogWitness:
+    """The node's witness over the records in ``data``, with a new key."""
+    return TlogWitness(
+        building="b",
+        signer=CosignatureSigner("w.example/w", ed25519.Ed25519PrivateKey.generate()),
+        data_dir=data,
+        db_path=data / "ledger.db",
+    )
+
+
 async def test_a_damaged_witness_record_turns_the_witness_off_not_the_node(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "c2sp-witness.json").write_text("{not json")
-    witness = TlogWitness(
-        building="b",
-        signer=CosignatureSigner("w.example/w", ed25519.Ed25519PrivateKey.generate()),
-        data_dir=tmp_path,
-        db_path=tmp_path / "ledger.db",
-    )
+    witness = _witness_over(tmp_path)
     answer = await witness.add_checkpoint(b"old 0\n\n")
     assert answer.status == 503
     assert "Restore it from a backup" in answer.text
@@ -334,12 +339,7 @@ async def test_a_witness_key_without_its_record_does_not_cosign_again(
     data = tmp_path / "data"
     assert json.loads((data / "c2sp-witness.json").read_text()) == {}
     (data / "c2sp-witness.json").unlink()
-    witness = TlogWitness(
-        building="b",
-        signer=CosignatureSigner("w.example/w", ed25519.Ed25519PrivateKey.generate()),
-        data_dir=data,
-        db_path=data / "ledger.db",
-    )
+    witness = _witness_over(data)
     answer = await witness.add_checkpoint(b"old 0\n\n")
     assert answer.status == 503
     assert "is missing" in answer.text
