@@ -15,6 +15,7 @@ from typing import Final
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
@@ -90,20 +91,11 @@ class Identity:
     def load(cls, path: Path) -> Identity:
         """Read the key file, refusing one that group or others can read."""
         try:
-            mode = path.stat().st_mode
+            key = read_private_key(path, "node's private key")
         except FileNotFoundError as err:
             raise KeyFileError(
                 f"{path} does not exist; the node's 'init' command creates it"
             ) from err
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise KeyFileError(
-                f"{path} has mode {stat.S_IMODE(mode):04o}; other users could read the "
-                f"node's private key. Run: chmod 600 {path}"
-            )
-        try:
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        except (ValueError, TypeError) as err:
-            raise KeyFileError(f"{path} is not an unencrypted PEM private key") from err
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise KeyFileError(f"{path} holds a {type(key).__name__}, not an EC key")
         return cls(key)
@@ -179,3 +171,21 @@ class KeyRing:
     def verify(self, author: bytes, message: bytes, sig: bytes) -> bool:
         """Verify a signature by a known author (KeyError for an unknown one)."""
         return verify(self._keys[author], message, sig)
+
+
+def read_private_key(path: Path, what: str) -> PrivateKeyTypes:
+    """The PEM private key at ``path``, refusing a file group or others can read.
+
+    Raises FileNotFoundError when there is no file, KeyFileError when it is unusable;
+    ``what`` names the key in the advice.
+    """
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyFileError(
+            f"{path} has mode {stat.S_IMODE(mode):04o}; other users could read the "
+            f"{what}. Run: chmod 600 {path}"
+        )
+    try:
+        return serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (ValueError, TypeError) as err:
+        raise KeyFileError(f"{path} is not an unencrypted PEM private key") from err

@@ -9,7 +9,6 @@ ledger: a new one is made, and whoever trusts the old one is given the new vkey.
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
 from typing import Final
 
@@ -17,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from sidecar.ledger.files import create_durably
-from sidecar.ledger.identity import KeyFileError
+from sidecar.ledger.identity import KeyFileError, read_private_key
 
 FILE_NAME: Final = "witness.key"
 
@@ -45,16 +44,7 @@ def load(path: Path) -> ed25519.Ed25519PrivateKey:
 
     Raises FileNotFoundError when there is no file, KeyFileError when it is unusable.
     """
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyFileError(
-            f"{path} has mode {stat.S_IMODE(mode):04o}; other users could read the "
-            f"node's witness key. Run: chmod 600 {path}"
-        )
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (ValueError, TypeError) as err:
-        raise KeyFileError(f"{path} is not an unencrypted PEM private key") from err
+    key = read_private_key(path, "node's witness key")
     if not isinstance(key, ed25519.Ed25519PrivateKey):
         raise KeyFileError(f"{path} holds a {type(key).__name__}, not an Ed25519 key")
     return key
